@@ -1,0 +1,281 @@
+/*
+ * ecf8.h - lossless compression of FP8/BF16/FP16 neural-network weights.
+ *
+ * The exponent field of trained weights carries far less information than
+ * its width.  ecf8 entropy-codes it (or the whole byte holding it) with a
+ * length-limited canonical Huffman code per tensor, keeps the remaining bits
+ * raw, and cuts every tensor into independently decodable chunks so that a
+ * GPU (or any OpenCL device) can decode one chunk per work-item.
+ *
+ * This header is the host library: codebooks, the chunked tensor codec, the
+ * `.ecf8` container and the safetensors bridge.  It needs no OpenCL; the
+ * device side lives in ecf8_cl.h.  All functions are thread-safe on distinct
+ * objects.  Every function returning int returns ECF8_OK (0) on success or a
+ * negative status; ecf8_status_string() names it and ecf8_last_error()
+ * gives the detail of this thread's most recent failure.
+ */
+#ifndef ECF8_H
+#define ECF8_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define ECF8_VERSION_MAJOR 1
+#define ECF8_VERSION_MINOR 0
+#define ECF8_VERSION_PATCH 0
+#define ECF8_VERSION_STRING "1.0.0"
+
+/* Container format version written by this library (see docs/FORMAT.md). */
+#define ECF8_FORMAT_VERSION 1
+
+/* Longest code the decoder accepts: a 2^13-entry table of uint16 is 16 KiB,
+ * small enough for the local memory of every OpenCL device. */
+#define ECF8_MAX_CODE_BITS 13
+#define ECF8_DEFAULT_CODE_BITS 12
+#define ECF8_DEFAULT_CHUNK_ELEMENTS 4096
+#define ECF8_MAX_DIMS 8
+
+/* ---- status codes ------------------------------------------------------ */
+/* 0 is success, OpenCL error codes (-1 .. -1999) are passed through
+ * unchanged, and the library's own live in -3000 .. -3099. */
+enum {
+    ECF8_OK = 0,
+    ECF8_ERR_IO = -3001,          /* open/read/write/rename failed */
+    ECF8_ERR_CORRUPT = -3002,     /* malformed or inconsistent input */
+    ECF8_ERR_CHECKSUM = -3003,    /* decoded data does not match its checksum */
+    ECF8_ERR_VERSION = -3004,     /* container version this library cannot read */
+    ECF8_ERR_NOMEM = -3005,       /* allocation failed */
+    ECF8_ERR_ARGUMENT = -3006,    /* invalid argument from the caller */
+    ECF8_ERR_UNSUPPORTED = -3007, /* valid but not supported (dtype, host) */
+    ECF8_ERR_NOT_FOUND = -3008,   /* no tensor/device of that name */
+    ECF8_ERR_NO_DEVICE = -3009,   /* no OpenCL platform or device */
+    ECF8_ERR_BUILD = -3010,       /* OpenCL program failed to build */
+    ECF8_ERR_MISMATCH = -3011,    /* reconstruction differs from the original */
+    ECF8_ERR_SHAPE = -3012        /* operand shapes do not agree */
+};
+
+/* Name of a status code (library, OpenCL or success); never NULL. */
+const char *ecf8_status_string(int status);
+
+/* Detail of the most recent failure on the calling thread, e.g.
+ * "tensor 'w': chunk 12 ends past its stream".  Empty when none. */
+const char *ecf8_last_error(void);
+
+/* ---- element types and symbol splits ------------------------------------ */
+typedef enum ecf8_dtype {
+    ECF8_DTYPE_OTHER = 0, /* any dtype ecf8 does not code: stored verbatim */
+    ECF8_DTYPE_F8_E4M3 = 1,
+    ECF8_DTYPE_F8_E5M2 = 2,
+    ECF8_DTYPE_BF16 = 3,
+    ECF8_DTYPE_F16 = 4
+} ecf8_dtype;
+
+typedef enum ecf8_split {
+    ECF8_SPLIT_STORED = 0,   /* bytes kept verbatim */
+    ECF8_SPLIT_EXPONENT = 1, /* exponent field coded, sign+mantissa raw */
+    ECF8_SPLIT_BYTE = 2,     /* whole FP8 byte / high byte of 16-bit coded */
+    ECF8_SPLIT_AUTO = 3      /* encoder option only: smallest measured */
+} ecf8_split;
+
+/* safetensors dtype string ("F8_E4M3", "BF16", ...) to ecf8_dtype. */
+ecf8_dtype ecf8_dtype_from_name(const char *name);
+const char *ecf8_dtype_name(ecf8_dtype dtype);
+const char *ecf8_split_name(ecf8_split split);
+/* Bytes per element of a coded dtype (1 or 2), 0 for ECF8_DTYPE_OTHER. */
+unsigned ecf8_dtype_size(ecf8_dtype dtype);
+
+/* How a (dtype, split) pair cuts an element of `element_bits` bits: the
+ * coded symbol is bits [symbol_shift, symbol_shift+symbol_bits), the other
+ * raw_bits = element_bits - symbol_bits are stored verbatim after it. */
+typedef struct ecf8_split_layout {
+    unsigned element_bits;
+    unsigned symbol_shift;
+    unsigned symbol_bits;
+    unsigned raw_bits;
+} ecf8_split_layout;
+int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out);
+
+/* ---- codebooks ----------------------------------------------------------- */
+/* Optimal length-limited code lengths for `n_symbols` counts (package-merge).
+ * lengths[s] = 0 for unused symbols.  One used symbol gets length 1 (the
+ * encoder then emits no bits for it: table_bits 0 below); two or more give
+ * a complete code (Kraft sum exactly 1) with no length above max_bits.
+ * Fails when 2^max_bits < used symbols. */
+int ecf8_codebook_build(const uint64_t *counts, unsigned n_symbols,
+                        unsigned max_bits, uint8_t *lengths);
+
+/* One-lookup decode table from code lengths: entry i (for the next
+ * `table_bits` stream bits, LSB first) = symbol << 4 | code length.
+ * table must hold 1 << table_bits entries (<= 16 KiB).  Rejects over- or
+ * under-full codes and lengths above table_bits.  table_bits 0 is the
+ * one-symbol code: one entry, length 0. */
+int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols,
+                            unsigned table_bits, uint16_t *table);
+
+/* ---- coded tensors -------------------------------------------------------- */
+/* Everything needed to decode one tensor: geometry plus pointers into its
+ * payload (see docs/FORMAT.md, "Tensor payload").  Element e of chunk c
+ * lives at flat index ecf8_chunk_start(s, c) + e. */
+typedef struct ecf8_stream {
+    ecf8_dtype dtype;
+    ecf8_split split;          /* EXPONENT or BYTE for coded streams */
+    unsigned code_bits;        /* longest code = decode table index bits */
+    unsigned n_symbols;        /* 1 << symbol_bits */
+    uint64_t n_elements;
+    uint64_t rows, cols;       /* 2-D view: rows = shape[0], cols = rest */
+    uint64_t chunk_rows;       /* rows per chunk (1 when chunk_cols < cols) */
+    uint64_t chunk_cols;       /* columns per chunk (== cols in row mode) */
+    uint64_t n_chunks;
+    uint64_t coded_bytes;      /* coded stream incl. its 8 zero pad bytes */
+    const uint8_t *lengths;    /* n_symbols code lengths */
+    const uint64_t *chunk_offsets; /* n_chunks + 1 byte offsets into coded */
+    const uint8_t *coded;      /* the chunk bit streams */
+} ecf8_stream;
+
+/* First flat element index and element count of chunk c. */
+uint64_t ecf8_chunk_start(const ecf8_stream *s, uint64_t chunk);
+uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
+
+/* Checks every field, the code lengths and the chunk offsets of a stream
+ * whose payload is `payload_bytes` long; after this the decoders and
+ * kernels cannot read or write out of bounds. */
+int ecf8_stream_validate(const ecf8_stream *s);
+
+/* Decodes the whole tensor into out (n_elements * element size bytes)
+ * using `threads` threads (0 = one per core).  ECF8_ERR_CORRUPT when a
+ * chunk does not consume exactly its bytes. */
+int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes,
+                       unsigned threads);
+/* The simple bit-at-a-time reference decoder the fast paths are tested
+ * against; single-threaded. */
+int ecf8_stream_decode_reference(const ecf8_stream *s, void *out, size_t out_bytes);
+
+/* ---- encoding ------------------------------------------------------------- */
+typedef struct ecf8_compress_options {
+    size_t struct_size;       /* sizeof(ecf8_compress_options) */
+    ecf8_split split;         /* AUTO (default), EXPONENT or BYTE */
+    unsigned max_code_bits;   /* 1..13, default 12 */
+    uint32_t chunk_elements;  /* target elements per chunk, default 4096 */
+    unsigned threads;         /* 0 = one per core */
+    /* Called from the calling thread with bytes done / total; may be NULL. */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
+} ecf8_compress_options;
+
+void ecf8_compress_options_init(ecf8_compress_options *options);
+
+/* An encoded tensor payload owned by the library. */
+typedef struct ecf8_encoded ecf8_encoded;
+
+/* Per-split size analysis of one tensor, the "to compress or not?" answer. */
+typedef struct ecf8_tensor_analysis {
+    ecf8_split best_split;            /* STORED when coding would not shrink it */
+    uint64_t source_bytes;
+    uint64_t payload_bytes[3];        /* by split: STORED, EXPONENT, BYTE (0 = n/a) */
+    uint64_t entropy_bound_bytes[3];  /* order-0 entropy + raw bits, no metadata */
+    double exponent_entropy_bits;     /* entropy of the exponent field */
+    uint64_t exponent_histogram[256]; /* counts of the exponent field values */
+    unsigned exponent_symbols;        /* number of exponent field values */
+} ecf8_tensor_analysis;
+
+/* Measures a rows x cols tensor of `dtype` (data little-endian) exactly as
+ * ecf8_tensor_encode would cut it, without encoding. */
+int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                        const ecf8_compress_options *options,
+                        ecf8_tensor_analysis *out);
+
+/* Encodes a tensor viewed as rows x cols (rows * cols elements).  split
+ * AUTO picks the smallest payload; the result may be STORED. */
+int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                       const ecf8_compress_options *options, ecf8_encoded **out);
+void ecf8_encoded_free(ecf8_encoded *enc);
+/* The payload bytes and the stream describing them (pointers into the
+ * payload, valid until ecf8_encoded_free). */
+const void *ecf8_encoded_payload(const ecf8_encoded *enc, size_t *bytes);
+ecf8_split ecf8_encoded_split(const ecf8_encoded *enc);
+const ecf8_stream *ecf8_encoded_stream(const ecf8_encoded *enc);
+
+/* ---- the .ecf8 container ------------------------------------------------- */
+typedef struct ecf8_file ecf8_file;
+
+typedef struct ecf8_tensor_info {
+    const char *name;
+    const char *dtype_name;   /* as in the source safetensors */
+    ecf8_dtype dtype;
+    ecf8_split split;
+    unsigned ndim;
+    uint64_t shape[ECF8_MAX_DIMS];
+    uint64_t n_elements;
+    uint64_t source_bytes;    /* size of the tensor's original bytes */
+    uint64_t payload_bytes;   /* bytes it takes in the container */
+    uint64_t checksum;        /* XXH3-64 of the original bytes */
+    unsigned source_file;     /* index of the source file it belongs to */
+    const void *payload;      /* into the mapped container */
+    ecf8_stream stream;       /* valid when split is EXPONENT or BYTE */
+} ecf8_tensor_info;
+
+/* Opens and fully validates the container's header and index (mmap). */
+int ecf8_file_open(const char *path, ecf8_file **out);
+void ecf8_file_close(ecf8_file *file);
+size_t ecf8_file_tensor_count(const ecf8_file *file);
+size_t ecf8_file_source_count(const ecf8_file *file);
+/* Relative path of source file i ("" for a single-file container). */
+const char *ecf8_file_source_path(const ecf8_file *file, size_t i);
+uint64_t ecf8_file_source_bytes(const ecf8_file *file, size_t i);
+uint64_t ecf8_file_size(const ecf8_file *file);
+/* Non-zero when the container was made from a directory of shards. */
+int ecf8_file_is_directory(const ecf8_file *file);
+int ecf8_file_tensor(const ecf8_file *file, size_t index, ecf8_tensor_info *out);
+int ecf8_file_find(const ecf8_file *file, const char *name, size_t *index);
+/* Decodes tensor `index` into out (source_bytes) and checks its checksum. */
+int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *out,
+                          size_t out_bytes, unsigned threads);
+
+/* Compresses a .safetensors file, or a directory holding a sharded
+ * checkpoint (*.safetensors plus *.json), into out_path.  The output is
+ * written to a temporary name and renamed only on success. */
+int ecf8_compress_path(const char *in_path, const char *out_path,
+                       const ecf8_compress_options *options);
+/* Rebuilds the original file (or directory) byte for byte. */
+int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads);
+/* Decodes every tensor and checks every checksum; with original_path,
+ * also compares the reconstruction with it byte for byte. */
+int ecf8_verify_path(const char *in_path, const char *original_path, unsigned threads);
+
+/* ---- inspection ("to compress or not?") --------------------------------- */
+typedef struct ecf8_tensor_report {
+    char *name;
+    char *dtype_name;
+    ecf8_dtype dtype;
+    unsigned ndim;
+    uint64_t shape[ECF8_MAX_DIMS];
+    uint64_t n_elements;
+    ecf8_split split;             /* as stored (.ecf8) or as auto would store it */
+    uint64_t source_bytes;
+    uint64_t compressed_bytes;    /* payload bytes, actual or predicted */
+    uint64_t entropy_bound_bytes; /* min over splits of the order-0 bound */
+    ecf8_tensor_analysis analysis; /* zeroed for dtypes ecf8 does not code */
+} ecf8_tensor_report;
+
+typedef struct ecf8_report {
+    uint64_t file_bytes;          /* size of the inspected file(s) */
+    uint64_t source_bytes;        /* size of the original safetensors file(s) */
+    int is_container;             /* 1 for .ecf8 input */
+    size_t n_tensors;
+    ecf8_tensor_report *tensors;
+} ecf8_report;
+
+/* Per-tensor analysis of a .safetensors file or an
+ * .ecf8 file (whose tensors are decoded and checked). */
+int ecf8_inspect_path(const char *path, const ecf8_compress_options *options,
+                      ecf8_report *out);
+void ecf8_report_free(ecf8_report *report);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* ECF8_H */

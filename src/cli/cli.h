@@ -1,0 +1,27 @@
+/* cli.h - shared helpers of the ecf8 command-line tool. */
+#ifndef ECF8_CLI_H
+#define ECF8_CLI_H
+
+#include "ecf8.h"
+
+#include <stdbool.h>
+
+/* Prints "ecf8: <detail>" and returns exit status 1. */
+int cli_fail(const char *fallback_what);
+/* Prints a usage problem and returns exit status 2. */
+int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+void cli_install_progress(ecf8_compress_options *o, const char *what);
+
+int cli_info(int argc, char **argv);
+
+/* Device commands (cli_opencl.c, or stubs without OpenCL). */
+int cli_devices(int argc, char **argv);
+int cli_bench(int argc, char **argv);
+int cli_matmul(int argc, char **argv);
+/* Removes "--engine X" from argv; returns an exit status on a usage
+ * error, else -1. */
+int cli_decompress_engine_args(int *argc, char **argv);
+int cli_decompress(const char *in, const char *out, unsigned threads);
+
+#endif

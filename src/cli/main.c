@@ -1,0 +1,189 @@
+/* ecf8 - command-line tool, a thin layer over the public API (ecf8.h). */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+int cli_fail(const char *fallback_what)
+{
+    const char *detail = ecf8_last_error();
+    fprintf(stderr, "ecf8: %s\n", detail[0] ? detail : fallback_what);
+    return 1;
+}
+
+int cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ecf8: ");
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'ecf8 help'.\n");
+    return 2;
+}
+
+bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    if (!s || !*s || *s == '-') return false;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (*end || v > max) return false;
+    *out = v;
+    return true;
+}
+
+/* Draws a progress bar on stderr; installed only when stderr is a terminal. */
+static void progress_bar(void *user, uint64_t done, uint64_t total)
+{
+    const char *what = user;
+    int width = 40, filled = total ? (int)((double)done / (double)total * width) : width;
+    fprintf(stderr, "\r%s [%.*s%*s] %3d%%", what, filled,
+            "########################################", width - filled, "",
+            total ? (int)(100.0 * (double)done / (double)total) : 100);
+    if (done >= total) fprintf(stderr, "\r%*s\r", width + 20, "");
+    fflush(stderr);
+}
+
+void cli_install_progress(ecf8_compress_options *o, const char *what)
+{
+    if (isatty(2)) {
+        o->progress = progress_bar;
+        o->progress_user = (void *)what;
+    }
+}
+
+static int cmd_compress(int argc, char **argv)
+{
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    const char *paths[2];
+    int np = 0;
+    for (int i = 0; i < argc; i++) {
+        unsigned long long v;
+        if (!strcmp(argv[i], "--split") && i + 1 < argc) {
+            const char *s = argv[++i];
+            if (!strcmp(s, "auto")) o.split = ECF8_SPLIT_AUTO;
+            else if (!strcmp(s, "exponent")) o.split = ECF8_SPLIT_EXPONENT;
+            else if (!strcmp(s, "byte")) o.split = ECF8_SPLIT_BYTE;
+            else return cli_usage_error("unknown split '%s' (auto, exponent or byte)", s);
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 256, &v)) return cli_usage_error("bad --threads '%s'", argv[i]);
+            o.threads = (unsigned)v;
+        } else if (!strcmp(argv[i], "--max-code-bits") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], ECF8_MAX_CODE_BITS, &v) || v < 1)
+                return cli_usage_error("bad --max-code-bits '%s' (1..13)", argv[i]);
+            o.max_code_bits = (unsigned)v;
+        } else if (!strcmp(argv[i], "--chunk") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 1u << 20, &v) || v < 64)
+                return cli_usage_error("bad --chunk '%s' (64..1048576 elements)", argv[i]);
+            o.chunk_elements = (uint32_t)v;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("unknown option '%s' for compress", argv[i]);
+        } else if (np < 2) {
+            paths[np++] = argv[i];
+        } else {
+            return cli_usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]");
+    cli_install_progress(&o, "compressing");
+    if (ecf8_compress_path(paths[0], paths[1], &o)) return cli_fail("compression failed");
+    return 0;
+}
+
+static int parse_threads_and_paths(int argc, char **argv, const char **paths, int max_paths,
+                                   int *np, unsigned *threads, const char *usage)
+{
+    *np = 0;
+    for (int i = 0; i < argc; i++) {
+        unsigned long long v;
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 256, &v)) return cli_usage_error("bad --threads '%s'", argv[i]);
+            *threads = (unsigned)v;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("unknown option '%s'", argv[i]);
+        } else if (*np < max_paths) {
+            paths[(*np)++] = argv[i];
+        } else {
+            return cli_usage_error("%s", usage);
+        }
+    }
+    return -1;
+}
+
+static int cmd_decompress(int argc, char **argv)
+{
+    const char *paths[2];
+    int np;
+    unsigned threads = 0;
+    const char *usage = "usage: ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--threads N]";
+    int rc = cli_decompress_engine_args(&argc, argv);
+    if (rc >= 0) return rc;
+    rc = parse_threads_and_paths(argc, argv, paths, 2, &np, &threads, usage);
+    if (rc >= 0) return rc;
+    if (np != 2) return cli_usage_error("%s", usage);
+    return cli_decompress(paths[0], paths[1], threads);
+}
+
+static int cmd_verify(int argc, char **argv)
+{
+    const char *paths[2];
+    int np;
+    unsigned threads = 0;
+    const char *usage = "usage: ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]";
+    int rc = parse_threads_and_paths(argc, argv, paths, 2, &np, &threads, usage);
+    if (rc >= 0) return rc;
+    if (np < 1) return cli_usage_error("%s", usage);
+    if (ecf8_verify_path(paths[0], np > 1 ? paths[1] : NULL, threads)) return cli_fail("verification failed");
+    printf("%s: OK%s\n", paths[0], np > 1 ? " (identical to the original)" : " (all checksums match)");
+    return 0;
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "ecf8 %s - lossless compression of FP8/BF16/FP16 weights\n\n"
+            "usage:\n"
+            "  ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]\n"
+            "                [--max-code-bits B] [--chunk ELEMENTS]\n"
+            "  ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--engine opencl|cpu] [--threads N]\n"
+            "  ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]\n"
+            "  ecf8 info FILE.safetensors|FILE.ecf8 [--json] [--histogram TENSOR]\n"
+            "  ecf8 devices\n"
+            "  ecf8 bench decode FILE.ecf8 [--json]\n"
+            "  ecf8 matmul FILE.ecf8 --tensor NAME --input X.npy --output Y.npy\n"
+            "              [--engine fused|uncompressed|clblast]\n"
+            "  ecf8 bench matmul FILE.ecf8 [--tensor NAME] [--batch M] [--shape NxK] [--json]\n"
+            "  ecf8 version\n",
+            ECF8_VERSION_STRING);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    argc -= 2;
+    argv += 2;
+    if (!strcmp(cmd, "compress")) return cmd_compress(argc, argv);
+    if (!strcmp(cmd, "decompress")) return cmd_decompress(argc, argv);
+    if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
+    if (!strcmp(cmd, "info")) return cli_info(argc, argv);
+    if (!strcmp(cmd, "devices")) return cli_devices(argc, argv);
+    if (!strcmp(cmd, "bench")) return cli_bench(argc, argv);
+    if (!strcmp(cmd, "matmul")) return cli_matmul(argc, argv);
+    if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
+        printf("ecf8 %s (format version %d)\n", ECF8_VERSION_STRING, ECF8_FORMAT_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        usage(stdout);
+        return 0;
+    }
+    return cli_usage_error("unknown command '%s'", cmd);
+}

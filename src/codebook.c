@@ -1,0 +1,227 @@
+/* codebook.c - dtypes, symbol splits, optimal length-limited Huffman codes
+ * (package-merge) and one-lookup decode tables. */
+#include "internal.h"
+
+#include <stdlib.h>
+
+ecf8_dtype ecf8_dtype_from_name(const char *name)
+{
+    if (!name) return ECF8_DTYPE_OTHER;
+    if (!strcmp(name, "F8_E4M3")) return ECF8_DTYPE_F8_E4M3;
+    if (!strcmp(name, "F8_E5M2")) return ECF8_DTYPE_F8_E5M2;
+    if (!strcmp(name, "BF16")) return ECF8_DTYPE_BF16;
+    if (!strcmp(name, "F16")) return ECF8_DTYPE_F16;
+    return ECF8_DTYPE_OTHER;
+}
+
+const char *ecf8_dtype_name(ecf8_dtype dtype)
+{
+    switch (dtype) {
+    case ECF8_DTYPE_F8_E4M3: return "F8_E4M3";
+    case ECF8_DTYPE_F8_E5M2: return "F8_E5M2";
+    case ECF8_DTYPE_BF16: return "BF16";
+    case ECF8_DTYPE_F16: return "F16";
+    default: return "OTHER";
+    }
+}
+
+const char *ecf8_split_name(ecf8_split split)
+{
+    switch (split) {
+    case ECF8_SPLIT_STORED: return "stored";
+    case ECF8_SPLIT_EXPONENT: return "exponent";
+    case ECF8_SPLIT_BYTE: return "byte";
+    case ECF8_SPLIT_AUTO: return "auto";
+    default: return "?";
+    }
+}
+
+unsigned ecf8_dtype_size(ecf8_dtype dtype)
+{
+    switch (dtype) {
+    case ECF8_DTYPE_F8_E4M3:
+    case ECF8_DTYPE_F8_E5M2: return 1;
+    case ECF8_DTYPE_BF16:
+    case ECF8_DTYPE_F16: return 2;
+    default: return 0;
+    }
+}
+
+int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out)
+{
+    /* {element bits, exponent shift, exponent bits}; the byte split codes
+     * the whole FP8 byte or the high byte (sign + top exponent bits) of a
+     * 16-bit element. */
+    unsigned bits, shift, nbits;
+    switch (dtype) {
+    case ECF8_DTYPE_F8_E4M3: bits = 8, shift = 3, nbits = 4; break;
+    case ECF8_DTYPE_F8_E5M2: bits = 8, shift = 2, nbits = 5; break;
+    case ECF8_DTYPE_BF16: bits = 16, shift = 7, nbits = 8; break;
+    case ECF8_DTYPE_F16: bits = 16, shift = 10, nbits = 5; break;
+    default: return ecf8_fail(ECF8_ERR_UNSUPPORTED, "dtype cannot be coded");
+    }
+    if (split == ECF8_SPLIT_BYTE) {
+        shift = bits - 8;
+        nbits = 8;
+    } else if (split != ECF8_SPLIT_EXPONENT) {
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "split %d has no symbol layout", (int)split);
+    }
+    out->element_bits = bits;
+    out->symbol_shift = shift;
+    out->symbol_bits = nbits;
+    out->raw_bits = bits - nbits;
+    return ECF8_OK;
+}
+
+/* Package-merge (Larmore & Hirschberg) in its list form: level L holds the
+ * leaves sorted by weight; every shallower level merges the leaves with the
+ * pairs ("packages") of the level below.  Taking the 2n-2 cheapest items of
+ * level 1 and expanding packages level by level gives each symbol's code
+ * length as the number of levels on which it is selected. */
+typedef struct pm_item {
+    uint64_t weight;
+    int16_t symbol; /* >= 0 for a leaf, -1 for a package */
+} pm_item;
+
+static int cmp_leaf(const void *a, const void *b)
+{
+    const pm_item *x = a, *y = b;
+    if (x->weight != y->weight) return x->weight < y->weight ? -1 : 1;
+    return x->symbol - y->symbol;
+}
+
+int ecf8_codebook_build(const uint64_t *counts, unsigned n_symbols, unsigned max_bits,
+                        uint8_t *lengths)
+{
+    if (!counts || !lengths || n_symbols == 0 || n_symbols > 256)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "codebook: bad alphabet size %u", n_symbols);
+    if (max_bits < 1 || max_bits > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "codebook: max code length %u outside 1..%d",
+                         max_bits, ECF8_MAX_CODE_BITS);
+    memset(lengths, 0, n_symbols);
+
+    pm_item leaves[256];
+    unsigned n = 0;
+    for (unsigned s = 0; s < n_symbols; s++)
+        if (counts[s]) leaves[n++] = (pm_item){counts[s], (int16_t)s};
+    if (n == 0) return ECF8_OK;
+    if (n == 1) {
+        lengths[leaves[0].symbol] = 1; /* the encoder then emits no bits at all */
+        return ECF8_OK;
+    }
+    if (n > (1u << max_bits))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "codebook: %u symbols do not fit %u-bit codes", n,
+                         max_bits);
+    qsort(leaves, n, sizeof leaves[0], cmp_leaf);
+
+    /* lists[l] for l = 0 (deepest, = leaves) .. max_bits-1 (level 1). */
+    pm_item *lists = malloc(sizeof(pm_item) * 2 * n * max_bits);
+    unsigned *list_len = calloc(max_bits, sizeof(unsigned));
+    if (!lists || !list_len) {
+        free(lists);
+        free(list_len);
+        return ecf8_fail(ECF8_ERR_NOMEM, "codebook: out of memory");
+    }
+    memcpy(lists, leaves, n * sizeof(pm_item));
+    list_len[0] = n;
+    for (unsigned l = 1; l < max_bits; l++) {
+        const pm_item *prev = lists + (size_t)(l - 1) * 2 * n;
+        pm_item *cur = lists + (size_t)l * 2 * n;
+        unsigned npk = list_len[l - 1] / 2, i = 0, j = 0, k = 0;
+        while (i < n || j < npk) {
+            uint64_t pw = j < npk ? prev[2 * j].weight + prev[2 * j + 1].weight : UINT64_MAX;
+            if (i < n && leaves[i].weight <= pw)
+                cur[k++] = leaves[i++];
+            else
+                cur[k++] = (pm_item){pw, -1}, j++;
+        }
+        list_len[l] = k;
+    }
+    /* Expand the 2n-2 cheapest items of level 1 downwards. */
+    unsigned take = 2 * n - 2;
+    for (unsigned l = max_bits; l-- > 0;) {
+        const pm_item *cur = lists + (size_t)l * 2 * n;
+        unsigned packages = 0;
+        for (unsigned i = 0; i < take && i < list_len[l]; i++) {
+            if (cur[i].symbol >= 0)
+                lengths[cur[i].symbol]++;
+            else
+                packages++;
+        }
+        take = 2 * packages;
+    }
+    free(lists);
+    free(list_len);
+    return ECF8_OK;
+}
+
+static unsigned reverse_bits(unsigned v, unsigned n)
+{
+    unsigned r = 0;
+    for (unsigned i = 0; i < n; i++) r = (r << 1) | ((v >> i) & 1);
+    return r;
+}
+
+/* Canonical codes: ordered by (length, symbol), consecutive values per length,
+ * bit-reversed because the stream is read LSB first. */
+int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *codes)
+{
+    unsigned count[16] = {0}, next[16];
+    for (unsigned s = 0; s < n_symbols; s++) {
+        if (lengths[s] > 15) return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u > 15", lengths[s]);
+        count[lengths[s]]++;
+    }
+    count[0] = 0;
+    unsigned code = 0;
+    for (unsigned len = 1; len < 16; len++) {
+        code = (code + count[len - 1]) << 1;
+        next[len] = code;
+    }
+    for (unsigned s = 0; s < n_symbols; s++) {
+        unsigned len = lengths[s];
+        codes[s] = len ? (uint16_t)reverse_bits(next[len]++, len) : 0;
+    }
+    return ECF8_OK;
+}
+
+int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols, unsigned table_bits,
+                            uint16_t *table)
+{
+    if (!lengths || !table || n_symbols == 0 || n_symbols > 256 ||
+        table_bits > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode table: bad arguments");
+    unsigned used = 0;
+    uint64_t kraft = 0; /* in units of 2^-table_bits */
+    for (unsigned s = 0; s < n_symbols; s++) {
+        if (lengths[s] > table_bits && table_bits)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u of symbol %u exceeds %u bits",
+                             lengths[s], s, table_bits);
+        if (lengths[s]) used++;
+    }
+    if (table_bits == 0) {
+        /* Degenerate one-symbol code (FORMAT.md): the symbol is implied and
+         * costs no bits, so the table is one entry of length 0. */
+        if (used != 1) return ecf8_fail(ECF8_ERR_CORRUPT, "zero-bit code must have one symbol");
+        for (unsigned s = 0; s < n_symbols; s++)
+            if (lengths[s]) table[0] = (uint16_t)(s << 4);
+        return ECF8_OK;
+    }
+    if (used < 2)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "a %u-bit code needs at least two symbols", table_bits);
+    for (unsigned s = 0; s < n_symbols; s++)
+        kraft += lengths[s] ? 1ull << (table_bits - lengths[s]) : 0;
+    if (kraft != (1ull << table_bits))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "code lengths are %s (Kraft sum %llu/%llu)",
+                         kraft > (1ull << table_bits) ? "over-subscribed" : "incomplete",
+                         (unsigned long long)kraft, 1ull << table_bits);
+    uint16_t codes[256];
+    int st = ecf8_canonical_codes(lengths, n_symbols, codes);
+    if (st) return st;
+    for (unsigned s = 0; s < n_symbols; s++) {
+        unsigned len = lengths[s];
+        if (!len) continue;
+        for (unsigned i = codes[s]; i < (1u << table_bits); i += 1u << len)
+            table[i] = (uint16_t)(s << 4 | len);
+    }
+    return ECF8_OK;
+}

@@ -1,0 +1,735 @@
+/* container.c - the .ecf8 container: writer (compress), validating reader,
+ * byte-exact reconstruction (decompress) and verification.
+ *
+ * Layout (docs/FORMAT.md): a 64-byte header, the tensor payloads each
+ * aligned to 64 bytes, then the index ("meta"): source-file table, tensor
+ * table and a blob area holding names and the verbatim safetensors header
+ * bytes of each source.  The index goes last so the writer streams
+ * payloads without knowing their sizes in advance. */
+#define _GNU_SOURCE
+#include "internal.h"
+#include "io.h"
+#include "safetensors.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <xxhash.h>
+
+static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a};
+#define HEADER_BYTES 64
+#define PAYLOAD_ALIGN 64
+#define META_HEADER_BYTES 32
+#define SOURCE_ENTRY_BYTES 48
+#define TENSOR_ENTRY_BYTES 192
+#define FLAG_DIRECTORY 1u
+#define MAX_SOURCES 65536
+
+/* ---- growable byte buffer for the index ----------------------------------- */
+typedef struct bytebuf {
+    uint8_t *data;
+    size_t len, cap;
+} bytebuf;
+
+static int bb_reserve(bytebuf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) return ECF8_OK;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    b->data = p;
+    b->cap = cap;
+    return ECF8_OK;
+}
+
+static int bb_append(bytebuf *b, const void *p, size_t n, uint64_t *offset)
+{
+    int st = bb_reserve(b, n);
+    if (st) return st;
+    if (offset) *offset = b->len;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return ECF8_OK;
+}
+
+/* ---- writer ------------------------------------------------------------------ */
+typedef struct source_rec {
+    uint64_t path_off, path_len, prefix_off, prefix_len, source_bytes;
+    uint32_t first_tensor, n_tensors;
+} source_rec;
+
+typedef struct writer {
+    ecf8_outfile out;
+    bytebuf blob;
+    bytebuf tensors; /* TENSOR_ENTRY_BYTES each */
+    source_rec *sources;
+    size_t n_sources;
+    uint64_t n_tensors;
+    const ecf8_compress_options *options;
+    uint64_t done, total;
+} writer;
+
+static void put_u64(uint8_t *p, size_t at, uint64_t v) { ecf8_store_le64(p + at, v); }
+static void put_u32(uint8_t *p, size_t at, uint32_t v) { ecf8_store_le32(p + at, v); }
+
+static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64_t source_base)
+{
+    const uint8_t *data = sf->map.data + t->offset;
+    uint8_t e[TENSOR_ENTRY_BYTES] = {0};
+    uint64_t off;
+    int st = bb_append(&w->blob, t->name, strlen(t->name), &off);
+    if (st) return st;
+    put_u64(e, 0, off);
+    put_u32(e, 8, (uint32_t)strlen(t->name));
+    put_u32(e, 12, (uint32_t)strlen(t->dtype_name));
+    if ((st = bb_append(&w->blob, t->dtype_name, strlen(t->dtype_name), &off))) return st;
+    put_u64(e, 16, off);
+    e[24] = (uint8_t)t->dtype;
+    e[26] = (uint8_t)t->ndim;
+    for (unsigned d = 0; d < t->ndim; d++) put_u64(e, 32 + 8 * d, t->shape[d]);
+    put_u64(e, 96, t->offset - source_base);
+    put_u64(e, 104, t->bytes);
+    put_u64(e, 168, ecf8_hash64(data, t->bytes));
+
+    ecf8_encoded *enc = NULL;
+    ecf8_split split = ECF8_SPLIT_STORED;
+    const void *payload = data;
+    size_t payload_bytes = t->bytes;
+    if (t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0) {
+        uint64_t rows, cols;
+        st_tensor_view(t, &rows, &cols);
+        st = ecf8_tensor_encode(t->dtype, data, rows, cols, w->options, &enc);
+        if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
+        split = ecf8_encoded_split(enc);
+        payload = ecf8_encoded_payload(enc, &payload_bytes);
+        const ecf8_stream *s = ecf8_encoded_stream(enc);
+        if (s) {
+            e[27] = (uint8_t)s->code_bits;
+            put_u64(e, 128, s->rows);
+            put_u64(e, 136, s->cols);
+            put_u64(e, 144, s->chunk_rows);
+            put_u64(e, 152, s->chunk_cols);
+            put_u64(e, 160, s->coded_bytes);
+        }
+    }
+    e[25] = (uint8_t)split;
+    st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
+    put_u64(e, 112, w->out.pos);
+    put_u64(e, 120, payload_bytes);
+    if (!st) st = ecf8_outfile_write(&w->out, payload, payload_bytes);
+    ecf8_encoded_free(enc);
+    if (!st) st = bb_append(&w->tensors, e, sizeof e, NULL);
+    w->n_tensors++;
+    w->done += t->bytes;
+    if (w->options && w->options->progress)
+        w->options->progress(w->options->progress_user, w->done, w->total);
+    return st;
+}
+
+static int add_source(writer *w, const char *rel_path, const char *full_path, bool is_safetensors)
+{
+    source_rec *r = realloc(w->sources, (w->n_sources + 1) * sizeof *r);
+    if (!r) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    w->sources = r;
+    r = &w->sources[w->n_sources++];
+    memset(r, 0, sizeof *r);
+    r->first_tensor = (uint32_t)w->n_tensors;
+    int st = bb_append(&w->blob, rel_path, strlen(rel_path), &r->path_off);
+    if (st) return st;
+    r->path_len = strlen(rel_path);
+
+    if (!is_safetensors) { /* e.g. the shard index json: kept verbatim */
+        ecf8_mapped m;
+        if ((st = ecf8_map_file(full_path, &m))) return ecf8_fail_context(st, "%s", full_path);
+        r->prefix_len = r->source_bytes = m.size;
+        st = bb_append(&w->blob, m.data, m.size, &r->prefix_off);
+        ecf8_unmap_file(&m);
+        return st;
+    }
+    st_file sf;
+    if ((st = st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
+    r->source_bytes = sf.map.size;
+    r->prefix_len = sf.data_start;
+    st = bb_append(&w->blob, sf.map.data, sf.data_start, &r->prefix_off);
+    for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
+    if (st && rel_path[0]) st = ecf8_fail_context(st, "%s", rel_path);
+    r = &w->sources[w->n_sources - 1];
+    r->n_tensors = (uint32_t)(w->n_tensors - r->first_tensor);
+    st_close(&sf);
+    return st;
+}
+
+static int finish(writer *w, uint32_t flags)
+{
+    int st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
+    if (st) return st;
+    uint64_t meta_offset = w->out.pos;
+    uint8_t mh[META_HEADER_BYTES] = {0};
+    put_u32(mh, 0, (uint32_t)w->n_sources);
+    put_u32(mh, 4, flags);
+    put_u64(mh, 8, w->n_tensors);
+    uint64_t blob_offset = META_HEADER_BYTES + w->n_sources * SOURCE_ENTRY_BYTES + w->tensors.len;
+    put_u64(mh, 16, blob_offset);
+    put_u64(mh, 24, w->blob.len);
+    bytebuf meta = {0};
+    st = bb_append(&meta, mh, sizeof mh, NULL);
+    for (size_t i = 0; i < w->n_sources && !st; i++) {
+        const source_rec *r = &w->sources[i];
+        uint8_t e[SOURCE_ENTRY_BYTES];
+        put_u64(e, 0, r->path_off);
+        put_u64(e, 8, r->path_len);
+        put_u64(e, 16, r->prefix_off);
+        put_u64(e, 24, r->prefix_len);
+        put_u64(e, 32, r->source_bytes);
+        put_u32(e, 40, r->first_tensor);
+        put_u32(e, 44, r->n_tensors);
+        st = bb_append(&meta, e, sizeof e, NULL);
+    }
+    if (!st) st = bb_append(&meta, w->tensors.data, w->tensors.len, NULL);
+    if (!st) st = bb_append(&meta, w->blob.data, w->blob.len, NULL);
+    if (!st) st = ecf8_outfile_write(&w->out, meta.data, meta.len);
+    if (!st) {
+        uint8_t h[HEADER_BYTES] = {0};
+        memcpy(h, ECF8_MAGIC, 8);
+        h[8] = ECF8_FORMAT_VERSION; /* u16 major */
+        put_u64(h, 16, w->out.pos);
+        put_u64(h, 24, meta_offset);
+        put_u64(h, 32, meta.len);
+        put_u64(h, 40, ecf8_hash64(meta.data, meta.len));
+        put_u64(h, 56, ecf8_hash64(h, 56));
+        st = ecf8_outfile_pwrite(&w->out, h, sizeof h, 0);
+    }
+    free(meta.data);
+    return st;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* Sorted names of the *.safetensors and *.json files of a directory. */
+static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out)
+{
+    DIR *d = opendir(dir);
+    if (!d) return ecf8_fail(ECF8_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0;
+    int st = ECF8_OK;
+    struct dirent *de;
+    while ((de = readdir(d)) && !st) {
+        if (!ends_with(de->d_name, ".safetensors") && !ends_with(de->d_name, ".json")) continue;
+        char **p = realloc(names, (n + 1) * sizeof *names);
+        if (!p || !(p[n] = strdup(de->d_name))) {
+            if (p) names = p;
+            st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+            break;
+        }
+        names = p;
+        n++;
+    }
+    closedir(d);
+    if (!st && n == 0)
+        st = ecf8_fail(ECF8_ERR_NOT_FOUND, "%s: no .safetensors files in directory", dir);
+    if (st) {
+        for (size_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return st;
+    }
+    qsort(names, n, sizeof *names, cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return ECF8_OK;
+}
+
+static uint64_t path_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+void ecf8_compress_options_init(ecf8_compress_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->split = ECF8_SPLIT_AUTO;
+    o->max_code_bits = ECF8_DEFAULT_CODE_BITS;
+    o->chunk_elements = ECF8_DEFAULT_CHUNK_ELEMENTS;
+}
+
+int ecf8_compress_path(const char *in_path, const char *out_path,
+                       const ecf8_compress_options *options)
+{
+    ecf8_clear_error();
+    ecf8_compress_options defaults;
+    if (!options) {
+        ecf8_compress_options_init(&defaults);
+        options = &defaults;
+    }
+    if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    struct stat sb;
+    if (stat(in_path, &sb) != 0)
+        return ecf8_fail(ECF8_ERR_IO, "%s: cannot open: %s", in_path, strerror(errno));
+    bool is_dir = S_ISDIR(sb.st_mode);
+    char **names = NULL;
+    size_t n_names = 0;
+    int st;
+    if (is_dir && (st = list_checkpoint_dir(in_path, &names, &n_names))) return st;
+
+    writer w = {.options = options};
+    if ((st = ecf8_outfile_open(&w.out, out_path))) {
+        st = ecf8_fail_context(st, "%s", out_path);
+        goto done;
+    }
+    uint8_t zero[HEADER_BYTES] = {0};
+    st = ecf8_outfile_write(&w.out, zero, sizeof zero);
+    if (!is_dir) {
+        w.total = (uint64_t)sb.st_size;
+        if (!st) {
+            st = add_source(&w, "", in_path, true);
+            if (st) st = ecf8_fail_context(st, "%s", in_path);
+        }
+    } else {
+        size_t dl = strlen(in_path);
+        for (size_t i = 0; i < n_names; i++) {
+            char *full = malloc(dl + strlen(names[i]) + 2);
+            if (!full) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+            sprintf(full, "%s/%s", in_path, names[i]);
+            w.total += path_size(full);
+            free(full);
+        }
+        for (size_t i = 0; i < n_names && !st; i++) {
+            char *full = malloc(dl + strlen(names[i]) + 2);
+            if (!full) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+            sprintf(full, "%s/%s", in_path, names[i]);
+            st = add_source(&w, names[i], full, ends_with(names[i], ".safetensors"));
+            if (st && !strstr(ecf8_last_error(), in_path)) st = ecf8_fail_context(st, "%s", full);
+            free(full);
+        }
+    }
+    if (!st) st = finish(&w, is_dir ? FLAG_DIRECTORY : 0);
+    if (!st) {
+        st = ecf8_outfile_commit(&w.out);
+        if (st) st = ecf8_fail_context(st, "%s", out_path);
+    } else {
+        ecf8_outfile_abort(&w.out);
+    }
+done:
+    for (size_t i = 0; i < n_names; i++) free(names[i]);
+    free(names);
+    free(w.blob.data);
+    free(w.tensors.data);
+    free(w.sources);
+    return st;
+}
+
+/* ---- reader ------------------------------------------------------------------ */
+typedef struct source_info {
+    char *path;
+    const uint8_t *prefix;
+    uint64_t prefix_bytes, source_bytes;
+    uint32_t first_tensor, n_tensors;
+} source_info;
+
+struct ecf8_file {
+    ecf8_mapped map;
+    uint32_t flags;
+    source_info *sources;
+    size_t n_sources;
+    ecf8_tensor_info *tensors;
+    size_t n_tensors;
+};
+
+static char *blob_string(const uint8_t *blob, uint64_t blob_len, uint64_t off, uint64_t len)
+{
+    if (off > blob_len || len > blob_len - off || len > 65535) return NULL;
+    if (memchr(blob + off, 0, len)) return NULL;
+    return strndup((const char *)blob + off, len);
+}
+
+static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint64_t blob_len,
+                       uint64_t payload_end, ecf8_tensor_info *t)
+{
+    t->name = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le32(e + 8));
+    t->dtype_name = blob_string(blob, blob_len, ecf8_load_le64(e + 16), ecf8_load_le32(e + 12));
+    if (!t->name || !t->dtype_name) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor name out of bounds");
+    if (e[24] > ECF8_DTYPE_F16 || e[25] > ECF8_SPLIT_BYTE || e[26] > ECF8_MAX_DIMS)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': bad dtype, split or rank", t->name);
+    for (size_t i = 28; i < 32; i++)
+        if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
+    for (size_t i = 176; i < TENSOR_ENTRY_BYTES; i++)
+        if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
+    t->dtype = (ecf8_dtype)e[24];
+    t->split = (ecf8_split)e[25];
+    t->ndim = e[26];
+    if (t->dtype != ecf8_dtype_from_name(t->dtype_name))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': dtype code disagrees with '%s'", t->name,
+                         t->dtype_name);
+    t->n_elements = 1;
+    for (unsigned d = 0; d < ECF8_MAX_DIMS; d++) {
+        t->shape[d] = ecf8_load_le64(e + 32 + 8 * d);
+        if (d >= t->ndim && t->shape[d])
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': shape beyond its rank", t->name);
+        if (d < t->ndim && !ecf8_mul_u64(t->n_elements, t->shape[d], &t->n_elements))
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': shape overflows", t->name);
+    }
+    t->source_bytes = ecf8_load_le64(e + 104);
+    uint64_t payload_off = ecf8_load_le64(e + 112);
+    t->payload_bytes = ecf8_load_le64(e + 120);
+    t->checksum = ecf8_load_le64(e + 168);
+    unsigned width = ecf8_dtype_size(t->dtype);
+    uint64_t need;
+    if (width && (!ecf8_mul_u64(t->n_elements, width, &need) || need != t->source_bytes))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': shape needs %llu bytes, entry says %llu",
+                         t->name, (unsigned long long)(t->n_elements * width),
+                         (unsigned long long)t->source_bytes);
+    if (payload_off < HEADER_BYTES || payload_off % PAYLOAD_ALIGN || payload_off > payload_end ||
+        t->payload_bytes > payload_end - payload_off)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': payload at %llu+%llu outside the data area",
+                         t->name, (unsigned long long)payload_off,
+                         (unsigned long long)t->payload_bytes);
+    t->payload = f->map.data + payload_off;
+    if (t->split == ECF8_SPLIT_STORED) {
+        if (t->payload_bytes != t->source_bytes)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stored payload of %llu bytes, expected %llu",
+                             t->name, (unsigned long long)t->payload_bytes,
+                             (unsigned long long)t->source_bytes);
+        for (size_t i = 128; i < 168; i++)
+            if (e[i] || e[27]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stored tensor has a code", t->name);
+        return ECF8_OK;
+    }
+    if (!width) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': dtype %s cannot be coded", t->name, t->dtype_name);
+    uint64_t rows = ecf8_load_le64(e + 128), cols = ecf8_load_le64(e + 136), nn;
+    if (!ecf8_mul_u64(rows, cols, &nn) || nn != t->n_elements)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': view %llux%llu does not match its shape",
+                         t->name, (unsigned long long)rows, (unsigned long long)cols);
+    int st = ecf8_stream_from_payload(t->dtype, t->split, e[27], rows, cols, ecf8_load_le64(e + 144),
+                                      ecf8_load_le64(e + 152), ecf8_load_le64(e + 160), t->payload,
+                                      t->payload_bytes, &t->stream);
+    if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
+    return ECF8_OK;
+}
+
+static int open_index(ecf8_file *f)
+{
+    const uint8_t *p = f->map.data;
+    uint64_t size = f->map.size;
+    if (size < HEADER_BYTES)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "too short for an .ecf8 file (%llu bytes)", (unsigned long long)size);
+    if (memcmp(p, ECF8_MAGIC, 8) != 0) return ecf8_fail(ECF8_ERR_CORRUPT, "not an .ecf8 file (bad magic)");
+    if (ecf8_hash64(p, 56) != ecf8_load_le64(p + 56))
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "header checksum mismatch");
+    unsigned major = (unsigned)p[8] | (unsigned)p[9] << 8;
+    if (major != ECF8_FORMAT_VERSION)
+        return ecf8_fail(ECF8_ERR_VERSION, "format version %u, this library reads version %d", major,
+                         ECF8_FORMAT_VERSION);
+    if (ecf8_load_le32(p + 12) != 0 || ecf8_load_le64(p + 48) != 0)
+        return ecf8_fail(ECF8_ERR_VERSION, "unknown header flags");
+    if (ecf8_load_le64(p + 16) != size)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "file is %llu bytes, header says %llu (truncated?)",
+                         (unsigned long long)size, (unsigned long long)ecf8_load_le64(p + 16));
+    uint64_t meta_off = ecf8_load_le64(p + 24), meta_len = ecf8_load_le64(p + 32);
+    if (meta_off < HEADER_BYTES || meta_off > size || meta_len > size - meta_off || meta_len < META_HEADER_BYTES)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "index at %llu+%llu lies outside the file",
+                         (unsigned long long)meta_off, (unsigned long long)meta_len);
+    const uint8_t *m = p + meta_off;
+    if (ecf8_hash64(m, meta_len) != ecf8_load_le64(p + 40))
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "index checksum mismatch");
+    f->n_sources = ecf8_load_le32(m);
+    f->flags = ecf8_load_le32(m + 4);
+    uint64_t n_tensors = ecf8_load_le64(m + 8), blob_off = ecf8_load_le64(m + 16),
+             blob_len = ecf8_load_le64(m + 24);
+    if (f->flags & ~FLAG_DIRECTORY) return ecf8_fail(ECF8_ERR_VERSION, "unknown index flags");
+    if (f->n_sources == 0 || f->n_sources > MAX_SOURCES ||
+        n_tensors > (meta_len - META_HEADER_BYTES) / TENSOR_ENTRY_BYTES ||
+        blob_off != META_HEADER_BYTES + f->n_sources * SOURCE_ENTRY_BYTES + n_tensors * TENSOR_ENTRY_BYTES ||
+        blob_off > meta_len || blob_len != meta_len - blob_off)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "index tables do not fit the index");
+    if (!(f->flags & FLAG_DIRECTORY) && f->n_sources != 1)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "single-file container with %zu sources", f->n_sources);
+    const uint8_t *blob = m + blob_off;
+    f->sources = calloc(f->n_sources, sizeof *f->sources);
+    f->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *f->tensors);
+    if (!f->sources || !f->tensors) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+
+    const uint8_t *te = m + META_HEADER_BYTES + f->n_sources * SOURCE_ENTRY_BYTES;
+    for (uint64_t i = 0; i < n_tensors; i++) {
+        int st = open_tensor(f, te + i * TENSOR_ENTRY_BYTES, blob, blob_len, meta_off, &f->tensors[i]);
+        f->n_tensors = i + 1;
+        if (st) return st;
+    }
+    /* Payloads must not overlap (a flipped offset could alias two tensors). */
+    uint64_t next_tensor = 0;
+    for (size_t i = 0; i < f->n_sources; i++) {
+        const uint8_t *e = m + META_HEADER_BYTES + i * SOURCE_ENTRY_BYTES;
+        source_info *s = &f->sources[i];
+        s->path = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le64(e + 8));
+        uint64_t poff = ecf8_load_le64(e + 16);
+        s->prefix_bytes = ecf8_load_le64(e + 24);
+        s->source_bytes = ecf8_load_le64(e + 32);
+        s->first_tensor = ecf8_load_le32(e + 40);
+        s->n_tensors = ecf8_load_le32(e + 44);
+        if (!s->path) return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: path out of bounds", i);
+        bool dir = f->flags & FLAG_DIRECTORY;
+        if (dir ? (!s->path[0] || strchr(s->path, '/') || !strcmp(s->path, ".") || !strcmp(s->path, ".."))
+                : s->path[0] != '\0')
+            return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: unsafe path '%s'", i, s->path);
+        if (poff > blob_len || s->prefix_bytes > blob_len - poff)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': header bytes out of bounds", s->path);
+        s->prefix = blob + poff;
+        if (s->first_tensor != next_tensor || s->n_tensors > n_tensors - next_tensor)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': tensor range does not follow", s->path);
+        /* Its tensors tile the source after the header, in order. */
+        uint64_t pos = s->prefix_bytes;
+        for (uint32_t k = 0; k < s->n_tensors; k++) {
+            ecf8_tensor_info *t = &f->tensors[s->first_tensor + k];
+            const uint8_t *tentry = te + (uint64_t)(s->first_tensor + k) * TENSOR_ENTRY_BYTES;
+            t->source_file = (unsigned)i;
+            if (ecf8_load_le64(tentry + 96) != pos || !ecf8_add_u64(pos, t->source_bytes, &pos))
+                return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' is not where its source expects", t->name);
+        }
+        if (pos != s->source_bytes)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': tensors end at %llu, source is %llu bytes",
+                             s->path, (unsigned long long)pos, (unsigned long long)s->source_bytes);
+        next_tensor += s->n_tensors;
+    }
+    if (next_tensor != n_tensors) return ecf8_fail(ECF8_ERR_CORRUPT, "tensors outside every source");
+    uint64_t prev_end = HEADER_BYTES;
+    for (size_t i = 0; i < f->n_tensors; i++) { /* written in order */
+        uint64_t off = (uint64_t)((const uint8_t *)f->tensors[i].payload - p);
+        if (off < prev_end)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': payload overlaps the previous one", f->tensors[i].name);
+        prev_end = off + f->tensors[i].payload_bytes;
+    }
+    return ECF8_OK;
+}
+
+int ecf8_file_open(const char *path, ecf8_file **out)
+{
+    ecf8_clear_error();
+    if (!path || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL argument");
+    *out = NULL;
+    const uint16_t probe = 1;
+    if (*(const uint8_t *)&probe != 1)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "big-endian hosts are not supported");
+    ecf8_file *f = calloc(1, sizeof *f);
+    if (!f) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    int st = ecf8_map_file(path, &f->map);
+    if (!st) st = open_index(f);
+    if (st) {
+        ecf8_file_close(f);
+        return st;
+    }
+    *out = f;
+    return ECF8_OK;
+}
+
+void ecf8_file_close(ecf8_file *f)
+{
+    if (!f) return;
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        free((char *)f->tensors[i].name);
+        free((char *)f->tensors[i].dtype_name);
+    }
+    if (f->sources)
+        for (size_t i = 0; i < f->n_sources; i++) free(f->sources[i].path);
+    free(f->tensors);
+    free(f->sources);
+    ecf8_unmap_file(&f->map);
+    free(f);
+}
+
+size_t ecf8_file_tensor_count(const ecf8_file *f) { return f->n_tensors; }
+size_t ecf8_file_source_count(const ecf8_file *f) { return f->n_sources; }
+const char *ecf8_file_source_path(const ecf8_file *f, size_t i)
+{
+    return i < f->n_sources ? f->sources[i].path : NULL;
+}
+uint64_t ecf8_file_source_bytes(const ecf8_file *f, size_t i)
+{
+    return i < f->n_sources ? f->sources[i].source_bytes : 0;
+}
+uint64_t ecf8_file_size(const ecf8_file *f) { return f->map.size; }
+int ecf8_file_is_directory(const ecf8_file *f) { return (f->flags & FLAG_DIRECTORY) != 0; }
+
+int ecf8_file_tensor(const ecf8_file *f, size_t index, ecf8_tensor_info *out)
+{
+    if (!f || !out || index >= f->n_tensors)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor index %zu out of range", index);
+    *out = f->tensors[index];
+    return ECF8_OK;
+}
+
+int ecf8_file_find(const ecf8_file *f, const char *name, size_t *index)
+{
+    for (size_t i = 0; i < f->n_tensors; i++)
+        if (!strcmp(f->tensors[i].name, name)) {
+            *index = i;
+            return ECF8_OK;
+        }
+    return ecf8_fail(ECF8_ERR_NOT_FOUND, "no tensor named '%s'", name);
+}
+
+int ecf8_file_read_tensor(const ecf8_file *f, size_t index, void *out, size_t out_bytes,
+                          unsigned threads)
+{
+    if (!f || index >= f->n_tensors) return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor index out of range");
+    const ecf8_tensor_info *t = &f->tensors[index];
+    if (out_bytes < t->source_bytes)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': output of %zu bytes, need %llu", t->name,
+                         out_bytes, (unsigned long long)t->source_bytes);
+    int st = ECF8_OK;
+    if (t->split == ECF8_SPLIT_STORED)
+        memcpy(out, t->payload, t->source_bytes);
+    else
+        st = ecf8_stream_decode(&t->stream, out, out_bytes, threads);
+    if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
+    if (ecf8_hash64(out, t->source_bytes) != t->checksum)
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
+    return ECF8_OK;
+}
+
+/* ---- reconstruction ---------------------------------------------------------- */
+/* Streams source file i: its header bytes, then each tensor decoded and
+ * checked.  `sink` receives the bytes in order (a file or a comparator). */
+typedef int (*sink_fn)(void *ctx, const void *data, size_t n);
+
+static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_fn sink, void *ctx)
+{
+    const source_info *s = &f->sources[i];
+    int st = sink(ctx, s->prefix, s->prefix_bytes);
+    uint64_t max = 0;
+    for (uint32_t k = 0; k < s->n_tensors; k++) {
+        const ecf8_tensor_info *t = &f->tensors[s->first_tensor + k];
+        if (t->split != ECF8_SPLIT_STORED && t->source_bytes > max) max = t->source_bytes;
+    }
+    uint8_t *buf = max ? malloc(max) : NULL;
+    if (max && !buf) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
+    for (uint32_t k = 0; k < s->n_tensors && !st; k++) {
+        size_t ti = s->first_tensor + k;
+        const ecf8_tensor_info *t = &f->tensors[ti];
+        if (t->split == ECF8_SPLIT_STORED) {
+            if (ecf8_hash64(t->payload, t->source_bytes) != t->checksum)
+                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
+            else
+                st = sink(ctx, t->payload, t->source_bytes);
+        } else {
+            st = ecf8_file_read_tensor(f, ti, buf, max, threads);
+            if (!st) st = sink(ctx, buf, t->source_bytes);
+        }
+    }
+    free(buf);
+    return st;
+}
+
+static int sink_outfile(void *ctx, const void *data, size_t n)
+{
+    return ecf8_outfile_write(ctx, data, n);
+}
+
+static char *join_path(const char *dir, const char *name)
+{
+    char *p = malloc(strlen(dir) + strlen(name) + 2);
+    if (p) sprintf(p, "%s/%s", dir, name);
+    return p;
+}
+
+int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads)
+{
+    ecf8_clear_error();
+    ecf8_file *f;
+    int st = ecf8_file_open(in_path, &f);
+    if (st) return ecf8_fail_context(st, "%s", in_path);
+    bool dir = ecf8_file_is_directory(f);
+    if (dir && mkdir(out_path, 0755) != 0 && errno != EEXIST) {
+        st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out_path, strerror(errno));
+        goto done;
+    }
+    for (size_t i = 0; i < f->n_sources && !st; i++) {
+        char *path = dir ? join_path(out_path, f->sources[i].path) : strdup(out_path);
+        if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+        ecf8_outfile o;
+        st = ecf8_outfile_open(&o, path);
+        if (st) {
+            st = ecf8_fail_context(st, "%s", path);
+        } else {
+            st = rebuild_source(f, i, threads, sink_outfile, &o);
+            if (st) {
+                ecf8_outfile_abort(&o);
+                st = ecf8_fail_context(st, "%s", in_path);
+            } else if ((st = ecf8_outfile_commit(&o))) {
+                st = ecf8_fail_context(st, "%s", path);
+            }
+        }
+        free(path);
+    }
+done:
+    ecf8_file_close(f);
+    return st;
+}
+
+typedef struct compare_ctx {
+    ecf8_mapped orig;
+    uint64_t pos;
+} compare_ctx;
+
+static int sink_compare(void *ctx, const void *data, size_t n)
+{
+    compare_ctx *c = ctx;
+    if (c->pos + n > c->orig.size || memcmp(c->orig.data + c->pos, data, n) != 0) {
+        uint64_t at = c->pos;
+        const uint8_t *d = data;
+        while (at < c->orig.size && at - c->pos < n && c->orig.data[at] == d[at - c->pos]) at++;
+        return ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the original at byte %llu",
+                         (unsigned long long)at);
+    }
+    c->pos += n;
+    return ECF8_OK;
+}
+
+static int sink_discard(void *ctx, const void *data, size_t n)
+{
+    (void)ctx, (void)data, (void)n;
+    return ECF8_OK;
+}
+
+int ecf8_verify_path(const char *in_path, const char *original_path, unsigned threads)
+{
+    ecf8_clear_error();
+    ecf8_file *f;
+    int st = ecf8_file_open(in_path, &f);
+    if (st) return ecf8_fail_context(st, "%s", in_path);
+    bool dir = ecf8_file_is_directory(f);
+    for (size_t i = 0; i < f->n_sources && !st; i++) {
+        if (!original_path) {
+            st = rebuild_source(f, i, threads, sink_discard, NULL);
+            if (st) st = ecf8_fail_context(st, "%s", in_path);
+            continue;
+        }
+        char *path = dir ? join_path(original_path, f->sources[i].path) : strdup(original_path);
+        compare_ctx c = {0};
+        if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+        st = ecf8_map_file(path, &c.orig);
+        if (st) {
+            st = ecf8_fail_context(st, "%s", path);
+        } else {
+            st = rebuild_source(f, i, threads, sink_compare, &c);
+            if (!st && c.pos != c.orig.size)
+                st = ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
+                               (unsigned long long)(c.orig.size - c.pos));
+            if (st) st = ecf8_fail_context(st, "%s", st == ECF8_ERR_MISMATCH ? path : in_path);
+        }
+        ecf8_unmap_file(&c.orig);
+        free(path);
+    }
+    ecf8_file_close(f);
+    return st;
+}

@@ -1,0 +1,135 @@
+/* inspect.c - per-tensor "to compress or not?" reports for `ecf8 info`. */
+#include "internal.h"
+#include "safetensors.h"
+
+#include <stdlib.h>
+
+static int report_add(ecf8_report *r, ecf8_tensor_report **out)
+{
+    ecf8_tensor_report *t = realloc(r->tensors, (r->n_tensors + 1) * sizeof *t);
+    if (!t) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    r->tensors = t;
+    *out = &t[r->n_tensors++];
+    memset(*out, 0, sizeof **out);
+    return ECF8_OK;
+}
+
+/* Fills the analysis fields; split/compressed_bytes as auto would choose. */
+static int analyze_into(ecf8_tensor_report *t, const void *data, uint64_t rows, uint64_t cols,
+                        const ecf8_compress_options *options)
+{
+    t->split = ECF8_SPLIT_STORED;
+    t->compressed_bytes = t->entropy_bound_bytes = t->source_bytes;
+    if (t->dtype == ECF8_DTYPE_OTHER || t->n_elements == 0) return ECF8_OK;
+    int st = ecf8_tensor_analyze(t->dtype, data, rows, cols, options, &t->analysis);
+    if (st) return st;
+    t->split = t->analysis.best_split;
+    t->compressed_bytes = t->analysis.payload_bytes[t->split];
+    for (int s = ECF8_SPLIT_EXPONENT; s <= ECF8_SPLIT_BYTE; s++)
+        if (t->analysis.entropy_bound_bytes[s] < t->entropy_bound_bytes)
+            t->entropy_bound_bytes = t->analysis.entropy_bound_bytes[s];
+    return ECF8_OK;
+}
+
+static int copy_names(ecf8_tensor_report *t, const char *name, const char *dtype_name)
+{
+    t->name = strdup(name);
+    t->dtype_name = strdup(dtype_name);
+    return t->name && t->dtype_name ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+}
+
+static int inspect_safetensors(const char *path, const ecf8_compress_options *o, ecf8_report *r)
+{
+    st_file sf;
+    int st = st_open(path, &sf);
+    if (st) return st;
+    r->file_bytes += sf.map.size;
+    r->source_bytes += sf.map.size;
+    for (size_t i = 0; i < sf.n_tensors && !st; i++) {
+        const st_tensor *s = &sf.tensors[i];
+        ecf8_tensor_report *t = NULL;
+        if ((st = report_add(r, &t))) break;
+        if ((st = copy_names(t, s->name, s->dtype_name))) break;
+        t->dtype = s->dtype;
+        t->ndim = s->ndim;
+        memcpy(t->shape, s->shape, sizeof t->shape);
+        t->n_elements = s->n_elements;
+        t->source_bytes = s->bytes;
+        uint64_t rows, cols;
+        st_tensor_view(s, &rows, &cols);
+        st = analyze_into(t, sf.map.data + s->offset, rows, cols, o);
+        if (st) st = ecf8_fail_context(st, "tensor '%s'", s->name);
+    }
+    st_close(&sf);
+    return st;
+}
+
+static int inspect_container(const char *path, const ecf8_compress_options *o, ecf8_report *r)
+{
+    ecf8_file *f;
+    int st = ecf8_file_open(path, &f);
+    if (st) return st;
+    r->is_container = 1;
+    r->file_bytes = ecf8_file_size(f);
+    for (size_t i = 0; i < ecf8_file_source_count(f); i++) r->source_bytes += ecf8_file_source_bytes(f, i);
+    uint8_t *buf = NULL;
+    for (size_t i = 0; i < ecf8_file_tensor_count(f) && !st; i++) {
+        ecf8_tensor_info info;
+        ecf8_tensor_report *t = NULL;
+        ecf8_file_tensor(f, i, &info);
+        if ((st = report_add(r, &t))) break;
+        if ((st = copy_names(t, info.name, info.dtype_name))) break;
+        t->dtype = info.dtype;
+        t->ndim = info.ndim;
+        memcpy(t->shape, info.shape, sizeof t->shape);
+        t->n_elements = info.n_elements;
+        t->source_bytes = info.source_bytes;
+        if (info.dtype == ECF8_DTYPE_OTHER || info.n_elements == 0) {
+            t->split = info.split;
+            t->compressed_bytes = t->entropy_bound_bytes = info.payload_bytes;
+            continue;
+        }
+        uint8_t *nb = realloc(buf, info.source_bytes);
+        if (!nb) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+        buf = nb;
+        if ((st = ecf8_file_read_tensor(f, i, buf, info.source_bytes, o ? o->threads : 0))) break;
+        uint64_t rows = info.ndim >= 2 ? info.shape[0] : 1;
+        st = analyze_into(t, buf, rows, info.n_elements / rows, o);
+        t->split = info.split;
+        t->compressed_bytes = info.payload_bytes;
+    }
+    free(buf);
+    ecf8_file_close(f);
+    return st;
+}
+
+int ecf8_inspect_path(const char *path, const ecf8_compress_options *options, ecf8_report *out)
+{
+    ecf8_clear_error();
+    memset(out, 0, sizeof *out);
+    ecf8_mapped m;
+    int st = ecf8_map_file(path, &m);
+    bool container = false;
+    if (!st) {
+        container = m.size >= 5 && !memcmp(m.data + 1, "ECF8", 4);
+        ecf8_unmap_file(&m);
+        st = container ? inspect_container(path, options, out)
+                       : inspect_safetensors(path, options, out);
+    }
+    if (st) {
+        ecf8_report_free(out);
+        return ecf8_fail_context(st, "%s", path);
+    }
+    return ECF8_OK;
+}
+
+void ecf8_report_free(ecf8_report *r)
+{
+    if (!r) return;
+    for (size_t i = 0; i < r->n_tensors; i++) {
+        free(r->tensors[i].name);
+        free(r->tensors[i].dtype_name);
+    }
+    free(r->tensors);
+    memset(r, 0, sizeof *r);
+}

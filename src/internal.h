@@ -1,0 +1,90 @@
+/* internal.h - helpers shared by the library's translation units. */
+#ifndef ECF8_INTERNAL_H
+#define ECF8_INTERNAL_H
+
+#include "ecf8.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+#define ECF8_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ECF8_LIKELY(x) __builtin_expect(!!(x), 1)
+#define ECF8_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define ECF8_PRINTF(f, a)
+#define ECF8_LIKELY(x) (x)
+#define ECF8_UNLIKELY(x) (x)
+#endif
+
+/* Records a detail message for ecf8_last_error() and returns status, so a
+ * failure reads `return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %zu ...", c);`. */
+int ecf8_fail(int status, const char *fmt, ...) ECF8_PRINTF(2, 3);
+/* Prefixes the current detail with "what: " (keeps the status). */
+int ecf8_fail_context(int status, const char *fmt, ...) ECF8_PRINTF(2, 3);
+void ecf8_clear_error(void);
+
+static inline uint64_t ecf8_load_le64(const void *p)
+{
+    uint64_t v;
+    memcpy(&v, p, sizeof v); /* little-endian hosts only (checked at open) */
+    return v;
+}
+static inline uint32_t ecf8_load_le32(const void *p)
+{
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void ecf8_store_le64(void *p, uint64_t v) { memcpy(p, &v, sizeof v); }
+static inline void ecf8_store_le32(void *p, uint32_t v) { memcpy(p, &v, sizeof v); }
+
+/* Overflow-checked arithmetic: false when the result does not fit. */
+static inline bool ecf8_mul_u64(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return !__builtin_mul_overflow(a, b, r);
+}
+static inline bool ecf8_add_u64(uint64_t a, uint64_t b, uint64_t *r)
+{
+    return !__builtin_add_overflow(a, b, r);
+}
+static inline uint64_t ecf8_align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+
+uint64_t ecf8_hash64(const void *data, size_t len);
+
+/* Canonical code words, bit-reversed for the LSB-first stream. */
+int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *codes);
+
+/* ---- a fixed pool of worker threads ------------------------------------ */
+/* ecf8_parallel_for runs fn(ctx, i) for i in [0, n) on up to `threads`
+ * threads (0 = one per core), the caller's thread included, and returns
+ * the first non-zero status any call returned (remaining work is skipped). */
+typedef int (*ecf8_task_fn)(void *ctx, uint64_t index);
+int ecf8_parallel_for(unsigned threads, uint64_t n, ecf8_task_fn fn, void *ctx);
+unsigned ecf8_default_threads(void);
+
+/* ---- tensor payload layout (docs/FORMAT.md) ---------------------------- */
+/* Byte offsets inside a coded payload, derived from its counts. */
+typedef struct ecf8_payload_layout {
+    uint64_t lengths_offset;  /* n_symbols bytes */
+    uint64_t offsets_offset;  /* (n_chunks + 1) u64 */
+    uint64_t coded_offset;    /* coded stream */
+    uint64_t total_bytes;
+} ecf8_payload_layout;
+bool ecf8_payload_layout_compute(unsigned n_symbols, uint64_t n_chunks,
+                                 uint64_t coded_bytes, ecf8_payload_layout *out);
+
+/* Chooses the chunk geometry of a rows x cols tensor for a target size. */
+void ecf8_chunk_geometry(uint64_t rows, uint64_t cols, uint64_t target,
+                         uint64_t *chunk_rows, uint64_t *chunk_cols, uint64_t *n_chunks);
+
+/* Builds an ecf8_stream over a payload in memory (pointers into it) and
+ * validates it.  `what` names the tensor in error messages. */
+int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
+                             uint64_t rows, uint64_t cols, uint64_t chunk_rows,
+                             uint64_t chunk_cols, uint64_t coded_bytes,
+                             const void *payload, uint64_t payload_bytes,
+                             ecf8_stream *out);
+
+#endif

@@ -1,0 +1,168 @@
+/* safetensors.c - validating safetensors reader (header parsed with cJSON). */
+#include "safetensors.h"
+#include "internal.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+/* Larger headers are refused, as the reference implementation does. */
+#define MAX_HEADER_BYTES (100u << 20)
+
+static unsigned element_bytes(const char *dtype)
+{
+    static const struct { const char *name; unsigned bytes; } table[] = {
+        {"BOOL", 1}, {"U8", 1}, {"I8", 1}, {"F8_E4M3", 1}, {"F8_E5M2", 1}, {"F8_E8M0", 1},
+        {"I16", 2}, {"U16", 2}, {"F16", 2}, {"BF16", 2}, {"I32", 4}, {"U32", 4},
+        {"F32", 4}, {"F64", 8}, {"I64", 8}, {"U64", 8}, {"C64", 8},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+        if (!strcmp(dtype, table[i].name)) return table[i].bytes;
+    return 0;
+}
+
+static bool json_u64(const cJSON *v, uint64_t *out)
+{
+    if (!cJSON_IsNumber(v)) return false;
+    double d = v->valuedouble;
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d) return false;
+    *out = (uint64_t)d;
+    return true;
+}
+
+static int cmp_offset(const void *a, const void *b)
+{
+    const st_tensor *x = a, *y = b;
+    return x->offset < y->offset ? -1 : x->offset > y->offset;
+}
+
+static int parse_tensor(const cJSON *item, uint64_t data_start, uint64_t file_size, st_tensor *t)
+{
+    const char *name = item->string;
+    if (!cJSON_IsObject(item)) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' is not an object", name);
+    const cJSON *dtype = cJSON_GetObjectItemCaseSensitive(item, "dtype");
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(item, "shape");
+    const cJSON *offs = cJSON_GetObjectItemCaseSensitive(item, "data_offsets");
+    if (!cJSON_IsString(dtype) || !cJSON_IsArray(shape) || !cJSON_IsArray(offs) ||
+        cJSON_GetArraySize(offs) != 2)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' lacks dtype, shape or data_offsets", name);
+    if (strlen(dtype->valuestring) >= sizeof t->dtype_name)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' has an unknown dtype", name);
+    t->name = strdup(name);
+    if (!t->name) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    strcpy(t->dtype_name, dtype->valuestring);
+    t->dtype = ecf8_dtype_from_name(t->dtype_name);
+    int nd = cJSON_GetArraySize(shape);
+    if (nd > ECF8_MAX_DIMS)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s' has %d dimensions (max %d)", name, nd,
+                         ECF8_MAX_DIMS);
+    t->ndim = (unsigned)nd;
+    t->n_elements = 1;
+    for (int d = 0; d < nd; d++) {
+        if (!json_u64(cJSON_GetArrayItem(shape, d), &t->shape[d]))
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' has a bad shape", name);
+        if (!ecf8_mul_u64(t->n_elements, t->shape[d], &t->n_elements))
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': shape overflows", name);
+    }
+    uint64_t begin, end;
+    if (!json_u64(cJSON_GetArrayItem(offs, 0), &begin) || !json_u64(cJSON_GetArrayItem(offs, 1), &end) ||
+        end < begin)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' has bad data_offsets", name);
+    if (end > file_size - data_start)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' data ends at %llu, past the end of the file",
+                         name, (unsigned long long)(data_start + end));
+    t->offset = data_start + begin;
+    t->bytes = end - begin;
+    unsigned eb = element_bytes(t->dtype_name);
+    uint64_t want;
+    if (eb == 0 && t->dtype != ECF8_DTYPE_OTHER) eb = ecf8_dtype_size(t->dtype);
+    if (eb && (!ecf8_mul_u64(t->n_elements, eb, &want) || want != t->bytes))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': shape needs %llu bytes, data_offsets give %llu",
+                         name, (unsigned long long)(eb ? t->n_elements * eb : 0),
+                         (unsigned long long)t->bytes);
+    return ECF8_OK;
+}
+
+int st_open(const char *path, st_file *out)
+{
+    memset(out, 0, sizeof *out);
+    int st = ecf8_map_file(path, &out->map);
+    if (st) return st;
+    const uint8_t *p = out->map.data;
+    uint64_t size = out->map.size;
+    cJSON *root = NULL;
+    if (size < 8) {
+        st = ecf8_fail(ECF8_ERR_CORRUPT, "too short for a safetensors file (%llu bytes)",
+                       (unsigned long long)size);
+        goto fail;
+    }
+    uint64_t hlen = ecf8_load_le64(p);
+    if (hlen > size - 8 || hlen > MAX_HEADER_BYTES) {
+        st = ecf8_fail(ECF8_ERR_CORRUPT, "header length %llu runs past the end of the file",
+                       (unsigned long long)hlen);
+        goto fail;
+    }
+    out->data_start = 8 + hlen;
+    root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hlen);
+    if (!root || !cJSON_IsObject(root)) {
+        st = ecf8_fail(ECF8_ERR_CORRUPT, "header is not a JSON object");
+        goto fail;
+    }
+    size_t n = 0;
+    for (const cJSON *it = root->child; it; it = it->next)
+        if (strcmp(it->string, "__metadata__")) n++;
+    out->tensors = calloc(n ? n : 1, sizeof(st_tensor));
+    if (!out->tensors) {
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        goto fail;
+    }
+    for (const cJSON *it = root->child; it; it = it->next) {
+        if (!strcmp(it->string, "__metadata__")) {
+            if (!cJSON_IsObject(it)) {
+                st = ecf8_fail(ECF8_ERR_CORRUPT, "__metadata__ is not an object");
+                goto fail;
+            }
+            continue;
+        }
+        st = parse_tensor(it, out->data_start, size, &out->tensors[out->n_tensors]);
+        out->n_tensors++;
+        if (st) goto fail;
+    }
+    qsort(out->tensors, out->n_tensors, sizeof(st_tensor), cmp_offset);
+    /* The tensors must tile the data area exactly: no gap, no overlap. */
+    uint64_t pos = out->data_start;
+    for (size_t i = 0; i < out->n_tensors; i++) {
+        const st_tensor *t = &out->tensors[i];
+        if (t->offset != pos) {
+            st = ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' data %s the previous tensor's", t->name,
+                           t->offset < pos ? "overlaps" : "leaves a gap after");
+            goto fail;
+        }
+        pos += t->bytes;
+    }
+    if (pos != size) {
+        st = ecf8_fail(ECF8_ERR_CORRUPT, "%llu bytes after the last tensor",
+                       (unsigned long long)(size - pos));
+        goto fail;
+    }
+    cJSON_Delete(root);
+    return ECF8_OK;
+fail:
+    cJSON_Delete(root);
+    st_close(out);
+    return st;
+}
+
+void st_close(st_file *f)
+{
+    for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
+    free(f->tensors);
+    ecf8_unmap_file(&f->map);
+    memset(f, 0, sizeof *f);
+}
+
+void st_tensor_view(const st_tensor *t, uint64_t *rows, uint64_t *cols)
+{
+    *rows = t->ndim >= 2 ? t->shape[0] : 1;
+    *cols = *rows ? t->n_elements / *rows : 0;
+    if (t->ndim < 2) *cols = t->n_elements;
+}

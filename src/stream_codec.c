@@ -1,0 +1,815 @@
+/* stream_codec.c - the chunked tensor codec: analysis, encoder, validation,
+ * the fast CPU decoder and the simple reference decoder.
+ *
+ * A coded element is its symbol's code word followed by its raw bits, LSB
+ * first; a chunk is the concatenation of its elements' bit strings, padded
+ * to a byte.  Chunks are independent, so encoder and decoder parallelise
+ * over chunks, and the decoder interleaves several chunks per thread to
+ * hide the table-lookup latency of one stream. */
+#include "internal.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+/* Hostile files must not make the decoder allocate or loop without bound. */
+#define MAX_CHUNK_ELEMENTS (1u << 22)
+
+/* ---- geometry ------------------------------------------------------------ */
+void ecf8_chunk_geometry(uint64_t rows, uint64_t cols, uint64_t target, uint64_t *chunk_rows,
+                         uint64_t *chunk_cols, uint64_t *n_chunks)
+{
+    if (target == 0) target = ECF8_DEFAULT_CHUNK_ELEMENTS;
+    if (rows == 0 || cols == 0) {
+        *chunk_rows = 1, *chunk_cols = 1, *n_chunks = 0;
+        return;
+    }
+    if (cols <= target) {
+        /* Whole rows per chunk: a GEMV work-group owns whole output rows. */
+        *chunk_cols = cols;
+        *chunk_rows = target / cols;
+        if (*chunk_rows > rows) *chunk_rows = rows;
+    } else {
+        /* Long rows are cut into nearly equal segments, 64-aligned so that
+         * matmul tiles never straddle two chunks needlessly. */
+        uint64_t segs = (cols + target - 1) / target;
+        uint64_t c = ecf8_align_up((cols + segs - 1) / segs, 64);
+        *chunk_rows = 1;
+        *chunk_cols = c < cols ? c : cols;
+    }
+    *n_chunks = ((rows + *chunk_rows - 1) / *chunk_rows) *
+                ((cols + *chunk_cols - 1) / *chunk_cols);
+}
+
+uint64_t ecf8_chunk_start(const ecf8_stream *s, uint64_t chunk)
+{
+    uint64_t segs = (s->cols + s->chunk_cols - 1) / s->chunk_cols;
+    uint64_t row0 = chunk / segs * s->chunk_rows, col0 = chunk % segs * s->chunk_cols;
+    return row0 * s->cols + col0;
+}
+
+uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk)
+{
+    uint64_t segs = (s->cols + s->chunk_cols - 1) / s->chunk_cols;
+    uint64_t row0 = chunk / segs * s->chunk_rows, col0 = chunk % segs * s->chunk_cols;
+    uint64_t nr = s->rows - row0 < s->chunk_rows ? s->rows - row0 : s->chunk_rows;
+    uint64_t nc = s->cols - col0 < s->chunk_cols ? s->cols - col0 : s->chunk_cols;
+    return nr * nc;
+}
+
+bool ecf8_payload_layout_compute(unsigned n_symbols, uint64_t n_chunks, uint64_t coded_bytes,
+                                 ecf8_payload_layout *out)
+{
+    uint64_t offsets_bytes, end;
+    out->lengths_offset = 0;
+    out->offsets_offset = ecf8_align_up(n_symbols, 8);
+    if (!ecf8_add_u64(n_chunks, 1, &offsets_bytes) || !ecf8_mul_u64(offsets_bytes, 8, &offsets_bytes))
+        return false;
+    if (!ecf8_add_u64(out->offsets_offset, offsets_bytes, &out->coded_offset)) return false;
+    if (!ecf8_add_u64(out->coded_offset, coded_bytes, &end)) return false;
+    out->total_bytes = end;
+    return true;
+}
+
+/* ---- element <-> (symbol, raw) ------------------------------------------ */
+static inline unsigned load_element(const uint8_t *data, uint64_t i, unsigned width)
+{
+    if (width == 1) return data[i];
+    return (unsigned)data[2 * i] | (unsigned)data[2 * i + 1] << 8;
+}
+
+static inline void store_element(uint8_t *out, uint64_t i, unsigned width, unsigned v)
+{
+    if (width == 1) {
+        out[i] = (uint8_t)v;
+    } else {
+        out[2 * i] = (uint8_t)v;
+        out[2 * i + 1] = (uint8_t)(v >> 8);
+    }
+}
+
+static inline unsigned element_symbol(unsigned x, const ecf8_split_layout *l)
+{
+    return (x >> l->symbol_shift) & ((1u << l->symbol_bits) - 1);
+}
+
+static inline unsigned element_raw(unsigned x, const ecf8_split_layout *l)
+{
+    unsigned low = x & ((1u << l->symbol_shift) - 1);
+    return (x >> (l->symbol_shift + l->symbol_bits)) << l->symbol_shift | low;
+}
+
+static inline unsigned element_join(unsigned sym, unsigned raw, const ecf8_split_layout *l)
+{
+    unsigned low = raw & ((1u << l->symbol_shift) - 1);
+    return (raw >> l->symbol_shift) << (l->symbol_shift + l->symbol_bits) |
+           sym << l->symbol_shift | low;
+}
+
+/* ---- analysis --------------------------------------------------------------- */
+#define HIST_BLOCK (1u << 20)
+
+typedef struct hist_job {
+    const uint8_t *data;
+    uint64_t n;
+    unsigned width;
+    ecf8_split_layout exp_layout;
+    uint64_t (*hists)[2][256]; /* per block: exponent field, coded byte */
+} hist_job;
+
+static int hist_task(void *ctx, uint64_t block)
+{
+    hist_job *j = ctx;
+    uint64_t begin = block * HIST_BLOCK, end = begin + HIST_BLOCK;
+    if (end > j->n) end = j->n;
+    uint64_t *he = j->hists[block][0], *hb = j->hists[block][1];
+    if (j->width == 1) {
+        /* Four sub-histograms break the store-to-load chain on runs of one value. */
+        uint32_t h[4][256] = {{0}};
+        uint64_t i = begin;
+        for (; i + 4 <= end; i += 4) {
+            h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
+            h[2][j->data[i + 2]]++, h[3][j->data[i + 3]]++;
+        }
+        for (; i < end; i++) h[0][j->data[i]]++;
+        for (unsigned v = 0; v < 256; v++) {
+            uint64_t c = (uint64_t)h[0][v] + h[1][v] + h[2][v] + h[3][v];
+            hb[v] += c;
+            he[element_symbol(v, &j->exp_layout)] += c;
+        }
+    } else {
+        /* 16-bit elements: the high byte (byte split) and the exponent field. */
+        uint32_t hh[2][256] = {{0}}, hx[2][256] = {{0}};
+        const unsigned sh = j->exp_layout.symbol_shift, m = (1u << j->exp_layout.symbol_bits) - 1;
+        uint64_t i = begin;
+        for (; i + 2 <= end; i += 2) {
+            unsigned a = load_element(j->data, i, 2), b = load_element(j->data, i + 1, 2);
+            hh[0][a >> 8]++, hh[1][b >> 8]++;
+            hx[0][(a >> sh) & m]++, hx[1][(b >> sh) & m]++;
+        }
+        for (; i < end; i++) {
+            unsigned a = load_element(j->data, i, 2);
+            hh[0][a >> 8]++, hx[0][(a >> sh) & m]++;
+        }
+        for (unsigned v = 0; v < 256; v++) {
+            hb[v] += (uint64_t)hh[0][v] + hh[1][v];
+            he[v] += (uint64_t)hx[0][v] + hx[1][v];
+        }
+    }
+    return ECF8_OK;
+}
+
+/* Histograms of the exponent field and the coded byte over the tensor. */
+static int histograms(ecf8_dtype dtype, const void *data, uint64_t n, unsigned threads,
+                      uint64_t exp_hist[256], uint64_t byte_hist[256])
+{
+    hist_job j = {.data = data, .n = n, .width = ecf8_dtype_size(dtype)};
+    int st = ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &j.exp_layout);
+    if (st) return st;
+    uint64_t blocks = (n + HIST_BLOCK - 1) / HIST_BLOCK;
+    memset(exp_hist, 0, 256 * sizeof(uint64_t));
+    memset(byte_hist, 0, 256 * sizeof(uint64_t));
+    if (blocks == 0) return ECF8_OK;
+    j.hists = calloc(blocks, sizeof *j.hists);
+    if (!j.hists) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for histograms");
+    st = ecf8_parallel_for(threads, blocks, hist_task, &j);
+    for (uint64_t b = 0; b < blocks; b++)
+        for (unsigned v = 0; v < 256; v++) {
+            exp_hist[v] += j.hists[b][0][v];
+            byte_hist[v] += j.hists[b][1][v];
+        }
+    free(j.hists);
+    return st;
+}
+
+static double entropy_bits(const uint64_t *hist, unsigned n_symbols, uint64_t total)
+{
+    double h = 0;
+    for (unsigned s = 0; s < n_symbols; s++)
+        if (hist[s]) {
+            double p = (double)hist[s] / (double)total;
+            h -= (double)hist[s] * log2(p);
+        }
+    return h;
+}
+
+typedef struct split_plan {
+    ecf8_split split;
+    ecf8_split_layout layout;
+    uint8_t lengths[256];
+    unsigned code_bits;      /* 0 for a one-symbol code */
+    uint64_t payload_bytes;  /* estimate: exact bits, half a pad byte per chunk */
+    uint64_t entropy_bytes;
+} split_plan;
+
+static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
+                      uint64_t n_chunks, unsigned max_bits, split_plan *p)
+{
+    p->split = split;
+    int st = ecf8_split_layout_get(dtype, split, &p->layout);
+    if (st) return st;
+    unsigned nsym = 1u << p->layout.symbol_bits;
+    st = ecf8_codebook_build(hist, nsym, max_bits, p->lengths);
+    if (st) return st;
+    unsigned used = 0, maxlen = 0;
+    double bits = 0;
+    for (unsigned s = 0; s < nsym; s++)
+        if (hist[s]) {
+            used++;
+            if (p->lengths[s] > maxlen) maxlen = p->lengths[s];
+            bits += (double)hist[s] * p->lengths[s];
+        }
+    p->code_bits = used <= 1 ? 0 : maxlen;
+    if (used <= 1) bits = 0;
+    bits += (double)n * p->layout.raw_bits;
+    ecf8_payload_layout lay;
+    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * 0.5) + 8;
+    if (!ecf8_payload_layout_compute(nsym, n_chunks, coded, &lay))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
+    p->payload_bytes = lay.total_bytes;
+    p->entropy_bytes =
+        (uint64_t)ceil((entropy_bits(hist, nsym, n) + (double)n * p->layout.raw_bits) / 8);
+    return ECF8_OK;
+}
+
+static unsigned options_code_bits(const ecf8_compress_options *o)
+{
+    return o && o->max_code_bits ? o->max_code_bits : ECF8_DEFAULT_CODE_BITS;
+}
+
+static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows, uint64_t cols,
+                   const ecf8_compress_options *options, ecf8_tensor_analysis *out,
+                   split_plan plans[3])
+{
+    memset(out, 0, sizeof *out);
+    unsigned width = ecf8_dtype_size(dtype);
+    out->source_bytes = n * width;
+    out->payload_bytes[ECF8_SPLIT_STORED] = n * width;
+    out->entropy_bound_bytes[ECF8_SPLIT_STORED] = n * width;
+    out->best_split = ECF8_SPLIT_STORED;
+    if (width == 0 || n == 0) return ECF8_OK;
+
+    unsigned max_bits = options_code_bits(options);
+    if (max_bits > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", max_bits, ECF8_MAX_CODE_BITS);
+    uint64_t byte_hist[256];
+    int st = histograms(dtype, data, n, options ? options->threads : 0, out->exponent_histogram,
+                        byte_hist);
+    if (st) return st;
+    uint64_t chunk_rows, chunk_cols, n_chunks;
+    ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &chunk_rows,
+                        &chunk_cols, &n_chunks);
+
+    ecf8_split_layout el;
+    ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &el);
+    out->exponent_symbols = 1u << el.symbol_bits;
+    out->exponent_entropy_bits =
+        entropy_bits(out->exponent_histogram, out->exponent_symbols, n) / (double)n;
+
+    ecf8_split want = options ? options->split : ECF8_SPLIT_AUTO;
+    uint64_t best = n * width;
+    for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
+        const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
+        st = plan_split((ecf8_split)sp, dtype, h, n, n_chunks, max_bits, &plans[sp]);
+        if (st) return st;
+        out->payload_bytes[sp] = plans[sp].payload_bytes;
+        out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
+        bool allowed = want == ECF8_SPLIT_AUTO || want == (ecf8_split)sp;
+        if (allowed && plans[sp].payload_bytes < best) {
+            best = plans[sp].payload_bytes;
+            out->best_split = (ecf8_split)sp;
+        }
+    }
+    return ECF8_OK;
+}
+
+int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                        const ecf8_compress_options *options, ecf8_tensor_analysis *out)
+{
+    uint64_t n;
+    if (!out || !ecf8_mul_u64(rows, cols, &n) || (!data && n))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "analyze: bad arguments");
+    split_plan plans[3];
+    return analyze(dtype, data, n, rows, cols, options, out, plans);
+}
+
+/* ---- encoder ---------------------------------------------------------------- */
+struct ecf8_encoded {
+    uint8_t *payload;        /* owned; NULL for STORED (points at the source) */
+    const uint8_t *stored;
+    size_t payload_bytes;
+    ecf8_split split;
+    ecf8_stream stream;
+};
+
+typedef struct encode_job {
+    const uint8_t *data;
+    unsigned width;
+    ecf8_split_layout layout;
+    ecf8_stream stream;
+    uint16_t codes[256];
+    uint8_t lengths[256]; /* emitted lengths: 0 everywhere for a one-symbol code */
+    uint64_t *chunk_bytes;
+    uint8_t *coded;
+    uint64_t *offsets;
+} encode_job;
+
+#define ENCODE_GROUP 16 /* chunks per parallel task */
+
+static int encode_size_task(void *ctx, uint64_t group)
+{
+    encode_job *j = ctx;
+    uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
+    if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
+    for (uint64_t c = c0; c < c1; c++) {
+        uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_count(&j->stream, c);
+        uint64_t bits = count * j->layout.raw_bits;
+        if (j->width == 1) {
+            const uint8_t *p = j->data + start;
+            const unsigned sh = j->layout.symbol_shift, m = (1u << j->layout.symbol_bits) - 1;
+            for (uint64_t i = 0; i < count; i++) bits += j->lengths[(p[i] >> sh) & m];
+        } else {
+            for (uint64_t i = 0; i < count; i++)
+                bits += j->lengths[element_symbol(load_element(j->data, start + i, 2), &j->layout)];
+        }
+        j->chunk_bytes[c] = (bits + 7) / 8;
+    }
+    return ECF8_OK;
+}
+
+static int encode_write_task(void *ctx, uint64_t group)
+{
+    encode_job *j = ctx;
+    uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
+    if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
+    const ecf8_split_layout *l = &j->layout;
+    const unsigned R = l->raw_bits;
+    for (uint64_t c = c0; c < c1; c++) {
+        uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_count(&j->stream, c);
+        uint8_t *dst = j->coded + j->offsets[c];
+        uint64_t acc = 0;
+        unsigned nbits = 0;
+        for (uint64_t i = 0; i < count; i++) {
+            unsigned x = load_element(j->data, start + i, j->width);
+            unsigned sym = element_symbol(x, l), len = j->lengths[sym];
+            acc |= ((uint64_t)j->codes[sym] | (uint64_t)element_raw(x, l) << len) << nbits;
+            nbits += len + R;
+            if (nbits >= 32) {
+                ecf8_store_le32(dst, (uint32_t)acc);
+                dst += 4, acc >>= 32, nbits -= 32;
+            }
+        }
+        for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) *dst++ = (uint8_t)acc, acc >>= 8;
+    }
+    return ECF8_OK;
+}
+
+static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                        const ecf8_compress_options *options, const split_plan *plan,
+                        ecf8_encoded *enc)
+{
+    encode_job j = {.data = data, .width = ecf8_dtype_size(dtype), .layout = plan->layout};
+    ecf8_stream *s = &j.stream;
+    s->dtype = dtype;
+    s->split = plan->split;
+    s->code_bits = plan->code_bits;
+    s->n_symbols = 1u << plan->layout.symbol_bits;
+    s->n_elements = rows * cols;
+    s->rows = rows, s->cols = cols;
+    ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &s->chunk_rows,
+                        &s->chunk_cols, &s->n_chunks);
+    unsigned threads = options ? options->threads : 0;
+
+    int st = ecf8_canonical_codes(plan->lengths, s->n_symbols, j.codes);
+    if (st) return st;
+    for (unsigned i = 0; i < s->n_symbols; i++) j.lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+
+    j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
+    if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    uint64_t groups = (s->n_chunks + ENCODE_GROUP - 1) / ENCODE_GROUP;
+    st = ecf8_parallel_for(threads, groups, encode_size_task, &j);
+    if (st) goto done;
+
+    uint64_t total = 0;
+    for (uint64_t c = 0; c < s->n_chunks; c++) total += j.chunk_bytes[c];
+    s->coded_bytes = total + 8; /* zero pad: decoders may load 8 bytes past the end */
+    ecf8_payload_layout lay;
+    if (!ecf8_payload_layout_compute(s->n_symbols, s->n_chunks, s->coded_bytes, &lay)) {
+        st = ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
+        goto done;
+    }
+    enc->payload = calloc(1, lay.total_bytes);
+    if (!enc->payload) {
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte payload",
+                       (unsigned long long)lay.total_bytes);
+        goto done;
+    }
+    enc->payload_bytes = lay.total_bytes;
+    memcpy(enc->payload + lay.lengths_offset, plan->lengths, s->n_symbols);
+    j.offsets = (uint64_t *)(enc->payload + lay.offsets_offset);
+    j.coded = enc->payload + lay.coded_offset;
+    uint64_t off = 0;
+    for (uint64_t c = 0; c < s->n_chunks; c++) {
+        j.offsets[c] = off;
+        off += j.chunk_bytes[c];
+    }
+    j.offsets[s->n_chunks] = off;
+    st = ecf8_parallel_for(threads, groups, encode_write_task, &j);
+    if (st) goto done;
+    s->lengths = enc->payload + lay.lengths_offset;
+    s->chunk_offsets = j.offsets;
+    s->coded = j.coded;
+    enc->stream = *s;
+    enc->split = plan->split;
+done:
+    free(j.chunk_bytes);
+    return st;
+}
+
+int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                       const ecf8_compress_options *options, ecf8_encoded **out)
+{
+    uint64_t n;
+    if (!out || !ecf8_mul_u64(rows, cols, &n) || (!data && n))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: bad arguments");
+    if (options && options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: options struct too small");
+    *out = NULL;
+    ecf8_encoded *enc = calloc(1, sizeof *enc);
+    if (!enc) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    unsigned width = ecf8_dtype_size(dtype);
+
+    ecf8_tensor_analysis an;
+    split_plan plans[3];
+    int st = analyze(dtype, data, n, rows, cols, options, &an, plans);
+    if (st) goto fail;
+    if (an.best_split != ECF8_SPLIT_STORED) {
+        st = encode_coded(dtype, data, rows, cols, options, &plans[an.best_split], enc);
+        if (st) goto fail;
+        if (enc->payload_bytes < n * width) {
+            *out = enc;
+            return ECF8_OK;
+        }
+        free(enc->payload); /* the estimate was optimistic: store instead */
+        enc->payload = NULL;
+    }
+    enc->split = ECF8_SPLIT_STORED;
+    enc->stored = data;
+    enc->payload_bytes = n * width;
+    if (width == 0) enc->payload_bytes = 0;
+    *out = enc;
+    return ECF8_OK;
+fail:
+    free(enc->payload);
+    free(enc);
+    return st;
+}
+
+void ecf8_encoded_free(ecf8_encoded *enc)
+{
+    if (!enc) return;
+    free(enc->payload);
+    free(enc);
+}
+
+const void *ecf8_encoded_payload(const ecf8_encoded *enc, size_t *bytes)
+{
+    if (bytes) *bytes = enc->payload_bytes;
+    return enc->payload ? enc->payload : enc->stored;
+}
+
+ecf8_split ecf8_encoded_split(const ecf8_encoded *enc) { return enc->split; }
+
+const ecf8_stream *ecf8_encoded_stream(const ecf8_encoded *enc)
+{
+    return enc->split == ECF8_SPLIT_STORED ? NULL : &enc->stream;
+}
+
+/* ---- validation ------------------------------------------------------------ */
+int ecf8_stream_validate(const ecf8_stream *s)
+{
+    if (!s) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL stream");
+    ecf8_split_layout l;
+    if (s->split != ECF8_SPLIT_EXPONENT && s->split != ECF8_SPLIT_BYTE)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "split %d is not a coded split", (int)s->split);
+    if (ecf8_split_layout_get(s->dtype, s->split, &l))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "dtype %d cannot be coded", (int)s->dtype);
+    if (s->n_symbols != 1u << l.symbol_bits)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "alphabet of %u symbols, expected %u", s->n_symbols,
+                         1u << l.symbol_bits);
+    if (s->code_bits > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u > %d", s->code_bits, ECF8_MAX_CODE_BITS);
+    uint64_t n;
+    if (!ecf8_mul_u64(s->rows, s->cols, &n) || n != s->n_elements || n == 0)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "shape %llux%llu does not hold %llu elements",
+                         (unsigned long long)s->rows, (unsigned long long)s->cols,
+                         (unsigned long long)s->n_elements);
+    if (s->chunk_rows == 0 || s->chunk_cols == 0 || s->chunk_rows > s->rows ||
+        s->chunk_cols > s->cols || (s->chunk_cols < s->cols && s->chunk_rows != 1))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "chunk geometry %llux%llu invalid for %llux%llu",
+                         (unsigned long long)s->chunk_rows, (unsigned long long)s->chunk_cols,
+                         (unsigned long long)s->rows, (unsigned long long)s->cols);
+    uint64_t chunk_elems;
+    if (!ecf8_mul_u64(s->chunk_rows, s->chunk_cols, &chunk_elems) || chunk_elems > MAX_CHUNK_ELEMENTS)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "chunks of %llux%llu elements exceed the limit of %u",
+                         (unsigned long long)s->chunk_rows, (unsigned long long)s->chunk_cols,
+                         MAX_CHUNK_ELEMENTS);
+    uint64_t expect = ((s->rows + s->chunk_rows - 1) / s->chunk_rows) *
+                      ((s->cols + s->chunk_cols - 1) / s->chunk_cols);
+    if (s->n_chunks != expect)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "%llu chunks, geometry gives %llu",
+                         (unsigned long long)s->n_chunks, (unsigned long long)expect);
+    if (s->coded_bytes < 8 || !s->lengths || !s->chunk_offsets || !s->coded)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "coded stream missing or shorter than its padding");
+    uint16_t table[1u << ECF8_MAX_CODE_BITS];
+    int st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, table);
+    if (st) return ecf8_fail_context(st, "code lengths");
+    /* Every chunk lies inside the stream and is no longer than its longest
+     * possible coding, so decoders need no per-symbol bounds checks. */
+    const uint64_t limit = s->coded_bytes - 8, elem_bits = s->code_bits + l.raw_bits;
+    if (s->chunk_offsets[0] != 0)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "first chunk offset %llu, expected 0",
+                         (unsigned long long)s->chunk_offsets[0]);
+    for (uint64_t c = 0; c < s->n_chunks; c++) {
+        uint64_t a = s->chunk_offsets[c], b = s->chunk_offsets[c + 1];
+        if (b < a || b > limit)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu spans bytes %llu..%llu of a %llu-byte stream",
+                             (unsigned long long)c, (unsigned long long)a, (unsigned long long)b,
+                             (unsigned long long)limit);
+        if (b - a > (ecf8_chunk_count(s, c) * elem_bits + 7) / 8)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu is longer than any coding of it",
+                             (unsigned long long)c);
+    }
+    if (s->chunk_offsets[s->n_chunks] != limit)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "chunks end at byte %llu, stream has %llu",
+                         (unsigned long long)s->chunk_offsets[s->n_chunks],
+                         (unsigned long long)limit);
+    return ECF8_OK;
+}
+
+int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
+                             uint64_t rows, uint64_t cols, uint64_t chunk_rows,
+                             uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
+                             uint64_t payload_bytes, ecf8_stream *out)
+{
+    ecf8_stream s = {.dtype = dtype, .split = split, .code_bits = code_bits, .rows = rows,
+                     .cols = cols, .chunk_rows = chunk_rows, .chunk_cols = chunk_cols,
+                     .coded_bytes = coded_bytes};
+    ecf8_split_layout l;
+    if (ecf8_split_layout_get(dtype, split, &l))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "split %d invalid for dtype %d", (int)split, (int)dtype);
+    s.n_symbols = 1u << l.symbol_bits;
+    if (!ecf8_mul_u64(rows, cols, &s.n_elements) || s.n_elements == 0 || chunk_rows == 0 ||
+        chunk_cols == 0)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "bad tensor geometry");
+    s.n_chunks = ((rows + chunk_rows - 1) / chunk_rows) * ((cols + chunk_cols - 1) / chunk_cols);
+    ecf8_payload_layout lay;
+    if (!ecf8_payload_layout_compute(s.n_symbols, s.n_chunks, coded_bytes, &lay) ||
+        lay.total_bytes != payload_bytes)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",
+                         (unsigned long long)payload_bytes, (unsigned long long)lay.total_bytes);
+    const uint8_t *p = payload;
+    s.lengths = p + lay.lengths_offset;
+    s.chunk_offsets = (const uint64_t *)(const void *)(p + lay.offsets_offset);
+    s.coded = p + lay.coded_offset;
+    if ((uintptr_t)s.chunk_offsets % 8)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "payload not 8-byte aligned");
+    int st = ecf8_stream_validate(&s);
+    if (st) return st;
+    *out = s;
+    return ECF8_OK;
+}
+
+/* ---- fast decoder --------------------------------------------------------- */
+/* Bits are read LSB first through a 64-bit buffer refilled branch-free
+ * (at least 56 valid bits after each refill), so one refill serves
+ * floor(56 / (code_bits + raw_bits)) elements. */
+typedef struct bit_reader {
+    const uint8_t *p;
+    uint64_t buf;
+    unsigned avail;
+} bit_reader;
+
+static inline void br_refill(bit_reader *r)
+{
+    r->buf |= ecf8_load_le64(r->p) << r->avail;
+    r->p += (63 - r->avail) >> 3;
+    r->avail |= 56;
+}
+
+typedef struct decode_job {
+    const ecf8_stream *s;
+    ecf8_split_layout layout;
+    unsigned width;
+    uint16_t table[1u << ECF8_MAX_CODE_BITS];
+    uint8_t *out;
+    uint64_t safe_limit; /* chunks ending before this may be read in place */
+} decode_job;
+
+/* Decodes `count` elements of one chunk from src; returns the bits used.
+ * Generic over the split so the compiler specialises it per call site. */
+static inline uint64_t decode_run(const uint8_t *src, const uint16_t *table, unsigned tbits,
+                                  const ecf8_split_layout *l, unsigned width, uint8_t *out,
+                                  uint64_t count)
+{
+    bit_reader r = {src, 0, 0};
+    const uint64_t tmask = (1u << tbits) - 1, rmask = (1u << l->raw_bits) - 1;
+    const unsigned R = l->raw_bits;
+    const unsigned per_refill = 56 / (tbits + R ? tbits + R : 1);
+    uint64_t i = 0;
+    while (i < count) {
+        br_refill(&r);
+        uint64_t end = i + per_refill < count ? i + per_refill : count;
+        for (; i < end; i++) {
+            unsigned e = table[r.buf & tmask], len = e & 15;
+            r.buf >>= len;
+            unsigned raw = (unsigned)(r.buf & rmask);
+            r.buf >>= R;
+            r.avail -= len + R;
+            store_element(out, i, width, element_join(e >> 4, raw, l));
+        }
+    }
+    return (uint64_t)(r.p - src) * 8 - r.avail;
+}
+
+/* Byte split of FP8 (no raw bits, the symbol is the output byte): four
+ * chunks at once so four independent lookup chains overlap. */
+static inline uint64_t decode4_fp8_byte(const uint8_t *const src[4], const uint16_t *table,
+                                        unsigned tbits, uint8_t *const out[4], uint64_t count,
+                                        uint64_t used[4])
+{
+    bit_reader r[4];
+    for (int k = 0; k < 4; k++) r[k] = (bit_reader){src[k], 0, 0};
+    const uint64_t tmask = (1u << tbits) - 1;
+    const unsigned per_refill = 56 / tbits;
+    uint64_t i = 0;
+    while (i < count) {
+        for (int k = 0; k < 4; k++) br_refill(&r[k]);
+        uint64_t end = i + per_refill < count ? i + per_refill : count;
+        for (; i < end; i++) {
+            for (int k = 0; k < 4; k++) {
+                unsigned e = table[r[k].buf & tmask];
+                r[k].buf >>= e & 15;
+                r[k].avail -= e & 15;
+                out[k][i] = (uint8_t)(e >> 4);
+            }
+        }
+    }
+    for (int k = 0; k < 4; k++) used[k] = (uint64_t)(r[k].p - src[k]) * 8 - r[k].avail;
+    return count;
+}
+
+static int chunk_error(const ecf8_stream *s, uint64_t c, uint64_t bits)
+{
+    return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu decodes to %llu bits, its stream holds %llu bytes",
+                     (unsigned long long)c, (unsigned long long)bits,
+                     (unsigned long long)(s->chunk_offsets[c + 1] - s->chunk_offsets[c]));
+}
+
+static inline bool chunk_bits_ok(const ecf8_stream *s, uint64_t c, uint64_t bits)
+{
+    return (bits + 7) / 8 == s->chunk_offsets[c + 1] - s->chunk_offsets[c];
+}
+
+/* Worst case the reader touches: every element at its longest, plus the
+ * 8-byte refill load and its slack. */
+static uint64_t chunk_read_bytes(const decode_job *j, uint64_t count)
+{
+    return (count * (j->s->code_bits + j->layout.raw_bits) + 7) / 8 + 16;
+}
+
+static int decode_one_chunk(decode_job *j, uint64_t c, uint8_t *scratch)
+{
+    const ecf8_stream *s = j->s;
+    uint64_t count = ecf8_chunk_count(s, c), start = ecf8_chunk_start(s, c);
+    const uint8_t *src = s->coded + s->chunk_offsets[c];
+    uint64_t need = chunk_read_bytes(j, count);
+    if (s->chunk_offsets[c] + need > s->coded_bytes) {
+        /* Near the end of the stream: read from a zero-padded copy. */
+        uint64_t have = s->coded_bytes - s->chunk_offsets[c];
+        memcpy(scratch, src, have);
+        memset(scratch + have, 0, need - have);
+        src = scratch;
+    }
+    uint8_t *out = j->out + start * j->width;
+    uint64_t bits = decode_run(src, j->table, s->code_bits, &j->layout, j->width, out, count);
+    if (!chunk_bits_ok(s, c, bits)) return chunk_error(s, c, bits);
+    return ECF8_OK;
+}
+
+#define DECODE_GROUP 16 /* chunks per parallel task, a multiple of 4 */
+
+static int decode_task(void *ctx, uint64_t group)
+{
+    decode_job *j = ctx;
+    const ecf8_stream *s = j->s;
+    uint64_t c0 = group * DECODE_GROUP, c1 = c0 + DECODE_GROUP;
+    if (c1 > s->n_chunks) c1 = s->n_chunks;
+    uint64_t full = s->chunk_rows * s->chunk_cols;
+    uint8_t *scratch = malloc(chunk_read_bytes(j, full));
+    if (!scratch) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    int st = ECF8_OK;
+    uint64_t c = c0;
+    const bool byte8 = j->width == 1 && j->layout.raw_bits == 0 && s->code_bits > 0;
+    if (byte8) {
+        for (; c + 4 <= c1; c += 4) {
+            bool fast = true;
+            for (int k = 0; k < 4; k++)
+                fast = fast && ecf8_chunk_count(s, c + k) == full &&
+                       s->chunk_offsets[c + k] + chunk_read_bytes(j, full) <= s->coded_bytes;
+            if (!fast) break;
+            const uint8_t *src[4];
+            uint8_t *out[4];
+            uint64_t used[4];
+            for (int k = 0; k < 4; k++) {
+                src[k] = s->coded + s->chunk_offsets[c + k];
+                out[k] = j->out + ecf8_chunk_start(s, c + k);
+            }
+            decode4_fp8_byte(src, j->table, s->code_bits, out, full, used);
+            for (int k = 0; k < 4; k++)
+                if (!chunk_bits_ok(s, c + k, used[k])) {
+                    st = chunk_error(s, c + k, used[k]);
+                    goto done;
+                }
+        }
+    }
+    for (; c < c1 && !st; c++) st = decode_one_chunk(j, c, scratch);
+done:
+    free(scratch);
+    return st;
+}
+
+int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsigned threads)
+{
+    if (!s || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: NULL argument");
+    decode_job *j = malloc(sizeof *j);
+    if (!j) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    j->s = s;
+    j->out = out;
+    j->width = ecf8_dtype_size(s->dtype);
+    int st = ecf8_split_layout_get(s->dtype, s->split, &j->layout);
+    if (!st && out_bytes < s->n_elements * j->width)
+        st = ecf8_fail(ECF8_ERR_ARGUMENT, "decode: output of %zu bytes, need %llu", out_bytes,
+                       (unsigned long long)(s->n_elements * j->width));
+    if (!st) st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table);
+    if (!st) st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
+                                    decode_task, j);
+    free(j);
+    return st;
+}
+
+/* ---- reference decoder ------------------------------------------------------ */
+/* Canonical decoding one bit at a time (first code per length), no tables:
+ * independent of the fast path, which is tested against it. */
+int ecf8_stream_decode_reference(const ecf8_stream *s, void *out, size_t out_bytes)
+{
+    ecf8_split_layout l;
+    int st = ecf8_split_layout_get(s->dtype, s->split, &l);
+    if (st) return st;
+    unsigned width = ecf8_dtype_size(s->dtype);
+    if (out_bytes < s->n_elements * width)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: output too small");
+    /* Symbols sorted by (length, symbol) and the count per length. */
+    unsigned count[16] = {0}, sorted[256], ns = 0;
+    for (unsigned len = 1; len < 16; len++)
+        for (unsigned sym = 0; sym < s->n_symbols; sym++)
+            if (s->lengths[sym] == len) sorted[ns++] = sym, count[len]++;
+    for (uint64_t c = 0; c < s->n_chunks; c++) {
+        const uint8_t *src = s->coded + s->chunk_offsets[c];
+        uint64_t avail_bits = (s->chunk_offsets[c + 1] - s->chunk_offsets[c]) * 8, pos = 0;
+        uint64_t start = ecf8_chunk_start(s, c), n = ecf8_chunk_count(s, c);
+#define NEXT_BIT() (pos < avail_bits ? (src[pos / 8] >> (pos % 8)) & 1u : 2u)
+        for (uint64_t i = 0; i < n; i++) {
+            unsigned sym = 0;
+            if (s->code_bits == 0) {
+                sym = sorted[0];
+            } else {
+                unsigned code = 0, first = 0, index = 0, len;
+                for (len = 1; len <= s->code_bits; len++) {
+                    unsigned b = NEXT_BIT();
+                    if (b > 1) return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu ends early", (unsigned long long)c);
+                    pos++;
+                    code = code | b;
+                    if (code - first < count[len]) {
+                        sym = sorted[index + code - first];
+                        break;
+                    }
+                    index += count[len];
+                    first = (first + count[len]) << 1;
+                    code <<= 1;
+                }
+                if (len > s->code_bits) return ecf8_fail(ECF8_ERR_CORRUPT, "invalid code");
+            }
+            unsigned raw = 0;
+            for (unsigned k = 0; k < l.raw_bits; k++) {
+                unsigned b = NEXT_BIT();
+                if (b > 1) return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu ends early", (unsigned long long)c);
+                pos++;
+                raw |= b << k;
+            }
+            store_element(out, start + i, width, element_join(sym, raw, &l));
+        }
+#undef NEXT_BIT
+        if ((pos + 7) / 8 != avail_bits / 8) return chunk_error(s, c, pos);
+    }
+    return ECF8_OK;
+}
