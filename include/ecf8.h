@@ -131,7 +131,7 @@ typedef struct ecf8_stream {
     uint64_t chunk_cols;       /* columns per chunk (== cols in row mode) */
     uint64_t n_chunks;
     uint64_t coded_bytes;      /* coded stream incl. its 8 zero pad bytes */
-    const uint8_t *lengths;    /* n_symbols code lengths */
+    uint8_t lengths[256];      /* code length per symbol (0 = unused) */
     const uint64_t *chunk_offsets; /* n_chunks + 1 byte offsets into coded */
     const uint8_t *coded;      /* the chunk bit streams */
 } ecf8_stream;

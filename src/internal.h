@@ -67,7 +67,7 @@ unsigned ecf8_default_threads(void);
 /* ---- tensor payload layout (docs/FORMAT.md) ---------------------------- */
 /* Byte offsets inside a coded payload, derived from its counts. */
 typedef struct ecf8_payload_layout {
-    uint64_t lengths_offset;  /* n_symbols bytes */
+    uint64_t lengths_offset;  /* n_symbols 4-bit code lengths */
     uint64_t offsets_offset;  /* (n_chunks + 1) u64 */
     uint64_t coded_offset;    /* coded stream */
     uint64_t total_bytes;

@@ -61,7 +61,7 @@ bool ecf8_payload_layout_compute(unsigned n_symbols, uint64_t n_chunks, uint64_t
 {
     uint64_t offsets_bytes, end;
     out->lengths_offset = 0;
-    out->offsets_offset = ecf8_align_up(n_symbols, 8);
+    out->offsets_offset = ecf8_align_up(n_symbols / 2, 8); /* lengths: 4 bits each */
     if (!ecf8_add_u64(n_chunks, 1, &offsets_bytes) || !ecf8_mul_u64(offsets_bytes, 8, &offsets_bytes))
         return false;
     if (!ecf8_add_u64(out->offsets_offset, offsets_bytes, &out->coded_offset)) return false;
@@ -404,7 +404,8 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
         goto done;
     }
     enc->payload_bytes = lay.total_bytes;
-    memcpy(enc->payload + lay.lengths_offset, plan->lengths, s->n_symbols);
+    for (unsigned i = 0; i < s->n_symbols; i += 2)
+        enc->payload[lay.lengths_offset + i / 2] = (uint8_t)(plan->lengths[i] | plan->lengths[i + 1] << 4);
     j.offsets = (uint64_t *)(enc->payload + lay.offsets_offset);
     j.coded = enc->payload + lay.coded_offset;
     uint64_t off = 0;
@@ -415,7 +416,7 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     j.offsets[s->n_chunks] = off;
     st = ecf8_parallel_for(threads, groups, encode_write_task, &j);
     if (st) goto done;
-    s->lengths = enc->payload + lay.lengths_offset;
+    memcpy(s->lengths, plan->lengths, s->n_symbols);
     s->chunk_offsets = j.offsets;
     s->coded = j.coded;
     enc->stream = *s;
@@ -518,7 +519,7 @@ int ecf8_stream_validate(const ecf8_stream *s)
     if (s->n_chunks != expect)
         return ecf8_fail(ECF8_ERR_CORRUPT, "%llu chunks, geometry gives %llu",
                          (unsigned long long)s->n_chunks, (unsigned long long)expect);
-    if (s->coded_bytes < 8 || !s->lengths || !s->chunk_offsets || !s->coded)
+    if (s->coded_bytes < 8 || !s->chunk_offsets || !s->coded)
         return ecf8_fail(ECF8_ERR_CORRUPT, "coded stream missing or shorter than its padding");
     uint16_t table[1u << ECF8_MAX_CODE_BITS];
     int st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, table);
@@ -568,7 +569,8 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
         return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",
                          (unsigned long long)payload_bytes, (unsigned long long)lay.total_bytes);
     const uint8_t *p = payload;
-    s.lengths = p + lay.lengths_offset;
+    for (unsigned i = 0; i < s.n_symbols; i++)
+        s.lengths[i] = (p[lay.lengths_offset + i / 2] >> (4 * (i & 1))) & 15;
     s.chunk_offsets = (const uint64_t *)(const void *)(p + lay.offsets_offset);
     s.coded = p + lay.coded_offset;
     if ((uintptr_t)s.chunk_offsets % 8)

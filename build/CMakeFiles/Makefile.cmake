@@ -47,6 +47,8 @@ set(CMAKE_MAKEFILE_DEPENDS
   "/work/main/CMakeLists.txt"
   "CMakeFiles/3.25.1/CMakeCCompiler.cmake"
   "CMakeFiles/3.25.1/CMakeSystem.cmake"
+  "CMakeFiles/VerifyGlobs.cmake"
+  "CMakeFiles/cmake.verify_globs"
   "/work/main/tests/CMakeLists.txt"
   )
 
@@ -97,4 +99,5 @@ set(CMAKE_DEPEND_INFO_FILES
   "CMakeFiles/ecf8_static.dir/DependInfo.cmake"
   "CMakeFiles/ecf8_shared.dir/DependInfo.cmake"
   "CMakeFiles/ecf8.dir/DependInfo.cmake"
+  "tests/CMakeFiles/test_smoke.dir/DependInfo.cmake"
   )

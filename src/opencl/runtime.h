@@ -1,0 +1,46 @@
+/* runtime.h - the OpenCL glue shared by decode and matmul: error text,
+ * program building with in-memory and on-disk caches, embedded kernels. */
+#ifndef ECF8_CL_RUNTIME_H
+#define ECF8_CL_RUNTIME_H
+
+#include "ecf8_cl.h"
+#include "internal.h"
+
+/* Turns an OpenCL error into ecf8_last_error() text naming the call
+ * ("clEnqueueNDRangeKernel(decode): CL_OUT_OF_RESOURCES") and returns err. */
+int ecf8_cl_fail(cl_int err, const char *call);
+#define ECF8_CL_CHECK(expr, call)                                        \
+    do {                                                                 \
+        cl_int ecf8_cl_err_ = (expr);                                    \
+        if (ecf8_cl_err_ != CL_SUCCESS) return ecf8_cl_fail(ecf8_cl_err_, call); \
+    } while (0)
+
+/* Embedded kernel sources (cl/NAME.cl, generated at build time). */
+const char *ecf8_cl_source(const char *name);
+
+/* A program built from the embedded source `name` with `options` for
+ * (context, device), built once and cached in memory (and on disk as a
+ * binary unless ECF8_CACHE=0).  The program is retained for the caller:
+ * release it with clReleaseProgram.  On a build failure the status is
+ * ECF8_ERR_BUILD and ecf8_last_error() holds the build log. */
+int ecf8_cl_program_get(cl_context context, cl_device_id device, const char *name,
+                        const char *options, cl_program *out);
+
+/* Device facts the kernels are specialised on. */
+typedef struct ecf8_cl_device_caps {
+    char name[256];
+    char vendor[128];
+    char version[128];
+    char driver[128];
+    cl_device_type type;
+    cl_ulong local_mem_bytes;
+    cl_ulong global_mem_bytes;
+    size_t max_work_group;
+    cl_uint compute_units;
+    int has_fp16;       /* cl_khr_fp16 */
+    int has_subgroups;  /* cl_khr_subgroups or OpenCL C 2.0+ */
+    int is_cpu;
+} ecf8_cl_device_caps;
+int ecf8_cl_device_caps_get(cl_device_id device, ecf8_cl_device_caps *caps);
+
+#endif
