@@ -24,4 +24,8 @@ int cli_matmul(int argc, char **argv);
 int cli_decompress_engine_args(int *argc, char **argv);
 int cli_decompress(const char *in, const char *out, unsigned threads);
 
+/* Matmul commands (cli_matmul.c), reached through cli_matmul/cli_bench. */
+int cli_matmul_run(int argc, char **argv);       /* ecf8 matmul ... */
+int cli_bench_matmul(int argc, char **argv);     /* ecf8 bench matmul ... */
+
 #endif
