@@ -584,7 +584,10 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
 /* ---- fast decoder --------------------------------------------------------- */
 /* Bits are read LSB first through a 64-bit buffer refilled branch-free
  * (at least 56 valid bits after each refill), so one refill serves
- * floor(56 / (code_bits + raw_bits)) elements. */
+ * floor(56 / (code_bits + raw_bits)) elements.  One table lookup chain is
+ * latency-bound (load, shift, load...), so the decoder runs LANES chunks
+ * side by side; each (dtype, split) gets its own instance with the field
+ * layout as compile-time constants. */
 typedef struct bit_reader {
     const uint8_t *p;
     uint64_t buf;
@@ -598,67 +601,112 @@ static inline void br_refill(bit_reader *r)
     r->avail |= 56;
 }
 
+#define LANES 4
+
+/* Decodes `count` elements from each of `lanes` chunks; used[k] = bits read.
+ * N = elements per refill for the longest legal code, a compile-time
+ * constant so the inner loops unroll and the lane state stays in registers. */
+static inline __attribute__((always_inline)) void
+decode_lanes(const int lanes, const unsigned W, const unsigned SH, const unsigned S,
+             const unsigned R, const uint8_t *const *src, const uint16_t *table, unsigned tbits,
+             uint8_t *const *out, uint64_t count, uint64_t *used)
+{
+    enum { MAXL = 4 };
+    const unsigned N = 56 / (ECF8_MAX_CODE_BITS + R);
+    /* Lane state in locals: byte stores may alias anything reached
+     * through a pointer, which would force reloads every element. */
+    const uint8_t *p[MAXL];
+    uint8_t *o[MAXL];
+    uint64_t buf[MAXL];
+    unsigned avail[MAXL];
+    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++)
+        p[k] = src[k], o[k] = out[k], buf[k] = 0, avail[k] = 0;
+    const uint64_t tmask = (1u << tbits) - 1;
+
+#define REFILL(k)                                                     \
+    do {                                                              \
+        buf[k] |= ecf8_load_le64(p[k]) << avail[k];                   \
+        p[k] += (63 - avail[k]) >> 3;                                 \
+        avail[k] |= 56;                                               \
+    } while (0)
+#define DECODE_ONE(k, idx)                                                        \
+    do {                                                                          \
+        unsigned e = table[buf[k] & tmask], len = e & 15;                         \
+        buf[k] >>= len;                                                           \
+        unsigned raw = (unsigned)buf[k] & ((1u << R) - 1);                        \
+        buf[k] >>= R;                                                             \
+        avail[k] -= len + R;                                                      \
+        unsigned x = (raw >> SH) << (SH + S) | (e >> 4) << SH | (raw & ((1u << SH) - 1)); \
+        if (W == 1) {                                                             \
+            o[k][idx] = (uint8_t)x;                                               \
+        } else {                                                                  \
+            uint16_t v16 = (uint16_t)x;                                           \
+            memcpy(o[k] + 2 * (idx), &v16, 2);                                    \
+        }                                                                         \
+    } while (0)
+
+    /* Unrolled by hand-pragma: GCC keeps the lane arrays in registers only
+     * once the lane loops are fully unrolled. */
+    uint64_t i = 0;
+    for (; i + N <= count; i += N) {
+        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
+        _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++)
+            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) DECODE_ONE(k, i + u);
+    }
+    if (i < count) {
+        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
+        for (; i < count; i++)
+            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) DECODE_ONE(k, i);
+    }
+#undef REFILL
+#undef DECODE_ONE
+    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++)
+        used[k] = (uint64_t)(p[k] - src[k]) * 8 - avail[k];
+}
+
+typedef void (*decode_fn)(const uint8_t *const *src, const uint16_t *table, unsigned tbits,
+                          uint8_t *const *out, uint64_t count, uint64_t *used);
+
+#define DEFINE_DECODERS(NAME, W, SH, S, R)                                                   \
+    static void NAME##_1(const uint8_t *const *src, const uint16_t *table, unsigned tbits,   \
+                         uint8_t *const *out, uint64_t count, uint64_t *used)                \
+    {                                                                                        \
+        decode_lanes(1, W, SH, S, R, src, table, tbits, out, count, used);                   \
+    }                                                                                        \
+    static void NAME##_4(const uint8_t *const *src, const uint16_t *table, unsigned tbits,   \
+                         uint8_t *const *out, uint64_t count, uint64_t *used)                \
+    {                                                                                        \
+        decode_lanes(LANES, W, SH, S, R, src, table, tbits, out, count, used);               \
+    }
+
+DEFINE_DECODERS(dec_e4m3_exp, 1, 3, 4, 4)
+DEFINE_DECODERS(dec_e5m2_exp, 1, 2, 5, 3)
+DEFINE_DECODERS(dec_fp8_byte, 1, 0, 8, 0)
+DEFINE_DECODERS(dec_bf16_exp, 2, 7, 8, 8)
+DEFINE_DECODERS(dec_f16_exp, 2, 10, 5, 11)
+DEFINE_DECODERS(dec_16_byte, 2, 8, 8, 8)
+
+/* The (one lane, LANES lanes) decoders of a (dtype, split). */
+static void pick_decoders(ecf8_dtype dtype, ecf8_split split, decode_fn fns[2])
+{
+#define PICK(NAME) (fns[0] = NAME##_1, fns[1] = NAME##_4)
+    bool byte = split == ECF8_SPLIT_BYTE;
+    switch (dtype) {
+    case ECF8_DTYPE_F8_E4M3: byte ? PICK(dec_fp8_byte) : PICK(dec_e4m3_exp); break;
+    case ECF8_DTYPE_F8_E5M2: byte ? PICK(dec_fp8_byte) : PICK(dec_e5m2_exp); break;
+    case ECF8_DTYPE_BF16: byte ? PICK(dec_16_byte) : PICK(dec_bf16_exp); break;
+    default: byte ? PICK(dec_16_byte) : PICK(dec_f16_exp); break;
+    }
+#undef PICK
+}
+
 typedef struct decode_job {
     const ecf8_stream *s;
-    ecf8_split_layout layout;
-    unsigned width;
+    unsigned width, raw_bits;
+    decode_fn fns[2];
     uint16_t table[1u << ECF8_MAX_CODE_BITS];
     uint8_t *out;
-    uint64_t safe_limit; /* chunks ending before this may be read in place */
 } decode_job;
-
-/* Decodes `count` elements of one chunk from src; returns the bits used.
- * Generic over the split so the compiler specialises it per call site. */
-static inline uint64_t decode_run(const uint8_t *src, const uint16_t *table, unsigned tbits,
-                                  const ecf8_split_layout *l, unsigned width, uint8_t *out,
-                                  uint64_t count)
-{
-    bit_reader r = {src, 0, 0};
-    const uint64_t tmask = (1u << tbits) - 1, rmask = (1u << l->raw_bits) - 1;
-    const unsigned R = l->raw_bits;
-    const unsigned per_refill = 56 / (tbits + R ? tbits + R : 1);
-    uint64_t i = 0;
-    while (i < count) {
-        br_refill(&r);
-        uint64_t end = i + per_refill < count ? i + per_refill : count;
-        for (; i < end; i++) {
-            unsigned e = table[r.buf & tmask], len = e & 15;
-            r.buf >>= len;
-            unsigned raw = (unsigned)(r.buf & rmask);
-            r.buf >>= R;
-            r.avail -= len + R;
-            store_element(out, i, width, element_join(e >> 4, raw, l));
-        }
-    }
-    return (uint64_t)(r.p - src) * 8 - r.avail;
-}
-
-/* Byte split of FP8 (no raw bits, the symbol is the output byte): four
- * chunks at once so four independent lookup chains overlap. */
-static inline uint64_t decode4_fp8_byte(const uint8_t *const src[4], const uint16_t *table,
-                                        unsigned tbits, uint8_t *const out[4], uint64_t count,
-                                        uint64_t used[4])
-{
-    bit_reader r[4];
-    for (int k = 0; k < 4; k++) r[k] = (bit_reader){src[k], 0, 0};
-    const uint64_t tmask = (1u << tbits) - 1;
-    const unsigned per_refill = 56 / tbits;
-    uint64_t i = 0;
-    while (i < count) {
-        for (int k = 0; k < 4; k++) br_refill(&r[k]);
-        uint64_t end = i + per_refill < count ? i + per_refill : count;
-        for (; i < end; i++) {
-            for (int k = 0; k < 4; k++) {
-                unsigned e = table[r[k].buf & tmask];
-                r[k].buf >>= e & 15;
-                r[k].avail -= e & 15;
-                out[k][i] = (uint8_t)(e >> 4);
-            }
-        }
-    }
-    for (int k = 0; k < 4; k++) used[k] = (uint64_t)(r[k].p - src[k]) * 8 - r[k].avail;
-    return count;
-}
 
 static int chunk_error(const ecf8_stream *s, uint64_t c, uint64_t bits)
 {
@@ -676,29 +724,33 @@ static inline bool chunk_bits_ok(const ecf8_stream *s, uint64_t c, uint64_t bits
  * 8-byte refill load and its slack. */
 static uint64_t chunk_read_bytes(const decode_job *j, uint64_t count)
 {
-    return (count * (j->s->code_bits + j->layout.raw_bits) + 7) / 8 + 16;
+    return (count * (j->s->code_bits + j->raw_bits) + 7) / 8 + 16;
+}
+
+static bool chunk_in_place(const decode_job *j, uint64_t c, uint64_t count)
+{
+    return j->s->chunk_offsets[c] + chunk_read_bytes(j, count) <= j->s->coded_bytes;
 }
 
 static int decode_one_chunk(decode_job *j, uint64_t c, uint8_t *scratch)
 {
     const ecf8_stream *s = j->s;
-    uint64_t count = ecf8_chunk_count(s, c), start = ecf8_chunk_start(s, c);
+    uint64_t count = ecf8_chunk_count(s, c), bits;
     const uint8_t *src = s->coded + s->chunk_offsets[c];
-    uint64_t need = chunk_read_bytes(j, count);
-    if (s->chunk_offsets[c] + need > s->coded_bytes) {
+    if (!chunk_in_place(j, c, count)) {
         /* Near the end of the stream: read from a zero-padded copy. */
-        uint64_t have = s->coded_bytes - s->chunk_offsets[c];
+        uint64_t have = s->coded_bytes - s->chunk_offsets[c], need = chunk_read_bytes(j, count);
         memcpy(scratch, src, have);
         memset(scratch + have, 0, need - have);
         src = scratch;
     }
-    uint8_t *out = j->out + start * j->width;
-    uint64_t bits = decode_run(src, j->table, s->code_bits, &j->layout, j->width, out, count);
+    uint8_t *out = j->out + ecf8_chunk_start(s, c) * j->width;
+    j->fns[0](&src, j->table, s->code_bits, &out, count, &bits);
     if (!chunk_bits_ok(s, c, bits)) return chunk_error(s, c, bits);
     return ECF8_OK;
 }
 
-#define DECODE_GROUP 16 /* chunks per parallel task, a multiple of 4 */
+#define DECODE_GROUP 16 /* chunks per parallel task, a multiple of LANES */
 
 static int decode_task(void *ctx, uint64_t group)
 {
@@ -706,55 +758,55 @@ static int decode_task(void *ctx, uint64_t group)
     const ecf8_stream *s = j->s;
     uint64_t c0 = group * DECODE_GROUP, c1 = c0 + DECODE_GROUP;
     if (c1 > s->n_chunks) c1 = s->n_chunks;
-    uint64_t full = s->chunk_rows * s->chunk_cols;
-    uint8_t *scratch = malloc(chunk_read_bytes(j, full));
-    if (!scratch) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    const uint64_t full = s->chunk_rows * s->chunk_cols;
     int st = ECF8_OK;
     uint64_t c = c0;
-    const bool byte8 = j->width == 1 && j->layout.raw_bits == 0 && s->code_bits > 0;
-    if (byte8) {
-        for (; c + 4 <= c1; c += 4) {
-            bool fast = true;
-            for (int k = 0; k < 4; k++)
-                fast = fast && ecf8_chunk_count(s, c + k) == full &&
-                       s->chunk_offsets[c + k] + chunk_read_bytes(j, full) <= s->coded_bytes;
-            if (!fast) break;
-            const uint8_t *src[4];
-            uint8_t *out[4];
-            uint64_t used[4];
-            for (int k = 0; k < 4; k++) {
-                src[k] = s->coded + s->chunk_offsets[c + k];
-                out[k] = j->out + ecf8_chunk_start(s, c + k);
-            }
-            decode4_fp8_byte(src, j->table, s->code_bits, out, full, used);
-            for (int k = 0; k < 4; k++)
-                if (!chunk_bits_ok(s, c + k, used[k])) {
-                    st = chunk_error(s, c + k, used[k]);
-                    goto done;
-                }
+    /* Full-size chunks away from the stream end go LANES at a time. */
+    for (; c + LANES <= c1; c += LANES) {
+        bool fast = true;
+        for (int k = 0; k < LANES; k++)
+            fast = fast && ecf8_chunk_count(s, c + k) == full && chunk_in_place(j, c + k, full);
+        if (!fast) break;
+        const uint8_t *src[LANES];
+        uint8_t *out[LANES];
+        uint64_t used[LANES];
+        for (int k = 0; k < LANES; k++) {
+            src[k] = s->coded + s->chunk_offsets[c + k];
+            out[k] = j->out + ecf8_chunk_start(s, c + k) * j->width;
         }
+        j->fns[1](src, j->table, s->code_bits, out, full, used);
+        for (int k = 0; k < LANES; k++)
+            if (!chunk_bits_ok(s, c + k, used[k])) return chunk_error(s, c + k, used[k]);
     }
-    for (; c < c1 && !st; c++) st = decode_one_chunk(j, c, scratch);
-done:
-    free(scratch);
+    if (c < c1) {
+        uint8_t *scratch = malloc(chunk_read_bytes(j, full));
+        if (!scratch) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        for (; c < c1 && !st; c++) st = decode_one_chunk(j, c, scratch);
+        free(scratch);
+    }
     return st;
 }
 
 int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsigned threads)
 {
     if (!s || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: NULL argument");
+    ecf8_split_layout l;
+    int st = ecf8_split_layout_get(s->dtype, s->split, &l);
+    if (st) return st;
+    if (out_bytes < s->n_elements * (l.element_bits / 8))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: output of %zu bytes, need %llu", out_bytes,
+                         (unsigned long long)(s->n_elements * (l.element_bits / 8)));
     decode_job *j = malloc(sizeof *j);
     if (!j) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     j->s = s;
     j->out = out;
-    j->width = ecf8_dtype_size(s->dtype);
-    int st = ecf8_split_layout_get(s->dtype, s->split, &j->layout);
-    if (!st && out_bytes < s->n_elements * j->width)
-        st = ecf8_fail(ECF8_ERR_ARGUMENT, "decode: output of %zu bytes, need %llu", out_bytes,
-                       (unsigned long long)(s->n_elements * j->width));
-    if (!st) st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table);
-    if (!st) st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
-                                    decode_task, j);
+    j->width = l.element_bits / 8;
+    j->raw_bits = l.raw_bits;
+    pick_decoders(s->dtype, s->split, j->fns);
+    st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table);
+    if (!st)
+        st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
+                               decode_task, j);
     free(j);
     return st;
 }
