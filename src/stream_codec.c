@@ -686,6 +686,77 @@ DEFINE_DECODERS(dec_bf16_exp, 2, 7, 8, 8)
 DEFINE_DECODERS(dec_f16_exp, 2, 10, 5, 11)
 DEFINE_DECODERS(dec_16_byte, 2, 8, 8, 8)
 
+/* FP8 byte split: most code words are short (about 6.6 bits on trained
+ * weights), so one lookup of `code_bits` bits usually holds two whole code
+ * words.  A pair entry = sym1 | sym2 << 8 | bits << 16 | len1 << 21 |
+ * symbols << 28 decodes both at once; entries whose second code does not
+ * fit hold one (bits = len1). */
+static void build_pair_table(const uint16_t *table, unsigned tbits, uint32_t *pairs)
+{
+    for (uint32_t i = 0; i < (1u << tbits); i++) {
+        unsigned e1 = table[i], l1 = e1 & 15;
+        unsigned e2 = table[(i >> l1)], l2 = e2 & 15;
+        if (l1 + l2 <= tbits && l1 > 0)
+            pairs[i] = (e1 >> 4) | (e2 >> 4) << 8 | (l1 + l2) << 16 | l1 << 21 | 2u << 28;
+        else
+            pairs[i] = (e1 >> 4) | l1 << 16 | l1 << 21 | 1u << 28;
+    }
+}
+
+static void decode4_fp8_pairs(const uint8_t *const *src, const uint32_t *pairs, unsigned tbits,
+                              uint8_t *const *out, uint64_t count, uint64_t *used)
+{
+    const uint8_t *p0 = src[0], *p1 = src[1], *p2 = src[2], *p3 = src[3];
+    uint8_t *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3];
+    uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
+    unsigned a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    const uint64_t tmask = (1u << tbits) - 1;
+#define PREFILL(p, b, a) (b |= ecf8_load_le64(p) << a, p += (63 - a) >> 3, a |= 56)
+#define PAIR(b, a, o)                                       \
+    do {                                                    \
+        uint32_t e = pairs[b & tmask];                      \
+        uint16_t v = (uint16_t)e;                           \
+        memcpy(o, &v, 2);                                   \
+        o += e >> 28;                                       \
+        unsigned l = (e >> 16) & 31;                        \
+        b >>= l, a -= l;                                    \
+    } while (0)
+    /* Four lookups per refill (4 x 13 <= 56 bits), at most 8 symbols. */
+    if (count >= 8) {
+        uint8_t *l0 = out[0] + count - 8, *l1 = out[1] + count - 8, *l2 = out[2] + count - 8,
+                *l3 = out[3] + count - 8;
+        while (o0 <= l0 && o1 <= l1 && o2 <= l2 && o3 <= l3) {
+            PREFILL(p0, b0, a0), PREFILL(p1, b1, a1), PREFILL(p2, b2, a2), PREFILL(p3, b3, a3);
+            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
+            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
+            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
+            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
+        }
+    }
+    /* Each lane finishes alone, one symbol per lookup. */
+#define FINISH(k, p, b, a, o)                                          \
+    do {                                                               \
+        uint8_t *end = out[k] + count;                                 \
+        while (o < end) {                                              \
+            PREFILL(p, b, a);                                          \
+            for (int u = 0; u < 4 && o < end; u++) {                   \
+                uint32_t e = pairs[b & tmask];                         \
+                *o++ = (uint8_t)e;                                     \
+                unsigned l = (e >> 21) & 15;                           \
+                b >>= l, a -= l;                                       \
+            }                                                          \
+        }                                                              \
+        used[k] = (uint64_t)(p - src[k]) * 8 - a;                      \
+    } while (0)
+    FINISH(0, p0, b0, a0, o0);
+    FINISH(1, p1, b1, a1, o1);
+    FINISH(2, p2, b2, a2, o2);
+    FINISH(3, p3, b3, a3, o3);
+#undef PREFILL
+#undef PAIR
+#undef FINISH
+}
+
 /* The (one lane, LANES lanes) decoders of a (dtype, split). */
 static void pick_decoders(ecf8_dtype dtype, ecf8_split split, decode_fn fns[2])
 {
@@ -704,7 +775,9 @@ typedef struct decode_job {
     const ecf8_stream *s;
     unsigned width, raw_bits;
     decode_fn fns[2];
+    bool use_pairs;
     uint16_t table[1u << ECF8_MAX_CODE_BITS];
+    uint32_t pairs[1u << ECF8_MAX_CODE_BITS];
     uint8_t *out;
 } decode_job;
 
@@ -774,7 +847,10 @@ static int decode_task(void *ctx, uint64_t group)
             src[k] = s->coded + s->chunk_offsets[c + k];
             out[k] = j->out + ecf8_chunk_start(s, c + k) * j->width;
         }
-        j->fns[1](src, j->table, s->code_bits, out, full, used);
+        if (j->use_pairs)
+            decode4_fp8_pairs(src, j->pairs, s->code_bits, out, full, used);
+        else
+            j->fns[1](src, j->table, s->code_bits, out, full, used);
         for (int k = 0; k < LANES; k++)
             if (!chunk_bits_ok(s, c + k, used[k])) return chunk_error(s, c + k, used[k]);
     }
@@ -804,6 +880,10 @@ int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsign
     j->raw_bits = l.raw_bits;
     pick_decoders(s->dtype, s->split, j->fns);
     st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table);
+    /* The pair table costs 2^code_bits entries to build: large tensors only. */
+    j->use_pairs = !st && j->width == 1 && l.raw_bits == 0 && s->code_bits > 0 &&
+                   s->n_elements >= (64u << s->code_bits);
+    if (j->use_pairs) build_pair_table(j->table, s->code_bits, j->pairs);
     if (!st)
         st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
                                decode_task, j);
