@@ -301,6 +301,10 @@ struct ecf8_encoded {
     ecf8_stream stream;
 };
 
+typedef uint64_t (*enc_bits_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths);
+typedef void (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths,
+                             const uint16_t *codes, uint8_t *dst);
+
 typedef struct encode_job {
     const uint8_t *data;
     unsigned width;
@@ -311,9 +315,85 @@ typedef struct encode_job {
     uint64_t *chunk_bytes;
     uint8_t *coded;
     uint64_t *offsets;
+    enc_bits_fn bits;
+    enc_write_fn write;
 } encode_job;
 
 #define ENCODE_GROUP 16 /* chunks per parallel task */
+
+/* The encoder's two inner loops, instantiated per (dtype, split) with the
+ * field layout as constants (like the decoder).  Locals only: stores through
+ * uint8_t* may alias anything the compiler would otherwise reload. */
+static inline __attribute__((always_inline)) unsigned enc_element(const uint8_t *data, uint64_t i,
+                                                                  const unsigned W)
+{
+    if (W == 1) return data[i];
+    uint16_t v;
+    memcpy(&v, data + 2 * i, 2);
+    return v;
+}
+
+static inline __attribute__((always_inline)) uint64_t
+enc_bits(const unsigned W, const unsigned SH, const unsigned S, const unsigned R,
+         const uint8_t *data, uint64_t count, const uint8_t *lengths)
+{
+    uint64_t bits = count * R;
+    for (uint64_t i = 0; i < count; i++)
+        bits += lengths[(enc_element(data, i, W) >> SH) & ((1u << S) - 1)];
+    return bits;
+}
+
+static inline __attribute__((always_inline)) void
+enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned R,
+          const uint8_t *data, uint64_t count, const uint8_t *lengths, const uint16_t *codes,
+          uint8_t *dst)
+{
+    uint64_t acc = 0;
+    unsigned nbits = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        unsigned x = enc_element(data, i, W);
+        unsigned sym = (x >> SH) & ((1u << S) - 1), len = lengths[sym];
+        unsigned raw = (x >> (SH + S)) << SH | (x & ((1u << SH) - 1));
+        acc |= ((uint64_t)codes[sym] | (uint64_t)raw << len) << nbits;
+        nbits += len + R;
+        if (nbits >= 32) {
+            ecf8_store_le32(dst, (uint32_t)acc);
+            dst += 4, acc >>= 32, nbits -= 32;
+        }
+    }
+    for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) *dst++ = (uint8_t)acc, acc >>= 8;
+}
+
+#define DEFINE_ENCODERS(NAME, W, SH, S, R)                                                   \
+    static uint64_t NAME##_bits(const uint8_t *data, uint64_t count, const uint8_t *lengths) \
+    {                                                                                        \
+        return enc_bits(W, SH, S, R, data, count, lengths);                                  \
+    }                                                                                        \
+    static void NAME##_write(const uint8_t *data, uint64_t count, const uint8_t *lengths,    \
+                             const uint16_t *codes, uint8_t *dst)                            \
+    {                                                                                        \
+        enc_write(W, SH, S, R, data, count, lengths, codes, dst);                            \
+    }
+
+DEFINE_ENCODERS(enc_e4m3_exp, 1, 3, 4, 4)
+DEFINE_ENCODERS(enc_e5m2_exp, 1, 2, 5, 3)
+DEFINE_ENCODERS(enc_fp8_byte, 1, 0, 8, 0)
+DEFINE_ENCODERS(enc_bf16_exp, 2, 7, 8, 8)
+DEFINE_ENCODERS(enc_f16_exp, 2, 10, 5, 11)
+DEFINE_ENCODERS(enc_16_byte, 2, 8, 8, 8)
+
+static void pick_encoders(ecf8_dtype dtype, ecf8_split split, enc_bits_fn *bits, enc_write_fn *write)
+{
+#define PICK(NAME) (*bits = NAME##_bits, *write = NAME##_write)
+    bool byte = split == ECF8_SPLIT_BYTE;
+    switch (dtype) {
+    case ECF8_DTYPE_F8_E4M3: byte ? PICK(enc_fp8_byte) : PICK(enc_e4m3_exp); break;
+    case ECF8_DTYPE_F8_E5M2: byte ? PICK(enc_fp8_byte) : PICK(enc_e5m2_exp); break;
+    case ECF8_DTYPE_BF16: byte ? PICK(enc_16_byte) : PICK(enc_bf16_exp); break;
+    default: byte ? PICK(enc_16_byte) : PICK(enc_f16_exp); break;
+    }
+#undef PICK
+}
 
 static int encode_size_task(void *ctx, uint64_t group)
 {
@@ -322,15 +402,7 @@ static int encode_size_task(void *ctx, uint64_t group)
     if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
     for (uint64_t c = c0; c < c1; c++) {
         uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_count(&j->stream, c);
-        uint64_t bits = count * j->layout.raw_bits;
-        if (j->width == 1) {
-            const uint8_t *p = j->data + start;
-            const unsigned sh = j->layout.symbol_shift, m = (1u << j->layout.symbol_bits) - 1;
-            for (uint64_t i = 0; i < count; i++) bits += j->lengths[(p[i] >> sh) & m];
-        } else {
-            for (uint64_t i = 0; i < count; i++)
-                bits += j->lengths[element_symbol(load_element(j->data, start + i, 2), &j->layout)];
-        }
+        uint64_t bits = j->bits(j->data + start * j->width, count, j->lengths);
         j->chunk_bytes[c] = (bits + 7) / 8;
     }
     return ECF8_OK;
@@ -341,24 +413,9 @@ static int encode_write_task(void *ctx, uint64_t group)
     encode_job *j = ctx;
     uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
     if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
-    const ecf8_split_layout *l = &j->layout;
-    const unsigned R = l->raw_bits;
     for (uint64_t c = c0; c < c1; c++) {
         uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_count(&j->stream, c);
-        uint8_t *dst = j->coded + j->offsets[c];
-        uint64_t acc = 0;
-        unsigned nbits = 0;
-        for (uint64_t i = 0; i < count; i++) {
-            unsigned x = load_element(j->data, start + i, j->width);
-            unsigned sym = element_symbol(x, l), len = j->lengths[sym];
-            acc |= ((uint64_t)j->codes[sym] | (uint64_t)element_raw(x, l) << len) << nbits;
-            nbits += len + R;
-            if (nbits >= 32) {
-                ecf8_store_le32(dst, (uint32_t)acc);
-                dst += 4, acc >>= 32, nbits -= 32;
-            }
-        }
-        for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) *dst++ = (uint8_t)acc, acc >>= 8;
+        j->write(j->data + start * j->width, count, j->lengths, j->codes, j->coded + j->offsets[c]);
     }
     return ECF8_OK;
 }
@@ -379,6 +436,7 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
                         &s->chunk_cols, &s->n_chunks);
     unsigned threads = options ? options->threads : 0;
 
+    pick_encoders(dtype, plan->split, &j.bits, &j.write);
     int st = ecf8_canonical_codes(plan->lengths, s->n_symbols, j.codes);
     if (st) return st;
     for (unsigned i = 0; i < s->n_symbols; i++) j.lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
