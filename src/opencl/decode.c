@@ -1,26 +1,321 @@
-/* decode.c - ecf8 tensors on an OpenCL device (work in progress). */
+/* decode.c - ecf8 tensors on an OpenCL device: upload and chunk-parallel
+ * decode (cl/decode.cl).
+ *
+ * A tensor is validated on the host (ecf8_stream_validate: every offset,
+ * length and code), then its whole payload goes into one device buffer
+ * followed by zero padding and the decode table the host builds from the
+ * code lengths.  The kernel is specialised per (element width, split,
+ * code_bits) by -D options, so each distinct combination is one program in
+ * the runtime's cache.  Work-items own whole chunks; a chunk whose decode
+ * does not consume exactly its stored bytes sets an error word, which the
+ * blocking calls check.  Stored tensors are a device copy. */
 #include "runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+/* Zero bytes after the payload, so 8-byte loads near the end stay inside
+ * the buffer even before the kernel clamps them. */
+#define PAYLOAD_PAD 64
+
+struct ecf8_cl_tensor {
+    cl_context context;
+    cl_device_id device;
+    ecf8_dtype dtype;
+    ecf8_split split;
+    unsigned width;           /* bytes per element */
+    uint64_t n_elements;
+    size_t decoded_bytes;
+    size_t device_bytes;
+    uint64_t checksum;
+    char name[128];
+    cl_mem data;              /* payload (+ pad + table) or the stored bytes */
+    /* coded tensors */
+    ecf8_stream geom;         /* geometry only; pointers cleared */
+    uint64_t offsets_at, coded_at, table_at;
+    cl_mem error;             /* first failing chunk + 1, 0 when none */
+    cl_kernel kernel;
+    size_t local_size, global_size;
+    unsigned chunks_per_item;
+    int decode_pending;       /* an enqueued decode's error word is unread */
+};
+
+/* Tunables, overridable from the environment while measuring. */
+static size_t env_size(const char *name, size_t fallback)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return fallback;
+    char *end;
+    unsigned long long n = strtoull(v, &end, 10);
+    return *end || n == 0 ? fallback : (size_t)n;
+}
+
+static int kernel_options(const ecf8_cl_tensor *t, const ecf8_split_layout *l,
+                          const ecf8_cl_device_caps *caps, char *buf, size_t size)
+{
+    int n = snprintf(buf, size,
+                     "-cl-std=CL1.2 -DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u "
+                     "-DECF8_SYMBOL_SHIFT=%u -DECF8_SYMBOL_BITS=%u -DECF8_CHUNKS_PER_ITEM=%u%s",
+                     t->width, t->geom.code_bits, l->raw_bits, l->symbol_shift, l->symbol_bits,
+                     t->chunks_per_item, caps->is_cpu ? " -DECF8_CPU=1" : "");
+    if (n < 0 || (size_t)n >= size) return ecf8_fail(ECF8_ERR_ARGUMENT, "kernel options too long");
+    const char *extra = getenv("ECF8_DECODE_OPTIONS");
+    if (extra && *extra && strlen(buf) + strlen(extra) + 2 < size) {
+        strcat(buf, " ");
+        strcat(buf, extra);
+    }
+    return ECF8_OK;
+}
+
+static int set_args(ecf8_cl_tensor *t, cl_mem out, size_t out_offset)
+{
+    cl_kernel k = t->kernel;
+    cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes, t->table_at, out_offset,
+                      t->geom.n_chunks, t->geom.rows, t->geom.cols, t->geom.chunk_rows,
+                      t->geom.chunk_cols};
+    ECF8_CL_CHECK(clSetKernelArg(k, 0, sizeof(cl_mem), &t->data), "clSetKernelArg(decode)");
+    ECF8_CL_CHECK(clSetKernelArg(k, 1, sizeof(cl_mem), &out), "clSetKernelArg(decode)");
+    ECF8_CL_CHECK(clSetKernelArg(k, 2, sizeof(cl_mem), &t->error), "clSetKernelArg(decode)");
+    for (cl_uint i = 0; i < 10; i++)
+        ECF8_CL_CHECK(clSetKernelArg(k, 3 + i, sizeof(cl_ulong), &a[i]), "clSetKernelArg(decode)");
+    return ECF8_OK;
+}
+
+static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info)
+{
+    const ecf8_stream *s = &info->stream;
+    int st = ecf8_stream_validate(s);
+    if (st) return st;
+    ecf8_split_layout l;
+    st = ecf8_split_layout_get(s->dtype, s->split, &l);
+    if (st) return st;
+    t->geom = *s;
+    t->geom.chunk_offsets = NULL;
+    t->geom.coded = NULL;
+    const uint8_t *payload = info->payload;
+    t->offsets_at = (uint64_t)((const uint8_t *)s->chunk_offsets - payload);
+    t->coded_at = (uint64_t)(s->coded - payload);
+    if (t->offsets_at % 8 || t->coded_at + s->coded_bytes > info->payload_bytes)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "payload layout inconsistent with its stream");
+    t->table_at = ecf8_align_up(info->payload_bytes, 64) + PAYLOAD_PAD;
+    size_t table_entries = (size_t)1 << s->code_bits;
+    size_t tail = (size_t)(t->table_at - info->payload_bytes) + table_entries * 2 + PAYLOAD_PAD;
+    t->device_bytes = (size_t)info->payload_bytes + tail;
+
+    /* The tail: zero padding, then the decode table, then more padding. */
+    uint8_t *host_tail = calloc(1, tail);
+    if (!host_tail) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    uint16_t table[1u << ECF8_MAX_CODE_BITS];
+    st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, table);
+    if (st) {
+        free(host_tail);
+        return st;
+    }
+    memcpy(host_tail + (t->table_at - info->payload_bytes), table, table_entries * 2);
+
+    ecf8_cl_device_caps caps;
+    st = ecf8_cl_device_caps_get(t->device, &caps);
+    cl_int err = CL_SUCCESS;
+    if (!st) {
+        t->data = clCreateBuffer(t->context, CL_MEM_READ_ONLY, t->device_bytes, NULL, &err);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(payload)");
+    }
+    if (!st) {
+        t->error = clCreateBuffer(t->context, CL_MEM_READ_WRITE, sizeof(cl_uint), NULL, &err);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(error word)");
+    }
+    cl_uint zero = 0;
+    if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, 0, info->payload_bytes,
+                                           payload, 0, NULL, NULL)) != CL_SUCCESS)
+        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(payload)");
+    if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, info->payload_bytes, tail,
+                                           host_tail, 0, NULL, NULL)) != CL_SUCCESS)
+        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(decode table)");
+    if (!st && (err = clEnqueueWriteBuffer(queue, t->error, CL_FALSE, 0, sizeof zero, &zero, 0,
+                                           NULL, NULL)) != CL_SUCCESS)
+        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(error word)");
+    /* Blocking: the payload may live in a mapping the caller closes next. */
+    if (!st && (err = clFinish(queue)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish(upload)");
+    free(host_tail);
+    if (st) return st;
+
+    t->chunks_per_item = (unsigned)env_size("ECF8_DECODE_CHUNKS", 1);
+    char options[512];
+    st = kernel_options(t, &l, &caps, options, sizeof options);
+    cl_program program = NULL;
+    if (!st) st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
+    if (st) return st;
+    t->kernel = clCreateKernel(program, "ecf8_decode", &err);
+    clReleaseProgram(program);
+    if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateKernel(ecf8_decode)");
+
+    size_t wg = env_size("ECF8_DECODE_WG", caps.is_cpu ? 16 : 64), max_wg = 0;
+    if (clGetKernelWorkGroupInfo(t->kernel, t->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg,
+                                 &max_wg, NULL) == CL_SUCCESS &&
+        max_wg > 0 && wg > max_wg)
+        wg = max_wg;
+    uint64_t items = (s->n_chunks + t->chunks_per_item - 1) / t->chunks_per_item;
+    /* Small tensors: fewer work-items per group rather than idle ones. */
+    while (wg > 1 && items <= wg / 2) wg /= 2;
+    t->local_size = wg;
+    t->global_size = (size_t)ecf8_align_up(items, wg);
+    return ECF8_OK;
+}
 
 int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *info, ecf8_cl_tensor **out)
 {
-    (void)context, (void)device, (void)queue, (void)info, (void)out;
-    return ecf8_fail(ECF8_ERR_UNSUPPORTED, "OpenCL decode not implemented yet");
+    if (!context || !device || !queue || !info || !out)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor create: NULL argument");
+    *out = NULL;
+    unsigned width = ecf8_dtype_size(info->dtype);
+    if (info->split != ECF8_SPLIT_STORED && width == 0)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': coded tensor of an uncoded dtype",
+                         info->name ? info->name : "");
+    ecf8_cl_tensor *t = calloc(1, sizeof *t);
+    if (!t) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    t->context = context;
+    t->device = device;
+    clRetainContext(context);
+    t->dtype = info->dtype;
+    t->split = info->split;
+    t->width = width;
+    t->n_elements = info->n_elements;
+    t->checksum = info->checksum;
+    snprintf(t->name, sizeof t->name, "%s", info->name ? info->name : "");
+    int st = ECF8_OK;
+    if (info->split == ECF8_SPLIT_STORED) {
+        t->decoded_bytes = (size_t)info->source_bytes;
+        t->device_bytes = t->decoded_bytes;
+        if (info->payload_bytes != info->source_bytes || (!info->payload && info->source_bytes))
+            st = ecf8_fail(ECF8_ERR_CORRUPT, "stored payload of %llu bytes for %llu source bytes",
+                           (unsigned long long)info->payload_bytes,
+                           (unsigned long long)info->source_bytes);
+        cl_int err = CL_SUCCESS;
+        if (!st && t->device_bytes) {
+            t->data = clCreateBuffer(context, CL_MEM_READ_ONLY, t->device_bytes, NULL, &err);
+            if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(stored)");
+            else if ((err = clEnqueueWriteBuffer(queue, t->data, CL_TRUE, 0, t->device_bytes,
+                                                 info->payload, 0, NULL, NULL)) != CL_SUCCESS)
+                st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(stored)");
+        }
+    } else {
+        uint64_t bytes;
+        if (!ecf8_mul_u64(info->stream.n_elements, width, &bytes) || bytes != info->source_bytes ||
+            bytes > SIZE_MAX)
+            st = ecf8_fail(ECF8_ERR_CORRUPT, "stream of %llu elements for %llu source bytes",
+                           (unsigned long long)info->stream.n_elements,
+                           (unsigned long long)info->source_bytes);
+        t->decoded_bytes = (size_t)info->source_bytes;
+        if (!st) st = prepare_coded(t, queue, info);
+    }
+    if (st) {
+        if (t->name[0]) st = ecf8_fail_context(st, "tensor '%s'", t->name);
+        ecf8_cl_tensor_free(t);
+        return st;
+    }
+    *out = t;
+    return ECF8_OK;
 }
-void ecf8_cl_tensor_free(ecf8_cl_tensor *tensor) { (void)tensor; }
-size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *tensor) { (void)tensor; return 0; }
-size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor) { (void)tensor; return 0; }
-int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
+
+void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
+{
+    if (!t) return;
+    if (t->kernel) clReleaseKernel(t->kernel);
+    if (t->data) clReleaseMemObject(t->data);
+    if (t->error) clReleaseMemObject(t->error);
+    if (t->context) clReleaseContext(t->context);
+    free(t);
+}
+
+size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *t) { return t ? t->decoded_bytes : 0; }
+size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *t) { return t ? t->device_bytes : 0; }
+
+int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
                            size_t out_offset, cl_uint num_wait_events,
                            const cl_event *wait_events, cl_event *out_event)
 {
-    (void)tensor, (void)queue, (void)out, (void)out_offset, (void)num_wait_events;
-    (void)wait_events, (void)out_event;
-    return ecf8_fail(ECF8_ERR_UNSUPPORTED, "OpenCL decode not implemented yet");
+    if (!t || !queue || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: NULL argument");
+    if ((num_wait_events > 0) != (wait_events != NULL))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: wait list and its count disagree");
+    size_t out_size = 0;
+    ECF8_CL_CHECK(clGetMemObjectInfo(out, CL_MEM_SIZE, sizeof out_size, &out_size, NULL),
+                  "clGetMemObjectInfo(CL_MEM_SIZE)");
+    if (out_offset > out_size || out_size - out_offset < t->decoded_bytes)
+        return ecf8_fail(ECF8_ERR_ARGUMENT,
+                         "decode: output of %zu bytes at offset %zu cannot hold %zu bytes", out_size,
+                         out_offset, t->decoded_bytes);
+    cl_int err;
+    if (t->split == ECF8_SPLIT_STORED) {
+        if (t->decoded_bytes == 0) {
+            /* Nothing to copy; still give the caller an ordered event. */
+            err = clEnqueueMarkerWithWaitList(queue, num_wait_events, wait_events, out_event);
+            return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueMarkerWithWaitList");
+        }
+        err = clEnqueueCopyBuffer(queue, t->data, out, 0, out_offset, t->decoded_bytes,
+                                  num_wait_events, wait_events, out_event);
+        return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueCopyBuffer(stored)");
+    }
+    int st = set_args(t, out, out_offset);
+    if (st) return st;
+    err = clEnqueueNDRangeKernel(queue, t->kernel, 1, NULL, &t->global_size, &t->local_size,
+                                 num_wait_events, wait_events, out_event);
+    if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode)");
+    t->decode_pending = 1;
+    return ECF8_OK;
 }
-int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue queue, void *out,
-                           size_t out_bytes)
+
+/* Reads and clears the error word once the queue has run the decodes. */
+static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
 {
-    (void)tensor, (void)queue, (void)out, (void)out_bytes;
-    return ecf8_fail(ECF8_ERR_UNSUPPORTED, "OpenCL decode not implemented yet");
+    if (!t->error || !t->decode_pending) return ECF8_OK;
+    cl_uint word = 0, zero = 0;
+    ECF8_CL_CHECK(clEnqueueReadBuffer(queue, t->error, CL_TRUE, 0, sizeof word, &word, 0, NULL, NULL),
+                  "clEnqueueReadBuffer(error word)");
+    t->decode_pending = 0;
+    if (word == 0) return ECF8_OK;
+    ECF8_CL_CHECK(clEnqueueWriteBuffer(queue, t->error, CL_TRUE, 0, sizeof zero, &zero, 0, NULL, NULL),
+                  "clEnqueueWriteBuffer(error word)");
+    return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': chunk %u does not decode to its stored length",
+                     t->name, word - 1);
+}
+
+int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out, size_t out_bytes)
+{
+    if (!t || !queue || (!out && t->decoded_bytes))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: NULL argument");
+    if (out_bytes < t->decoded_bytes)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': output of %zu bytes, need %zu", t->name,
+                         out_bytes, t->decoded_bytes);
+    int st = check_error_word(t, queue); /* an earlier enqueued decode */
+    if (st) return st;
+    if (t->decoded_bytes == 0) return ECF8_OK;
+    cl_int err;
+    if (t->split == ECF8_SPLIT_STORED) {
+        err = clEnqueueReadBuffer(queue, t->data, CL_TRUE, 0, t->decoded_bytes, out, 0, NULL, NULL);
+        if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueReadBuffer(stored)");
+    } else {
+        /* The host memory itself as the output buffer: no copy on devices
+         * that share it (CPUs), a map/unmap transfer elsewhere. */
+        cl_mem buf = clCreateBuffer(t->context, CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR,
+                                    t->decoded_bytes, out, &err);
+        if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateBuffer(host output)");
+        st = ecf8_cl_enqueue_decode(t, queue, buf, 0, 0, NULL, NULL);
+        void *p = NULL;
+        if (!st) {
+            p = clEnqueueMapBuffer(queue, buf, CL_TRUE, CL_MAP_READ, 0, t->decoded_bytes, 0, NULL,
+                                   NULL, &err);
+            if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clEnqueueMapBuffer(host output)");
+        }
+        if (p) {
+            if (p != out) memcpy(out, p, t->decoded_bytes);
+            clEnqueueUnmapMemObject(queue, buf, p, 0, NULL, NULL);
+        }
+        clReleaseMemObject(buf);
+        if (!st) st = check_error_word(t, queue);
+        if (st) return st;
+    }
+    if (ecf8_hash64(out, t->decoded_bytes) != t->checksum)
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
+    return ECF8_OK;
 }
