@@ -85,3 +85,149 @@ void tu_fill_weights_e4m3(uint8_t *out, size_t n, uint64_t seed)
         out[i] = b;
     }
 }
+
+/* ---- appended for the codec/container/bad-input suites ------------------ */
+#include <dirent.h>
+#include <ftw.h>
+#include <xxhash.h>
+
+int tu_exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+int tu_count_tmp_files(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strstr(de->d_name, ".tmp.")) n++;
+    closedir(d);
+    return n;
+}
+
+int tu_count_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) n++;
+    closedir(d);
+    return n;
+}
+
+int tu_copy_file(const char *from, const char *to)
+{
+    size_t n = 0;
+    uint8_t *p = tu_read_file(from, &n);
+    if (!p) return -1;
+    int rc = tu_write_file(to, p, n);
+    free(p);
+    return rc;
+}
+
+int tu_files_equal(const char *a, const char *b)
+{
+    size_t na = 0, nb = 0;
+    uint8_t *x = tu_read_file(a, &na), *y = tu_read_file(b, &nb);
+    int eq = x && y && na == nb && (na == 0 || memcmp(x, y, na) == 0);
+    free(x);
+    free(y);
+    return eq;
+}
+
+static int tu_remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb, (void)flag, (void)ftw;
+    remove(path);
+    return 0;
+}
+
+void tu_remove_tree(const char *path)
+{
+    if (path && tu_exists(path)) nftw(path, tu_remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static uint64_t tu_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    return v;
+}
+
+static void tu_put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+}
+
+void tu_ecf8_rehash(uint8_t *buf, size_t size)
+{
+    if (size < 64) return;
+    uint64_t off = tu_le64(buf + 24), len = tu_le64(buf + 32);
+    if (off <= size && len <= size - off) tu_put_le64(buf + 40, XXH3_64bits(buf + off, (size_t)len));
+    tu_put_le64(buf + 56, XXH3_64bits(buf, 56));
+}
+
+static void tu_json_string(char **p, const char *s)
+{
+    *(*p)++ = '"';
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') *(*p)++ = '\\';
+        *(*p)++ = *s;
+    }
+    *(*p)++ = '"';
+}
+
+uint8_t *tu_make_safetensors(const tu_tensor *t, size_t n, const char *metadata_json,
+                             size_t *size)
+{
+    size_t cap = 64 + (metadata_json ? strlen(metadata_json) : 0), data = 0;
+    for (size_t i = 0; i < n; i++) cap += 2 * strlen(t[i].name) + strlen(t[i].dtype) + 300, data += t[i].bytes;
+    char *h = malloc(cap), *p = h;
+    if (!h) return NULL;
+    *p++ = '{';
+    if (metadata_json) p += sprintf(p, "\"__metadata__\":%s", metadata_json);
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (p[-1] != '{') *p++ = ',';
+        tu_json_string(&p, t[i].name);
+        p += sprintf(p, ":{\"dtype\":");
+        tu_json_string(&p, t[i].dtype);
+        p += sprintf(p, ",\"shape\":[");
+        for (unsigned d = 0; d < t[i].ndim; d++)
+            p += sprintf(p, "%s%llu", d ? "," : "", (unsigned long long)t[i].shape[d]);
+        p += sprintf(p, "],\"data_offsets\":[%zu,%zu]}", off, off + t[i].bytes);
+        off += t[i].bytes;
+    }
+    *p++ = '}';
+    while ((p - h) % 8) *p++ = ' ';
+    size_t hlen = (size_t)(p - h);
+    uint8_t *out = malloc(8 + hlen + data + 1);
+    if (!out) {
+        free(h);
+        return NULL;
+    }
+    tu_put_le64(out, hlen);
+    memcpy(out + 8, h, hlen);
+    free(h);
+    size_t pos = 8 + hlen;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i].bytes) memcpy(out + pos, t[i].data, t[i].bytes);
+        pos += t[i].bytes;
+    }
+    *size = pos;
+    return out;
+}
+
+void tu_known_bug(const char *id, const char *what)
+{
+    const char *strict = getenv("ECF8_TEST_STRICT");
+    print_message("KNOWN BUG %s: %s\n", id, what);
+    if (strict && *strict && strcmp(strict, "0")) fail_msg("known bug %s is still present: %s", id, what);
+    skip();
+}
