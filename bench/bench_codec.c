@@ -284,6 +284,26 @@ static uint64_t paper_layout_bytes(ecf8_dtype dtype, const ecf8_tensor_analysis 
     return exp_bytes + raw_bytes + gap_bytes + pos_bytes;
 }
 
+/* Exact code bits (no padding) of a coded tensor's chosen split. */
+static double coded_bits(const uint8_t *data, uint64_t n, const ecf8_stream *s)
+{
+    ecf8_split_layout l;
+    if (ecf8_split_layout_get(s->dtype, s->split, &l) != ECF8_OK) return 0;
+    uint64_t hist[256] = {0};
+    unsigned mask = (1u << l.symbol_bits) - 1;
+    if (l.element_bits == 8)
+        for (uint64_t i = 0; i < n; i++) hist[(data[i] >> l.symbol_shift) & mask]++;
+    else
+        for (uint64_t i = 0; i < n; i++) {
+            unsigned x = (unsigned)data[2 * i] | (unsigned)data[2 * i + 1] << 8;
+            hist[(x >> l.symbol_shift) & mask]++;
+        }
+    double bits = (double)n * l.raw_bits;
+    if (s->code_bits)
+        for (unsigned v = 0; v <= mask; v++) bits += (double)hist[v] * s->lengths[v];
+    return bits;
+}
+
 /* ---- groups (dtype, split) for the breakdown ---------------------------- */
 #define MAX_GROUPS 16
 typedef struct group {
@@ -361,6 +381,9 @@ typedef struct results {
     /* medians, seconds */
     double enc1, encA, dec1, decA, file1, fileA, verified1, zstd_dec, compress_file;
     unsigned threads_all;
+    /* ecf8_bytes - entropy_bound_bytes, by cause (bytes) */
+    double ov_split, ov_huffman, ov_chunk_pad, ov_offsets, ov_lengths, ov_stream_pad,
+        ov_stored, ov_container;
     group groups[MAX_GROUPS];
     unsigned n_groups;
 } results;
@@ -490,6 +513,11 @@ static void print_json(const model *m, const results *r, const bench_opts *o)
                    ratio(r->zstd19_bytes, r->source_bytes), ratio(r->ecf8_bytes, r->zstd19_bytes));
         printf(",\"ecf8_over_paper_layout\":%.5f,\"ecf8_over_paper_layout_all_dtypes\":%.5f",
                ratio(r->ecf8_bytes, r->paper_e4m3_bytes), ratio(r->ecf8_bytes, r->paper_all_bytes));
+        printf(",\"overhead_bytes\":{\"split_choice\":%.0f,\"huffman\":%.0f,"
+               "\"chunk_padding\":%.0f,\"chunk_offsets\":%.0f,\"code_lengths\":%.0f,"
+               "\"stream_pad\":%.0f,\"stored_small\":%.0f,\"container\":%.0f}",
+               r->ov_split, r->ov_huffman, r->ov_chunk_pad, r->ov_offsets, r->ov_lengths,
+               r->ov_stream_pad, r->ov_stored, r->ov_container);
         printf(",\"roundtrip_file_ok\":%s,\"roundtrip_memory_ok\":%s",
                r->roundtrip_file_ok ? "true" : "false", r->roundtrip_mem_ok ? "true" : "false");
     }
@@ -551,6 +579,13 @@ static void print_table(const model *m, const results *r, const bench_opts *o)
         printf("  %-38s %12llu %8.3f  roundtrip %s\n", "ecf8", (unsigned long long)r->ecf8_bytes,
                100 * (double)r->ecf8_bytes / S,
                r->roundtrip_file_ok && r->roundtrip_mem_ok ? "byte-exact" : "MISMATCH");
+        printf("  %-38s %12.0f %8.3f  = split %.0f + huffman %.0f + chunk pad %.0f + offsets %.0f\n"
+               "  %-38s %12s %8s    + code lengths %.0f + stream pad %.0f + stored small %.0f"
+               " + container %.0f\n",
+               "ecf8 - bound", (double)r->ecf8_bytes - (double)r->bound_bytes,
+               100 * ((double)r->ecf8_bytes - (double)r->bound_bytes) / (double)r->bound_bytes,
+               r->ov_split, r->ov_huffman, r->ov_chunk_pad, r->ov_offsets, "", "", "",
+               r->ov_lengths, r->ov_stream_pad, r->ov_stored, r->ov_container);
         printf("  %-38s %12llu %8.3f  ecf8/bound %.4f <= %.2f %s\n", "order-0 entropy bound",
                (unsigned long long)r->bound_bytes, 100 * (double)r->bound_bytes / S,
                ratio(r->ecf8_bytes, r->bound_bytes), TARGET_BOUND_RATIO,
@@ -615,6 +650,31 @@ static void print_table(const model *m, const results *r, const bench_opts *o)
     fflush(stdout);
 }
 
+/* One line per file: every "Done means" figure and its verdict. */
+static void print_summary(const char *const *files, const results *r, size_t nf,
+                          const bench_opts *o)
+{
+    const double MB = 1e6, GB = 1e9;
+    printf("\nsummary (median of %u; enc/dec = 1 thread; * = target missed)\n", o->repeat);
+    printf("  %-30s %7s %7s %7s %7s %7s %8s %7s %7s %7s\n", "file", "ecf8", "/bound",
+           "/zstd19", "/layout", "zstd19", "enc MB/s", "dec GB/s", "zstd-d", "dec/zd");
+    for (size_t i = 0; i < nf; i++) {
+        const results *x = &r[i];
+        double b = ratio(x->ecf8_bytes, x->bound_bytes), z = ratio(x->ecf8_bytes, x->zstd19_bytes);
+        double l = ratio(x->ecf8_bytes, x->paper_all_bytes);
+        double e = rate(x->coded_source_bytes, x->enc1, MB), d = rate(x->coded_source_bytes, x->dec1, GB);
+        double zd = rate(x->source_bytes, x->zstd_dec, GB);
+        printf("  %-30.30s %7.4f %6.4f%s %6.4f%s %6.4f%s %7.4f %7.1f%s %6.3f%s %7.3f %6.2f%s\n",
+               base_name(files[i]), ratio(x->ecf8_bytes, x->source_bytes), b,
+               b <= TARGET_BOUND_RATIO ? " " : "*", z, o->zstd && z < 1 ? " " : "*", l,
+               l < 1 ? " " : "*", ratio(x->zstd19_bytes, x->source_bytes), e,
+               e >= TARGET_ENCODE_MBPS ? " " : "*", d, d >= TARGET_DECODE_GBPS ? " " : "*", zd,
+               zd > 0 ? d / zd : 0, zd > 0 && d > zd ? " " : "*");
+    }
+    printf("  (ecf8, zstd19: size / source; /bound, /zstd19, /layout: ecf8 size over each;\n"
+           "   layout = ECF8 paper layout applied to all coded dtypes)\n");
+}
+
 /* ---- one file ------------------------------------------------------------- */
 static void bench_file(const char *path, const bench_opts *o, results *r)
 {
@@ -667,6 +727,21 @@ static void bench_file(const char *path, const bench_opts *o, results *r)
         ecf8_encoded_payload(t->enc, &t->payload_bytes);
         r->ecf8_payload_bytes += t->payload_bytes;
         r->coded_source_bytes += t->bytes;
+        if (t->stream) {
+            const ecf8_stream *s = t->stream;
+            double cb = coded_bits(data, t->n, s) / 8;
+            uint64_t chosen = t->an->entropy_bound_bytes[s->split];
+            uint64_t lengths = ((s->n_symbols / 2) + 7) / 8 * 8;
+            r->ov_split += (double)(chosen - t->bound_bytes);
+            r->ov_huffman += cb - (double)chosen;
+            r->ov_chunk_pad += (double)(s->coded_bytes - 8) - cb;
+            r->ov_offsets += 8.0 * (double)(s->n_chunks + 1);
+            r->ov_lengths += (double)lengths;
+            r->ov_stream_pad += 8.0 + (double)t->payload_bytes -
+                                (double)(lengths + 8 * (s->n_chunks + 1) + s->coded_bytes);
+        } else {
+            r->ov_stored += (double)(t->payload_bytes - t->bound_bytes);
+        }
         r->n_coded++;
         t->group = group_of(r, t->dtype, ecf8_encoded_split(t->enc));
         group *G = &r->groups[t->group];
@@ -688,6 +763,7 @@ static void bench_file(const char *path, const bench_opts *o, results *r)
         snprintf(out_path, sizeof out_path, "%s/out.ecf8", dir);
         check(ecf8_compress_path(path, out_path, &opts), "compress", path);
         r->ecf8_bytes = file_size(out_path);
+        r->ov_container = (double)r->ecf8_bytes - (double)r->ecf8_payload_bytes;
         r->roundtrip_file_ok = ecf8_verify_path(out_path, path, 0) == ECF8_OK;
         check(ecf8_file_open(out_path, &cf), "open .ecf8", path);
         size_t n = ecf8_file_tensor_count(cf);
@@ -843,8 +919,9 @@ int main(int argc, char **argv)
                ECF8_VERSION_STRING, ZSTD_versionString(), ZSTD_LEVEL, TARGET_BOUND_RATIO,
                TARGET_ENCODE_MBPS, TARGET_DECODE_GBPS);
     }
-    results *r = xmalloc(sizeof *r);
-    for (size_t i = 0; i < nf; i++) bench_file(files[i], &o, r);
+    results *r = xcalloc(nf, sizeof *r);
+    for (size_t i = 0; i < nf; i++) bench_file(files[i], &o, &r[i]);
+    if (!o.json && o.mode == MODE_ALL && nf > 1) print_summary(files, r, nf, &o);
     free(r);
     free(files);
     return 0;
