@@ -1,0 +1,61 @@
+/* test_golden.c - format compatibility: the committed version-1 files in
+ * tests/data/golden/ (scripts/make_golden.py) must keep decoding to their
+ * sources byte for byte, with the split they were written with. */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const dtypes[] = {"f8_e4m3", "f8_e5m2", "bf16", "f16"};
+
+static void check_golden(const char *dtype, const char *split_name, ecf8_split split)
+{
+    char name[64], src[64];
+    snprintf(name, sizeof name, "golden/%s-%s.ecf8", dtype, split_name);
+    snprintf(src, sizeof src, "golden/%s.safetensors", dtype);
+    char ecf[4096], orig[4096];
+    snprintf(ecf, sizeof ecf, "%s", tu_data_path(name));
+    snprintf(orig, sizeof orig, "%s", tu_data_path(src));
+
+    assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_OK);
+    ecf8_file *f;
+    assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
+    size_t i;
+    assert_int_equal(ecf8_file_find(f, "layer.weight", &i), ECF8_OK);
+    ecf8_tensor_info t;
+    assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
+    assert_int_equal(t.split, split);
+    assert_int_equal(t.ndim, 2);
+    assert_int_equal(t.shape[0], 16);
+    assert_int_equal(t.shape[1], 1536);
+    /* The reference decoder agrees with the fast one on the golden stream. */
+    uint8_t *a = malloc(t.source_bytes), *b = malloc(t.source_bytes);
+    assert_int_equal(ecf8_stream_decode(&t.stream, a, t.source_bytes, 1), ECF8_OK);
+    assert_int_equal(ecf8_stream_decode_reference(&t.stream, b, t.source_bytes), ECF8_OK);
+    assert_memory_equal(a, b, t.source_bytes);
+    free(a);
+    free(b);
+    ecf8_file_close(f);
+}
+
+static void test_golden_exponent(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 4; d++) check_golden(dtypes[d], "exponent", ECF8_SPLIT_EXPONENT);
+}
+
+static void test_golden_byte(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 4; d++) check_golden(dtypes[d], "byte", ECF8_SPLIT_BYTE);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_golden_exponent),
+        cmocka_unit_test(test_golden_byte),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
