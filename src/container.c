@@ -154,7 +154,7 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     r->prefix_len = sf.data_start;
     st = bb_append(&w->blob, sf.map.data, sf.data_start, &r->prefix_off);
     for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
-    if (st && rel_path[0]) st = ecf8_fail_context(st, "%s", rel_path);
+    if (st) st = ecf8_fail_context(st, "%s", full_path);
     r = &w->sources[w->n_sources - 1];
     r->n_tensors = (uint32_t)(w->n_tensors - r->first_tensor);
     st_close(&sf);
@@ -293,10 +293,7 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
     st = ecf8_outfile_write(&w.out, zero, sizeof zero);
     if (!is_dir) {
         w.total = (uint64_t)sb.st_size;
-        if (!st) {
-            st = add_source(&w, "", in_path, true);
-            if (st) st = ecf8_fail_context(st, "%s", in_path);
-        }
+        if (!st) st = add_source(&w, "", in_path, true); /* names in_path on failure */
     } else {
         size_t dl = strlen(in_path);
         for (size_t i = 0; i < n_names; i++) {
