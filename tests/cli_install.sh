@@ -4,7 +4,8 @@
 # against the installed package four ways and run:
 #   find_package(ecf8) -> ecf8::ecf8 (shared) and ecf8::ecf8_static,
 #   pkg-config ecf8    -> shared (-lecf8) and static (libecf8.a + --static).
-# Also checks the installed files and the installed CLI.
+# Also checks the installed files and the installed CLI, and builds (and,
+# with an OpenCL device, runs) examples/decode_and_matmul against it.
 #
 # usage: cli_install.sh ECF8_CLI   (CTest passes the built ecf8 binary; the
 # build tree is $ECF8_BUILD_DIR, else the CLI's directory.)
@@ -90,4 +91,26 @@ STATIC_LIBS=$(pkg-config --static --libs ecf8 | sed 's/-lecf8\b//')
 "$CC_USED" $SAN_FLAGS -o "$TMP/pc_static" "$SRC/tests/install/consumer.c" \
     $(pkg-config --cflags ecf8) "$LIBDIR/libecf8.a" $STATIC_LIBS || fail "pkg-config static build"
 run_consumer pkgconfig_static "$TMP/pc_static"
+
+if [ "$OPENCL" = ON ]; then
+    step "examples/ against the installed package"
+    cmake -S "$SRC/examples" -B "$TMP/examples" -DCMAKE_PREFIX_PATH="$PREFIX" \
+        -DCMAKE_C_COMPILER="$CC_USED" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_C_FLAGS="$SAN_FLAGS" -DCMAKE_EXE_LINKER_FLAGS="$SAN_FLAGS" >"$TMP/ex.log" 2>&1 &&
+        cmake --build "$TMP/examples" >>"$TMP/ex.log" 2>&1 || { cat "$TMP/ex.log"; fail "examples build"; }
+    "$PREFIX/bin/ecf8" compress "$DATA/minilm-slice-e4m3.safetensors" "$TMP/e4m3.ecf8" >/dev/null
+    rc=0
+    LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        "$TMP/examples/decode_and_matmul" "$TMP/e4m3.ecf8" >"$TMP/ex-run.log" 2>&1 || rc=$?
+    if [ $rc -eq 0 ]; then
+        echo "decode_and_matmul: ok ($(tail -1 "$TMP/ex-run.log"))"
+    elif grep -qE "no OpenCL (platform|device)|NO_DEVICE" "$TMP/ex-run.log"; then
+        echo "decode_and_matmul: built; not run (no OpenCL device)"
+    elif grep -q "matmul not implemented" "$TMP/ex-run.log" && grep -q "checksum OK" "$TMP/ex-run.log"; then
+        echo "decode_and_matmul: device decode ok; fused matmul not implemented in this build yet"
+    else
+        cat "$TMP/ex-run.log"
+        fail "decode_and_matmul"
+    fi
+fi
 echo "cli_install: all consumers built against the installed package and passed"
