@@ -78,8 +78,12 @@ int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout 
  * pairs ("packages") of the level below.  Taking the 2n-2 cheapest items of
  * level 1 and expanding packages level by level gives each symbol's code
  * length as the number of levels on which it is selected. */
+__extension__ typedef unsigned __int128 pm_weight;
+
 typedef struct pm_item {
-    uint64_t weight;
+    /* A package can sum max_bits copies of every count: 128 bits never
+     * overflow, whatever counts the caller passes. */
+    pm_weight weight;
     int16_t symbol; /* >= 0 for a leaf, -1 for a package */
 } pm_item;
 
@@ -129,8 +133,9 @@ int ecf8_codebook_build(const uint64_t *counts, unsigned n_symbols, unsigned max
         pm_item *cur = lists + (size_t)l * 2 * n;
         unsigned npk = list_len[l - 1] / 2, i = 0, j = 0, k = 0;
         while (i < n || j < npk) {
-            uint64_t pw = j < npk ? prev[2 * j].weight + prev[2 * j + 1].weight : UINT64_MAX;
-            if (i < n && leaves[i].weight <= pw)
+            bool have_pk = j < npk;
+            pm_weight pw = have_pk ? prev[2 * j].weight + prev[2 * j + 1].weight : 0;
+            if (i < n && (!have_pk || leaves[i].weight <= pw))
                 cur[k++] = leaves[i++];
             else
                 cur[k++] = (pm_item){pw, -1}, j++;
@@ -193,6 +198,8 @@ int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols, unsigned
     unsigned used = 0;
     uint64_t kraft = 0; /* in units of 2^-table_bits */
     for (unsigned s = 0; s < n_symbols; s++) {
+        if (lengths[s] > 15 || (table_bits == 0 && lengths[s] > 1))
+            return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u of symbol %u is invalid", lengths[s], s);
         if (lengths[s] > table_bits && table_bits)
             return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u of symbol %u exceeds %u bits",
                              lengths[s], s, table_bits);

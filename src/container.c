@@ -499,6 +499,18 @@ static int open_index(ecf8_file *f)
         next_tensor += s->n_tensors;
     }
     if (next_tensor != n_tensors) return ecf8_fail(ECF8_ERR_CORRUPT, "tensors outside every source");
+    /* Distinct paths: two sources must never be written to one file. */
+    char **paths = malloc(f->n_sources * sizeof *paths);
+    if (!paths) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < f->n_sources; i++) paths[i] = f->sources[i].path;
+    qsort(paths, f->n_sources, sizeof *paths, cmp_str);
+    for (size_t i = 1; i < f->n_sources; i++)
+        if (!strcmp(paths[i - 1], paths[i])) {
+            int st = ecf8_fail(ECF8_ERR_CORRUPT, "two sources named '%s'", paths[i]);
+            free(paths);
+            return st;
+        }
+    free(paths);
     uint64_t prev_end = HEADER_BYTES;
     for (size_t i = 0; i < f->n_tensors; i++) { /* written in order */
         uint64_t off = (uint64_t)((const uint8_t *)f->tensors[i].payload - p);

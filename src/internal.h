@@ -50,6 +50,8 @@ static inline bool ecf8_add_u64(uint64_t a, uint64_t b, uint64_t *r)
     return !__builtin_add_overflow(a, b, r);
 }
 static inline uint64_t ecf8_align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
+/* ceil(a / b) for b > 0 without the overflow of (a + b - 1) / b. */
+static inline uint64_t ecf8_ceil_div(uint64_t a, uint64_t b) { return a / b + (a % b != 0); }
 
 uint64_t ecf8_hash64(const void *data, size_t len);
 

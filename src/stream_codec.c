@@ -36,20 +36,19 @@ void ecf8_chunk_geometry(uint64_t rows, uint64_t cols, uint64_t target, uint64_t
         *chunk_rows = 1;
         *chunk_cols = c < cols ? c : cols;
     }
-    *n_chunks = ((rows + *chunk_rows - 1) / *chunk_rows) *
-                ((cols + *chunk_cols - 1) / *chunk_cols);
+    *n_chunks = ecf8_ceil_div(rows, *chunk_rows) * ecf8_ceil_div(cols, *chunk_cols);
 }
 
 uint64_t ecf8_chunk_start(const ecf8_stream *s, uint64_t chunk)
 {
-    uint64_t segs = (s->cols + s->chunk_cols - 1) / s->chunk_cols;
+    uint64_t segs = ecf8_ceil_div(s->cols, s->chunk_cols);
     uint64_t row0 = chunk / segs * s->chunk_rows, col0 = chunk % segs * s->chunk_cols;
     return row0 * s->cols + col0;
 }
 
 uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk)
 {
-    uint64_t segs = (s->cols + s->chunk_cols - 1) / s->chunk_cols;
+    uint64_t segs = ecf8_ceil_div(s->cols, s->chunk_cols);
     uint64_t row0 = chunk / segs * s->chunk_rows, col0 = chunk % segs * s->chunk_cols;
     uint64_t nr = s->rows - row0 < s->chunk_rows ? s->rows - row0 : s->chunk_rows;
     uint64_t nc = s->cols - col0 < s->chunk_cols ? s->cols - col0 : s->chunk_cols;
@@ -572,8 +571,7 @@ int ecf8_stream_validate(const ecf8_stream *s)
         return ecf8_fail(ECF8_ERR_CORRUPT, "chunks of %llux%llu elements exceed the limit of %u",
                          (unsigned long long)s->chunk_rows, (unsigned long long)s->chunk_cols,
                          MAX_CHUNK_ELEMENTS);
-    uint64_t expect = ((s->rows + s->chunk_rows - 1) / s->chunk_rows) *
-                      ((s->cols + s->chunk_cols - 1) / s->chunk_cols);
+    uint64_t expect = ecf8_ceil_div(s->rows, s->chunk_rows) * ecf8_ceil_div(s->cols, s->chunk_cols);
     if (s->n_chunks != expect)
         return ecf8_fail(ECF8_ERR_CORRUPT, "%llu chunks, geometry gives %llu",
                          (unsigned long long)s->n_chunks, (unsigned long long)expect);
@@ -620,7 +618,7 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
     if (!ecf8_mul_u64(rows, cols, &s.n_elements) || s.n_elements == 0 || chunk_rows == 0 ||
         chunk_cols == 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "bad tensor geometry");
-    s.n_chunks = ((rows + chunk_rows - 1) / chunk_rows) * ((cols + chunk_cols - 1) / chunk_cols);
+    s.n_chunks = ecf8_ceil_div(rows, chunk_rows) * ecf8_ceil_div(cols, chunk_cols);
     ecf8_payload_layout lay;
     if (!ecf8_payload_layout_compute(s.n_symbols, s.n_chunks, coded_bytes, &lay) ||
         lay.total_bytes != payload_bytes)

@@ -32,10 +32,13 @@ struct ecf8_cl_tensor {
     cl_mem data;              /* payload (+ pad + table) or the stored bytes */
     /* coded tensors */
     ecf8_stream geom;         /* geometry only; pointers cleared */
-    uint64_t offsets_at, coded_at, table_at;
+    uint64_t offsets_at, coded_at, table_at, table32_at;
     cl_mem error;             /* first failing chunk + 1, 0 when none */
     cl_kernel kernel;
     size_t local_size, global_size;
+    cl_kernel lanes_kernel;   /* 16 chunks per work-item (CPU devices) */
+    size_t lanes_local, lanes_global;
+    int use_lanes;
     unsigned chunks_per_item;
     int decode_pending;       /* an enqueued decode's error word is unread */
 };
@@ -55,9 +58,11 @@ static int kernel_options(const ecf8_cl_tensor *t, const ecf8_split_layout *l,
 {
     int n = snprintf(buf, size,
                      "-cl-std=CL1.2 -DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u "
-                     "-DECF8_SYMBOL_SHIFT=%u -DECF8_SYMBOL_BITS=%u -DECF8_CHUNKS_PER_ITEM=%u%s",
+                     "-DECF8_SYMBOL_SHIFT=%u -DECF8_SYMBOL_BITS=%u -DECF8_CHUNKS_PER_ITEM=%u "
+                     "-DECF8_VW=%zu -DECF8_NSETS=%zu%s",
                      t->width, t->geom.code_bits, l->raw_bits, l->symbol_shift, l->symbol_bits,
-                     t->chunks_per_item, caps->is_cpu ? " -DECF8_CPU=1" : "");
+                     t->chunks_per_item, env_size("ECF8_VW", 16), env_size("ECF8_NSETS", 2),
+                     caps->is_cpu ? " -DECF8_CPU=1" : "");
     if (n < 0 || (size_t)n >= size) return ecf8_fail(ECF8_ERR_ARGUMENT, "kernel options too long");
     const char *extra = getenv("ECF8_DECODE_OPTIONS");
     if (extra && *extra && strlen(buf) + strlen(extra) + 2 < size) {
@@ -67,10 +72,10 @@ static int kernel_options(const ecf8_cl_tensor *t, const ecf8_split_layout *l,
     return ECF8_OK;
 }
 
-static int set_args(ecf8_cl_tensor *t, cl_mem out, size_t out_offset)
+static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offset)
 {
-    cl_kernel k = t->kernel;
-    cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes, t->table_at, out_offset,
+    cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes,
+                      k == t->lanes_kernel ? t->table32_at : t->table_at, out_offset,
                       t->geom.n_chunks, t->geom.rows, t->geom.cols, t->geom.chunk_rows,
                       t->geom.chunk_cols};
     ECF8_CL_CHECK(clSetKernelArg(k, 0, sizeof(cl_mem), &t->data), "clSetKernelArg(decode)");
@@ -99,7 +104,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         return ecf8_fail(ECF8_ERR_CORRUPT, "payload layout inconsistent with its stream");
     t->table_at = ecf8_align_up(info->payload_bytes, 64) + PAYLOAD_PAD;
     size_t table_entries = (size_t)1 << s->code_bits;
-    size_t tail = (size_t)(t->table_at - info->payload_bytes) + table_entries * 2 + PAYLOAD_PAD;
+    t->table32_at = ecf8_align_up(t->table_at + table_entries * 2, 64);
+    size_t tail = (size_t)(t->table32_at - info->payload_bytes) + table_entries * 4 + PAYLOAD_PAD;
     t->device_bytes = (size_t)info->payload_bytes + tail;
 
     /* The tail: zero padding, then the decode table, then more padding. */
@@ -112,6 +118,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         return st;
     }
     memcpy(host_tail + (t->table_at - info->payload_bytes), table, table_entries * 2);
+    for (size_t i = 0; i < table_entries; i++)
+        ecf8_store_le32(host_tail + (t->table32_at - info->payload_bytes) + 4 * i, table[i]);
 
     ecf8_cl_device_caps caps;
     st = ecf8_cl_device_caps_get(t->device, &caps);
@@ -146,19 +154,34 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     if (!st) st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
     if (st) return st;
     t->kernel = clCreateKernel(program, "ecf8_decode", &err);
-    clReleaseProgram(program);
-    if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateKernel(ecf8_decode)");
+    if (err != CL_SUCCESS) {
+        clReleaseProgram(program);
+        return ecf8_cl_fail(err, "clCreateKernel(ecf8_decode)");
+    }
 
     size_t wg = env_size("ECF8_DECODE_WG", caps.is_cpu ? 16 : 64), max_wg = 0;
     if (clGetKernelWorkGroupInfo(t->kernel, t->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg,
                                  &max_wg, NULL) == CL_SUCCESS &&
         max_wg > 0 && wg > max_wg)
         wg = max_wg;
+    const char *which = getenv("ECF8_DECODE_KERNEL");
+    t->use_lanes = which && !strcmp(which, "lanes");
+    if (t->use_lanes) {
+        t->lanes_kernel = clCreateKernel(program, "ecf8_decode_lanes", &err);
+        if (err != CL_SUCCESS) {
+            clReleaseProgram(program);
+            return ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_lanes)");
+        }
+        t->lanes_local = env_size("ECF8_LANES_WG", 1);
+        size_t per = env_size("ECF8_VW", 16) * env_size("ECF8_NSETS", 2);
+        t->lanes_global = (size_t)ecf8_align_up((s->n_chunks + per - 1) / per, t->lanes_local);
+    }
     uint64_t items = (s->n_chunks + t->chunks_per_item - 1) / t->chunks_per_item;
     /* Small tensors: fewer work-items per group rather than idle ones. */
     while (wg > 1 && items <= wg / 2) wg /= 2;
     t->local_size = wg;
     t->global_size = (size_t)ecf8_align_up(items, wg);
+    clReleaseProgram(program);
     return ECF8_OK;
 }
 
@@ -222,6 +245,7 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
 {
     if (!t) return;
     if (t->kernel) clReleaseKernel(t->kernel);
+    if (t->lanes_kernel) clReleaseKernel(t->lanes_kernel);
     if (t->data) clReleaseMemObject(t->data);
     if (t->error) clReleaseMemObject(t->error);
     if (t->context) clReleaseContext(t->context);
@@ -256,10 +280,13 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
                                   num_wait_events, wait_events, out_event);
         return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueCopyBuffer(stored)");
     }
-    int st = set_args(t, out, out_offset);
+    bool lanes = t->use_lanes && out_offset % 4 == 0;
+    cl_kernel k = lanes ? t->lanes_kernel : t->kernel;
+    int st = set_args(t, k, out, out_offset);
     if (st) return st;
-    err = clEnqueueNDRangeKernel(queue, t->kernel, 1, NULL, &t->global_size, &t->local_size,
-                                 num_wait_events, wait_events, out_event);
+    err = clEnqueueNDRangeKernel(queue, k, 1, NULL, lanes ? &t->lanes_global : &t->global_size,
+                                 lanes ? &t->lanes_local : &t->local_size, num_wait_events,
+                                 wait_events, out_event);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode)");
     t->decode_pending = 1;
     return ECF8_OK;

@@ -1,23 +1,617 @@
-/* matmul.c - fused decode + matmul (placeholder until implemented). */
+/* matmul.c - fused decode + matmul (cl/matmul.cl) and its uncompressed
+ * baseline.
+ *
+ * ecf8_cl_matmul_create validates everything on the host before a kernel can
+ * see it: W's shape and dtype, the scale tensor's dtype and shape, the coded
+ * stream (ecf8_stream_validate: every offset and code length) and, for the
+ * uncompressed engine, the decoded bytes against the tensor's checksum.  It
+ * uploads, per engine:
+ *   fused         the coded stream (zero-padded so that even a corrupt chunk
+ *                 cannot make a kernel read outside it), the chunk offsets as
+ *                 uint32, a decode table in the kernel's format (below) and
+ *                 the block scales;
+ *   uncompressed  the raw elements (decoded once on the host) and the scales.
+ * Programs are specialised by -D options per (dtype, split, code length,
+ * X type) and built on first use; the runtime caches them.  The kernel picks
+ * its lane count (16 with AVX-512 gathers, else 1) and reports it through a
+ * probe kernel; with 16 lanes the bands that do not fill a work-item go to
+ * the same source built with one lane. */
 #include "runtime.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#define MM_BLOCK 128       /* scale block and reduction block */
+#define MM_MAX_GEMV_M 4    /* ecf8_mm_gemv1..4; larger batches use ecf8_mm_gemm */
+#define MM_LIMIT (1u << 31) /* kernels index with 32-bit arithmetic */
+
+enum { MM_GEMV1, MM_GEMV2, MM_GEMV3, MM_GEMV4, MM_GEMM, MM_DEQUANT, MM_N_KERNELS };
+static const char *const kernel_names[MM_N_KERNELS] = {
+    "ecf8_mm_gemv1", "ecf8_mm_gemv2", "ecf8_mm_gemv3", "ecf8_mm_gemv4", "ecf8_mm_gemm",
+    "ecf8_mm_dequant"};
+
+/* One built variant: the main program (lanes chosen by the kernel) and the
+ * one-lane program for leftover bands. */
+typedef struct mm_variant {
+    int built;
+    unsigned lanes, interleave;
+    cl_kernel main[MM_N_KERNELS];
+    cl_kernel tail[MM_N_KERNELS];
+} mm_variant;
+
+struct ecf8_cl_matmul {
+    cl_context context;
+    cl_device_id device;
+    ecf8_cl_device_caps caps;
+    ecf8_dtype dtype;
+    ecf8_split split;
+    ecf8_split_layout layout;
+    unsigned code_bits;
+    unsigned engines;
+    uint32_t n, k, cr, cc, segs, nkb;
+    cl_mem coded, offsets, table, scale, raw;
+    uint64_t fused_bytes, raw_bytes, scale_bytes;
+    mm_variant variants[2][2]; /* [engine][x is bf16] */
+};
+
+/* ---- host-side element values (the kernels' formulas) ----------------------- */
+static uint32_t f32_bits(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+
+/* fp32 bits of an FP8 element exactly as cl/matmul.cl computes them. */
+static uint32_t fp8_bits(ecf8_dtype dtype, unsigned b)
+{
+    uint32_t s = (uint32_t)(b & 0x80u) << 24, em = b & 0x7Fu;
+    if (dtype == ECF8_DTYPE_F8_E4M3) {
+        if (em == 0x7F) return s | 0x7FC00000u;
+        if (em < 8) return s | f32_bits((float)em * 0x1p-9f);
+        return s | (em + 960u) << 20;
+    }
+    if (em >= 0x7C) return s | (em == 0x7C ? 0x7F800000u : 0x7FC00000u);
+    if (em < 4) return s | f32_bits((float)em * 0x1p-16f);
+    return s | (em + 448u) << 21;
+}
+
+/* The kernel's decode table: bits 0-3 the code length, above them a value
+ * part (FP8 byte split: the element's fp32 bits; FP8 exponent split: symbol
+ * << 4; BF16: the symbol where it sits in the fp32 bits). */
+static int build_table(const ecf8_stream *s, const ecf8_split_layout *l, uint32_t **out,
+                       size_t *entries)
+{
+    uint16_t *t16 = malloc(sizeof(uint16_t) << ECF8_MAX_CODE_BITS);
+    size_t n = (size_t)1 << s->code_bits;
+    uint32_t *t = malloc(n * sizeof *t);
+    int st = t16 && t ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a decode table");
+    if (!st) st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, t16);
+    for (size_t i = 0; !st && i < n; i++) {
+        unsigned sym = t16[i] >> 4, len = t16[i] & 15u;
+        uint32_t v;
+        if (s->dtype == ECF8_DTYPE_BF16) v = (uint32_t)sym << (16 + l->symbol_shift);
+        else if (l->raw_bits == 0) v = fp8_bits(s->dtype, sym);
+        else v = (uint32_t)sym << 4;
+        t[i] = v | len;
+    }
+    free(t16);
+    if (st) {
+        free(t);
+        return st;
+    }
+    *out = t;
+    *entries = n;
+    return ECF8_OK;
+}
+
+/* ---- validation ---------------------------------------------------------------- */
+static const char *tensor_name(const ecf8_tensor_info *t) { return t->name ? t->name : "(unnamed)"; }
+
+static int validate_weight(const ecf8_tensor_info *w)
+{
+    const char *name = tensor_name(w);
+    if (w->dtype != ECF8_DTYPE_F8_E4M3 && w->dtype != ECF8_DTYPE_F8_E5M2 &&
+        w->dtype != ECF8_DTYPE_BF16)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED,
+                         "tensor '%s': dtype %s has no matmul (F8_E4M3, F8_E5M2 or BF16)", name,
+                         w->dtype_name ? w->dtype_name : ecf8_dtype_name(w->dtype));
+    if (w->ndim != 2)
+        return ecf8_fail(ECF8_ERR_SHAPE, "tensor '%s': a Linear weight is 2-D, this one has %u dims",
+                         name, w->ndim);
+    uint64_t n = w->shape[0], k = w->shape[1], es = ecf8_dtype_size(w->dtype);
+    if (n == 0 || k == 0)
+        return ecf8_fail(ECF8_ERR_SHAPE, "tensor '%s': empty shape [%llu, %llu]", name,
+                         (unsigned long long)n, (unsigned long long)k);
+    if (n >= MM_LIMIT || k >= MM_LIMIT || n * k >= MM_LIMIT / es || w->n_elements != n * k)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED,
+                         "tensor '%s': [%llu, %llu] is too large for the matmul kernels (2 GiB)",
+                         name, (unsigned long long)n, (unsigned long long)k);
+    if (!w->payload)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': no payload", name);
+    if (w->split == ECF8_SPLIT_STORED) {
+        if (w->payload_bytes != n * k * es)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stored payload is %llu bytes, expected %llu",
+                             name, (unsigned long long)w->payload_bytes,
+                             (unsigned long long)(n * k * es));
+        return ECF8_OK;
+    }
+    const ecf8_stream *s = &w->stream;
+    if (s->dtype != w->dtype || s->split != w->split || s->rows != n || s->cols != k)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stream geometry disagrees with the tensor",
+                         name);
+    int st = ecf8_stream_validate(s);
+    if (st) return ecf8_fail_context(st, "tensor '%s'", name);
+    if (s->coded_bytes >= MM_LIMIT / 2)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s': coded stream over 1 GiB", name);
+    if (s->chunk_cols < s->cols && s->chunk_cols % 64)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED,
+                         "tensor '%s': row segments of %llu columns are not 64-aligned", name,
+                         (unsigned long long)s->chunk_cols);
+    return ECF8_OK;
+}
+
+static int validate_scale(const ecf8_tensor_info *w, const ecf8_tensor_info *sc)
+{
+    const char *name = tensor_name(w);
+    if (w->dtype == ECF8_DTYPE_BF16) {
+        if (sc)
+            return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': BF16 weights take no scale tensor",
+                             name);
+        return ECF8_OK;
+    }
+    if (!sc)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': FP8 weights need their scale_inv tensor",
+                         name);
+    uint64_t nb = (w->shape[0] + MM_BLOCK - 1) / MM_BLOCK, kb = (w->shape[1] + MM_BLOCK - 1) / MM_BLOCK;
+    const char *sname = tensor_name(sc);
+    if (sc->dtype != ECF8_DTYPE_OTHER || !sc->dtype_name || strcmp(sc->dtype_name, "F32"))
+        return ecf8_fail(ECF8_ERR_SHAPE, "scale tensor '%s' of '%s' is %s, expected F32", sname,
+                         name, sc->dtype_name ? sc->dtype_name : ecf8_dtype_name(sc->dtype));
+    if (sc->ndim != 2 || sc->shape[0] != nb || sc->shape[1] != kb) {
+        char got[96] = "";
+        size_t used = 0;
+        for (unsigned i = 0; i < sc->ndim && i < ECF8_MAX_DIMS && used < sizeof got - 24; i++)
+            used += (size_t)snprintf(got + used, sizeof got - used, "%s%llu", i ? ", " : "",
+                                     (unsigned long long)sc->shape[i]);
+        return ecf8_fail(ECF8_ERR_SHAPE,
+                         "scale tensor '%s' has shape [%s], weight '%s' [%llu, %llu] needs [%llu, %llu]",
+                         sname, got, name, (unsigned long long)w->shape[0],
+                         (unsigned long long)w->shape[1], (unsigned long long)nb,
+                         (unsigned long long)kb);
+    }
+    if (sc->split != ECF8_SPLIT_STORED || !sc->payload || sc->payload_bytes != nb * kb * 4)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "scale tensor '%s': payload of %llu bytes, expected %llu",
+                         sname, (unsigned long long)sc->payload_bytes,
+                         (unsigned long long)(nb * kb * 4));
+    return ECF8_OK;
+}
+
+/* ---- creation ---------------------------------------------------------------------- */
+static int make_buffer(ecf8_cl_matmul *mm, size_t bytes, const void *data, cl_mem *out,
+                       const char *what)
+{
+    cl_int err;
+    *out = clCreateBuffer(mm->context, CL_MEM_READ_ONLY | CL_MEM_COPY_HOST_PTR, bytes,
+                          (void *)data, &err);
+    if (err != CL_SUCCESS) {
+        char call[96];
+        snprintf(call, sizeof call, "clCreateBuffer(matmul %s, %zu bytes)", what, bytes);
+        return ecf8_cl_fail(err, call);
+    }
+    return ECF8_OK;
+}
+
+/* Coded stream + zero padding: a kernel decodes a chunk's elements whatever
+ * their bits, so a corrupt chunk reads at most count * (code + raw) bits
+ * from its start. */
+static int upload_fused(ecf8_cl_matmul *mm, const ecf8_tensor_info *w)
+{
+    const ecf8_stream *s = &w->stream;
+    uint64_t max_count = 0;
+    for (uint64_t c = 0; c < s->n_chunks; c++) {
+        uint64_t cnt = ecf8_chunk_count(s, c);
+        if (cnt > max_count) max_count = cnt;
+    }
+    uint64_t pad = (max_count * (s->code_bits + mm->layout.raw_bits) + 7) / 8 + 16;
+    uint64_t total = s->coded_bytes + pad;
+    if (total >= MM_LIMIT)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s': padded stream over 2 GiB",
+                         tensor_name(w));
+    uint8_t *coded = calloc(1, total);
+    uint32_t *offs = malloc((s->n_chunks + 1) * sizeof *offs);
+    uint32_t *table = NULL;
+    size_t entries = 0;
+    int st = coded && offs ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!st) {
+        memcpy(coded, s->coded, s->coded_bytes);
+        for (uint64_t c = 0; c <= s->n_chunks; c++) offs[c] = (uint32_t)s->chunk_offsets[c];
+        st = build_table(s, &mm->layout, &table, &entries);
+    }
+    if (!st) st = make_buffer(mm, total, coded, &mm->coded, "stream");
+    if (!st) st = make_buffer(mm, (s->n_chunks + 1) * sizeof *offs, offs, &mm->offsets, "offsets");
+    if (!st) st = make_buffer(mm, entries * sizeof *table, table, &mm->table, "table");
+    if (!st)
+        mm->fused_bytes = s->coded_bytes + (s->n_chunks + 1) * sizeof *offs +
+                          entries * sizeof *table + mm->scale_bytes;
+    free(coded);
+    free(offs);
+    free(table);
+    return st;
+}
+
+/* Raw elements for the uncompressed engine (and for a stored W). */
+static int upload_raw(ecf8_cl_matmul *mm, const ecf8_tensor_info *w, int check)
+{
+    size_t bytes = (size_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype);
+    uint8_t *raw = calloc(1, bytes + 16); /* 32-bit loads read up to 3 bytes past the end */
+    if (!raw) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for %zu raw weight bytes", bytes);
+    int st = ECF8_OK;
+    if (w->split == ECF8_SPLIT_STORED) {
+        memcpy(raw, w->payload, bytes);
+    } else {
+        st = ecf8_stream_decode(&w->stream, raw, bytes, 0);
+        if (st) st = ecf8_fail_context(st, "tensor '%s'", tensor_name(w));
+    }
+    if (!st && check && ecf8_hash64(raw, bytes) != w->checksum)
+        st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': decoded weights do not match its checksum",
+                       tensor_name(w));
+    if (!st) st = make_buffer(mm, bytes + 16, raw, &mm->raw, "raw weights");
+    if (!st) mm->raw_bytes = bytes + mm->scale_bytes;
+    free(raw);
+    return st;
+}
 
 int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
-                          ecf8_cl_engine engines_mask_unused, ecf8_cl_matmul **out)
+                          unsigned engines, ecf8_cl_matmul **out)
 {
-    (void)context, (void)device, (void)queue, (void)weight, (void)scale_inv;
-    (void)engines_mask_unused, (void)out;
-    return ecf8_fail(ECF8_ERR_UNSUPPORTED, "matmul not implemented yet");
+    (void)queue; /* uploads go through host pointers at creation */
+    if (!context || !device || !weight || !out)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul create: NULL argument");
+    *out = NULL;
+    const unsigned all = ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED) |
+                         ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED);
+    if (engines == 0) engines = all;
+    if (engines & ~all) return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul create: unknown engine mask 0x%x", engines);
+    int st = validate_weight(weight);
+    if (!st) st = validate_scale(weight, scale_inv);
+    if (st) return st;
+
+    ecf8_cl_matmul *mm = calloc(1, sizeof *mm);
+    if (!mm) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    mm->context = context;
+    mm->device = device;
+    clRetainContext(context);
+    mm->dtype = weight->dtype;
+    mm->split = weight->split;
+    mm->engines = engines;
+    mm->n = (uint32_t)weight->shape[0];
+    mm->k = (uint32_t)weight->shape[1];
+    mm->nkb = (mm->k + MM_BLOCK - 1) / MM_BLOCK;
+    if (weight->split == ECF8_SPLIT_STORED) {
+        mm->cr = 1, mm->cc = mm->k, mm->segs = 1;
+    } else {
+        const ecf8_stream *s = &weight->stream;
+        mm->code_bits = s->code_bits;
+        mm->cr = (uint32_t)s->chunk_rows;
+        mm->cc = (uint32_t)s->chunk_cols;
+        mm->segs = (uint32_t)((s->cols + s->chunk_cols - 1) / s->chunk_cols);
+        st = ecf8_split_layout_get(s->dtype, s->split, &mm->layout);
+    }
+    if (!st) st = ecf8_cl_device_caps_get(device, &mm->caps);
+    if (!st && scale_inv) {
+        mm->scale_bytes = scale_inv->payload_bytes;
+        st = make_buffer(mm, (size_t)scale_inv->payload_bytes, scale_inv->payload, &mm->scale, "scales");
+    } else if (!st) {
+        float one = 1.0f; /* BF16: never read, but the argument needs a buffer */
+        st = make_buffer(mm, sizeof one, &one, &mm->scale, "scales");
+    }
+    if (!st && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED))) {
+        if (weight->split == ECF8_SPLIT_STORED) {
+            if (!(engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)))
+                st = upload_raw(mm, weight, 0);
+            if (!st) mm->fused_bytes = (uint64_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype) + mm->scale_bytes;
+        } else {
+            st = upload_fused(mm, weight);
+        }
+    }
+    if (!st && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED))) st = upload_raw(mm, weight, 1);
+    if (st) {
+        ecf8_cl_matmul_free(mm);
+        return st;
+    }
+    *out = mm;
+    return ECF8_OK;
 }
 
-void ecf8_cl_matmul_free(ecf8_cl_matmul *mm) { (void)mm; }
+static void variant_release(mm_variant *v)
+{
+    for (int i = 0; i < MM_N_KERNELS; i++) {
+        if (v->main[i]) clReleaseKernel(v->main[i]);
+        if (v->tail[i]) clReleaseKernel(v->tail[i]);
+    }
+    memset(v, 0, sizeof *v);
+}
+
+void ecf8_cl_matmul_free(ecf8_cl_matmul *mm)
+{
+    if (!mm) return;
+    for (int e = 0; e < 2; e++)
+        for (int b = 0; b < 2; b++) variant_release(&mm->variants[e][b]);
+    cl_mem bufs[] = {mm->coded, mm->offsets, mm->table, mm->scale, mm->raw};
+    for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
+        if (bufs[i]) clReleaseMemObject(bufs[i]);
+    if (mm->context) clReleaseContext(mm->context);
+    free(mm);
+}
+
+int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info)
+{
+    if (!mm || !info) return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul info: NULL argument");
+    memset(info, 0, sizeof *info);
+    info->n = mm->n, info->k = mm->k;
+    info->dtype = mm->dtype;
+    info->split = mm->split;
+    info->fused_bytes = mm->fused_bytes;
+    info->uncompressed_bytes = mm->raw ? mm->raw_bytes : 0;
+    const mm_variant *v = &mm->variants[ECF8_CL_ENGINE_FUSED][0];
+    if (!v->built) v = &mm->variants[ECF8_CL_ENGINE_UNCOMPRESSED][0];
+    info->lanes = v->lanes;
+    info->interleave = v->interleave;
+    return ECF8_OK;
+}
+
+/* ---- programs ----------------------------------------------------------------------- */
+/* Whether `engine` decodes (the fused engine on a coded W). */
+static int engine_decodes(const ecf8_cl_matmul *mm, ecf8_cl_engine engine)
+{
+    return engine == ECF8_CL_ENGINE_FUSED && mm->split != ECF8_SPLIT_STORED;
+}
+
+static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
+{
+    char base[320], opts[400];
+    int fused = engine_decodes(mm, engine);
+    /* The code length is a kernel argument; only the number of elements one
+     * 32-bit load serves (>= 25 valid bits) is compiled in. */
+    unsigned elem_bits = mm->code_bits + mm->layout.raw_bits;
+    unsigned grp = elem_bits <= 6 ? 4 : elem_bits <= 12 ? 2 : 1;
+    if (fused)
+        snprintf(base, sizeof base,
+                 "-cl-std=CL1.2 -DWDT=%d -DFUSED=1 -DGRP=%u -DRAW_BITS=%u -DSYM_SHIFT=%u "
+                 "-DSYM_BITS=%u -DXBF16=%d",
+                 (int)mm->dtype, grp, mm->layout.raw_bits, mm->layout.symbol_shift,
+                 mm->layout.symbol_bits, xbf16);
+    else
+        snprintf(base, sizeof base, "-cl-std=CL1.2 -DWDT=%d -DFUSED=0 -DXBF16=%d", (int)mm->dtype,
+                 xbf16);
+    /* ECF8_MATMUL_LANES=1 forces the portable one-lane path (tests, debugging). */
+    const char *force = getenv("ECF8_MATMUL_LANES");
+    int one_lane = force && !strcmp(force, "1");
+    cl_program prog = NULL, tail = NULL;
+    snprintf(opts, sizeof opts, "%s%s", base, one_lane ? " -DLANES=1" : "");
+    int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &prog);
+    cl_int err = CL_SUCCESS;
+    cl_kernel probe = NULL;
+    if (!st) {
+        probe = clCreateKernel(prog, "ecf8_mm_probe", &err);
+        if (err) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_mm_probe)");
+    }
+    size_t wg[3] = {0, 0, 0};
+    if (!st) {
+        err = clGetKernelWorkGroupInfo(probe, mm->device, CL_KERNEL_COMPILE_WORK_GROUP_SIZE,
+                                       sizeof wg, wg, NULL);
+        if (err) st = ecf8_cl_fail(err, "clGetKernelWorkGroupInfo(ecf8_mm_probe)");
+        else if (wg[0] != 1 && wg[0] != 16)
+            st = ecf8_fail(ECF8_ERR_BUILD, "matmul kernels report %zu lanes", wg[0]);
+    }
+    if (probe) clReleaseKernel(probe);
+    if (!st) {
+        v->lanes = (unsigned)wg[0];
+        v->interleave = (unsigned)(wg[1] ? wg[1] : 1);
+    }
+    if (!st && v->lanes > 1) {
+        snprintf(opts, sizeof opts, "%s -DLANES=1 -DIL=1", base);
+        st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &tail);
+    }
+    for (int i = 0; !st && i < MM_N_KERNELS; i++) {
+        if (i == MM_DEQUANT && fused) continue;
+        v->main[i] = clCreateKernel(prog, kernel_names[i], &err);
+        if (err) {
+            st = ecf8_cl_fail(err, "clCreateKernel(matmul)");
+            break;
+        }
+        if (tail && i != MM_DEQUANT) {
+            v->tail[i] = clCreateKernel(tail, kernel_names[i], &err);
+            if (err) st = ecf8_cl_fail(err, "clCreateKernel(matmul tail)");
+        }
+    }
+    if (prog) clReleaseProgram(prog);
+    if (tail) clReleaseProgram(tail);
+    if (st) {
+        variant_release(v);
+        return st;
+    }
+    v->built = 1;
+    return ECF8_OK;
+}
+
+static int get_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant **out)
+{
+    mm_variant *v = &mm->variants[engine][xbf16];
+    if (!v->built) {
+        int st = build_variant(mm, engine, xbf16, v);
+        if (st) return st;
+    }
+    *out = v;
+    return ECF8_OK;
+}
+
+/* ---- enqueue ------------------------------------------------------------------------ */
+static int buffer_size(cl_mem b, size_t *size, const char *what)
+{
+    cl_int err = clGetMemObjectInfo(b, CL_MEM_SIZE, sizeof *size, size, NULL);
+    if (err != CL_SUCCESS) {
+        char call[64];
+        snprintf(call, sizeof call, "clGetMemObjectInfo(%s)", what);
+        return ecf8_cl_fail(err, call);
+    }
+    return ECF8_OK;
+}
+
+/* Checks that [offset, offset + bytes) lies in buffer b. */
+static int check_range(cl_mem b, size_t offset, uint64_t bytes, size_t align, const char *what)
+{
+    if (offset % align)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul: %s offset %zu is not a multiple of %zu", what,
+                         offset, align);
+    size_t size;
+    int st = buffer_size(b, &size, what);
+    if (st) return st;
+    if (offset > size || bytes > size - offset)
+        return ecf8_fail(ECF8_ERR_SHAPE, "matmul: %s needs %llu bytes from offset %zu, buffer has %zu",
+                         what, (unsigned long long)bytes, offset, size);
+    return ECF8_OK;
+}
+
+typedef struct launch_args {
+    cl_mem w;
+    cl_mem x, y;
+    cl_ulong x_off, y_off;
+    cl_uint m, band0;
+} launch_args;
+
+static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
+{
+    cl_mem none = mm->scale; /* any buffer: raw kernels ignore offsets and table */
+    cl_mem offs = mm->offsets ? mm->offsets : none, table = mm->table ? mm->table : none;
+    cl_int err = CL_SUCCESS;
+    cl_uint i = 0;
+    err |= clSetKernelArg(k, i++, sizeof(cl_mem), &a->w);
+    err |= clSetKernelArg(k, i++, sizeof(cl_mem), &offs);
+    err |= clSetKernelArg(k, i++, sizeof(cl_mem), &table);
+    cl_uint tmask = (1u << mm->code_bits) - 1u;
+    err |= clSetKernelArg(k, i++, sizeof tmask, &tmask);
+    err |= clSetKernelArg(k, i++, sizeof(cl_mem), &mm->scale);
+    err |= clSetKernelArg(k, i++, sizeof(cl_mem), &a->x);
+    err |= clSetKernelArg(k, i++, sizeof(cl_ulong), &a->x_off);
+    err |= clSetKernelArg(k, i++, sizeof(cl_mem), &a->y);
+    err |= clSetKernelArg(k, i++, sizeof(cl_ulong), &a->y_off);
+    const cl_uint dims[] = {a->m, mm->n, mm->k, mm->cr, mm->cc, mm->segs, mm->nkb, a->band0};
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        err |= clSetKernelArg(k, i++, sizeof(cl_uint), &dims[d]);
+    if (err != CL_SUCCESS) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(matmul)");
+    return ECF8_OK;
+}
 
 int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command_queue queue,
                            size_t m, cl_mem x, size_t x_offset, unsigned x_flags, cl_mem y,
                            size_t y_offset, cl_uint num_wait_events, const cl_event *wait_events,
                            cl_event *out_event)
 {
-    (void)mm, (void)engine, (void)queue, (void)m, (void)x, (void)x_offset, (void)x_flags;
-    (void)y, (void)y_offset, (void)num_wait_events, (void)wait_events, (void)out_event;
-    return ecf8_fail(ECF8_ERR_UNSUPPORTED, "matmul not implemented yet");
+    if (!mm || !queue || !x || !y)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul: NULL argument");
+    if (engine != ECF8_CL_ENGINE_FUSED && engine != ECF8_CL_ENGINE_UNCOMPRESSED)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul: unknown engine %d", (int)engine);
+    if (!(mm->engines & ECF8_CL_ENGINE_BIT(engine)))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul: the %s engine was not prepared at create",
+                         engine == ECF8_CL_ENGINE_FUSED ? "fused" : "uncompressed");
+    if (x_flags & ~ECF8_CL_INPUT_BF16)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul: unknown input flags 0x%x", x_flags);
+    if ((num_wait_events == 0) != (wait_events == NULL))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul: wait list and its count disagree");
+    if (m == 0) return ecf8_fail(ECF8_ERR_SHAPE, "matmul: batch of 0 rows");
+    int xbf16 = (x_flags & ECF8_CL_INPUT_BF16) != 0;
+    size_t xes = xbf16 ? 2 : 4;
+    if (m >= MM_LIMIT || (uint64_t)m * mm->k >= MM_LIMIT || (uint64_t)m * mm->n >= MM_LIMIT)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED,
+                         "matmul: batch of %zu rows is too large for 32-bit indexing; split it", m);
+    int st = check_range(x, x_offset, (uint64_t)m * mm->k * xes, xes, "input X");
+    if (!st) st = check_range(y, y_offset, (uint64_t)m * mm->n * 4, 4, "output Y");
+    mm_variant *v = NULL;
+    if (!st) st = get_variant(mm, engine, xbf16, &v);
+    if (st) return st;
+
+    int which = m <= MM_MAX_GEMV_M ? MM_GEMV1 + (int)m - 1 : MM_GEMM;
+    launch_args a = {engine_decodes(mm, engine) ? mm->coded : mm->raw, x, y, x_offset / xes,
+                     y_offset / 4, (cl_uint)m, 0};
+    /* Bands: CR whole rows each, or one row in SEGS segments; the last may
+     * be partial.  The vector kernel takes full bands in whole work-items,
+     * the one-lane kernel everything else. */
+    uint32_t bands = (mm->n + mm->cr - 1) / mm->cr, full = mm->n / mm->cr;
+    uint32_t per_item = v->lanes * v->interleave;
+    uint32_t items = v->lanes > 1 ? full / per_item : bands;
+    cl_event evs[2];
+    cl_uint n_evs = 0;
+    if (items) {
+        st = set_args(mm, v->main[which], &a);
+        size_t global = items, local = 1;
+        if (!st) {
+            cl_int err = clEnqueueNDRangeKernel(queue, v->main[which], 1, NULL, &global,
+                                                v->lanes > 1 ? &local : NULL, num_wait_events,
+                                                wait_events, &evs[n_evs]);
+            if (err) st = ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul)");
+            else n_evs++;
+        }
+    }
+    uint32_t done = v->lanes > 1 ? items * per_item : bands;
+    if (!st && done < bands) {
+        a.band0 = done;
+        st = set_args(mm, v->tail[which], &a);
+        size_t global = bands - done;
+        if (!st) {
+            cl_int err = clEnqueueNDRangeKernel(queue, v->tail[which], 1, NULL, &global, NULL,
+                                                num_wait_events, wait_events, &evs[n_evs]);
+            if (err) st = ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul tail)");
+            else n_evs++;
+        }
+    }
+    if (!st && out_event) {
+        if (n_evs == 1) {
+            *out_event = evs[0];
+            n_evs = 0;
+        } else {
+            cl_int err = clEnqueueMarkerWithWaitList(queue, n_evs, evs, out_event);
+            if (err) st = ecf8_cl_fail(err, "clEnqueueMarkerWithWaitList(matmul)");
+        }
+    }
+    for (cl_uint i = 0; i < n_evs; i++) clReleaseEvent(evs[i]);
+    return st;
+}
+
+int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_mem raw,
+                               size_t raw_offset, cl_mem out, size_t out_offset,
+                               cl_uint num_wait_events, const cl_event *wait_events,
+                               cl_event *out_event)
+{
+    if (!mm || !queue || !raw || !out)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "dequantize: NULL argument");
+    if ((num_wait_events == 0) != (wait_events == NULL))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "dequantize: wait list and its count disagree");
+    uint64_t es = ecf8_dtype_size(mm->dtype), count = (uint64_t)mm->n * mm->k;
+    int st = check_range(raw, raw_offset, count * es, 1, "raw weights");
+    if (!st) st = check_range(out, out_offset, count * 4, 4, "fp32 weights");
+    if (!st && raw_offset)
+        st = ecf8_fail(ECF8_ERR_ARGUMENT, "dequantize: raw offset must be 0 (use a sub-buffer)");
+    mm_variant *v = NULL;
+    if (!st) st = get_variant(mm, ECF8_CL_ENGINE_UNCOMPRESSED, 0, &v);
+    if (st) return st;
+    cl_kernel k = v->main[MM_DEQUANT];
+    cl_ulong off = out_offset / 4;
+    cl_uint n = mm->n, kk = mm->k, nkb = mm->nkb;
+    cl_int err = clSetKernelArg(k, 0, sizeof(cl_mem), &raw);
+    err |= clSetKernelArg(k, 1, sizeof(cl_mem), &mm->scale);
+    err |= clSetKernelArg(k, 2, sizeof(cl_mem), &out);
+    err |= clSetKernelArg(k, 3, sizeof off, &off);
+    err |= clSetKernelArg(k, 4, sizeof n, &n);
+    err |= clSetKernelArg(k, 5, sizeof kk, &kk);
+    err |= clSetKernelArg(k, 6, sizeof nkb, &nkb);
+    if (err) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(dequantize)");
+    size_t local[2] = {64, 1}, global[2] = {(mm->k + 63) / 64 * 64, mm->n};
+    err = clEnqueueNDRangeKernel(queue, k, 2, NULL, global, local, num_wait_events, wait_events,
+                                 out_event);
+    if (err) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(dequantize)");
+    return ECF8_OK;
 }
