@@ -62,9 +62,12 @@ static const char *work_path(const char *name)
     return tu_path(work_dir, name);
 }
 
-/* XXH3-64 of n zero bytes, streamed. */
+/* XXH3-64 of n zero bytes, streamed (and remembered: 5 GiB take a while
+ * under valgrind). */
 static uint64_t hash_zeros(uint64_t n)
 {
+    static uint64_t cached_n, cached;
+    if (cached_n == n) return cached;
     static const uint8_t zeros[1 << 20];
     XXH3_state_t *st = XXH3_createState();
     assert_non_null(st);
@@ -74,9 +77,10 @@ static uint64_t hash_zeros(uint64_t n)
         XXH3_64bits_update(st, zeros, k);
         left -= k;
     }
-    uint64_t h = XXH3_64bits_digest(st);
+    cached = XXH3_64bits_digest(st);
+    cached_n = n;
     XXH3_freeState(st);
-    return h;
+    return cached;
 }
 
 static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }

@@ -126,11 +126,43 @@ static inline uint64_t fuzz_take(fuzz_reader *r, unsigned bytes)
 
 static inline size_t fuzz_left(const fuzz_reader *r) { return r->pos < r->n ? r->n - r->pos : 0; }
 
-/* Known bug (tests/fuzz/README.md, crashes/fuzz_stream/): the chunk count
- * ceil(rows / chunk_rows) * ceil(cols / chunk_cols) is computed as
- * (rows + chunk_rows - 1) / chunk_rows, which wraps to 0 for rows (or cols)
- * near 2^64, so a stream of 0 chunks "covering" ~2^64 elements validates.
- * Targets skip such geometry unless built with -DFUZZ_STRICT. */
+/* ---- known bugs ------------------------------------------------------------
+ * Each known library bug (tests/fuzz/README.md, inputs in crashes/) would
+ * stop a fuzzing run at once and hide everything behind it, so the targets
+ * skip the inputs that trigger it -- but only while the bug is there: each
+ * gate first probes the library with the bug's minimal input, once per
+ * process, and turns itself off when the library rejects it (the bug is
+ * fixed).  -DFUZZ_STRICT turns every gate off. */
+enum { FUZZ_PROBE_UNKNOWN = 0, FUZZ_PROBE_BUGGY = 1, FUZZ_PROBE_FIXED = 2 };
+
+/* Bug 1: the chunk count ceil(rows / chunk_rows) * ceil(cols / chunk_cols)
+ * is computed as (rows + chunk_rows - 1) / chunk_rows, which wraps to 0 for
+ * rows (or cols) near 2^64: a stream of 0 chunks "covering" ~2^64 elements
+ * validates. */
+static inline bool fuzz_chunk_wrap_is_buggy(void)
+{
+    static int probe;
+    if (!probe) {
+        static const uint64_t offsets[1] = {0};
+        static const uint8_t coded[8] = {0};
+        ecf8_stream s;
+        memset(&s, 0, sizeof s);
+        s.dtype = ECF8_DTYPE_F8_E4M3;
+        s.split = ECF8_SPLIT_BYTE;
+        s.n_symbols = 256;
+        s.lengths[0] = 1;
+        s.rows = s.n_elements = UINT64_MAX;
+        s.cols = 1;
+        s.chunk_rows = 2;
+        s.chunk_cols = 1;
+        s.coded_bytes = 8;
+        s.chunk_offsets = offsets;
+        s.coded = coded;
+        probe = ecf8_stream_validate(&s) == ECF8_OK ? FUZZ_PROBE_BUGGY : FUZZ_PROBE_FIXED;
+    }
+    return probe == FUZZ_PROBE_BUGGY;
+}
+
 static inline bool fuzz_known_chunk_wrap(const ecf8_stream *s)
 {
 #ifdef FUZZ_STRICT
@@ -138,26 +170,99 @@ static inline bool fuzz_known_chunk_wrap(const ecf8_stream *s)
     return false;
 #else
     uint64_t t;
-    return __builtin_add_overflow(s->rows, s->chunk_rows, &t) ||
-           __builtin_add_overflow(s->cols, s->chunk_cols, &t);
+    return (__builtin_add_overflow(s->rows, s->chunk_rows, &t) ||
+            __builtin_add_overflow(s->cols, s->chunk_cols, &t)) &&
+           fuzz_chunk_wrap_is_buggy();
 #endif
 }
 
-/* Known bug (tests/fuzz/README.md, crashes/fuzz_stream/): for code_bits 0
- * (the one-symbol code) ecf8_decode_table_build accepts any length of the
- * used symbol, even above 15, where the reference decoder then finds no
- * symbol and reads an uninitialised one.  Only reachable through a
- * hand-built ecf8_stream (file lengths are 4-bit). */
+/* Bug 2: for code_bits 0 (the one-symbol code) ecf8_decode_table_build
+ * accepts any length of the used symbol, even above 15, where the reference
+ * decoder then finds no symbol and reads an uninitialised one.  Only
+ * reachable through a hand-built ecf8_stream (file lengths are 4-bit). */
 static inline bool fuzz_known_long_one_symbol(const ecf8_stream *s)
 {
 #ifdef FUZZ_STRICT
     (void)s;
     return false;
 #else
-    if (s->code_bits != 0) return false;
+    static int probe;
+    if (!probe) {
+        uint8_t lengths[16] = {16};
+        uint16_t table[1];
+        probe = ecf8_decode_table_build(lengths, 16, 0, table) == ECF8_OK ? FUZZ_PROBE_BUGGY
+                                                                          : FUZZ_PROBE_FIXED;
+    }
+    if (probe == FUZZ_PROBE_FIXED || s->code_bits != 0) return false;
     for (unsigned i = 0; i < s->n_symbols && i < 256; i++)
         if (s->lengths[i] > 15) return true;
     return false;
+#endif
+}
+
+/* Bug 3: package weights in ecf8_codebook_build wrap around when the counts
+ * sum to more than ~2^60, and the lengths then are not a complete code. */
+static inline bool fuzz_known_codebook_overflow(uint64_t total_count)
+{
+#ifdef FUZZ_STRICT
+    (void)total_count;
+    return false;
+#else
+    static int probe;
+    if (!probe) {
+        const uint64_t counts[4] = {UINT64_MAX, UINT64_MAX, UINT64_MAX, 1};
+        uint8_t lengths[4];
+        static uint16_t table[1u << ECF8_MAX_CODE_BITS];
+        probe = ecf8_codebook_build(counts, 4, 13, lengths) == ECF8_OK &&
+                        ecf8_decode_table_build(lengths, 4, 13, table) != ECF8_OK
+                    ? FUZZ_PROBE_BUGGY
+                    : FUZZ_PROBE_FIXED;
+    }
+    return total_count > (UINT64_MAX >> 4) && probe == FUZZ_PROBE_BUGGY;
+#endif
+}
+
+/* Bug 4: two sources of a directory container may have the same name; the
+ * second then overwrites the first on decompression.  Probed with the saved
+ * input (FUZZ_CRASHES_DIR is set by tests/fuzz/CMakeLists.txt). */
+static inline bool fuzz_known_duplicate_sources(void)
+{
+#if defined(FUZZ_STRICT) || !defined(FUZZ_CRASHES_DIR)
+    return false;
+#else
+    static int probe;
+    if (!probe) {
+        ecf8_file *f = NULL;
+        int st = ecf8_file_open(FUZZ_CRASHES_DIR "/fuzz_container/duplicate_source_path.ecf8", &f);
+        ecf8_file_close(f);
+        probe = st == ECF8_OK ? FUZZ_PROBE_BUGGY : FUZZ_PROBE_FIXED;
+    }
+    return probe == FUZZ_PROBE_BUGGY;
+#endif
+}
+
+/* Bug 5: a max_code_bits too small for a split's alphabet (e.g. 4 bits for
+ * 24 BF16 exponents) fails the whole tensor ("N symbols do not fit B-bit
+ * codes") instead of skipping that split or storing the tensor. */
+static inline bool fuzz_known_code_bits_too_small(void)
+{
+#ifdef FUZZ_STRICT
+    return false;
+#else
+    static int probe;
+    if (!probe) {
+        uint8_t data[256];
+        for (unsigned i = 0; i < sizeof data; i++) data[i] = (uint8_t)i; /* all 16 exponents */
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.max_code_bits = 2;
+        o.threads = 1;
+        ecf8_encoded *enc = NULL;
+        int st = ecf8_tensor_encode(ECF8_DTYPE_F8_E4M3, data, 1, sizeof data, &o, &enc);
+        ecf8_encoded_free(enc);
+        probe = st != ECF8_OK ? FUZZ_PROBE_BUGGY : FUZZ_PROBE_FIXED;
+    }
+    return probe == FUZZ_PROBE_BUGGY;
 #endif
 }
 

@@ -5,8 +5,9 @@
 #
 # Environment: BUILD_DIR (default build-fuzz), CC (default clang),
 # FUZZ_JOBS (targets run at once, default 1), FUZZ_RSS_MB (default 2048).
-# Each target starts from its seed corpus (tests/fuzz/corpus/<target>, never
-# modified) plus what earlier runs found (BUILD_DIR/fuzz-corpus/<target>);
+# Each target starts from its seed corpus (tests/fuzz/corpus/<target>) and
+# the inputs of bugs it found before (tests/fuzz/crashes/<target>), both never
+# modified, plus what earlier runs found (BUILD_DIR/fuzz-corpus/<target>);
 # crashing inputs land in BUILD_DIR/fuzz-artifacts/.  Exit status is non-zero
 # when any target found a crash, leak or timeout; a per-target summary line
 # gives its executions and coverage (cov: edges, ft: features).
@@ -38,11 +39,13 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 run_one() {
     local t=$1 bin=$BUILD_DIR/tests/fuzz/$1 work=$BUILD_DIR/fuzz-corpus/$1
-    local log=$BUILD_DIR/fuzz-$1.log dict=()
+    local log=$BUILD_DIR/fuzz-$1.log dict=() seeds=("$HERE/corpus/$1")
     mkdir -p "$work"
     [ -f "$HERE/$t.dict" ] && dict=(-dict="$HERE/$t.dict")
+    # Inputs that once found a bug are seeds too: they must keep passing.
+    [ -d "$HERE/crashes/$t" ] && seeds+=("$HERE/crashes/$t")
     local rc=0
-    "$bin" "$work" "$HERE/corpus/$t" "${dict[@]}" -max_total_time="$SECONDS_PER_TARGET" \
+    "$bin" "$work" "${seeds[@]}" "${dict[@]}" -max_total_time="$SECONDS_PER_TARGET" \
         -timeout=30 -rss_limit_mb="$RSS" -max_len=16384 -print_final_stats=1 \
         -artifact_prefix="$ART/$t-" >"$log" 2>&1 || rc=$?
     local last execs
