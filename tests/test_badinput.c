@@ -122,7 +122,7 @@ static const char *run_case(const bad_case *c, const char *dir, const char **ste
     char *out = strdup(tu_path(dir, "out.bin"));
     const char *p = NULL;
     int st;
-    ecf8_report r;
+    ecf8_report r = {0};
 #define STEP(name, call)                                                                      \
     do {                                                                                      \
         *step = name;                                                                         \
@@ -191,6 +191,7 @@ static const char *run_case(const bad_case *c, const char *dir, const char **ste
         if (r.n_tensors || r.tensors) snprintf(why, sizeof why, "inspect left a report behind");
     }
 done:
+    ecf8_report_free(&r); /* filled only when inspect wrongly succeeded */
     if (!why[0] && tu_exists(out)) snprintf(why, sizeof why, "a partial output was left behind");
     if (!why[0] && tu_count_tmp_files(dir)) snprintf(why, sizeof why, "a temporary file was left behind");
     tu_remove_tree(out);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <sys/stat.h>
 #include <xxhash.h>
 
@@ -555,7 +556,7 @@ static void test_verify_detects_mismatch(void **state)
     assert_int_equal(tu_write_file(orig, longer, n + 3), 0); /* longer */
     assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_MISMATCH);
     assert_non_null(strstr(ecf8_last_error(), "3 more bytes"));
-    assert_int_equal(tu_write_file(orig, NULL, 0), 0); /* empty */
+    assert_int_equal(tu_write_file(orig, "", 0), 0); /* empty */
     assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_MISMATCH);
     remove(orig);
     assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_IO);
@@ -648,6 +649,87 @@ static void test_inspect(void **state)
     free(d), free(ecf);
 }
 
+/* The progress callback: from the calling thread, monotonic, ending at the
+ * announced total. */
+typedef struct progress_log {
+    pthread_t caller;
+    int calls, other_thread, backwards, beyond;
+    uint64_t last_done, last_total;
+} progress_log;
+
+static void on_progress(void *user, uint64_t done, uint64_t total)
+{
+    progress_log *l = user;
+    l->calls++;
+    if (!pthread_equal(pthread_self(), l->caller)) l->other_thread++;
+    if (done < l->last_done) l->backwards++;
+    if (done > total) l->beyond++;
+    l->last_done = done, l->last_total = total;
+}
+
+static void test_progress_callback(void **state)
+{
+    (void)state;
+    char *d = dup_path(tu_temp_dir());
+    char *dir = make_shard_dir(d);
+    const char *inputs[] = {tu_data_path(SLICES[0]), dir};
+    char *ecf = dup_path(tu_path(d, "p.ecf8"));
+    int incomplete = 0;
+    for (size_t i = 0; i < 2; i++) {
+        char *in = dup_path(inputs[i]);
+        progress_log log = {.caller = pthread_self()};
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.progress = on_progress;
+        o.progress_user = &log;
+        o.threads = 4;
+        compress_ok(in, ecf, &o);
+        assert_true(log.calls > 0);
+        assert_int_equal(log.other_thread, 0);
+        assert_int_equal(log.backwards, 0);
+        assert_int_equal(log.beyond, 0);
+        if (log.last_done != log.last_total) incomplete++;
+        free(in);
+    }
+    tu_remove_tree(d);
+    free(d), free(dir), free(ecf);
+    if (incomplete)
+        tu_known_bug("BUG-12 progress-incomplete",
+                     "the compress progress total is the file size but 'done' counts tensor bytes "
+                     "only, so it never reaches the total: the CLI bar stops short of 100% and is "
+                     "never cleared");
+}
+
+/* Directories: an empty .json shard index, a header-only shard. */
+static void test_directory_odd_members(void **state)
+{
+    (void)state;
+    char *base = dup_path(tu_temp_dir());
+    char *dir = dup_path(tu_path(base, "odd")), *ecf = dup_path(tu_path(base, "odd.ecf8")),
+         *out = dup_path(tu_path(base, "odd.out"));
+    assert_int_equal(mkdir(dir, 0755), 0);
+    assert_int_equal(tu_write_file(tu_path(dir, "empty.json"), "", 0), 0);
+    size_t size;
+    uint8_t *img = tu_make_safetensors(NULL, 0, METADATA, &size);
+    assert_int_equal(tu_write_file(tu_path(dir, "header-only.safetensors"), img, size), 0);
+    free(img);
+    assert_int_equal(tu_copy_file(tu_data_path(SLICES[2]), tu_path(dir, "weights.safetensors")), 0);
+    compress_ok(dir, ecf, NULL);
+    assert_int_equal(ecf8_decompress_path(ecf, out, 0), ECF8_OK);
+    const char *names[] = {"empty.json", "header-only.safetensors", "weights.safetensors"};
+    for (size_t i = 0; i < 3; i++) assert_true(tu_files_equal(tu_path(dir, names[i]), tu_path(out, names[i])));
+    assert_int_equal(ecf8_verify_path(ecf, dir, 0), ECF8_OK);
+    /* A single-file container decompressed onto a directory: refused. */
+    char *single = dup_path(tu_path(base, "single.ecf8"));
+    compress_ok(tu_data_path(SLICES[1]), single, NULL);
+    assert_int_equal(ecf8_decompress_path(single, out, 0), ECF8_ERR_IO);
+    assert_non_null(strstr(ecf8_last_error(), out));
+    assert_int_equal(tu_count_entries(out), 3);
+    assert_int_equal(tu_count_tmp_files(base), 0);
+    tu_remove_tree(base);
+    free(base), free(dir), free(ecf), free(out), free(single);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -662,6 +744,8 @@ int main(void)
         cmocka_unit_test(test_verify_detects_mismatch),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_inspect),
+        cmocka_unit_test(test_progress_callback),
+        cmocka_unit_test(test_directory_odd_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -348,6 +348,8 @@ def main():
     ecf8_emit("ecf8-dtype-code.ecf8", mod(lambda b: b.__setitem__(t0 + 24, 9)), C, "open", "bad dtype")
     ecf8_emit("ecf8-dtype-mismatch.ecf8", mod(lambda b: b.__setitem__(t0 + 24, 1)), C, "open", "disagrees")
     ecf8_emit("ecf8-split-code.ecf8", mod(lambda b: b.__setitem__(t0 + 25, 3)), C, "open", "bad dtype, split or rank")
+    ecf8_emit("ecf8-split-on-f32.ecf8", mod(lambda b: b.__setitem__(t1 + 25, 1)), C, "open", "cannot be coded")
+    ecf8_emit("ecf8-split-stored.ecf8", mod(lambda b: b.__setitem__(t0 + 25, 0)), C, "open", "stored payload")
     ecf8_emit("ecf8-rank.ecf8", mod(lambda b: b.__setitem__(t0 + 26, 9)), C, "open", "bad dtype, split or rank")
     ecf8_emit("ecf8-shape-beyond-rank.ecf8", mod(lambda b: put64(b, t0 + 32 + 8 * 5, 1)), C, "open",
               "beyond its rank")
