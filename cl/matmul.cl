@@ -1,2 +1,527 @@
-/* matmul.cl - fused decode + matmul kernels (placeholder). */
-__kernel void ecf8_matmul_placeholder(__global float *y) { y[get_global_id(0)] = 0.0f; }
+/* matmul.cl - Y[m, n] = sum_k X[m, k] * W[n, k] for a Linear weight W [N, K]
+ * that is either an ecf8-coded tensor (FUSED=1: decoded on the fly, never
+ * written to global memory) or the same weight stored raw (FUSED=0: the
+ * uncompressed baseline).  One source, one reduction order, so both give
+ * bit-identical Y.
+ *
+ * Reduction order (the contract; it depends only on (k-block, position),
+ * never on chunking, lanes or work-group shape):
+ *     acc = 0
+ *     for each k-block b of 128 columns, ascending (the last may be shorter):
+ *         p = 0
+ *         for k in the block, ascending:  p = fma(x[m, k], w[n, k], p)
+ *         acc = fma(p, scale_inv[n / 128, b], acc)     (BF16: acc = acc + p)
+ *     y[m, n] = acc
+ * w[n, k] is the exact fp32 value of the stored FP8/BF16 element (FP8 NaN
+ * becomes the quiet NaN 0x7FC00000 with the element's sign, E5M2 +-Inf stays
+ * +-Inf).  FP_CONTRACT is off and every multiply-add is an explicit fma(), so
+ * the compiler cannot re-associate or fuse differently in the two variants.
+ *
+ * Work split: the coded tensor's chunks are contiguous flat ranges aligned to
+ * rows (ecf8_chunk_geometry): a "band" of CR whole rows per chunk when
+ * K <= the chunk target, else one row cut into SEGS segments of CC columns
+ * (CC a multiple of 64).  A lane owns one band and decodes its chunk(s)
+ * sequentially; a work-item drives LANES lanes side by side (16 with AVX-512
+ * gathers on CPUs, 1 elsewhere) and IL such lane groups interleaved, so that
+ * independent decode chains overlap.  Columns are walked in sub-blocks of 64,
+ * which never straddle a segment or a 128-block boundary.
+ *   ecf8_mm_gemv<M>  M = 1..4 rows of X: decode, multiply-add straight away.
+ *   ecf8_mm_gemm     any M: decode a 128-column block of IL*LANES rows once
+ *                    into private memory, then run every row of X over it
+ *                    (M in chunks of MMAX, re-decoding per chunk).
+ *   ecf8_mm_dequant  (FUSED=0) raw weights -> fp32 w * scale, for SGEMM.
+ *   ecf8_mm_probe    reports LANES and IL through its reqd_work_group_size.
+ *
+ * Options (-D): WDT 1 E4M3, 2 E5M2, 3 BF16 (ecf8_dtype); FUSED; for FUSED:
+ * RAW_BITS, SYM_SHIFT, SYM_BITS (the split layout) and GRP (elements per
+ * 32-bit load: 4, 2 or 1 for code + raw bits <= 6, 12, 25; the code length
+ * itself is the argument tmask); LANES (0 = choose), IL, XBF16 (X is bf16),
+ * MB (X rows per pass in gemm), MMAX.
+ * Index arithmetic is 32-bit: the host keeps every buffer under 2 GiB. */
+#pragma OPENCL FP_CONTRACT OFF
+
+#ifndef WDT
+#define WDT 1
+#endif
+#ifndef FUSED
+#define FUSED 1
+#endif
+#ifndef CODE_BITS
+#define CODE_BITS 12
+#endif
+#ifndef RAW_BITS
+#define RAW_BITS 0
+#endif
+#ifndef SYM_SHIFT
+#define SYM_SHIFT 0
+#endif
+#ifndef SYM_BITS
+#define SYM_BITS 8
+#endif
+#ifndef XBF16
+#define XBF16 0
+#endif
+#ifndef MB
+#define MB 8
+#endif
+#ifndef MMAX
+#define MMAX 64
+#endif
+#ifndef LANES
+#define LANES 0
+#endif
+
+#if defined(__has_builtin)
+#if __has_builtin(__builtin_ia32_gathersiv16si) && __has_builtin(__builtin_ia32_gathersiv16sf)
+#define HAVE_GATHER16 1
+#endif
+#endif
+
+#if LANES == 0
+#undef LANES
+#if defined(HAVE_GATHER16) && defined(__AVX512F__)
+#define LANES 16
+#else
+#define LANES 1
+#endif
+#endif
+#if LANES != 1 && LANES != 16
+#error "LANES must be 1 or 16"
+#endif
+#if LANES == 16 && !(defined(HAVE_GATHER16) && defined(__AVX512F__))
+#error "LANES=16 needs AVX-512 gathers"
+#endif
+
+#ifndef IL
+#if LANES == 16
+#define IL 4
+#else
+#define IL 1
+#endif
+#endif
+
+#define ES (WDT == 3 ? 2u : 1u) /* bytes per weight element */
+
+/* ---- lane vectors -------------------------------------------------------- */
+#if LANES == 16
+typedef uint16 vu;
+typedef float16 vf;
+#define AS_VU as_uint16
+#define AS_VF as_float16
+#define CVT_VF convert_float16
+#define LANE_ID ((uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+/* Gathers through the AVX-512 builtins: the auto-vectoriser of PoCL does not
+ * turn a decoder into SIMD code, so the lanes are explicit. */
+#define GATHER_U32(base, byte_index)                                                 \
+    as_uint16(__builtin_ia32_gathersiv16si((int16)(0), (const void *)(ulong)(base),   \
+                                           as_int16(byte_index), (ushort)0xFFFF, 1))
+#define TABLE_U32(base, index)                                                       \
+    as_uint16(__builtin_ia32_gathersiv16si((int16)(0), (const void *)(ulong)(base),   \
+                                           as_int16(index), (ushort)0xFFFF, 4))
+#define GATHER_F32(base, index)                                                      \
+    __builtin_ia32_gathersiv16sf((float16)(0.0f), (const void *)(ulong)(base),        \
+                                 as_int16(index), (ushort)0xFFFF, 4)
+#else
+typedef uint vu;
+typedef float vf;
+#define AS_VU as_uint
+#define AS_VF as_float
+#define CVT_VF convert_float
+#define LANE_ID 0u
+/* Any alignment, byte by byte: portable, and only the scalar path uses it. */
+inline uint load_u32(__global const uchar *p, uint i)
+{
+    return (uint)p[i] | (uint)p[i + 1] << 8 | (uint)p[i + 2] << 16 | (uint)p[i + 3] << 24;
+}
+#define GATHER_U32(base, byte_index) load_u32((__global const uchar *)(base), byte_index)
+#define TABLE_U32(base, index) ((base)[index])
+#define GATHER_F32(base, index) ((base)[index])
+#endif
+
+/* ---- element values (exact, independent of denormal flushing) ------------ */
+/* Defined once per type: lane vectors (kernels) and scalars (dequant). */
+#define DEFINE_FP8_VALUES(SUFFIX, U, F, ASU, ASF, CVT)                            \
+    inline F e4m3_##SUFFIX(U b)                                                   \
+    {                                                                             \
+        U s = (b & 0x80u) << 24, em = b & 0x7Fu;                                  \
+        U normal = s | ((em + 960u) << 20);         /* exponent + 120 */          \
+        U sub = s | ASU(CVT(em) * 0x1p-9f);         /* m * 2^-9 */                \
+        U r = em < 8u ? sub : normal;                                             \
+        return ASF(em == 0x7Fu ? (s | (U)(0x7FC00000u)) : r); /* S.1111.111 */    \
+    }                                                                             \
+    inline F e5m2_##SUFFIX(U b)                                                   \
+    {                                                                             \
+        U s = (b & 0x80u) << 24, em = b & 0x7Fu;                                  \
+        U normal = s | ((em + 448u) << 21);         /* exponent + 112 */          \
+        U sub = s | ASU(CVT(em) * 0x1p-16f);        /* m * 2^-16 */               \
+        U special = s | (em == 0x7Cu ? (U)(0x7F800000u) : (U)(0x7FC00000u));      \
+        U r = em < 4u ? sub : normal;                                             \
+        return ASF(em >= 0x7Cu ? special : r);                                    \
+    }
+
+DEFINE_FP8_VALUES(lane, vu, vf, AS_VU, AS_VF, CVT_VF)
+#if LANES != 1
+DEFINE_FP8_VALUES(one, uint, float, as_uint, as_float, convert_float)
+#else
+#define e4m3_one e4m3_lane
+#define e5m2_one e5m2_lane
+#endif
+
+/* Value of a raw element (the low 8 or 16 bits of el). */
+inline vf element_value(vu el)
+{
+#if WDT == 1
+    return e4m3_lane(el);
+#elif WDT == 2
+    return e5m2_lane(el);
+#else
+    return AS_VF(el << 16);
+#endif
+}
+
+/* ---- readers: one lane's weights in column order ---------------------------- */
+#if FUSED
+/* A coded element is its code word then RAW_BITS raw bits, LSB first.  A
+ * 32-bit load at the byte holding the next bit, shifted, leaves >= 25 valid
+ * bits, enough for GRP elements. */
+#ifndef GRP
+#define GRP ((CODE_BITS + RAW_BITS) <= 6 ? 4 : (CODE_BITS + RAW_BITS) <= 12 ? 2 : 1)
+#endif
+#define TMASK tmask /* (1 << code_bits) - 1, a kernel argument */
+#define RMASK ((1u << RAW_BITS) - 1u)
+
+typedef struct reader {
+    vu base; /* byte offset of the chunk in the coded stream */
+    vu pos;  /* bits consumed from it */
+} reader;
+
+/* Host-built table entry: bits 0-3 code length, bits 4-31 a value part:
+ *   FP8 byte split: the element's fp32 bits (their low 20 bits are zero);
+ *   FP8 exponent split: the symbol << 4;
+ *   BF16: the symbol placed where it sits in the fp32 bits. */
+inline vf coded_value(vu e, vu raw)
+{
+#if WDT == 3
+    vu low = raw & ((1u << SYM_SHIFT) - 1u), high = raw >> SYM_SHIFT;
+    return AS_VF((e & ~15u) | ((high << (SYM_SHIFT + SYM_BITS) | low) << 16));
+#elif RAW_BITS == 0
+    return AS_VF(e & ~15u);
+#else
+    vu low = raw & ((1u << SYM_SHIFT) - 1u), high = raw >> SYM_SHIFT;
+    return element_value(high << (SYM_SHIFT + SYM_BITS) | (e >> 4) << SYM_SHIFT | low);
+#endif
+}
+
+#define READER_ARGS                                                               \
+    __global const uchar *coded, __global const uint *offs, __global const uint *table, \
+        uint tmask
+#define READER_PASS coded, offs, table, tmask
+
+/* Positions lane group r at the start of chunk c. */
+inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
+{
+#if LANES == 16
+    r->base = TABLE_U32(offs, c);
+#else
+    r->base = offs[c];
+#endif
+    r->pos = 0;
+}
+
+/* Decodes ne (<= 64) elements of each of the IL lane groups into out. */
+inline void reader_block(reader *r, vf out[IL][64], uint ne, READER_ARGS)
+{
+    uint ng = ne / GRP;
+    for (uint g = 0; g < ng; g++) {
+#pragma unroll
+        for (int i = 0; i < IL; i++) {
+            vu v = GATHER_U32(coded, r[i].base + (r[i].pos >> 3)) >> (r[i].pos & 7u);
+            vu used = 0;
+#pragma unroll
+            for (int t = 0; t < GRP; t++) {
+                vu e = TABLE_U32(table, v & TMASK);
+                vu len = e & 15u;
+#if RAW_BITS
+                vu raw = (v >> len) & RMASK;
+                v >>= len + RAW_BITS;
+                used += len + RAW_BITS;
+#else
+                vu raw = 0;
+                v >>= len;
+                used += len;
+#endif
+                out[i][g * GRP + t] = coded_value(e, raw);
+            }
+            r[i].pos += used;
+        }
+    }
+    for (uint k = ng * GRP; k < ne; k++) {
+#pragma unroll
+        for (int i = 0; i < IL; i++) {
+            vu v = GATHER_U32(coded, r[i].base + (r[i].pos >> 3)) >> (r[i].pos & 7u);
+            vu e = TABLE_U32(table, v & TMASK);
+            vu len = e & 15u;
+#if RAW_BITS
+            vu raw = (v >> len) & RMASK;
+            r[i].pos += len + RAW_BITS;
+#else
+            vu raw = 0;
+            r[i].pos += len;
+#endif
+            out[i][k] = coded_value(e, raw);
+        }
+    }
+}
+#else /* raw weights */
+#define GRP (4u / ES)
+typedef struct reader {
+    vu idx; /* byte offset of the next element */
+} reader;
+
+#define READER_ARGS                                                               \
+    __global const uchar *coded, __global const uint *offs, __global const uint *table, \
+        uint tmask
+#define READER_PASS coded, offs, table, tmask
+
+inline void reader_block(reader *r, vf out[IL][64], uint ne, READER_ARGS)
+{
+    uint ng = ne / GRP;
+    for (uint g = 0; g < ng; g++) {
+#pragma unroll
+        for (int i = 0; i < IL; i++) {
+            vu v = GATHER_U32(coded, r[i].idx);
+#pragma unroll
+            for (int t = 0; t < (int)GRP; t++) {
+                out[i][g * GRP + t] = element_value(v & (ES == 1 ? 0xFFu : 0xFFFFu));
+                v >>= 8 * ES;
+            }
+            r[i].idx += 4u;
+        }
+    }
+    for (uint k = ng * GRP; k < ne; k++) {
+#pragma unroll
+        for (int i = 0; i < IL; i++) {
+            vu v = GATHER_U32(coded, r[i].idx);
+            out[i][k] = element_value(v & (ES == 1 ? 0xFFu : 0xFFFFu));
+            r[i].idx += ES;
+        }
+    }
+}
+#endif
+
+/* ---- shared pieces -------------------------------------------------------------- */
+#if XBF16
+typedef ushort xtype;
+#define X_LOAD(p, i) as_float((uint)(p)[i] << 16)
+#else
+typedef float xtype;
+#define X_LOAD(p, i) ((p)[i])
+#endif
+
+/* The common kernel arguments.  Bands [band0, band0 + LANES*IL*items) are
+ * processed; a band is CR rows (of which `rows` are present: all of them
+ * except in the last band of the tensor) or, with SEGS > 1, one row cut into
+ * SEGS chunks of CC columns.  NKB = ceil(K / 128), the scale row stride. */
+#define MM_ARGS                                                                   \
+    READER_ARGS, __global const float *scale, __global const xtype *x, ulong x_off, \
+        __global float *y, ulong y_off, uint M, uint N, uint K, uint CR, uint CC,   \
+        uint SEGS, uint NKB, uint band0
+
+/* First band of lane group i and the number of rows its bands hold. */
+#define WI_BANDS(i) (band0 + ((uint)get_global_id(0) * IL + (uint)(i)) * LANES + LANE_ID)
+
+/* Rows of band b present in the tensor (CR except in its last band).  The
+ * host launches full bands only on the vector path, so this is uniform
+ * there. */
+inline uint band_rows(uint b, uint CR, uint N) { return min(CR, N - b * CR); }
+
+/* Moves the readers to column k0 of row r (0-based inside the band) where a
+ * chunk starts or a raw row starts. */
+#if FUSED
+#define SEEK(r, bands, row, k0)                                                   \
+    do {                                                                          \
+        if (SEGS > 1) {                                                           \
+            for (int i_ = 0; i_ < IL; i_++)                                       \
+                reader_seek_chunk(&(r)[i_], (bands)[i_] * SEGS + (k0) / CC, offs); \
+        } else if ((row) == 0 && (k0) == 0) {                                     \
+            for (int i_ = 0; i_ < IL; i_++) reader_seek_chunk(&(r)[i_], (bands)[i_], offs); \
+        }                                                                         \
+    } while (0)
+#define AT_CHUNK_START(k0) (SEGS > 1 ? (k0) % CC == 0 : (k0) == 0)
+#else
+#define SEEK(r, bands, row, k0)                                                   \
+    do {                                                                          \
+        for (int i_ = 0; i_ < IL; i_++)                                           \
+            (r)[i_].idx = (((bands)[i_] * CR + (row)) * K + (k0)) * ES;           \
+    } while (0)
+#define AT_CHUNK_START(k0) ((k0) == 0)
+#endif
+
+inline vf scale_of(__global const float *scale, vu n, uint kb, uint NKB)
+{
+#if WDT == 3
+    return (vf)(1.0f);
+#else
+    return GATHER_F32(scale, (n >> 7) * NKB + kb);
+#endif
+}
+
+inline vf block_accumulate(vf acc, vf p, vf s)
+{
+#if WDT == 3
+    return acc + p;
+#else
+    return fma(p, s, acc);
+#endif
+}
+
+/* Stores v (one value per lane) at y[n] for the lanes' rows n. */
+inline void store_lanes(__global float *y, vu n, vf v)
+{
+#if LANES == 16
+    if (n.sf - n.s0 == 15u) {
+        vstore16(v, 0, y + n.s0);
+    } else {
+        y[n.s0] = v.s0, y[n.s1] = v.s1, y[n.s2] = v.s2, y[n.s3] = v.s3;
+        y[n.s4] = v.s4, y[n.s5] = v.s5, y[n.s6] = v.s6, y[n.s7] = v.s7;
+        y[n.s8] = v.s8, y[n.s9] = v.s9, y[n.sa] = v.sa, y[n.sb] = v.sb;
+        y[n.sc] = v.sc, y[n.sd] = v.sd, y[n.se] = v.se, y[n.sf] = v.sf;
+    }
+#else
+    y[n] = v;
+#endif
+}
+
+/* ---- GEMV: M = 1..4 rows of X, multiply-add as elements are decoded --------- */
+#define DEFINE_GEMV(MD)                                                           \
+    __kernel void ecf8_mm_gemv##MD(MM_ARGS)                                       \
+    {                                                                             \
+        vu bands[IL];                                                             \
+        for (int i = 0; i < IL; i++) bands[i] = WI_BANDS(i);                      \
+        uint rows = band_rows(bands[0] LANE0, CR, N);                             \
+        x += x_off;                                                               \
+        y += y_off;                                                               \
+        reader r[IL];                                                             \
+        vf w[IL][64];                                                             \
+        for (uint row = 0; row < rows; row++) {                                   \
+            vf acc[IL][MD], p[IL][MD];                                            \
+            for (int i = 0; i < IL; i++)                                          \
+                for (int j = 0; j < MD; j++) acc[i][j] = p[i][j] = (vf)(0.0f);    \
+            for (uint k0 = 0; k0 < K; k0 += 64) {                                 \
+                uint ne = min(64u, K - k0);                                       \
+                if (AT_CHUNK_START(k0)) SEEK(r, bands, row, k0);                  \
+                reader_block(r, w, ne, READER_PASS);                              \
+                for (int i = 0; i < IL; i++)                                      \
+                    for (uint kk = 0; kk < ne; kk++)                              \
+                        for (int j = 0; j < MD; j++)                              \
+                            p[i][j] = fma((vf)(X_LOAD(x, j * K + k0 + kk)), w[i][kk], \
+                                          p[i][j]);                               \
+                if ((k0 & 64u) || k0 + 64 >= K) {                                 \
+                    for (int i = 0; i < IL; i++) {                                \
+                        vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB); \
+                        for (int j = 0; j < MD; j++) {                            \
+                            acc[i][j] = block_accumulate(acc[i][j], p[i][j], s);  \
+                            p[i][j] = (vf)(0.0f);                                 \
+                        }                                                         \
+                    }                                                             \
+                }                                                                 \
+            }                                                                     \
+            for (int i = 0; i < IL; i++)                                          \
+                for (int j = 0; j < MD; j++)                                      \
+                    store_lanes(y + j * N, bands[i] * CR + row, acc[i][j]);       \
+        }                                                                         \
+    }
+
+#if LANES == 16
+#define LANE0 .s0
+#else
+#define LANE0
+#endif
+
+DEFINE_GEMV(1)
+DEFINE_GEMV(2)
+DEFINE_GEMV(3)
+DEFINE_GEMV(4)
+
+/* ---- GEMM: any M; a decoded 128-column block is shared by all rows of X ------ */
+__kernel void ecf8_mm_gemm(MM_ARGS)
+{
+    vu bands[IL];
+    for (int i = 0; i < IL; i++) bands[i] = WI_BANDS(i);
+    uint rows = band_rows(bands[0] LANE0, CR, N);
+    x += x_off;
+    y += y_off;
+    reader r[IL];
+    vf w[2][IL][64];
+    vf acc[IL][MMAX];
+    for (uint m0 = 0; m0 < M; m0 += MMAX) {
+        uint mn = min((uint)MMAX, M - m0);
+        for (uint row = 0; row < rows; row++) {
+            for (int i = 0; i < IL; i++)
+                for (uint m = 0; m < mn; m++) acc[i][m] = (vf)(0.0f);
+            for (uint k0 = 0; k0 < K; k0 += 128) {
+                uint ne0 = min(64u, K - k0), ne1 = K - k0 > 64u ? min(64u, K - k0 - 64u) : 0u;
+                if (AT_CHUNK_START(k0)) SEEK(r, bands, row, k0);
+                reader_block(r, w[0], ne0, READER_PASS);
+                if (ne1) {
+                    if (AT_CHUNK_START(k0 + 64)) SEEK(r, bands, row, k0 + 64);
+                    reader_block(r, w[1], ne1, READER_PASS);
+                }
+                uint ne = ne0 + ne1;
+                for (int i = 0; i < IL; i++) {
+                    vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB);
+                    for (uint mb = 0; mb < mn; mb += MB) {
+                        __global const xtype *xr[MB];
+                        for (int j = 0; j < MB; j++)
+                            xr[j] = x + (m0 + min(mb + (uint)j, mn - 1u)) * K + k0;
+                        vf p[MB];
+                        for (int j = 0; j < MB; j++) p[j] = (vf)(0.0f);
+                        for (uint kk = 0; kk < ne; kk++) {
+                            vf wv = w[kk >> 6][i][kk & 63u];
+#pragma unroll
+                            for (int j = 0; j < MB; j++)
+                                p[j] = fma((vf)(X_LOAD(xr[j], kk)), wv, p[j]);
+                        }
+                        for (int j = 0; j < MB; j++)
+                            if (mb + (uint)j < mn)
+                                acc[i][mb + j] = block_accumulate(acc[i][mb + j], p[j], s);
+                    }
+                }
+            }
+            for (int i = 0; i < IL; i++)
+                for (uint m = 0; m < mn; m++)
+                    store_lanes(y + (m0 + m) * N, bands[i] * CR + row, acc[i][m]);
+        }
+    }
+}
+
+#if !FUSED
+/* Raw weights [N, K] -> fp32 w * scale_inv (rounded once), row-major, for a
+ * stock SGEMM.  2-D range (K rounded up, N). */
+__kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *scale,
+                              __global float *out, ulong out_off, uint N, uint K, uint NKB)
+{
+    uint k = get_global_id(0), n = get_global_id(1);
+    if (k >= K || n >= N) return;
+    uint i = n * K + k;
+#if WDT == 3
+    uint el = (uint)raw[2 * i] | (uint)raw[2 * i + 1] << 8;
+    float v = as_float(el << 16);
+#else
+    uint el = raw[i];
+#if WDT == 1
+    float v = e4m3_one(el);
+#else
+    float v = e5m2_one(el);
+#endif
+    v *= scale[(n >> 7) * NKB + (k >> 7)];
+#endif
+    out[out_off + i] = v;
+}
+#endif
+
+/* LANES and IL, read by the host through CL_KERNEL_COMPILE_WORK_GROUP_SIZE. */
+__kernel __attribute__((reqd_work_group_size(LANES, IL, 1))) void ecf8_mm_probe(__global uint *unused)
+{
+    (void)unused;
+}

@@ -61,27 +61,69 @@ int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue queue, void 
  * or BF16 with scale_inv NULL).  X and Y are row-major fp32 (X may be BF16
  * with ECF8_CL_INPUT_BF16).  The fused engine decodes only the tiles it
  * multiplies; the uncompressed engine reads the same weights stored raw and
- * uses the same reduction order, so both give bit-identical Y. */
+ * uses the same reduction order, so both give bit-identical Y.
+ *
+ * Reduction order (both engines, any batch size): for each 128-column block
+ * b, p = sum over its columns in ascending order of fma(x, w, p) with w the
+ * exact fp32 value of the stored element; then acc = fma(p, scale_inv[n/128,
+ * b], acc) (BF16: acc + p).  FP8 NaN codes read as a quiet NaN, E5M2 +-Inf
+ * as +-Inf, subnormals exactly. */
 typedef enum ecf8_cl_engine {
     ECF8_CL_ENGINE_FUSED = 0,
     ECF8_CL_ENGINE_UNCOMPRESSED = 1
 } ecf8_cl_engine;
 
+/* Engine masks for ecf8_cl_matmul_create (0 means both). */
+#define ECF8_CL_ENGINE_BIT(engine) (1u << (engine))
+
 #define ECF8_CL_INPUT_BF16 1u
 
 typedef struct ecf8_cl_matmul ecf8_cl_matmul;
 
-/* Prepares W for both engines: the fused engine keeps the compressed
- * payload; the uncompressed engine gets the raw weights (decoded once on
- * the host) as its baseline.  scale_inv may be NULL for BF16. */
+/* Validates W (and its scales) on the host and prepares it for `engines`:
+ * the fused engine uploads the compressed payload and a decode table; the
+ * uncompressed engine decodes W once on the host, checks its checksum and
+ * uploads the raw elements as its baseline.  Shapes: W [n, k] with n, k >= 1
+ * and every device buffer under 2 GiB; scale_inv F32 [ceil(n/128),
+ * ceil(k/128)] for FP8, NULL for BF16 (ECF8_ERR_SHAPE / ECF8_ERR_ARGUMENT
+ * otherwise).  A stored (uncoded) W is accepted: the fused engine then reads
+ * it raw.  Blocking.  One object must not be used by two threads at once. */
 int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
-                          ecf8_cl_engine engines_mask_unused, ecf8_cl_matmul **out);
+                          unsigned engines, ecf8_cl_matmul **out);
 void ecf8_cl_matmul_free(ecf8_cl_matmul *mm);
+
+typedef struct ecf8_cl_matmul_info {
+    uint64_t n, k;
+    ecf8_dtype dtype;
+    ecf8_split split;            /* of W; STORED: the fused engine reads raw bytes */
+    uint64_t fused_bytes;        /* weight bytes one fused call reads: stream, offsets,
+                                    table, scales (0 if not prepared) */
+    uint64_t uncompressed_bytes; /* n * k * element size + scales (0 if not prepared) */
+    unsigned lanes;              /* rows one work-item decodes side by side */
+    unsigned interleave;         /* lane groups one work-item interleaves */
+} ecf8_cl_matmul_info;
+int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info);
+
+/* Y = X W^T on `engine` for m >= 1 rows of X: x holds m * k elements (fp32,
+ * or BF16 with ECF8_CL_INPUT_BF16) from x_offset bytes, y receives m * n
+ * floats from y_offset bytes; offsets are multiples of the element size and
+ * both buffers must be large enough (ECF8_ERR_SHAPE otherwise).  Programs
+ * are built on first use.  With several kernel launches out_event is a
+ * marker after all of them. */
 int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command_queue queue,
                            size_t m, cl_mem x, size_t x_offset, unsigned x_flags, cl_mem y,
                            size_t y_offset, cl_uint num_wait_events, const cl_event *wait_events,
                            cl_event *out_event);
+
+/* The middle step of the "decode, dequantise, SGEMM" baseline: the n * k raw
+ * elements of W in `raw` (as ecf8_cl_enqueue_decode writes them) to fp32
+ * [n, k] at out_offset, w * scale_inv rounded once (BF16: w).  Needs the
+ * uncompressed engine's programs (any mm). */
+int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_mem raw,
+                               size_t raw_offset, cl_mem out, size_t out_offset,
+                               cl_uint num_wait_events, const cl_event *wait_events,
+                               cl_event *out_event);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,606 @@
+/* test_cl_matmul.c - fused decode + matmul against the uncompressed kernel
+ * (bit for bit) and a float64 reference (within the fp32 accumulation bound),
+ * for E4M3, E5M2 and BF16 weights, batch sizes 1, 3, 17 and 64, shapes that
+ * are not multiples of 128, every chunk geometry (bands of rows, row
+ * segments, partial last band), zero and NaN/Inf weights, a real
+ * checkpoint's Linear weights, and the validation errors.  Skips when no
+ * OpenCL device exists. */
+#include "testutil.h"
+
+#include "ecf8_cl.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xxhash.h>
+
+static cl_context g_ctx;
+static cl_device_id g_dev;
+static cl_command_queue g_queue;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (ecf8_cl_open_default(&g_ctx, &g_dev, &g_queue)) g_ctx = NULL;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_queue) clReleaseCommandQueue(g_queue);
+    if (g_ctx) clReleaseContext(g_ctx);
+    return 0;
+}
+
+#define NEED_DEVICE()                                        \
+    do {                                                     \
+        if (!g_ctx) {                                        \
+            print_message("no OpenCL device: skipped\n");    \
+            skip();                                          \
+        }                                                    \
+    } while (0)
+
+/* ---- host-side values and reference -------------------------------------- */
+static double fp8_value(ecf8_dtype dt, unsigned b)
+{
+    double sign = (b & 0x80) ? -1.0 : 1.0;
+    unsigned em = b & 0x7F;
+    if (dt == ECF8_DTYPE_F8_E4M3) {
+        unsigned e = em >> 3, m = em & 7;
+        if (em == 0x7F) return NAN;
+        return sign * (e ? ldexp(1.0 + m / 8.0, (int)e - 7) : ldexp(m / 8.0, -6));
+    }
+    unsigned e = em >> 2, m = em & 3;
+    if (e == 31) return m ? NAN : sign * INFINITY;
+    return sign * (e ? ldexp(1.0 + m / 4.0, (int)e - 15) : ldexp(m / 4.0, -14));
+}
+
+static double weight_value(ecf8_dtype dt, const uint8_t *w, size_t i)
+{
+    if (dt == ECF8_DTYPE_BF16) {
+        uint32_t bits = (uint32_t)(w[2 * i] | w[2 * i + 1] << 8) << 16;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        return f;
+    }
+    return fp8_value(dt, w[i]);
+}
+
+/* Checks y against sum_k x*w*s in float64: |y - ref| <= (128 + nkb + 2) u
+ * sum |x w s| + tiny, the first-order bound of fp32 accumulation in blocks
+ * of 128 (u = 2^-24).  Non-finite references are skipped (NaN/Inf inputs
+ * are checked bit for bit against the uncompressed engine instead). */
+static void check_reference(ecf8_dtype dt, const uint8_t *w, const float *scale, const float *x,
+                            const float *y, size_t m, size_t n, size_t k)
+{
+    size_t nkb = (k + 127) / 128;
+    double gamma = (128.0 + (double)nkb + 2.0) * ldexp(1.0, -24) * 1.01;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double ref = 0, mag = 0;
+            for (size_t c = 0; c < k; c++) {
+                double s = scale ? scale[(j / 128) * nkb + c / 128] : 1.0;
+                double t = (double)x[i * k + c] * weight_value(dt, w, j * k + c) * s;
+                ref += t;
+                mag += fabs(t);
+            }
+            if (!isfinite(ref)) continue;
+            double err = fabs((double)y[i * n + j] - ref), bound = gamma * mag + 1e-35;
+            if (!(err <= bound)) {
+                print_error("y[%zu,%zu] = %.9g, reference %.17g, error %.3g > bound %.3g\n", i, j,
+                            (double)y[i * n + j], ref, err, bound);
+                fail();
+            }
+        }
+}
+
+/* ---- tensors -------------------------------------------------------------------- */
+typedef struct weight {
+    ecf8_dtype dtype;
+    size_t n, k;
+    uint8_t *data;
+    float *scale;
+    ecf8_encoded *enc;
+    ecf8_tensor_info info, scale_info;
+} weight;
+
+static void weight_encode(weight *w, const ecf8_compress_options *o)
+{
+    size_t es = ecf8_dtype_size(w->dtype), bytes = w->n * w->k * es;
+    assert_int_equal(ecf8_tensor_encode(w->dtype, w->data, w->n, w->k, o, &w->enc), ECF8_OK);
+    ecf8_tensor_info *t = &w->info;
+    memset(t, 0, sizeof *t);
+    t->name = "test.weight";
+    t->dtype = w->dtype;
+    t->dtype_name = ecf8_dtype_name(w->dtype);
+    t->split = ecf8_encoded_split(w->enc);
+    t->ndim = 2;
+    t->shape[0] = w->n, t->shape[1] = w->k;
+    t->n_elements = w->n * w->k;
+    t->source_bytes = bytes;
+    size_t pb;
+    t->payload = ecf8_encoded_payload(w->enc, &pb);
+    t->payload_bytes = pb;
+    t->checksum = XXH3_64bits(w->data, bytes);
+    if (t->split != ECF8_SPLIT_STORED) t->stream = *ecf8_encoded_stream(w->enc);
+    if (w->dtype != ECF8_DTYPE_BF16) {
+        size_t nb = (w->n + 127) / 128, kb = (w->k + 127) / 128;
+        ecf8_tensor_info *s = &w->scale_info;
+        memset(s, 0, sizeof *s);
+        s->name = "test.weight_scale_inv";
+        s->dtype = ECF8_DTYPE_OTHER;
+        s->dtype_name = "F32";
+        s->split = ECF8_SPLIT_STORED;
+        s->ndim = 2;
+        s->shape[0] = nb, s->shape[1] = kb;
+        s->n_elements = nb * kb;
+        s->source_bytes = s->payload_bytes = nb * kb * 4;
+        s->payload = w->scale;
+    }
+}
+
+/* Weights drawn like trained ones (concentrated exponents). */
+static void weight_init(weight *w, ecf8_dtype dt, size_t n, size_t k, uint64_t seed)
+{
+    memset(w, 0, sizeof *w);
+    w->dtype = dt, w->n = n, w->k = k;
+    size_t es = ecf8_dtype_size(dt), count = n * k;
+    w->data = malloc(count * es + 1);
+    assert_non_null(w->data);
+    uint64_t s = seed | 1;
+    if (dt == ECF8_DTYPE_F8_E4M3) {
+        tu_fill_weights_e4m3(w->data, count, seed);
+    } else if (dt == ECF8_DTYPE_F8_E5M2) {
+        for (size_t i = 0; i < count; i++) {
+            uint64_t r = tu_rand(&s);
+            int e = 15 - (int)(__builtin_ctzll(r | (1ull << 12)) / 2); /* geometric */
+            if (e < 0) e = 0;
+            w->data[i] = (uint8_t)((r >> 63) << 7 | (unsigned)e << 2 | ((r >> 40) & 3));
+        }
+    } else {
+        for (size_t i = 0; i < count; i++) {
+            uint64_t r = tu_rand(&s);
+            unsigned e = 124 - (unsigned)(__builtin_ctzll(r | (1ull << 10)) / 2);
+            unsigned h = (unsigned)(r >> 63) << 15 | e << 7 | (unsigned)((r >> 32) & 0x7F);
+            w->data[2 * i] = (uint8_t)h, w->data[2 * i + 1] = (uint8_t)(h >> 8);
+        }
+    }
+    size_t nb = (n + 127) / 128, kb = (k + 127) / 128;
+    w->scale = malloc(nb * kb * sizeof(float));
+    assert_non_null(w->scale);
+    for (size_t i = 0; i < nb * kb; i++) w->scale[i] = (float)ldexp(1.0 + (double)(tu_rand(&s) % 1000) / 1000.0, -9);
+}
+
+static void weight_free(weight *w)
+{
+    ecf8_encoded_free(w->enc);
+    free(w->data);
+    free(w->scale);
+}
+
+static const ecf8_tensor_info *scale_of(const weight *w)
+{
+    return w->dtype == ECF8_DTYPE_BF16 ? NULL : &w->scale_info;
+}
+
+/* ---- running ----------------------------------------------------------------------- */
+static cl_mem buffer(size_t bytes, const void *data)
+{
+    cl_int err;
+    cl_mem b = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE | (data ? CL_MEM_COPY_HOST_PTR : 0), bytes,
+                              (void *)data, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    return b;
+}
+
+/* Y from one engine; x is fp32 unless xbf16 (then bf16 bits in x16). */
+static void run(ecf8_cl_matmul *mm, ecf8_cl_engine e, const void *x, size_t xbytes, int xbf16,
+                size_t m, size_t n, float *y)
+{
+    cl_mem bx = buffer(xbytes, x), by = buffer(m * n * 4, NULL);
+    int st = ecf8_cl_enqueue_matmul(mm, e, g_queue, m, bx, 0, xbf16 ? ECF8_CL_INPUT_BF16 : 0, by, 0,
+                                    0, NULL, NULL);
+    if (st) print_error("matmul: %s: %s\n", ecf8_status_string(st), ecf8_last_error());
+    assert_int_equal(st, ECF8_OK);
+    assert_int_equal(clEnqueueReadBuffer(g_queue, by, CL_TRUE, 0, m * n * 4, y, 0, NULL, NULL),
+                     CL_SUCCESS);
+    clReleaseMemObject(bx);
+    clReleaseMemObject(by);
+}
+
+static float *make_x(size_t m, size_t k, uint64_t seed)
+{
+    float *x = malloc(m * k * sizeof *x);
+    assert_non_null(x);
+    uint64_t s = seed | 1;
+    for (size_t i = 0; i < m * k; i++)
+        x[i] = (float)((double)(int64_t)(tu_rand(&s) >> 40) / (double)(1 << 23)); /* [-1, 1) */
+    return x;
+}
+
+/* Runs every batch size on w with both engines: bit-identical, and within
+ * the bound of the float64 reference when `reference`. */
+static void check_weight(weight *w, const size_t *ms, size_t n_ms, int reference)
+{
+    ecf8_cl_matmul *mm = NULL;
+    int st = ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w->info, scale_of(w), 0, &mm);
+    if (st) print_error("create: %s: %s\n", ecf8_status_string(st), ecf8_last_error());
+    assert_int_equal(st, ECF8_OK);
+    for (size_t t = 0; t < n_ms; t++) {
+        size_t m = ms[t];
+        float *x = make_x(m, w->k, 1000 + m), *yf = malloc(m * w->n * 4), *yu = malloc(m * w->n * 4);
+        assert_non_null(yf);
+        assert_non_null(yu);
+        run(mm, ECF8_CL_ENGINE_FUSED, x, m * w->k * 4, 0, m, w->n, yf);
+        run(mm, ECF8_CL_ENGINE_UNCOMPRESSED, x, m * w->k * 4, 0, m, w->n, yu);
+        if (memcmp(yf, yu, m * w->n * 4)) {
+            for (size_t i = 0; i < m * w->n; i++)
+                if (memcmp(&yf[i], &yu[i], 4)) {
+                    print_error("%s %zux%zu split %s m=%zu: y[%zu] fused %.9g != uncompressed %.9g\n",
+                                ecf8_dtype_name(w->dtype), w->n, w->k,
+                                ecf8_split_name(w->info.split), m, i, (double)yf[i], (double)yu[i]);
+                    break;
+                }
+            fail();
+        }
+        if (reference) check_reference(w->dtype, w->data, scale_of(w) ? w->scale : NULL, x, yf, m, w->n, w->k);
+        free(x);
+        free(yf);
+        free(yu);
+    }
+    ecf8_cl_matmul_free(mm);
+}
+
+static const size_t all_ms[] = {1, 3, 17, 64};
+
+static void shapes_for(ecf8_dtype dt, ecf8_split split)
+{
+    /* (n, k) not multiples of 128; 4500 columns cut into row segments. */
+    static const size_t shapes[][2] = {{200, 300}, {131, 4500}, {5, 70}, {300, 129}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        weight w;
+        weight_init(&w, dt, shapes[i][0], shapes[i][1], 7 + i);
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.split = split;
+        weight_encode(&w, &o);
+        if (split != ECF8_SPLIT_AUTO && w.info.split != ECF8_SPLIT_STORED) assert_int_equal(w.info.split, split);
+        check_weight(&w, all_ms, 4, 1);
+        weight_free(&w);
+    }
+}
+
+static void test_e4m3(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    shapes_for(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE);
+    shapes_for(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT);
+}
+
+static void test_e5m2(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    shapes_for(ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_AUTO);
+}
+
+static void test_bf16(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    shapes_for(ECF8_DTYPE_BF16, ECF8_SPLIT_EXPONENT);
+    shapes_for(ECF8_DTYPE_BF16, ECF8_SPLIT_BYTE);
+}
+
+/* Small chunks: bands of several rows, a partial last band, and segments
+ * that are 64- but not 128-aligned. */
+static void test_chunk_geometries(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const struct { size_t n, k; uint32_t chunk; } cases[] = {
+        {77, 100, 256},   /* 2 rows per chunk, last band partial */
+        {40, 9, 64},      /* 7 rows per chunk */
+        {19, 300, 128},   /* segments of 128 columns (3 per row) */
+        {33, 300, 200},   /* segments of 192: 64- but not 128-aligned */
+        {50, 900, 200},   /* 5 segments of 192 */
+        {3, 20000, 4096}, /* long rows: 5 segments of 4032 */
+    };
+    const ecf8_dtype dts[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_BF16};
+    for (size_t d = 0; d < 2; d++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            weight w;
+            weight_init(&w, dts[d], cases[i].n, cases[i].k, 31 + i);
+            ecf8_compress_options o;
+            ecf8_compress_options_init(&o);
+            o.chunk_elements = cases[i].chunk;
+            weight_encode(&w, &o);
+            assert_int_not_equal(w.info.split, ECF8_SPLIT_STORED);
+            const size_t ms[] = {1, 3, 17};
+            check_weight(&w, ms, 3, 1);
+            weight_free(&w);
+        }
+}
+
+/* The portable one-lane kernels (the GPU path) on every shape. */
+static void test_one_lane(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    setenv("ECF8_MATMUL_LANES", "1", 1);
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 150, 4500, 99);
+    weight_encode(&w, NULL);
+    check_weight(&w, all_ms, 4, 1);
+    weight_free(&w);
+    weight_init(&w, ECF8_DTYPE_F8_E5M2, 77, 100, 98);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.chunk_elements = 256;
+    weight_encode(&w, &o);
+    check_weight(&w, all_ms, 4, 1);
+    weight_free(&w);
+    unsetenv("ECF8_MATMUL_LANES");
+}
+
+/* BF16 X is converted on load: same result as the fp32 X it rounds to. */
+static void test_bf16_input(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 96, 260, 5);
+    weight_encode(&w, NULL);
+    ecf8_cl_matmul *mm;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info, 0, &mm), ECF8_OK);
+    for (size_t t = 0; t < 4; t++) {
+        size_t m = all_ms[t];
+        float *x = make_x(m, w.k, 77);
+        uint16_t *xh = malloc(m * w.k * 2);
+        for (size_t i = 0; i < m * w.k; i++) {
+            uint32_t b;
+            memcpy(&b, &x[i], 4);
+            xh[i] = (uint16_t)(b >> 16);
+            b &= 0xFFFF0000u;
+            memcpy(&x[i], &b, 4);
+        }
+        float *y1 = malloc(m * w.n * 4), *y2 = malloc(m * w.n * 4), *y3 = malloc(m * w.n * 4);
+        run(mm, ECF8_CL_ENGINE_FUSED, xh, m * w.k * 2, 1, m, w.n, y1);
+        run(mm, ECF8_CL_ENGINE_FUSED, x, m * w.k * 4, 0, m, w.n, y2);
+        run(mm, ECF8_CL_ENGINE_UNCOMPRESSED, xh, m * w.k * 2, 1, m, w.n, y3);
+        assert_memory_equal(y1, y2, m * w.n * 4);
+        assert_memory_equal(y1, y3, m * w.n * 4);
+        free(x), free(xh), free(y1), free(y2), free(y3);
+    }
+    ecf8_cl_matmul_free(mm);
+    weight_free(&w);
+}
+
+/* All-zero weights (a one-symbol code: no bits per element) give exact 0. */
+static void test_zero_weights(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const ecf8_dtype dts[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_F8_E5M2, ECF8_DTYPE_BF16};
+    for (size_t d = 0; d < 3; d++) {
+        weight w;
+        weight_init(&w, dts[d], 130, 200, 3);
+        memset(w.data, 0, 130 * 200 * ecf8_dtype_size(dts[d]));
+        weight_encode(&w, NULL);
+        assert_int_not_equal(w.info.split, ECF8_SPLIT_STORED);
+        check_weight(&w, all_ms, 4, 1);
+        ecf8_cl_matmul *mm;
+        assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, scale_of(&w), 0, &mm), ECF8_OK);
+        float *x = make_x(3, 200, 1), y[3 * 130];
+        run(mm, ECF8_CL_ENGINE_FUSED, x, 3 * 200 * 4, 0, 3, 130, y);
+        for (size_t i = 0; i < 3 * 130; i++) assert_true(y[i] == 0.0f);
+        free(x);
+        ecf8_cl_matmul_free(mm);
+        weight_free(&w);
+    }
+}
+
+/* Every element code, NaN and Inf included: both engines agree bit for bit
+ * (NaN payloads too), finite rows match the reference. */
+static void test_special_values(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const ecf8_dtype dts[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_F8_E5M2, ECF8_DTYPE_BF16};
+    for (size_t d = 0; d < 3; d++) {
+        weight w;
+        size_t n = 70, k = 300;
+        weight_init(&w, dts[d], n, k, 11);
+        uint64_t s = 5;
+        for (size_t r = 0; r < n; r++) {
+            if (r % 3 == 0) continue; /* keep some rows finite */
+            for (size_t c = 0; c < k; c++) {
+                size_t i = r * k + c;
+                if (dts[d] == ECF8_DTYPE_BF16) {
+                    static const uint16_t special[] = {0x7F80, 0xFF80, 0x7FC0, 0xFF81, 0x0001, 0x8000};
+                    if (tu_rand(&s) % 8 == 0) {
+                        uint16_t h = special[tu_rand(&s) % 6];
+                        w.data[2 * i] = (uint8_t)h, w.data[2 * i + 1] = (uint8_t)(h >> 8);
+                    }
+                } else {
+                    w.data[i] = (uint8_t)((r * 131 + c) & 0xFF); /* every code */
+                }
+            }
+        }
+        weight_encode(&w, NULL);
+        check_weight(&w, all_ms, 4, 1);
+        weight_free(&w);
+    }
+}
+
+/* Linear weights of a real checkpoint slice, through the .ecf8 container. */
+static void real_file(const char *fixture)
+{
+    const char *dir = tu_temp_dir();
+    assert_non_null(dir);
+    char out[4200];
+    snprintf(out, sizeof out, "%s/slice.ecf8", dir);
+    assert_int_equal(ecf8_compress_path(tu_data_path(fixture), out, NULL), ECF8_OK);
+    ecf8_file *f;
+    assert_int_equal(ecf8_file_open(out, &f), ECF8_OK);
+    int tested = 0;
+    for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
+        ecf8_tensor_info t, sc;
+        assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
+        size_t len = strlen(t.name);
+        if (t.ndim != 2 || len < 7 || strcmp(t.name + len - 7, ".weight") ||
+            (t.dtype != ECF8_DTYPE_F8_E4M3 && t.dtype != ECF8_DTYPE_F8_E5M2 && t.dtype != ECF8_DTYPE_BF16))
+            continue;
+        if (strstr(t.name, "embeddings")) continue;
+        const ecf8_tensor_info *scp = NULL;
+        float *scale = NULL;
+        if (t.dtype != ECF8_DTYPE_BF16) {
+            char sname[512];
+            snprintf(sname, sizeof sname, "%s_scale_inv", t.name);
+            size_t si;
+            assert_int_equal(ecf8_file_find(f, sname, &si), ECF8_OK);
+            assert_int_equal(ecf8_file_tensor(f, si, &sc), ECF8_OK);
+            scp = &sc;
+            scale = (float *)sc.payload;
+        }
+        size_t n = t.shape[0], k = t.shape[1], es = ecf8_dtype_size(t.dtype);
+        uint8_t *wdata = malloc(n * k * es);
+        assert_int_equal(ecf8_file_read_tensor(f, i, wdata, n * k * es, 0), ECF8_OK);
+        ecf8_cl_matmul *mm;
+        int st = ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, scp, 0, &mm);
+        if (st) print_error("%s: %s\n", t.name, ecf8_last_error());
+        assert_int_equal(st, ECF8_OK);
+        const size_t ms[] = {1, 17};
+        for (size_t q = 0; q < 2; q++) {
+            size_t m = ms[q];
+            float *x = make_x(m, k, 3 + q), *yf = malloc(m * n * 4), *yu = malloc(m * n * 4);
+            run(mm, ECF8_CL_ENGINE_FUSED, x, m * k * 4, 0, m, n, yf);
+            run(mm, ECF8_CL_ENGINE_UNCOMPRESSED, x, m * k * 4, 0, m, n, yu);
+            assert_memory_equal(yf, yu, m * n * 4);
+            check_reference(t.dtype, wdata, scale, x, yf, m, n, k);
+            free(x), free(yf), free(yu);
+        }
+        ecf8_cl_matmul_free(mm);
+        free(wdata);
+        tested++;
+    }
+    assert_true(tested > 0);
+    ecf8_file_close(f);
+}
+
+static void test_real_checkpoint(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    real_file("minilm-slice-e4m3.safetensors");
+    real_file("minilm-slice-e5m2.safetensors");
+    real_file("minilm-slice-bf16.safetensors");
+}
+
+/* Dequantize gives w * scale rounded once. */
+static void test_dequantize(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E5M2, 140, 150, 21);
+    weight_encode(&w, NULL);
+    ecf8_cl_matmul *mm;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info, 0, &mm), ECF8_OK);
+    cl_mem raw = buffer(140 * 150, w.data), out = buffer(140 * 150 * 4, NULL);
+    assert_int_equal(ecf8_cl_enqueue_dequantize(mm, g_queue, raw, 0, out, 0, 0, NULL, NULL), ECF8_OK);
+    float *y = malloc(140 * 150 * 4);
+    assert_int_equal(clEnqueueReadBuffer(g_queue, out, CL_TRUE, 0, 140 * 150 * 4, y, 0, NULL, NULL), CL_SUCCESS);
+    for (size_t r = 0; r < 140; r++)
+        for (size_t c = 0; c < 150; c++) {
+            float want = (float)fp8_value(w.dtype, w.data[r * 150 + c]) * w.scale[(r / 128) * 2 + c / 128];
+            assert_memory_equal(&y[r * 150 + c], &want, 4);
+        }
+    free(y);
+    clReleaseMemObject(raw);
+    clReleaseMemObject(out);
+    ecf8_cl_matmul_free(mm);
+    weight_free(&w);
+}
+
+/* Shape and argument errors are refused before any kernel runs. */
+static void test_errors(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 200, 300, 1);
+    weight_encode(&w, NULL);
+    ecf8_cl_matmul *mm = NULL;
+    /* wrong scale shape */
+    ecf8_tensor_info bad = w.scale_info;
+    bad.shape[1] = 2;
+    bad.payload_bytes = 2 * 2 * 4;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &bad, 0, &mm), ECF8_ERR_SHAPE);
+    assert_non_null(strstr(ecf8_last_error(), "needs [2, 3]"));
+    bad = w.scale_info;
+    bad.dtype_name = "BF16";
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &bad, 0, &mm), ECF8_ERR_SHAPE);
+    /* missing scales for FP8 */
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, NULL, 0, &mm), ECF8_ERR_ARGUMENT);
+    /* a 1-D or 3-D weight */
+    ecf8_tensor_info t = w.info;
+    t.ndim = 1;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm), ECF8_ERR_SHAPE);
+    /* a dtype without matmul */
+    t = w.info;
+    t.dtype = ECF8_DTYPE_F16;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm), ECF8_ERR_UNSUPPORTED);
+    /* a checksum that does not match */
+    t = w.info;
+    t.checksum ^= 1;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm), ECF8_ERR_CHECKSUM);
+    assert_null(mm);
+
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info,
+                                           ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED), &mm), ECF8_OK);
+    cl_mem x = buffer(3 * 300 * 4, NULL), y = buffer(3 * 200 * 4, NULL);
+    /* X too small for 4 rows, Y too small, M = 0, misaligned offset, engine not prepared */
+    assert_int_equal(ecf8_cl_enqueue_matmul(mm, ECF8_CL_ENGINE_FUSED, g_queue, 4, x, 0, 0, y, 0, 0, NULL, NULL), ECF8_ERR_SHAPE);
+    assert_int_equal(ecf8_cl_enqueue_matmul(mm, ECF8_CL_ENGINE_FUSED, g_queue, 3, x, 0, 0, y, 4, 0, NULL, NULL), ECF8_ERR_SHAPE);
+    assert_int_equal(ecf8_cl_enqueue_matmul(mm, ECF8_CL_ENGINE_FUSED, g_queue, 0, x, 0, 0, y, 0, 0, NULL, NULL), ECF8_ERR_SHAPE);
+    assert_int_equal(ecf8_cl_enqueue_matmul(mm, ECF8_CL_ENGINE_FUSED, g_queue, 1, x, 2, 0, y, 0, 0, NULL, NULL), ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_cl_enqueue_matmul(mm, ECF8_CL_ENGINE_UNCOMPRESSED, g_queue, 1, x, 0, 0, y, 0, 0, NULL, NULL), ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_cl_enqueue_matmul(mm, ECF8_CL_ENGINE_FUSED, g_queue, 1, x, 0, 7, y, 0, 0, NULL, NULL), ECF8_ERR_ARGUMENT);
+    /* offsets inside the buffers work */
+    assert_int_equal(ecf8_cl_enqueue_matmul(mm, ECF8_CL_ENGINE_FUSED, g_queue, 2, x, 300 * 4, 0, y, 200 * 4, 0, NULL, NULL), ECF8_OK);
+    assert_int_equal(clFinish(g_queue), CL_SUCCESS);
+    clReleaseMemObject(x);
+    clReleaseMemObject(y);
+    ecf8_cl_matmul_free(mm);
+    ecf8_cl_matmul_free(NULL);
+    weight_free(&w);
+
+    /* BF16 takes no scales */
+    weight_init(&w, ECF8_DTYPE_BF16, 10, 10, 1);
+    weight_encode(&w, NULL);
+    ecf8_tensor_info sc = {0};
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &sc, 0, &mm), ECF8_ERR_ARGUMENT);
+    weight_free(&w);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_e4m3),
+        cmocka_unit_test(test_e5m2),
+        cmocka_unit_test(test_bf16),
+        cmocka_unit_test(test_chunk_geometries),
+        cmocka_unit_test(test_one_lane),
+        cmocka_unit_test(test_bf16_input),
+        cmocka_unit_test(test_zero_weights),
+        cmocka_unit_test(test_special_values),
+        cmocka_unit_test(test_dequantize),
+        cmocka_unit_test(test_real_checkpoint),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
