@@ -59,9 +59,19 @@
 
 /* ---- small helpers ------------------------------------------------------ */
 static const char *prog = "ecf8-bench-codec";
+/* The temporary .ecf8 and its directory, removed on failure too. */
+static char g_tmp_dir[4096], g_tmp_file[4200];
+
+static void remove_temp(void)
+{
+    if (g_tmp_file[0]) remove(g_tmp_file);
+    if (g_tmp_dir[0]) rmdir(g_tmp_dir);
+    g_tmp_file[0] = g_tmp_dir[0] = 0;
+}
 
 static void die(const char *fmt, ...)
 {
+    remove_temp();
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", prog);
@@ -784,14 +794,14 @@ static void bench_file(const char *path, const bench_opts *o, results *r)
     }
 
     /* The real container, its size and a byte-exact round trip. */
-    char dir[4096], out_path[4200];
+    char *dir = g_tmp_dir, *out_path = g_tmp_file;
     ecf8_file *cf = NULL;
     size_t *map = NULL;
     if (o->mode == MODE_ALL) {
         const char *tmp = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/ecf8-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+        snprintf(dir, sizeof g_tmp_dir, "%s/ecf8-bench-XXXXXX", tmp && *tmp ? tmp : "/tmp");
         if (!mkdtemp(dir)) die("cannot create a temporary directory: %s", strerror(errno));
-        snprintf(out_path, sizeof out_path, "%s/out.ecf8", dir);
+        snprintf(out_path, sizeof g_tmp_file, "%s/out.ecf8", dir);
         check(ecf8_compress_path(path, out_path, &opts), "compress", path);
         r->ecf8_bytes = file_size(out_path);
         r->ov_container = (double)r->ecf8_bytes - (double)r->ecf8_payload_bytes;
@@ -884,10 +894,7 @@ static void bench_file(const char *path, const bench_opts *o, results *r)
     free(genc), free(gdec), free(recon), free(zframe), free(map);
     ZSTD_freeDCtx(dctx);
     if (cf) ecf8_file_close(cf);
-    if (o->mode == MODE_ALL) {
-        remove(out_path);
-        rmdir(dir);
-    }
+    remove_temp();
     for (size_t i = 0; i < m.nt; i++) {
         free(m.t[i].name);
         free(m.t[i].an);
