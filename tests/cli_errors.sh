@@ -27,8 +27,6 @@ known_bug() {
 # Checks that a failure is known for FILE under CMD; echoes the bug.
 known_for() {
     case "$1:$2" in
-        ecf8-dir-path-duplicate.ecf8:*)
-            echo "BUG-11 duplicate-source-paths: a directory container whose sources share a path is accepted" ;;
         ecf8-stored-bitflip.ecf8:info*)
             echo "BUG-10 info-skips-stored: 'ecf8 info' does not checksum stored tensors" ;;
     esac

@@ -104,9 +104,6 @@ static char *copy_to(const char *dir, const char *file)
 static const struct {
     const char *file, *step, *bug;
 } KNOWN[] = {
-    {"ecf8-dir-path-duplicate.ecf8", "*",
-     "BUG-11 duplicate-source-paths: a directory container whose sources share a path opens; "
-     "decompress writes the second over the first"},
     {"ecf8-stored-bitflip.ecf8", "inspect",
      "BUG-10 info-skips-stored: ecf8_inspect_path (ecf8 info) does not check the checksum of "
      "stored tensors, so a corrupted F32 tensor goes unnoticed"},
