@@ -1,18 +1,856 @@
-/* cli_matmul.c - `ecf8 matmul` and `ecf8 bench matmul` (placeholder). */
+/* cli_matmul.c - `ecf8 matmul` (Y = X W^T for one tensor of an .ecf8 file,
+ * .npy in and out) and `ecf8 bench matmul` (fused vs uncompressed vs
+ * decode + dequantise + CLBlast, weights cold, float64 reference). */
 #include "cli.h"
 
-#include <stdio.h>
+#include "ecf8_cl.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#if defined(ECF8_HAVE_CLBLAST) || (defined(__has_include) && __has_include(<clblast_c.h>))
+#include <clblast_c.h>
+#define HAVE_CLBLAST 1
+#else
+#define HAVE_CLBLAST 0
+#endif
+
+/* ---- small helpers ----------------------------------------------------------- */
+static int file_error(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int file_error(const char *path, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ecf8: %s: ", path);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    return 1;
+}
+
+static int lib_error(const char *path, const char *what)
+{
+    const char *d = ecf8_last_error();
+    fprintf(stderr, "ecf8: %s: %s\n", path, d[0] ? d : what);
+    return 1;
+}
+
+static double now_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+/* ---- weights and their scales ---------------------------------------------------- */
+typedef struct mm_weight {
+    ecf8_tensor_info w, s;
+    int has_scale;
+    char scale_name[1024];
+} mm_weight;
+
+static int matmul_dtype(ecf8_dtype d)
+{
+    return d == ECF8_DTYPE_F8_E4M3 || d == ECF8_DTYPE_F8_E5M2 || d == ECF8_DTYPE_BF16;
+}
+
+/* The scale of `A.weight` is `A.weight_scale_inv`; of `A.kernel`,
+ * `A.weight_scale_inv`. */
+static void scale_name_of(const char *name, char *out, size_t size)
+{
+    if (ends_with(name, ".kernel"))
+        snprintf(out, size, "%.*s.weight_scale_inv", (int)(strlen(name) - 7), name);
+    else
+        snprintf(out, size, "%s_scale_inv", name);
+}
+
+/* Looks the weight and (for FP8) its scale up; prints the error itself. */
+static int load_weight(const ecf8_file *f, const char *path, const char *name, mm_weight *out)
+{
+    size_t i;
+    memset(out, 0, sizeof *out);
+    if (ecf8_file_find(f, name, &i)) return file_error(path, "no tensor '%s'", name);
+    if (ecf8_file_tensor(f, i, &out->w)) return lib_error(path, "unreadable tensor");
+    const ecf8_tensor_info *t = &out->w;
+    if (!matmul_dtype(t->dtype) || t->ndim != 2)
+        return file_error(path, "tensor '%s' is %s with %u dims; matmul needs a 2-D F8_E4M3, F8_E5M2 or BF16 weight",
+                          name, t->dtype_name, t->ndim);
+    if (t->dtype == ECF8_DTYPE_BF16) return 0;
+    scale_name_of(name, out->scale_name, sizeof out->scale_name);
+    if (ecf8_file_find(f, out->scale_name, &i))
+        return file_error(path, "FP8 tensor '%s' has no scale tensor '%s'", name, out->scale_name);
+    if (ecf8_file_tensor(f, i, &out->s)) return lib_error(path, "unreadable scale tensor");
+    out->has_scale = 1;
+    return 0;
+}
+
+/* The largest Linear-like weight: 2-D, FP8 with a scale or BF16, not an
+ * embedding table. */
+static int pick_weight(const ecf8_file *f, const char *path, mm_weight *out)
+{
+    const char *best = NULL;
+    uint64_t best_n = 0;
+    for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
+        ecf8_tensor_info t;
+        if (ecf8_file_tensor(f, i, &t) || !matmul_dtype(t.dtype) || t.ndim != 2) continue;
+        if (strstr(t.name, "embed")) continue;
+        if (t.dtype != ECF8_DTYPE_BF16) {
+            char sname[1024];
+            size_t j;
+            scale_name_of(t.name, sname, sizeof sname);
+            if (ecf8_file_find(f, sname, &j)) continue;
+        }
+        if (t.n_elements > best_n) best = t.name, best_n = t.n_elements;
+    }
+    if (!best) return file_error(path, "no 2-D F8_E4M3/F8_E5M2 (with scales) or BF16 weight to multiply");
+    return load_weight(f, path, best, out);
+}
+
+/* ---- .npy ----------------------------------------------------------------------------- */
+/* Reads a little-endian fp32 .npy of shape (k,) or (m, k), C order. */
+static int npy_read(const char *path, float **data, size_t *m, size_t *k, int *ndim)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return file_error(path, "cannot open: %s", strerror(errno));
+    unsigned char pre[12];
+    int rc = 1;
+    char *hdr = NULL;
+    *data = NULL;
+    if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, "\x93NUMPY", 6)) {
+        file_error(path, "not a .npy file (bad magic)");
+        goto done;
+    }
+    size_t hlen;
+    if (pre[6] == 1) {
+        hlen = pre[8] | (size_t)pre[9] << 8;
+    } else if (pre[6] == 2 || pre[6] == 3) {
+        if (fread(pre + 10, 1, 2, fp) != 2) {
+            file_error(path, "truncated .npy header");
+            goto done;
+        }
+        hlen = pre[8] | (size_t)pre[9] << 8 | (size_t)pre[10] << 16 | (size_t)pre[11] << 24;
+    } else {
+        file_error(path, ".npy format version %u is not supported", pre[6]);
+        goto done;
+    }
+    if (hlen > 1u << 20 || !(hdr = calloc(1, hlen + 1)) || fread(hdr, 1, hlen, fp) != hlen) {
+        file_error(path, "truncated or oversized .npy header");
+        goto done;
+    }
+    const char *d = strstr(hdr, "'descr'"), *fo = strstr(hdr, "'fortran_order'"), *sh = strstr(hdr, "'shape'");
+    if (!d || !fo || !sh) {
+        file_error(path, ".npy header lacks descr, fortran_order or shape");
+        goto done;
+    }
+    char descr[16] = "";
+    if (sscanf(d, "'descr' : '%15[^']'", descr) != 1 && sscanf(d, "'descr': '%15[^']'", descr) != 1) {
+        file_error(path, "unreadable .npy descr");
+        goto done;
+    }
+    if (strcmp(descr, "<f4")) {
+        file_error(path, "dtype '%s', expected little-endian float32 ('<f4')", descr);
+        goto done;
+    }
+    if (strstr(fo, "True") && strstr(fo, "True") < sh) {
+        file_error(path, "Fortran-order arrays are not supported (save with C order)");
+        goto done;
+    }
+    const char *p = strchr(sh, '(');
+    if (!p) {
+        file_error(path, "unreadable .npy shape");
+        goto done;
+    }
+    unsigned long long dims[3];
+    int nd = 0;
+    for (p++; nd < 3;) {
+        while (*p == ' ') p++;
+        if (*p == ')') break;
+        char *end;
+        dims[nd++] = strtoull(p, &end, 10);
+        if (end == p) {
+            nd = -1;
+            break;
+        }
+        p = end;
+        while (*p == ' ') p++;
+        if (*p == ',') p++;
+    }
+    if (nd < 1 || nd > 2) {
+        file_error(path, "array has %s dimensions; expected (K,) or (M, K)", nd == 0 ? "0" : "more than 2");
+        goto done;
+    }
+    *ndim = nd;
+    *m = nd == 2 ? dims[0] : 1;
+    *k = nd == 2 ? dims[1] : dims[0];
+    if (*m == 0 || *k == 0 || *m > (1ull << 31) / *k) {
+        file_error(path, "array shape (%llu%s%llu) is empty or too large", dims[0], nd == 2 ? ", " : "",
+                   nd == 2 ? dims[1] : 0ull);
+        goto done;
+    }
+    size_t count = *m * *k;
+    *data = malloc(count * sizeof(float) + 1);
+    if (!*data) {
+        file_error(path, "out of memory");
+        goto done;
+    }
+    size_t got = fread(*data, sizeof(float), count, fp);
+    char extra;
+    if (got != count) {
+        file_error(path, "data holds %zu of the %zu floats its shape needs", got, count);
+        goto done;
+    }
+    if (fread(&extra, 1, 1, fp) == 1) {
+        file_error(path, "trailing bytes after the array data");
+        goto done;
+    }
+    rc = 0;
+done:
+    if (rc) {
+        free(*data);
+        *data = NULL;
+    }
+    free(hdr);
+    fclose(fp);
+    return rc;
+}
+
+/* Writes fp32 (n,) or (m, n) to path through a temporary name + rename. */
+static int npy_write(const char *path, const float *y, size_t m, size_t n, int ndim)
+{
+    char hdr[256], shape[96];
+    if (ndim == 1) snprintf(shape, sizeof shape, "(%zu,)", n);
+    else snprintf(shape, sizeof shape, "(%zu, %zu)", m, n);
+    int len = snprintf(hdr, sizeof hdr, "{'descr': '<f4', 'fortran_order': False, 'shape': %s, }", shape);
+    size_t total = ((size_t)len + 10 + 1 + 63) / 64 * 64; /* magic + header + '\n', 64-aligned */
+    size_t hlen = total - 10;
+    memset(hdr + len, ' ', hlen - 1 - (size_t)len);
+    hdr[hlen - 1] = '\n';
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
+    FILE *fp = fopen(tmp, "wb");
+    if (!fp) return file_error(path, "cannot write: %s", strerror(errno));
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hlen,
+                             (unsigned char)(hlen >> 8)};
+    int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(hdr, 1, hlen, fp) == hlen &&
+             fwrite(y, sizeof(float), m * n, fp) == m * n;
+    ok = (fclose(fp) == 0) && ok;
+    if (!ok || rename(tmp, path)) {
+        int e = errno;
+        unlink(tmp);
+        return file_error(path, "cannot write: %s", strerror(e));
+    }
+    return 0;
+}
+
+/* ---- engines ---------------------------------------------------------------------------- */
+typedef enum { ENG_FUSED, ENG_UNCOMPRESSED, ENG_CLBLAST, ENG_COUNT } engine_id;
+static const char *const engine_names[ENG_COUNT] = {"fused", "uncompressed", "clblast"};
+
+typedef struct device {
+    cl_context ctx;
+    cl_device_id dev;
+    cl_command_queue queue;
+} device;
+
+static int device_open(device *d)
+{
+    memset(d, 0, sizeof *d);
+    if (ecf8_cl_open_default(&d->ctx, &d->dev, &d->queue)) return cli_fail("no OpenCL device");
+    return 0;
+}
+
+static void device_close(device *d)
+{
+    if (d->queue) clReleaseCommandQueue(d->queue);
+    if (d->ctx) clReleaseContext(d->ctx);
+}
+
+static cl_mem make_buffer(const device *d, size_t bytes, const void *data, const char *what)
+{
+    cl_int err;
+    cl_mem b = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE | (data ? CL_MEM_COPY_HOST_PTR : 0), bytes,
+                              (void *)data, &err);
+    if (err != CL_SUCCESS) {
+        fprintf(stderr, "ecf8: cannot allocate %zu bytes for %s on the device (%s)\n", bytes, what,
+                ecf8_status_string(err));
+        return NULL;
+    }
+    return b;
+}
+
+/* State of the decode + dequantise + CLBlast baseline. */
+typedef struct clblast_state {
+    ecf8_cl_tensor *tensor;
+    cl_mem raw, wf32;
+} clblast_state;
+
+static void clblast_free(clblast_state *c)
+{
+    ecf8_cl_tensor_free(c->tensor);
+    if (c->raw) clReleaseMemObject(c->raw);
+    if (c->wf32) clReleaseMemObject(c->wf32);
+    memset(c, 0, sizeof *c);
+}
+
+static int clblast_prepare(const device *d, const ecf8_tensor_info *w, clblast_state *c)
+{
+    memset(c, 0, sizeof *c);
+#if HAVE_CLBLAST
+    if (ecf8_cl_tensor_create(d->ctx, d->dev, d->queue, w, &c->tensor)) return cli_fail("tensor upload failed");
+    size_t n = (size_t)w->shape[0] * w->shape[1];
+    c->raw = make_buffer(d, n * ecf8_dtype_size(w->dtype) + 64, NULL, "decoded weights");
+    c->wf32 = c->raw ? make_buffer(d, n * sizeof(float), NULL, "fp32 weights") : NULL;
+    if (!c->raw || !c->wf32) {
+        clblast_free(c);
+        return 1;
+    }
+    return 0;
+#else
+    (void)d, (void)w;
+    fprintf(stderr, "ecf8: this build has no CLBlast: the clblast engine is unavailable\n");
+    return 1;
+#endif
+}
+
+/* Enqueues decode, dequantise and SGEMV (m = 1) or SGEMM. */
+static int clblast_enqueue(const device *d, ecf8_cl_matmul *mm, clblast_state *c, size_t m,
+                           size_t n, size_t k, cl_mem x, cl_mem y)
+{
+#if HAVE_CLBLAST
+    if (ecf8_cl_enqueue_decode(c->tensor, d->queue, c->raw, 0, 0, NULL, NULL) ||
+        ecf8_cl_enqueue_dequantize(mm, d->queue, c->raw, 0, c->wf32, 0, 0, NULL, NULL))
+        return cli_fail("decode for the clblast engine failed");
+    cl_command_queue q = d->queue;
+    CLBlastStatusCode s;
+    if (m == 1)
+        s = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, n, k, 1.0f, c->wf32, 0, k, x, 0, 1,
+                         0.0f, y, 0, 1, &q, NULL);
+    else
+        s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, m, n, k, 1.0f,
+                         x, 0, k, c->wf32, 0, k, 0.0f, y, 0, n, &q, NULL);
+    if (s != CLBlastSuccess) {
+        fprintf(stderr, "ecf8: CLBlast %s failed with status %d\n", m == 1 ? "SGEMV" : "SGEMM", (int)s);
+        return 1;
+    }
+    return 0;
+#else
+    (void)d, (void)mm, (void)c, (void)m, (void)n, (void)k, (void)x, (void)y;
+    return 1;
+#endif
+}
+
+static int engine_enqueue(const device *d, engine_id e, ecf8_cl_matmul *mm, clblast_state *c,
+                          size_t m, size_t n, size_t k, cl_mem x, cl_mem y)
+{
+    if (e == ENG_CLBLAST) return clblast_enqueue(d, mm, c, m, n, k, x, y);
+    ecf8_cl_engine ce = e == ENG_FUSED ? ECF8_CL_ENGINE_FUSED : ECF8_CL_ENGINE_UNCOMPRESSED;
+    if (ecf8_cl_enqueue_matmul(mm, ce, d->queue, m, x, 0, 0, y, 0, 0, NULL, NULL))
+        return cli_fail("matmul failed");
+    return 0;
+}
+
+static int parse_engine(const char *s, engine_id *e)
+{
+    for (int i = 0; i < ENG_COUNT; i++)
+        if (!strcmp(s, engine_names[i])) {
+            *e = (engine_id)i;
+            return 1;
+        }
+    return 0;
+}
+
+/* ---- ecf8 matmul ------------------------------------------------------------------------ */
 int cli_matmul_run(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    fprintf(stderr, "ecf8: matmul is not implemented yet\n");
-    return 1;
+    const char *path = NULL, *name = NULL, *in = NULL, *outp = NULL;
+    engine_id eng = ENG_FUSED;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--tensor") && i + 1 < argc) name = argv[++i];
+        else if (!strcmp(argv[i], "--input") && i + 1 < argc) in = argv[++i];
+        else if (!strcmp(argv[i], "--output") && i + 1 < argc) outp = argv[++i];
+        else if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
+            if (!parse_engine(argv[++i], &eng))
+                return cli_usage_error("unknown engine '%s' (fused, uncompressed or clblast)", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("matmul: unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage_error("matmul: unexpected argument '%s'", argv[i]);
+    }
+    if (!path || !name || !in || !outp)
+        return cli_usage_error("usage: ecf8 matmul FILE.ecf8 --tensor NAME --input X.npy --output Y.npy "
+                               "[--engine fused|uncompressed|clblast]");
+    ecf8_file *f;
+    if (ecf8_file_open(path, &f)) return lib_error(path, "cannot open");
+    mm_weight w;
+    float *x = NULL, *y = NULL;
+    size_t m = 0, k = 0;
+    int ndim = 0, rc = load_weight(f, path, name, &w);
+    if (!rc) rc = npy_read(in, &x, &m, &k, &ndim);
+    size_t n = (size_t)w.w.shape[0];
+    if (!rc && k != w.w.shape[1]) {
+        char got[64];
+        if (ndim == 2) snprintf(got, sizeof got, "(%zu, %zu)", m, k);
+        else snprintf(got, sizeof got, "(%zu,)", k);
+        rc = file_error(in, "array of shape %s does not match tensor '%s' [%llu, %llu]: expected (%llu,) or (M, %llu)",
+                        got, name, (unsigned long long)w.w.shape[0], (unsigned long long)w.w.shape[1],
+                        (unsigned long long)w.w.shape[1], (unsigned long long)w.w.shape[1]);
+    }
+    device d = {0};
+    ecf8_cl_matmul *mm = NULL;
+    clblast_state cb = {0};
+    cl_mem bx = NULL, by = NULL;
+    if (!rc) rc = device_open(&d);
+    if (!rc) {
+        unsigned mask = eng == ENG_UNCOMPRESSED ? ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)
+                                                : ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED);
+        if (ecf8_cl_matmul_create(d.ctx, d.dev, d.queue, &w.w, w.has_scale ? &w.s : NULL, mask, &mm))
+            rc = lib_error(path, "cannot prepare the matmul");
+    }
+    if (!rc && eng == ENG_CLBLAST) rc = clblast_prepare(&d, &w.w, &cb);
+    if (!rc) {
+        bx = make_buffer(&d, m * k * sizeof(float), x, "X");
+        by = bx ? make_buffer(&d, m * n * sizeof(float), NULL, "Y") : NULL;
+        y = malloc(m * n * sizeof(float));
+        if (!bx || !by || !y) rc = 1;
+    }
+    if (!rc) rc = engine_enqueue(&d, eng, mm, &cb, m, n, k, bx, by);
+    if (!rc && clEnqueueReadBuffer(d.queue, by, CL_TRUE, 0, m * n * sizeof(float), y, 0, NULL, NULL))
+        rc = cli_fail("reading the result failed");
+    if (!rc) rc = npy_write(outp, y, m, n, ndim);
+    if (bx) clReleaseMemObject(bx);
+    if (by) clReleaseMemObject(by);
+    clblast_free(&cb);
+    ecf8_cl_matmul_free(mm);
+    device_close(&d);
+    free(x);
+    free(y);
+    ecf8_file_close(f);
+    return rc;
+}
+
+/* ---- ecf8 bench matmul ------------------------------------------------------------------- */
+/* FP8/BF16 element -> double (exact). */
+static double element_value(ecf8_dtype dt, const uint8_t *w, size_t i)
+{
+    if (dt == ECF8_DTYPE_BF16) {
+        uint32_t bits = (uint32_t)(w[2 * i] | w[2 * i + 1] << 8) << 16;
+        float v;
+        memcpy(&v, &bits, sizeof v);
+        return v;
+    }
+    unsigned b = w[i], em = b & 0x7F;
+    double sign = (b & 0x80) ? -1.0 : 1.0;
+    if (dt == ECF8_DTYPE_F8_E4M3) {
+        if (em == 0x7F) return NAN;
+        unsigned e = em >> 3, mt = em & 7;
+        return sign * (e ? ldexp(1.0 + mt / 8.0, (int)e - 7) : ldexp(mt / 8.0, -6));
+    }
+    unsigned e = em >> 2, mt = em & 3;
+    if (e == 31) return mt ? NAN : sign * INFINITY;
+    return sign * (e ? ldexp(1.0 + mt / 4.0, (int)e - 15) : ldexp(mt / 4.0, -14));
+}
+
+/* A flush kernel that reads and writes a buffer larger than the device's
+ * last-level cache, so the next run reads its weights from memory. */
+static const char flush_source[] =
+    "__kernel void ecf8_flush(__global uint *b) { size_t i = get_global_id(0); b[i] = b[i] * 3u + 1u; }\n";
+
+typedef struct flusher {
+    cl_program prog;
+    cl_kernel kernel;
+    cl_mem buf;
+    size_t bytes;
+} flusher;
+
+static int flusher_init(const device *d, flusher *fl)
+{
+    memset(fl, 0, sizeof *fl);
+    cl_ulong cache = 0;
+    clGetDeviceInfo(d->dev, CL_DEVICE_GLOBAL_MEM_CACHE_SIZE, sizeof cache, &cache, NULL);
+    size_t bytes = (size_t)cache * 2;
+    if (bytes < (256u << 20)) bytes = 256u << 20;
+    cl_ulong maxalloc = 0;
+    clGetDeviceInfo(d->dev, CL_DEVICE_MAX_MEM_ALLOC_SIZE, sizeof maxalloc, &maxalloc, NULL);
+    if (maxalloc && bytes > maxalloc) bytes = (size_t)maxalloc;
+    bytes = bytes / 4096 * 4096;
+    cl_int err;
+    const char *src = flush_source;
+    fl->prog = clCreateProgramWithSource(d->ctx, 1, &src, NULL, &err);
+    if (!err) err = clBuildProgram(fl->prog, 1, &d->dev, "", NULL, NULL);
+    if (!err) fl->kernel = clCreateKernel(fl->prog, "ecf8_flush", &err);
+    if (!err) fl->buf = make_buffer(d, bytes, NULL, "the cache flush");
+    if (err || !fl->buf) {
+        fprintf(stderr, "ecf8: cannot set up the cache flush\n");
+        return 1;
+    }
+    unsigned zero = 0;
+    clEnqueueFillBuffer(d->queue, fl->buf, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
+    clSetKernelArg(fl->kernel, 0, sizeof(cl_mem), &fl->buf);
+    fl->bytes = bytes;
+    return 0;
+}
+
+static void flusher_run(const device *d, const flusher *fl)
+{
+    size_t g = fl->bytes / 4;
+    clEnqueueNDRangeKernel(d->queue, fl->kernel, 1, NULL, &g, NULL, 0, NULL, NULL);
+    clFinish(d->queue);
+}
+
+static void flusher_free(flusher *fl)
+{
+    if (fl->kernel) clReleaseKernel(fl->kernel);
+    if (fl->prog) clReleaseProgram(fl->prog);
+    if (fl->buf) clReleaseMemObject(fl->buf);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The weight a bench run multiplies: the file's tensor or a tiled one. */
+typedef struct bench_weight {
+    ecf8_tensor_info info, scale;
+    int has_scale;
+    uint8_t *raw;       /* N x K elements, for the reference */
+    float *scales;      /* [ceil(N/128), ceil(K/128)] or NULL */
+    ecf8_encoded *enc;  /* when tiled */
+    char name[1100];
+} bench_weight;
+
+static void bench_weight_free(bench_weight *b)
+{
+    free(b->raw);
+    if (b->enc) free(b->scales); /* else it points into the file */
+    ecf8_encoded_free(b->enc);
+}
+
+/* Tiles the file's weight to n x k (W'[r][c] = W[r % N][c % K], scales the
+ * same way per 128-block) and encodes it in memory. */
+static int bench_tile(const mm_weight *src, const uint8_t *raw, uint64_t n, uint64_t k, bench_weight *b)
+{
+    ecf8_dtype dt = src->w.dtype;
+    size_t es = ecf8_dtype_size(dt), n0 = (size_t)src->w.shape[0], k0 = (size_t)src->w.shape[1];
+    b->raw = malloc((size_t)n * k * es);
+    if (!b->raw) return cli_fail("out of memory");
+    for (size_t r = 0; r < n; r++) {
+        uint8_t *dst = b->raw + r * k * es;
+        const uint8_t *row = raw + (r % n0) * k0 * es;
+        for (size_t c = 0; c < k; c += k0) {
+            size_t len = k - c < k0 ? k - c : k0;
+            memcpy(dst + c * es, row, len * es);
+        }
+    }
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    if (ecf8_tensor_encode(dt, b->raw, n, k, &o, &b->enc)) return cli_fail("encoding the tiled weight failed");
+    snprintf(b->name, sizeof b->name, "%s (tiled to %llux%llu)", src->w.name, (unsigned long long)n,
+             (unsigned long long)k);
+    ecf8_tensor_info *t = &b->info;
+    memset(t, 0, sizeof *t);
+    t->name = b->name;
+    t->dtype = dt;
+    t->dtype_name = src->w.dtype_name;
+    t->split = ecf8_encoded_split(b->enc);
+    t->ndim = 2;
+    t->shape[0] = n, t->shape[1] = k;
+    t->n_elements = n * k;
+    t->source_bytes = n * k * es;
+    size_t pb;
+    t->payload = ecf8_encoded_payload(b->enc, &pb);
+    t->payload_bytes = pb;
+    t->checksum = XXH3_64bits(b->raw, (size_t)(n * k * es));
+    if (t->split != ECF8_SPLIT_STORED) t->stream = *ecf8_encoded_stream(b->enc);
+    if (src->has_scale) {
+        size_t snb = (size_t)src->s.shape[0], skb = (size_t)src->s.shape[1];
+        size_t nb = (size_t)(n + 127) / 128, kb = (size_t)(k + 127) / 128;
+        const float *ss = src->s.payload;
+        b->scales = malloc(nb * kb * sizeof(float));
+        if (!b->scales) return cli_fail("out of memory");
+        for (size_t i = 0; i < nb; i++)
+            for (size_t j = 0; j < kb; j++) memcpy(&b->scales[i * kb + j], &ss[(i % snb) * skb + j % skb], 4);
+        b->scale = src->s;
+        b->scale.shape[0] = nb, b->scale.shape[1] = kb;
+        b->scale.n_elements = nb * kb;
+        b->scale.source_bytes = b->scale.payload_bytes = nb * kb * 4;
+        b->scale.payload = b->scales;
+        b->has_scale = 1;
+    }
+    return 0;
+}
+
+/* max |y - ref| over the reference columns (every `stride`-th output
+ * column, all rows of X); NaN when a finite reference meets a non-finite y. */
+static double max_abs_err(const bench_weight *b, const float *x, const float *y, const double *ref,
+                          size_t m, size_t n, size_t stride)
+{
+    (void)b, (void)x;
+    double e = 0;
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j += stride) {
+            double r = ref[i * ((n + stride - 1) / stride) + j / stride];
+            if (!isfinite(r)) continue;
+            double d = fabs((double)y[i * n + j] - r);
+            if (!(d <= e)) e = d;
+        }
+    return e;
+}
+
+typedef struct engine_result {
+    int ran;
+    double median_ms, min_ms;
+    double err;
+    uint64_t weight_bytes;
+    float *y;
+} engine_result;
+
+static void json_engine(const char *name, const engine_result *r, double flops, int *first)
+{
+    if (!r->ran) return;
+    printf("%s\"%s\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"gflops\": %.3f, \"weight_gbps\": %.3f, "
+           "\"weight_bytes\": %llu, \"max_abs_err\": %.6g}",
+           *first ? "" : ", ", name, r->median_ms, r->min_ms, flops / r->median_ms * 1e-6,
+           (double)r->weight_bytes / r->median_ms * 1e-6, (unsigned long long)r->weight_bytes, r->err);
+    *first = 0;
+}
+
+static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned repeat, int warm,
+                     const flusher *fl, int use_clblast, int json)
+{
+    const ecf8_tensor_info *t = &b->info;
+    size_t n = (size_t)t->shape[0], k = (size_t)t->shape[1];
+    ecf8_cl_matmul *mm = NULL;
+    clblast_state cb = {0};
+    engine_result res[ENG_COUNT] = {{0}};
+    int rc = 0;
+    if (ecf8_cl_matmul_create(d->ctx, d->dev, d->queue, t, b->has_scale ? &b->scale : NULL, 0, &mm))
+        return lib_error(t->name, "cannot prepare the matmul");
+    ecf8_cl_matmul_info info;
+    ecf8_cl_matmul_get_info(mm, &info);
+    if (use_clblast && clblast_prepare(d, t, &cb)) use_clblast = 0;
+    float *x = malloc(m * k * sizeof(float));
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    for (size_t i = 0; x && i < m * k; i++) {
+        seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
+        x[i] = (float)((double)(int64_t)(seed >> 40) / (double)(1 << 23));
+    }
+    cl_mem bx = x ? make_buffer(d, m * k * sizeof(float), x, "X") : NULL;
+    cl_mem by = bx ? make_buffer(d, m * n * sizeof(float), NULL, "Y") : NULL;
+    if (!x || !bx || !by) rc = 1;
+    engine_id order[ENG_COUNT];
+    int n_eng = 0;
+    order[n_eng++] = ENG_FUSED;
+    order[n_eng++] = ENG_UNCOMPRESSED;
+    if (use_clblast) order[n_eng++] = ENG_CLBLAST;
+    res[ENG_FUSED].weight_bytes = info.fused_bytes;
+    res[ENG_UNCOMPRESSED].weight_bytes = info.uncompressed_bytes;
+    if (use_clblast) res[ENG_CLBLAST].weight_bytes = ecf8_cl_tensor_device_bytes(cb.tensor) +
+                                                     (b->has_scale ? b->scale.payload_bytes : 0);
+    double *times = calloc((size_t)ENG_COUNT * repeat, sizeof(double));
+    if (!times) rc = 1;
+    /* Warm-up (builds programs), then rounds that alternate the engines so
+     * that background load hits them alike. */
+    for (int e = 0; !rc && e < n_eng; e++) {
+        rc = engine_enqueue(d, order[e], mm, &cb, m, n, k, bx, by);
+        if (!rc) clFinish(d->queue);
+        res[order[e]].y = malloc(m * n * sizeof(float));
+        if (!rc && (!res[order[e]].y ||
+                    clEnqueueReadBuffer(d->queue, by, CL_TRUE, 0, m * n * 4, res[order[e]].y, 0, NULL, NULL)))
+            rc = cli_fail("reading the result failed");
+        res[order[e]].ran = !rc;
+    }
+    for (unsigned r = 0; !rc && r < repeat; r++)
+        for (int e = 0; !rc && e < n_eng; e++) {
+            if (!warm) flusher_run(d, fl);
+            double t0 = now_seconds();
+            rc = engine_enqueue(d, order[e], mm, &cb, m, n, k, bx, by);
+            if (!rc && clFinish(d->queue)) rc = cli_fail("clFinish failed");
+            times[(size_t)order[e] * repeat + r] = (now_seconds() - t0) * 1e3;
+        }
+    if (!rc) {
+        for (int e = 0; e < n_eng; e++) {
+            double *tt = times + (size_t)order[e] * repeat;
+            qsort(tt, repeat, sizeof *tt, cmp_double);
+            res[order[e]].median_ms = repeat % 2 ? tt[repeat / 2] : 0.5 * (tt[repeat / 2 - 1] + tt[repeat / 2]);
+            res[order[e]].min_ms = tt[0];
+        }
+        /* float64 reference over a subset of columns when the product is big. */
+        uint64_t work = (uint64_t)m * n * k;
+        size_t stride = work > (1ull << 30) ? (size_t)((work + (1ull << 30) - 1) >> 30) : 1;
+        size_t cols = (n + stride - 1) / stride, nkb = (k + 127) / 128;
+        double *ref = malloc(m * cols * sizeof(double));
+        if (!ref) rc = cli_fail("out of memory");
+        for (size_t j = 0; !rc && j < n; j += stride) {
+            double *wrow = malloc(k * sizeof(double));
+            if (!wrow) {
+                rc = cli_fail("out of memory");
+                break;
+            }
+            for (size_t c = 0; c < k; c++) {
+                double s = 1.0;
+                if (b->has_scale) {
+                    float f;
+                    memcpy(&f, (const uint8_t *)b->scale.payload + 4 * ((j / 128) * nkb + c / 128), 4);
+                    s = f;
+                }
+                wrow[c] = element_value(t->dtype, b->raw, j * k + c) * s;
+            }
+            for (size_t i = 0; i < m; i++) {
+                double acc = 0;
+                for (size_t c = 0; c < k; c++) acc += (double)x[i * k + c] * wrow[c];
+                ref[i * cols + j / stride] = acc;
+            }
+            free(wrow);
+        }
+        for (int e = 0; !rc && e < n_eng; e++)
+            res[order[e]].err = max_abs_err(b, x, res[order[e]].y, ref, m, n, stride);
+        free(ref);
+        int identical = !rc && !memcmp(res[ENG_FUSED].y, res[ENG_UNCOMPRESSED].y, m * n * sizeof(float));
+        double flops = 2.0 * (double)m * (double)n * (double)k;
+        char cold[128];
+        if (warm) snprintf(cold, sizeof cold, "warm (no flush)");
+        else snprintf(cold, sizeof cold, "flush: %zu MiB read+written before each timed run", fl->bytes >> 20);
+        if (!rc && json) {
+            printf("{\"tensor\": \"%s\", \"dtype\": \"%s\", \"split\": \"%s\", \"m\": %zu, \"n\": %zu, "
+                   "\"k\": %zu, \"bit_identical\": %s, \"repeat\": %u, \"weights\": \"%s\", "
+                   "\"reference_columns\": %zu, \"lanes\": %u, \"engines\": {",
+                   t->name, t->dtype_name, ecf8_split_name(t->split), m, n, k,
+                   identical ? "true" : "false", repeat, cold, cols, info.lanes);
+            int first = 1;
+            for (int e = 0; e < ENG_COUNT; e++) json_engine(engine_names[e], &res[e], flops, &first);
+            printf("}}\n");
+        } else if (!rc) {
+            printf("%s [%zu x %zu] %s (split %s), m = %zu, %u runs, weights %s\n", t->name, n, k,
+                   t->dtype_name, ecf8_split_name(t->split), m, repeat, cold);
+            printf("  %-13s %10s %10s %12s %12s %12s\n", "engine", "median ms", "min ms", "GFLOP/s",
+                   "weight GB/s", "max abs err");
+            for (int e = 0; e < ENG_COUNT; e++)
+                if (res[e].ran)
+                    printf("  %-13s %10.3f %10.3f %12.2f %12.2f %12.3g\n", engine_names[e], res[e].median_ms,
+                           res[e].min_ms, flops / res[e].median_ms * 1e-6,
+                           (double)res[e].weight_bytes / res[e].median_ms * 1e-6, res[e].err);
+            printf("  fused vs uncompressed: bit-identical %s, speed %.2fx", identical ? "yes" : "NO",
+                   res[ENG_UNCOMPRESSED].median_ms / res[ENG_FUSED].median_ms);
+            if (res[ENG_CLBLAST].ran)
+                printf("; fused vs clblast: %.2fx", res[ENG_CLBLAST].median_ms / res[ENG_FUSED].median_ms);
+            printf("\n");
+        }
+        fflush(stdout);
+    }
+    for (int e = 0; e < ENG_COUNT; e++) free(res[e].y);
+    free(times);
+    free(x);
+    if (bx) clReleaseMemObject(bx);
+    if (by) clReleaseMemObject(by);
+    clblast_free(&cb);
+    ecf8_cl_matmul_free(mm);
+    return rc;
+}
+
+static void bench_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: ecf8 bench matmul FILE.ecf8 [--tensor NAME] [--batch M[,M...]] [--shape NxK]\n"
+            "                         [--repeat N] [--warm] [--no-clblast] [--json]\n"
+            "Times Y = X W^T on three engines: fused (decode inside the matmul), uncompressed\n"
+            "(the same kernels reading raw weights) and clblast (decode, dequantise to fp32,\n"
+            "CLBlast SGEMV/SGEMM).  Each timed run is preceded by a kernel that reads and\n"
+            "writes a buffer of twice the device's reported global-memory cache (at least\n"
+            "256 MiB), so weights come from DRAM (--warm skips it).  The median of --repeat\n"
+            "runs (default 10) is reported; max_abs_err is against a float64 reference.\n"
+            "--shape tiles the tensor to NxK (real byte statistics) and compresses it in\n"
+            "memory.  Default tensor: the file's largest 2-D FP8 (with scales) or BF16 weight.\n");
 }
 
 int cli_bench_matmul(int argc, char **argv)
 {
-    (void)argc, (void)argv;
-    fprintf(stderr, "ecf8: bench matmul is not implemented yet\n");
-    return 1;
+    const char *path = NULL, *name = NULL, *batch = "1";
+    unsigned long long shape_n = 0, shape_k = 0, repeat = 10;
+    int json = 0, warm = 0, use_clblast = HAVE_CLBLAST;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--tensor") && i + 1 < argc) name = argv[++i];
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = argv[++i];
+        else if (!strcmp(argv[i], "--shape") && i + 1 < argc) {
+            const char *s = argv[++i];
+            char *end;
+            shape_n = strtoull(s, &end, 10);
+            if (end == s || (*end != 'x' && *end != 'X')) return cli_usage_error("bad --shape '%s' (NxK)", s);
+            const char *s2 = end + 1;
+            shape_k = strtoull(s2, &end, 10);
+            if (end == s2 || *end || !shape_n || !shape_k || shape_n > (1u << 20) || shape_k > (1u << 20))
+                return cli_usage_error("bad --shape '%s' (NxK)", s);
+        } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 100000, &repeat) || !repeat)
+                return cli_usage_error("bad --repeat '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--warm")) warm = 1;
+        else if (!strcmp(argv[i], "--no-clblast")) use_clblast = 0;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            bench_usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("bench matmul: unknown option '%s'", argv[i]);
+        else if (!path) path = argv[i];
+        else return cli_usage_error("bench matmul: unexpected argument '%s'", argv[i]);
+    }
+    if (!path) {
+        bench_usage(stderr);
+        return 2;
+    }
+    size_t batches[32], n_batches = 0;
+    for (const char *p = batch; *p;) {
+        char *end;
+        unsigned long long v = strtoull(p, &end, 10);
+        if (end == p || !v || v > (1u << 20) || n_batches == 32 || (*end && *end != ','))
+            return cli_usage_error("bad --batch '%s' (M or M,M,...)", batch);
+        batches[n_batches++] = (size_t)v;
+        p = *end ? end + 1 : end;
+    }
+    ecf8_file *f;
+    if (ecf8_file_open(path, &f)) return lib_error(path, "cannot open");
+    mm_weight w;
+    int rc = name ? load_weight(f, path, name, &w) : pick_weight(f, path, &w);
+    bench_weight b;
+    memset(&b, 0, sizeof b);
+    uint8_t *raw = NULL;
+    if (!rc) {
+        size_t i, bytes = (size_t)w.w.source_bytes;
+        ecf8_file_find(f, w.w.name, &i);
+        raw = malloc(bytes ? bytes : 1);
+        if (!raw || ecf8_file_read_tensor(f, i, raw, bytes, 0)) rc = lib_error(path, "cannot read the tensor");
+    }
+    if (!rc && shape_n) {
+        rc = bench_tile(&w, raw, shape_n, shape_k, &b);
+    } else if (!rc) {
+        b.info = w.w;
+        b.scale = w.s;
+        b.has_scale = w.has_scale;
+        b.raw = raw;
+        raw = NULL;
+    }
+    device d = {0};
+    flusher fl = {0};
+    if (!rc) rc = device_open(&d);
+    if (!rc && !warm) rc = flusher_init(&d, &fl);
+    for (size_t i = 0; !rc && i < n_batches; i++)
+        rc = bench_one(&d, &b, batches[i], (unsigned)repeat, warm, &fl, use_clblast, json);
+    flusher_free(&fl);
+    device_close(&d);
+    bench_weight_free(&b);
+    free(raw);
+    ecf8_file_close(f);
+    return rc;
 }
