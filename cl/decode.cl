@@ -1,73 +1,90 @@
 /* decode.cl - chunk-parallel decode of an ecf8 coded tensor (OpenCL C 1.2).
- * v1: one chunk per work-item, simple loop. */
+ *
+ * The stream of a chunk is a sequence of elements, each its symbol's code
+ * word (LSB first) followed by RAW_BITS raw bits; chunk c starts at byte
+ * offsets[c] of the coded stream and decodes to a fixed number of elements
+ * at a fixed place in the output, both given by the tensor geometry, so no
+ * scan is needed.  A chunk whose decode does not consume exactly its stored
+ * bytes sets *error to its index + 1 (first writer wins).  Every stream
+ * read is clamped into the stream and every store stays inside the chunk's
+ * own output range, whatever the data.
+ *
+ * Two kernels share the geometry code:
+ *   ecf8_decode        portable: one chunk per work-item, the decode table
+ *                      in local memory, 16-byte stores.  Any device.
+ *   ecf8_decode_lanes  for CPU devices: VW x NSETS chunks per work-item in
+ *                      the lanes of uint vectors, so that the stream and
+ *                      table reads become vector gathers (one work-item is
+ *                      one thread on a CPU, and a single Huffman chain is
+ *                      latency-bound).  Needs 4-byte aligned chunk outputs
+ *                      and unaligned 32-bit loads (true of CPUs).
+ *
+ * Built with -D options per tensor kind; every one has a default so the
+ * file compiles on its own. */
 #ifndef ECF8_WIDTH
-#define ECF8_WIDTH 1
+#define ECF8_WIDTH 1          /* bytes per element: 1 (FP8) or 2 (BF16/F16) */
 #endif
 #ifndef ECF8_CODE_BITS
-#define ECF8_CODE_BITS 12
+#define ECF8_CODE_BITS 12     /* decode table index bits; 0: one-symbol code */
 #endif
 #ifndef ECF8_RAW_BITS
-#define ECF8_RAW_BITS 0
+#define ECF8_RAW_BITS 0       /* raw bits after each code word */
 #endif
 #ifndef ECF8_SYMBOL_SHIFT
-#define ECF8_SYMBOL_SHIFT 0
+#define ECF8_SYMBOL_SHIFT 0   /* where the symbol sits in the element */
 #endif
 #ifndef ECF8_SYMBOL_BITS
 #define ECF8_SYMBOL_BITS 8
 #endif
-#ifndef ECF8_CHUNKS_PER_ITEM
-#define ECF8_CHUNKS_PER_ITEM 1
+#ifndef ECF8_VW
+#define ECF8_VW 16            /* lanes kernel: vector width (8 or 16) */
+#endif
+#ifndef ECF8_NSETS
+#define ECF8_NSETS 2          /* lanes kernel: independent vectors per item */
 #endif
 
 #define TABLE_SIZE (1 << ECF8_CODE_BITS)
 #define TMASK (TABLE_SIZE - 1)
 #define RMASK ((1u << ECF8_RAW_BITS) - 1)
-#define ELEM_BITS (ECF8_CODE_BITS + ECF8_RAW_BITS)
-#define PER_REFILL (ELEM_BITS ? 56 / ELEM_BITS : 64)
 #define LOW_MASK ((1u << ECF8_SYMBOL_SHIFT) - 1)
+#define ELEM_BITS (ECF8_CODE_BITS + ECF8_RAW_BITS)
+#define ELEM_BITS_NZ (ELEM_BITS ? ELEM_BITS : 1)
 
+/* Element value from its symbol and raw bits (docs/FORMAT.md 4.1). */
 inline uint join(uint sym, uint raw)
 {
     return ((raw >> ECF8_SYMBOL_SHIFT) << (ECF8_SYMBOL_SHIFT + ECF8_SYMBOL_BITS)) |
            (sym << ECF8_SYMBOL_SHIFT) | (raw & LOW_MASK);
 }
 
-#define V (16 / ECF8_WIDTH) /* elements per 16-byte store */
-#define K ECF8_CHUNKS_PER_ITEM
+/* First element and element count of chunk c (ecf8_chunk_start/count). */
+inline ulong chunk_geometry(ulong c, ulong rows, ulong cols, ulong chunk_rows,
+                            ulong chunk_cols, uint *count)
+{
+    ulong segs = (cols + chunk_cols - 1) / chunk_cols;
+    ulong row0 = c / segs * chunk_rows, col0 = c % segs * chunk_cols;
+    ulong nr = min(chunk_rows, rows - row0), nc = min(chunk_cols, cols - col0);
+    *count = (uint)(nr * nc);
+    return row0 * cols + col0;
+}
 
+inline void store_element(__global uchar *dst, uint i, uint x)
+{
 #if ECF8_WIDTH == 1
-typedef uchar16 vec_t;
-#define VSTORE(v, i, p) vstore16(v, i, p)
+    dst[i] = (uchar)x;
 #else
-typedef ushort8 vec_t;
-#define VSTORE(v, i, p) vstore8(v, i, (__global ushort *)(p))
+    dst[2 * i] = (uchar)x;
+    dst[2 * i + 1] = (uchar)(x >> 8);
 #endif
+}
 
-#if defined(ECF8_CPU) && ECF8_CPU
-/* Keeps LLVM's SLP vectorizer from packing the K independent chains into
- * vector registers (table lookups then need lane extracts). */
-#define OPAQUE(x) __asm__("" : "+r"(x))
-#else
-#define OPAQUE(x) ((void)0)
-#endif
+/* ---- portable kernel ---------------------------------------------------- */
+/* Elements per refill of a 64-bit window holding at least 33 valid bits. */
+#define PER_WINDOW (33 / ELEM_BITS_NZ)
+#define V (16 / ECF8_WIDTH) /* elements per 16-byte store */
 
-#define REFILL(k)                                                              \
-    do {                                                                       \
-        buf[k] |= as_ulong(vload8(0, coded + min(pos[k], limit))) << avail[k]; \
-        pos[k] += (63 - avail[k]) >> 3;                                        \
-        avail[k] |= 56;                                                        \
-    } while (0)
-
-#define DECODE_ONE(k, x)                                                       \
-    do {                                                                       \
-        uint e_ = table[buf[k] & TMASK], len_ = e_ & 15;                       \
-        buf[k] >>= len_;                                                       \
-        OPAQUE(buf[k]);                                                        \
-        uint raw_ = (uint)buf[k] & RMASK;                                      \
-        buf[k] >>= ECF8_RAW_BITS;                                              \
-        avail[k] -= len_ + ECF8_RAW_BITS;                                      \
-        x = join(e_ >> 4, raw_);                                               \
-    } while (0)
+/* The stream as aligned 32-bit words, clamped to the last one. */
+#define STREAM_WORD(i) words[min((ulong)(i), last_word)]
 
 __kernel void ecf8_decode(__global const uchar *data, __global uchar *out,
                           __global uint *error, ulong offsets_at, ulong coded_at,
@@ -79,100 +96,89 @@ __kernel void ecf8_decode(__global const uchar *data, __global uchar *out,
     for (uint i = get_local_id(0); i < TABLE_SIZE; i += get_local_size(0)) table[i] = gtable[i];
     barrier(CLK_LOCAL_MEM_FENCE);
 
-    ulong c0 = get_global_id(0) * K;
-    if (c0 >= n_chunks) return;
+    ulong c = get_global_id(0);
+    if (c >= n_chunks) return;
     __global const ulong *offsets = (__global const ulong *)(data + offsets_at);
-    __global const uchar *coded = data + coded_at;
-    ulong segs = (cols + chunk_cols - 1) / chunk_cols;
-    ulong limit = coded_bytes - 8;
+    __global const uint *words = (__global const uint *)(data + coded_at);
+    ulong last_word = coded_bytes / 4 - 1;
+    uint count;
+    ulong start = chunk_geometry(c, rows, cols, chunk_rows, chunk_cols, &count);
+    __global uchar *dst = out + out_offset + start * ECF8_WIDTH;
+    ulong begin = offsets[c] * 8, pos = begin;
+    bool aligned = ((ulong)dst & 15) == 0;
 
-    ulong pos[K], begin[K], buf[K];
-    uint avail[K], count[K];
-    __global uchar *dst[K];
-    uint nblk = 0xffffffffu;
-#pragma unroll
-    for (uint k = 0; k < K; k++) {
-        ulong c = min(c0 + k, n_chunks - 1);
-        ulong row0 = c / segs * chunk_rows, col0 = c % segs * chunk_cols;
-        ulong nr = min(chunk_rows, rows - row0), nc = min(chunk_cols, cols - col0);
-        count[k] = c0 + k < n_chunks ? (uint)(nr * nc) : 0;
-        dst[k] = out + out_offset + (row0 * cols + col0) * ECF8_WIDTH;
-        begin[k] = pos[k] = offsets[c];
-        buf[k] = 0;
-        avail[k] = 0;
-        nblk = min(nblk, count[k] / V);
-    }
-
-    for (uint b = 0; b < nblk; b++) {
-        vec_t v[K];
+    uint i = 0;
+    for (; i + V <= count; i += V) {
+#if ECF8_WIDTH == 1
+        uchar v[V];
+#else
+        ushort v[V];
+#endif
+        ulong win = 0;
 #pragma unroll
         for (uint j = 0; j < V; j++) {
-#pragma unroll
-            for (uint k = 0; k < K; k++) {
-                if (j % PER_REFILL == 0) REFILL(k);
-                uint x;
-                DECODE_ONE(k, x);
-                v[k][j] = x;
+            if (j % PER_WINDOW == 0) {
+                ulong w = pos >> 5;
+                win = (((ulong)STREAM_WORD(w + 1) << 32) | STREAM_WORD(w)) >> (pos & 31);
             }
+            uint e = table[win & TMASK], len = e & 15;
+            uint raw = (uint)(win >> len) & RMASK;
+            win >>= len + ECF8_RAW_BITS;
+            pos += len + ECF8_RAW_BITS;
+            v[j] = join(e >> 4, raw);
         }
-#pragma unroll
-        for (uint k = 0; k < K; k++) VSTORE(v[k], b, dst[k]);
-    }
-
-    /* Whatever the blocks left: edge chunks and counts not a multiple of V. */
-#pragma unroll
-    for (uint k = 0; k < K; k++) {
-        uint i = nblk * V;
-        while (i < count[k]) {
-            REFILL(k);
-            uint stop = min(i + PER_REFILL, count[k]);
-            for (; i < stop; i++) {
-                uint x;
-                DECODE_ONE(k, x);
 #if ECF8_WIDTH == 1
-                dst[k][i] = (uchar)x;
+        uchar16 x = vload16(0, v);
 #else
-                vstore2((uchar2)((uchar)x, (uchar)(x >> 8)), i, dst[k]);
+        uchar16 x = as_uchar16(vload8(0, v));
 #endif
-            }
-        }
-        ulong bits = (pos[k] - begin[k]) * 8 - avail[k];
-        if (c0 + k < n_chunks && (bits + 7) / 8 != offsets[c0 + k + 1] - begin[k])
-            atomic_cmpxchg(error, 0u, (uint)(c0 + k) + 1);
+        if (aligned)
+            *(__global uint4 *)(dst + i * ECF8_WIDTH) = as_uint4(x);
+        else
+            vstore16(x, 0, dst + i * ECF8_WIDTH);
     }
+    for (; i < count; i++) {
+        ulong w = pos >> 5;
+        ulong win = (((ulong)STREAM_WORD(w + 1) << 32) | STREAM_WORD(w)) >> (pos & 31);
+        uint e = table[win & TMASK], len = e & 15;
+        uint raw = (uint)(win >> len) & RMASK;
+        pos += len + ECF8_RAW_BITS;
+        store_element(dst, i, join(e >> 4, raw));
+    }
+    if ((pos - begin + 7) / 8 != offsets[c + 1] - offsets[c])
+        atomic_cmpxchg(error, 0u, (uint)c + 1);
 }
 
-/* ---- lane-parallel variant: VW x NSETS chunks per work-item in vector lanes ---- */
-#ifndef ECF8_VW
-#define ECF8_VW 16
-#endif
-#ifndef ECF8_NSETS
-#define ECF8_NSETS 2
-#endif
+/* ---- lanes kernel (CPU devices) ----------------------------------------- */
 #define LANES (ECF8_VW * ECF8_NSETS)
-#define ELEM_BITS_NZ (ELEM_BITS ? ELEM_BITS : 1)
 /* A window is the 32 bits at byte p/8 shifted right by p%8: at least 25
  * valid bits, enough for SPW elements. */
 #define SPW (25 / ELEM_BITS_NZ)
-#define STEP (4 / ECF8_WIDTH)    /* elements per 32-bit output word */
+#define STEP (4 / ECF8_WIDTH) /* elements per 32-bit output word */
+
 #if ECF8_VW == 16
 typedef uint16 vu;
 #define VLOADU(i, p) vload16(i, p)
 #define VSTOREU(v, i, p) vstore16(v, i, p)
-#define GATHER(p, i)                                                                   \
-    (uint16)(p((i).s0), p((i).s1), p((i).s2), p((i).s3), p((i).s4), p((i).s5), p((i).s6), \
-             p((i).s7), p((i).s8), p((i).s9), p((i).sa), p((i).sb), p((i).sc), p((i).sd), \
-             p((i).se), p((i).sf))
+#define GATHER(f, i)                                                                   \
+    (uint16)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+             f((i).s7), f((i).s8), f((i).s9), f((i).sa), f((i).sb), f((i).sc), f((i).sd), \
+             f((i).se), f((i).sf))
 #elif ECF8_VW == 8
 typedef uint8 vu;
 #define VLOADU(i, p) vload8(i, p)
 #define VSTOREU(v, i, p) vstore8(v, i, p)
-#define GATHER(p, i)                                                                   \
-    (uint8)(p((i).s0), p((i).s1), p((i).s2), p((i).s3), p((i).s4), p((i).s5), p((i).s6), \
-            p((i).s7))
+#define GATHER(f, i)                                                                   \
+    (uint8)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+            f((i).s7))
 #else
 #error ECF8_VW must be 8 or 16
 #endif
+
+/* The 32-bit little-endian word at byte i of the chunk group's stream (an
+ * unaligned load: CPU devices only), and a decode table entry. */
+#define WORD_AT(i) (*(__global const uint *)(bytes + (i)))
+#define TABLE_AT(i) table32[i]
 
 inline vu joinv(vu sym, vu raw)
 {
@@ -180,15 +186,31 @@ inline vu joinv(vu sym, vu raw)
            (sym << ECF8_SYMBOL_SHIFT) | (raw & LOW_MASK);
 }
 
-/* The 32-bit little-endian word at byte i of the stream: an unaligned
- * load, which CPU devices (the only users of this kernel) allow. */
-#define WORD_AT(i) (*(__global const uint *)(bytes + (i)))
-
-/* At least 25 stream bits from bit position p on (LSB first). */
-inline uint window1(__global const uchar *bytes, uint p, uint last)
-{
-    return WORD_AT(min(p >> 3, last)) >> (p & 7);
-}
+/* One output word per lane: STEP elements of every lane of every set into
+ * acc[k], a new window every SPW elements.  The sets are independent
+ * chains, so their gathers overlap. */
+#define DECODE_STEP(acc)                                                          \
+    do {                                                                          \
+        vu win_[ECF8_NSETS];                                                      \
+        _Pragma("unroll") for (uint j = 0; j < STEP; j++)                         \
+        {                                                                         \
+            _Pragma("unroll") for (uint k = 0; k < ECF8_NSETS; k++)               \
+            {                                                                     \
+                if (j % SPW == 0) {                                               \
+                    vu b_ = min(p[k] >> 3, (vu)last);                             \
+                    win_[k] = GATHER(WORD_AT, b_) >> (p[k] & 7);                  \
+                }                                                                 \
+                vu e_ = GATHER(TABLE_AT, win_[k] & (vu)TMASK);                    \
+                vu len_ = e_ & 15;                                                \
+                win_[k] >>= len_;                                                 \
+                vu raw_ = win_[k] & (vu)RMASK;                                    \
+                win_[k] >>= (vu)ECF8_RAW_BITS;                                    \
+                p[k] += len_ + (vu)ECF8_RAW_BITS;                                 \
+                vu x_ = joinv(e_ >> 4, raw_) << (vu)(8 * ECF8_WIDTH * j);         \
+                acc[k] = j == 0 ? x_ : acc[k] | x_;                               \
+            }                                                                     \
+        }                                                                         \
+    } while (0)
 
 __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
                                 __global uint *error, ulong offsets_at, ulong coded_at,
@@ -199,56 +221,59 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
     ulong c0 = get_global_id(0) * LANES;
     if (c0 >= n_chunks) return;
     __global const ulong *offsets = (__global const ulong *)(data + offsets_at);
-    __global const uchar *coded = data + coded_at;
-    __global const uint *table = (__global const uint *)(data + table_at);
-    ulong segs = (cols + chunk_cols - 1) / chunk_cols;
-#define TABLE_AT(i) table[i]
+    __global const uint *table32 = (__global const uint *)(data + table_at);
+    /* Bit positions are relative to the group's first chunk; the host
+     * keeps a group's stream under 2^28 bytes. */
     ulong base = offsets[c0];
-    __global const uchar *bytes = coded + base;
-    uint last = (uint)min(coded_bytes - base - 4, (ulong)0xffffffffu);
+    __global const uchar *bytes = data + coded_at + base;
+    uint last = (uint)(coded_bytes - base - 4);
 
     uint p0[LANES], cnt[LANES], nw[LANES];
     ulong ow[LANES];
-    uint maxw = 0;
+    uint maxw = 0, minw = 0xffffffffu;
     for (uint l = 0; l < LANES; l++) {
+        /* Lanes past the last chunk decode a copy of it and store nothing. */
         ulong c = min(c0 + l, n_chunks - 1);
-        ulong row0 = c / segs * chunk_rows, col0 = c % segs * chunk_cols;
-        ulong nr = min(chunk_rows, rows - row0), nc = min(chunk_cols, cols - col0);
-        cnt[l] = c0 + l < n_chunks ? (uint)(nr * nc) : 0;
+        ulong start = chunk_geometry(c, rows, cols, chunk_rows, chunk_cols, &cnt[l]);
+        if (c0 + l >= n_chunks) cnt[l] = 0;
         nw[l] = cnt[l] / STEP;
         p0[l] = (uint)(offsets[c] - base) * 8;
-        ow[l] = (out_offset + (row0 * cols + col0) * ECF8_WIDTH) / 4;
+        ow[l] = (out_offset + start * ECF8_WIDTH) / 4;
         maxw = max(maxw, nw[l]);
+        minw = min(minw, nw[l]);
     }
-    /* Every lane steps maxw times; a lane past its own word count stores
-     * nothing and its position at that count is kept in pend. */
     vu p[ECF8_NSETS], pend[ECF8_NSETS], nwv[ECF8_NSETS];
 #pragma unroll
     for (uint k = 0; k < ECF8_NSETS; k++) {
-        p[k] = pend[k] = VLOADU(k, p0);
+        p[k] = VLOADU(k, p0);
         nwv[k] = VLOADU(k, nw);
     }
     __global uint *o32 = (__global uint *)out;
-    for (uint s = 0; s < maxw; s++) {
-        vu acc[ECF8_NSETS], win[ECF8_NSETS];
+
+    /* Phase A: while every lane has a whole 16-byte block left, four steps
+     * per iteration and one 16-byte store per lane. */
+    uint blocks = minw / 4;
+    for (uint s4 = 0; s4 < blocks; s4++) {
+        vu acc[4][ECF8_NSETS];
 #pragma unroll
-        for (uint j = 0; j < STEP; j++) {
+        for (uint q = 0; q < 4; q++) DECODE_STEP(acc[q]);
+        uint a[4][LANES];
 #pragma unroll
-            for (uint k = 0; k < ECF8_NSETS; k++) {
-                if (j % SPW == 0) {
-                    vu b = min(p[k] >> 3, (vu)last);
-                    win[k] = GATHER(WORD_AT, b) >> (p[k] & 7);
-                }
-                vu e = GATHER(TABLE_AT, win[k] & (vu)TMASK);
-                vu len = e & 15;
-                win[k] >>= len;
-                vu raw = win[k] & (vu)RMASK;
-                win[k] >>= (vu)ECF8_RAW_BITS;
-                p[k] += len + (vu)ECF8_RAW_BITS;
-                vu x = joinv(e >> 4, raw) << (vu)(8 * ECF8_WIDTH * j);
-                acc[k] = j == 0 ? x : acc[k] | x;
-            }
-        }
+        for (uint q = 0; q < 4; q++)
+#pragma unroll
+            for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(acc[q][k], k, a[q]);
+#pragma unroll
+        for (uint l = 0; l < LANES; l++)
+            vstore4((uint4)(a[0][l], a[1][l], a[2][l], a[3][l]), 0, o32 + ow[l] + 4 * s4);
+    }
+
+    /* Phase B: the remaining words; a lane past its own word count stores
+     * nothing, and its position at that count is kept in pend. */
+#pragma unroll
+    for (uint k = 0; k < ECF8_NSETS; k++) pend[k] = p[k];
+    for (uint s = blocks * 4; s < maxw; s++) {
+        vu acc[ECF8_NSETS];
+        DECODE_STEP(acc);
         uint a[LANES];
 #pragma unroll
         for (uint k = 0; k < ECF8_NSETS; k++) {
@@ -260,26 +285,24 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
             if (s < nw[l]) o32[ow[l] + s] = a[l];
     }
 
+    /* Phase C: per lane, the elements after its last whole word, then the
+     * length check. */
     uint pe[LANES];
 #pragma unroll
     for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(pend[k], k, pe);
     for (uint l = 0; l < LANES; l++) {
-        if (c0 + l >= n_chunks) break;
+        ulong c = c0 + l;
+        if (c >= n_chunks) break;
         uint q = pe[l];
         __global uchar *dst = out + ow[l] * 4;
         for (uint i = nw[l] * STEP; i < cnt[l]; i++) {
-            uint win = window1(bytes, q, last);
-            uint e = table[win & TMASK], len = e & 15;
+            uint win = WORD_AT(min(q >> 3, last)) >> (q & 7);
+            uint e = table32[win & TMASK], len = e & 15;
             uint raw = (win >> len) & RMASK;
             q += len + ECF8_RAW_BITS;
-            uint x = join(e >> 4, raw);
-#if ECF8_WIDTH == 1
-            dst[i] = (uchar)x;
-#else
-            vstore2((uchar2)((uchar)x, (uchar)(x >> 8)), i, dst);
-#endif
+            store_element(dst, i, join(e >> 4, raw));
         }
-        ulong c = c0 + l;
-        if ((q - p0[l] + 7) / 8 != offsets[c + 1] - offsets[c]) atomic_cmpxchg(error, 0u, (uint)c + 1);
+        if ((q - p0[l] + 7) / 8 != offsets[c + 1] - offsets[c])
+            atomic_cmpxchg(error, 0u, (uint)c + 1);
     }
 }

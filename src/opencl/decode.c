@@ -29,21 +29,22 @@ struct ecf8_cl_tensor {
     size_t device_bytes;
     uint64_t checksum;
     char name[128];
-    cl_mem data;              /* payload (+ pad + table) or the stored bytes */
+    cl_mem data;              /* payload + pad + tables, or the stored bytes */
     /* coded tensors */
     ecf8_stream geom;         /* geometry only; pointers cleared */
-    uint64_t offsets_at, coded_at, table_at, table32_at;
+    uint64_t offsets_at, coded_at, table16_at, table32_at;
     cl_mem error;             /* first failing chunk + 1, 0 when none */
-    cl_kernel kernel;
-    size_t local_size, global_size;
-    cl_kernel lanes_kernel;   /* 16 chunks per work-item (CPU devices) */
+    cl_kernel portable;       /* ecf8_decode: any device, any alignment */
+    size_t portable_local, portable_global;
+    cl_kernel lanes;          /* ecf8_decode_lanes: CPU devices, NULL if unusable */
     size_t lanes_local, lanes_global;
-    int use_lanes;
-    unsigned chunks_per_item;
     int decode_pending;       /* an enqueued decode's error word is unread */
 };
 
-/* Tunables, overridable from the environment while measuring. */
+/* Tuning knobs read from the environment (for measurements):
+ * ECF8_DECODE_KERNEL=portable disables the CPU lanes kernel;
+ * ECF8_DECODE_VW / ECF8_DECODE_NSETS shape it; ECF8_DECODE_WG sets the
+ * portable kernel's work-group size. */
 static size_t env_size(const char *name, size_t fallback)
 {
     const char *v = getenv(name);
@@ -53,29 +54,25 @@ static size_t env_size(const char *name, size_t fallback)
     return *end || n == 0 ? fallback : (size_t)n;
 }
 
-static int kernel_options(const ecf8_cl_tensor *t, const ecf8_split_layout *l,
-                          const ecf8_cl_device_caps *caps, char *buf, size_t size)
+/* Can the lanes kernel decode this stream?  Its chunk outputs must be
+ * 4-byte aligned (given a 4-byte aligned offset), and the stream of every
+ * group of `lanes` chunks, plus what a runaway decode of corrupt data may
+ * read past it, must fit its 32-bit bit positions. */
+static bool lanes_usable(const ecf8_stream *s, unsigned width, unsigned elem_bits, size_t lanes)
 {
-    int n = snprintf(buf, size,
-                     "-cl-std=CL1.2 -DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u "
-                     "-DECF8_SYMBOL_SHIFT=%u -DECF8_SYMBOL_BITS=%u -DECF8_CHUNKS_PER_ITEM=%u "
-                     "-DECF8_VW=%zu -DECF8_NSETS=%zu%s",
-                     t->width, t->geom.code_bits, l->raw_bits, l->symbol_shift, l->symbol_bits,
-                     t->chunks_per_item, env_size("ECF8_VW", 16), env_size("ECF8_NSETS", 2),
-                     caps->is_cpu ? " -DECF8_CPU=1" : "");
-    if (n < 0 || (size_t)n >= size) return ecf8_fail(ECF8_ERR_ARGUMENT, "kernel options too long");
-    const char *extra = getenv("ECF8_DECODE_OPTIONS");
-    if (extra && *extra && strlen(buf) + strlen(extra) + 2 < size) {
-        strcat(buf, " ");
-        strcat(buf, extra);
+    if ((s->cols * width) % 4 || (s->chunk_cols * width) % 4) return false;
+    uint64_t runaway = (s->chunk_rows * s->chunk_cols * elem_bits + 7) / 8 + 8;
+    for (uint64_t c = 0; c < s->n_chunks; c += lanes) {
+        uint64_t end = c + lanes < s->n_chunks ? c + lanes : s->n_chunks;
+        if (s->chunk_offsets[end] - s->chunk_offsets[c] + runaway >= (1u << 28)) return false;
     }
-    return ECF8_OK;
+    return true;
 }
 
 static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offset)
 {
     cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes,
-                      k == t->lanes_kernel ? t->table32_at : t->table_at, out_offset,
+                      k == t->lanes ? t->table32_at : t->table16_at, out_offset,
                       t->geom.n_chunks, t->geom.rows, t->geom.cols, t->geom.chunk_rows,
                       t->geom.chunk_cols};
     ECF8_CL_CHECK(clSetKernelArg(k, 0, sizeof(cl_mem), &t->data), "clSetKernelArg(decode)");
@@ -86,6 +83,7 @@ static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offse
     return ECF8_OK;
 }
 
+/* Validates, uploads payload and tables, and prepares both kernels. */
 static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info)
 {
     const ecf8_stream *s = &info->stream;
@@ -94,35 +92,33 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     ecf8_split_layout l;
     st = ecf8_split_layout_get(s->dtype, s->split, &l);
     if (st) return st;
-    t->geom = *s;
-    t->geom.chunk_offsets = NULL;
-    t->geom.coded = NULL;
     const uint8_t *payload = info->payload;
+    if (!payload || (const uint8_t *)s->chunk_offsets < payload || s->coded < payload)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "stream does not point into its payload");
     t->offsets_at = (uint64_t)((const uint8_t *)s->chunk_offsets - payload);
     t->coded_at = (uint64_t)(s->coded - payload);
-    if (t->offsets_at % 8 || t->coded_at + s->coded_bytes > info->payload_bytes)
+    if (t->offsets_at % 8 || t->coded_at % 8 ||
+        t->offsets_at + (s->n_chunks + 1) * 8 > info->payload_bytes ||
+        t->coded_at + s->coded_bytes > info->payload_bytes)
         return ecf8_fail(ECF8_ERR_CORRUPT, "payload layout inconsistent with its stream");
-    t->table_at = ecf8_align_up(info->payload_bytes, 64) + PAYLOAD_PAD;
-    size_t table_entries = (size_t)1 << s->code_bits;
-    t->table32_at = ecf8_align_up(t->table_at + table_entries * 2, 64);
-    size_t tail = (size_t)(t->table32_at - info->payload_bytes) + table_entries * 4 + PAYLOAD_PAD;
-    t->device_bytes = (size_t)info->payload_bytes + tail;
 
-    /* The tail: zero padding, then the decode table, then more padding. */
+    /* Device buffer: payload | zero pad | uint16 table | uint32 table | pad. */
+    size_t entries = (size_t)1 << s->code_bits;
+    t->table16_at = ecf8_align_up(info->payload_bytes, 64) + PAYLOAD_PAD;
+    t->table32_at = ecf8_align_up(t->table16_at + entries * 2, 64);
+    size_t tail = (size_t)(t->table32_at - info->payload_bytes) + entries * 4 + PAYLOAD_PAD;
+    t->device_bytes = (size_t)info->payload_bytes + tail;
     uint8_t *host_tail = calloc(1, tail);
     if (!host_tail) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     uint16_t table[1u << ECF8_MAX_CODE_BITS];
     st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, table);
-    if (st) {
-        free(host_tail);
-        return st;
-    }
-    memcpy(host_tail + (t->table_at - info->payload_bytes), table, table_entries * 2);
-    for (size_t i = 0; i < table_entries; i++)
+    for (size_t i = 0; !st && i < entries; i++) {
+        memcpy(host_tail + (t->table16_at - info->payload_bytes) + 2 * i, &table[i], 2);
         ecf8_store_le32(host_tail + (t->table32_at - info->payload_bytes) + 4 * i, table[i]);
+    }
 
     ecf8_cl_device_caps caps;
-    st = ecf8_cl_device_caps_get(t->device, &caps);
+    if (!st) st = ecf8_cl_device_caps_get(t->device, &caps);
     cl_int err = CL_SUCCESS;
     if (!st) {
         t->data = clCreateBuffer(t->context, CL_MEM_READ_ONLY, t->device_bytes, NULL, &err);
@@ -132,13 +128,13 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         t->error = clCreateBuffer(t->context, CL_MEM_READ_WRITE, sizeof(cl_uint), NULL, &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(error word)");
     }
-    cl_uint zero = 0;
+    static const cl_uint zero = 0;
     if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, 0, info->payload_bytes,
                                            payload, 0, NULL, NULL)) != CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(payload)");
     if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, info->payload_bytes, tail,
                                            host_tail, 0, NULL, NULL)) != CL_SUCCESS)
-        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(decode table)");
+        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(decode tables)");
     if (!st && (err = clEnqueueWriteBuffer(queue, t->error, CL_FALSE, 0, sizeof zero, &zero, 0,
                                            NULL, NULL)) != CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(error word)");
@@ -147,41 +143,46 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     free(host_tail);
     if (st) return st;
 
-    t->chunks_per_item = (unsigned)env_size("ECF8_DECODE_CHUNKS", 1);
+    /* One program per (width, split, code length): both kernels live in it. */
+    size_t vw = env_size("ECF8_DECODE_VW", 16), nsets = env_size("ECF8_DECODE_NSETS", 2);
+    if (vw != 8) vw = 16;
+    if (nsets > 4) nsets = 4;
+    const char *which = getenv("ECF8_DECODE_KERNEL");
+    bool want_lanes = caps.is_cpu && !(which && !strcmp(which, "portable")) &&
+                      lanes_usable(s, t->width, s->code_bits + l.raw_bits, vw * nsets);
     char options[512];
-    st = kernel_options(t, &l, &caps, options, sizeof options);
+    snprintf(options, sizeof options,
+             "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
+             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu",
+             t->width, s->code_bits, l.raw_bits, l.symbol_shift, l.symbol_bits, vw, nsets);
     cl_program program = NULL;
-    if (!st) st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
+    st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
     if (st) return st;
-    t->kernel = clCreateKernel(program, "ecf8_decode", &err);
-    if (err != CL_SUCCESS) {
-        clReleaseProgram(program);
-        return ecf8_cl_fail(err, "clCreateKernel(ecf8_decode)");
+    t->portable = clCreateKernel(program, "ecf8_decode", &err);
+    if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode)");
+    if (!st && want_lanes) {
+        t->lanes = clCreateKernel(program, "ecf8_decode_lanes", &err);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_lanes)");
     }
+    clReleaseProgram(program);
+    if (st) return st;
 
-    size_t wg = env_size("ECF8_DECODE_WG", caps.is_cpu ? 16 : 64), max_wg = 0;
-    if (clGetKernelWorkGroupInfo(t->kernel, t->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg,
-                                 &max_wg, NULL) == CL_SUCCESS &&
+    size_t wg = env_size("ECF8_DECODE_WG", caps.is_cpu ? 8 : 64), max_wg = 0;
+    if (clGetKernelWorkGroupInfo(t->portable, t->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                 sizeof max_wg, &max_wg, NULL) == CL_SUCCESS &&
         max_wg > 0 && wg > max_wg)
         wg = max_wg;
-    const char *which = getenv("ECF8_DECODE_KERNEL");
-    t->use_lanes = which && !strcmp(which, "lanes");
-    if (t->use_lanes) {
-        t->lanes_kernel = clCreateKernel(program, "ecf8_decode_lanes", &err);
-        if (err != CL_SUCCESS) {
-            clReleaseProgram(program);
-            return ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_lanes)");
-        }
-        t->lanes_local = env_size("ECF8_LANES_WG", 1);
-        size_t per = env_size("ECF8_VW", 16) * env_size("ECF8_NSETS", 2);
-        t->lanes_global = (size_t)ecf8_align_up((s->n_chunks + per - 1) / per, t->lanes_local);
-    }
-    uint64_t items = (s->n_chunks + t->chunks_per_item - 1) / t->chunks_per_item;
     /* Small tensors: fewer work-items per group rather than idle ones. */
-    while (wg > 1 && items <= wg / 2) wg /= 2;
-    t->local_size = wg;
-    t->global_size = (size_t)ecf8_align_up(items, wg);
-    clReleaseProgram(program);
+    while (wg > 1 && s->n_chunks <= wg / 2) wg /= 2;
+    t->portable_local = wg;
+    t->portable_global = (size_t)ecf8_align_up(s->n_chunks, wg);
+    /* One work-item per group: on a CPU a work-item is already a thread's
+     * worth of vector work. */
+    t->lanes_local = 1;
+    t->lanes_global = (size_t)((s->n_chunks + vw * nsets - 1) / (vw * nsets));
+    t->geom = *s;
+    t->geom.chunk_offsets = NULL;
+    t->geom.coded = NULL;
     return ECF8_OK;
 }
 
@@ -244,8 +245,8 @@ int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_qu
 void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
 {
     if (!t) return;
-    if (t->kernel) clReleaseKernel(t->kernel);
-    if (t->lanes_kernel) clReleaseKernel(t->lanes_kernel);
+    if (t->portable) clReleaseKernel(t->portable);
+    if (t->lanes) clReleaseKernel(t->lanes);
     if (t->data) clReleaseMemObject(t->data);
     if (t->error) clReleaseMemObject(t->error);
     if (t->context) clReleaseContext(t->context);
@@ -280,12 +281,12 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
                                   num_wait_events, wait_events, out_event);
         return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueCopyBuffer(stored)");
     }
-    bool lanes = t->use_lanes && out_offset % 4 == 0;
-    cl_kernel k = lanes ? t->lanes_kernel : t->kernel;
+    bool lanes = t->lanes && out_offset % 4 == 0;
+    cl_kernel k = lanes ? t->lanes : t->portable;
     int st = set_args(t, k, out, out_offset);
     if (st) return st;
-    err = clEnqueueNDRangeKernel(queue, k, 1, NULL, lanes ? &t->lanes_global : &t->global_size,
-                                 lanes ? &t->lanes_local : &t->local_size, num_wait_events,
+    err = clEnqueueNDRangeKernel(queue, k, 1, NULL, lanes ? &t->lanes_global : &t->portable_global,
+                                 lanes ? &t->lanes_local : &t->portable_local, num_wait_events,
                                  wait_events, out_event);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode)");
     t->decode_pending = 1;
