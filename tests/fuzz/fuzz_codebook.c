@@ -120,14 +120,17 @@ static void fuzz_table(fuzz_reader *r)
     uint8_t lengths[257] = {0};
     for (unsigned s = 0; s < n; s++) lengths[s] = (uint8_t)fuzz_take(r, 1);
 
-    /* The model: which inputs are valid. */
+    /* The model: which inputs are valid (FORMAT.md 4.3).  table_bits 0 is
+     * the one-symbol code, whose one length must be 1 -- unless the known
+     * bug 2 (fuzz_common.h) is still there, which accepted any length. */
     bool valid = n >= 1 && n <= 256 && tb <= ECF8_MAX_CODE_BITS;
     unsigned used = 0, count[256] = {0};
     uint64_t kraft = 0;
     for (unsigned s = 0; s < n && valid; s++) {
         if (!lengths[s]) continue;
         used++;
-        if (tb && lengths[s] > tb) valid = false;
+        if (tb == 0 && lengths[s] != 1 && !fuzz_one_symbol_is_buggy()) valid = false;
+        else if (tb && lengths[s] > tb) valid = false;
         else if (tb) kraft += 1ull << (tb - lengths[s]), count[lengths[s]]++;
     }
     if (valid) valid = tb == 0 ? used == 1 : used >= 2 && kraft == (1ull << tb);
