@@ -20,12 +20,15 @@
  *                      and unaligned 32-bit loads (true of CPUs).
  *
  * Built with -D options per tensor kind; every one has a default so the
- * file compiles on its own. */
+ * file compiles on its own.  ECF8_CODE_BITS is the longest code of a class
+ * of tensors that share the unrolling (elements per window), so a handful
+ * of programs serve every code length. */
 #ifndef ECF8_WIDTH
 #define ECF8_WIDTH 1          /* bytes per element: 1 (FP8) or 2 (BF16/F16) */
 #endif
 #ifndef ECF8_CODE_BITS
-#define ECF8_CODE_BITS 12     /* decode table index bits; 0: one-symbol code */
+#define ECF8_CODE_BITS 12     /* longest code this build handles (the table
+                                 mask of the tensor is a kernel argument) */
 #endif
 #ifndef ECF8_RAW_BITS
 #define ECF8_RAW_BITS 0       /* raw bits after each code word */
@@ -44,7 +47,8 @@
 #endif
 
 #define TABLE_SIZE (1 << ECF8_CODE_BITS)
-#define TMASK (TABLE_SIZE - 1)
+#define TMASK table_mask /* (1 << the tensor's code_bits) - 1 */
+#define TMASK_MAX (TABLE_SIZE - 1)
 #define RMASK ((1u << ECF8_RAW_BITS) - 1)
 #define LOW_MASK ((1u << ECF8_SYMBOL_SHIFT) - 1)
 #define ELEM_BITS (ECF8_CODE_BITS + ECF8_RAW_BITS)
@@ -89,11 +93,13 @@ inline void store_element(__global uchar *dst, uint i, uint x)
 __kernel void ecf8_decode(__global const uchar *data, __global uchar *out,
                           __global uint *error, ulong offsets_at, ulong coded_at,
                           ulong coded_bytes, ulong table_at, ulong out_offset, ulong n_chunks,
-                          ulong rows, ulong cols, ulong chunk_rows, ulong chunk_cols)
+                          ulong rows, ulong cols, ulong chunk_rows, ulong chunk_cols,
+                          uint table_mask)
 {
     __local ushort table[TABLE_SIZE];
+    table_mask &= TMASK_MAX;
     __global const ushort *gtable = (__global const ushort *)(data + table_at);
-    for (uint i = get_local_id(0); i < TABLE_SIZE; i += get_local_size(0)) table[i] = gtable[i];
+    for (uint i = get_local_id(0); i <= table_mask; i += get_local_size(0)) table[i] = gtable[i];
     barrier(CLK_LOCAL_MEM_FENCE);
 
     ulong c = get_global_id(0);
@@ -216,7 +222,7 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
                                 __global uint *error, ulong offsets_at, ulong coded_at,
                                 ulong coded_bytes, ulong table_at, ulong out_offset,
                                 ulong n_chunks, ulong rows, ulong cols, ulong chunk_rows,
-                                ulong chunk_cols)
+                                ulong chunk_cols, uint table_mask)
 {
     ulong c0 = get_global_id(0) * LANES;
     if (c0 >= n_chunks) return;

@@ -69,6 +69,21 @@ static bool lanes_usable(const ecf8_stream *s, unsigned width, unsigned elem_bit
     return true;
 }
 
+/* The longest code length that unrolls like `code_bits` does (same
+ * elements per window in both kernels): tensors of one class share a
+ * program, so a checkpoint needs a handful of builds, not one per length. */
+static unsigned code_bits_class(unsigned code_bits, unsigned raw_bits)
+{
+    unsigned e = code_bits + raw_bits, e1 = e ? e : 1;
+    unsigned best = code_bits;
+    for (unsigned c = code_bits + 1; c <= ECF8_MAX_CODE_BITS; c++) {
+        unsigned f = c + raw_bits;
+        if (25 / f != 25 / e1 || 33 / f != 33 / e1) break;
+        best = c;
+    }
+    return best;
+}
+
 static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offset)
 {
     cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes,
@@ -80,6 +95,8 @@ static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offse
     ECF8_CL_CHECK(clSetKernelArg(k, 2, sizeof(cl_mem), &t->error), "clSetKernelArg(decode)");
     for (cl_uint i = 0; i < 10; i++)
         ECF8_CL_CHECK(clSetKernelArg(k, 3 + i, sizeof(cl_ulong), &a[i]), "clSetKernelArg(decode)");
+    cl_uint mask = (1u << t->geom.code_bits) - 1;
+    ECF8_CL_CHECK(clSetKernelArg(k, 13, sizeof mask, &mask), "clSetKernelArg(decode)");
     return ECF8_OK;
 }
 
@@ -154,7 +171,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     snprintf(options, sizeof options,
              "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
              "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu",
-             t->width, s->code_bits, l.raw_bits, l.symbol_shift, l.symbol_bits, vw, nsets);
+             t->width, code_bits_class(s->code_bits, l.raw_bits), l.raw_bits, l.symbol_shift,
+             l.symbol_bits, vw, nsets);
     cl_program program = NULL;
     st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
     if (st) return st;
