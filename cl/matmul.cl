@@ -228,50 +228,40 @@ inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
     r->pos = 0;
 }
 
-/* Decodes ne (<= 64) elements of each of the IL lane groups into out. */
-inline void reader_block(reader *r, vf out[IL][64], uint ne, READER_ARGS)
-{
-    uint ng = ne / GRP;
-    for (uint g = 0; g < ng; g++) {
-#pragma unroll
-        for (int i = 0; i < IL; i++) {
-            vu v = GATHER_U32(coded, r[i].base + (r[i].pos >> 3)) >> (r[i].pos & 7u);
-            vu used = 0;
-#pragma unroll
-            for (int t = 0; t < GRP; t++) {
-                vu e = TABLE_U32(table, v & TMASK);
-                vu len = e & 15u;
-#if RAW_BITS
-                vu raw = (v >> len) & RMASK;
-                v >>= len + RAW_BITS;
-                used += len + RAW_BITS;
-#else
-                vu raw = 0;
-                v >>= len;
-                used += len;
-#endif
-                out[i][g * GRP + t] = coded_value(e, raw);
-            }
-            r[i].pos += used;
-        }
-    }
-    for (uint k = ng * GRP; k < ne; k++) {
-#pragma unroll
-        for (int i = 0; i < IL; i++) {
-            vu v = GATHER_U32(coded, r[i].base + (r[i].pos >> 3)) >> (r[i].pos & 7u);
-            vu e = TABLE_U32(table, v & TMASK);
-            vu len = e & 15u;
-#if RAW_BITS
-            vu raw = (v >> len) & RMASK;
-            r[i].pos += len + RAW_BITS;
-#else
-            vu raw = 0;
-            r[i].pos += len;
-#endif
-            out[i][k] = coded_value(e, raw);
-        }
-    }
-}
+/* Decodes ne (<= 64) elements of each of the IL lane groups and hands each
+ * to CONSUME(i, kk, value) (lane group, column in the sub-block, value). */
+#define READER_BLOCK(r, ne, CONSUME)                                              \
+    do {                                                                          \
+        uint ng_ = (ne) / GRP;                                                    \
+        for (uint g_ = 0; g_ < ng_; g_++) {                                       \
+            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+            {                                                                     \
+                vu v_ = GATHER_U32(coded, (r)[i_].base + ((r)[i_].pos >> 3)) >>  \
+                        ((r)[i_].pos & 7u);                                       \
+                vu used_ = 0;                                                     \
+                _Pragma("unroll") for (int t_ = 0; t_ < GRP; t_++)                \
+                {                                                                 \
+                    vu e_ = TABLE_U32(table, v_ & TMASK), len_ = e_ & 15u;        \
+                    vu raw_ = RAW_BITS ? (v_ >> len_) & RMASK : (vu)(0);          \
+                    v_ >>= len_ + RAW_BITS;                                       \
+                    used_ += len_ + RAW_BITS;                                     \
+                    CONSUME(i_, g_ * GRP + t_, coded_value(e_, raw_));            \
+                }                                                                 \
+                (r)[i_].pos += used_;                                             \
+            }                                                                     \
+        }                                                                         \
+        for (uint k_ = ng_ * GRP; k_ < (ne); k_++) {                              \
+            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+            {                                                                     \
+                vu v_ = GATHER_U32(coded, (r)[i_].base + ((r)[i_].pos >> 3)) >>  \
+                        ((r)[i_].pos & 7u);                                       \
+                vu e_ = TABLE_U32(table, v_ & TMASK), len_ = e_ & 15u;            \
+                vu raw_ = RAW_BITS ? (v_ >> len_) & RMASK : (vu)(0);              \
+                (r)[i_].pos += len_ + RAW_BITS;                                   \
+                CONSUME(i_, k_, coded_value(e_, raw_));                           \
+            }                                                                     \
+        }                                                                         \
+    } while (0)
 #else /* raw weights */
 #define GRP (4u / ES)
 typedef struct reader {
@@ -283,30 +273,31 @@ typedef struct reader {
         uint tmask
 #define READER_PASS coded, offs, table, tmask
 
-inline void reader_block(reader *r, vf out[IL][64], uint ne, READER_ARGS)
-{
-    uint ng = ne / GRP;
-    for (uint g = 0; g < ng; g++) {
-#pragma unroll
-        for (int i = 0; i < IL; i++) {
-            vu v = GATHER_U32(coded, r[i].idx);
-#pragma unroll
-            for (int t = 0; t < (int)GRP; t++) {
-                out[i][g * GRP + t] = element_value(v & (ES == 1 ? 0xFFu : 0xFFFFu));
-                v >>= 8 * ES;
-            }
-            r[i].idx += 4u;
-        }
-    }
-    for (uint k = ng * GRP; k < ne; k++) {
-#pragma unroll
-        for (int i = 0; i < IL; i++) {
-            vu v = GATHER_U32(coded, r[i].idx);
-            out[i][k] = element_value(v & (ES == 1 ? 0xFFu : 0xFFFFu));
-            r[i].idx += ES;
-        }
-    }
-}
+#define RAW_MASK (ES == 1 ? 0xFFu : 0xFFFFu)
+#define READER_BLOCK(r, ne, CONSUME)                                              \
+    do {                                                                          \
+        uint ng_ = (ne) / GRP;                                                    \
+        for (uint g_ = 0; g_ < ng_; g_++) {                                       \
+            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+            {                                                                     \
+                vu v_ = GATHER_U32(coded, (r)[i_].idx);                           \
+                _Pragma("unroll") for (int t_ = 0; t_ < (int)GRP; t_++)           \
+                {                                                                 \
+                    CONSUME(i_, g_ * GRP + t_, element_value(v_ & RAW_MASK));     \
+                    v_ >>= 8 * ES;                                                \
+                }                                                                 \
+                (r)[i_].idx += 4u;                                                \
+            }                                                                     \
+        }                                                                         \
+        for (uint k_ = ng_ * GRP; k_ < (ne); k_++) {                              \
+            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+            {                                                                     \
+                vu v_ = GATHER_U32(coded, (r)[i_].idx);                           \
+                CONSUME(i_, k_, element_value(v_ & RAW_MASK));                    \
+                (r)[i_].idx += ES;                                                \
+            }                                                                     \
+        }                                                                         \
+    } while (0)
 #endif
 
 /* ---- shared pieces -------------------------------------------------------------- */
@@ -393,16 +384,24 @@ inline void store_lanes(__global float *y, vu n, vf v)
 }
 
 /* ---- GEMV: M = 1..4 rows of X, multiply-add as elements are decoded --------- */
+/* Multiply-adds one decoded element into the MD partial sums of its lanes. */
+#define GEMV_CONSUME(i, kk, value)                                                \
+    do {                                                                          \
+        vf w_ = (value);                                                          \
+        _Pragma("unroll") for (int j_ = 0; j_ < MD_; j_++) p[i][j_] =             \
+            fma((vf)(X_LOAD(x, j_ * K + k0 + (kk))), w_, p[i][j_]);               \
+    } while (0)
+
 #define DEFINE_GEMV(MD)                                                           \
     __kernel void ecf8_mm_gemv##MD(MM_ARGS)                                       \
     {                                                                             \
+        const int MD_ = MD;                                                       \
         vu bands[IL];                                                             \
         for (int i = 0; i < IL; i++) bands[i] = WI_BANDS(i);                      \
         uint rows = band_rows(bands[0] LANE0, CR, N);                             \
         x += x_off;                                                               \
         y += y_off;                                                               \
         reader r[IL];                                                             \
-        vf w[IL][64];                                                             \
         for (uint row = 0; row < rows; row++) {                                   \
             vf acc[IL][MD], p[IL][MD];                                            \
             for (int i = 0; i < IL; i++)                                          \
@@ -410,12 +409,7 @@ inline void store_lanes(__global float *y, vu n, vf v)
             for (uint k0 = 0; k0 < K; k0 += 64) {                                 \
                 uint ne = min(64u, K - k0);                                       \
                 if (AT_CHUNK_START(k0)) SEEK(r, bands, row, k0);                  \
-                reader_block(r, w, ne, READER_PASS);                              \
-                for (int i = 0; i < IL; i++)                                      \
-                    for (uint kk = 0; kk < ne; kk++)                              \
-                        for (int j = 0; j < MD; j++)                              \
-                            p[i][j] = fma((vf)(X_LOAD(x, j * K + k0 + kk)), w[i][kk], \
-                                          p[i][j]);                               \
+                READER_BLOCK(r, ne, GEMV_CONSUME);                                \
                 if ((k0 & 64u) || k0 + 64 >= K) {                                 \
                     for (int i = 0; i < IL; i++) {                                \
                         vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB); \
@@ -444,6 +438,8 @@ DEFINE_GEMV(3)
 DEFINE_GEMV(4)
 
 /* ---- GEMM: any M; a decoded 128-column block is shared by all rows of X ------ */
+#define GEMM_CONSUME0(i, kk, value) (w[0][i][kk] = (value))
+#define GEMM_CONSUME1(i, kk, value) (w[1][i][kk] = (value))
 __kernel void ecf8_mm_gemm(MM_ARGS)
 {
     vu bands[IL];
@@ -462,10 +458,10 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
             for (uint k0 = 0; k0 < K; k0 += 128) {
                 uint ne0 = min(64u, K - k0), ne1 = K - k0 > 64u ? min(64u, K - k0 - 64u) : 0u;
                 if (AT_CHUNK_START(k0)) SEEK(r, bands, row, k0);
-                reader_block(r, w[0], ne0, READER_PASS);
+                READER_BLOCK(r, ne0, GEMM_CONSUME0);
                 if (ne1) {
                     if (AT_CHUNK_START(k0 + 64)) SEEK(r, bands, row, k0 + 64);
-                    reader_block(r, w[1], ne1, READER_PASS);
+                    READER_BLOCK(r, ne1, GEMM_CONSUME1);
                 }
                 uint ne = ne0 + ne1;
                 for (int i = 0; i < IL; i++) {
