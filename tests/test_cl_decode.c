@@ -1,0 +1,742 @@
+/* test_cl_decode.c - OpenCL decode against the CPU decoder and the original
+ * bytes: every dtype and split, both kernels (the CPU lanes kernel and the
+ * portable one), edge cases (all 256 FP8 codes, NaN/Inf/+-0/subnormals, one
+ * element, odd lengths, one-symbol code_bits 0 tensors, chunk counts that do
+ * not fill a work-group, misaligned output offsets), many small tensors in
+ * one container, the real slices in tests/data, corrupt tensors (a clear
+ * error and no write outside the output range), events and wait lists, the
+ * program caches and device choice.  Skips when no OpenCL device exists. */
+#include "testutil.h"
+
+#include "ecf8_cl.h"
+#include "internal.h"
+#include "opencl/runtime.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static cl_context g_ctx;
+static cl_device_id g_dev;
+static cl_command_queue g_queue;
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (ecf8_cl_open_default(&g_ctx, &g_dev, &g_queue)) g_ctx = NULL;
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    if (g_queue) clReleaseCommandQueue(g_queue);
+    if (g_ctx) clReleaseContext(g_ctx);
+    return 0;
+}
+
+#define NEED_DEVICE()                                                              \
+    do {                                                                           \
+        if (!g_ctx) {                                                              \
+            print_message("no OpenCL device (%s): skipped\n", ecf8_last_error()); \
+            skip();                                                                \
+        }                                                                          \
+    } while (0)
+
+/* The two kernels: "" (automatic: the lanes kernel on CPUs) and portable. */
+static const char *const KERNELS[] = {"", "portable"};
+
+static void use_kernel(const char *which)
+{
+    if (which[0]) setenv("ECF8_DECODE_KERNEL", which, 1);
+    else unsetenv("ECF8_DECODE_KERNEL");
+}
+
+/* ---- data -------------------------------------------------------------------- */
+static double gauss(uint64_t *s)
+{
+    double u1 = ((double)(tu_rand(s) >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = ((double)(tu_rand(s) >> 11) + 0.5) / 9007199254740992.0;
+    return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static uint16_t to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
+static uint16_t to_f16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000;
+    int e = (int)((u >> 23) & 0xFF) - 127 + 15;
+    if (e <= 0) return (uint16_t)(sign | ((u >> 13) & 0x3FF) >> (1 - e)); /* subnormal */
+    if (e >= 31) return (uint16_t)(sign | 0x7BFF);
+    return (uint16_t)(sign | (uint32_t)e << 10 | ((u >> 13) & 0x3FF));
+}
+
+/* Trained-weight-like data of any coded dtype, with a sprinkling of
+ * specials (NaN, Inf, +-0, subnormals) when `specials` is set. */
+static uint8_t *make_weights(ecf8_dtype d, size_t n, uint64_t seed, bool specials)
+{
+    unsigned w = ecf8_dtype_size(d);
+    uint8_t *p = malloc(n * w + 1);
+    uint64_t s = seed * 2654435761u + 1;
+    assert_non_null(p);
+    if (d == ECF8_DTYPE_F8_E4M3) {
+        tu_fill_weights_e4m3(p, n, seed);
+    } else if (d == ECF8_DTYPE_F8_E5M2) {
+        for (size_t i = 0; i < n; i++) {
+            double g = gauss(&s) * 0.05;
+            int e = (int)floor(log2(fabs(g) + 1e-30)) + 15;
+            if (e < 0) e = 0;
+            if (e > 30) e = 30;
+            p[i] = (uint8_t)((g < 0) << 7 | e << 2 | (tu_rand(&s) & 3));
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            float f = (float)(gauss(&s) * 0.02);
+            uint16_t v = d == ECF8_DTYPE_BF16 ? to_bf16(f) : to_f16(f);
+            p[2 * i] = (uint8_t)v, p[2 * i + 1] = (uint8_t)(v >> 8);
+        }
+    }
+    if (specials && n > 16) {
+        static const uint8_t f8[] = {0x00, 0x80, 0x7F, 0xFF, 0x7C, 0xFC, 0x01, 0x81, 0x07, 0x03};
+        static const uint16_t bf[] = {0x0000, 0x8000, 0x7FC0, 0xFFC0, 0x7F80, 0xFF80, 0x0001, 0x8001, 0x007F};
+        static const uint16_t hf[] = {0x0000, 0x8000, 0x7E00, 0xFE00, 0x7C00, 0xFC00, 0x0001, 0x8001, 0x03FF};
+        for (size_t k = 0; k < n / 16; k++) {
+            size_t i = tu_rand(&s) % n;
+            if (w == 1) {
+                p[i] = f8[k % sizeof f8];
+            } else {
+                uint16_t v = d == ECF8_DTYPE_BF16 ? bf[k % 9] : hf[k % 9];
+                p[2 * i] = (uint8_t)v, p[2 * i + 1] = (uint8_t)(v >> 8);
+            }
+        }
+    }
+    return p;
+}
+
+/* A tensor_info over an in-memory encoding (stream or stored). */
+static ecf8_tensor_info info_of(const ecf8_encoded *enc, ecf8_dtype d, const void *data,
+                                uint64_t rows, uint64_t cols, const char *name)
+{
+    ecf8_tensor_info t;
+    memset(&t, 0, sizeof t);
+    size_t bytes;
+    t.name = name;
+    t.dtype = d;
+    t.dtype_name = ecf8_dtype_name(d);
+    t.split = ecf8_encoded_split(enc);
+    t.ndim = 2;
+    t.shape[0] = rows, t.shape[1] = cols;
+    t.n_elements = rows * cols;
+    t.source_bytes = rows * cols * ecf8_dtype_size(d);
+    t.payload = ecf8_encoded_payload(enc, &bytes);
+    t.payload_bytes = bytes;
+    t.checksum = ecf8_hash64(data, (size_t)t.source_bytes);
+    if (t.split != ECF8_SPLIT_STORED) t.stream = *ecf8_encoded_stream(enc);
+    return t;
+}
+
+static ecf8_encoded *encode(ecf8_dtype d, const void *data, uint64_t rows, uint64_t cols,
+                            ecf8_split split, uint32_t chunk, unsigned max_bits)
+{
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.split = split;
+    if (chunk) o.chunk_elements = chunk;
+    if (max_bits) o.max_code_bits = max_bits;
+    ecf8_encoded *enc = NULL;
+    int st = ecf8_tensor_encode(d, data, rows, cols, &o, &enc);
+    if (st) fail_msg("encode: %s", ecf8_last_error());
+    return enc;
+}
+
+/* ---- checks -------------------------------------------------------------------- */
+#define GUARD 256
+#define GUARD_BYTE 0xA5
+
+/* Decodes `t` on the device into a guard-filled buffer at out_offset and
+ * returns the status; *region gets the decoded bytes, and the guards are
+ * checked to be untouched whatever the status. */
+static int decode_guarded(ecf8_cl_tensor *ct, const ecf8_tensor_info *t, size_t misalign,
+                          uint8_t *region)
+{
+    size_t n = (size_t)t->source_bytes, total = GUARD + misalign + n + GUARD;
+    uint8_t *host = malloc(total);
+    assert_non_null(host);
+    memset(host, GUARD_BYTE, total);
+    cl_int err;
+    cl_mem buf = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total, host, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    cl_event ev = NULL;
+    int st = ecf8_cl_enqueue_decode(ct, g_queue, buf, GUARD + misalign, 0, NULL, &ev);
+    if (st == ECF8_OK) {
+        assert_int_equal(clWaitForEvents(1, &ev), CL_SUCCESS);
+        clReleaseEvent(ev);
+    }
+    memset(host, 0, total);
+    assert_int_equal(clEnqueueReadBuffer(g_queue, buf, CL_TRUE, 0, total, host, 0, NULL, NULL),
+                     CL_SUCCESS);
+    for (size_t i = 0; i < GUARD + misalign; i++)
+        if (host[i] != GUARD_BYTE) fail_msg("'%s': byte %zu before the output written", t->name, i);
+    for (size_t i = GUARD + misalign + n; i < total; i++)
+        if (host[i] != GUARD_BYTE) fail_msg("'%s': byte %zu after the output written", t->name, i);
+    memcpy(region, host + GUARD + misalign, n);
+    clReleaseMemObject(buf);
+    free(host);
+    return st;
+}
+
+/* Device decode (decode_to_host and guarded enqueues at a few offsets) ==
+ * CPU decoder == original bytes, for both kernels. */
+static void check_tensor(const ecf8_tensor_info *t, const void *original)
+{
+    size_t n = (size_t)t->source_bytes;
+    uint8_t *cpu = malloc(n + 1), *dev = malloc(n + 1);
+    assert_non_null(cpu);
+    assert_non_null(dev);
+    if (t->split != ECF8_SPLIT_STORED) {
+        assert_int_equal(ecf8_stream_decode(&t->stream, cpu, n, 0), ECF8_OK);
+        if (original) assert_memory_equal(cpu, original, n);
+    } else {
+        memcpy(cpu, t->payload, n);
+    }
+    for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
+        use_kernel(KERNELS[k]);
+        ecf8_cl_tensor *ct = NULL;
+        int st = ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, t, &ct);
+        if (st) fail_msg("'%s' create: %s", t->name, ecf8_last_error());
+        assert_int_equal(ecf8_cl_tensor_decoded_bytes(ct), n);
+        assert_true(ecf8_cl_tensor_device_bytes(ct) >= (t->split == ECF8_SPLIT_STORED ? n : 1));
+        memset(dev, 0x5A, n);
+        st = ecf8_cl_decode_to_host(ct, g_queue, dev, n);
+        if (st) fail_msg("'%s' (%s kernel): %s", t->name, k ? "portable" : "default", ecf8_last_error());
+        if (memcmp(dev, cpu, n)) {
+            size_t i = 0;
+            while (dev[i] == cpu[i]) i++;
+            fail_msg("'%s' (%s kernel): byte %zu is %02x, CPU decoder gives %02x", t->name,
+                     k ? "portable" : "default", i, dev[i], cpu[i]);
+        }
+        static const size_t offsets[] = {0, 1, 3, 4, 64};
+        for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; o++) {
+            memset(dev, 0x5A, n);
+            assert_int_equal(decode_guarded(ct, t, offsets[o], dev), ECF8_OK);
+            if (memcmp(dev, cpu, n)) fail_msg("'%s': wrong bytes at output offset %zu", t->name, offsets[o]);
+        }
+        ecf8_cl_tensor_free(ct);
+    }
+    use_kernel("");
+    free(cpu);
+    free(dev);
+}
+
+static void roundtrip(ecf8_dtype d, const void *data, uint64_t rows, uint64_t cols,
+                      ecf8_split split, uint32_t chunk, unsigned max_bits, const char *name)
+{
+    ecf8_encoded *enc = encode(d, data, rows, cols, split, chunk, max_bits);
+    ecf8_tensor_info t = info_of(enc, d, data, rows, cols, name);
+    check_tensor(&t, data);
+    ecf8_encoded_free(enc);
+}
+
+/* ---- tests ------------------------------------------------------------------------ */
+static const ecf8_dtype DTYPES[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_F8_E5M2, ECF8_DTYPE_BF16,
+                                    ECF8_DTYPE_F16};
+
+/* Every dtype and split over geometries that cover whole-row bands with a
+ * partial last band, row segments with a partial last segment, one chunk,
+ * odd lengths and chunk counts that do not fill a work-group. */
+static void test_dtypes_and_splits(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const struct { uint64_t rows, cols; uint32_t chunk; } shapes[] = {
+        {1000, 384, 4096}, /* bands of 10 rows, last band 0 rows short */
+        {997, 129, 1000},  /* bands of 7 rows, odd row length, partial band */
+        {9, 5000, 4096},   /* segments of 2560 + 2440 */
+        {3, 70001, 0},     /* long odd rows in 18 segments */
+        {17, 300, 300},    /* 17 chunks: less than one group of lanes */
+        {1, 100003, 1000}, /* one row, odd length */
+        {40, 7, 64},       /* tiny chunks of 63 elements */
+    };
+    char name[64];
+    for (size_t di = 0; di < 4; di++)
+        for (ecf8_split sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++)
+            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+                uint64_t n = shapes[si].rows * shapes[si].cols;
+                uint8_t *w = make_weights(DTYPES[di], n, 7 * si + di + 1, si % 2 == 0);
+                snprintf(name, sizeof name, "%s/%s/%llux%llu", ecf8_dtype_name(DTYPES[di]),
+                         ecf8_split_name(sp), (unsigned long long)shapes[si].rows,
+                         (unsigned long long)shapes[si].cols);
+                roundtrip(DTYPES[di], w, shapes[si].rows, shapes[si].cols, sp, shapes[si].chunk,
+                          0, name);
+                free(w);
+            }
+}
+
+/* Every code length limit, so every unrolling class of the kernels runs. */
+static void test_code_lengths(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    char name[64];
+    for (size_t di = 0; di < 4; di++)
+        for (ecf8_split sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++)
+            for (unsigned bits = 4; bits <= ECF8_MAX_CODE_BITS; bits++) {
+                size_t n = 64 * 1000;
+                uint8_t *w = make_weights(DTYPES[di], n, bits * 31 + di, true);
+                snprintf(name, sizeof name, "%s/%s/max%u", ecf8_dtype_name(DTYPES[di]),
+                         ecf8_split_name(sp), bits);
+                ecf8_compress_options o;
+                ecf8_compress_options_init(&o);
+                o.split = sp;
+                o.max_code_bits = bits;
+                ecf8_encoded *enc = NULL;
+                if (ecf8_tensor_encode(DTYPES[di], w, 64, 1000, &o, &enc)) {
+                    /* More symbols in use than 2^bits codes: not encodable. */
+                    assert_true(bits < 8);
+                    free(w);
+                    continue;
+                }
+                ecf8_tensor_info t = info_of(enc, DTYPES[di], w, 64, 1000, name);
+                if (t.split != ECF8_SPLIT_STORED) assert_true(t.stream.code_bits <= bits);
+                check_tensor(&t, w);
+                ecf8_encoded_free(enc);
+                free(w);
+            }
+}
+
+/* All 256 FP8 codes (NaN, Inf, +-0, subnormals included), shuffled. */
+static void test_all_fp8_codes(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    size_t rows = 300, cols = 256, n = rows * cols;
+    uint8_t *w = malloc(n);
+    assert_non_null(w);
+    uint64_t s = 42;
+    for (size_t i = 0; i < n; i++) w[i] = (uint8_t)i;
+    for (size_t i = n - 1; i > 0; i--) {
+        size_t j = tu_rand(&s) % (i + 1);
+        uint8_t x = w[i];
+        w[i] = w[j], w[j] = x;
+    }
+    for (int d = ECF8_DTYPE_F8_E4M3; d <= ECF8_DTYPE_F8_E5M2; d++)
+        for (ecf8_split sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
+            /* Uniform bytes do not compress: a skewed copy does, and
+             * still holds every code. */
+            uint8_t *v = malloc(n);
+            assert_non_null(v);
+            for (size_t i = 0; i < n; i++) v[i] = i % 4 == 0 ? w[i] : (uint8_t)(0x30 + (w[i] & 0x0F));
+            roundtrip((ecf8_dtype)d, v, rows, cols, sp, 2048, 0, "all-codes");
+            ecf8_encoded *enc = encode((ecf8_dtype)d, w, rows, cols, sp, 2048, 0);
+            ecf8_tensor_info t = info_of(enc, (ecf8_dtype)d, w, rows, cols, "uniform");
+            check_tensor(&t, w); /* stored, most likely */
+            ecf8_encoded_free(enc);
+            free(v);
+        }
+    free(w);
+}
+
+/* One symbol only: code_bits 0, so the exponent split keeps only raw bits
+ * and the byte split of FP8 keeps no bits at all. */
+static void test_one_symbol(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    size_t n = 50000;
+    for (size_t di = 0; di < 4; di++) {
+        unsigned wdt = ecf8_dtype_size(DTYPES[di]);
+        uint8_t *w = malloc(n * wdt);
+        assert_non_null(w);
+        uint64_t s = 9;
+        for (size_t i = 0; i < n; i++) {
+            if (wdt == 1) {
+                w[i] = DTYPES[di] == ECF8_DTYPE_F8_E4M3 ? 0x38 : 0x3C;
+            } else { /* same exponent and sign, random mantissa */
+                uint16_t v = (uint16_t)(DTYPES[di] == ECF8_DTYPE_BF16 ? 0x3F80 | (tu_rand(&s) & 0x7F)
+                                                                     : 0x3C00 | (tu_rand(&s) & 0x3FF));
+                w[2 * i] = (uint8_t)v, w[2 * i + 1] = (uint8_t)(v >> 8);
+            }
+        }
+        ecf8_encoded *enc = encode(DTYPES[di], w, 100, 500, wdt == 1 ? ECF8_SPLIT_BYTE
+                                                                      : ECF8_SPLIT_EXPONENT, 0, 0);
+        ecf8_tensor_info t = info_of(enc, DTYPES[di], w, 100, 500, "one-symbol");
+        assert_int_not_equal(t.split, ECF8_SPLIT_STORED);
+        assert_int_equal(t.stream.code_bits, 0);
+        check_tensor(&t, w);
+        ecf8_encoded_free(enc);
+        free(w);
+    }
+}
+
+/* A hand-written coded tensor of a single element (the encoder would store
+ * it): two used symbols of length 1 each. */
+static void test_one_element(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    for (int bit = 0; bit < 2; bit++) {
+        ecf8_payload_layout lay;
+        assert_true(ecf8_payload_layout_compute(256, 1, 9, &lay));
+        uint8_t *payload = calloc(1, lay.total_bytes);
+        assert_non_null(payload);
+        payload[0x38 / 2] |= 1u << (4 * (0x38 & 1)); /* symbol 0x38: length 1, code 0 */
+        payload[0xB8 / 2] |= 1u << (4 * (0xB8 & 1)); /* symbol 0xB8: length 1, code 1 */
+        ecf8_store_le64(payload + lay.offsets_offset, 0);
+        ecf8_store_le64(payload + lay.offsets_offset + 8, 1);
+        payload[lay.coded_offset] = (uint8_t)bit;
+        ecf8_tensor_info t;
+        memset(&t, 0, sizeof t);
+        assert_int_equal(ecf8_stream_from_payload(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE, 1, 1, 1, 1,
+                                                  1, 9, payload, lay.total_bytes, &t.stream),
+                         ECF8_OK);
+        uint8_t expect = bit ? 0xB8 : 0x38;
+        t.name = "one-element";
+        t.dtype = ECF8_DTYPE_F8_E4M3;
+        t.split = ECF8_SPLIT_BYTE;
+        t.n_elements = 1, t.source_bytes = 1;
+        t.payload = payload, t.payload_bytes = lay.total_bytes;
+        t.checksum = ecf8_hash64(&expect, 1);
+        check_tensor(&t, &expect);
+        free(payload);
+    }
+}
+
+/* ---- safetensors in memory, for container tests ------------------------------ */
+typedef struct st_builder {
+    char header[65536];
+    size_t hlen;
+    uint8_t *data;
+    size_t dlen;
+} st_builder;
+
+static void st_add(st_builder *b, const char *name, const char *dtype, uint64_t rows,
+                   uint64_t cols, const void *bytes, size_t n)
+{
+    b->hlen += (size_t)snprintf(b->header + b->hlen, sizeof b->header - b->hlen,
+                                "%s\"%s\":{\"dtype\":\"%s\",\"shape\":[%llu,%llu],"
+                                "\"data_offsets\":[%zu,%zu]}",
+                                b->hlen > 1 ? "," : "", name, dtype, (unsigned long long)rows,
+                                (unsigned long long)cols, b->dlen, b->dlen + n);
+    b->data = realloc(b->data, b->dlen + n);
+    assert_non_null(b->data);
+    memcpy(b->data + b->dlen, bytes, n);
+    b->dlen += n;
+}
+
+static void st_write(st_builder *b, const char *path)
+{
+    b->header[b->hlen++] = '}';
+    while ((8 + b->hlen) % 8) b->header[b->hlen++] = ' ';
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint64_t h = b->hlen;
+    assert_int_equal(fwrite(&h, 8, 1, f), 1);
+    assert_int_equal(fwrite(b->header, 1, b->hlen, f), b->hlen);
+    assert_int_equal(fwrite(b->data, 1, b->dlen, f), b->dlen);
+    assert_int_equal(fclose(f), 0);
+    free(b->data);
+}
+
+/* Decodes every tensor of a container on the device and compares with
+ * ecf8_file_read_tensor (which checks the checksums on the CPU). */
+static void check_container(const char *path)
+{
+    ecf8_file *f = NULL;
+    if (ecf8_file_open(path, &f)) fail_msg("%s: %s", path, ecf8_last_error());
+    for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
+        ecf8_tensor_info t;
+        assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
+        uint8_t *ref = malloc((size_t)t.source_bytes + 1);
+        assert_non_null(ref);
+        assert_int_equal(ecf8_file_read_tensor(f, i, ref, (size_t)t.source_bytes, 0), ECF8_OK);
+        check_tensor(&t, ref);
+        free(ref);
+    }
+    ecf8_file_close(f);
+}
+
+/* Many small tensors of every dtype (and an uncoded one) in one file. */
+static void test_many_small_tensors(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const char *dir = tu_temp_dir();
+    assert_non_null(dir);
+    st_builder *b = calloc(1, sizeof *b);
+    assert_non_null(b);
+    b->header[b->hlen++] = '{';
+    char name[32];
+    for (int i = 0; i < 60; i++) {
+        ecf8_dtype d = DTYPES[i % 4];
+        uint64_t rows = 1 + (uint64_t)(i * 7) % 23, cols = 64 + (uint64_t)(i * 37) % 700;
+        uint8_t *w = make_weights(d, rows * cols, (uint64_t)i + 100, i % 3 == 0);
+        snprintf(name, sizeof name, "t%02d", i);
+        st_add(b, name, ecf8_dtype_name(d), rows, cols, w, rows * cols * ecf8_dtype_size(d));
+        free(w);
+    }
+    int32_t ints[100];
+    for (int i = 0; i < 100; i++) ints[i] = i * i;
+    st_add(b, "ints", "I32", 10, 10, ints, sizeof ints);
+    const char *src = tu_path(dir, "many.safetensors"), *dst = tu_path(dir, "many.ecf8");
+    st_write(b, src);
+    free(b);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.chunk_elements = 512;
+    if (ecf8_compress_path(src, dst, &o)) fail_msg("compress: %s", ecf8_last_error());
+    check_container(dst);
+}
+
+/* The real checkpoint slices in tests/data. */
+static void test_real_slices(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const char *dir = tu_temp_dir();
+    assert_non_null(dir);
+    static const char *const names[] = {"minilm-slice-e4m3", "minilm-slice-e5m2", "minilm-slice-bf16"};
+    for (size_t i = 0; i < 3; i++) {
+        char src[4096], dst[4096];
+        snprintf(src, sizeof src, "%s.safetensors", tu_data_path(names[i]));
+        snprintf(dst, sizeof dst, "%s/%s.ecf8", dir, names[i]);
+        if (ecf8_compress_path(src, dst, NULL)) fail_msg("compress %s: %s", src, ecf8_last_error());
+        check_container(dst);
+    }
+}
+
+/* Mangled chunk bytes: a clear error (corrupt chunk or checksum), the
+ * guards around the output untouched; and structural damage rejected at
+ * upload. */
+static void test_corrupt(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    for (size_t di = 0; di < 4; di++)
+        for (ecf8_split sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
+            uint64_t rows = 200, cols = 700;
+            uint8_t *w = make_weights(DTYPES[di], rows * cols, di + 77, false);
+            ecf8_encoded *enc = encode(DTYPES[di], w, rows, cols, sp, 2048, 0);
+            ecf8_tensor_info t = info_of(enc, DTYPES[di], w, rows, cols, "mangled");
+            assert_int_not_equal(t.split, ECF8_SPLIT_STORED);
+            size_t n = (size_t)t.source_bytes;
+            uint8_t *copy = malloc(t.payload_bytes), *out = malloc(n);
+            assert_non_null(copy);
+            assert_non_null(out);
+            uint64_t s = di * 2 + sp;
+            for (int trial = 0; trial < 12; trial++) {
+                memcpy(copy, t.payload, t.payload_bytes);
+                ecf8_tensor_info bad = t;
+                bad.payload = copy;
+                size_t coded_at = (size_t)(t.stream.coded - (const uint8_t *)t.payload);
+                bad.stream.coded = copy + coded_at;
+                bad.stream.chunk_offsets =
+                    (const uint64_t *)(const void *)(copy + ((const uint8_t *)t.stream.chunk_offsets -
+                                                             (const uint8_t *)t.payload));
+                /* Mangle a run of bytes inside one chunk (offsets intact). */
+                uint64_t c = tu_rand(&s) % t.stream.n_chunks;
+                uint64_t a = t.stream.chunk_offsets[c], e = t.stream.chunk_offsets[c + 1];
+                for (uint64_t k = a + (e - a) / 3; k < e && k < a + (e - a) / 3 + 6; k++)
+                    copy[coded_at + k] ^= (uint8_t)(0x5B + trial);
+                for (size_t k = 0; k < 2; k++) {
+                    use_kernel(KERNELS[k]);
+                    ecf8_cl_tensor *ct = NULL;
+                    assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct), ECF8_OK);
+                    int st = ecf8_cl_decode_to_host(ct, g_queue, out, n);
+                    if (st != ECF8_ERR_CORRUPT && st != ECF8_ERR_CHECKSUM)
+                        fail_msg("mangled chunk %llu: status %d (%s)", (unsigned long long)c, st,
+                                 ecf8_last_error());
+                    assert_non_null(strstr(ecf8_last_error(), "mangled"));
+                    /* The same through enqueue: guards intact, error next. */
+                    assert_int_equal(decode_guarded(ct, &bad, k, out), ECF8_OK);
+                    st = ecf8_cl_decode_to_host(ct, g_queue, out, n);
+                    assert_true(st == ECF8_ERR_CORRUPT || st == ECF8_ERR_CHECKSUM);
+                    ecf8_cl_tensor_free(ct);
+                }
+            }
+            /* Chunk boundaries moved: still a valid layout, wrong lengths. */
+            if (t.stream.n_chunks > 2) {
+                memcpy(copy, t.payload, t.payload_bytes);
+                ecf8_tensor_info bad = t;
+                bad.payload = copy;
+                uint64_t *offs = (uint64_t *)(void *)(copy + ((const uint8_t *)t.stream.chunk_offsets -
+                                                            (const uint8_t *)t.payload));
+                bad.stream.chunk_offsets = offs;
+                bad.stream.coded = copy + (t.stream.coded - (const uint8_t *)t.payload);
+                offs[1] -= 3;
+                offs[2] += 2;
+                for (size_t k = 0; k < 2; k++) {
+                    use_kernel(KERNELS[k]);
+                    ecf8_cl_tensor *ct = NULL;
+                    assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct), ECF8_OK);
+                    assert_int_equal(decode_guarded(ct, &bad, 0, out), ECF8_OK);
+                    assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n), ECF8_ERR_CORRUPT);
+                    assert_non_null(strstr(ecf8_last_error(), "chunk"));
+                    ecf8_cl_tensor_free(ct);
+                }
+                /* An offset past the stream: rejected before any upload. */
+                offs[1] = t.stream.coded_bytes + 100;
+                ecf8_cl_tensor *ct = NULL;
+                assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct),
+                                 ECF8_ERR_CORRUPT);
+                assert_null(ct);
+                assert_non_null(strstr(ecf8_last_error(), "mangled"));
+            }
+            use_kernel("");
+            free(copy);
+            free(out);
+            ecf8_encoded_free(enc);
+            free(w);
+        }
+}
+
+/* Argument checks, wait lists and output events. */
+static void test_api(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    uint64_t rows = 64, cols = 1024;
+    uint8_t *w = make_weights(ECF8_DTYPE_F8_E4M3, rows * cols, 5, false);
+    ecf8_encoded *enc = encode(ECF8_DTYPE_F8_E4M3, w, rows, cols, ECF8_SPLIT_BYTE, 0, 0);
+    ecf8_tensor_info t = info_of(enc, ECF8_DTYPE_F8_E4M3, w, rows, cols, "api");
+    size_t n = (size_t)t.source_bytes;
+    ecf8_cl_tensor *ct = NULL;
+    assert_int_equal(ecf8_cl_tensor_create(NULL, g_dev, g_queue, &t, &ct), ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &t, &ct), ECF8_OK);
+    cl_int err;
+    cl_mem small = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE, n - 1, NULL, &err);
+    cl_mem big = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE, 2 * n, NULL, &err);
+    assert_int_equal(ecf8_cl_enqueue_decode(ct, g_queue, small, 0, 0, NULL, NULL), ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_cl_enqueue_decode(ct, g_queue, big, n + 1, 0, NULL, NULL), ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_cl_enqueue_decode(ct, g_queue, big, 0, 1, NULL, NULL), ECF8_ERR_ARGUMENT);
+    uint8_t *out = malloc(n);
+    assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n - 1), ECF8_ERR_ARGUMENT);
+
+    /* A decode waits for a user event, and reports its own event. */
+    cl_event gate = clCreateUserEvent(g_ctx, &err), done = NULL;
+    assert_int_equal(err, CL_SUCCESS);
+    assert_int_equal(ecf8_cl_enqueue_decode(ct, g_queue, big, n, 1, &gate, &done), ECF8_OK);
+    cl_int status = 0;
+    assert_int_equal(clGetEventInfo(done, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status, &status, NULL),
+                     CL_SUCCESS);
+    assert_true(status != CL_COMPLETE);
+    assert_int_equal(clSetUserEventStatus(gate, CL_COMPLETE), CL_SUCCESS);
+    assert_int_equal(clWaitForEvents(1, &done), CL_SUCCESS);
+    assert_int_equal(clEnqueueReadBuffer(g_queue, big, CL_TRUE, n, n, out, 0, NULL, NULL), CL_SUCCESS);
+    assert_memory_equal(out, w, n);
+    clReleaseEvent(gate);
+    clReleaseEvent(done);
+    clReleaseMemObject(small);
+    clReleaseMemObject(big);
+    ecf8_cl_tensor_free(ct);
+    ecf8_cl_tensor_free(NULL);
+    free(out);
+    ecf8_encoded_free(enc);
+    free(w);
+}
+
+/* Device choice through ECF8_PLATFORM / ECF8_DEVICE. */
+static void test_select_device(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    cl_platform_id p;
+    cl_device_id d;
+    setenv("ECF8_DEVICE", "0", 1);
+    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_OK);
+    ecf8_cl_device_caps caps;
+    assert_int_equal(ecf8_cl_device_caps_get(d, &caps), ECF8_OK);
+    assert_true(caps.name[0] != '\0');
+    char sub[8];
+    snprintf(sub, sizeof sub, "%.5s", caps.name);
+    setenv("ECF8_DEVICE", sub, 1);
+    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_OK);
+    setenv("ECF8_DEVICE", "no such device anywhere", 1);
+    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_ERR_NOT_FOUND);
+    assert_non_null(strstr(ecf8_last_error(), "ECF8_DEVICE"));
+    unsetenv("ECF8_DEVICE");
+    setenv("ECF8_PLATFORM", "99", 1);
+    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_ERR_NOT_FOUND);
+    unsetenv("ECF8_PLATFORM");
+}
+
+/* The program caches: built once per context in memory; on disk under
+ * $XDG_CACHE_HOME/ecf8/kernels, a damaged entry rebuilt, ECF8_CACHE=0
+ * honoured; a failed build returns its log. */
+static void test_program_cache(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    const char *dir = tu_temp_dir();
+    assert_non_null(dir);
+    setenv("XDG_CACHE_HOME", dir, 1);
+    char options[128];
+    uint64_t nonce = (uint64_t)(uintptr_t)dir ^ 0x1234567;
+    snprintf(options, sizeof options, "-DECF8_TEST_NONCE=%llu", (unsigned long long)nonce);
+    cl_int err;
+    cl_context c1 = clCreateContext(NULL, 1, &g_dev, NULL, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    cl_program a = NULL, b = NULL;
+    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode", options, &a), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode", options, &b), ECF8_OK);
+    assert_ptr_equal(a, b); /* in-memory cache */
+    clReleaseProgram(a);
+    clReleaseProgram(b);
+    const char *kdir = tu_path(dir, "ecf8/kernels");
+    char cmd[4200];
+    snprintf(cmd, sizeof cmd, "ls %s/decode-*.bin >/dev/null 2>&1", kdir);
+    assert_int_equal(system(cmd), 0);
+    /* Damage every entry; a new context must still build (from source). */
+    snprintf(cmd, sizeof cmd, "for f in %s/decode-*.bin; do printf 'garbage' > \"$f\"; done", kdir);
+    assert_int_equal(system(cmd), 0);
+    cl_context c2 = clCreateContext(NULL, 1, &g_dev, NULL, NULL, &err);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", options, &a), ECF8_OK);
+    cl_kernel k = clCreateKernel(a, "ecf8_decode", &err);
+    assert_int_equal(err, CL_SUCCESS);
+    clReleaseKernel(k);
+    clReleaseProgram(a);
+    snprintf(cmd, sizeof cmd, "grep -q ECF8BIN1 %s/decode-*.bin", kdir); /* rewritten */
+    assert_int_equal(system(cmd), 0);
+    /* Disabled: nothing new on disk. */
+    setenv("ECF8_CACHE", "0", 1);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", "-DECF8_TEST_OTHER=1", &a), ECF8_OK);
+    clReleaseProgram(a);
+    snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) -eq 1", kdir);
+    assert_int_equal(system(cmd), 0);
+    unsetenv("ECF8_CACHE");
+    /* A build failure carries the log. */
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", "-DECF8_VW=5", &a), ECF8_ERR_BUILD);
+    assert_non_null(strstr(ecf8_last_error(), "ECF8_VW must be 8 or 16"));
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "no-such-kernel", "", &a), ECF8_ERR_NOT_FOUND);
+    assert_non_null(ecf8_cl_source("decode"));
+    assert_non_null(strstr(ecf8_cl_source("decode"), "#ifndef ECF8_WIDTH"));
+    clReleaseContext(c1);
+    clReleaseContext(c2);
+    unsetenv("XDG_CACHE_HOME");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_select_device),
+        cmocka_unit_test(test_program_cache),
+        cmocka_unit_test(test_api),
+        cmocka_unit_test(test_one_element),
+        cmocka_unit_test(test_one_symbol),
+        cmocka_unit_test(test_all_fp8_codes),
+        cmocka_unit_test(test_dtypes_and_splits),
+        cmocka_unit_test(test_code_lengths),
+        cmocka_unit_test(test_many_small_tensors),
+        cmocka_unit_test(test_real_slices),
+        cmocka_unit_test(test_corrupt),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
