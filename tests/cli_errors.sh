@@ -195,6 +195,18 @@ for f in minilm-slice-e4m3 minilm-slice-e5m2 minilm-slice-bf16; do
     check "verify $f against another file" ""
     rm -f "$TMP/$f.out"
 done
+# A code length limit too short for one split's alphabet: the other split
+# (or stored) is used, compress does not fail.
+for f in minilm-slice-e4m3 minilm-slice-bf16; do
+    expect 0 - "" - -- compress "$DATA/$f.safetensors" "$TMP/mcb.ecf8" --max-code-bits 4
+    check "compress $f --max-code-bits 4" "BUG-2 max-bits-other-split: one split's alphabet not fitting --max-code-bits fails the whole compress"
+    if [ -z "$why" ]; then
+        expect 0 - "" - -- verify "$TMP/mcb.ecf8" "$DATA/$f.safetensors"
+        check "verify $f --max-code-bits 4" ""
+    fi
+    rm -f "$TMP/mcb.ecf8"
+done
+
 # info --histogram
 expect 0 - "" - -- info "$DATA/minilm-slice-e5m2.safetensors" --histogram encoder.layer.1.attention.self.key.weight
 check "info --histogram" ""

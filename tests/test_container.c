@@ -107,9 +107,9 @@ static void test_deterministic_output(void **state)
 
 /* ---- synthetic files ------------------------------------------------------------ */
 typedef struct synth {
-    tu_tensor t[16];
+    tu_tensor t[20];
     size_t n;
-    uint8_t *bufs[16];
+    uint8_t *bufs[20];
 } synth;
 
 static void *rand_bytes(size_t n, uint64_t seed)
@@ -159,6 +159,10 @@ static void make_every_dtype(synth *s)
     synth_add(s, "scale.f32", "F32", 2, (uint64_t[]){7, 3}, rand_bytes(84, 3), 84);
     synth_add(s, "ids.i64", "I64", 1, (uint64_t[]){5}, rand_bytes(40, 4), 40);
     synth_add(s, "mask.bool", "BOOL", 1, (uint64_t[]){3}, rand_bytes(3, 5), 3);
+    /* A coded 16-bit tensor at an odd file offset (after the 3 bytes). */
+    uint16_t *odd = malloc(32 * 64 * 2);
+    for (size_t i = 0; i < 32 * 64; i++) odd[i] = (uint16_t)(0xBC00 + (tu_rand(&r) >> 55));
+    synth_add(s, "odd.bf16", "BF16", 2, (uint64_t[]){32, 64}, odd, 32 * 64 * 2);
     synth_add(s, "empty.f8", "F8_E4M3", 2, (uint64_t[]){0, 16}, malloc(1), 0);
     synth_add(s, "scalar.bf16", "BF16", 0, NULL, rand_bytes(2, 6), 2);
     synth_add(s, "quant.unknown", "Q4_WEIRD", 1, (uint64_t[]){16}, rand_bytes(10, 7), 10);
@@ -258,8 +262,8 @@ static void test_synthetic_every_dtype(void **state)
     /* The F8/BF16/F16 weights are coded. */
     ecf8_file *f;
     assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
-    const char *coded[] = {"layer.0.weight", "deep.f8"};
-    for (size_t i = 0; i < 2; i++) {
+    const char *coded[] = {"layer.0.weight", "deep.f8", "odd.bf16"};
+    for (size_t i = 0; i < 3; i++) {
         size_t idx;
         ecf8_tensor_info info;
         assert_int_equal(ecf8_file_find(f, coded[i], &idx), ECF8_OK);
@@ -439,7 +443,7 @@ static void test_sharded_directory(void **state)
         assert_true(info.source_file < 2); /* the json holds no tensors */
         tensors++;
     }
-    assert_int_equal(tensors, 8 + 14);
+    assert_int_equal(tensors, 8 + 15);
     size_t idx;
     ecf8_tensor_info info;
     assert_int_equal(ecf8_file_find(f, "layer.0.weight", &idx), ECF8_OK);
