@@ -1,32 +1,657 @@
-/* cli_opencl.c - device commands (work in progress). */
+/* cli_opencl.c - the device commands of the ecf8 tool: `decompress --engine
+ * opencl|cpu`, `devices`, `bench decode`, and the dispatch of `matmul` and
+ * `bench matmul` (cli_matmul.c).  Errors are one line, "ecf8: FILE: what
+ * is wrong", and exit status 1; usage errors exit 2. */
 #include "cli.h"
 
-#include <stdio.h>
-#include <string.h>
+#include "ecf8_cl.h"
+#include "io.h"
+#include "opencl/runtime.h"
 
-int cli_devices(int argc, char **argv) { (void)argc, (void)argv; fprintf(stderr, "ecf8: devices: not yet\n"); return 1; }
-int cli_bench(int argc, char **argv)
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <zstd.h>
+
+/* ---- helpers ------------------------------------------------------------------ */
+static double now_seconds(void)
 {
-    if (argc >= 1 && !strcmp(argv[0], "matmul")) return cli_bench_matmul(argc - 1, argv + 1);
-    fprintf(stderr, "ecf8: bench: not yet\n");
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
+/* "ecf8: WHAT: <library detail or fallback>", exit status 1. */
+static int fail_with(const char *what, const char *fallback)
+{
+    const char *d = ecf8_last_error();
+    fprintf(stderr, "ecf8: %s: %s\n", what, d[0] ? d : fallback);
     return 1;
 }
-int cli_matmul(int argc, char **argv) { return cli_matmul_run(argc, argv); }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *v, size_t n)
+{
+    if (n == 0) return 0;
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+static double event_seconds(cl_event ev)
+{
+    cl_ulong a = 0, b = 0;
+    clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_START, sizeof a, &a, NULL);
+    clGetEventProfilingInfo(ev, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL);
+    return b > a ? (double)(b - a) * 1e-9 : 0;
+}
+
+static double gbps(double bytes, double seconds) { return seconds > 0 ? bytes / seconds * 1e-9 : 0; }
+
+/* Writes s as a JSON string literal. */
+static void json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+/* ---- engine choice -------------------------------------------------------------- */
+typedef enum engine { ENGINE_DEFAULT, ENGINE_OPENCL, ENGINE_CPU } engine;
+static engine g_engine = ENGINE_DEFAULT;
 
 int cli_decompress_engine_args(int *argc, char **argv)
 {
-    for (int i = 0; i < *argc; i++)
-        if (!strcmp(argv[i], "--engine")) {
-            if (i + 1 >= *argc) return cli_usage_error("--engine needs opencl or cpu");
-            memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
-            *argc -= 2;
-            i--;
-        }
+    for (int i = 0; i < *argc; i++) {
+        if (strcmp(argv[i], "--engine")) continue;
+        if (i + 1 >= *argc) return cli_usage_error("--engine needs a value (opencl or cpu)");
+        const char *v = argv[i + 1];
+        if (!strcmp(v, "opencl")) g_engine = ENGINE_OPENCL;
+        else if (!strcmp(v, "cpu")) g_engine = ENGINE_CPU;
+        else return cli_usage_error("unknown engine '%s' (opencl or cpu)", v);
+        memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
+        *argc -= 2;
+        i--;
+    }
     return -1;
+}
+
+/* ---- decompress on the device ----------------------------------------------------- */
+/* The original bytes of source `i` before its first tensor.  Read from the
+ * container index as docs/FORMAT.md section 3 lays it out; ecf8_file_open
+ * has already validated every offset of the same file.  (The public API has
+ * no accessor for these bytes yet.) */
+static int source_prefix(const ecf8_mapped *m, size_t i, const uint8_t **prefix, uint64_t *bytes)
+{
+    if (m->size < 64) return ecf8_fail(ECF8_ERR_CORRUPT, "container too short");
+    uint64_t meta = ecf8_load_le64(m->data + 24), meta_bytes = ecf8_load_le64(m->data + 32);
+    if (meta > m->size || meta_bytes > m->size - meta || meta_bytes < 32)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "index outside the file");
+    const uint8_t *index = m->data + meta;
+    uint64_t n_sources = ecf8_load_le32(index), blob_at = ecf8_load_le64(index + 16);
+    uint64_t entry = 32 + 48 * (uint64_t)i;
+    if (i >= n_sources || entry + 48 > meta_bytes || blob_at > meta_bytes)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu outside the index", i);
+    uint64_t off = ecf8_load_le64(index + entry + 16), len = ecf8_load_le64(index + entry + 24);
+    if (off > meta_bytes - blob_at || len > meta_bytes - blob_at - off)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: prefix outside the index", i);
+    *prefix = index + blob_at + off;
+    *bytes = len;
+    return ECF8_OK;
+}
+
+typedef struct device {
+    cl_context context;
+    cl_device_id device;
+    cl_command_queue queue;
+} device;
+
+static void device_close(device *d)
+{
+    if (d->queue) clReleaseCommandQueue(d->queue);
+    if (d->context) clReleaseContext(d->context);
+    memset(d, 0, sizeof *d);
+}
+
+/* Rebuilds source `si` of f into `path`: its prefix, then each tensor
+ * decoded on the device (stored ones copied) and checked against its
+ * checksum; written under a temporary name and renamed on success. */
+static int rebuild_on_device(const ecf8_file *f, const ecf8_mapped *map, size_t si,
+                             const char *path, device *d, uint8_t *buf, size_t buf_bytes)
+{
+    const uint8_t *prefix = NULL;
+    uint64_t prefix_bytes = 0;
+    int st = source_prefix(map, si, &prefix, &prefix_bytes);
+    if (st) return st;
+    ecf8_outfile o;
+    st = ecf8_outfile_open(&o, path);
+    if (st) return ecf8_fail_context(st, "%s", path);
+    st = ecf8_outfile_write(&o, prefix, (size_t)prefix_bytes);
+    for (size_t i = 0; i < ecf8_file_tensor_count(f) && !st; i++) {
+        ecf8_tensor_info t;
+        st = ecf8_file_tensor(f, i, &t);
+        if (st || t.source_file != si) continue;
+        if (t.split == ECF8_SPLIT_STORED) {
+            if (ecf8_hash64(t.payload, (size_t)t.source_bytes) != t.checksum)
+                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
+            else
+                st = ecf8_outfile_write(&o, t.payload, (size_t)t.source_bytes);
+            continue;
+        }
+        ecf8_cl_tensor *ct = NULL;
+        st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct);
+        if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, buf, buf_bytes);
+        ecf8_cl_tensor_free(ct);
+        if (!st) st = ecf8_outfile_write(&o, buf, (size_t)t.source_bytes);
+    }
+    if (st) {
+        ecf8_outfile_abort(&o);
+        return st;
+    }
+    st = ecf8_outfile_commit(&o);
+    return st ? ecf8_fail_context(st, "%s", path) : ECF8_OK;
+}
+
+static int decompress_opencl(const char *in, const char *out, device *d)
+{
+    ecf8_file *f = NULL;
+    if (ecf8_file_open(in, &f)) return fail_with(in, "cannot open");
+    ecf8_mapped map = {0};
+    int st = ecf8_map_file(in, &map);
+    uint64_t max = 0;
+    for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
+        ecf8_tensor_info t;
+        if (!ecf8_file_tensor(f, i, &t) && t.split != ECF8_SPLIT_STORED && t.source_bytes > max)
+            max = t.source_bytes;
+    }
+    uint8_t *buf = NULL;
+    if (!st && max && !(buf = malloc((size_t)max)))
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
+    bool dir = ecf8_file_is_directory(f);
+    if (!st && dir && mkdir(out, 0755) != 0 && errno != EEXIST)
+        st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out, strerror(errno));
+    for (size_t si = 0; si < ecf8_file_source_count(f) && !st; si++) {
+        char *path = NULL;
+        if (dir) {
+            const char *name = ecf8_file_source_path(f, si);
+            path = malloc(strlen(out) + strlen(name) + 2);
+            if (path) sprintf(path, "%s/%s", out, name);
+        } else {
+            path = strdup(out);
+        }
+        if (!path) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        else st = rebuild_on_device(f, &map, si, path, d, buf, (size_t)max);
+        free(path);
+    }
+    free(buf);
+    ecf8_unmap_file(&map);
+    ecf8_file_close(f);
+    return st ? fail_with(in, "decompression failed") : 0;
 }
 
 int cli_decompress(const char *in, const char *out, unsigned threads)
 {
-    if (ecf8_decompress_path(in, out, threads)) return cli_fail("decompression failed");
+    device d = {0};
+    if (g_engine != ENGINE_CPU) {
+        if (ecf8_cl_open_default(&d.context, &d.device, &d.queue)) {
+            if (g_engine == ENGINE_OPENCL) return fail_with("--engine opencl", "no OpenCL device");
+            fprintf(stderr, "ecf8: note: %s; decompressing on the CPU\n", ecf8_last_error());
+            d.context = NULL;
+        }
+    }
+    if (!d.context) {
+        ecf8_clear_error();
+        if (ecf8_decompress_path(in, out, threads)) return cli_fail("decompression failed");
+        return 0;
+    }
+    int rc = decompress_opencl(in, out, &d);
+    device_close(&d);
+    return rc;
+}
+
+/* ---- devices ------------------------------------------------------------------------- */
+static const char *type_name(cl_device_type t)
+{
+    if (t & CL_DEVICE_TYPE_GPU) return "GPU";
+    if (t & CL_DEVICE_TYPE_CPU) return "CPU";
+    if (t & CL_DEVICE_TYPE_ACCELERATOR) return "accelerator";
+    return "other";
+}
+
+int cli_devices(int argc, char **argv)
+{
+    bool json = false;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) json = true;
+        else return cli_usage_error("unknown argument '%s' for devices (usage: ecf8 devices [--json])", argv[i]);
+    }
+    cl_uint np = 0;
+    cl_int err = clGetPlatformIDs(0, NULL, &np);
+    if (err != CL_SUCCESS || np == 0) {
+        fprintf(stderr, "ecf8: no OpenCL platform is installed (install an ICD, e.g. pocl-opencl-icd)\n");
+        return 1;
+    }
+    cl_platform_id *plats = calloc(np, sizeof *plats);
+    if (!plats || clGetPlatformIDs(np, plats, NULL) != CL_SUCCESS) {
+        free(plats);
+        fprintf(stderr, "ecf8: clGetPlatformIDs failed\n");
+        return 1;
+    }
+    cl_platform_id sel_p = NULL;
+    cl_device_id sel_d = NULL;
+    bool have_sel = ecf8_cl_select_device(&sel_p, &sel_d) == ECF8_OK;
+    const char *sel_err = have_sel ? "" : ecf8_last_error();
+    if (json) printf("{\"platforms\": [");
+    unsigned flat = 0;
+    for (cl_uint p = 0; p < np; p++) {
+        char pname[256] = "", pvendor[256] = "", pversion[256] = "";
+        clGetPlatformInfo(plats[p], CL_PLATFORM_NAME, sizeof pname - 1, pname, NULL);
+        clGetPlatformInfo(plats[p], CL_PLATFORM_VENDOR, sizeof pvendor - 1, pvendor, NULL);
+        clGetPlatformInfo(plats[p], CL_PLATFORM_VERSION, sizeof pversion - 1, pversion, NULL);
+        if (json) {
+            printf("%s\n  {\"index\": %u, \"name\": ", p ? "," : "", p);
+            json_string(stdout, pname);
+            printf(", \"vendor\": ");
+            json_string(stdout, pvendor);
+            printf(", \"version\": ");
+            json_string(stdout, pversion);
+            printf(", \"devices\": [");
+        } else {
+            printf("platform %u: %s (%s), %s\n", p, pname, pvendor, pversion);
+        }
+        cl_uint nd = 0;
+        cl_device_id *devs = NULL;
+        if (clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, 0, NULL, &nd) == CL_SUCCESS && nd) {
+            devs = calloc(nd, sizeof *devs);
+            if (!devs || clGetDeviceIDs(plats[p], CL_DEVICE_TYPE_ALL, nd, devs, NULL) != CL_SUCCESS) nd = 0;
+        }
+        if (!nd && !json) printf("  (no devices)\n");
+        for (cl_uint i = 0; i < nd; i++, flat++) {
+            ecf8_cl_device_caps c;
+            if (ecf8_cl_device_caps_get(devs[i], &c)) continue;
+            bool sel = have_sel && devs[i] == sel_d;
+            const char *kernel = c.is_cpu ? "lanes (vector gathers across chunks)"
+                                          : "portable (one chunk per work-item, table in local memory)";
+            if (json) {
+                printf("%s\n    {\"index\": %u, \"name\": ", i ? "," : "", flat);
+                json_string(stdout, c.name);
+                printf(", \"vendor\": ");
+                json_string(stdout, c.vendor);
+                printf(", \"version\": ");
+                json_string(stdout, c.version);
+                printf(", \"driver\": ");
+                json_string(stdout, c.driver);
+                printf(", \"type\": \"%s\", \"compute_units\": %u, \"global_mem_bytes\": %llu, "
+                       "\"local_mem_bytes\": %llu, \"max_work_group\": %zu, \"fp16\": %s, "
+                       "\"subgroups\": %s, \"decode_kernel\": \"%s\", \"selected\": %s}",
+                       type_name(c.type), c.compute_units, (unsigned long long)c.global_mem_bytes,
+                       (unsigned long long)c.local_mem_bytes, c.max_work_group,
+                       c.has_fp16 ? "true" : "false", c.has_subgroups ? "true" : "false",
+                       c.is_cpu ? "lanes" : "portable", sel ? "true" : "false");
+            } else {
+                printf("  %s device %u: %s\n", sel ? "*" : " ", flat, c.name);
+                printf("      %s, %u compute units, %.1f GiB global memory, %llu KiB local memory, "
+                       "work-groups up to %zu\n",
+                       type_name(c.type), c.compute_units, (double)c.global_mem_bytes / (1 << 30),
+                       (unsigned long long)c.local_mem_bytes / 1024, c.max_work_group);
+                printf("      %s, driver %s, vendor %s\n", c.version, c.driver, c.vendor);
+                printf("      fp16 arithmetic: %s, sub-groups: %s; decode kernel: %s\n",
+                       c.has_fp16 ? "yes" : "no", c.has_subgroups ? "yes" : "no", kernel);
+            }
+        }
+        free(devs);
+        if (json) printf("]}");
+    }
+    if (json) {
+        printf("\n], \"selection_error\": ");
+        json_string(stdout, sel_err);
+        printf("}\n");
+    } else if (have_sel) {
+        printf("* = the device ecf8 uses (ECF8_PLATFORM / ECF8_DEVICE choose another)\n");
+    } else {
+        printf("no device selected: %s\n", sel_err);
+    }
+    free(plats);
     return 0;
 }
+
+/* ---- bench decode ------------------------------------------------------------------- */
+typedef struct tensor_result {
+    const char *name;
+    ecf8_dtype dtype;
+    ecf8_split split;
+    uint64_t bytes, payload_bytes, zstd_bytes;
+    double kernel_s, wall_s, copy_s, cpu_s, zstd_s; /* medians */
+} tensor_result;
+
+typedef struct totals {
+    uint64_t bytes, payload_bytes, zstd_bytes;
+    size_t count;
+    double kernel_s, wall_s, copy_s, cpu_s, zstd_s;
+} totals;
+
+static void totals_add(totals *t, const tensor_result *r)
+{
+    t->bytes += r->bytes, t->payload_bytes += r->payload_bytes, t->zstd_bytes += r->zstd_bytes;
+    t->count++;
+    t->kernel_s += r->kernel_s, t->wall_s += r->wall_s, t->copy_s += r->copy_s;
+    t->cpu_s += r->cpu_s, t->zstd_s += r->zstd_s;
+}
+
+static void print_rates_json(FILE *o, const totals *t)
+{
+    fprintf(o,
+            "\"tensors\": %zu, \"decoded_bytes\": %llu, \"ecf8_ratio\": %.4f, \"zstd_ratio\": %.4f, "
+            "\"opencl_decode_gbps\": %.3f, \"opencl_decode_wall_gbps\": %.3f, "
+            "\"opencl_copy_gbps\": %.3f, \"cpu_decode_gbps\": %.3f, \"zstd_decode_gbps\": %.3f",
+            t->count, (unsigned long long)t->bytes,
+            t->bytes ? (double)t->payload_bytes / (double)t->bytes : 0,
+            t->bytes ? (double)t->zstd_bytes / (double)t->bytes : 0, gbps((double)t->bytes, t->kernel_s),
+            gbps((double)t->bytes, t->wall_s), gbps((double)t->bytes, t->copy_s),
+            gbps((double)t->bytes, t->cpu_s), gbps((double)t->bytes, t->zstd_s));
+}
+
+/* Measures one coded tensor: device decode (kernel time from profiling,
+ * and wall time of upload + decode), a device copy of the same size, the
+ * CPU decoder on all cores and libzstd single-threaded on the same bytes
+ * compressed at `level`.  Checks the device result against the CPU. */
+static int bench_tensor(device *d, const ecf8_tensor_info *t, unsigned repeat, int level,
+                        tensor_result *r)
+{
+    size_t n = (size_t)t->source_bytes;
+    memset(r, 0, sizeof *r);
+    r->name = t->name, r->dtype = t->dtype, r->split = t->split;
+    r->bytes = n, r->payload_bytes = t->payload_bytes;
+    double *times = calloc(repeat, sizeof *times);
+    uint8_t *ref = malloc(n), *dev = malloc(n);
+    size_t zcap = ZSTD_compressBound(n);
+    uint8_t *z = malloc(zcap);
+    cl_int err;
+    cl_mem src = clCreateBuffer(d->context, CL_MEM_READ_WRITE, n, NULL, &err);
+    cl_mem dst = err == CL_SUCCESS ? clCreateBuffer(d->context, CL_MEM_READ_WRITE, n, NULL, &err) : NULL;
+    ecf8_cl_tensor *ct = NULL;
+    int st = ECF8_OK;
+    if (!times || !ref || !dev || !z) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    else if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(bench)");
+    /* CPU decoder, all cores; its output is the reference. */
+    for (unsigned i = 0; i < repeat && !st; i++) {
+        double a = now_seconds();
+        st = ecf8_stream_decode(&t->stream, ref, n, 0);
+        times[i] = now_seconds() - a;
+    }
+    if (!st) r->cpu_s = median(times, repeat);
+    if (!st && ecf8_hash64(ref, n) != t->checksum)
+        st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
+    /* Device: wall time of upload + decode, with a fresh tensor each time. */
+    for (unsigned i = 0; i < repeat && !st; i++) {
+        double a = now_seconds();
+        st = ecf8_cl_tensor_create(d->context, d->device, d->queue, t, &ct);
+        if (!st) st = ecf8_cl_enqueue_decode(ct, d->queue, dst, 0, 0, NULL, NULL);
+        if (!st && (err = clFinish(d->queue)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish");
+        times[i] = now_seconds() - a;
+        if (i + 1 < repeat) {
+            ecf8_cl_tensor_free(ct);
+            ct = NULL;
+        }
+    }
+    if (!st) r->wall_s = median(times, repeat);
+    if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, dev, n);
+    if (!st && memcmp(dev, ref, n))
+        st = ecf8_fail(ECF8_ERR_MISMATCH, "tensor '%s': device decode differs from the CPU decoder", t->name);
+    /* Kernel time from profiling events. */
+    for (unsigned i = 0; i < repeat && !st; i++) {
+        cl_event ev = NULL;
+        st = ecf8_cl_enqueue_decode(ct, d->queue, dst, 0, 0, NULL, &ev);
+        if (!st && (err = clWaitForEvents(1, &ev)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clWaitForEvents");
+        if (!st) times[i] = event_seconds(ev);
+        if (ev) clReleaseEvent(ev);
+    }
+    if (!st) r->kernel_s = median(times, repeat);
+    /* A plain device copy of the same size. */
+    for (unsigned i = 0; i < repeat && !st; i++) {
+        cl_event ev = NULL;
+        err = clEnqueueCopyBuffer(d->queue, src, dst, 0, 0, n, 0, NULL, &ev);
+        if (err == CL_SUCCESS) err = clWaitForEvents(1, &ev);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clEnqueueCopyBuffer");
+        else times[i] = event_seconds(ev);
+        if (ev) clReleaseEvent(ev);
+    }
+    if (!st) r->copy_s = median(times, repeat);
+    /* libzstd, one thread, on the same bytes. */
+    if (!st) {
+        size_t zn = ZSTD_compress(z, zcap, ref, n, level);
+        if (ZSTD_isError(zn)) st = ecf8_fail(ECF8_ERR_IO, "zstd: %s", ZSTD_getErrorName(zn));
+        r->zstd_bytes = zn;
+        ZSTD_DCtx *dctx = st ? NULL : ZSTD_createDCtx();
+        for (unsigned i = 0; i < repeat && !st; i++) {
+            double a = now_seconds();
+            size_t got = ZSTD_decompressDCtx(dctx, dev, n, z, zn);
+            times[i] = now_seconds() - a;
+            if (ZSTD_isError(got) || got != n)
+                st = ecf8_fail(ECF8_ERR_IO, "zstd round trip failed");
+        }
+        ZSTD_freeDCtx(dctx);
+        if (!st) r->zstd_s = median(times, repeat);
+    }
+    ecf8_cl_tensor_free(ct);
+    if (src) clReleaseMemObject(src);
+    if (dst) clReleaseMemObject(dst);
+    free(times);
+    free(ref);
+    free(dev);
+    free(z);
+    return st;
+}
+
+/* Start-up in a fresh context: program (from the caches) + upload and first
+ * decode of `t`, in milliseconds. */
+static int bench_startup(const device *d, const ecf8_tensor_info *t, double *ms)
+{
+    double a = now_seconds();
+    cl_int err;
+    cl_context ctx = clCreateContext(NULL, 1, &d->device, NULL, NULL, &err);
+    if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateContext");
+    cl_command_queue q = clCreateCommandQueue(ctx, d->device, 0, &err);
+    if (err != CL_SUCCESS) {
+        clReleaseContext(ctx);
+        return ecf8_cl_fail(err, "clCreateCommandQueue");
+    }
+    uint8_t *out = malloc((size_t)t->source_bytes);
+    ecf8_cl_tensor *ct = NULL;
+    int st = out ? ecf8_cl_tensor_create(ctx, d->device, q, t, &ct) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!st) st = ecf8_cl_decode_to_host(ct, q, out, (size_t)t->source_bytes);
+    *ms = (now_seconds() - a) * 1e3;
+    ecf8_cl_tensor_free(ct);
+    free(out);
+    clReleaseCommandQueue(q);
+    clReleaseContext(ctx);
+    return st;
+}
+
+static int bench_decode(int argc, char **argv)
+{
+    const char *path = NULL;
+    bool json = false;
+    unsigned long long repeat = 5, min_bytes = 256 * 1024, level = 19;
+    const char *usage = "usage: ecf8 bench decode FILE.ecf8 [--json] [--repeat N] [--min-bytes B] "
+                        "[--zstd-level L]";
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 1000, &repeat) || repeat == 0)
+                return cli_usage_error("bad --repeat '%s' (1..1000)", argv[i]);
+        } else if (!strcmp(argv[i], "--min-bytes") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 1ull << 40, &min_bytes))
+                return cli_usage_error("bad --min-bytes '%s'", argv[i]);
+        } else if (!strcmp(argv[i], "--zstd-level") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 22, &level) || level == 0)
+                return cli_usage_error("bad --zstd-level '%s' (1..22)", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_usage_error("unknown option '%s' for bench decode", argv[i]);
+        } else if (!path) {
+            path = argv[i];
+        } else {
+            return cli_usage_error("%s", usage);
+        }
+    }
+    if (!path) return cli_usage_error("%s", usage);
+
+    ecf8_file *f = NULL;
+    if (ecf8_file_open(path, &f)) return fail_with(path, "cannot open");
+    device d = {0};
+    if (ecf8_cl_open_default(&d.context, &d.device, &d.queue)) {
+        ecf8_file_close(f);
+        return fail_with(path, "no OpenCL device");
+    }
+    ecf8_cl_device_caps caps;
+    ecf8_cl_device_caps_get(d.device, &caps);
+    size_t nt = ecf8_file_tensor_count(f);
+    tensor_result *res = calloc(nt ? nt : 1, sizeof *res);
+    int st = res ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+
+    /* Start-up: the smallest coded tensor, twice in fresh contexts (the
+     * second finds every cache warm). */
+    ecf8_tensor_info small;
+    bool have_small = false;
+    for (size_t i = 0; i < nt; i++) {
+        ecf8_tensor_info t;
+        if (ecf8_file_tensor(f, i, &t) || t.split == ECF8_SPLIT_STORED) continue;
+        if (!have_small || t.source_bytes < small.source_bytes) small = t, have_small = true;
+    }
+    double startup_first = 0, startup = 0;
+    if (!st && have_small) st = bench_startup(&d, &small, &startup_first);
+    if (!st && have_small) st = bench_startup(&d, &small, &startup);
+
+    totals all = {0}, by_dtype[5] = {{0}};
+    size_t nres = 0;
+    uint64_t stored_bytes = 0;
+    for (size_t i = 0; i < nt && !st; i++) {
+        ecf8_tensor_info t;
+        st = ecf8_file_tensor(f, i, &t);
+        if (st) break;
+        if (t.split == ECF8_SPLIT_STORED) {
+            stored_bytes += t.source_bytes;
+            continue;
+        }
+        if (!json && isatty(2)) fprintf(stderr, "\rmeasuring %zu/%zu %-50.50s", i + 1, nt, t.name);
+        st = bench_tensor(&d, &t, (unsigned)repeat, (int)level, &res[nres]);
+        if (st) break;
+        totals_add(&all, &res[nres]);
+        totals_add(&by_dtype[t.dtype], &res[nres]);
+        nres++;
+    }
+    if (!json && isatty(2)) fprintf(stderr, "\r%80s\r", "");
+    if (st) {
+        free(res);
+        device_close(&d);
+        ecf8_file_close(f);
+        return fail_with(path, "benchmark failed");
+    }
+    unsigned threads = 0;
+    {
+        long nproc = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = nproc > 0 ? (unsigned)nproc : 1;
+    }
+    if (json) {
+        printf("{\"file\": ");
+        json_string(stdout, path);
+        printf(", \"device\": ");
+        json_string(stdout, caps.name);
+        printf(", \"device_version\": ");
+        json_string(stdout, caps.version);
+        printf(", \"decode_kernel\": \"%s\", \"repeat\": %llu, \"cpu_threads\": %u, \"zstd_level\": %llu, "
+               "\"startup_ms\": %.2f, \"startup_first_ms\": %.2f, \"stored_bytes\": %llu, ",
+               caps.is_cpu ? "lanes" : "portable", repeat, threads, level, startup, startup_first,
+               (unsigned long long)stored_bytes);
+        print_rates_json(stdout, &all);
+        printf(", \"by_dtype\": {");
+        bool first = true;
+        for (int dt = 1; dt <= 4; dt++) {
+            if (!by_dtype[dt].count) continue;
+            printf("%s\"%s\": {", first ? "" : ", ", ecf8_dtype_name((ecf8_dtype)dt));
+            print_rates_json(stdout, &by_dtype[dt]);
+            printf("}");
+            first = false;
+        }
+        printf("}, \"per_tensor\": [");
+        first = true;
+        for (size_t i = 0; i < nres; i++) {
+            const tensor_result *r = &res[i];
+            if (r->bytes < min_bytes) continue;
+            printf("%s\n  {\"name\": ", first ? "" : ",");
+            json_string(stdout, r->name);
+            printf(", \"dtype\": \"%s\", \"split\": \"%s\", \"bytes\": %llu, \"ecf8_ratio\": %.4f, "
+                   "\"zstd_ratio\": %.4f, \"opencl_decode_gbps\": %.3f, \"opencl_decode_wall_gbps\": %.3f, "
+                   "\"opencl_copy_gbps\": %.3f, \"cpu_decode_gbps\": %.3f, \"zstd_decode_gbps\": %.3f}",
+                   ecf8_dtype_name(r->dtype), ecf8_split_name(r->split), (unsigned long long)r->bytes,
+                   (double)r->payload_bytes / (double)r->bytes, (double)r->zstd_bytes / (double)r->bytes,
+                   gbps((double)r->bytes, r->kernel_s), gbps((double)r->bytes, r->wall_s),
+                   gbps((double)r->bytes, r->copy_s), gbps((double)r->bytes, r->cpu_s),
+                   gbps((double)r->bytes, r->zstd_s));
+            first = false;
+        }
+        printf("\n]}\n");
+    } else {
+        printf("%s on %s (%s kernel), medians of %llu runs, GB/s of decoded output\n", path,
+               caps.name, caps.is_cpu ? "lanes" : "portable", repeat);
+        printf("%-44s %-8s %10s %7s %7s %7s %7s %7s %7s\n", "tensor", "dtype", "bytes", "ocl",
+               "ocl+up", "copy", "cpu", "zstd", "ratio");
+        for (size_t i = 0; i < nres; i++) {
+            const tensor_result *r = &res[i];
+            if (r->bytes < min_bytes) continue;
+            printf("%-44.44s %-8s %10llu %7.2f %7.2f %7.2f %7.2f %7.2f %7.3f\n", r->name,
+                   ecf8_dtype_name(r->dtype), (unsigned long long)r->bytes,
+                   gbps((double)r->bytes, r->kernel_s), gbps((double)r->bytes, r->wall_s),
+                   gbps((double)r->bytes, r->copy_s), gbps((double)r->bytes, r->cpu_s),
+                   gbps((double)r->bytes, r->zstd_s), (double)r->payload_bytes / (double)r->bytes);
+        }
+        for (int dt = 0; dt <= 4; dt++) {
+            const totals *t = dt ? &by_dtype[dt] : &all;
+            if (!t->count || (dt && t->count == all.count)) continue;
+            char label[64];
+            snprintf(label, sizeof label, "%s (%zu tensors)", dt ? ecf8_dtype_name((ecf8_dtype)dt) : "all coded",
+                     t->count);
+            printf("%-44s %-8s %10llu %7.2f %7.2f %7.2f %7.2f %7.2f %7.3f\n", label, "",
+                   (unsigned long long)t->bytes, gbps((double)t->bytes, t->kernel_s),
+                   gbps((double)t->bytes, t->wall_s), gbps((double)t->bytes, t->copy_s),
+                   gbps((double)t->bytes, t->cpu_s), gbps((double)t->bytes, t->zstd_s),
+                   (double)t->payload_bytes / (double)t->bytes);
+        }
+        printf("zstd: level %llu, one thread, ratio %.3f; cpu: ecf8 decoder on %u threads; "
+               "%llu stored bytes not timed\n",
+               level, all.bytes ? (double)all.zstd_bytes / (double)all.bytes : 0, threads,
+               (unsigned long long)stored_bytes);
+        printf("start-up (program from cache + first decode of a %llu-byte tensor): %.1f ms "
+               "(first in this process: %.1f ms)\n",
+               have_small ? (unsigned long long)small.source_bytes : 0ull, startup, startup_first);
+    }
+    free(res);
+    device_close(&d);
+    ecf8_file_close(f);
+    return 0;
+}
+
+int cli_bench(int argc, char **argv)
+{
+    if (argc < 1) return cli_usage_error("usage: ecf8 bench decode|matmul FILE.ecf8 ...");
+    if (!strcmp(argv[0], "decode")) return bench_decode(argc - 1, argv + 1);
+    if (!strcmp(argv[0], "matmul")) return cli_bench_matmul(argc - 1, argv + 1);
+    return cli_usage_error("unknown benchmark '%s' (decode or matmul)", argv[0]);
+}
+
+int cli_matmul(int argc, char **argv) { return cli_matmul_run(argc, argv); }
