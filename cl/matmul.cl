@@ -228,6 +228,21 @@ inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
     r->pos = 0;
 }
 
+/* Decodes the GRP elements one 32-bit load v serves. */
+#define DECODE_GROUP(r, i, v, k, CONSUME)                                         \
+    do {                                                                          \
+        vu used_ = 0;                                                             \
+        _Pragma("unroll") for (int t_ = 0; t_ < GRP; t_++)                        \
+        {                                                                         \
+            vu e_ = TABLE_U32(table, v & TMASK), len_ = e_ & 15u;                 \
+            vu raw_ = RAW_BITS ? (v >> len_) & RMASK : (vu)(0);                   \
+            v >>= len_ + RAW_BITS;                                                \
+            used_ += len_ + RAW_BITS;                                             \
+            CONSUME(i, (k) + t_, coded_value(e_, raw_));                          \
+        }                                                                         \
+        (r)[i].pos += used_;                                                      \
+    } while (0)
+
 /* Decodes ne (<= 64) elements of each of the IL lane groups and hands each
  * to CONSUME(i, kk, value) (lane group, column in the sub-block, value). */
 #define READER_BLOCK(r, ne, CONSUME)                                              \
@@ -238,16 +253,7 @@ inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
             {                                                                     \
                 vu v_ = GATHER_U32(coded, (r)[i_].base + ((r)[i_].pos >> 3)) >>  \
                         ((r)[i_].pos & 7u);                                       \
-                vu used_ = 0;                                                     \
-                _Pragma("unroll") for (int t_ = 0; t_ < GRP; t_++)                \
-                {                                                                 \
-                    vu e_ = TABLE_U32(table, v_ & TMASK), len_ = e_ & 15u;        \
-                    vu raw_ = RAW_BITS ? (v_ >> len_) & RMASK : (vu)(0);          \
-                    v_ >>= len_ + RAW_BITS;                                       \
-                    used_ += len_ + RAW_BITS;                                     \
-                    CONSUME(i_, g_ * GRP + t_, coded_value(e_, raw_));            \
-                }                                                                 \
-                (r)[i_].pos += used_;                                             \
+                DECODE_GROUP(r, i_, v_, g_ * GRP, CONSUME);                       \
             }                                                                     \
         }                                                                         \
         for (uint k_ = ng_ * GRP; k_ < (ne); k_++) {                              \
@@ -492,27 +498,43 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
 }
 
 #if !FUSED
+DEFINE_FP8_VALUES(x16, uint16, float16, as_uint16, as_float16, convert_float16)
+
 /* Raw weights [N, K] -> fp32 w * scale_inv (rounded once), row-major, for a
- * stock SGEMM.  2-D range (K rounded up, N). */
+ * stock SGEMM.  2-D range (ceil(K / 16), N): 16 columns per work-item, which
+ * never straddle a 128-column scale block. */
 __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *scale,
                               __global float *out, ulong out_off, uint N, uint K, uint NKB)
 {
-    uint k = get_global_id(0), n = get_global_id(1);
-    if (k >= K || n >= N) return;
-    uint i = n * K + k;
+    uint k0 = (uint)get_global_id(0) * 16u, n = (uint)get_global_id(1);
+    if (k0 >= K || n >= N) return;
+    size_t i = (size_t)n * K + k0;
+    out += out_off;
 #if WDT == 3
-    uint el = (uint)raw[2 * i] | (uint)raw[2 * i + 1] << 8;
-    float v = as_float(el << 16);
+    float s = 1.0f;
 #else
-    uint el = raw[i];
-#if WDT == 1
-    float v = e4m3_one(el);
+    float s = scale[(n >> 7) * NKB + (k0 >> 7)];
+#endif
+    if (k0 + 16u <= K) {
+#if WDT == 3
+        float16 v = as_float16(convert_uint16(vload16(0, (__global const ushort *)raw + i)) << 16);
+#elif WDT == 1
+        float16 v = e4m3_x16(convert_uint16(vload16(0, raw + i))) * s;
 #else
-    float v = e5m2_one(el);
+        float16 v = e5m2_x16(convert_uint16(vload16(0, raw + i))) * s;
 #endif
-    v *= scale[(n >> 7) * NKB + (k >> 7)];
+        vstore16(v, 0, out + i);
+        return;
+    }
+    for (uint k = k0; k < K; k++, i++) {
+#if WDT == 3
+        out[i] = as_float((uint)((__global const ushort *)raw)[i] << 16);
+#elif WDT == 1
+        out[i] = e4m3_one(raw[i]) * s;
+#else
+        out[i] = e5m2_one(raw[i]) * s;
 #endif
-    out[out_off + i] = v;
+    }
 }
 #endif
 

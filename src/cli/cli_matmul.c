@@ -291,14 +291,33 @@ static cl_mem make_buffer(const device *d, size_t bytes, const void *data, const
     return b;
 }
 
-/* State of the decode + dequantise + CLBlast baseline. */
+/* State of the decode + dequantise + CLBlast baseline; the events of its
+ * last run give the time of each stage. */
 typedef struct clblast_state {
     ecf8_cl_tensor *tensor;
     cl_mem raw, wf32;
+    cl_event ev[3];
 } clblast_state;
+
+static void clblast_events_release(clblast_state *c)
+{
+    for (int i = 0; i < 3; i++)
+        if (c->ev[i]) clReleaseEvent(c->ev[i]), c->ev[i] = NULL;
+}
+
+/* Milliseconds of stage i of the last run (0 when unknown). */
+static double clblast_stage_ms(const clblast_state *c, int i)
+{
+    cl_ulong a = 0, b = 0;
+    if (!c->ev[i] || clGetEventProfilingInfo(c->ev[i], CL_PROFILING_COMMAND_START, sizeof a, &a, NULL) ||
+        clGetEventProfilingInfo(c->ev[i], CL_PROFILING_COMMAND_END, sizeof b, &b, NULL))
+        return 0;
+    return (double)(b - a) * 1e-6;
+}
 
 static void clblast_free(clblast_state *c)
 {
+    clblast_events_release(c);
     ecf8_cl_tensor_free(c->tensor);
     if (c->raw) clReleaseMemObject(c->raw);
     if (c->wf32) clReleaseMemObject(c->wf32);
@@ -330,17 +349,18 @@ static int clblast_enqueue(const device *d, ecf8_cl_matmul *mm, clblast_state *c
                            size_t n, size_t k, cl_mem x, cl_mem y)
 {
 #if HAVE_CLBLAST
-    if (ecf8_cl_enqueue_decode(c->tensor, d->queue, c->raw, 0, 0, NULL, NULL) ||
-        ecf8_cl_enqueue_dequantize(mm, d->queue, c->raw, 0, c->wf32, 0, 0, NULL, NULL))
+    clblast_events_release(c);
+    if (ecf8_cl_enqueue_decode(c->tensor, d->queue, c->raw, 0, 0, NULL, &c->ev[0]) ||
+        ecf8_cl_enqueue_dequantize(mm, d->queue, c->raw, 0, c->wf32, 0, 0, NULL, &c->ev[1]))
         return cli_fail("decode for the clblast engine failed");
     cl_command_queue q = d->queue;
     CLBlastStatusCode s;
     if (m == 1)
         s = CLBlastSgemv(CLBlastLayoutRowMajor, CLBlastTransposeNo, n, k, 1.0f, c->wf32, 0, k, x, 0, 1,
-                         0.0f, y, 0, 1, &q, NULL);
+                         0.0f, y, 0, 1, &q, &c->ev[2]);
     else
         s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, m, n, k, 1.0f,
-                         x, 0, k, c->wf32, 0, k, 0.0f, y, 0, n, &q, NULL);
+                         x, 0, k, c->wf32, 0, k, 0.0f, y, 0, n, &q, &c->ev[2]);
     if (s != CLBlastSuccess) {
         fprintf(stderr, "ecf8: CLBlast %s failed with status %d\n", m == 1 ? "SGEMV" : "SGEMM", (int)s);
         return 1;
@@ -613,6 +633,7 @@ static double max_abs_err(const bench_weight *b, const float *x, const float *y,
 typedef struct engine_result {
     int ran;
     double median_ms, min_ms;
+    double stage_ms[3]; /* clblast: median decode, dequantise, BLAS (device time) */
     double err;
     uint64_t weight_bytes;
     float *y;
@@ -622,9 +643,13 @@ static void json_engine(const char *name, const engine_result *r, double flops, 
 {
     if (!r->ran) return;
     printf("%s\"%s\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"gflops\": %.3f, \"weight_gbps\": %.3f, "
-           "\"weight_bytes\": %llu, \"max_abs_err\": %.6g}",
+           "\"weight_bytes\": %llu, \"max_abs_err\": %.6g",
            *first ? "" : ", ", name, r->median_ms, r->min_ms, flops / r->median_ms * 1e-6,
            (double)r->weight_bytes / r->median_ms * 1e-6, (unsigned long long)r->weight_bytes, r->err);
+    if (r->stage_ms[0] + r->stage_ms[1] + r->stage_ms[2] > 0)
+        printf(", \"decode_ms\": %.4f, \"dequantize_ms\": %.4f, \"blas_ms\": %.4f", r->stage_ms[0],
+               r->stage_ms[1], r->stage_ms[2]);
+    printf("}");
     *first = 0;
 }
 
@@ -660,7 +685,8 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
     res[ENG_UNCOMPRESSED].weight_bytes = info.uncompressed_bytes;
     if (use_clblast) res[ENG_CLBLAST].weight_bytes = ecf8_cl_tensor_device_bytes(cb.tensor) +
                                                      (b->has_scale ? b->scale.payload_bytes : 0);
-    double *times = calloc((size_t)ENG_COUNT * repeat, sizeof(double));
+    double *times = calloc((size_t)(ENG_COUNT + 3) * repeat, sizeof(double));
+    double *stages = times ? times + (size_t)ENG_COUNT * repeat : NULL;
     if (!times) rc = 1;
     /* Warm-up (builds programs), then rounds that alternate the engines so
      * that background load hits them alike. */
@@ -680,6 +706,8 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             rc = engine_enqueue(d, order[e], mm, &cb, m, n, k, bx, by);
             if (!rc && clFinish(d->queue)) rc = cli_fail("clFinish failed");
             times[(size_t)order[e] * repeat + r] = (now_seconds() - t0) * 1e3;
+            if (!rc && order[e] == ENG_CLBLAST)
+                for (int st = 0; st < 3; st++) stages[(size_t)st * repeat + r] = clblast_stage_ms(&cb, st);
         }
     if (!rc) {
         for (int e = 0; e < n_eng; e++) {
@@ -687,6 +715,11 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             qsort(tt, repeat, sizeof *tt, cmp_double);
             res[order[e]].median_ms = repeat % 2 ? tt[repeat / 2] : 0.5 * (tt[repeat / 2 - 1] + tt[repeat / 2]);
             res[order[e]].min_ms = tt[0];
+        }
+        for (int st = 0; use_clblast && st < 3; st++) {
+            double *tt = stages + (size_t)st * repeat;
+            qsort(tt, repeat, sizeof *tt, cmp_double);
+            res[ENG_CLBLAST].stage_ms[st] = tt[repeat / 2];
         }
         /* float64 reference over a subset of columns when the product is big. */
         uint64_t work = (uint64_t)m * n * k;
@@ -748,6 +781,10 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             if (res[ENG_CLBLAST].ran)
                 printf("; fused vs clblast: %.2fx", res[ENG_CLBLAST].median_ms / res[ENG_FUSED].median_ms);
             printf("\n");
+            if (res[ENG_CLBLAST].ran)
+                printf("  clblast stages (device time, median): decode %.3f ms, dequantise %.3f ms, %s %.3f ms\n",
+                       res[ENG_CLBLAST].stage_ms[0], res[ENG_CLBLAST].stage_ms[1], m == 1 ? "SGEMV" : "SGEMM",
+                       res[ENG_CLBLAST].stage_ms[2]);
         }
         fflush(stdout);
     }

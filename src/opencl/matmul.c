@@ -370,6 +370,16 @@ static int engine_decodes(const ecf8_cl_matmul *mm, ecf8_cl_engine engine)
     return engine == ECF8_CL_ENGINE_FUSED && mm->split != ECF8_SPLIT_STORED;
 }
 
+/* A positive integer tunable from the environment, 0 when unset/invalid. */
+static unsigned env_tunable(const char *name, unsigned lo, unsigned hi)
+{
+    const char *v = getenv(name);
+    if (!v || !*v) return 0;
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    return *end || n <= lo || n > hi ? 0 : (unsigned)n;
+}
+
 static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
 {
     char base[320], opts[400];
@@ -387,11 +397,18 @@ static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, m
     else
         snprintf(base, sizeof base, "-cl-std=CL1.2 -DWDT=%d -DFUSED=0 -DXBF16=%d", (int)mm->dtype,
                  xbf16);
-    /* ECF8_MATMUL_LANES=1 forces the portable one-lane path (tests, debugging). */
+    /* Tunables, overridable from the environment while measuring:
+     * ECF8_MATMUL_LANES=1 forces the portable one-lane path (tests, GPUs'
+     * code on a CPU), ECF8_MATMUL_IL the interleaved lane groups,
+     * ECF8_MATMUL_MB the rows of X per GEMM pass. */
     const char *force = getenv("ECF8_MATMUL_LANES");
     int one_lane = force && !strcmp(force, "1");
+    unsigned il = env_tunable("ECF8_MATMUL_IL", 0, 16), mb = env_tunable("ECF8_MATMUL_MB", 0, 32);
+    char extra[64] = "";
+    if (il) snprintf(extra, sizeof extra, " -DIL=%u", il);
+    if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DMB=%u", mb);
     cl_program prog = NULL, tail = NULL;
-    snprintf(opts, sizeof opts, "%s%s", base, one_lane ? " -DLANES=1" : "");
+    snprintf(opts, sizeof opts, "%s%s%s", base, one_lane ? " -DLANES=1" : "", extra);
     int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &prog);
     cl_int err = CL_SUCCESS;
     cl_kernel probe = NULL;
@@ -609,8 +626,8 @@ int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_me
     err |= clSetKernelArg(k, 5, sizeof kk, &kk);
     err |= clSetKernelArg(k, 6, sizeof nkb, &nkb);
     if (err) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(dequantize)");
-    size_t local[2] = {64, 1}, global[2] = {(mm->k + 63) / 64 * 64, mm->n};
-    err = clEnqueueNDRangeKernel(queue, k, 2, NULL, global, local, num_wait_events, wait_events,
+    size_t global[2] = {(mm->k + 15) / 16, mm->n};
+    err = clEnqueueNDRangeKernel(queue, k, 2, NULL, global, NULL, num_wait_events, wait_events,
                                  out_event);
     if (err) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(dequantize)");
     return ECF8_OK;
