@@ -5,7 +5,8 @@
  * offsets[c] of the coded stream and decodes to a fixed number of elements
  * at a fixed place in the output, both given by the tensor geometry, so no
  * scan is needed.  A chunk whose decode does not consume exactly its stored
- * bytes sets *error to its index + 1 (first writer wins).  Every stream
+ * bytes is reported in error[0..3]: its index + 1, the bits it decoded to
+ * (low, high word) and its stored length (first failing chunk wins).  Every stream
  * read is clamped into the stream and every store stays inside the chunk's
  * own output range, whatever the data.
  *
@@ -70,6 +71,15 @@ inline ulong chunk_geometry(ulong c, ulong rows, ulong cols, ulong chunk_rows,
     ulong nr = min(chunk_rows, rows - row0), nc = min(chunk_cols, cols - col0);
     *count = (uint)(nr * nc);
     return row0 * cols + col0;
+}
+
+inline void report_chunk(__global uint *error, ulong c, ulong bits, ulong bytes)
+{
+    if (atomic_cmpxchg(error, 0u, (uint)c + 1) == 0) {
+        error[1] = (uint)bits;
+        error[2] = (uint)(bits >> 32);
+        error[3] = (uint)bytes;
+    }
 }
 
 inline void store_element(__global uchar *dst, uint i, uint x)
@@ -152,7 +162,7 @@ __kernel void ecf8_decode(__global const uchar *data, __global uchar *out,
         store_element(dst, i, join(e >> 4, raw));
     }
     if ((pos - begin + 7) / 8 != offsets[c + 1] - offsets[c])
-        atomic_cmpxchg(error, 0u, (uint)c + 1);
+        report_chunk(error, c, pos - begin, offsets[c + 1] - offsets[c]);
 }
 
 /* ---- lanes kernel (CPU devices) ----------------------------------------- */
@@ -309,6 +319,6 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
             store_element(dst, i, join(e >> 4, raw));
         }
         if ((q - p0[l] + 7) / 8 != offsets[c + 1] - offsets[c])
-            atomic_cmpxchg(error, 0u, (uint)c + 1);
+            report_chunk(error, c, q - p0[l], offsets[c + 1] - offsets[c]);
     }
 }

@@ -131,12 +131,13 @@ static void device_close(device *d)
  * decoded on the device (stored ones copied) and checked against its
  * checksum; written under a temporary name and renamed on success. */
 static int rebuild_on_device(const ecf8_file *f, const ecf8_mapped *map, size_t si,
-                             const char *path, device *d, uint8_t *buf, size_t buf_bytes)
+                             const char *in, const char *path, device *d, uint8_t *buf,
+                             size_t buf_bytes)
 {
     const uint8_t *prefix = NULL;
     uint64_t prefix_bytes = 0;
     int st = source_prefix(map, si, &prefix, &prefix_bytes);
-    if (st) return st;
+    if (st) return ecf8_fail_context(st, "%s", in);
     ecf8_outfile o;
     st = ecf8_outfile_open(&o, path);
     if (st) return ecf8_fail_context(st, "%s", path);
@@ -160,7 +161,7 @@ static int rebuild_on_device(const ecf8_file *f, const ecf8_mapped *map, size_t 
     }
     if (st) {
         ecf8_outfile_abort(&o);
-        return st;
+        return ecf8_fail_context(st, "%s", in);
     }
     st = ecf8_outfile_commit(&o);
     return st ? ecf8_fail_context(st, "%s", path) : ECF8_OK;
@@ -181,6 +182,7 @@ static int decompress_opencl(const char *in, const char *out, device *d)
     uint8_t *buf = NULL;
     if (!st && max && !(buf = malloc((size_t)max)))
         st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
+    if (st) st = ecf8_fail_context(st, "%s", in);
     bool dir = ecf8_file_is_directory(f);
     if (!st && dir && mkdir(out, 0755) != 0 && errno != EEXIST)
         st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out, strerror(errno));
@@ -194,13 +196,13 @@ static int decompress_opencl(const char *in, const char *out, device *d)
             path = strdup(out);
         }
         if (!path) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        else st = rebuild_on_device(f, &map, si, path, d, buf, (size_t)max);
+        else st = rebuild_on_device(f, &map, si, in, path, d, buf, (size_t)max);
         free(path);
     }
     free(buf);
     ecf8_unmap_file(&map);
     ecf8_file_close(f);
-    return st ? fail_with(in, "decompression failed") : 0;
+    return st ? cli_fail("decompression failed") : 0;
 }
 
 int cli_decompress(const char *in, const char *out, unsigned threads)

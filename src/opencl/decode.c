@@ -33,7 +33,7 @@ struct ecf8_cl_tensor {
     /* coded tensors */
     ecf8_stream geom;         /* geometry only; pointers cleared */
     uint64_t offsets_at, coded_at, table16_at, table32_at;
-    cl_mem error;             /* first failing chunk + 1, 0 when none */
+    cl_mem error;             /* first failing chunk + 1 (0: none), its bits, its bytes */
     cl_kernel portable;       /* ecf8_decode: any device, any alignment */
     size_t portable_local, portable_global;
     cl_kernel lanes;          /* ecf8_decode_lanes: CPU devices, NULL if unusable */
@@ -142,17 +142,17 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(payload)");
     }
     if (!st) {
-        t->error = clCreateBuffer(t->context, CL_MEM_READ_WRITE, sizeof(cl_uint), NULL, &err);
+        t->error = clCreateBuffer(t->context, CL_MEM_READ_WRITE, 4 * sizeof(cl_uint), NULL, &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(error word)");
     }
-    static const cl_uint zero = 0;
+    static const cl_uint zero[4] = {0};
     if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, 0, info->payload_bytes,
                                            payload, 0, NULL, NULL)) != CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(payload)");
     if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, info->payload_bytes, tail,
                                            host_tail, 0, NULL, NULL)) != CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(decode tables)");
-    if (!st && (err = clEnqueueWriteBuffer(queue, t->error, CL_FALSE, 0, sizeof zero, &zero, 0,
+    if (!st && (err = clEnqueueWriteBuffer(queue, t->error, CL_FALSE, 0, sizeof zero, zero, 0,
                                            NULL, NULL)) != CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(error word)");
     /* Blocking: the payload may live in a mapping the caller closes next. */
@@ -190,8 +190,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
                                  sizeof max_wg, &max_wg, NULL) == CL_SUCCESS &&
         max_wg > 0 && wg > max_wg)
         wg = max_wg;
-    /* Small tensors: fewer work-items per group rather than idle ones. */
-    while (wg > 1 && s->n_chunks <= wg / 2) wg /= 2;
+    /* A fixed size even for small tensors: PoCL compiles a kernel per
+     * distinct local size, idle work-items cost nothing much. */
     t->portable_local = wg;
     t->portable_global = (size_t)ecf8_align_up(s->n_chunks, wg);
     /* One work-item per group: on a CPU a work-item is already a thread's
@@ -311,19 +311,23 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
     return ECF8_OK;
 }
 
-/* Reads and clears the error word once the queue has run the decodes. */
+/* Reads and clears the error words once the queue has run the decodes. */
 static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
 {
     if (!t->error || !t->decode_pending) return ECF8_OK;
-    cl_uint word = 0, zero = 0;
-    ECF8_CL_CHECK(clEnqueueReadBuffer(queue, t->error, CL_TRUE, 0, sizeof word, &word, 0, NULL, NULL),
+    cl_uint word[4] = {0};
+    static const cl_uint zero[4] = {0};
+    ECF8_CL_CHECK(clEnqueueReadBuffer(queue, t->error, CL_TRUE, 0, sizeof word, word, 0, NULL, NULL),
                   "clEnqueueReadBuffer(error word)");
     t->decode_pending = 0;
-    if (word == 0) return ECF8_OK;
-    ECF8_CL_CHECK(clEnqueueWriteBuffer(queue, t->error, CL_TRUE, 0, sizeof zero, &zero, 0, NULL, NULL),
+    if (word[0] == 0) return ECF8_OK;
+    ECF8_CL_CHECK(clEnqueueWriteBuffer(queue, t->error, CL_TRUE, 0, sizeof zero, zero, 0, NULL, NULL),
                   "clEnqueueWriteBuffer(error word)");
-    return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': chunk %u does not decode to its stored length",
-                     t->name, word - 1);
+    /* Worded like the CPU decoder's message. */
+    return ecf8_fail(ECF8_ERR_CORRUPT,
+                     "tensor '%s': chunk %u decodes to %llu bits, its stream holds %u bytes", t->name,
+                     word[0] - 1, (unsigned long long)word[1] | (unsigned long long)word[2] << 32,
+                     word[3]);
 }
 
 int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out, size_t out_bytes)
