@@ -31,7 +31,12 @@ CC_USED=$(cache_value CMAKE_C_COMPILER)
 CC_USED=${CC_USED:-cc}
 # A sanitizer build installs instrumented libraries: consumers link the runtime too.
 SAN_FLAGS=""
-[ "$(cache_value ECF8_SANITIZE)" = ON ] && SAN_FLAGS="-fsanitize=address,undefined"
+if [ "$(cache_value ECF8_SANITIZE)" = ON ]; then
+    SAN_FLAGS="-fsanitize=address,undefined"
+    # The OpenCL runtime (PoCL + LLVM) keeps compiler state until exit.
+    printf 'leak:libpocl.so\nleak:libLLVM\nleak:libOpenCL.so\n' >"$TMP/lsan.supp"
+    export LSAN_OPTIONS="suppressions=$TMP/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS}"
+fi
 [ "$(cache_value ECF8_TSAN)" = ON ] && SAN_FLAGS="-fsanitize=thread"
 OPENCL=$(cache_value ECF8_OPENCL)
 
