@@ -51,7 +51,7 @@ CONFIG=$(find "$PREFIX" -name ecf8Config.cmake | head -1)
 LIBDIR=$(dirname "$(dirname "$PC")")
 for f in "$LIBDIR/libecf8.a" "$LIBDIR/libecf8.so" "$PREFIX/include/ecf8.h" "$PREFIX/bin/ecf8" \
          "$(dirname "$CONFIG")/ecf8ConfigVersion.cmake" "$(dirname "$CONFIG")/ecf8Targets.cmake"; do
-    [ -e "$f" ] || fail "missing installed file ${f#$PREFIX/}"
+    [ -e "$f" ] || fail "missing installed file ${f#"$PREFIX"/}"
 done
 if [ "$OPENCL" = ON ]; then
     [ -e "$PREFIX/include/ecf8_cl.h" ] || fail "missing installed ecf8_cl.h"
@@ -83,7 +83,8 @@ fi
 
 step "consumer via pkg-config ecf8"
 command -v pkg-config >/dev/null || fail "pkg-config not found"
-export PKG_CONFIG_PATH="$(dirname "$PC")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+PKG_CONFIG_PATH="$(dirname "$PC")${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+export PKG_CONFIG_PATH
 pkg-config --exists --print-errors ecf8 || fail "pkg-config cannot resolve ecf8"
 [ "$(pkg-config --modversion ecf8)" = "$("$PREFIX/bin/ecf8" version | grep -o '[0-9]*\.[0-9]*\.[0-9]*' | head -1)" ] ||
     fail "pkg-config version differs from the CLI's"
@@ -99,10 +100,13 @@ run_consumer pkgconfig_static "$TMP/pc_static"
 
 if [ "$OPENCL" = ON ]; then
     step "examples/ against the installed package"
-    cmake -S "$SRC/examples" -B "$TMP/examples" -DCMAKE_PREFIX_PATH="$PREFIX" \
-        -DCMAKE_C_COMPILER="$CC_USED" -DCMAKE_BUILD_TYPE=Release \
-        -DCMAKE_C_FLAGS="$SAN_FLAGS" -DCMAKE_EXE_LINKER_FLAGS="$SAN_FLAGS" >"$TMP/ex.log" 2>&1 &&
-        cmake --build "$TMP/examples" >>"$TMP/ex.log" 2>&1 || { cat "$TMP/ex.log"; fail "examples build"; }
+    if ! cmake -S "$SRC/examples" -B "$TMP/examples" -DCMAKE_PREFIX_PATH="$PREFIX" \
+            -DCMAKE_C_COMPILER="$CC_USED" -DCMAKE_BUILD_TYPE=Release \
+            -DCMAKE_C_FLAGS="$SAN_FLAGS" -DCMAKE_EXE_LINKER_FLAGS="$SAN_FLAGS" >"$TMP/ex.log" 2>&1 ||
+       ! cmake --build "$TMP/examples" >>"$TMP/ex.log" 2>&1; then
+        cat "$TMP/ex.log"
+        fail "examples build"
+    fi
     "$PREFIX/bin/ecf8" compress "$DATA/minilm-slice-e4m3.safetensors" "$TMP/e4m3.ecf8" >/dev/null
     rc=0
     LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
