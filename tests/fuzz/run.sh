@@ -28,9 +28,14 @@ if ! command -v "$CC" >/dev/null; then
     echo "run.sh: $CC not found (libFuzzer needs clang)" >&2
     exit 1
 fi
-cmake -S "$SRC" -B "$BUILD_DIR" -DECF8_FUZZ=ON -DECF8_OPENCL=OFF -DBUILD_TESTING=OFF \
-    -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$(nproc)" >/dev/null
+mkdir -p "$BUILD_DIR"
+if ! { cmake -S "$SRC" -B "$BUILD_DIR" -DECF8_FUZZ=ON -DECF8_OPENCL=OFF -DBUILD_TESTING=OFF \
+           -DCMAKE_C_COMPILER="$CC" -DCMAKE_BUILD_TYPE=RelWithDebInfo &&
+       cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j "$(nproc)"; } >"$BUILD_DIR/fuzz-build.log" 2>&1; then
+    cat "$BUILD_DIR/fuzz-build.log" >&2
+    echo "run.sh: building the fuzz targets failed" >&2
+    exit 1
+fi
 
 ART=$BUILD_DIR/fuzz-artifacts
 mkdir -p "$ART"
