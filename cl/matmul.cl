@@ -315,22 +315,28 @@ typedef float xtype;
 #define X_LOAD(p, i) ((p)[i])
 #endif
 
-/* The common kernel arguments.  Bands [band0, band0 + LANES*IL*items) are
- * processed; a band is CR rows (of which `rows` are present: all of them
- * except in the last band of the tensor) or, with SEGS > 1, one row cut into
- * SEGS chunks of CC columns.  NKB = ceil(K / 128), the scale row stride. */
+/* The common kernel arguments.  The weight is NB bands: CR rows each (the
+ * last band may hold fewer) or, with SEGS > 1, one row cut into SEGS chunks
+ * of CC columns.  NKB = ceil(K / 128), the scale row stride. */
 #define MM_ARGS                                                                   \
     READER_ARGS, __global const float *scale, __global const xtype *x, ulong x_off, \
         __global float *y, ulong y_off, uint M, uint N, uint K, uint CR, uint CC,   \
-        uint SEGS, uint NKB, uint band0
+        uint SEGS, uint NKB, uint NB
 
-/* First band of lane group i and the number of rows its bands hold. */
-#define WI_BANDS(i) (band0 + ((uint)get_global_id(0) * IL + (uint)(i)) * LANES + LANE_ID)
-
-/* Rows of band b present in the tensor (CR except in its last band).  The
- * host launches full bands only on the vector path, so this is uniform
- * there. */
-inline uint band_rows(uint b, uint CR, uint N) { return min(CR, N - b * CR); }
+/* Lane group i of this work-item: its bands, clamped to the last one so
+ * that every lane decodes a real chunk (and every loop runs the same number
+ * of times in all lanes), and which lanes are live.  Rows past the end of a
+ * partial last band decode into the stream's zero padding (the host pads
+ * for a whole chunk) and, for raw weights, re-read row N - 1; none of them
+ * is stored. */
+#define LANE_BANDS(bands, live)                                                   \
+    do {                                                                          \
+        for (int i_ = 0; i_ < IL; i_++) {                                         \
+            vu b_ = ((uint)get_global_id(0) * IL + (uint)i_) * LANES + LANE_ID;   \
+            live[i_] = b_ < NB ? (vu)(0xFFFFFFFFu) : (vu)(0u);                    \
+            bands[i_] = min(b_, (vu)(NB - 1u));                                   \
+        }                                                                         \
+    } while (0)
 
 /* Moves the readers to column k0 of row r (0-based inside the band) where a
  * chunk starts or a raw row starts. */
@@ -349,17 +355,17 @@ inline uint band_rows(uint b, uint CR, uint N) { return min(CR, N - b * CR); }
 #define SEEK(r, bands, row, k0)                                                   \
     do {                                                                          \
         for (int i_ = 0; i_ < IL; i_++)                                           \
-            (r)[i_].idx = (((bands)[i_] * CR + (row)) * K + (k0)) * ES;           \
+            (r)[i_].idx = (min((bands)[i_] * CR + (row), (vu)(N - 1u)) * K + (k0)) * ES; \
     } while (0)
 #define AT_CHUNK_START(k0) ((k0) == 0)
 #endif
 
-inline vf scale_of(__global const float *scale, vu n, uint kb, uint NKB)
+inline vf scale_of(__global const float *scale, vu n, uint kb, uint NKB, uint N)
 {
 #if WDT == 3
     return (vf)(1.0f);
 #else
-    return GATHER_F32(scale, (n >> 7) * NKB + kb);
+    return GATHER_F32(scale, (min(n, (vu)(N - 1u)) >> 7) * NKB + kb);
 #endif
 }
 
@@ -372,20 +378,24 @@ inline vf block_accumulate(vf acc, vf p, vf s)
 #endif
 }
 
-/* Stores v (one value per lane) at y[n] for the lanes' rows n. */
-inline void store_lanes(__global float *y, vu n, vf v)
+/* Stores v (one value per lane) at y[n] for the live lanes whose row n
+ * exists. */
+inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
 {
+    vu ok = live & (n < N ? (vu)(0xFFFFFFFFu) : (vu)(0u));
 #if LANES == 16
-    if (n.sf - n.s0 == 15u) {
+    if (all(as_int16(ok) != 0) && n.sf - n.s0 == 15u) {
         vstore16(v, 0, y + n.s0);
-    } else {
-        y[n.s0] = v.s0, y[n.s1] = v.s1, y[n.s2] = v.s2, y[n.s3] = v.s3;
-        y[n.s4] = v.s4, y[n.s5] = v.s5, y[n.s6] = v.s6, y[n.s7] = v.s7;
-        y[n.s8] = v.s8, y[n.s9] = v.s9, y[n.sa] = v.sa, y[n.sb] = v.sb;
-        y[n.sc] = v.sc, y[n.sd] = v.sd, y[n.se] = v.se, y[n.sf] = v.sf;
+        return;
     }
+#define STORE_LANE(c) if (ok.c) y[n.c] = v.c
+    STORE_LANE(s0); STORE_LANE(s1); STORE_LANE(s2); STORE_LANE(s3);
+    STORE_LANE(s4); STORE_LANE(s5); STORE_LANE(s6); STORE_LANE(s7);
+    STORE_LANE(s8); STORE_LANE(s9); STORE_LANE(sa); STORE_LANE(sb);
+    STORE_LANE(sc); STORE_LANE(sd); STORE_LANE(se); STORE_LANE(sf);
+#undef STORE_LANE
 #else
-    y[n] = v;
+    if (ok) y[n] = v;
 #endif
 }
 
@@ -402,13 +412,12 @@ inline void store_lanes(__global float *y, vu n, vf v)
     __kernel void ecf8_mm_gemv##MD(MM_ARGS)                                       \
     {                                                                             \
         const int MD_ = MD;                                                       \
-        vu bands[IL];                                                             \
-        for (int i = 0; i < IL; i++) bands[i] = WI_BANDS(i);                      \
-        uint rows = band_rows(bands[0] LANE0, CR, N);                             \
+        vu bands[IL], live[IL];                                                   \
+        LANE_BANDS(bands, live);                                                  \
         x += x_off;                                                               \
         y += y_off;                                                               \
         reader r[IL];                                                             \
-        for (uint row = 0; row < rows; row++) {                                   \
+        for (uint row = 0; row < CR; row++) {                                     \
             vf acc[IL][MD], p[IL][MD];                                            \
             for (int i = 0; i < IL; i++)                                          \
                 for (int j = 0; j < MD; j++) acc[i][j] = p[i][j] = (vf)(0.0f);    \
@@ -418,7 +427,7 @@ inline void store_lanes(__global float *y, vu n, vf v)
                 READER_BLOCK(r, ne, GEMV_CONSUME);                                \
                 if ((k0 & 64u) || k0 + 64 >= K) {                                 \
                     for (int i = 0; i < IL; i++) {                                \
-                        vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB); \
+                        vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB, N); \
                         for (int j = 0; j < MD; j++) {                            \
                             acc[i][j] = block_accumulate(acc[i][j], p[i][j], s);  \
                             p[i][j] = (vf)(0.0f);                                 \
@@ -428,15 +437,9 @@ inline void store_lanes(__global float *y, vu n, vf v)
             }                                                                     \
             for (int i = 0; i < IL; i++)                                          \
                 for (int j = 0; j < MD; j++)                                      \
-                    store_lanes(y + j * N, bands[i] * CR + row, acc[i][j]);       \
+                    store_lanes(y + j * N, bands[i] * CR + row, acc[i][j], live[i], N); \
         }                                                                         \
     }
-
-#if LANES == 16
-#define LANE0 .s0
-#else
-#define LANE0
-#endif
 
 DEFINE_GEMV(1)
 DEFINE_GEMV(2)
@@ -448,9 +451,8 @@ DEFINE_GEMV(4)
 #define GEMM_CONSUME1(i, kk, value) (w[1][i][kk] = (value))
 __kernel void ecf8_mm_gemm(MM_ARGS)
 {
-    vu bands[IL];
-    for (int i = 0; i < IL; i++) bands[i] = WI_BANDS(i);
-    uint rows = band_rows(bands[0] LANE0, CR, N);
+    vu bands[IL], live[IL];
+    LANE_BANDS(bands, live);
     x += x_off;
     y += y_off;
     reader r[IL];
@@ -458,7 +460,7 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
     vf acc[IL][MMAX];
     for (uint m0 = 0; m0 < M; m0 += MMAX) {
         uint mn = min((uint)MMAX, M - m0);
-        for (uint row = 0; row < rows; row++) {
+        for (uint row = 0; row < CR; row++) {
             for (int i = 0; i < IL; i++)
                 for (uint m = 0; m < mn; m++) acc[i][m] = (vf)(0.0f);
             for (uint k0 = 0; k0 < K; k0 += 128) {
@@ -471,7 +473,7 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
                 }
                 uint ne = ne0 + ne1;
                 for (int i = 0; i < IL; i++) {
-                    vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB);
+                    vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB, N);
                     for (uint mb = 0; mb < mn; mb += MB) {
                         __global const xtype *xr[MB];
                         for (int j = 0; j < MB; j++)
@@ -492,7 +494,7 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
             }
             for (int i = 0; i < IL; i++)
                 for (uint m = 0; m < mn; m++)
-                    store_lanes(y + (m0 + m) * N, bands[i] * CR + row, acc[i][m]);
+                    store_lanes(y + (m0 + m) * N, bands[i] * CR + row, acc[i][m], live[i], N);
         }
     }
 }

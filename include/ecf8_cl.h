@@ -109,8 +109,8 @@ int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info)
  * or BF16 with ECF8_CL_INPUT_BF16) from x_offset bytes, y receives m * n
  * floats from y_offset bytes; offsets are multiples of the element size and
  * both buffers must be large enough (ECF8_ERR_SHAPE otherwise).  Programs
- * are built on first use.  With several kernel launches out_event is a
- * marker after all of them. */
+ * are built on first use (ecf8_cl_matmul_get_info's lanes is 0 until then).
+ * One kernel launch; out_event is its event. */
 int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command_queue queue,
                            size_t m, cl_mem x, size_t x_offset, unsigned x_flags, cl_mem y,
                            size_t y_offset, cl_uint num_wait_events, const cl_event *wait_events,

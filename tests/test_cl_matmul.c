@@ -255,11 +255,12 @@ static void check_weight(weight *w, const size_t *ms, size_t n_ms, int reference
 
 static const size_t all_ms[] = {1, 3, 17, 64};
 
-static void shapes_for(ecf8_dtype dt, ecf8_split split)
+/* The first `count` of these shapes: (n, k) not multiples of 128; 4500
+ * columns are cut into row segments. */
+static void shapes_for(ecf8_dtype dt, ecf8_split split, size_t count)
 {
-    /* (n, k) not multiples of 128; 4500 columns cut into row segments. */
     static const size_t shapes[][2] = {{200, 300}, {131, 4500}, {5, 70}, {300, 129}};
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+    for (size_t i = 0; i < count && i < sizeof shapes / sizeof shapes[0]; i++) {
         weight w;
         weight_init(&w, dt, shapes[i][0], shapes[i][1], 7 + i);
         ecf8_compress_options o;
@@ -276,23 +277,23 @@ static void test_e4m3(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    shapes_for(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE);
-    shapes_for(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT);
+    shapes_for(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE, 4);
+    shapes_for(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT, 2);
 }
 
 static void test_e5m2(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    shapes_for(ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_AUTO);
+    shapes_for(ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_AUTO, 4);
 }
 
 static void test_bf16(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    shapes_for(ECF8_DTYPE_BF16, ECF8_SPLIT_EXPONENT);
-    shapes_for(ECF8_DTYPE_BF16, ECF8_SPLIT_BYTE);
+    shapes_for(ECF8_DTYPE_BF16, ECF8_SPLIT_EXPONENT, 4);
+    shapes_for(ECF8_DTYPE_BF16, ECF8_SPLIT_BYTE, 2);
 }
 
 /* Small chunks: bands of several rows, a partial last band, and segments
@@ -344,6 +345,20 @@ static void test_one_lane(void **state)
     check_weight(&w, all_ms, 4, 1);
     weight_free(&w);
     unsetenv("ECF8_MATMUL_LANES");
+}
+
+/* Batches larger than the GEMM kernel's chunk of X rows (64): W is decoded
+ * once per chunk, the result does not change. */
+static void test_large_batch(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 70, 300, 13);
+    weight_encode(&w, NULL);
+    const size_t ms[] = {130};
+    check_weight(&w, ms, 1, 1);
+    weight_free(&w);
 }
 
 /* BF16 X is converted on load: same result as the fp32 X it rounds to. */
@@ -596,6 +611,7 @@ int main(void)
         cmocka_unit_test(test_bf16),
         cmocka_unit_test(test_chunk_geometries),
         cmocka_unit_test(test_one_lane),
+        cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_bf16_input),
         cmocka_unit_test(test_zero_weights),
         cmocka_unit_test(test_special_values),

@@ -14,8 +14,7 @@
  * Programs are specialised by -D options per (dtype, split, code length,
  * X type) and built on first use; the runtime caches them.  The kernel picks
  * its lane count (16 with AVX-512 gathers, else 1) and reports it through a
- * probe kernel; with 16 lanes the bands that do not fill a work-item go to
- * the same source built with one lane. */
+ * probe kernel. */
 #include "runtime.h"
 
 #include <math.h>
@@ -31,13 +30,13 @@ static const char *const kernel_names[MM_N_KERNELS] = {
     "ecf8_mm_gemv1", "ecf8_mm_gemv2", "ecf8_mm_gemv3", "ecf8_mm_gemv4", "ecf8_mm_gemm",
     "ecf8_mm_dequant"};
 
-/* One built variant: the main program (lanes chosen by the kernel) and the
- * one-lane program for leftover bands. */
+/* One built variant: its program (lanes chosen by the kernel source) and
+ * the kernels, created on first use. */
 typedef struct mm_variant {
     int built;
     unsigned lanes, interleave;
-    cl_kernel main[MM_N_KERNELS];
-    cl_kernel tail[MM_N_KERNELS];
+    cl_program prog;
+    cl_kernel kernels[MM_N_KERNELS];
 } mm_variant;
 
 struct ecf8_cl_matmul {
@@ -328,10 +327,9 @@ int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_qu
 
 static void variant_release(mm_variant *v)
 {
-    for (int i = 0; i < MM_N_KERNELS; i++) {
-        if (v->main[i]) clReleaseKernel(v->main[i]);
-        if (v->tail[i]) clReleaseKernel(v->tail[i]);
-    }
+    for (int i = 0; i < MM_N_KERNELS; i++)
+        if (v->kernels[i]) clReleaseKernel(v->kernels[i]);
+    if (v->prog) clReleaseProgram(v->prog);
     memset(v, 0, sizeof *v);
 }
 
@@ -407,13 +405,12 @@ static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, m
     char extra[64] = "";
     if (il) snprintf(extra, sizeof extra, " -DIL=%u", il);
     if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DMB=%u", mb);
-    cl_program prog = NULL, tail = NULL;
     snprintf(opts, sizeof opts, "%s%s%s", base, one_lane ? " -DLANES=1" : "", extra);
-    int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &prog);
+    int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &v->prog);
     cl_int err = CL_SUCCESS;
     cl_kernel probe = NULL;
     if (!st) {
-        probe = clCreateKernel(prog, "ecf8_mm_probe", &err);
+        probe = clCreateKernel(v->prog, "ecf8_mm_probe", &err);
         if (err) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_mm_probe)");
     }
     size_t wg[3] = {0, 0, 0};
@@ -425,33 +422,30 @@ static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, m
             st = ecf8_fail(ECF8_ERR_BUILD, "matmul kernels report %zu lanes", wg[0]);
     }
     if (probe) clReleaseKernel(probe);
-    if (!st) {
-        v->lanes = (unsigned)wg[0];
-        v->interleave = (unsigned)(wg[1] ? wg[1] : 1);
-    }
-    if (!st && v->lanes > 1) {
-        snprintf(opts, sizeof opts, "%s -DLANES=1 -DIL=1", base);
-        st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &tail);
-    }
-    for (int i = 0; !st && i < MM_N_KERNELS; i++) {
-        if (i == MM_DEQUANT && fused) continue;
-        v->main[i] = clCreateKernel(prog, kernel_names[i], &err);
-        if (err) {
-            st = ecf8_cl_fail(err, "clCreateKernel(matmul)");
-            break;
-        }
-        if (tail && i != MM_DEQUANT) {
-            v->tail[i] = clCreateKernel(tail, kernel_names[i], &err);
-            if (err) st = ecf8_cl_fail(err, "clCreateKernel(matmul tail)");
-        }
-    }
-    if (prog) clReleaseProgram(prog);
-    if (tail) clReleaseProgram(tail);
     if (st) {
         variant_release(v);
         return st;
     }
+    v->lanes = (unsigned)wg[0];
+    v->interleave = (unsigned)(wg[1] ? wg[1] : 1);
     v->built = 1;
+    return ECF8_OK;
+}
+
+/* Kernel `which` of a variant, created once. */
+static int get_kernel(mm_variant *v, int which, cl_kernel *out)
+{
+    if (!v->kernels[which]) {
+        cl_int err;
+        v->kernels[which] = clCreateKernel(v->prog, kernel_names[which], &err);
+        if (err) {
+            v->kernels[which] = NULL;
+            char call[80];
+            snprintf(call, sizeof call, "clCreateKernel(%s)", kernel_names[which]);
+            return ecf8_cl_fail(err, call);
+        }
+    }
+    *out = v->kernels[which];
     return ECF8_OK;
 }
 
@@ -497,7 +491,7 @@ typedef struct launch_args {
     cl_mem w;
     cl_mem x, y;
     cl_ulong x_off, y_off;
-    cl_uint m, band0;
+    cl_uint m, bands;
 } launch_args;
 
 static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
@@ -516,7 +510,7 @@ static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
     err |= clSetKernelArg(k, i++, sizeof(cl_ulong), &a->x_off);
     err |= clSetKernelArg(k, i++, sizeof(cl_mem), &a->y);
     err |= clSetKernelArg(k, i++, sizeof(cl_ulong), &a->y_off);
-    const cl_uint dims[] = {a->m, mm->n, mm->k, mm->cr, mm->cc, mm->segs, mm->nkb, a->band0};
+    const cl_uint dims[] = {a->m, mm->n, mm->k, mm->cr, mm->cc, mm->segs, mm->nkb, a->bands};
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
         err |= clSetKernelArg(k, i++, sizeof(cl_uint), &dims[d]);
     if (err != CL_SUCCESS) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(matmul)");
@@ -553,49 +547,23 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
 
     int which = m <= MM_MAX_GEMV_M ? MM_GEMV1 + (int)m - 1 : MM_GEMM;
     launch_args a = {engine_decodes(mm, engine) ? mm->coded : mm->raw, x, y, x_offset / xes,
-                     y_offset / 4, (cl_uint)m, 0};
-    /* Bands: CR whole rows each, or one row in SEGS segments; the last may
-     * be partial.  The vector kernel takes full bands in whole work-items,
-     * the one-lane kernel everything else. */
-    uint32_t bands = (mm->n + mm->cr - 1) / mm->cr, full = mm->n / mm->cr;
-    uint32_t per_item = v->lanes * v->interleave;
-    uint32_t items = v->lanes > 1 ? full / per_item : bands;
-    cl_event evs[2];
-    cl_uint n_evs = 0;
-    if (items) {
-        st = set_args(mm, v->main[which], &a);
-        size_t global = items, local = 1;
-        if (!st) {
-            cl_int err = clEnqueueNDRangeKernel(queue, v->main[which], 1, NULL, &global,
-                                                v->lanes > 1 ? &local : NULL, num_wait_events,
-                                                wait_events, &evs[n_evs]);
-            if (err) st = ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul)");
-            else n_evs++;
-        }
-    }
-    uint32_t done = v->lanes > 1 ? items * per_item : bands;
-    if (!st && done < bands) {
-        a.band0 = done;
-        st = set_args(mm, v->tail[which], &a);
-        size_t global = bands - done;
-        if (!st) {
-            cl_int err = clEnqueueNDRangeKernel(queue, v->tail[which], 1, NULL, &global, NULL,
-                                                num_wait_events, wait_events, &evs[n_evs]);
-            if (err) st = ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul tail)");
-            else n_evs++;
-        }
-    }
-    if (!st && out_event) {
-        if (n_evs == 1) {
-            *out_event = evs[0];
-            n_evs = 0;
-        } else {
-            cl_int err = clEnqueueMarkerWithWaitList(queue, n_evs, evs, out_event);
-            if (err) st = ecf8_cl_fail(err, "clEnqueueMarkerWithWaitList(matmul)");
-        }
-    }
-    for (cl_uint i = 0; i < n_evs; i++) clReleaseEvent(evs[i]);
-    return st;
+                     y_offset / 4, (cl_uint)m, (mm->n + mm->cr - 1) / mm->cr};
+    /* A work-item takes lanes * interleave bands (CR whole rows each, or
+     * one row in SEGS segments); the kernel clamps the lanes past the last
+     * band.  Work-groups of one item on CPUs (PoCL runs each on a thread),
+     * 64 elsewhere; fixed local sizes compile one kernel per shape. */
+    size_t per_item = (size_t)v->lanes * v->interleave;
+    size_t local = v->lanes > 1 || mm->caps.is_cpu ? 1 : 64;
+    size_t global = (a.bands + per_item - 1) / per_item;
+    global = (global + local - 1) / local * local;
+    cl_kernel k = NULL;
+    st = get_kernel(v, which, &k);
+    if (!st) st = set_args(mm, k, &a);
+    if (st) return st;
+    cl_int err = clEnqueueNDRangeKernel(queue, k, 1, NULL, &global, &local, num_wait_events,
+                                        wait_events, out_event);
+    if (err) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul)");
+    return ECF8_OK;
 }
 
 int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_mem raw,
@@ -613,9 +581,10 @@ int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_me
     if (!st && raw_offset)
         st = ecf8_fail(ECF8_ERR_ARGUMENT, "dequantize: raw offset must be 0 (use a sub-buffer)");
     mm_variant *v = NULL;
+    cl_kernel k = NULL;
     if (!st) st = get_variant(mm, ECF8_CL_ENGINE_UNCOMPRESSED, 0, &v);
+    if (!st) st = get_kernel(v, MM_DEQUANT, &k);
     if (st) return st;
-    cl_kernel k = v->main[MM_DEQUANT];
     cl_ulong off = out_offset / 4;
     cl_uint n = mm->n, kk = mm->k, nkb = mm->nkb;
     cl_int err = clSetKernelArg(k, 0, sizeof(cl_mem), &raw);
