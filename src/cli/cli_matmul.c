@@ -305,12 +305,19 @@ static void clblast_events_release(clblast_state *c)
         if (c->ev[i]) clReleaseEvent(c->ev[i]), c->ev[i] = NULL;
 }
 
-/* Milliseconds of stage i of the last run (0 when unknown). */
+/* Milliseconds of stage i of the last run (0 when unknown): decode and
+ * dequantise from their events; BLAS from the end of the dequantisation to
+ * the end of CLBlast's last kernel (the queue is in order, and CLBlast may
+ * run several kernels but returns one event). */
 static double clblast_stage_ms(const clblast_state *c, int i)
 {
     cl_ulong a = 0, b = 0;
-    if (!c->ev[i] || clGetEventProfilingInfo(c->ev[i], CL_PROFILING_COMMAND_START, sizeof a, &a, NULL) ||
-        clGetEventProfilingInfo(c->ev[i], CL_PROFILING_COMMAND_END, sizeof b, &b, NULL))
+    int from_end = i == 2;
+    const cl_event ea = from_end ? c->ev[1] : c->ev[i], eb = c->ev[i];
+    if (!ea || !eb ||
+        clGetEventProfilingInfo(ea, from_end ? CL_PROFILING_COMMAND_END : CL_PROFILING_COMMAND_START,
+                                sizeof a, &a, NULL) ||
+        clGetEventProfilingInfo(eb, CL_PROFILING_COMMAND_END, sizeof b, &b, NULL) || b < a)
         return 0;
     return (double)(b - a) * 1e-6;
 }
