@@ -44,7 +44,7 @@
 #define ECF8_VW 16            /* lanes kernel: vector width (8 or 16) */
 #endif
 #ifndef ECF8_NSETS
-#define ECF8_NSETS 2          /* lanes kernel: independent vectors per item */
+#define ECF8_NSETS 3          /* lanes kernel: independent vectors per item */
 #endif
 
 #define TABLE_SIZE (1 << ECF8_CODE_BITS)
