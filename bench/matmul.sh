@@ -6,7 +6,7 @@
 #
 #   bench/matmul.sh [extra `ecf8 bench matmul` options...]   e.g. --repeat 21
 #
-# Builds a Release ecf8 in $BUILD_DIR (default build-bench), compresses the
+# Builds a Release ecf8 in $BUILD_DIR (default build-matmul), compresses the
 # MiniLM fixtures ($ECF8_FIXTURE_DIR, default ~/.cache/ecf8/fixtures; made by
 # scripts/make_fixtures.py), prints one JSON object per run on stdout and a
 # summary of the issue's ratios on stderr.  Quote ratios from one run: the
@@ -14,7 +14,7 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build-bench}
+BUILD_DIR=${BUILD_DIR:-$ROOT/build-matmul}
 FIXTURES=${ECF8_FIXTURE_DIR:-$HOME/.cache/ecf8/fixtures}
 SHAPES=${SHAPES:-4096x4096 14336x4096 4096x14336}
 BATCHES=${BATCHES:-1,64}

@@ -706,6 +706,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             rc = cli_fail("reading the result failed");
         res[order[e]].ran = !rc;
     }
+    ecf8_cl_matmul_get_info(mm, &info); /* lanes are known once a kernel is built */
     for (unsigned r = 0; !rc && r < repeat; r++)
         for (int e = 0; !rc && e < n_eng; e++) {
             if (!warm) flusher_run(d, fl);
