@@ -163,7 +163,7 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     /* One program per (width, split, code length): both kernels live in it. */
     size_t vw = env_size("ECF8_DECODE_VW", 16), nsets = env_size("ECF8_DECODE_NSETS", 3);
     if (vw != 8) vw = 16;
-    if (nsets > 4) nsets = 4;
+    if (nsets > 8) nsets = 8;
     const char *which = getenv("ECF8_DECODE_KERNEL");
     bool want_lanes = caps.is_cpu && !(which && !strcmp(which, "portable")) &&
                       lanes_usable(s, t->width, s->code_bits + l.raw_bits, vw * nsets);
