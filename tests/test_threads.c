@@ -26,9 +26,10 @@
 #endif
 
 /* LeakSanitizer: the OpenCL runtime (PoCL and its LLVM) keeps compiler
- * state for the life of the process; those are not ecf8's leaks. */
+ * state for the life of the process; those are not ecf8's leaks.  Weak, so
+ * that a shared definition (e.g. in testutil.c) takes precedence. */
 const char *__lsan_default_suppressions(void);
-const char *__lsan_default_suppressions(void)
+__attribute__((weak)) const char *__lsan_default_suppressions(void)
 {
     return "leak:libpocl.so\nleak:libLLVM\nleak:libOpenCL.so\n";
 }
