@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <xxhash.h>
 
 static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a};
@@ -145,6 +146,9 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
         if ((st = ecf8_map_file(full_path, &m))) return ecf8_fail_context(st, "%s", full_path);
         r->prefix_len = r->source_bytes = m.size;
         st = bb_append(&w->blob, m.data, m.size, &r->prefix_off);
+        w->done += m.size;
+        if (w->options && w->options->progress)
+            w->options->progress(w->options->progress_user, w->done, w->total);
         ecf8_unmap_file(&m);
         return st;
     }
@@ -153,6 +157,9 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     r->source_bytes = sf.map.size;
     r->prefix_len = sf.data_start;
     st = bb_append(&w->blob, sf.map.data, sf.data_start, &r->prefix_off);
+    w->done += sf.data_start; /* the total counts whole files */
+    if (w->options && w->options->progress)
+        w->options->progress(w->options->progress_user, w->done, w->total);
     for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
     if (st) st = ecf8_fail_context(st, "%s", full_path);
     r = &w->sources[w->n_sources - 1];
@@ -347,7 +354,7 @@ struct ecf8_file {
 
 static char *blob_string(const uint8_t *blob, uint64_t blob_len, uint64_t off, uint64_t len)
 {
-    if (off > blob_len || len > blob_len - off || len > 65535) return NULL;
+    if (off > blob_len || len > blob_len - off) return NULL;
     if (memchr(blob + off, 0, len)) return NULL;
     return strndup((const char *)blob + off, len);
 }
@@ -657,30 +664,45 @@ int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned thr
     ecf8_file *f;
     int st = ecf8_file_open(in_path, &f);
     if (st) return ecf8_fail_context(st, "%s", in_path);
-    bool dir = ecf8_file_is_directory(f);
-    if (dir && mkdir(out_path, 0755) != 0 && errno != EEXIST) {
-        st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out_path, strerror(errno));
-        goto done;
+    bool dir = ecf8_file_is_directory(f), made_dir = false;
+    ecf8_outfile *outs = NULL;
+    size_t opened = 0;
+    if (dir) {
+        if (mkdir(out_path, 0755) == 0) {
+            made_dir = true;
+        } else if (errno != EEXIST) {
+            st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out_path, strerror(errno));
+            goto done;
+        }
     }
+    /* Every source is written under a temporary name first; they are put in
+     * place only once all of them are complete (all or nothing). */
+    outs = calloc(f->n_sources, sizeof *outs);
+    if (!outs) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); goto done; }
     for (size_t i = 0; i < f->n_sources && !st; i++) {
         char *path = dir ? join_path(out_path, f->sources[i].path) : strdup(out_path);
         if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
-        ecf8_outfile o;
-        st = ecf8_outfile_open(&o, path);
+        st = ecf8_outfile_open(&outs[i], path);
         if (st) {
             st = ecf8_fail_context(st, "%s", path);
         } else {
-            st = rebuild_source(f, i, threads, sink_outfile, &o);
-            if (st) {
-                ecf8_outfile_abort(&o);
-                st = ecf8_fail_context(st, "%s", in_path);
-            } else if ((st = ecf8_outfile_commit(&o))) {
-                st = ecf8_fail_context(st, "%s", path);
-            }
+            opened = i + 1;
+            st = rebuild_source(f, i, threads, sink_outfile, &outs[i]);
+            if (st) st = ecf8_fail_context(st, "%s", in_path);
+            else if ((st = ecf8_outfile_finish(&outs[i]))) st = ecf8_fail_context(st, "%s", path);
         }
         free(path);
     }
+    for (size_t i = 0; i < opened; i++) {
+        if (st) {
+            ecf8_outfile_abort(&outs[i]);
+        } else if ((st = ecf8_outfile_commit(&outs[i]))) {
+            st = ecf8_fail_context(st, "%s", out_path);
+        }
+    }
+    if (st && made_dir) rmdir(out_path);
 done:
+    free(outs);
     ecf8_file_close(f);
     return st;
 }
@@ -693,6 +715,7 @@ typedef struct compare_ctx {
 static int sink_compare(void *ctx, const void *data, size_t n)
 {
     compare_ctx *c = ctx;
+    if (n == 0) return ECF8_OK; /* an empty original is mapped as NULL */
     if (c->pos + n > c->orig.size || memcmp(c->orig.data + c->pos, data, n) != 0) {
         uint64_t at = c->pos;
         const uint8_t *d = data;

@@ -85,6 +85,10 @@ static int inspect_container(const char *path, const ecf8_compress_options *o, e
         t->n_elements = info.n_elements;
         t->source_bytes = info.source_bytes;
         if (info.dtype == ECF8_DTYPE_OTHER || info.n_elements == 0) {
+            if (ecf8_hash64(info.payload, info.source_bytes) != info.checksum) {
+                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", info.name);
+                break;
+            }
             t->split = info.split;
             t->compressed_bytes = t->entropy_bound_bytes = info.payload_bytes;
             continue;

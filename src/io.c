@@ -108,13 +108,19 @@ int ecf8_outfile_pwrite(ecf8_outfile *o, const void *data, size_t n, uint64_t of
     return ECF8_OK;
 }
 
-int ecf8_outfile_commit(ecf8_outfile *o)
+int ecf8_outfile_finish(ecf8_outfile *o)
 {
     int st = ECF8_OK;
     if (fflush(o->fp) != 0 || ferror(o->fp))
         st = ecf8_fail(ECF8_ERR_IO, "write failed: %s", strerror(errno));
     if (fclose(o->fp) != 0 && !st) st = ecf8_fail(ECF8_ERR_IO, "close failed: %s", strerror(errno));
     o->fp = NULL;
+    return st;
+}
+
+int ecf8_outfile_commit(ecf8_outfile *o)
+{
+    int st = o->fp ? ecf8_outfile_finish(o) : ECF8_OK;
     if (!st && rename(o->tmp_path, o->path) != 0)
         st = ecf8_fail(ECF8_ERR_IO, "cannot rename output into place: %s", strerror(errno));
     if (st) unlink(o->tmp_path);

@@ -27,6 +27,9 @@ int ecf8_outfile_open(ecf8_outfile *o, const char *path);
 int ecf8_outfile_write(ecf8_outfile *o, const void *data, size_t n);
 int ecf8_outfile_pad_to(ecf8_outfile *o, uint64_t alignment);
 int ecf8_outfile_pwrite(ecf8_outfile *o, const void *data, size_t n, uint64_t offset);
+/* Flushes and closes the temporary file without renaming it (commit or
+ * abort it later); commit = finish + rename. */
+int ecf8_outfile_finish(ecf8_outfile *o);
 int ecf8_outfile_commit(ecf8_outfile *o);
 void ecf8_outfile_abort(ecf8_outfile *o);
 

@@ -7,6 +7,7 @@
 #include "internal.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
 #include <unistd.h>
 
@@ -19,6 +20,7 @@ typedef struct pool_job {
     unsigned wanted;           /* helper threads that may take part */
     atomic_uint_fast64_t next;
     atomic_int status;
+    char detail[512];          /* ecf8_last_error() of the failing item */
     unsigned active;           /* helpers still inside this job */
 } pool_job;
 
@@ -50,7 +52,8 @@ static void run_items(pool_job *job)
         int st = job->fn(job->ctx, i);
         if (st != 0) {
             int expected = 0;
-            atomic_compare_exchange_strong(&job->status, &expected, st);
+            if (atomic_compare_exchange_strong(&job->status, &expected, st))
+                snprintf(job->detail, sizeof job->detail, "%s", ecf8_last_error());
         }
     }
 }
@@ -121,5 +124,7 @@ int ecf8_parallel_for(unsigned threads, uint64_t n, ecf8_task_fn fn, void *ctx)
         pthread_cond_wait(&pool_done, &pool_mutex);
     pthread_mutex_unlock(&pool_mutex);
     pthread_mutex_unlock(&pool_job_mutex);
-    return atomic_load(&job.status);
+    int st = atomic_load(&job.status);
+    if (st && job.detail[0]) ecf8_fail(st, "%s", job.detail); /* into the caller's thread */
+    return st;
 }

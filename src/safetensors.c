@@ -32,7 +32,8 @@ static bool json_u64(const cJSON *v, uint64_t *out)
 static int cmp_offset(const void *a, const void *b)
 {
     const st_tensor *x = a, *y = b;
-    return x->offset < y->offset ? -1 : x->offset > y->offset;
+    if (x->offset != y->offset) return x->offset < y->offset ? -1 : 1;
+    return (x->bytes > y->bytes) - (x->bytes < y->bytes); /* empty tensors first */
 }
 
 static int parse_tensor(const cJSON *item, uint64_t data_start, uint64_t file_size, st_tensor *t)

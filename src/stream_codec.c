@@ -19,6 +19,7 @@ void ecf8_chunk_geometry(uint64_t rows, uint64_t cols, uint64_t target, uint64_t
                          uint64_t *chunk_cols, uint64_t *n_chunks)
 {
     if (target == 0) target = ECF8_DEFAULT_CHUNK_ELEMENTS;
+    if (target > MAX_CHUNK_ELEMENTS) target = MAX_CHUNK_ELEMENTS; /* what decoders accept */
     if (rows == 0 || cols == 0) {
         *chunk_rows = 1, *chunk_cols = 1, *n_chunks = 0;
         return;
@@ -207,6 +208,12 @@ static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     int st = ecf8_split_layout_get(dtype, split, &p->layout);
     if (st) return st;
     unsigned nsym = 1u << p->layout.symbol_bits;
+    p->entropy_bytes =
+        (uint64_t)ceil((entropy_bits(hist, nsym, n) + (double)n * p->layout.raw_bits) / 8);
+    p->payload_bytes = 0; /* 0: this split is unavailable */
+    unsigned present = 0;
+    for (unsigned s = 0; s < nsym; s++) present += hist[s] != 0;
+    if (present > (1u << max_bits)) return ECF8_OK; /* no code that short exists */
     st = ecf8_codebook_build(hist, nsym, max_bits, p->lengths);
     if (st) return st;
     unsigned used = 0, maxlen = 0;
@@ -225,8 +232,6 @@ static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     if (!ecf8_payload_layout_compute(nsym, n_chunks, coded, &lay))
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
     p->payload_bytes = lay.total_bytes;
-    p->entropy_bytes =
-        (uint64_t)ceil((entropy_bits(hist, nsym, n) + (double)n * p->layout.raw_bits) / 8);
     return ECF8_OK;
 }
 
@@ -273,7 +278,7 @@ static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows
         out->payload_bytes[sp] = plans[sp].payload_bytes;
         out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
         bool allowed = want == ECF8_SPLIT_AUTO || want == (ecf8_split)sp;
-        if (allowed && plans[sp].payload_bytes < best) {
+        if (allowed && plans[sp].payload_bytes && plans[sp].payload_bytes < best) {
             best = plans[sp].payload_bytes;
             out->best_split = (ecf8_split)sp;
         }
@@ -503,6 +508,26 @@ int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64
     if (an.best_split != ECF8_SPLIT_STORED) {
         st = encode_coded(dtype, data, rows, cols, options, &plans[an.best_split], enc);
         if (st) goto fail;
+        /* Auto chose on estimates, each off by less than a byte per chunk:
+         * when the other split is that close, measure it as well. */
+        ecf8_split other = an.best_split == ECF8_SPLIT_EXPONENT ? ECF8_SPLIT_BYTE : ECF8_SPLIT_EXPONENT;
+        uint64_t cr, cc, nc;
+        ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &cr, &cc, &nc);
+        if ((!options || options->split == ECF8_SPLIT_AUTO) && an.payload_bytes[other] &&
+            an.payload_bytes[other] <= an.payload_bytes[an.best_split] + nc + 1) {
+            ecf8_encoded alt = {0};
+            st = encode_coded(dtype, data, rows, cols, options, &plans[other], &alt);
+            if (st) {
+                free(alt.payload);
+                goto fail;
+            }
+            if (alt.payload_bytes < enc->payload_bytes) {
+                free(enc->payload);
+                *enc = alt;
+            } else {
+                free(alt.payload);
+            }
+        }
         if (enc->payload_bytes < n * width) {
             *out = enc;
             return ECF8_OK;
