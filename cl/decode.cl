@@ -48,8 +48,10 @@
 #endif
 
 #define TABLE_SIZE (1 << ECF8_CODE_BITS)
-#define TMASK table_mask /* (1 << the tensor's code_bits) - 1 */
 #define TMASK_MAX (TABLE_SIZE - 1)
+/* (1 << the tensor's code_bits) - 1; the constant bound lets the compiler
+ * see that table indices are small (32-bit gather indices on CPUs). */
+#define TMASK (table_mask & TMASK_MAX)
 #define RMASK ((1u << ECF8_RAW_BITS) - 1)
 #define LOW_MASK ((1u << ECF8_SYMBOL_SHIFT) - 1)
 #define ELEM_BITS (ECF8_CODE_BITS + ECF8_RAW_BITS)
