@@ -772,11 +772,16 @@ DEFINE_DECODERS(dec_16_byte, 2, 8, 8, 8)
  * words.  A pair entry = sym1 | sym2 << 8 | bits << 16 | len1 << 21 |
  * symbols << 28 decodes both at once; entries whose second code does not
  * fit hold one (bits = len1). */
-static void build_pair_table(const uint16_t *table, unsigned tbits, uint32_t *pairs)
+/* The pair table always looks at PAIR_BITS >= code_bits stream bits (CPU
+ * only): the wider window holds two whole codes more often, and 2^13 32-bit
+ * entries still fit the L1 cache.  Four lookups fit one refill (4 x 13 <= 56). */
+#define PAIR_BITS 13
+static void build_pair_table(const uint16_t *table, unsigned code_bits, uint32_t *pairs)
 {
+    const unsigned tbits = PAIR_BITS, cmask = (1u << code_bits) - 1;
     for (uint32_t i = 0; i < (1u << tbits); i++) {
-        unsigned e1 = table[i], l1 = e1 & 15;
-        unsigned e2 = table[(i >> l1)], l2 = e2 & 15;
+        unsigned e1 = table[i & cmask], l1 = e1 & 15;
+        unsigned e2 = table[(i >> l1) & cmask], l2 = e2 & 15;
         if (l1 + l2 <= tbits && l1 > 0)
             pairs[i] = (e1 >> 4) | (e2 >> 4) << 8 | (l1 + l2) << 16 | l1 << 21 | 2u << 28;
         else
@@ -858,7 +863,7 @@ typedef struct decode_job {
     decode_fn fns[2];
     bool use_pairs;
     uint16_t table[1u << ECF8_MAX_CODE_BITS];
-    uint32_t pairs[1u << ECF8_MAX_CODE_BITS];
+    uint32_t pairs[1u << PAIR_BITS];
     uint8_t *out;
 } decode_job;
 
@@ -929,7 +934,7 @@ static int decode_task(void *ctx, uint64_t group)
             out[k] = j->out + ecf8_chunk_start(s, c + k) * j->width;
         }
         if (j->use_pairs)
-            decode4_fp8_pairs(src, j->pairs, s->code_bits, out, full, used);
+            decode4_fp8_pairs(src, j->pairs, PAIR_BITS, out, full, used);
         else
             j->fns[1](src, j->table, s->code_bits, out, full, used);
         for (int k = 0; k < LANES; k++)
@@ -961,9 +966,9 @@ int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsign
     j->raw_bits = l.raw_bits;
     pick_decoders(s->dtype, s->split, j->fns);
     st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table);
-    /* The pair table costs 2^code_bits entries to build: large tensors only. */
+    /* The pair table costs 2^PAIR_BITS entries to build: not for small tensors. */
     j->use_pairs = !st && j->width == 1 && l.raw_bits == 0 && s->code_bits > 0 &&
-                   s->n_elements >= (64u << s->code_bits);
+                   s->n_elements >= (8u << PAIR_BITS);
     if (j->use_pairs) build_pair_table(j->table, s->code_bits, j->pairs);
     if (!st)
         st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
