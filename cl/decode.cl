@@ -249,16 +249,17 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
     uint p0[LANES], cnt[LANES], nw[LANES];
     ulong ow[LANES];
     uint maxw = 0, minw = 0xffffffffu;
+    uint nreal = (uint)min((ulong)LANES, n_chunks - c0); /* lanes with a chunk */
     for (uint l = 0; l < LANES; l++) {
         /* Lanes past the last chunk decode a copy of it and store nothing. */
         ulong c = min(c0 + l, n_chunks - 1);
         ulong start = chunk_geometry(c, rows, cols, chunk_rows, chunk_cols, &cnt[l]);
-        if (c0 + l >= n_chunks) cnt[l] = 0;
+        if (l >= nreal) cnt[l] = 0;
         nw[l] = cnt[l] / STEP;
         p0[l] = (uint)(offsets[c] - base) * 8;
         ow[l] = (out_offset + start * ECF8_WIDTH) / 4;
         maxw = max(maxw, nw[l]);
-        minw = min(minw, nw[l]);
+        if (l < nreal) minw = min(minw, nw[l]);
     }
     vu p[ECF8_NSETS], pend[ECF8_NSETS], nwv[ECF8_NSETS];
 #pragma unroll
@@ -268,10 +269,10 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
     }
     __global uint *o32 = (__global uint *)out;
 
-    /* Phase A: while every lane has a whole 16-byte block left, four steps
-     * per iteration and one 16-byte store per lane. */
-    uint blocks = minw / 4;
-    for (uint s4 = 0; s4 < blocks; s4++) {
+    /* Phase A: while every lane with a chunk has a whole 16-byte block
+     * left, four steps per iteration and one 16-byte store per lane. */
+    uint blocks_all = minw / 4, blocks_any = maxw / 4;
+    for (uint s4 = 0; s4 < blocks_all; s4++) {
         vu acc[4][ECF8_NSETS];
 #pragma unroll
         for (uint q = 0; q < 4; q++) DECODE_STEP(acc[q]);
@@ -282,14 +283,42 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
             for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(acc[q][k], k, a[q]);
 #pragma unroll
         for (uint l = 0; l < LANES; l++)
-            vstore4((uint4)(a[0][l], a[1][l], a[2][l], a[3][l]), 0, o32 + ow[l] + 4 * s4);
+            if (l < nreal)
+                vstore4((uint4)(a[0][l], a[1][l], a[2][l], a[3][l]), 0, o32 + ow[l] + 4 * s4);
     }
 
-    /* Phase B: the remaining words; a lane past its own word count stores
-     * nothing, and its position at that count is kept in pend. */
+    /* Phase A': blocks some lanes have run out of (shorter edge chunks):
+     * stores only inside each lane's own words; the position of a lane at
+     * its word count is kept in pend. */
 #pragma unroll
     for (uint k = 0; k < ECF8_NSETS; k++) pend[k] = p[k];
-    for (uint s = blocks * 4; s < maxw; s++) {
+    for (uint s4 = blocks_all; s4 < blocks_any; s4++) {
+        vu acc[4][ECF8_NSETS];
+#pragma unroll
+        for (uint q = 0; q < 4; q++) {
+            DECODE_STEP(acc[q]);
+#pragma unroll
+            for (uint k = 0; k < ECF8_NSETS; k++)
+                pend[k] = select(pend[k], p[k], (vu)(4 * s4 + q + 1) == nwv[k]);
+        }
+        uint a[4][LANES];
+#pragma unroll
+        for (uint q = 0; q < 4; q++)
+#pragma unroll
+            for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(acc[q][k], k, a[q]);
+        for (uint l = 0; l < LANES; l++) {
+            uint w0 = 4 * s4;
+            if (w0 + 4 <= nw[l]) {
+                vstore4((uint4)(a[0][l], a[1][l], a[2][l], a[3][l]), 0, o32 + ow[l] + w0);
+            } else {
+                for (uint q = 0; q < 4; q++)
+                    if (w0 + q < nw[l]) o32[ow[l] + w0 + q] = a[q][l];
+            }
+        }
+    }
+
+    /* Phase B: the last words (fewer than four). */
+    for (uint s = blocks_any * 4; s < maxw; s++) {
         vu acc[ECF8_NSETS];
         DECODE_STEP(acc);
         uint a[LANES];
@@ -298,7 +327,6 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
             VSTOREU(acc[k], k, a);
             pend[k] = select(pend[k], p[k], (vu)(s + 1) == nwv[k]);
         }
-#pragma unroll
         for (uint l = 0; l < LANES; l++)
             if (s < nw[l]) o32[ow[l] + s] = a[l];
     }
@@ -308,9 +336,8 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
     uint pe[LANES];
 #pragma unroll
     for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(pend[k], k, pe);
-    for (uint l = 0; l < LANES; l++) {
+    for (uint l = 0; l < nreal; l++) {
         ulong c = c0 + l;
-        if (c >= n_chunks) break;
         uint q = pe[l];
         __global uchar *dst = out + ow[l] * 4;
         for (uint i = nw[l] * STEP; i < cnt[l]; i++) {
