@@ -53,17 +53,19 @@ for fx in e5m2 bf16; do
         --batch "$BATCHES" --json "$@" | tee -a "$out"
 done
 
-# Summary: fused speed relative to the two baselines (median times).
+# Summary: fused speed relative to the two baselines, from median times and
+# paired per round (median over rounds of baseline ms / fused ms).
 python3 - "$out" >&2 <<'EOF' || say "(python3 unavailable: no summary)"
 import json, sys
-print("%-12s %-11s %4s  %-13s %-16s %-12s" % ("dtype", "shape", "m", "bit-identical",
-      "fused/uncompr.", "fused/clblast"))
+print("%-8s %-11s %3s %-9s %-21s %-21s" % ("dtype", "shape", "m", "identical",
+      "fused/uncompr. med|pair", "fused/clblast med|pair"))
 for line in open(sys.argv[1]):
     r = json.loads(line)
-    e = r["engines"]
+    e, p = r["engines"], r.get("fused_speedup_paired", {})
     f = e["fused"]["median_ms"]
     u = e["uncompressed"]["median_ms"] / f
     c = e["clblast"]["median_ms"] / f if "clblast" in e else float("nan")
-    print("%-12s %-11s %4d  %-13s %-16s %-12s" % (r["dtype"], "%dx%d" % (r["n"], r["k"]), r["m"],
-          r["bit_identical"], "%.2fx" % u, "%.2fx" % c))
+    print("%-8s %-11s %3d %-9s %5.2fx | %5.2fx       %6.2fx | %6.2fx" % (r["dtype"].replace("F8_", ""),
+          "%dx%d" % (r["n"], r["k"]), r["m"], r["bit_identical"], u, p.get("vs_uncompressed", 0),
+          c, p.get("vs_clblast", float("nan"))))
 EOF

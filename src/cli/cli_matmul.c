@@ -717,6 +717,19 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             if (!rc && order[e] == ENG_CLBLAST)
                 for (int st = 0; st < 3; st++) stages[(size_t)st * repeat + r] = clblast_stage_ms(&cb, st);
         }
+    /* Fused speed relative to each baseline, paired within a round (the
+     * engines run back to back), median over rounds: robust to background
+     * load that drifts between rounds. */
+    double paired[ENG_COUNT] = {0};
+    for (int e = 1; !rc && e < n_eng; e++) {
+        double *ratio = malloc(repeat * sizeof *ratio);
+        if (!ratio) break;
+        for (unsigned r = 0; r < repeat; r++)
+            ratio[r] = times[(size_t)order[e] * repeat + r] / times[(size_t)ENG_FUSED * repeat + r];
+        qsort(ratio, repeat, sizeof *ratio, cmp_double);
+        paired[order[e]] = repeat % 2 ? ratio[repeat / 2] : 0.5 * (ratio[repeat / 2 - 1] + ratio[repeat / 2]);
+        free(ratio);
+    }
     if (!rc) {
         for (int e = 0; e < n_eng; e++) {
             double *tt = times + (size_t)order[e] * repeat;
@@ -773,6 +786,8 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
                    identical ? "true" : "false", repeat, cold, cols, info.lanes);
             int first = 1;
             for (int e = 0; e < ENG_COUNT; e++) json_engine(engine_names[e], &res[e], flops, &first);
+            printf("}, \"fused_speedup_paired\": {\"vs_uncompressed\": %.3f", paired[ENG_UNCOMPRESSED]);
+            if (res[ENG_CLBLAST].ran) printf(", \"vs_clblast\": %.3f", paired[ENG_CLBLAST]);
             printf("}}\n");
         } else if (!rc) {
             printf("%s [%zu x %zu] %s (split %s), m = %zu, %u runs, weights %s\n", t->name, n, k,
@@ -788,6 +803,8 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
                    res[ENG_UNCOMPRESSED].median_ms / res[ENG_FUSED].median_ms);
             if (res[ENG_CLBLAST].ran)
                 printf("; fused vs clblast: %.2fx", res[ENG_CLBLAST].median_ms / res[ENG_FUSED].median_ms);
+            printf("\n  paired per round (median): fused vs uncompressed %.2fx", paired[ENG_UNCOMPRESSED]);
+            if (res[ENG_CLBLAST].ran) printf(", vs clblast %.2fx", paired[ENG_CLBLAST]);
             printf("\n");
             if (res[ENG_CLBLAST].ran)
                 printf("  clblast stages (device time, median): decode %.3f ms, dequantise %.3f ms, %s %.3f ms\n",
@@ -817,6 +834,8 @@ static void bench_usage(FILE *f)
             "writes a buffer of twice the device's reported global-memory cache (at least\n"
             "256 MiB), so weights come from DRAM (--warm skips it).  The median of --repeat\n"
             "runs (default 10) is reported; max_abs_err is against a float64 reference.\n"
+            "The engines alternate within each round; fused_speedup_paired is the median\n"
+            "over rounds of (baseline ms / fused ms), robust to drifting background load.\n"
             "--shape tiles the tensor to NxK (real byte statistics) and compresses it in\n"
             "memory.  Default tensor: the file's largest 2-D FP8 (with scales) or BF16 weight.\n");
 }
