@@ -37,15 +37,9 @@ if(CMAKE_SCRIPT_MODE_FILE AND DEFINED ECF8_EMBED_OUTPUT)
   string(APPEND body "    for (size_t i = 0; i < sizeof ecf8_cl_sources / sizeof ecf8_cl_sources[0]; i++)\n")
   string(APPEND body "        if (!strcmp(ecf8_cl_sources[i].name, name)) return ecf8_cl_sources[i].text;\n")
   string(APPEND body "    return NULL;\n}\n")
-  # Write only when changed so dependants are not rebuilt needlessly.
-  set(old "")
-  if(EXISTS "${ECF8_EMBED_OUTPUT}")
-    file(READ "${ECF8_EMBED_OUTPUT}" old)
-  endif()
-  if(NOT old STREQUAL body)
-    file(WRITE "${ECF8_EMBED_OUTPUT}.tmp" "${body}")
-    file(RENAME "${ECF8_EMBED_OUTPUT}.tmp" "${ECF8_EMBED_OUTPUT}")
-  endif()
+  # Temporary name + rename: a half-written file never looks up to date.
+  file(WRITE "${ECF8_EMBED_OUTPUT}.tmp" "${body}")
+  file(RENAME "${ECF8_EMBED_OUTPUT}.tmp" "${ECF8_EMBED_OUTPUT}")
   return()
 endif()
 
