@@ -580,6 +580,14 @@ static void test_corrupt(void **state)
                     assert_int_equal(decode_guarded(ct, &bad, 0, out), ECF8_OK);
                     assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n), ECF8_ERR_CORRUPT);
                     assert_non_null(strstr(ecf8_last_error(), "chunk"));
+                    /* A decode enqueued on another queue is still reported. */
+                    cl_int err;
+                    cl_command_queue q2 = clCreateCommandQueue(g_ctx, g_dev, 0, &err);
+                    cl_mem ob = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE, n, NULL, &err);
+                    assert_int_equal(ecf8_cl_enqueue_decode(ct, q2, ob, 0, 0, NULL, NULL), ECF8_OK);
+                    clReleaseCommandQueue(q2); /* the tensor keeps it until checked */
+                    assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n), ECF8_ERR_CORRUPT);
+                    clReleaseMemObject(ob);
                     ecf8_cl_tensor_free(ct);
                 }
                 /* An offset past the stream: rejected before any upload. */

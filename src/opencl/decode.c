@@ -38,7 +38,7 @@ struct ecf8_cl_tensor {
     size_t portable_local, portable_global;
     cl_kernel lanes;          /* ecf8_decode_lanes: CPU devices, NULL if unusable */
     size_t lanes_local, lanes_global;
-    int decode_pending;       /* an enqueued decode's error word is unread */
+    cl_command_queue pending; /* queue of a decode whose error word is unread (retained) */
 };
 
 /* Tuning knobs read from the environment (for measurements):
@@ -265,6 +265,7 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
     if (!t) return;
     if (t->portable) clReleaseKernel(t->portable);
     if (t->lanes) clReleaseKernel(t->lanes);
+    if (t->pending) clReleaseCommandQueue(t->pending);
     if (t->data) clReleaseMemObject(t->data);
     if (t->error) clReleaseMemObject(t->error);
     if (t->context) clReleaseContext(t->context);
@@ -307,19 +308,26 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
                                  lanes ? &t->lanes_local : &t->portable_local, num_wait_events,
                                  wait_events, out_event);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode)");
-    t->decode_pending = 1;
+    if (t->pending != queue) {
+        if (t->pending) clReleaseCommandQueue(t->pending);
+        clRetainCommandQueue(queue);
+        t->pending = queue;
+    }
     return ECF8_OK;
 }
 
 /* Reads and clears the error words once the queue has run the decodes. */
 static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
 {
-    if (!t->error || !t->decode_pending) return ECF8_OK;
+    if (!t->error || !t->pending) return ECF8_OK;
     cl_uint word[4] = {0};
     static const cl_uint zero[4] = {0};
+    /* The decodes ran on t->pending, which may not be `queue`. */
+    if (t->pending != queue) ECF8_CL_CHECK(clFinish(t->pending), "clFinish(decode queue)");
     ECF8_CL_CHECK(clEnqueueReadBuffer(queue, t->error, CL_TRUE, 0, sizeof word, word, 0, NULL, NULL),
                   "clEnqueueReadBuffer(error word)");
-    t->decode_pending = 0;
+    clReleaseCommandQueue(t->pending);
+    t->pending = NULL;
     if (word[0] == 0) return ECF8_OK;
     ECF8_CL_CHECK(clEnqueueWriteBuffer(queue, t->error, CL_TRUE, 0, sizeof zero, zero, 0, NULL, NULL),
                   "clEnqueueWriteBuffer(error word)");
