@@ -965,6 +965,14 @@ int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsign
     j->width = l.element_bits / 8;
     j->raw_bits = l.raw_bits;
     pick_decoders(s->dtype, s->split, j->fns);
+    if (s->code_bits == 0 && l.raw_bits == 0 && j->width == 1 && s->chunk_offsets[s->n_chunks] == 0) {
+        /* A constant FP8 tensor (one symbol, no raw bits): validation has
+         * already required every chunk to be empty, so this is a fill. */
+        for (unsigned sym = 0; sym < s->n_symbols; sym++)
+            if (s->lengths[sym]) memset(out, (int)sym, s->n_elements);
+        free(j);
+        return ECF8_OK;
+    }
     st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table);
     /* The pair table costs 2^PAIR_BITS entries to build: not for small tensors. */
     j->use_pairs = !st && j->width == 1 && l.raw_bits == 0 && s->code_bits > 0 &&
