@@ -3,12 +3,15 @@
  *
  * A tensor is validated on the host (ecf8_stream_validate: every offset,
  * length and code), then its whole payload goes into one device buffer
- * followed by zero padding and the decode table the host builds from the
- * code lengths.  The kernel is specialised per (element width, split,
- * code_bits) by -D options, so each distinct combination is one program in
- * the runtime's cache.  Work-items own whole chunks; a chunk whose decode
- * does not consume exactly its stored bytes sets an error word, which the
- * blocking calls check.  Stored tensors are a device copy. */
+ * followed by zero padding and the decode tables the host builds from the
+ * code lengths (16-bit entries for the portable kernel's local memory,
+ * 32-bit ones for the CPU kernel's gathers).  Programs are specialised by
+ * -D options per (element width, split layout, code length class), so a
+ * checkpoint needs a handful of builds.  CPU devices run the lanes kernel
+ * (many chunks per work-item in vector lanes) when the chunk outputs are
+ * 4-byte aligned, every other case the portable one.  A chunk whose
+ * decode does not consume exactly its stored bytes is recorded in an error
+ * buffer that decode_to_host checks.  Stored tensors are a device copy. */
 #include "runtime.h"
 
 #include <stdio.h>
