@@ -226,6 +226,10 @@ size_t ecf8_file_source_count(const ecf8_file *file);
 /* Relative path of source file i ("" for a single-file container). */
 const char *ecf8_file_source_path(const ecf8_file *file, size_t i);
 uint64_t ecf8_file_source_bytes(const ecf8_file *file, size_t i);
+/* The original bytes of source file i before its first tensor (the
+ * safetensors header, or a whole non-tensor file); NULL when i is out of
+ * range.  Points into the mapped container. */
+const void *ecf8_file_source_prefix(const ecf8_file *file, size_t i, size_t *bytes);
 uint64_t ecf8_file_size(const ecf8_file *file);
 /* Non-zero when the container was made from a directory of shards. */
 int ecf8_file_is_directory(const ecf8_file *file);

@@ -573,6 +573,12 @@ uint64_t ecf8_file_source_bytes(const ecf8_file *f, size_t i)
 {
     return i < f->n_sources ? f->sources[i].source_bytes : 0;
 }
+const void *ecf8_file_source_prefix(const ecf8_file *f, size_t i, size_t *bytes)
+{
+    if (i >= f->n_sources) return NULL;
+    if (bytes) *bytes = (size_t)f->sources[i].prefix_bytes;
+    return f->sources[i].prefix;
+}
 uint64_t ecf8_file_size(const ecf8_file *f) { return f->map.size; }
 int ecf8_file_is_directory(const ecf8_file *f) { return (f->flags & FLAG_DIRECTORY) != 0; }
 

@@ -91,29 +91,6 @@ int cli_decompress_engine_args(int *argc, char **argv)
 }
 
 /* ---- decompress on the device ----------------------------------------------------- */
-/* The original bytes of source `i` before its first tensor.  Read from the
- * container index as docs/FORMAT.md section 3 lays it out; ecf8_file_open
- * has already validated every offset of the same file.  (The public API has
- * no accessor for these bytes yet.) */
-static int source_prefix(const ecf8_mapped *m, size_t i, const uint8_t **prefix, uint64_t *bytes)
-{
-    if (m->size < 64) return ecf8_fail(ECF8_ERR_CORRUPT, "container too short");
-    uint64_t meta = ecf8_load_le64(m->data + 24), meta_bytes = ecf8_load_le64(m->data + 32);
-    if (meta > m->size || meta_bytes > m->size - meta || meta_bytes < 32)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "index outside the file");
-    const uint8_t *index = m->data + meta;
-    uint64_t n_sources = ecf8_load_le32(index), blob_at = ecf8_load_le64(index + 16);
-    uint64_t entry = 32 + 48 * (uint64_t)i;
-    if (i >= n_sources || entry + 48 > meta_bytes || blob_at > meta_bytes)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu outside the index", i);
-    uint64_t off = ecf8_load_le64(index + entry + 16), len = ecf8_load_le64(index + entry + 24);
-    if (off > meta_bytes - blob_at || len > meta_bytes - blob_at - off)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: prefix outside the index", i);
-    *prefix = index + blob_at + off;
-    *bytes = len;
-    return ECF8_OK;
-}
-
 typedef struct device {
     cl_context context;
     cl_device_id device;
@@ -130,18 +107,17 @@ static void device_close(device *d)
 /* Rebuilds source `si` of f into `path`: its prefix, then each tensor
  * decoded on the device (stored ones copied) and checked against its
  * checksum; written under a temporary name and renamed on success. */
-static int rebuild_on_device(const ecf8_file *f, const ecf8_mapped *map, size_t si,
+static int rebuild_on_device(const ecf8_file *f, size_t si,
                              const char *in, const char *path, device *d, uint8_t *buf,
                              size_t buf_bytes)
 {
-    const uint8_t *prefix = NULL;
-    uint64_t prefix_bytes = 0;
-    int st = source_prefix(map, si, &prefix, &prefix_bytes);
-    if (st) return ecf8_fail_context(st, "%s", in);
+    size_t prefix_bytes = 0;
+    const void *prefix = ecf8_file_source_prefix(f, si, &prefix_bytes);
+    if (!prefix) return ecf8_fail(ECF8_ERR_ARGUMENT, "%s: no source %zu", in, si);
     ecf8_outfile o;
-    st = ecf8_outfile_open(&o, path);
+    int st = ecf8_outfile_open(&o, path);
     if (st) return ecf8_fail_context(st, "%s", path);
-    st = ecf8_outfile_write(&o, prefix, (size_t)prefix_bytes);
+    st = ecf8_outfile_write(&o, prefix, prefix_bytes);
     for (size_t i = 0; i < ecf8_file_tensor_count(f) && !st; i++) {
         ecf8_tensor_info t;
         st = ecf8_file_tensor(f, i, &t);
@@ -171,8 +147,7 @@ static int decompress_opencl(const char *in, const char *out, device *d)
 {
     ecf8_file *f = NULL;
     if (ecf8_file_open(in, &f)) return fail_with(in, "cannot open");
-    ecf8_mapped map = {0};
-    int st = ecf8_map_file(in, &map);
+    int st = ECF8_OK;
     uint64_t max = 0;
     for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
         ecf8_tensor_info t;
@@ -196,11 +171,10 @@ static int decompress_opencl(const char *in, const char *out, device *d)
             path = strdup(out);
         }
         if (!path) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        else st = rebuild_on_device(f, &map, si, in, path, d, buf, (size_t)max);
+        else st = rebuild_on_device(f, si, in, path, d, buf, (size_t)max);
         free(path);
     }
     free(buf);
-    ecf8_unmap_file(&map);
     ecf8_file_close(f);
     return st ? cli_fail("decompression failed") : 0;
 }
