@@ -447,6 +447,9 @@ DEFINE_GEMV(3)
 DEFINE_GEMV(4)
 
 /* ---- GEMM: any M; a decoded 128-column block is shared by all rows of X ------ */
+#ifndef GI
+#define GI (IL % 2 == 0 ? 2 : 1) /* lane groups per X load in the GEMM */
+#endif
 #define GEMM_CONSUME0(i, kk, value) (w[0][i][kk] = (value))
 #define GEMM_CONSUME1(i, kk, value) (w[1][i][kk] = (value))
 __kernel void ecf8_mm_gemm(MM_ARGS)
@@ -472,23 +475,35 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
                     READER_BLOCK(r, ne1, GEMM_CONSUME1);
                 }
                 uint ne = ne0 + ne1;
-                for (int i = 0; i < IL; i++) {
-                    vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB, N);
+                /* GI lane groups share each X value: GI * MB multiply-adds
+                 * per GI + MB loads. */
+                for (int i0 = 0; i0 < IL; i0 += GI) {
+                    vf s[GI];
+                    for (int g = 0; g < GI; g++)
+                        s[g] = scale_of(scale, bands[i0 + g] * CR + row, k0 >> 7, NKB, N);
                     for (uint mb = 0; mb < mn; mb += MB) {
                         __global const xtype *xr[MB];
                         for (int j = 0; j < MB; j++)
                             xr[j] = x + (m0 + min(mb + (uint)j, mn - 1u)) * K + k0;
-                        vf p[MB];
-                        for (int j = 0; j < MB; j++) p[j] = (vf)(0.0f);
+                        vf p[GI][MB];
+                        for (int g = 0; g < GI; g++)
+                            for (int j = 0; j < MB; j++) p[g][j] = (vf)(0.0f);
                         for (uint kk = 0; kk < ne; kk++) {
-                            vf wv = w[kk >> 6][i][kk & 63u];
+                            vf wv[GI];
 #pragma unroll
-                            for (int j = 0; j < MB; j++)
-                                p[j] = fma((vf)(X_LOAD(xr[j], kk)), wv, p[j]);
+                            for (int g = 0; g < GI; g++) wv[g] = w[kk >> 6][i0 + g][kk & 63u];
+#pragma unroll
+                            for (int j = 0; j < MB; j++) {
+                                vf xv = (vf)(X_LOAD(xr[j], kk));
+#pragma unroll
+                                for (int g = 0; g < GI; g++) p[g][j] = fma(xv, wv[g], p[g][j]);
+                            }
                         }
-                        for (int j = 0; j < MB; j++)
-                            if (mb + (uint)j < mn)
-                                acc[i][mb + j] = block_accumulate(acc[i][mb + j], p[j], s);
+                        for (int g = 0; g < GI; g++)
+                            for (int j = 0; j < MB; j++)
+                                if (mb + (uint)j < mn)
+                                    acc[i0 + g][mb + j] =
+                                        block_accumulate(acc[i0 + g][mb + j], p[g][j], s[g]);
                     }
                 }
             }
