@@ -23,12 +23,15 @@
  * (CC a multiple of 64).  A lane owns one band and decodes its chunk(s)
  * sequentially; a work-item drives LANES lanes side by side (16 with AVX-512
  * gathers on CPUs, 1 elsewhere) and IL such lane groups interleaved, so that
- * independent decode chains overlap.  Columns are walked in sub-blocks of 64,
- * which never straddle a segment or a 128-block boundary.
+ * independent decode chains overlap.  Lanes past the last band decode the
+ * last band again and store nothing, so every loop runs the same number of
+ * times in all lanes and one launch covers any N.  Columns are walked in
+ * sub-blocks of 64, which never straddle a segment or a 128-block boundary.
  *   ecf8_mm_gemv<M>  M = 1..4 rows of X: decode, multiply-add straight away.
  *   ecf8_mm_gemm     any M: decode a 128-column block of IL*LANES rows once
- *                    into private memory, then run every row of X over it
- *                    (M in chunks of MMAX, re-decoding per chunk).
+ *                    into private memory, then run every row of X over it,
+ *                    GI lane groups per X load (M in chunks of MMAX,
+ *                    re-decoding per chunk).
  *   ecf8_mm_dequant  (FUSED=0) raw weights -> fp32 w * scale, for SGEMM.
  *   ecf8_mm_probe    reports LANES and IL through its reqd_work_group_size.
  *
@@ -36,7 +39,7 @@
  * RAW_BITS, SYM_SHIFT, SYM_BITS (the split layout) and GRP (elements per
  * 32-bit load: 4, 2 or 1 for code + raw bits <= 6, 12, 25; the code length
  * itself is the argument tmask); LANES (0 = choose), IL, XBF16 (X is bf16),
- * MB (X rows per pass in gemm), MMAX.
+ * MB (X rows per pass in gemm), GI, MMAX.
  * Index arithmetic is 32-bit: the host keeps every buffer under 2 GiB. */
 #pragma OPENCL FP_CONTRACT OFF
 
