@@ -18,7 +18,7 @@ if [[ "${ECF8_SKIP_SANITIZE:-0}" != 1 ]]; then
   cmake --build build-asan -j"$jobs"
   # The OpenCL tests run above; here only the host code is checked, but the
   # CLI still loads PoCL, whose exit-time allocations are suppressed.
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp" \
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp:print_suppressions=0" \
      ctest --output-on-failure -j"$jobs" -LE opencl)
 fi
 
