@@ -15,7 +15,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#if defined(ECF8_HAVE_CLBLAST) || (defined(__has_include) && __has_include(<clblast_c.h>))
+#if defined(ECF8_HAVE_CLBLAST)
 #include <clblast_c.h>
 #define HAVE_CLBLAST 1
 #else

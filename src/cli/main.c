@@ -157,6 +157,7 @@ static void usage(FILE *f)
             "  ecf8 matmul FILE.ecf8 --tensor NAME --input X.npy --output Y.npy\n"
             "              [--engine fused|uncompressed|clblast]\n"
             "  ecf8 bench matmul FILE.ecf8 [--tensor NAME] [--batch M] [--shape NxK] [--json]\n"
+            "                    [--repeat N] [--warm] [--no-clblast]\n"
             "  ecf8 version\n",
             ECF8_VERSION_STRING);
 }
