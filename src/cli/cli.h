@@ -11,6 +11,9 @@ int cli_fail(const char *fallback_what);
 /* Prints a usage problem and returns exit status 2. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
+#include <stdio.h>
+/* Writes s as a JSON string literal. */
+void cli_json_string(FILE *f, const char *s);
 void cli_install_progress(ecf8_compress_options *o, const char *what);
 
 int cli_info(int argc, char **argv);

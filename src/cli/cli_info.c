@@ -13,32 +13,21 @@ static void print_shape(FILE *f, const ecf8_tensor_report *t, bool json)
     fputc(']', f);
 }
 
-static void print_json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 static double bits_per_weight(uint64_t bytes, uint64_t n) { return n ? 8.0 * (double)bytes / (double)n : 0; }
 
 static void print_json(const char *path, const ecf8_report *r)
 {
     printf("{\"file\": ");
-    print_json_string(stdout, path);
+    cli_json_string(stdout, path);
     printf(", \"file_bytes\": %llu, \"source_bytes\": %llu, \"tensors\": [",
            (unsigned long long)r->file_bytes, (unsigned long long)r->source_bytes);
     for (size_t i = 0; i < r->n_tensors; i++) {
         const ecf8_tensor_report *t = &r->tensors[i];
         printf("%s\n  {\"name\": ", i ? "," : "");
-        print_json_string(stdout, t->name);
+        cli_json_string(stdout, t->name);
         printf(", \"dtype\": ");
-        print_json_string(stdout, t->dtype_name);
+        cli_json_string(stdout, t->dtype_name);
         printf(", \"shape\": ");
         print_shape(stdout, t, true);
         printf(", \"elements\": %llu, \"split\": \"%s\", \"source_bytes\": %llu, "

@@ -57,18 +57,6 @@ static double event_seconds(cl_event ev)
 
 static double gbps(double bytes, double seconds) { return seconds > 0 ? bytes / seconds * 1e-9 : 0; }
 
-/* Writes s as a JSON string literal. */
-static void json_string(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
-    fputc('"', f);
-}
 
 /* ---- engine choice -------------------------------------------------------------- */
 typedef enum engine { ENGINE_DEFAULT, ENGINE_OPENCL, ENGINE_CPU } engine;
@@ -240,11 +228,11 @@ int cli_devices(int argc, char **argv)
         clGetPlatformInfo(plats[p], CL_PLATFORM_VERSION, sizeof pversion - 1, pversion, NULL);
         if (json) {
             printf("%s\n  {\"index\": %u, \"name\": ", p ? "," : "", p);
-            json_string(stdout, pname);
+            cli_json_string(stdout, pname);
             printf(", \"vendor\": ");
-            json_string(stdout, pvendor);
+            cli_json_string(stdout, pvendor);
             printf(", \"version\": ");
-            json_string(stdout, pversion);
+            cli_json_string(stdout, pversion);
             printf(", \"devices\": [");
         } else {
             printf("platform %u: %s (%s), %s\n", p, pname, pvendor, pversion);
@@ -264,13 +252,13 @@ int cli_devices(int argc, char **argv)
                                           : "portable (one chunk per work-item, table in local memory)";
             if (json) {
                 printf("%s\n    {\"index\": %u, \"name\": ", i ? "," : "", flat);
-                json_string(stdout, c.name);
+                cli_json_string(stdout, c.name);
                 printf(", \"vendor\": ");
-                json_string(stdout, c.vendor);
+                cli_json_string(stdout, c.vendor);
                 printf(", \"version\": ");
-                json_string(stdout, c.version);
+                cli_json_string(stdout, c.version);
                 printf(", \"driver\": ");
-                json_string(stdout, c.driver);
+                cli_json_string(stdout, c.driver);
                 printf(", \"type\": \"%s\", \"compute_units\": %u, \"global_mem_bytes\": %llu, "
                        "\"local_mem_bytes\": %llu, \"max_work_group\": %zu, \"fp16\": %s, "
                        "\"subgroups\": %s, \"decode_kernel\": \"%s\", \"selected\": %s}",
@@ -294,7 +282,7 @@ int cli_devices(int argc, char **argv)
     }
     if (json) {
         printf("\n], \"selection_error\": ");
-        json_string(stdout, sel_err);
+        cli_json_string(stdout, sel_err);
         printf("}\n");
     } else if (have_sel) {
         printf("* = the device ecf8 uses (ECF8_PLATFORM / ECF8_DEVICE choose another)\n");
@@ -545,11 +533,11 @@ static int bench_decode(int argc, char **argv)
     }
     if (json) {
         printf("{\"file\": ");
-        json_string(stdout, path);
+        cli_json_string(stdout, path);
         printf(", \"device\": ");
-        json_string(stdout, caps.name);
+        cli_json_string(stdout, caps.name);
         printf(", \"device_version\": ");
-        json_string(stdout, caps.version);
+        cli_json_string(stdout, caps.version);
         printf(", \"decode_kernel\": \"%s\", \"repeat\": %llu, \"cpu_threads\": %u, \"zstd_level\": %llu, "
                "\"startup_ms\": %.2f, \"startup_first_ms\": %.2f, \"stored_bytes\": %llu, ",
                caps.is_cpu ? "lanes" : "portable", repeat, threads, level, startup, startup_first,
@@ -570,7 +558,7 @@ static int bench_decode(int argc, char **argv)
             const tensor_result *r = &res[i];
             if (r->bytes < min_bytes) continue;
             printf("%s\n  {\"name\": ", first ? "" : ",");
-            json_string(stdout, r->name);
+            cli_json_string(stdout, r->name);
             printf(", \"dtype\": \"%s\", \"split\": \"%s\", \"bytes\": %llu, \"ecf8_ratio\": %.4f, "
                    "\"zstd_ratio\": %.4f, \"opencl_decode_gbps\": %.3f, \"opencl_decode_wall_gbps\": %.3f, "
                    "\"opencl_copy_gbps\": %.3f, \"cpu_decode_gbps\": %.3f, \"zstd_decode_gbps\": %.3f}",

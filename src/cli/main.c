@@ -35,6 +35,18 @@ bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *o
     return true;
 }
 
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
 /* Draws a progress bar on stderr; installed only when stderr is a terminal. */
 static void progress_bar(void *user, uint64_t done, uint64_t total)
 {
