@@ -17,33 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "testutil_cl.h"
 
-static cl_context g_ctx;
-static cl_device_id g_dev;
-static cl_command_queue g_queue;
-
-static int group_setup(void **state)
-{
-    (void)state;
-    if (ecf8_cl_open_default(&g_ctx, &g_dev, &g_queue)) g_ctx = NULL;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    (void)state;
-    if (g_queue) clReleaseCommandQueue(g_queue);
-    if (g_ctx) clReleaseContext(g_ctx);
-    return 0;
-}
-
-#define NEED_DEVICE()                                                              \
-    do {                                                                           \
-        if (!g_ctx) {                                                              \
-            print_message("no OpenCL device (%s): skipped\n", ecf8_last_error()); \
-            skip();                                                                \
-        }                                                                          \
-    } while (0)
 
 /* The two kernels: "" (automatic: the lanes kernel on CPUs) and portable. */
 static const char *const KERNELS[] = {"", "portable"};
