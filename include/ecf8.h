@@ -29,8 +29,10 @@ extern "C" {
 #define ECF8_VERSION_PATCH 0
 #define ECF8_VERSION_STRING "1.0.0"
 
-/* Container format version written by this library (see docs/FORMAT.md). */
+/* Container format version written by this library (see docs/FORMAT.md):
+ * major 1; minor 1 when the index is compressed, 0 otherwise. */
 #define ECF8_FORMAT_VERSION 1
+#define ECF8_FORMAT_MINOR 1
 
 /* Longest code the decoder accepts: a 2^13-entry table of uint16 is 16 KiB,
  * small enough for the local memory of every OpenCL device. */
@@ -164,6 +166,10 @@ typedef struct ecf8_compress_options {
     /* Called from the calling thread with bytes done / total; may be NULL. */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
+    /* Non-zero: write the index uncompressed, a format 1.0 file that
+     * version 1.0 readers open.  Default 0: the index is zstd-compressed
+     * (format 1.1), which matters for checkpoints of many small tensors. */
+    int plain_index;
 } ecf8_compress_options;
 
 void ecf8_compress_options_init(ecf8_compress_options *options);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the golden files of format version 1 into tests/data/golden/.
+"""Writes the golden files of format version 1.0 and 1.1 into tests/data/golden/.
 
 For each coded dtype (F8_E4M3, F8_E5M2, BF16, F16) a small real source
 (rows of all-MiniLM-L6-v2 weights from the committed slices, cast with
@@ -7,7 +7,8 @@ ml_dtypes) is written as `<dtype>.safetensors`, then compressed with each
 forced split by the ecf8 binary given as argument: `<dtype>-<split>.ecf8`.
 The .ecf8 files are committed: later versions of the library must keep
 reading them and rebuilding the sources byte for byte (tests/test_golden.c).
-Run only when the format version changes.
+Run only when the format version changes: files of earlier versions must
+stay byte-identical (the script rewrites them; `git diff` shows any change).
 """
 import json, os, struct, subprocess, sys
 
@@ -69,9 +70,11 @@ def main():
             "emb.weight": (dtype, cast(emb)),
             "steps": ("I64", np.arange(3, dtype=np.int64)),
         })
-        for split in ("exponent", "byte"):
-            dst = os.path.join(OUT, f"{dtype.lower()}-{split}.ecf8")
-            subprocess.run([ecf8, "compress", "--split", split, "--chunk", "1024", src, dst], check=True)
+        # Format 1.0 (plain index) for both splits, format 1.1 (zstd index).
+        for split, suffix, extra in (("exponent", "", ["--plain-index"]), ("byte", "", ["--plain-index"]),
+                                     ("byte", "-v1.1", [])):
+            dst = os.path.join(OUT, f"{dtype.lower()}-{split}{suffix}.ecf8")
+            subprocess.run([ecf8, "compress", "--split", split, "--chunk", "1024", src, dst] + extra, check=True)
             print(dst, os.path.getsize(dst))
 
 

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <xxhash.h>
+#include <zstd.h>
 
 static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a};
 #define HEADER_BYTES 64
@@ -25,6 +26,11 @@ static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a
 #define SOURCE_ENTRY_BYTES 48
 #define TENSOR_ENTRY_BYTES 192
 #define FLAG_DIRECTORY 1u
+#define HEADER_FLAG_ZSTD_INDEX 1u /* format 1.1: the index is one zstd frame */
+/* A compressed index may expand at most this much: real indexes (fixed-size
+ * entries, names, JSON headers) shrink 3-10x, and the bound keeps a hostile
+ * header from making the reader allocate more than 1024x what the file holds. */
+#define MAX_INDEX_EXPANSION 1024
 #define MAX_SOURCES 65536
 
 /* ---- growable byte buffer for the index ----------------------------------- */
@@ -196,18 +202,41 @@ static int finish(writer *w, uint32_t flags)
     }
     if (!st) st = bb_append(&meta, w->tensors.data, w->tensors.len, NULL);
     if (!st) st = bb_append(&meta, w->blob.data, w->blob.len, NULL);
-    if (!st) st = ecf8_outfile_write(&w->out, meta.data, meta.len);
+    /* The index is mostly fixed-size entries with zero fields, names and the
+     * JSON headers: zstd shrinks it 3-10x, which is 1-2% of a checkpoint made
+     * of many small tensors.  Level 19 costs a few ms per 100 KB of index;
+     * huge indexes (very large JSON headers) get a faster level. */
+    uint8_t *packed = NULL;
+    size_t packed_len = 0;
+    bool zstd_index = !st && !w->options->plain_index;
+    if (zstd_index) {
+        size_t cap = ZSTD_compressBound(meta.len);
+        packed = malloc(cap);
+        if (!packed) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        if (!st) {
+            packed_len = ZSTD_compress(packed, cap, meta.data, meta.len, meta.len <= (8u << 20) ? 19 : 9);
+            if (ZSTD_isError(packed_len))
+                st = ecf8_fail(ECF8_ERR_NOMEM, "compressing the index: %s", ZSTD_getErrorName(packed_len));
+        }
+    }
+    const uint8_t *index = zstd_index ? packed : meta.data;
+    size_t index_len = zstd_index ? packed_len : meta.len;
+    if (!st) st = ecf8_outfile_write(&w->out, index, index_len);
     if (!st) {
         uint8_t h[HEADER_BYTES] = {0};
         memcpy(h, ECF8_MAGIC, 8);
         h[8] = ECF8_FORMAT_VERSION; /* u16 major */
+        h[10] = zstd_index ? ECF8_FORMAT_MINOR : 0;
+        put_u32(h, 12, zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0);
         put_u64(h, 16, w->out.pos);
         put_u64(h, 24, meta_offset);
-        put_u64(h, 32, meta.len);
-        put_u64(h, 40, ecf8_hash64(meta.data, meta.len));
+        put_u64(h, 32, index_len);
+        put_u64(h, 40, ecf8_hash64(index, index_len));
+        put_u64(h, 48, zstd_index ? meta.len : 0);
         put_u64(h, 56, ecf8_hash64(h, 56));
         st = ecf8_outfile_pwrite(&w->out, h, sizeof h, 0);
     }
+    free(packed);
     free(meta.data);
     return st;
 }
@@ -345,6 +374,7 @@ typedef struct source_info {
 
 struct ecf8_file {
     ecf8_mapped map;
+    uint8_t *index; /* the decompressed index of a format 1.1 file, else NULL */
     uint32_t flags;
     source_info *sources;
     size_t n_sources;
@@ -435,18 +465,36 @@ static int open_index(ecf8_file *f)
     if (major != ECF8_FORMAT_VERSION)
         return ecf8_fail(ECF8_ERR_VERSION, "format version %u, this library reads version %d", major,
                          ECF8_FORMAT_VERSION);
-    if (ecf8_load_le32(p + 12) != 0 || ecf8_load_le64(p + 48) != 0)
+    uint32_t header_flags = ecf8_load_le32(p + 12);
+    uint64_t index_raw = ecf8_load_le64(p + 48);
+    if ((header_flags & ~HEADER_FLAG_ZSTD_INDEX) || (!header_flags && index_raw))
         return ecf8_fail(ECF8_ERR_VERSION, "unknown header flags");
     if (ecf8_load_le64(p + 16) != size)
         return ecf8_fail(ECF8_ERR_CORRUPT, "file is %llu bytes, header says %llu (truncated?)",
                          (unsigned long long)size, (unsigned long long)ecf8_load_le64(p + 16));
     uint64_t meta_off = ecf8_load_le64(p + 24), meta_len = ecf8_load_le64(p + 32);
-    if (meta_off < HEADER_BYTES || meta_off > size || meta_len > size - meta_off || meta_len < META_HEADER_BYTES)
+    uint64_t min_len = header_flags ? 1 : META_HEADER_BYTES;
+    if (meta_off < HEADER_BYTES || meta_off > size || meta_len > size - meta_off || meta_len < min_len)
         return ecf8_fail(ECF8_ERR_CORRUPT, "index at %llu+%llu lies outside the file",
                          (unsigned long long)meta_off, (unsigned long long)meta_len);
     const uint8_t *m = p + meta_off;
     if (ecf8_hash64(m, meta_len) != ecf8_load_le64(p + 40))
         return ecf8_fail(ECF8_ERR_CHECKSUM, "index checksum mismatch");
+    if (header_flags & HEADER_FLAG_ZSTD_INDEX) {
+        unsigned long long frame = ZSTD_getFrameContentSize(m, meta_len);
+        if (index_raw < META_HEADER_BYTES || index_raw / MAX_INDEX_EXPANSION > meta_len ||
+            index_raw > SIZE_MAX || frame != index_raw)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "compressed index of %llu bytes does not hold the %llu "
+                             "bytes the header announces", (unsigned long long)meta_len,
+                             (unsigned long long)index_raw);
+        if (!(f->index = malloc(index_raw))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        size_t got = ZSTD_decompress(f->index, index_raw, m, meta_len);
+        if (ZSTD_isError(got) || got != index_raw)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "compressed index does not decompress: %s",
+                             ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+        m = f->index;
+        meta_len = index_raw;
+    }
     f->n_sources = ecf8_load_le32(m);
     f->flags = ecf8_load_le32(m + 4);
     uint64_t n_tensors = ecf8_load_le64(m + 8), blob_off = ecf8_load_le64(m + 16),
@@ -559,6 +607,7 @@ void ecf8_file_close(ecf8_file *f)
         for (size_t i = 0; i < f->n_sources; i++) free(f->sources[i].path);
     free(f->tensors);
     free(f->sources);
+    free(f->index);
     ecf8_unmap_file(&f->map);
     free(f);
 }

@@ -251,6 +251,14 @@ static void test_golden_good_files(void **state)
     assert_int_equal(info.split, ECF8_SPLIT_EXPONENT);
     assert_int_equal(info.stream.n_chunks, 2);
     ecf8_file_close(f);
+    /* The same file with the zstd-compressed index of format 1.1. */
+    free(ecf);
+    ecf = strdup(tu_data_path("bad/good-z.ecf8"));
+    assert_int_equal(ecf8_verify_path(ecf, o, 0), ECF8_OK);
+    assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
+    assert_int_equal(ecf8_file_tensor(f, 0, &info), ECF8_OK);
+    assert_int_equal(info.stream.n_chunks, 2);
+    ecf8_file_close(f);
     char *dirout = strdup(tu_path(dir, "ckpt"));
     free(ecf);
     ecf = strdup(tu_data_path("bad/good-dir.ecf8"));
@@ -301,17 +309,22 @@ static void test_truncation_sweep(void **state)
     char *dir = strdup(tu_temp_dir());
     char *path = strdup(tu_path(dir, "t.ecf8")), *out = strdup(tu_path(dir, "t.out"));
     size_t n;
-    uint8_t *img = tu_read_file(tu_data_path("bad/good.ecf8"), &n);
-    assert_non_null(img);
-    for (size_t cut = 0; cut < n; cut++) {
-        remove(path); /* a fresh file: overwriting in place makes ext4 flush */
-        assert_int_equal(tu_write_file(path, img, cut), 0);
-        ecf8_file *f = NULL;
-        int st = ecf8_file_open(path, &f);
-        if (st != ECF8_ERR_CORRUPT) fail_msg("ecf8 cut at %zu: status %d (%s)", cut, st, ecf8_last_error());
-        assert_null(f);
+    uint8_t *img;
+    const char *goods[] = {"bad/good.ecf8", "bad/good-z.ecf8"}; /* plain and compressed index */
+    for (size_t g = 0; g < 2; g++) {
+        img = tu_read_file(tu_data_path(goods[g]), &n);
+        assert_non_null(img);
+        for (size_t cut = 0; cut < n; cut++) {
+            remove(path); /* a fresh file: overwriting in place makes ext4 flush */
+            assert_int_equal(tu_write_file(path, img, cut), 0);
+            ecf8_file *f = NULL;
+            int st = ecf8_file_open(path, &f);
+            if (st != ECF8_ERR_CORRUPT)
+                fail_msg("%s cut at %zu: status %d (%s)", goods[g], cut, st, ecf8_last_error());
+            assert_null(f);
+        }
+        free(img);
     }
-    free(img);
     img = tu_read_file(tu_data_path("bad/good.safetensors"), &n);
     for (size_t cut = 0; cut < n; cut += (cut < 200 ? 1 : 13)) {
         remove(path); /* a fresh file: overwriting in place makes ext4 flush */

@@ -73,8 +73,12 @@ static void test_real_slices_roundtrip(void **state)
         for (size_t k = 0; k < 3; k++) {
             o.split = splits[k];
             o.threads = (unsigned)k + 1;
+            /* Stored tensors do not shrink; only the compressed index would
+             * make the file smaller, so measure that with a plain one. */
+            o.plain_index = splits[k] == ECF8_SPLIT_STORED;
             size_t s2 = roundtrip_file(src, d, &o);
             if (splits[k] == ECF8_SPLIT_STORED) assert_true(s2 >= (size_t)sb.st_size);
+            o.plain_index = 0;
         }
         o.split = ECF8_SPLIT_AUTO;
         o.max_code_bits = 13, o.chunk_elements = 1000;
@@ -103,6 +107,59 @@ static void test_deterministic_output(void **state)
     }
     tu_remove_tree(d);
     free(a), free(b), free(d);
+}
+
+/* Format 1.1 compresses the index; --plain-index writes format 1.0.  Both
+ * hold the same payloads at the same offsets and rebuild the same file. */
+static void test_plain_and_compressed_index(void **state)
+{
+    (void)state;
+    char *d = dup_path(tu_temp_dir());
+    const char *src = tu_data_path(SLICES[0]);
+    char *z = dup_path(tu_path(d, "z.ecf8")), *p = dup_path(tu_path(d, "p.ecf8"));
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    compress_ok(src, z, &o);
+    o.plain_index = 1;
+    compress_ok(src, p, &o);
+    size_t nz, np;
+    uint8_t *iz = tu_read_file(z, &nz), *ip = tu_read_file(p, &np);
+    assert_non_null(iz);
+    assert_non_null(ip);
+    /* header: version 1.1 + flag 1 + raw index size, or 1.0 with zeros */
+    assert_int_equal(ecf8_load_le32(iz + 8), 1 | 1u << 16);
+    assert_int_equal(ecf8_load_le32(iz + 12), 1);
+    assert_int_equal(ecf8_load_le64(iz + 48), ecf8_load_le64(ip + 32));
+    assert_int_equal(ecf8_load_le32(ip + 8), 1);
+    assert_int_equal(ecf8_load_le32(ip + 12), 0);
+    assert_int_equal(ecf8_load_le64(ip + 48), 0);
+    uint64_t meta = ecf8_load_le64(ip + 24);
+    assert_int_equal(ecf8_load_le64(iz + 24), meta);
+    assert_memory_equal(iz + 64, ip + 64, meta - 64);
+    assert_true(nz < np);
+    ecf8_file *fz, *fp;
+    assert_int_equal(ecf8_file_open(z, &fz), ECF8_OK);
+    assert_int_equal(ecf8_file_open(p, &fp), ECF8_OK);
+    assert_int_equal(ecf8_file_tensor_count(fz), ecf8_file_tensor_count(fp));
+    for (size_t i = 0; i < ecf8_file_tensor_count(fz); i++) {
+        ecf8_tensor_info a, b;
+        assert_int_equal(ecf8_file_tensor(fz, i, &a), ECF8_OK);
+        assert_int_equal(ecf8_file_tensor(fp, i, &b), ECF8_OK);
+        assert_string_equal(a.name, b.name);
+        assert_int_equal(a.checksum, b.checksum);
+        assert_int_equal(a.payload_bytes, b.payload_bytes);
+    }
+    size_t hz, hp;
+    const void *pz = ecf8_file_source_prefix(fz, 0, &hz), *pp = ecf8_file_source_prefix(fp, 0, &hp);
+    assert_int_equal(hz, hp);
+    assert_memory_equal(pz, pp, hz);
+    ecf8_file_close(fz);
+    ecf8_file_close(fp);
+    assert_int_equal(ecf8_verify_path(z, src, 0), ECF8_OK);
+    assert_int_equal(ecf8_verify_path(p, src, 0), ECF8_OK);
+    free(iz), free(ip);
+    tu_remove_tree(d);
+    free(z), free(p), free(d);
 }
 
 /* ---- synthetic files ------------------------------------------------------------ */
@@ -757,6 +814,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_real_slices_roundtrip),
         cmocka_unit_test(test_deterministic_output),
+        cmocka_unit_test(test_plain_and_compressed_index),
         cmocka_unit_test(test_synthetic_every_dtype),
         cmocka_unit_test(test_header_verbatim),
         cmocka_unit_test(test_empty_tensor_shares_offset),

@@ -1,4 +1,4 @@
-/* test_golden.c - format compatibility: the committed version-1 files in
+/* test_golden.c - format compatibility: the committed version-1.0 and 1.1 files in
  * tests/data/golden/ (scripts/make_golden.py) must keep decoding to their
  * sources byte for byte, with the split they were written with. */
 #include "testutil.h"
@@ -51,11 +51,19 @@ static void test_golden_byte(void **state)
     for (size_t d = 0; d < 4; d++) check_golden(dtypes[d], "byte", ECF8_SPLIT_BYTE);
 }
 
+/* Format 1.1: the same streams behind a zstd-compressed index. */
+static void test_golden_v1_1(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 4; d++) check_golden(dtypes[d], "byte-v1.1", ECF8_SPLIT_BYTE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_exponent),
         cmocka_unit_test(test_golden_byte),
+        cmocka_unit_test(test_golden_v1_1),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

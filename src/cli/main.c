@@ -92,6 +92,8 @@ static int cmd_compress(int argc, char **argv)
             if (!cli_parse_uint(argv[++i], 1u << 20, &v) || v < 64)
                 return cli_usage_error("bad --chunk '%s' (64..1048576 elements)", argv[i]);
             o.chunk_elements = (uint32_t)v;
+        } else if (!strcmp(argv[i], "--plain-index")) {
+            o.plain_index = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_usage_error("unknown option '%s' for compress", argv[i]);
         } else if (np < 2) {
@@ -160,7 +162,7 @@ static void usage(FILE *f)
             "ecf8 %s - lossless compression of FP8/BF16/FP16 weights\n\n"
             "usage:\n"
             "  ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]\n"
-            "                [--max-code-bits B] [--chunk ELEMENTS]\n"
+            "                [--max-code-bits B] [--chunk ELEMENTS] [--plain-index]\n"
             "  ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--engine opencl|cpu] [--threads N]\n"
             "  ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]\n"
             "  ecf8 info FILE.safetensors|FILE.ecf8 [--json] [--histogram TENSOR]\n"
@@ -191,7 +193,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "bench")) return cli_bench(argc, argv);
     if (!strcmp(cmd, "matmul")) return cli_matmul(argc, argv);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
-        printf("ecf8 %s (format version %d)\n", ECF8_VERSION_STRING, ECF8_FORMAT_VERSION);
+        printf("ecf8 %s (format version %d.%d)\n", ECF8_VERSION_STRING, ECF8_FORMAT_VERSION,
+               ECF8_FORMAT_MINOR);
         return 0;
     }
     if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {

@@ -169,9 +169,14 @@ def main():
     tmp = tempfile.mkdtemp()
     good_ecf8_path = os.path.join(OUT, "good.ecf8")
     # The exponent split gives every element raw bits (used below); two
-    # rows per chunk give two chunks.
-    run([cli, "compress", os.path.join(OUT, "good.safetensors"), good_ecf8_path,
-         "--split", "exponent", "--chunk", str(2 * header["w"]["shape"][1]), "--threads", "1"])
+    # rows per chunk give two chunks.  The index is written plain (format
+    # 1.0) so that its fields can be edited; good-z.ecf8 is the same file
+    # with the zstd-compressed index of format 1.1.
+    compress_good = [cli, "compress", os.path.join(OUT, "good.safetensors"), "--split", "exponent",
+                     "--chunk", str(2 * header["w"]["shape"][1]), "--threads", "1"]
+    run(compress_good + [good_ecf8_path, "--plain-index"])
+    run(compress_good + [os.path.join(OUT, "good-z.ecf8")])
+    good_z = open(os.path.join(OUT, "good-z.ecf8"), "rb").read()
     good = open(good_ecf8_path, "rb").read()
     shard_dir = os.path.join(tmp, "ckpt")
     os.mkdir(shard_dir)
@@ -179,7 +184,8 @@ def main():
         f.write(good_st)
     with open(os.path.join(shard_dir, "model.safetensors.index.json"), "w") as f:
         f.write('{"metadata": {}, "weight_map": {"w": "model.safetensors", "s": "model.safetensors"}}\n')
-    run([cli, "compress", shard_dir, os.path.join(OUT, "good-dir.ecf8"), "--split", "exponent", "--threads", "1"])
+    run([cli, "compress", shard_dir, os.path.join(OUT, "good-dir.ecf8"), "--split", "exponent", "--threads", "1",
+         "--plain-index"])
     good_dir = open(os.path.join(OUT, "good-dir.ecf8"), "rb").read()
 
     # -- broken safetensors --------------------------------------------------
@@ -307,7 +313,7 @@ def main():
     ecf8_emit("ecf8-version-0.ecf8", mod(lambda b: struct.pack_into("<H", b, 8, 0)), "VERSION", "open", "format version 0")
     ecf8_emit("ecf8-version-65535.ecf8", mod(lambda b: struct.pack_into("<H", b, 8, 65535)), "VERSION", "open",
               "format version 65535")
-    ecf8_emit("ecf8-header-flags.ecf8", mod(lambda b: put32(b, 12, 1)), "VERSION", "open", "unknown header flags")
+    ecf8_emit("ecf8-header-flags.ecf8", mod(lambda b: put32(b, 12, 1 << 31)), "VERSION", "open", "unknown header flags")
     ecf8_emit("ecf8-header-reserved.ecf8", mod(lambda b: put64(b, 48, 1 << 40)), "VERSION", "open",
               "unknown header flags")
     ecf8_emit("ecf8-size-field.ecf8", mod(lambda b: put64(b, 16, size + 64)), C, "open", "header says")
@@ -323,6 +329,26 @@ def main():
     ecf8_emit("ecf8-index-blob-offset.ecf8", mod(lambda b: put64(b, E.meta + 16, u64(good, E.meta + 16) + 1)), C,
               "open", "index tables")
     ecf8_emit("ecf8-index-flags.ecf8", mod(lambda b: put32(b, E.meta + 4, 2)), "VERSION", "open", "unknown index flags")
+    # format 1.1: the zstd-compressed index (header flag 1, raw size at 48)
+    zlen = u64(good_z, 32)
+    Z = Ecf8.__new__(Ecf8)
+
+    def zmod(fn, rehash=True):
+        Z.img, Z.meta, Z.meta_len = bytearray(good_z), u64(good_z, 24), zlen
+        fn(Z.img)
+        Z.meta_len = u64(Z.img, 32)
+        return Z.rehash() if rehash else bytes(Z.img)
+
+    ecf8_emit("ecf8-zindex-checksum.ecf8", zmod(flip(u64(good_z, 24) + zlen // 2, 0x04), False), "CHECKSUM",
+              "open", "index checksum")
+    ecf8_emit("ecf8-zindex-no-raw-size.ecf8", zmod(lambda b: put64(b, 48, 0)), C, "open", "does not hold")
+    ecf8_emit("ecf8-zindex-raw-size.ecf8", zmod(lambda b: put64(b, 48, u64(good_z, 48) + 1)), C, "open",
+              "does not hold")
+    ecf8_emit("ecf8-zindex-raw-huge.ecf8", zmod(lambda b: put64(b, 48, 1 << 62)), C, "open", "does not hold")
+    ecf8_emit("ecf8-zindex-short-frame.ecf8", zmod(lambda b: put64(b, 32, zlen - 3)), C, "open",
+              "does not decompress")
+    ecf8_emit("ecf8-zindex-not-zstd.ecf8", zmod(flip(u64(good_z, 24), 0xFF)), C, "open", "does not hold")
+    ecf8_emit("ecf8-zindex-plain.ecf8", zmod(lambda b: put32(b, 12, 0)), "VERSION", "open", "unknown header flags")
     ecf8_emit("ecf8-dir-flag.ecf8", mod(lambda b: put32(b, E.meta + 4, 1)), C, "open", "unsafe path")
     # tensor entries
     ecf8_emit("ecf8-payload-outside.ecf8", mod(lambda b: put64(b, t0 + 112, E.meta)), C, "open",
