@@ -82,11 +82,18 @@ void ecf8_chunk_geometry(uint64_t rows, uint64_t cols, uint64_t target,
                          uint64_t *chunk_rows, uint64_t *chunk_cols, uint64_t *n_chunks);
 
 /* Builds an ecf8_stream over a payload in memory (pointers into it) and
- * validates it.  `what` names the tensor in error messages. */
+ * validates it. */
 int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
                              uint64_t rows, uint64_t cols, uint64_t chunk_rows,
                              uint64_t chunk_cols, uint64_t coded_bytes,
                              const void *payload, uint64_t payload_bytes,
                              ecf8_stream *out);
+/* The same with the code lengths kept apart (4 bits per symbol, packed as
+ * in a payload) and `body` = the chunk offsets and the coded stream, as a
+ * format 1.1 container stores them. */
+int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bits, uint64_t rows,
+                           uint64_t cols, uint64_t chunk_rows, uint64_t chunk_cols,
+                           uint64_t coded_bytes, const uint8_t *packed_lengths, const void *body,
+                           uint64_t body_bytes, ecf8_stream *out);
 
 #endif
