@@ -224,11 +224,20 @@ int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols, unsigned
     uint16_t codes[256];
     int st = ecf8_canonical_codes(lengths, n_symbols, codes);
     if (st) return st;
-    for (unsigned s = 0; s < n_symbols; s++) {
-        unsigned len = lengths[s];
-        if (!len) continue;
-        for (unsigned i = codes[s]; i < (1u << table_bits); i += 1u << len)
-            table[i] = (uint16_t)(s << 4 | len);
+    /* The entries of the codes of length <= len repeat every 2^len, so the
+     * table grows by doubling (a copy of itself) and each symbol writes one
+     * entry at the level of its length: one copy of the table instead of a
+     * store per entry, which matters for small tensors. */
+    unsigned first[17] = {0}, next[16], order[256]; /* symbols by length: a counting sort */
+    for (unsigned s = 0; s < n_symbols; s++) first[lengths[s] + 1]++;
+    for (unsigned len = 1; len <= 16; len++) first[len] += first[len - 1];
+    memcpy(next, first, sizeof next);
+    for (unsigned s = 0; s < n_symbols; s++) order[next[lengths[s]]++] = s;
+    table[0] = 0;
+    for (unsigned len = 1, size = 1; len <= table_bits; len++, size *= 2) {
+        memcpy(table + size, table, size * sizeof *table);
+        for (unsigned i = first[len]; i < first[len + 1]; i++)
+            table[codes[order[i]]] = (uint16_t)(order[i] << 4 | len);
     }
     return ECF8_OK;
 }

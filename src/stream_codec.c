@@ -679,191 +679,246 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
 }
 
 /* ---- fast decoder --------------------------------------------------------- */
-/* Bits are read LSB first through a 64-bit buffer refilled branch-free
- * (at least 56 valid bits after each refill), so one refill serves
- * floor(56 / (code_bits + raw_bits)) elements.  One table lookup chain is
- * latency-bound (load, shift, load...), so the decoder runs LANES chunks
- * side by side; each (dtype, split) gets its own instance with the field
- * layout as compile-time constants. */
-typedef struct bit_reader {
-    const uint8_t *p;
-    uint64_t buf;
-    unsigned avail;
-} bit_reader;
-
-static inline void br_refill(bit_reader *r)
-{
-    r->buf |= ecf8_load_le64(r->p) << r->avail;
-    r->p += (63 - r->avail) >> 3;
-    r->avail |= 56;
-}
-
+/* Bits are read LSB first through a 64-bit buffer per lane, refilled
+ * branch-free to at least 56 valid bits.  As in libdeflate, the count of
+ * valid bits `a` is exact in its low 6 bits only: a lane subtracts whole
+ * table entries whose low byte is the bit count and shifts by them (x86
+ * takes shift counts mod 64, so the `& 63` costs nothing).  One lookup
+ * chain is latency-bound (load, shift, load...), so up to LANES chunks are
+ * decoded side by side; every (dtype, split) and lane count has its own
+ * instance, with the field layout as constants and the lane state in
+ * locals (byte stores may alias anything reached through a pointer, which
+ * would force reloads). */
 #define LANES 4
+#define REFILL(p, b, a) \
+    ((b) |= ecf8_load_le64(p) << ((a) & 63), (p) += 7 - (((a) >> 3) & 7), (a) |= 56)
 
-/* Decodes `count` elements from each of `lanes` chunks; used[k] = bits read.
- * N = elements per refill for the longest legal code, a compile-time
- * constant so the inner loops unroll and the lane state stays in registers. */
+typedef struct decode_job decode_job;
+/* Decodes count[k] elements of chunk k from src[k] into out[k], k < lanes;
+ * used[k] = the bits it read. */
+typedef void (*lanes_fn)(const decode_job *j, const uint8_t *const *src, uint8_t *const *out,
+                         const uint64_t *count, uint64_t *used);
+
+struct decode_job {
+    const ecf8_stream *s;
+    unsigned width, raw_bits;
+    lanes_fn decode[LANES]; /* by lane count - 1 */
+    uint8_t *out;
+    uint16_t table16[1u << ECF8_MAX_CODE_BITS]; /* FORMAT.md's table: checks the code */
+    uint32_t table[1u << ECF8_MAX_CODE_BITS];   /* the fast path's entries */
+};
+
+/* Generic entries (one element per lookup, indexed by code_bits bits):
+ * the code length in the low byte, above it the symbol already shifted to
+ * its place in the element. */
 static inline __attribute__((always_inline)) void
-decode_lanes(const int lanes, const unsigned W, const unsigned SH, const unsigned S,
-             const unsigned R, const uint8_t *const *src, const uint16_t *table, unsigned tbits,
-             uint8_t *const *out, uint64_t count, uint64_t *used)
+decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsigned S,
+               const unsigned R, const decode_job *j, const uint8_t *const *src,
+               uint8_t *const *out, const uint64_t *count, uint64_t *used)
 {
-    enum { MAXL = 4 };
+    /* Elements per refill for the longest legal code: a constant, so the
+     * loops unroll.  Raw bits are subtracted from `a` once per refill. */
     const unsigned N = 56 / (ECF8_MAX_CODE_BITS + R);
-    /* Lane state in locals: byte stores may alias anything reached
-     * through a pointer, which would force reloads every element. */
-    const uint8_t *p[MAXL];
-    uint8_t *o[MAXL];
-    uint64_t buf[MAXL];
-    unsigned avail[MAXL];
-    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++)
-        p[k] = src[k], o[k] = out[k], buf[k] = 0, avail[k] = 0;
-    const uint64_t tmask = (1u << tbits) - 1;
-
-#define REFILL(k)                                                     \
-    do {                                                              \
-        buf[k] |= ecf8_load_le64(p[k]) << avail[k];                   \
-        p[k] += (63 - avail[k]) >> 3;                                 \
-        avail[k] |= 56;                                               \
+    const uint32_t *table = j->table;
+    const uint64_t tmask = (1u << j->s->code_bits) - 1;
+    const uint8_t *p[LANES];
+    uint8_t *o[LANES];
+    uint64_t b[LANES], n[LANES];
+    unsigned a[LANES];
+    uint64_t common = count[0];
+    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+        p[k] = src[k], o[k] = out[k], n[k] = count[k], b[k] = 0, a[k] = 0;
+        if (n[k] < common) common = n[k];
+    }
+#define ELEMENT(k, i)                                                                    \
+    do {                                                                                 \
+        uint32_t e = table[b[k] & tmask];                                                \
+        b[k] >>= e & 63;                                                                 \
+        a[k] -= e;                                                                       \
+        unsigned raw = (unsigned)b[k] & ((1u << R) - 1);                                 \
+        b[k] >>= R;                                                                      \
+        unsigned x = (e >> 8) | (raw & ((1u << SH) - 1)) | (raw >> SH) << (SH + S);     \
+        if (W == 1) {                                                                    \
+            o[k][i] = (uint8_t)x;                                                        \
+        } else {                                                                         \
+            uint16_t v16 = (uint16_t)x;                                                  \
+            memcpy(o[k] + 2 * (i), &v16, 2);                                             \
+        }                                                                                \
     } while (0)
-#define DECODE_ONE(k, idx)                                                        \
-    do {                                                                          \
-        unsigned e = table[buf[k] & tmask], len = e & 15;                         \
-        buf[k] >>= len;                                                           \
-        unsigned raw = (unsigned)buf[k] & ((1u << R) - 1);                        \
-        buf[k] >>= R;                                                             \
-        avail[k] -= len + R;                                                      \
-        unsigned x = (raw >> SH) << (SH + S) | (e >> 4) << SH | (raw & ((1u << SH) - 1)); \
-        if (W == 1) {                                                             \
-            o[k][idx] = (uint8_t)x;                                               \
-        } else {                                                                  \
-            uint16_t v16 = (uint16_t)x;                                           \
-            memcpy(o[k] + 2 * (idx), &v16, 2);                                    \
-        }                                                                         \
-    } while (0)
-
-    /* Unrolled by hand-pragma: GCC keeps the lane arrays in registers only
-     * once the lane loops are fully unrolled. */
     uint64_t i = 0;
-    for (; i + N <= count; i += N) {
-        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
+    for (; i + N <= common; i += N) {
+        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(p[k], b[k], a[k]);
         _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++)
-            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) DECODE_ONE(k, i + u);
+            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) ELEMENT(k, i + u);
+        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) a[k] -= N * R;
     }
-    if (i < count) {
-        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
-        for (; i < count; i++)
-            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) DECODE_ONE(k, i);
+    /* Each lane finishes alone (the tail, and the rest of a longer chunk). */
+    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+        uint64_t m = i;
+        for (; m + N <= n[k]; m += N) {
+            REFILL(p[k], b[k], a[k]);
+            _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++) ELEMENT(k, m + u);
+            a[k] -= N * R;
+        }
+        for (; m < n[k]; m++) {
+            REFILL(p[k], b[k], a[k]);
+            ELEMENT(k, m);
+            a[k] -= R;
+        }
+        used[k] = (uint64_t)(p[k] - src[k]) * 8 - (a[k] & 63);
     }
-#undef REFILL
-#undef DECODE_ONE
+#undef ELEMENT
+}
+
+/* FP8, both splits: an element (code word and raw bits) is at most
+ * code_bits + raw_bits <= PAIR_BITS long, so one lookup of the next
+ * PAIR_BITS bits decodes one whole element, and two when both fit (most
+ * lookups: trained weights code to about 6.5 bits per element).  Entry:
+ * the output bytes in bits 0-15, the bits consumed in 16-21, the length of
+ * the first element alone in 24-27, the element count (1 or 2) in 30-31. */
+#define PAIR_BITS 12
+#define PAIR_MASK ((1u << PAIR_BITS) - 1)
+
+static inline __attribute__((always_inline)) void
+decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
+             uint8_t *const *out, const uint64_t *count, uint64_t *used)
+{
+    const uint32_t *pairs = j->table;
+    const uint8_t *p[LANES];
+    uint8_t *o[LANES], *end[LANES];
+    uint64_t b[LANES];
+    unsigned a[LANES];
     _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++)
-        used[k] = (uint64_t)(p[k] - src[k]) * 8 - avail[k];
-}
-
-typedef void (*decode_fn)(const uint8_t *const *src, const uint16_t *table, unsigned tbits,
-                          uint8_t *const *out, uint64_t count, uint64_t *used);
-
-#define DEFINE_DECODERS(NAME, W, SH, S, R)                                                   \
-    static void NAME##_1(const uint8_t *const *src, const uint16_t *table, unsigned tbits,   \
-                         uint8_t *const *out, uint64_t count, uint64_t *used)                \
-    {                                                                                        \
-        decode_lanes(1, W, SH, S, R, src, table, tbits, out, count, used);                   \
-    }                                                                                        \
-    static void NAME##_4(const uint8_t *const *src, const uint16_t *table, unsigned tbits,   \
-                         uint8_t *const *out, uint64_t count, uint64_t *used)                \
-    {                                                                                        \
-        decode_lanes(LANES, W, SH, S, R, src, table, tbits, out, count, used);               \
-    }
-
-DEFINE_DECODERS(dec_e4m3_exp, 1, 3, 4, 4)
-DEFINE_DECODERS(dec_e5m2_exp, 1, 2, 5, 3)
-DEFINE_DECODERS(dec_fp8_byte, 1, 0, 8, 0)
-DEFINE_DECODERS(dec_bf16_exp, 2, 7, 8, 8)
-DEFINE_DECODERS(dec_f16_exp, 2, 10, 5, 11)
-DEFINE_DECODERS(dec_16_byte, 2, 8, 8, 8)
-
-/* FP8 byte split: most code words are short (about 6.6 bits on trained
- * weights), so one lookup of `code_bits` bits usually holds two whole code
- * words.  A pair entry = sym1 | sym2 << 8 | bits << 16 | len1 << 21 |
- * symbols << 28 decodes both at once; entries whose second code does not
- * fit hold one (bits = len1). */
-/* The pair table always looks at PAIR_BITS >= code_bits stream bits (CPU
- * only): the wider window holds two whole codes more often, and 2^13 32-bit
- * entries still fit the L1 cache.  Four lookups fit one refill (4 x 13 <= 56). */
-#define PAIR_BITS 13
-static void build_pair_table(const uint16_t *table, unsigned code_bits, uint32_t *pairs)
-{
-    const unsigned tbits = PAIR_BITS, cmask = (1u << code_bits) - 1;
-    for (uint32_t i = 0; i < (1u << tbits); i++) {
-        unsigned e1 = table[i & cmask], l1 = e1 & 15;
-        unsigned e2 = table[(i >> l1) & cmask], l2 = e2 & 15;
-        if (l1 + l2 <= tbits && l1 > 0)
-            pairs[i] = (e1 >> 4) | (e2 >> 4) << 8 | (l1 + l2) << 16 | l1 << 21 | 2u << 28;
-        else
-            pairs[i] = (e1 >> 4) | l1 << 16 | l1 << 21 | 1u << 28;
-    }
-}
-
-static void decode4_fp8_pairs(const uint8_t *const *src, const uint32_t *pairs, unsigned tbits,
-                              uint8_t *const *out, uint64_t count, uint64_t *used)
-{
-    const uint8_t *p0 = src[0], *p1 = src[1], *p2 = src[2], *p3 = src[3];
-    uint8_t *o0 = out[0], *o1 = out[1], *o2 = out[2], *o3 = out[3];
-    uint64_t b0 = 0, b1 = 0, b2 = 0, b3 = 0;
-    unsigned a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-    const uint64_t tmask = (1u << tbits) - 1;
-#define PREFILL(p, b, a) (b |= ecf8_load_le64(p) << a, p += (63 - a) >> 3, a |= 56)
-#define PAIR(b, a, o)                                       \
-    do {                                                    \
-        uint32_t e = pairs[b & tmask];                      \
-        uint16_t v = (uint16_t)e;                           \
-        memcpy(o, &v, 2);                                   \
-        o += e >> 28;                                       \
-        unsigned l = (e >> 16) & 31;                        \
-        b >>= l, a -= l;                                    \
+        p[k] = src[k], o[k] = out[k], end[k] = out[k] + count[k], b[k] = 0, a[k] = 0;
+#define PAIR(k)                                                 \
+    do {                                                        \
+        uint32_t e = pairs[b[k] & PAIR_MASK], t = e >> 16;      \
+        uint16_t v = (uint16_t)e;                               \
+        memcpy(o[k], &v, 2);                                    \
+        b[k] >>= t & 63;                                        \
+        a[k] -= t;                                              \
+        o[k] += e >> 30;                                        \
     } while (0)
-    /* Four lookups per refill (4 x 13 <= 56 bits), at most 8 symbols. */
-    if (count >= 8) {
-        uint8_t *l0 = out[0] + count - 8, *l1 = out[1] + count - 8, *l2 = out[2] + count - 8,
-                *l3 = out[3] + count - 8;
-        while (o0 <= l0 && o1 <= l1 && o2 <= l2 && o3 <= l3) {
-            PREFILL(p0, b0, a0), PREFILL(p1, b1, a1), PREFILL(p2, b2, a2), PREFILL(p3, b3, a3);
-            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
-            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
-            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
-            PAIR(b0, a0, o0); PAIR(b1, a1, o1); PAIR(b2, a2, o2); PAIR(b3, a3, o3);
+    /* Rounds of four lookups per lane (4 x PAIR_BITS <= 56 bits) write at
+     * most 8 bytes per lane: as many as the lane nearest its end allows,
+     * then look again. */
+    for (;;) {
+        uint64_t room = UINT64_MAX;
+        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+            uint64_t r = (uint64_t)(end[k] - o[k]);
+            if (r < room) room = r;
+        }
+        if (room < 8) break;
+        for (uint64_t rounds = room / 8; rounds; rounds--) {
+            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(p[k], b[k], a[k]);
+            _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
+                _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) PAIR(k);
         }
     }
-    /* Each lane finishes alone, one symbol per lookup. */
-#define FINISH(k, p, b, a, o)                                          \
-    do {                                                               \
-        uint8_t *end = out[k] + count;                                 \
-        while (o < end) {                                              \
-            PREFILL(p, b, a);                                          \
-            for (int u = 0; u < 4 && o < end; u++) {                   \
-                uint32_t e = pairs[b & tmask];                         \
-                *o++ = (uint8_t)e;                                     \
-                unsigned l = (e >> 21) & 15;                           \
-                b >>= l, a -= l;                                       \
-            }                                                          \
-        }                                                              \
-        used[k] = (uint64_t)(p - src[k]) * 8 - a;                      \
-    } while (0)
-    FINISH(0, p0, b0, a0, o0);
-    FINISH(1, p1, b1, a1, o1);
-    FINISH(2, p2, b2, a2, o2);
-    FINISH(3, p3, b3, a3, o3);
-#undef PREFILL
+    /* Each lane finishes alone: rounds while 8 bytes fit, pairs while two
+     * do, a single element last. */
+    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+        while (end[k] - o[k] >= 8) {
+            REFILL(p[k], b[k], a[k]);
+            PAIR(k);
+            PAIR(k);
+            PAIR(k);
+            PAIR(k);
+        }
+        while (end[k] - o[k] >= 2) {
+            REFILL(p[k], b[k], a[k]);
+            PAIR(k);
+        }
+        if (o[k] < end[k]) {
+            REFILL(p[k], b[k], a[k]);
+            uint32_t e = pairs[b[k] & PAIR_MASK], l = (e >> 24) & 15;
+            *o[k]++ = (uint8_t)e;
+            b[k] >>= l;
+            a[k] -= l;
+        }
+        used[k] = (uint64_t)(p[k] - src[k]) * 8 - (a[k] & 63);
+    }
 #undef PAIR
-#undef FINISH
 }
 
-/* The (one lane, LANES lanes) decoders of a (dtype, split). */
-static void pick_decoders(ecf8_dtype dtype, ecf8_split split, decode_fn fns[2])
+/* One instance per (dtype, split, pair table) and lane count. */
+#define DECODER(NAME, n, W, SH, S, R, PAIRS)                                                 \
+    static void NAME##_##n(const decode_job *j, const uint8_t *const *src, uint8_t *const *out, \
+                           const uint64_t *count, uint64_t *used)                            \
+    {                                                                                        \
+        if (PAIRS)                                                                           \
+            decode_pairs(n, j, src, out, count, used);                                       \
+        else                                                                                 \
+            decode_generic(n, W, SH, S, R, j, src, out, count, used);                        \
+    }
+#define DEFINE_DECODERS(NAME, W, SH, S, R, PAIRS)                                          \
+    DECODER(NAME, 1, W, SH, S, R, PAIRS) DECODER(NAME, 2, W, SH, S, R, PAIRS)              \
+    DECODER(NAME, 3, W, SH, S, R, PAIRS) DECODER(NAME, 4, W, SH, S, R, PAIRS)
+
+DEFINE_DECODERS(dec_e4m3_exp, 1, 3, 4, 4, false)
+DEFINE_DECODERS(dec_e5m2_exp, 1, 2, 5, 3, false)
+DEFINE_DECODERS(dec_fp8_byte, 1, 0, 8, 0, false)
+DEFINE_DECODERS(dec_bf16_exp, 2, 7, 8, 8, false)
+DEFINE_DECODERS(dec_f16_exp, 2, 10, 5, 11, false)
+DEFINE_DECODERS(dec_16_byte, 2, 8, 8, 8, false)
+DEFINE_DECODERS(dec_pairs, 1, 0, 8, 0, true)
+#undef DEFINE_DECODERS
+#undef DECODER
+
+/* The pair table grows by doubling like ecf8_decode_table_build: at level
+ * L (2^L entries) the elements of length L get their single entries and
+ * every pair of total length L its entry; shorter ones are already there,
+ * repeated by the copies.  About 2^PAIR_BITS stores in all, so it pays off
+ * on tensors of a few chunks. */
+static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, uint32_t *pairs)
 {
-#define PICK(NAME) (fns[0] = NAME##_1, fns[1] = NAME##_4)
+    uint16_t codes[256];
+    ecf8_canonical_codes(s->lengths, s->n_symbols, codes); /* lengths already checked */
+    /* Elements (code word + raw bits) counting-sorted by length. */
+    unsigned first[PAIR_BITS + 2] = {0}, next[PAIR_BITS + 1];
+    struct {
+        uint16_t code;
+        uint8_t value;
+    } el[256];
+    const unsigned R = l->raw_bits, SH = l->symbol_shift;
+#define ELEM_LEN(sym) ((s->code_bits ? s->lengths[sym] : 0u) + R)
+    for (unsigned sym = 0; sym < s->n_symbols; sym++)
+        if (s->lengths[sym]) first[ELEM_LEN(sym) + 1] += 1u << R;
+    for (unsigned len = 1; len <= PAIR_BITS + 1; len++) first[len] += first[len - 1];
+    memcpy(next, first, sizeof next);
+    for (unsigned sym = 0; sym < s->n_symbols; sym++) {
+        if (!s->lengths[sym]) continue;
+        unsigned cl = s->code_bits ? s->lengths[sym] : 0, code = s->code_bits ? codes[sym] : 0;
+        for (unsigned raw = 0; raw < (1u << R); raw++) {
+            unsigned i = next[cl + R]++;
+            el[i].code = (uint16_t)(code | raw << cl);
+            el[i].value = (uint8_t)((raw >> SH) << (SH + l->symbol_bits) | sym << SH |
+                                    (raw & ((1u << SH) - 1)));
+        }
+    }
+#undef ELEM_LEN
+    pairs[0] = 0;
+    for (unsigned len = 1, size = 1; len <= PAIR_BITS; len++, size *= 2) {
+        memcpy(pairs + size, pairs, size * sizeof *pairs);
+        for (unsigned i = first[len]; i < first[len + 1]; i++)
+            pairs[el[i].code] = el[i].value | len << 16 | len << 24 | 1u << 30;
+        for (unsigned l1 = 1; l1 < len; l1++)
+            for (unsigned i = first[l1]; i < first[l1 + 1]; i++)
+                for (unsigned k = first[len - l1]; k < first[len - l1 + 1]; k++)
+                    pairs[el[i].code | (unsigned)el[k].code << l1] =
+                        el[i].value | (unsigned)el[k].value << 8 | len << 16 | l1 << 24 | 2u << 30;
+    }
+}
+
+/* The decoders of a (dtype, split), by lane count. */
+static void pick_decoders(ecf8_dtype dtype, ecf8_split split, bool pairs, lanes_fn fns[LANES])
+{
+#define PICK(NAME) (fns[0] = NAME##_1, fns[1] = NAME##_2, fns[2] = NAME##_3, fns[3] = NAME##_4)
     bool byte = split == ECF8_SPLIT_BYTE;
+    if (pairs) {
+        PICK(dec_pairs);
+        return;
+    }
     switch (dtype) {
     case ECF8_DTYPE_F8_E4M3: byte ? PICK(dec_fp8_byte) : PICK(dec_e4m3_exp); break;
     case ECF8_DTYPE_F8_E5M2: byte ? PICK(dec_fp8_byte) : PICK(dec_e5m2_exp); break;
@@ -872,16 +927,6 @@ static void pick_decoders(ecf8_dtype dtype, ecf8_split split, decode_fn fns[2])
     }
 #undef PICK
 }
-
-typedef struct decode_job {
-    const ecf8_stream *s;
-    unsigned width, raw_bits;
-    decode_fn fns[2];
-    bool use_pairs;
-    uint16_t table[1u << ECF8_MAX_CODE_BITS];
-    uint32_t pairs[1u << PAIR_BITS];
-    uint8_t *out;
-} decode_job;
 
 static int chunk_error(const ecf8_stream *s, uint64_t c, uint64_t bits)
 {
@@ -902,66 +947,47 @@ static uint64_t chunk_read_bytes(const decode_job *j, uint64_t count)
     return (count * (j->s->code_bits + j->raw_bits) + 7) / 8 + 16;
 }
 
-static bool chunk_in_place(const decode_job *j, uint64_t c, uint64_t count)
-{
-    return j->s->chunk_offsets[c] + chunk_read_bytes(j, count) <= j->s->coded_bytes;
-}
-
-static int decode_one_chunk(decode_job *j, uint64_t c, uint8_t *scratch)
-{
-    const ecf8_stream *s = j->s;
-    uint64_t count = ecf8_chunk_count(s, c), bits;
-    const uint8_t *src = s->coded + s->chunk_offsets[c];
-    if (!chunk_in_place(j, c, count)) {
-        /* Near the end of the stream: read from a zero-padded copy. */
-        uint64_t have = s->coded_bytes - s->chunk_offsets[c], need = chunk_read_bytes(j, count);
-        memcpy(scratch, src, have);
-        memset(scratch + have, 0, need - have);
-        src = scratch;
-    }
-    uint8_t *out = j->out + ecf8_chunk_start(s, c) * j->width;
-    j->fns[0](&src, j->table, s->code_bits, &out, count, &bits);
-    if (!chunk_bits_ok(s, c, bits)) return chunk_error(s, c, bits);
-    return ECF8_OK;
-}
-
 #define DECODE_GROUP 16 /* chunks per parallel task, a multiple of LANES */
 
 static int decode_task(void *ctx, uint64_t group)
 {
-    decode_job *j = ctx;
+    const decode_job *j = ctx;
     const ecf8_stream *s = j->s;
     uint64_t c0 = group * DECODE_GROUP, c1 = c0 + DECODE_GROUP;
     if (c1 > s->n_chunks) c1 = s->n_chunks;
-    const uint64_t full = s->chunk_rows * s->chunk_cols;
+    const uint64_t stride = chunk_read_bytes(j, s->chunk_rows * s->chunk_cols);
+    uint8_t *scratch = NULL;
     int st = ECF8_OK;
-    uint64_t c = c0;
-    /* Full-size chunks away from the stream end go LANES at a time. */
-    for (; c + LANES <= c1; c += LANES) {
-        bool fast = true;
-        for (int k = 0; k < LANES; k++)
-            fast = fast && ecf8_chunk_count(s, c + k) == full && chunk_in_place(j, c + k, full);
-        if (!fast) break;
+    /* LANES chunks at a time, fewer at the end of the group. */
+    for (uint64_t c = c0; c < c1 && !st; c += LANES) {
+        unsigned lanes = c1 - c < LANES ? (unsigned)(c1 - c) : LANES;
         const uint8_t *src[LANES];
         uint8_t *out[LANES];
-        uint64_t used[LANES];
-        for (int k = 0; k < LANES; k++) {
-            src[k] = s->coded + s->chunk_offsets[c + k];
+        uint64_t count[LANES], used[LANES];
+        for (unsigned k = 0; k < lanes; k++) {
+            uint64_t off = s->chunk_offsets[c + k];
+            count[k] = ecf8_chunk_count(s, c + k);
+            src[k] = s->coded + off;
             out[k] = j->out + ecf8_chunk_start(s, c + k) * j->width;
+            uint64_t need = chunk_read_bytes(j, count[k]);
+            if (off + need > s->coded_bytes) {
+                /* Near the end of the stream: read from a zero-padded copy. */
+                if (!scratch && !(scratch = malloc(LANES * stride))) {
+                    st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                uint8_t *copy = scratch + k * stride;
+                memcpy(copy, src[k], s->coded_bytes - off);
+                memset(copy + (s->coded_bytes - off), 0, need - (s->coded_bytes - off));
+                src[k] = copy;
+            }
         }
-        if (j->use_pairs)
-            decode4_fp8_pairs(src, j->pairs, PAIR_BITS, out, full, used);
-        else
-            j->fns[1](src, j->table, s->code_bits, out, full, used);
-        for (int k = 0; k < LANES; k++)
-            if (!chunk_bits_ok(s, c + k, used[k])) return chunk_error(s, c + k, used[k]);
+        if (st) break;
+        j->decode[lanes - 1](j, src, out, count, used);
+        for (unsigned k = 0; k < lanes && !st; k++)
+            if (!chunk_bits_ok(s, c + k, used[k])) st = chunk_error(s, c + k, used[k]);
     }
-    if (c < c1) {
-        uint8_t *scratch = malloc(chunk_read_bytes(j, full));
-        if (!scratch) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        for (; c < c1 && !st; c++) st = decode_one_chunk(j, c, scratch);
-        free(scratch);
-    }
+    free(scratch);
     return st;
 }
 
@@ -974,26 +1000,33 @@ int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsign
     if (out_bytes < s->n_elements * (l.element_bits / 8))
         return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: output of %zu bytes, need %llu", out_bytes,
                          (unsigned long long)(s->n_elements * (l.element_bits / 8)));
-    decode_job *j = malloc(sizeof *j);
-    if (!j) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    j->s = s;
-    j->out = out;
-    j->width = l.element_bits / 8;
-    j->raw_bits = l.raw_bits;
-    pick_decoders(s->dtype, s->split, j->fns);
-    if (s->code_bits == 0 && l.raw_bits == 0 && j->width == 1 && s->chunk_offsets[s->n_chunks] == 0) {
+    unsigned width = l.element_bits / 8;
+    if (s->code_bits == 0 && l.raw_bits == 0 && width == 1 && s->chunk_offsets[s->n_chunks] == 0) {
         /* A constant FP8 tensor (one symbol, no raw bits): validation has
          * already required every chunk to be empty, so this is a fill. */
         for (unsigned sym = 0; sym < s->n_symbols; sym++)
             if (s->lengths[sym]) memset(out, (int)sym, s->n_elements);
-        free(j);
         return ECF8_OK;
     }
-    st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table);
-    /* The pair table costs 2^PAIR_BITS entries to build: not for small tensors. */
-    j->use_pairs = !st && j->width == 1 && l.raw_bits == 0 && s->code_bits > 0 &&
-                   s->n_elements >= (8u << PAIR_BITS);
-    if (j->use_pairs) build_pair_table(j->table, s->code_bits, j->pairs);
+    decode_job *j = malloc(sizeof *j);
+    if (!j) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    j->s = s;
+    j->out = out;
+    j->width = width;
+    j->raw_bits = l.raw_bits;
+    st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table16);
+    /* FP8 elements that fit a pair lookup, on tensors large enough to
+     * repay the 2^PAIR_BITS-entry table. */
+    unsigned elem_max = s->code_bits + l.raw_bits;
+    bool pairs = width == 1 && elem_max >= 1 && elem_max <= PAIR_BITS &&
+                 s->n_elements >= (1u << PAIR_BITS);
+    pick_decoders(s->dtype, s->split, pairs, j->decode);
+    if (!st && pairs) {
+        build_pair_table(s, &l, j->table);
+    } else if (!st) {
+        for (uint32_t i = 0; i < (1u << s->code_bits); i++)
+            j->table[i] = (j->table16[i] & 15u) | (uint32_t)(j->table16[i] >> 4) << (l.symbol_shift + 8);
+    }
     if (!st)
         st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
                                decode_task, j);

@@ -636,6 +636,40 @@ static void test_fast_paths(void **state)
     }
 }
 
+/* The fast decoder runs up to four chunks side by side: every chunk count
+ * from 1 to 9 (so groups of 1, 2, 3 and 4 lanes) with a shorter last
+ * chunk, on tensors below and above the size that builds the FP8 pair
+ * table; FP8 exponent codes short enough for pair lookups (max_bits 8) and
+ * too long for them (geometric exponents, 13-bit codes). */
+static void test_lane_schedules(void **state)
+{
+    (void)state;
+    uint64_t rng = 77;
+    for (size_t di = 0; di < 4; di++) {
+        size_t n = 512 * 67;
+        uint8_t *x = make_weights(DTYPES[di], n, 60 + di);
+        for (uint64_t k = 1; k <= 9; k++)
+            for (size_t sp = 0; sp < 2; sp++) {
+                roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 64, (params){SPLITS[sp], 0, 512, 0});
+                roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 512, (params){SPLITS[sp], 0, 4096, 1});
+                roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 512, (params){SPLITS[sp], 8, 4096, 1});
+            }
+        if (di < 2) {
+            /* Exponent e with probability 2^-(e+1): codes up to the limit. */
+            unsigned sh = di == 0 ? 3 : 2, eb = di == 0 ? 4 : 5;
+            for (size_t i = 0; i < n; i++) {
+                uint64_t r = tu_rand(&rng);
+                unsigned e = (unsigned)__builtin_ctzll(r | 1ull << ((1u << eb) - 1));
+                x[i] = (uint8_t)((r >> 40 & 1) << 7 | e << sh | (r >> 48 & ((1u << sh) - 1)));
+            }
+            for (uint64_t k = 1; k <= 9; k += 4)
+                roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 512,
+                          (params){ECF8_SPLIT_EXPONENT, 13, 4096, 1});
+        }
+        free(x);
+    }
+}
+
 static void test_threads_identical(void **state)
 {
     (void)state;
@@ -1155,6 +1189,7 @@ int main(void)
         cmocka_unit_test(test_dtype_split_matrix),
         cmocka_unit_test(test_one_symbol_streams),
         cmocka_unit_test(test_fast_paths),
+        cmocka_unit_test(test_lane_schedules),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_auto_choice),
         cmocka_unit_test(test_auto_never_larger_than_forced),
