@@ -160,11 +160,14 @@ int ecf8_codebook_build(const uint64_t *counts, unsigned n_symbols, unsigned max
     return ECF8_OK;
 }
 
+/* The low n (1..16) bits of v reversed, by swapping ever larger groups. */
 static unsigned reverse_bits(unsigned v, unsigned n)
 {
-    unsigned r = 0;
-    for (unsigned i = 0; i < n; i++) r = (r << 1) | ((v >> i) & 1);
-    return r;
+    v = (v & 0x5555) << 1 | (v >> 1 & 0x5555);
+    v = (v & 0x3333) << 2 | (v >> 2 & 0x3333);
+    v = (v & 0x0F0F) << 4 | (v >> 4 & 0x0F0F);
+    v = (v & 0x00FF) << 8 | (v >> 8 & 0x00FF);
+    return v >> (16 - n);
 }
 
 /* Canonical codes: ordered by (length, symbol), consecutive values per length,

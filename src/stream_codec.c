@@ -7,6 +7,7 @@
  * over chunks, and the decoder interleaves several chunks per thread to
  * hide the table-lookup latency of one stream. */
 #include "internal.h"
+#include "stream_decode.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -679,19 +680,30 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
 }
 
 /* ---- fast decoder --------------------------------------------------------- */
-/* Bits are read LSB first through a 64-bit buffer per lane, refilled
- * branch-free to at least 56 valid bits.  As in libdeflate, the count of
- * valid bits `a` is exact in its low 6 bits only: a lane subtracts whole
- * table entries whose low byte is the bit count and shifts by them (x86
- * takes shift counts mod 64, so the `& 63` costs nothing).  One lookup
- * chain is latency-bound (load, shift, load...), so up to LANES chunks are
+/* Bits are read LSB first.  A lane keeps a byte pointer `q` and a 64-bit
+ * buffer `b` loaded from it with a marker bit on top (bit 63 of the load,
+ * then shifted down by the bit offset into that byte): at least 56 bits of
+ * data below the marker.  Decoding only shifts `b` right, so the marker
+ * counts what was consumed: the next refill moves q by clz(b) / 8 bytes and
+ * skips clz(b) % 8 bits, with no count kept per element.  One lookup chain
+ * is latency-bound (load, shift, load...), so up to LANES chunks are
  * decoded side by side; every (dtype, split) and lane count has its own
  * instance, with the field layout as constants and the lane state in
  * locals (byte stores may alias anything reached through a pointer, which
- * would force reloads). */
+ * would force reloads).  Lookups never reach the marker: a round between
+ * refills consumes at most 56 bits and its last lookup starts at most
+ * 56 - 13 bits in. */
 #define LANES 4
-#define REFILL(p, b, a) \
-    ((b) |= ecf8_load_le64(p) << ((a) & 63), (p) += 7 - (((a) >> 3) & 7), (a) |= 56)
+#define CLZ(b) ((unsigned)__builtin_clzll(b)) /* b != 0: the marker is in it */
+#define REFILL(k)                                                           \
+    do {                                                                    \
+        unsigned c_ = CLZ(b[k]);                                            \
+        q[k] += c_ >> 3;                                                    \
+        b[k] = (ecf8_load_le64(q[k]) | 1ull << 63) >> (c_ & 7);             \
+    } while (0)
+/* As if refilled at the chunk start with nothing read. */
+#define LANES_INIT(k) (q[k] = src[k], b[k] = 1ull << 63)
+#define LANE_USED(k) ((uint64_t)(q[k] - src[k]) * 8 + CLZ(b[k]))
 
 typedef struct decode_job decode_job;
 /* Decodes count[k] elements of chunk k from src[k] into out[k], k < lanes;
@@ -702,42 +714,44 @@ typedef void (*lanes_fn)(const decode_job *j, const uint8_t *const *src, uint8_t
 struct decode_job {
     const ecf8_stream *s;
     unsigned width, raw_bits;
-    lanes_fn decode[LANES]; /* by lane count - 1 */
+    const lanes_fn *decode; /* by lane count - 1 */
     uint8_t *out;
     uint16_t table16[1u << ECF8_MAX_CODE_BITS]; /* FORMAT.md's table: checks the code */
     uint32_t table[1u << ECF8_MAX_CODE_BITS];   /* the fast path's entries */
+    uint16_t raw_map[1u << 11];                 /* raw bits -> their places (exponent split) */
 };
 
 /* Generic entries (one element per lookup, indexed by code_bits bits):
  * the code length in the low byte, above it the symbol already shifted to
- * its place in the element. */
+ * its place in the element.  The raw bits of an exponent split are the
+ * sign above the low bits, so one lookup in raw_map places them both. */
 static inline __attribute__((always_inline)) void
-decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsigned S,
-               const unsigned R, const decode_job *j, const uint8_t *const *src,
-               uint8_t *const *out, const uint64_t *count, uint64_t *used)
+decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsigned R,
+               const decode_job *j, const uint8_t *const *src, uint8_t *const *out,
+               const uint64_t *count, uint64_t *used)
 {
     /* Elements per refill for the longest legal code: a constant, so the
-     * loops unroll.  Raw bits are subtracted from `a` once per refill. */
+     * loops unroll. */
     const unsigned N = 56 / (ECF8_MAX_CODE_BITS + R);
     const uint32_t *table = j->table;
+    const uint16_t *raw_map = j->raw_map;
     const uint64_t tmask = (1u << j->s->code_bits) - 1;
-    const uint8_t *p[LANES];
+    const uint8_t *q[LANES];
     uint8_t *o[LANES];
     uint64_t b[LANES], n[LANES];
-    unsigned a[LANES];
     uint64_t common = count[0];
     _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
-        p[k] = src[k], o[k] = out[k], n[k] = count[k], b[k] = 0, a[k] = 0;
+        LANES_INIT(k);
+        o[k] = out[k], n[k] = count[k];
         if (n[k] < common) common = n[k];
     }
 #define ELEMENT(k, i)                                                                    \
     do {                                                                                 \
-        uint32_t e = table[b[k] & tmask];                                                \
+        uint64_t e = table[b[k] & tmask];                                                \
         b[k] >>= e & 63;                                                                 \
-        a[k] -= e;                                                                       \
         unsigned raw = (unsigned)b[k] & ((1u << R) - 1);                                 \
         b[k] >>= R;                                                                      \
-        unsigned x = (e >> 8) | (raw & ((1u << SH) - 1)) | (raw >> SH) << (SH + S);     \
+        unsigned x = (unsigned)(e >> 8) | (R > SH ? raw_map[raw] : raw);                 \
         if (W == 1) {                                                                    \
             o[k][i] = (uint8_t)x;                                                        \
         } else {                                                                         \
@@ -747,25 +761,22 @@ decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsig
     } while (0)
     uint64_t i = 0;
     for (; i + N <= common; i += N) {
-        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(p[k], b[k], a[k]);
+        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
         _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++)
             _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) ELEMENT(k, i + u);
-        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) a[k] -= N * R;
     }
     /* Each lane finishes alone (the tail, and the rest of a longer chunk). */
     _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
         uint64_t m = i;
         for (; m + N <= n[k]; m += N) {
-            REFILL(p[k], b[k], a[k]);
+            REFILL(k);
             _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++) ELEMENT(k, m + u);
-            a[k] -= N * R;
         }
         for (; m < n[k]; m++) {
-            REFILL(p[k], b[k], a[k]);
+            REFILL(k);
             ELEMENT(k, m);
-            a[k] -= R;
         }
-        used[k] = (uint64_t)(p[k] - src[k]) * 8 - (a[k] & 63);
+        used[k] = LANE_USED(k);
     }
 #undef ELEMENT
 }
@@ -784,19 +795,19 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
              uint8_t *const *out, const uint64_t *count, uint64_t *used)
 {
     const uint32_t *pairs = j->table;
-    const uint8_t *p[LANES];
+    const uint8_t *q[LANES];
     uint8_t *o[LANES], *end[LANES];
     uint64_t b[LANES];
-    unsigned a[LANES];
-    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++)
-        p[k] = src[k], o[k] = out[k], end[k] = out[k] + count[k], b[k] = 0, a[k] = 0;
+    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+        LANES_INIT(k);
+        o[k] = out[k], end[k] = out[k] + count[k];
+    }
 #define PAIR(k)                                                 \
     do {                                                        \
-        uint32_t e = pairs[b[k] & PAIR_MASK], t = e >> 16;      \
+        uint64_t e = pairs[b[k] & PAIR_MASK];                   \
         uint16_t v = (uint16_t)e;                               \
         memcpy(o[k], &v, 2);                                    \
-        b[k] >>= t & 63;                                        \
-        a[k] -= t;                                              \
+        b[k] >>= (e >> 16) & 63;                                \
         o[k] += e >> 30;                                        \
     } while (0)
     /* Rounds of four lookups per lane (4 x PAIR_BITS <= 56 bits) write at
@@ -810,7 +821,7 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
         }
         if (room < 8) break;
         for (uint64_t rounds = room / 8; rounds; rounds--) {
-            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(p[k], b[k], a[k]);
+            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
             _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
                 _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) PAIR(k);
         }
@@ -819,51 +830,70 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
      * do, a single element last. */
     _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
         while (end[k] - o[k] >= 8) {
-            REFILL(p[k], b[k], a[k]);
+            REFILL(k);
             PAIR(k);
             PAIR(k);
             PAIR(k);
             PAIR(k);
         }
         while (end[k] - o[k] >= 2) {
-            REFILL(p[k], b[k], a[k]);
+            REFILL(k);
             PAIR(k);
         }
         if (o[k] < end[k]) {
-            REFILL(p[k], b[k], a[k]);
-            uint32_t e = pairs[b[k] & PAIR_MASK], l = (e >> 24) & 15;
+            REFILL(k);
+            uint64_t e = pairs[b[k] & PAIR_MASK];
             *o[k]++ = (uint8_t)e;
-            b[k] >>= l;
-            a[k] -= l;
+            b[k] >>= (e >> 24) & 15;
         }
-        used[k] = (uint64_t)(p[k] - src[k]) * 8 - (a[k] & 63);
+        used[k] = LANE_USED(k);
     }
 #undef PAIR
 }
 
-/* One instance per (dtype, split, pair table) and lane count. */
-#define DECODER(NAME, n, W, SH, S, R, PAIRS)                                                 \
-    static void NAME##_##n(const decode_job *j, const uint8_t *const *src, uint8_t *const *out, \
-                           const uint64_t *count, uint64_t *used)                            \
+/* One instance per (dtype, split, pair table) and lane count, in a table
+ * by lane count; on x86-64 a second set for CPUs with BMI2, whose
+ * three-operand shifts by a register (shrx, shlx) this code is made of:
+ * the baseline ISA shifts only by %cl.  Chosen at run time. */
+#define DECODER(NAME, n, ATTR, W, SH, R, PAIRS)                                           \
+    ATTR static void NAME##_##n(const decode_job *j, const uint8_t *const *src,              \
+                                uint8_t *const *out, const uint64_t *count, uint64_t *used)  \
     {                                                                                        \
         if (PAIRS)                                                                           \
             decode_pairs(n, j, src, out, count, used);                                       \
         else                                                                                 \
-            decode_generic(n, W, SH, S, R, j, src, out, count, used);                        \
+            decode_generic(n, W, SH, R, j, src, out, count, used);                           \
     }
-#define DEFINE_DECODERS(NAME, W, SH, S, R, PAIRS)                                          \
-    DECODER(NAME, 1, W, SH, S, R, PAIRS) DECODER(NAME, 2, W, SH, S, R, PAIRS)              \
-    DECODER(NAME, 3, W, SH, S, R, PAIRS) DECODER(NAME, 4, W, SH, S, R, PAIRS)
+#define DECODER_SET(NAME, ATTR, ...)                                                         \
+    DECODER(NAME, 1, ATTR, __VA_ARGS__) DECODER(NAME, 2, ATTR, __VA_ARGS__)                  \
+    DECODER(NAME, 3, ATTR, __VA_ARGS__) DECODER(NAME, 4, ATTR, __VA_ARGS__)                  \
+    static const lanes_fn NAME[LANES] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <stdatomic.h>
+#define DECODE_BMI2 1
+#define DEFINE_DECODERS(NAME, ...)                                                           \
+    DECODER_SET(NAME, , __VA_ARGS__)                                                         \
+    DECODER_SET(NAME##_bmi2, __attribute__((target("bmi,bmi2,lzcnt"))), __VA_ARGS__)
+#else
+#define DECODE_BMI2 0
+#define DEFINE_DECODERS(NAME, ...) DECODER_SET(NAME, , __VA_ARGS__)
+#endif
 
-DEFINE_DECODERS(dec_e4m3_exp, 1, 3, 4, 4, false)
-DEFINE_DECODERS(dec_e5m2_exp, 1, 2, 5, 3, false)
-DEFINE_DECODERS(dec_fp8_byte, 1, 0, 8, 0, false)
-DEFINE_DECODERS(dec_bf16_exp, 2, 7, 8, 8, false)
-DEFINE_DECODERS(dec_f16_exp, 2, 10, 5, 11, false)
-DEFINE_DECODERS(dec_16_byte, 2, 8, 8, 8, false)
-DEFINE_DECODERS(dec_pairs, 1, 0, 8, 0, true)
+DEFINE_DECODERS(dec_e4m3_exp, 1, 3, 4, false)
+DEFINE_DECODERS(dec_e5m2_exp, 1, 2, 3, false)
+DEFINE_DECODERS(dec_fp8_byte, 1, 0, 0, false)
+DEFINE_DECODERS(dec_bf16_exp, 2, 7, 8, false)
+DEFINE_DECODERS(dec_f16_exp, 2, 10, 11, false)
+DEFINE_DECODERS(dec_16_byte, 2, 8, 8, false)
+DEFINE_DECODERS(dec_pairs, 1, 0, 0, true)
 #undef DEFINE_DECODERS
+#undef DECODER_SET
 #undef DECODER
+#undef CLZ
+#undef REFILL
+#undef LANES_INIT
+#undef LANE_USED
 
 /* The pair table grows by doubling like ecf8_decode_table_build: at level
  * L (2^L entries) the elements of length L get their single entries and
@@ -910,20 +940,42 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
     }
 }
 
-/* The decoders of a (dtype, split), by lane count. */
-static void pick_decoders(ecf8_dtype dtype, ecf8_split split, bool pairs, lanes_fn fns[LANES])
+/* The decoders of a (dtype, split), by lane count; `portable` leaves out
+ * the BMI2 set (tests run both). */
+#if DECODE_BMI2
+/* BMI1, BMI2 and LZCNT (its own CPUID bit, which compilers' feature tests
+ * do not all know); asked once. */
+static bool cpu_has_bmi2(void)
 {
-#define PICK(NAME) (fns[0] = NAME##_1, fns[1] = NAME##_2, fns[2] = NAME##_3, fns[3] = NAME##_4)
-    bool byte = split == ECF8_SPLIT_BYTE;
-    if (pairs) {
-        PICK(dec_pairs);
-        return;
+    static _Atomic int known = -1;
+    int v = atomic_load_explicit(&known, memory_order_relaxed);
+    if (v < 0) {
+        unsigned a, b, c, d;
+        v = __builtin_cpu_supports("bmi") && __builtin_cpu_supports("bmi2") &&
+            __get_cpuid(0x80000001, &a, &b, &c, &d) && (c & bit_LZCNT);
+        atomic_store_explicit(&known, v, memory_order_relaxed);
     }
+    return v;
+}
+#endif
+
+static const lanes_fn *pick_decoders(ecf8_dtype dtype, ecf8_split split, bool pairs,
+                                     bool portable)
+{
+#if DECODE_BMI2
+    bool bmi2 = !portable && cpu_has_bmi2();
+#define PICK(NAME) (bmi2 ? NAME##_bmi2 : NAME)
+#else
+    (void)portable;
+#define PICK(NAME) (NAME)
+#endif
+    bool byte = split == ECF8_SPLIT_BYTE;
+    if (pairs) return PICK(dec_pairs);
     switch (dtype) {
-    case ECF8_DTYPE_F8_E4M3: byte ? PICK(dec_fp8_byte) : PICK(dec_e4m3_exp); break;
-    case ECF8_DTYPE_F8_E5M2: byte ? PICK(dec_fp8_byte) : PICK(dec_e5m2_exp); break;
-    case ECF8_DTYPE_BF16: byte ? PICK(dec_16_byte) : PICK(dec_bf16_exp); break;
-    default: byte ? PICK(dec_16_byte) : PICK(dec_f16_exp); break;
+    case ECF8_DTYPE_F8_E4M3: return byte ? PICK(dec_fp8_byte) : PICK(dec_e4m3_exp);
+    case ECF8_DTYPE_F8_E5M2: return byte ? PICK(dec_fp8_byte) : PICK(dec_e5m2_exp);
+    case ECF8_DTYPE_BF16: return byte ? PICK(dec_16_byte) : PICK(dec_bf16_exp);
+    default: return byte ? PICK(dec_16_byte) : PICK(dec_f16_exp);
     }
 #undef PICK
 }
@@ -991,7 +1043,8 @@ static int decode_task(void *ctx, uint64_t group)
     return st;
 }
 
-int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsigned threads)
+int ecf8_stream_decode_isa(const ecf8_stream *s, void *out, size_t out_bytes, unsigned threads,
+                           bool portable)
 {
     if (!s || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: NULL argument");
     ecf8_split_layout l;
@@ -1020,18 +1073,26 @@ int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsign
     unsigned elem_max = s->code_bits + l.raw_bits;
     bool pairs = width == 1 && elem_max >= 1 && elem_max <= PAIR_BITS &&
                  s->n_elements >= (1u << PAIR_BITS);
-    pick_decoders(s->dtype, s->split, pairs, j->decode);
+    j->decode = pick_decoders(s->dtype, s->split, pairs, portable);
     if (!st && pairs) {
         build_pair_table(s, &l, j->table);
     } else if (!st) {
         for (uint32_t i = 0; i < (1u << s->code_bits); i++)
             j->table[i] = (j->table16[i] & 15u) | (uint32_t)(j->table16[i] >> 4) << (l.symbol_shift + 8);
+        if (l.raw_bits > l.symbol_shift)
+            for (unsigned raw = 0; raw < (1u << l.raw_bits); raw++)
+                j->raw_map[raw] = (uint16_t)element_join(0, raw, &l);
     }
     if (!st)
         st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
                                decode_task, j);
     free(j);
     return st;
+}
+
+int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes, unsigned threads)
+{
+    return ecf8_stream_decode_isa(s, out, out_bytes, threads, false);
 }
 
 /* ---- reference decoder ------------------------------------------------------ */

@@ -6,6 +6,7 @@
 #include "testutil.h"
 
 #include "internal.h"
+#include "stream_decode.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -241,6 +242,9 @@ static void check_stream(const ecf8_stream *s, const void *payload, size_t paylo
         assert_int_equal(ecf8_stream_decode(s, out, bytes, threads[t]), ECF8_OK);
         assert_memory_equal(out, data, bytes);
     }
+    memset(out, 0xA5, bytes); /* the baseline-ISA decoder, where the CPU has a faster one */
+    assert_int_equal(ecf8_stream_decode_isa(s, out, bytes, 1, true), ECF8_OK);
+    assert_memory_equal(out, data, bytes);
     memset(out, 0x5A, bytes);
     assert_int_equal(ecf8_stream_decode_reference(s, out, bytes), ECF8_OK);
     assert_memory_equal(out, data, bytes);
@@ -1157,7 +1161,7 @@ static void test_corrupt_streams_decoders_agree(void **state)
                 coded[pos[f] / 8] ^= (uint8_t)(1u << (pos[f] % 8));
             }
             assert_int_equal(ecf8_stream_validate(&o.s), ECF8_OK); /* offsets untouched */
-            int sa = ecf8_stream_decode(&o.s, a, bytes, it % 2 ? 1 : 0);
+            int sa = ecf8_stream_decode_isa(&o.s, a, bytes, it % 2 ? 1 : 0, it % 4 >= 2);
             int sb = ecf8_stream_decode_reference(&o.s, b, bytes);
             assert_int_equal(sa, sb);
             if (sa == ECF8_OK) assert_memory_equal(a, b, bytes);
