@@ -1,6 +1,7 @@
 /* codebook.c - dtypes, symbol splits, optimal length-limited Huffman codes
  * (package-merge) and one-lookup decode tables. */
 #include "internal.h"
+#include "stream_decode.h"
 
 #include <stdlib.h>
 
@@ -192,11 +193,9 @@ int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *c
     return ECF8_OK;
 }
 
-int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols, unsigned table_bits,
-                            uint16_t *table)
+int ecf8_code_check(const uint8_t *lengths, unsigned n_symbols, unsigned table_bits)
 {
-    if (!lengths || !table || n_symbols == 0 || n_symbols > 256 ||
-        table_bits > ECF8_MAX_CODE_BITS)
+    if (!lengths || n_symbols == 0 || n_symbols > 256 || table_bits > ECF8_MAX_CODE_BITS)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "decode table: bad arguments");
     unsigned used = 0;
     uint64_t kraft = 0; /* in units of 2^-table_bits */
@@ -210,10 +209,8 @@ int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols, unsigned
     }
     if (table_bits == 0) {
         /* Degenerate one-symbol code (FORMAT.md): the symbol is implied and
-         * costs no bits, so the table is one entry of length 0. */
+         * costs no bits. */
         if (used != 1) return ecf8_fail(ECF8_ERR_CORRUPT, "zero-bit code must have one symbol");
-        for (unsigned s = 0; s < n_symbols; s++)
-            if (lengths[s]) table[0] = (uint16_t)(s << 4);
         return ECF8_OK;
     }
     if (used < 2)
@@ -224,8 +221,23 @@ int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols, unsigned
         return ecf8_fail(ECF8_ERR_CORRUPT, "code lengths are %s (Kraft sum %llu/%llu)",
                          kraft > (1ull << table_bits) ? "over-subscribed" : "incomplete",
                          (unsigned long long)kraft, 1ull << table_bits);
+    return ECF8_OK;
+}
+
+int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols, unsigned table_bits,
+                            uint16_t *table)
+{
+    if (!table) return ecf8_fail(ECF8_ERR_ARGUMENT, "decode table: bad arguments");
+    int st = ecf8_code_check(lengths, n_symbols, table_bits);
+    if (st) return st;
+    if (table_bits == 0) {
+        /* The one-symbol code's table is one entry of length 0. */
+        for (unsigned s = 0; s < n_symbols; s++)
+            if (lengths[s]) table[0] = (uint16_t)(s << 4);
+        return ECF8_OK;
+    }
     uint16_t codes[256];
-    int st = ecf8_canonical_codes(lengths, n_symbols, codes);
+    st = ecf8_canonical_codes(lengths, n_symbols, codes);
     if (st) return st;
     /* The entries of the codes of length <= len repeat every 2^len, so the
      * table grows by doubling (a copy of itself) and each symbol writes one

@@ -631,9 +631,8 @@ int ecf8_stream_validate(const ecf8_stream *s)
 
 int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bits, uint64_t rows,
                            uint64_t cols, uint64_t chunk_rows, uint64_t chunk_cols,
-                           uint64_t coded_bytes, const uint8_t *packed_lengths,
-                           const void *offsets, uint64_t offsets_bytes, const void *coded,
-                           uint64_t coded_avail, ecf8_stream *out)
+                           uint64_t coded_bytes, const uint8_t *packed_lengths, const void *body,
+                           uint64_t body_bytes, ecf8_stream *out)
 {
     ecf8_stream s = {.dtype = dtype, .split = split, .code_bits = code_bits, .rows = rows,
                      .cols = cols, .chunk_rows = chunk_rows, .chunk_cols = chunk_cols,
@@ -646,19 +645,17 @@ int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bit
         chunk_cols == 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "bad tensor geometry");
     s.n_chunks = ecf8_ceil_div(rows, chunk_rows) * ecf8_ceil_div(cols, chunk_cols);
-    if (s.n_chunks >= offsets_bytes / 8) /* n_chunks + 1 offsets must fit */
-        return ecf8_fail(ECF8_ERR_CORRUPT, "%llu chunks need %llu offset bytes, %llu are there",
-                         (unsigned long long)s.n_chunks, (unsigned long long)(s.n_chunks + 1) * 8,
-                         (unsigned long long)offsets_bytes);
-    if (coded_avail != coded_bytes)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "coded stream is %llu bytes, the entry says %llu",
-                         (unsigned long long)coded_avail, (unsigned long long)coded_bytes);
+    /* The body is the payload without its code lengths (layout with 0 symbols). */
+    ecf8_payload_layout lay;
+    if (!ecf8_payload_layout_compute(0, s.n_chunks, coded_bytes, &lay) || lay.total_bytes != body_bytes)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",
+                         (unsigned long long)body_bytes, (unsigned long long)lay.total_bytes);
     for (unsigned i = 0; i < s.n_symbols; i++)
         s.lengths[i] = (packed_lengths[i / 2] >> (4 * (i & 1))) & 15;
-    s.chunk_offsets = offsets;
-    s.coded = coded;
+    s.chunk_offsets = (const uint64_t *)body;
+    s.coded = (const uint8_t *)body + lay.coded_offset;
     if ((uintptr_t)s.chunk_offsets % 8)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "chunk offsets not 8-byte aligned");
+        return ecf8_fail(ECF8_ERR_CORRUPT, "payload not 8-byte aligned");
     int st = ecf8_stream_validate(&s);
     if (st) return st;
     *out = s;
@@ -671,22 +668,15 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
                              uint64_t payload_bytes, ecf8_stream *out)
 {
     ecf8_split_layout l;
-    uint64_t n_chunks;
     if (ecf8_split_layout_get(dtype, split, &l))
         return ecf8_fail(ECF8_ERR_CORRUPT, "split %d invalid for dtype %d", (int)split, (int)dtype);
-    if (chunk_rows == 0 || chunk_cols == 0 ||
-        !ecf8_mul_u64(ecf8_ceil_div(rows, chunk_rows), ecf8_ceil_div(cols, chunk_cols), &n_chunks))
-        return ecf8_fail(ECF8_ERR_CORRUPT, "bad tensor geometry");
-    ecf8_payload_layout lay;
-    if (!ecf8_payload_layout_compute(1u << l.symbol_bits, n_chunks, coded_bytes, &lay) ||
-        lay.total_bytes != payload_bytes)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",
-                         (unsigned long long)payload_bytes, (unsigned long long)lay.total_bytes);
-    const uint8_t *p = payload;
+    uint64_t at = ecf8_align_up((1u << l.symbol_bits) / 2, 8); /* where the offsets start */
+    if (payload_bytes < at)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "payload of %llu bytes is shorter than its code lengths",
+                         (unsigned long long)payload_bytes);
     return ecf8_stream_from_parts(dtype, split, code_bits, rows, cols, chunk_rows, chunk_cols,
-                                  coded_bytes, p + lay.lengths_offset, p + lay.offsets_offset,
-                                  lay.coded_offset - lay.offsets_offset, p + lay.coded_offset,
-                                  payload_bytes - lay.coded_offset, out);
+                                  coded_bytes, payload, (const uint8_t *)payload + at,
+                                  payload_bytes - at, out);
 }
 
 /* ---- fast decoder --------------------------------------------------------- */
@@ -797,7 +787,7 @@ decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsig
  * lookups: trained weights code to about 6.5 bits per element).  Entry:
  * the output bytes in bits 0-15, the bits consumed in 16-21, the length of
  * the first element alone in 24-27, the element count (1 or 2) in 30-31. */
-#define PAIR_BITS 12
+#define PAIR_BITS 13
 #define PAIR_MASK ((1u << PAIR_BITS) - 1)
 
 static inline __attribute__((always_inline)) void
@@ -914,16 +904,14 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
 {
     uint16_t codes[256];
     ecf8_canonical_codes(s->lengths, s->n_symbols, codes); /* lengths already checked */
-    /* Elements (code word + raw bits) counting-sorted by length. */
+    /* Elements (code word + raw bits) counting-sorted by length: code and
+     * output byte. */
     unsigned first[PAIR_BITS + 2] = {0}, next[PAIR_BITS + 1];
-    struct {
-        uint16_t code;
-        uint8_t value;
-    } el[256];
-    const unsigned R = l->raw_bits, SH = l->symbol_shift;
-#define ELEM_LEN(sym) ((s->code_bits ? s->lengths[sym] : 0u) + R)
+    uint16_t el_code[256];
+    uint32_t el_value[256];
+    const unsigned R = l->raw_bits;
     for (unsigned sym = 0; sym < s->n_symbols; sym++)
-        if (s->lengths[sym]) first[ELEM_LEN(sym) + 1] += 1u << R;
+        if (s->lengths[sym]) first[(s->code_bits ? s->lengths[sym] : 0) + R + 1] += 1u << R;
     for (unsigned len = 1; len <= PAIR_BITS + 1; len++) first[len] += first[len - 1];
     memcpy(next, first, sizeof next);
     for (unsigned sym = 0; sym < s->n_symbols; sym++) {
@@ -931,22 +919,24 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
         unsigned cl = s->code_bits ? s->lengths[sym] : 0, code = s->code_bits ? codes[sym] : 0;
         for (unsigned raw = 0; raw < (1u << R); raw++) {
             unsigned i = next[cl + R]++;
-            el[i].code = (uint16_t)(code | raw << cl);
-            el[i].value = (uint8_t)((raw >> SH) << (SH + l->symbol_bits) | sym << SH |
-                                    (raw & ((1u << SH) - 1)));
+            el_code[i] = (uint16_t)(code | raw << cl);
+            el_value[i] = element_join(sym, raw, l);
         }
     }
-#undef ELEM_LEN
     pairs[0] = 0;
     for (unsigned len = 1, size = 1; len <= PAIR_BITS; len++, size *= 2) {
         memcpy(pairs + size, pairs, size * sizeof *pairs);
         for (unsigned i = first[len]; i < first[len + 1]; i++)
-            pairs[el[i].code] = el[i].value | len << 16 | len << 24 | 1u << 30;
-        for (unsigned l1 = 1; l1 < len; l1++)
-            for (unsigned i = first[l1]; i < first[l1 + 1]; i++)
-                for (unsigned k = first[len - l1]; k < first[len - l1 + 1]; k++)
-                    pairs[el[i].code | (unsigned)el[k].code << l1] =
-                        el[i].value | (unsigned)el[k].value << 8 | len << 16 | l1 << 24 | 2u << 30;
+            pairs[el_code[i]] = el_value[i] | len << 16 | len << 24 | 1u << 30;
+        /* Pairs of total length len: the hot loop of the build. */
+        for (unsigned l1 = 1; l1 < len; l1++) {
+            const unsigned k0 = first[len - l1], k1 = first[len - l1 + 1];
+            for (unsigned i = first[l1]; i < first[l1 + 1]; i++) {
+                uint32_t *row = pairs + el_code[i];
+                const uint32_t v = el_value[i] | len << 16 | l1 << 24 | 2u << 30;
+                for (unsigned k = k0; k < k1; k++) row[(unsigned)el_code[k] << l1] = v | el_value[k] << 8;
+            }
+        }
     }
 }
 
@@ -1077,16 +1067,16 @@ int ecf8_stream_decode_isa(const ecf8_stream *s, void *out, size_t out_bytes, un
     j->out = out;
     j->width = width;
     j->raw_bits = l.raw_bits;
-    st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table16);
     /* FP8 elements that fit a pair lookup, on tensors large enough to
      * repay the 2^PAIR_BITS-entry table. */
     unsigned elem_max = s->code_bits + l.raw_bits;
     bool pairs = width == 1 && elem_max >= 1 && elem_max <= PAIR_BITS &&
                  s->n_elements >= (1u << PAIR_BITS);
     j->decode = pick_decoders(s->dtype, s->split, pairs, portable);
-    if (!st && pairs) {
-        build_pair_table(s, &l, j->table);
-    } else if (!st) {
+    if (pairs) {
+        st = ecf8_code_check(s->lengths, s->n_symbols, s->code_bits);
+        if (!st) build_pair_table(s, &l, j->table);
+    } else if (!(st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->table16))) {
         for (uint32_t i = 0; i < (1u << s->code_bits); i++)
             j->table[i] = (j->table16[i] & 15u) | (uint32_t)(j->table16[i] >> 4) << (l.symbol_shift + 8);
         if (l.raw_bits > l.symbol_shift)
