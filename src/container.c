@@ -27,7 +27,9 @@ static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a
 #define TENSOR_ENTRY_BYTES 192
 #define FLAG_DIRECTORY 1u
 #define HEADER_FLAG_ZSTD_INDEX 1u /* format 1.1: the index is one zstd frame */
-#define TENSOR_FLAG_LENGTHS_IN_INDEX 1u /* format 1.1: code lengths in the blob */
+/* Format 1.1 tensor flags: code lengths and chunk offsets in the blob (both
+ * or neither: the payload is then the coded stream alone). */
+#define TENSOR_FLAGS_PARTS_IN_INDEX 3u
 /* A compressed index may expand at most this much: real indexes (fixed-size
  * entries, names, JSON headers) shrink 3-10x, and the bound keeps a hostile
  * header from making the reader allocate more than 1024x what the file holds. */
@@ -114,20 +116,27 @@ static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64
         payload = ecf8_encoded_payload(enc, &payload_bytes);
         const ecf8_stream *s = ecf8_encoded_stream(enc);
         if (s) {
-            /* With a compressed index the code lengths move into it, where
-             * zstd finds what tensors share; the payload keeps the chunk
-             * offsets and the coded stream, so it still uploads as is. */
+            /* With a compressed index the code lengths and the chunk
+             * offsets move into it: zstd stores them in a quarter of their
+             * size (lengths are alike across tensors, offsets grow slowly),
+             * about 0.3% of a checkpoint.  The payload is the coded stream. */
             if (!w->options->plain_index) {
                 uint8_t packed[128] = {0};
+                uint64_t off_at;
                 for (unsigned i = 0; i < s->n_symbols; i++) packed[i / 2] |= (uint8_t)(s->lengths[i] << (4 * (i & 1)));
-                if ((st = bb_append(&w->blob, packed, s->n_symbols / 2, &off))) {
+                static const uint8_t zeros[8] = {0};
+                st = bb_append(&w->blob, packed, s->n_symbols / 2, &off);
+                if (!st) st = bb_append(&w->blob, zeros, ecf8_align_up(w->blob.len, 8) - w->blob.len, NULL);
+                if (!st) st = bb_append(&w->blob, s->chunk_offsets, (s->n_chunks + 1) * 8, &off_at);
+                if (st) {
                     ecf8_encoded_free(enc);
                     return st;
                 }
-                e[28] = TENSOR_FLAG_LENGTHS_IN_INDEX;
+                e[28] = TENSOR_FLAGS_PARTS_IN_INDEX;
                 put_u64(e, 176, off);
-                size_t skip = (size_t)((const uint8_t *)s->chunk_offsets - (const uint8_t *)payload);
-                payload = (const uint8_t *)payload + skip;
+                put_u64(e, 184, off_at);
+                size_t skip = (size_t)(s->coded - (const uint8_t *)payload);
+                payload = s->coded;
                 payload_bytes -= skip;
             }
             e[27] = (uint8_t)s->code_bits;
@@ -414,11 +423,11 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
     if (!t->name || !t->dtype_name) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor name out of bounds");
     if (e[24] > ECF8_DTYPE_F16 || e[25] > ECF8_SPLIT_BYTE || e[26] > ECF8_MAX_DIMS)
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': bad dtype, split or rank", t->name);
-    bool lengths_in_index = e[28] == TENSOR_FLAG_LENGTHS_IN_INDEX && format_1_1 && e[25] != ECF8_SPLIT_STORED;
-    for (size_t i = 28; i < 32; i++)
-        if (e[i] && !(i == 28 && lengths_in_index))
-            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
-    for (size_t i = lengths_in_index ? 184 : 176; i < TENSOR_ENTRY_BYTES; i++)
+    /* Tensor flags: format 1.1 and coded tensors only. */
+    bool parts_in_index = e[28] == TENSOR_FLAGS_PARTS_IN_INDEX && format_1_1 && e[25] != ECF8_SPLIT_STORED;
+    for (size_t i = parts_in_index ? 29 : 28; i < 32; i++)
+        if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
+    for (size_t i = parts_in_index ? 192 : 176; i < TENSOR_ENTRY_BYTES; i++)
         if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
     t->dtype = (ecf8_dtype)e[24];
     t->split = (ecf8_split)e[25];
@@ -465,20 +474,23 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': view %llux%llu does not match its shape",
                          t->name, (unsigned long long)rows, (unsigned long long)cols);
     int st;
-    if (lengths_in_index) {
-        ecf8_split_layout l;
-        if (ecf8_split_layout_get(t->dtype, t->split, &l))
-            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': split invalid for its dtype", t->name);
-        uint64_t at = ecf8_load_le64(e + 176), n_bytes = (1u << l.symbol_bits) / 2;
-        if (at > blob_len || n_bytes > blob_len - at)
-            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': code lengths out of bounds", t->name);
-        st = ecf8_stream_from_parts(t->dtype, t->split, e[27], rows, cols, ecf8_load_le64(e + 144),
-                                    ecf8_load_le64(e + 152), ecf8_load_le64(e + 160), blob + at,
-                                    t->payload, t->payload_bytes, &t->stream);
-    } else {
+    if (!parts_in_index) {
         st = ecf8_stream_from_payload(t->dtype, t->split, e[27], rows, cols, ecf8_load_le64(e + 144),
                                       ecf8_load_le64(e + 152), ecf8_load_le64(e + 160), t->payload,
                                       t->payload_bytes, &t->stream);
+    } else {
+        ecf8_split_layout l;
+        if (ecf8_split_layout_get(t->dtype, t->split, &l))
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': split invalid for its dtype", t->name);
+        uint64_t len_at = ecf8_load_le64(e + 176), off_at = ecf8_load_le64(e + 184);
+        if (len_at > blob_len || (1u << l.symbol_bits) / 2 > blob_len - len_at)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': code lengths out of bounds", t->name);
+        if (off_at > blob_len)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': chunk offsets out of bounds", t->name);
+        st = ecf8_stream_from_parts(t->dtype, t->split, e[27], rows, cols, ecf8_load_le64(e + 144),
+                                    ecf8_load_le64(e + 152), ecf8_load_le64(e + 160), blob + len_at,
+                                    blob + off_at, blob_len - off_at, t->payload, t->payload_bytes,
+                                    &t->stream);
     }
     if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
     return ECF8_OK;

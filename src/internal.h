@@ -88,12 +88,14 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
                              uint64_t chunk_cols, uint64_t coded_bytes,
                              const void *payload, uint64_t payload_bytes,
                              ecf8_stream *out);
-/* The same with the code lengths kept apart (4 bits per symbol, packed as
- * in a payload) and `body` = the chunk offsets and the coded stream, as a
- * format 1.1 container stores them. */
+/* The same from its parts wherever they are, as a format 1.1 container
+ * keeps them: the code lengths (4 bits per symbol, packed as in a payload),
+ * `offsets_bytes` bytes holding at least the n_chunks + 1 u64 chunk offsets
+ * (8-byte aligned), and the coded stream of exactly `coded_avail` bytes. */
 int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bits, uint64_t rows,
                            uint64_t cols, uint64_t chunk_rows, uint64_t chunk_cols,
-                           uint64_t coded_bytes, const uint8_t *packed_lengths, const void *body,
-                           uint64_t body_bytes, ecf8_stream *out);
+                           uint64_t coded_bytes, const uint8_t *packed_lengths,
+                           const void *offsets, uint64_t offsets_bytes, const void *coded,
+                           uint64_t coded_avail, ecf8_stream *out);
 
 #endif

@@ -631,8 +631,9 @@ int ecf8_stream_validate(const ecf8_stream *s)
 
 int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bits, uint64_t rows,
                            uint64_t cols, uint64_t chunk_rows, uint64_t chunk_cols,
-                           uint64_t coded_bytes, const uint8_t *packed_lengths, const void *body,
-                           uint64_t body_bytes, ecf8_stream *out)
+                           uint64_t coded_bytes, const uint8_t *packed_lengths,
+                           const void *offsets, uint64_t offsets_bytes, const void *coded,
+                           uint64_t coded_avail, ecf8_stream *out)
 {
     ecf8_stream s = {.dtype = dtype, .split = split, .code_bits = code_bits, .rows = rows,
                      .cols = cols, .chunk_rows = chunk_rows, .chunk_cols = chunk_cols,
@@ -645,17 +646,19 @@ int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bit
         chunk_cols == 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "bad tensor geometry");
     s.n_chunks = ecf8_ceil_div(rows, chunk_rows) * ecf8_ceil_div(cols, chunk_cols);
-    /* The body is the payload without its code lengths (layout with 0 symbols). */
-    ecf8_payload_layout lay;
-    if (!ecf8_payload_layout_compute(0, s.n_chunks, coded_bytes, &lay) || lay.total_bytes != body_bytes)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",
-                         (unsigned long long)body_bytes, (unsigned long long)lay.total_bytes);
+    if (s.n_chunks >= offsets_bytes / 8) /* n_chunks + 1 offsets must fit */
+        return ecf8_fail(ECF8_ERR_CORRUPT, "%llu chunks need %llu offset bytes, %llu are there",
+                         (unsigned long long)s.n_chunks, (unsigned long long)(s.n_chunks + 1) * 8,
+                         (unsigned long long)offsets_bytes);
+    if (coded_avail != coded_bytes)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "coded stream is %llu bytes, the entry says %llu",
+                         (unsigned long long)coded_avail, (unsigned long long)coded_bytes);
     for (unsigned i = 0; i < s.n_symbols; i++)
         s.lengths[i] = (packed_lengths[i / 2] >> (4 * (i & 1))) & 15;
-    s.chunk_offsets = (const uint64_t *)body;
-    s.coded = (const uint8_t *)body + lay.coded_offset;
+    s.chunk_offsets = offsets;
+    s.coded = coded;
     if ((uintptr_t)s.chunk_offsets % 8)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "payload not 8-byte aligned");
+        return ecf8_fail(ECF8_ERR_CORRUPT, "chunk offsets not 8-byte aligned");
     int st = ecf8_stream_validate(&s);
     if (st) return st;
     *out = s;
@@ -668,15 +671,22 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
                              uint64_t payload_bytes, ecf8_stream *out)
 {
     ecf8_split_layout l;
+    uint64_t n_chunks;
     if (ecf8_split_layout_get(dtype, split, &l))
         return ecf8_fail(ECF8_ERR_CORRUPT, "split %d invalid for dtype %d", (int)split, (int)dtype);
-    uint64_t at = ecf8_align_up((1u << l.symbol_bits) / 2, 8); /* where the offsets start */
-    if (payload_bytes < at)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "payload of %llu bytes is shorter than its code lengths",
-                         (unsigned long long)payload_bytes);
+    if (chunk_rows == 0 || chunk_cols == 0 ||
+        !ecf8_mul_u64(ecf8_ceil_div(rows, chunk_rows), ecf8_ceil_div(cols, chunk_cols), &n_chunks))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "bad tensor geometry");
+    ecf8_payload_layout lay;
+    if (!ecf8_payload_layout_compute(1u << l.symbol_bits, n_chunks, coded_bytes, &lay) ||
+        lay.total_bytes != payload_bytes)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",
+                         (unsigned long long)payload_bytes, (unsigned long long)lay.total_bytes);
+    const uint8_t *p = payload;
     return ecf8_stream_from_parts(dtype, split, code_bits, rows, cols, chunk_rows, chunk_cols,
-                                  coded_bytes, payload, (const uint8_t *)payload + at,
-                                  payload_bytes - at, out);
+                                  coded_bytes, p + lay.lengths_offset, p + lay.offsets_offset,
+                                  lay.coded_offset - lay.offsets_offset, p + lay.coded_offset,
+                                  payload_bytes - lay.coded_offset, out);
 }
 
 /* ---- fast decoder --------------------------------------------------------- */

@@ -112,24 +112,35 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     ecf8_split_layout l;
     st = ecf8_split_layout_get(s->dtype, s->split, &l);
     if (st) return st;
-    const uint8_t *payload = info->payload;
-    if (!payload || (const uint8_t *)s->chunk_offsets < payload || s->coded < payload)
+    /* The coded stream lies in the payload; so do the chunk offsets of a
+     * format 1.0 file, while 1.1 keeps them in the index: then a copy goes
+     * after the payload, and the kernels find both by their offsets. */
+    const uint8_t *payload = info->payload, *offsets = (const uint8_t *)s->chunk_offsets;
+    uint64_t offsets_bytes = (s->n_chunks + 1) * 8;
+    bool offsets_inside = payload && offsets >= payload && offsets < payload + info->payload_bytes;
+    if (!payload || s->coded < payload)
         return ecf8_fail(ECF8_ERR_CORRUPT, "stream does not point into its payload");
-    t->offsets_at = (uint64_t)((const uint8_t *)s->chunk_offsets - payload);
+    t->offsets_at = offsets_inside ? (uint64_t)(offsets - payload) : 0;
     t->coded_at = (uint64_t)(s->coded - payload);
     if (t->offsets_at % 8 || t->coded_at % 8 ||
-        t->offsets_at + (s->n_chunks + 1) * 8 > info->payload_bytes ||
+        (offsets_inside && t->offsets_at + offsets_bytes > info->payload_bytes) ||
         t->coded_at + s->coded_bytes > info->payload_bytes)
         return ecf8_fail(ECF8_ERR_CORRUPT, "payload layout inconsistent with its stream");
 
-    /* Device buffer: payload | zero pad | uint16 table | uint32 table | pad. */
+    /* Device buffer: payload | zero pad | [offsets] | uint16 table | uint32 table | pad. */
     size_t entries = (size_t)1 << s->code_bits;
-    t->table16_at = ecf8_align_up(info->payload_bytes, 64) + PAYLOAD_PAD;
+    uint64_t after = ecf8_align_up(info->payload_bytes, 64) + PAYLOAD_PAD;
+    if (!offsets_inside) {
+        t->offsets_at = after;
+        after = ecf8_align_up(after + offsets_bytes, 64);
+    }
+    t->table16_at = after;
     t->table32_at = ecf8_align_up(t->table16_at + entries * 2, 64);
     size_t tail = (size_t)(t->table32_at - info->payload_bytes) + entries * 4 + PAYLOAD_PAD;
     t->device_bytes = (size_t)info->payload_bytes + tail;
     uint8_t *host_tail = calloc(1, tail);
     if (!host_tail) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!offsets_inside) memcpy(host_tail + (t->offsets_at - info->payload_bytes), offsets, offsets_bytes);
     uint16_t table[1u << ECF8_MAX_CODE_BITS];
     st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, table);
     for (size_t i = 0; !st && i < entries; i++) {

@@ -376,9 +376,15 @@ def main():
     run([cli, "verify", same, os.path.join(OUT, "good.safetensors")])
     ecf8_emit("ecf8-zindex-lengths-outside.ecf8", zindex_edit(lambda b: put64(b, zt0 + 176, 1 << 40)), C, "open",
               "code lengths out of bounds")
-    ecf8_emit("ecf8-zindex-lengths-flag-2.ecf8", zindex_edit(lambda b: b.__setitem__(zt0 + 28, 2)), C, "open",
+    ecf8_emit("ecf8-zindex-offsets-outside.ecf8", zindex_edit(lambda b: put64(b, zt0 + 184, 1 << 40)), C, "open",
+              "chunk offsets out of bounds")
+    ecf8_emit("ecf8-zindex-offsets-misaligned.ecf8", zindex_edit(lambda b: put64(b, zt0 + 184, u64(b, zt0 + 184) + 4)),
+              C, "open", "not 8-byte aligned")
+    ecf8_emit("ecf8-zindex-offsets-short.ecf8", zindex_edit(lambda b: put64(b, zt0 + 184, u64(b, 24) - 8)), C,
+              "open", "offset bytes")
+    ecf8_emit("ecf8-zindex-parts-flag-1.ecf8", zindex_edit(lambda b: b.__setitem__(zt0 + 28, 1)), C, "open",
               "reserved bytes set")
-    ecf8_emit("ecf8-zindex-lengths-stored.ecf8", zindex_edit(lambda b: b.__setitem__(zt1 + 28, 1)), C, "open",
+    ecf8_emit("ecf8-zindex-parts-stored.ecf8", zindex_edit(lambda b: b.__setitem__(zt1 + 28, 3)), C, "open",
               "reserved bytes set")
 
     def zero_lengths(b):
@@ -386,7 +392,7 @@ def main():
         at = blob + u64(b, zt0 + 176)
         b[at : at + 16] = bytes(16)  # E5M2 exponent split: 32 symbols, 16 bytes
     ecf8_emit("ecf8-zindex-lengths-zero.ecf8", zindex_edit(zero_lengths), C, "open", "code lengths")
-    ecf8_emit("ecf8-lengths-flag-plain.ecf8", mod(lambda b: b.__setitem__(t0 + 28, 1)), C, "open",
+    ecf8_emit("ecf8-parts-flag-plain.ecf8", mod(lambda b: b.__setitem__(t0 + 28, 3)), C, "open",
               "reserved bytes set")
     ecf8_emit("ecf8-dir-flag.ecf8", mod(lambda b: put32(b, E.meta + 4, 1)), C, "open", "unsafe path")
     # tensor entries
