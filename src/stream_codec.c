@@ -795,8 +795,10 @@ decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsig
  * code_bits + raw_bits <= PAIR_BITS long, so one lookup of the next
  * PAIR_BITS bits decodes one whole element, and two when both fit (most
  * lookups: trained weights code to about 6.5 bits per element).  Entry:
- * the output bytes in bits 0-15, the bits consumed in 16-21, the length of
- * the first element alone in 24-27, the element count (1 or 2) in 30-31. */
+ * the bits consumed in bits 0-5 (the buffer shifts by the entry itself,
+ * one step less on the lane's dependency chain), the output bytes in 8-23,
+ * the length of the first element alone in 24-27, the element count (1 or
+ * 2) in 30-31. */
 #define PAIR_BITS 13
 #define PAIR_MASK ((1u << PAIR_BITS) - 1)
 
@@ -815,9 +817,9 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
 #define PAIR(k)                                                 \
     do {                                                        \
         uint64_t e = pairs[b[k] & PAIR_MASK];                   \
-        uint16_t v = (uint16_t)e;                               \
+        uint16_t v = (uint16_t)(e >> 8);                        \
         memcpy(o[k], &v, 2);                                    \
-        b[k] >>= (e >> 16) & 63;                                \
+        b[k] >>= e & 63;                                        \
         o[k] += e >> 30;                                        \
     } while (0)
     /* Rounds of four lookups per lane (4 x PAIR_BITS <= 56 bits) write at
@@ -853,7 +855,7 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
         if (o[k] < end[k]) {
             REFILL(k);
             uint64_t e = pairs[b[k] & PAIR_MASK];
-            *o[k]++ = (uint8_t)e;
+            *o[k]++ = (uint8_t)(e >> 8);
             b[k] >>= (e >> 24) & 15;
         }
         used[k] = LANE_USED(k);
@@ -937,14 +939,14 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
     for (unsigned len = 1, size = 1; len <= PAIR_BITS; len++, size *= 2) {
         memcpy(pairs + size, pairs, size * sizeof *pairs);
         for (unsigned i = first[len]; i < first[len + 1]; i++)
-            pairs[el_code[i]] = el_value[i] | len << 16 | len << 24 | 1u << 30;
+            pairs[el_code[i]] = len | el_value[i] << 8 | len << 24 | 1u << 30;
         /* Pairs of total length len: the hot loop of the build. */
         for (unsigned l1 = 1; l1 < len; l1++) {
             const unsigned k0 = first[len - l1], k1 = first[len - l1 + 1];
             for (unsigned i = first[l1]; i < first[l1 + 1]; i++) {
                 uint32_t *row = pairs + el_code[i];
-                const uint32_t v = el_value[i] | len << 16 | l1 << 24 | 2u << 30;
-                for (unsigned k = k0; k < k1; k++) row[(unsigned)el_code[k] << l1] = v | el_value[k] << 8;
+                const uint32_t v = len | el_value[i] << 8 | l1 << 24 | 2u << 30;
+                for (unsigned k = k0; k < k1; k++) row[(unsigned)el_code[k] << l1] = v | el_value[k] << 16;
             }
         }
     }
