@@ -17,7 +17,8 @@
  *                      the lanes of uint vectors, so that the stream and
  *                      table reads become vector gathers (one work-item is
  *                      one thread on a CPU, and a single Huffman chain is
- *                      latency-bound).  Needs 4-byte aligned chunk outputs
+ *                      latency-bound); the host picks VW and NSETS per
+ *                      tensor.  Needs 4-byte aligned chunk outputs
  *                      and unaligned 32-bit loads (true of CPUs).
  *
  * Built with -D options per tensor kind; every one has a default so the
@@ -169,9 +170,6 @@ __kernel void ecf8_decode(__global const uchar *data, __global uchar *out,
 
 /* ---- lanes kernel (CPU devices) ----------------------------------------- */
 #define LANES (ECF8_VW * ECF8_NSETS)
-/* A window is the 32 bits at byte p/8 shifted right by p%8: at least 25
- * valid bits, enough for SPW elements. */
-#define SPW (25 / ELEM_BITS_NZ)
 #define STEP (4 / ECF8_WIDTH) /* elements per 32-bit output word */
 
 #if ECF8_VW == 16
@@ -204,6 +202,24 @@ inline vu joinv(vu sym, vu raw)
            (sym << ECF8_SYMBOL_SHIFT) | (raw & LOW_MASK);
 }
 
+/* Stream reader: each lane holds the aligned words cur and nxt (its bit
+ * position p lies in cur, word wc) and has the word after them in flight
+ * (nn).  A window is the 32 bits from p; taking at most 32 bits from it
+ * moves p on by one word at most, so the next window needs only words
+ * already loaded, and the gather of nn stays off the chain of table
+ * lookups (a gather's latency, not its throughput, bounds a lane). */
+#define SPW (32 / ELEM_BITS_NZ)
+#define REFILL(k)                                                                  \
+    do {                                                                           \
+        vu w_ = p[k] >> 5;                                                         \
+        cur[k] = select(cur[k], nxt[k], w_ != wc[k]);                              \
+        nxt[k] = select(nxt[k], nn[k], w_ != wc[k]);                               \
+        wc[k] = w_;                                                                \
+        nn[k] = GATHER(WORD_AT, min(w_ + 2, (vu)lastw) << 2);                      \
+        vu s_ = p[k] & 31;                                                         \
+        win_[k] = (cur[k] >> s_) | ((nxt[k] << 1) << (31 - s_));                   \
+    } while (0)
+
 /* One output word per lane: STEP elements of every lane of every set into
  * acc[k], a new window every SPW elements.  The sets are independent
  * chains, so their gathers overlap. */
@@ -214,10 +230,7 @@ inline vu joinv(vu sym, vu raw)
         {                                                                         \
             _Pragma("unroll") for (uint k = 0; k < ECF8_NSETS; k++)               \
             {                                                                     \
-                if (j % SPW == 0) {                                               \
-                    vu b_ = min(p[k] >> 3, (vu)last);                             \
-                    win_[k] = GATHER(WORD_AT, b_) >> (p[k] & 7);                  \
-                }                                                                 \
+                if (j % SPW == 0) REFILL(k);                                      \
                 vu e_ = GATHER(TABLE_AT, win_[k] & (vu)TMASK);                    \
                 vu len_ = e_ & 15;                                                \
                 win_[k] >>= len_;                                                 \
@@ -244,7 +257,7 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
      * keeps a group's stream under 2^28 bytes. */
     ulong base = offsets[c0];
     __global const uchar *bytes = data + coded_at + base;
-    uint last = (uint)(coded_bytes - base - 4);
+    uint last = (uint)(coded_bytes - base - 4), lastw = last / 4;
 
     uint p0[LANES], cnt[LANES], nw[LANES];
     ulong ow[LANES];
@@ -262,10 +275,15 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
         if (l < nreal) minw = min(minw, nw[l]);
     }
     vu p[ECF8_NSETS], pend[ECF8_NSETS], nwv[ECF8_NSETS];
+    vu cur[ECF8_NSETS], nxt[ECF8_NSETS], nn[ECF8_NSETS], wc[ECF8_NSETS];
 #pragma unroll
     for (uint k = 0; k < ECF8_NSETS; k++) {
         p[k] = VLOADU(k, p0);
         nwv[k] = VLOADU(k, nw);
+        wc[k] = p[k] >> 5;
+        cur[k] = GATHER(WORD_AT, min(wc[k], (vu)lastw) << 2);
+        nxt[k] = GATHER(WORD_AT, min(wc[k] + 1, (vu)lastw) << 2);
+        nn[k] = nxt[k]; /* p has not moved: the first refill gathers it */
     }
     __global uint *o32 = (__global uint *)out;
 

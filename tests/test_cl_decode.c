@@ -256,6 +256,32 @@ static void test_dtypes_and_splits(void **state)
             }
 }
 
+/* The lanes kernel in shapes the automatic choice may not pick here (it
+ * depends on the chunk count and the compute units): 8- and 16-lane
+ * vectors, one to eight sets, over chunks of unequal lengths. */
+static void test_lane_shapes(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const char *const shapes[][2] = {{"8", "1"}, {"8", "3"}, {"8", "5"},
+                                            {"16", "1"}, {"16", "3"}, {"16", "8"}};
+    char name[64];
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        setenv("ECF8_DECODE_VW", shapes[k][0], 1);
+        setenv("ECF8_DECODE_NSETS", shapes[k][1], 1);
+        for (size_t di = 0; di < 4; di += 2) { /* F8_E4M3 byte split, BF16 exponent split */
+            uint8_t *w = make_weights(DTYPES[di], 997 * 129, 11 + k, true);
+            snprintf(name, sizeof name, "%s/%sx%s", ecf8_dtype_name(DTYPES[di]), shapes[k][0],
+                     shapes[k][1]);
+            roundtrip(DTYPES[di], w, 997, 129, di ? ECF8_SPLIT_EXPONENT : ECF8_SPLIT_BYTE, 1000,
+                      0, name);
+            free(w);
+        }
+    }
+    unsetenv("ECF8_DECODE_VW");
+    unsetenv("ECF8_DECODE_NSETS");
+}
+
 /* Every code length limit, so every unrolling class of the kernels runs. */
 static void test_code_lengths(void **state)
 {
@@ -716,6 +742,7 @@ int main(void)
         cmocka_unit_test(test_one_symbol),
         cmocka_unit_test(test_all_fp8_codes),
         cmocka_unit_test(test_dtypes_and_splits),
+        cmocka_unit_test(test_lane_shapes),
         cmocka_unit_test(test_code_lengths),
         cmocka_unit_test(test_many_small_tensors),
         cmocka_unit_test(test_real_slices),

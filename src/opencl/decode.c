@@ -6,9 +6,10 @@
  * followed by zero padding and the decode tables the host builds from the
  * code lengths (16-bit entries for the portable kernel's local memory,
  * 32-bit ones for the CPU kernel's gathers).  Programs are specialised by
- * -D options per (element width, split layout, code length class), so a
- * checkpoint needs a handful of builds.  CPU devices run the lanes kernel
- * (many chunks per work-item in vector lanes) when the chunk outputs are
+ * -D options per (element width, split layout, code length class, lane
+ * shape), so a checkpoint needs a handful of builds.  CPU devices run the
+ * lanes kernel (many chunks per work-item in vector lanes, as many
+ * work-items as keep every core busy) when the chunk outputs are
  * 4-byte aligned, every other case the portable one.  A chunk whose
  * decode does not consume exactly its stored bytes is recorded in an error
  * buffer that decode_to_host checks.  Stored tensors are a device copy. */
@@ -57,6 +58,23 @@ static size_t env_size(const char *name, size_t fallback)
     return *end || n == 0 ? fallback : (size_t)n;
 }
 
+/* The lanes kernel's shape for `n_chunks` chunks on `units` compute units:
+ * VW x NSETS lanes per work-item.  A work-item costs its full lane count
+ * whatever it holds, and up to MAX_LANES more lanes still overlap more
+ * gathers, so: work-items of at most MAX_LANES lanes, a multiple of the
+ * unit count of them (small tensors use every core), each as full as
+ * 8-lane steps allow; 16-lane vectors where they pack as tightly. */
+#define MAX_LANES 48
+static void lanes_shape(uint64_t n_chunks, cl_uint units, size_t *vw, size_t *nsets)
+{
+    uint64_t items = n_chunks > MAX_LANES ? (n_chunks + MAX_LANES - 1) / MAX_LANES : 1;
+    if (units > 1) items = (items + units - 1) / units * units;
+    uint64_t lanes = (n_chunks + items - 1) / items;
+    *vw = env_size("ECF8_DECODE_VW", lanes % 16 == 0 || lanes % 16 > 8 ? 16 : 8) == 16 ? 16 : 8;
+    *nsets = env_size("ECF8_DECODE_NSETS", (size_t)((lanes + *vw - 1) / *vw));
+    if (*nsets > 8) *nsets = 8;
+}
+
 /* Can the lanes kernel decode this stream?  Its chunk outputs must be
  * 4-byte aligned (given a 4-byte aligned offset), and the stream of every
  * group of `lanes` chunks, plus what a runaway decode of corrupt data may
@@ -81,7 +99,7 @@ static unsigned code_bits_class(unsigned code_bits, unsigned raw_bits)
     unsigned best = code_bits;
     for (unsigned c = code_bits + 1; c <= ECF8_MAX_CODE_BITS; c++) {
         unsigned f = c + raw_bits;
-        if (25 / f != 25 / e1 || 33 / f != 33 / e1) break;
+        if (32 / f != 32 / e1 || 33 / f != 33 / e1) break;
         best = c;
     }
     return best;
@@ -174,10 +192,10 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     free(host_tail);
     if (st) return st;
 
-    /* One program per (width, split, code length): both kernels live in it. */
-    size_t vw = env_size("ECF8_DECODE_VW", 16), nsets = env_size("ECF8_DECODE_NSETS", 3);
-    if (vw != 8) vw = 16;
-    if (nsets > 8) nsets = 8;
+    /* One program per (width, split, code length, lane shape): both
+     * kernels live in it. */
+    size_t vw, nsets;
+    lanes_shape(s->n_chunks, caps.compute_units, &vw, &nsets);
     const char *which = getenv("ECF8_DECODE_KERNEL");
     bool want_lanes = caps.is_cpu && !(which && !strcmp(which, "portable")) &&
                       lanes_usable(s, t->width, s->code_bits + l.raw_bits, vw * nsets);
