@@ -49,6 +49,15 @@ static double now_seconds(void)
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
+/* CPU time of the whole process (the device's worker threads included):
+ * unlike wall time it does not grow when other jobs take the cores. */
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 static int ends_with(const char *s, const char *suffix)
 {
     size_t a = strlen(s), b = strlen(suffix);
@@ -549,6 +558,13 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
+/* Median of v[0..n) (sorts v). */
+static double median(double *v, size_t n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /* The weight a bench run multiplies: the file's tensor or a tiled one. */
 typedef struct bench_weight {
     ecf8_tensor_info info, scale;
@@ -639,7 +655,7 @@ static double max_abs_err(const bench_weight *b, const float *x, const float *y,
 
 typedef struct engine_result {
     int ran;
-    double median_ms, min_ms;
+    double median_ms, min_ms, cpu_ms;
     double stage_ms[3]; /* clblast: median decode, dequantise, BLAS (device time) */
     double err;
     uint64_t weight_bytes;
@@ -649,9 +665,9 @@ typedef struct engine_result {
 static void json_engine(const char *name, const engine_result *r, double flops, int *first)
 {
     if (!r->ran) return;
-    printf("%s\"%s\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"gflops\": %.3f, \"weight_gbps\": %.3f, "
-           "\"weight_bytes\": %llu, \"max_abs_err\": %.6g",
-           *first ? "" : ", ", name, r->median_ms, r->min_ms, flops / r->median_ms * 1e-6,
+    printf("%s\"%s\": {\"median_ms\": %.4f, \"min_ms\": %.4f, \"cpu_ms\": %.4f, \"gflops\": %.3f, "
+           "\"weight_gbps\": %.3f, \"weight_bytes\": %llu, \"max_abs_err\": %.6g",
+           *first ? "" : ", ", name, r->median_ms, r->min_ms, r->cpu_ms, flops / r->median_ms * 1e-6,
            (double)r->weight_bytes / r->median_ms * 1e-6, (unsigned long long)r->weight_bytes, r->err);
     if (r->stage_ms[0] + r->stage_ms[1] + r->stage_ms[2] > 0)
         printf(", \"decode_ms\": %.4f, \"dequantize_ms\": %.4f, \"blas_ms\": %.4f", r->stage_ms[0],
@@ -692,8 +708,9 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
     res[ENG_UNCOMPRESSED].weight_bytes = info.uncompressed_bytes;
     if (use_clblast) res[ENG_CLBLAST].weight_bytes = ecf8_cl_tensor_device_bytes(cb.tensor) +
                                                      (b->has_scale ? b->scale.payload_bytes : 0);
-    double *times = calloc((size_t)(ENG_COUNT + 3) * repeat, sizeof(double));
-    double *stages = times ? times + (size_t)ENG_COUNT * repeat : NULL;
+    double *times = calloc((size_t)(2 * ENG_COUNT + 3) * repeat, sizeof(double));
+    double *cpu = times ? times + (size_t)ENG_COUNT * repeat : NULL;
+    double *stages = times ? cpu + (size_t)ENG_COUNT * repeat : NULL;
     if (!times) rc = 1;
     /* Warm-up (builds programs), then rounds that alternate the engines so
      * that background load hits them alike. */
@@ -710,38 +727,39 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
     for (unsigned r = 0; !rc && r < repeat; r++)
         for (int e = 0; !rc && e < n_eng; e++) {
             if (!warm) flusher_run(d, fl);
-            double t0 = now_seconds();
+            double t0 = now_seconds(), c0 = cpu_seconds();
             rc = engine_enqueue(d, order[e], mm, &cb, m, n, k, bx, by);
             if (!rc && clFinish(d->queue)) rc = cli_fail("clFinish failed");
             times[(size_t)order[e] * repeat + r] = (now_seconds() - t0) * 1e3;
+            cpu[(size_t)order[e] * repeat + r] = (cpu_seconds() - c0) * 1e3;
             if (!rc && order[e] == ENG_CLBLAST)
                 for (int st = 0; st < 3; st++) stages[(size_t)st * repeat + r] = clblast_stage_ms(&cb, st);
         }
     /* Fused speed relative to each baseline, paired within a round (the
      * engines run back to back), median over rounds: robust to background
      * load that drifts between rounds. */
-    double paired[ENG_COUNT] = {0};
+    double paired[ENG_COUNT] = {0}, paired_cpu = 0;
+    double *ratio = rc ? NULL : malloc(repeat * sizeof *ratio);
+    if (!rc && !ratio) rc = cli_fail("out of memory");
     for (int e = 1; !rc && e < n_eng; e++) {
-        double *ratio = malloc(repeat * sizeof *ratio);
-        if (!ratio) break;
         for (unsigned r = 0; r < repeat; r++)
             ratio[r] = times[(size_t)order[e] * repeat + r] / times[(size_t)ENG_FUSED * repeat + r];
-        qsort(ratio, repeat, sizeof *ratio, cmp_double);
-        paired[order[e]] = repeat % 2 ? ratio[repeat / 2] : 0.5 * (ratio[repeat / 2 - 1] + ratio[repeat / 2]);
-        free(ratio);
+        paired[order[e]] = median(ratio, repeat);
     }
     if (!rc) {
+        for (unsigned r = 0; r < repeat; r++)
+            ratio[r] = cpu[(size_t)ENG_UNCOMPRESSED * repeat + r] / cpu[(size_t)ENG_FUSED * repeat + r];
+        paired_cpu = median(ratio, repeat);
+    }
+    free(ratio);
+    if (!rc) {
         for (int e = 0; e < n_eng; e++) {
-            double *tt = times + (size_t)order[e] * repeat;
-            qsort(tt, repeat, sizeof *tt, cmp_double);
-            res[order[e]].median_ms = repeat % 2 ? tt[repeat / 2] : 0.5 * (tt[repeat / 2 - 1] + tt[repeat / 2]);
-            res[order[e]].min_ms = tt[0];
+            res[order[e]].median_ms = median(times + (size_t)order[e] * repeat, repeat);
+            res[order[e]].min_ms = times[(size_t)order[e] * repeat];
+            res[order[e]].cpu_ms = median(cpu + (size_t)order[e] * repeat, repeat);
         }
-        for (int st = 0; use_clblast && st < 3; st++) {
-            double *tt = stages + (size_t)st * repeat;
-            qsort(tt, repeat, sizeof *tt, cmp_double);
-            res[ENG_CLBLAST].stage_ms[st] = tt[repeat / 2];
-        }
+        for (int st = 0; use_clblast && st < 3; st++)
+            res[ENG_CLBLAST].stage_ms[st] = median(stages + (size_t)st * repeat, repeat);
         /* float64 reference over a subset of columns when the product is big. */
         uint64_t work = (uint64_t)m * n * k;
         size_t stride = work > (1ull << 30) ? (size_t)((work + (1ull << 30) - 1) >> 30) : 1;
@@ -786,7 +804,8 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
                    identical ? "true" : "false", repeat, cold, cols, info.lanes);
             int first = 1;
             for (int e = 0; e < ENG_COUNT; e++) json_engine(engine_names[e], &res[e], flops, &first);
-            printf("}, \"fused_speedup_paired\": {\"vs_uncompressed\": %.3f", paired[ENG_UNCOMPRESSED]);
+            printf("}, \"fused_speedup_paired\": {\"vs_uncompressed\": %.3f, \"vs_uncompressed_cpu\": %.3f",
+                   paired[ENG_UNCOMPRESSED], paired_cpu);
             if (res[ENG_CLBLAST].ran) printf(", \"vs_clblast\": %.3f", paired[ENG_CLBLAST]);
             printf("}}\n");
         } else if (!rc) {
@@ -805,6 +824,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
                 printf("; fused vs clblast: %.2fx", res[ENG_CLBLAST].median_ms / res[ENG_FUSED].median_ms);
             printf("\n  paired per round (median): fused vs uncompressed %.2fx", paired[ENG_UNCOMPRESSED]);
             if (res[ENG_CLBLAST].ran) printf(", vs clblast %.2fx", paired[ENG_CLBLAST]);
+            printf("; CPU time: fused vs uncompressed %.2fx", paired_cpu);
             printf("\n");
             if (res[ENG_CLBLAST].ran)
                 printf("  clblast stages (device time, median): decode %.3f ms, dequantise %.3f ms, %s %.3f ms\n",

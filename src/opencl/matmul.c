@@ -398,13 +398,17 @@ static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, m
     /* Tunables, overridable from the environment while measuring:
      * ECF8_MATMUL_LANES=1 forces the portable one-lane path (tests, GPUs'
      * code on a CPU), ECF8_MATMUL_IL the interleaved lane groups,
-     * ECF8_MATMUL_MB the rows of X per GEMM pass. */
+     * ECF8_MATMUL_MB the rows of X per GEMM pass, ECF8_MATMUL_PREFETCH the
+     * prefetch distance in bytes. */
     const char *force = getenv("ECF8_MATMUL_LANES");
     int one_lane = force && !strcmp(force, "1");
     unsigned il = env_tunable("ECF8_MATMUL_IL", 0, 16), mb = env_tunable("ECF8_MATMUL_MB", 0, 32);
-    char extra[64] = "";
+    unsigned ahead = env_tunable("ECF8_MATMUL_PREFETCH", 0, 4096);
+    char extra[96] = "";
     if (il) snprintf(extra, sizeof extra, " -DIL=%u", il);
     if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DMB=%u", mb);
+    if (ahead)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DPREFETCH_AHEAD=%u", ahead);
     snprintf(opts, sizeof opts, "%s%s%s", base, one_lane ? " -DLANES=1" : "", extra);
     int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &v->prog);
     cl_int err = CL_SUCCESS;
