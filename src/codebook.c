@@ -161,14 +161,19 @@ int ecf8_codebook_build(const uint64_t *counts, unsigned n_symbols, unsigned max
     return ECF8_OK;
 }
 
-/* The low n (1..16) bits of v reversed, by swapping ever larger groups. */
+/* Each byte value with its bits reversed, generated two bits at a time. */
+#define REV2(n) n, n + 2 * 64, n + 1 * 64, n + 3 * 64
+#define REV4(n) REV2(n), REV2(n + 2 * 16), REV2(n + 1 * 16), REV2(n + 3 * 16)
+#define REV6(n) REV4(n), REV4(n + 2 * 4), REV4(n + 1 * 4), REV4(n + 3 * 4)
+static const uint8_t reversed_byte[256] = {REV6(0), REV6(2), REV6(1), REV6(3)};
+#undef REV2
+#undef REV4
+#undef REV6
+
+/* The low n (1..16) bits of v reversed. */
 static unsigned reverse_bits(unsigned v, unsigned n)
 {
-    v = (v & 0x5555) << 1 | (v >> 1 & 0x5555);
-    v = (v & 0x3333) << 2 | (v >> 2 & 0x3333);
-    v = (v & 0x0F0F) << 4 | (v >> 4 & 0x0F0F);
-    v = (v & 0x00FF) << 8 | (v >> 8 & 0x00FF);
-    return v >> (16 - n);
+    return ((unsigned)reversed_byte[v & 255] << 8 | reversed_byte[v >> 8 & 255]) >> (16 - n);
 }
 
 /* Canonical codes: ordered by (length, symbol), consecutive values per length,
@@ -197,15 +202,22 @@ int ecf8_code_check(const uint8_t *lengths, unsigned n_symbols, unsigned table_b
 {
     if (!lengths || n_symbols == 0 || n_symbols > 256 || table_bits > ECF8_MAX_CODE_BITS)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "decode table: bad arguments");
-    unsigned used = 0;
-    uint64_t kraft = 0; /* in units of 2^-table_bits */
+    /* One pass (this runs once per decoded tensor); the loop below only
+     * names the culprit. */
+    const unsigned max_len = table_bits ? table_bits : 1;
+    unsigned used = 0, bad = 0;
+    uint32_t kraft = 0; /* in units of 2^-16: exact for lengths <= 15 */
     for (unsigned s = 0; s < n_symbols; s++) {
-        if (lengths[s] > 15 || (table_bits == 0 && lengths[s] > 1))
-            return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u of symbol %u is invalid", lengths[s], s);
-        if (lengths[s] > table_bits && table_bits)
-            return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u of symbol %u exceeds %u bits",
-                             lengths[s], s, table_bits);
-        if (lengths[s]) used++;
+        unsigned len = lengths[s];
+        bad |= len > max_len;
+        used += len != 0;
+        kraft += len ? 0x10000u >> (len & 15) : 0;
+    }
+    if (bad) {
+        for (unsigned s = 0; s < n_symbols; s++)
+            if (lengths[s] > max_len)
+                return ecf8_fail(ECF8_ERR_CORRUPT, "code length %u of symbol %u exceeds %u bits",
+                                 lengths[s], s, max_len);
     }
     if (table_bits == 0) {
         /* Degenerate one-symbol code (FORMAT.md): the symbol is implied and
@@ -215,12 +227,10 @@ int ecf8_code_check(const uint8_t *lengths, unsigned n_symbols, unsigned table_b
     }
     if (used < 2)
         return ecf8_fail(ECF8_ERR_CORRUPT, "a %u-bit code needs at least two symbols", table_bits);
-    for (unsigned s = 0; s < n_symbols; s++)
-        kraft += lengths[s] ? 1ull << (table_bits - lengths[s]) : 0;
-    if (kraft != (1ull << table_bits))
+    if (kraft != 0x10000u)
         return ecf8_fail(ECF8_ERR_CORRUPT, "code lengths are %s (Kraft sum %llu/%llu)",
-                         kraft > (1ull << table_bits) ? "over-subscribed" : "incomplete",
-                         (unsigned long long)kraft, 1ull << table_bits);
+                         kraft > 0x10000u ? "over-subscribed" : "incomplete",
+                         (unsigned long long)(kraft >> (16 - table_bits)), 1ull << table_bits);
     return ECF8_OK;
 }
 

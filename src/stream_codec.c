@@ -917,10 +917,10 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
     uint16_t codes[256];
     ecf8_canonical_codes(s->lengths, s->n_symbols, codes); /* lengths already checked */
     /* Elements (code word + raw bits) counting-sorted by length: code and
-     * output byte. */
+     * output byte, also where it goes as the second of a pair. */
     unsigned first[PAIR_BITS + 2] = {0}, next[PAIR_BITS + 1];
     uint16_t el_code[256];
-    uint32_t el_value[256];
+    uint32_t el_value[256], el_second[256];
     const unsigned R = l->raw_bits;
     for (unsigned sym = 0; sym < s->n_symbols; sym++)
         if (s->lengths[sym]) first[(s->code_bits ? s->lengths[sym] : 0) + R + 1] += 1u << R;
@@ -933,6 +933,7 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
             unsigned i = next[cl + R]++;
             el_code[i] = (uint16_t)(code | raw << cl);
             el_value[i] = element_join(sym, raw, l);
+            el_second[i] = el_value[i] << 16;
         }
     }
     pairs[0] = 0;
@@ -946,7 +947,7 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
             for (unsigned i = first[l1]; i < first[l1 + 1]; i++) {
                 uint32_t *row = pairs + el_code[i];
                 const uint32_t v = len | el_value[i] << 8 | l1 << 24 | 2u << 30;
-                for (unsigned k = k0; k < k1; k++) row[(unsigned)el_code[k] << l1] = v | el_value[k] << 16;
+                for (unsigned k = k0; k < k1; k++) row[(unsigned)el_code[k] << l1] = v | el_second[k];
             }
         }
     }
