@@ -715,6 +715,33 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
 #define LANES_INIT(k) (q[k] = src[k], b[k] = 1ull << 63)
 #define LANE_USED(k) ((uint64_t)(q[k] - src[k]) * 8 + CLZ(b[k]))
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <cpuid.h>
+#include <stdatomic.h>
+#define DECODE_BMI2 1
+#else
+#define DECODE_BMI2 0
+#endif
+
+/* The low `bits` bits of b, the table index: one BZHI in the BMI2
+ * instances instead of a copy and an AND (compilers do not form it from a
+ * mask kept in a register).  Inline assembly, so that the portable
+ * instances, where `bmi2` is false, need no BMI2 intrinsics. */
+static inline __attribute__((always_inline)) uint64_t low_bits(const bool bmi2, uint64_t b,
+                                                               unsigned bits)
+{
+#if DECODE_BMI2
+    if (bmi2) {
+        uint64_t r;
+        __asm__("bzhi %2, %1, %0" : "=r"(r) : "r"(b), "r"((uint64_t)bits));
+        return r;
+    }
+#else
+    (void)bmi2;
+#endif
+    return b & ((1ull << bits) - 1);
+}
+
 typedef struct decode_job decode_job;
 /* Decodes count[k] elements of chunk k from src[k] into out[k], k < lanes;
  * used[k] = the bits it read. */
@@ -736,8 +763,8 @@ struct decode_job {
  * its place in the element.  The raw bits of an exponent split are the
  * sign above the low bits, so one lookup in raw_map places them both. */
 static inline __attribute__((always_inline)) void
-decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsigned R,
-               const decode_job *j, const uint8_t *const *src, uint8_t *const *out,
+decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigned SH,
+               const unsigned R, const decode_job *j, const uint8_t *const *src, uint8_t *const *out,
                const uint64_t *count, uint64_t *used)
 {
     /* Elements per refill for the longest legal code: a constant, so the
@@ -745,7 +772,7 @@ decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsig
     const unsigned N = 56 / (ECF8_MAX_CODE_BITS + R);
     const uint32_t *table = j->table;
     const uint16_t *raw_map = j->raw_map;
-    const uint64_t tmask = (1u << j->s->code_bits) - 1;
+    const unsigned tbits = j->s->code_bits;
     const uint8_t *q[LANES];
     uint8_t *o[LANES];
     uint64_t b[LANES], n[LANES];
@@ -757,7 +784,7 @@ decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsig
     }
 #define ELEMENT(k, i)                                                                    \
     do {                                                                                 \
-        uint64_t e = table[b[k] & tmask];                                                \
+        uint64_t e = table[low_bits(bmi2, b[k], tbits)];                                \
         b[k] >>= e & 63;                                                                 \
         unsigned raw = (unsigned)b[k] & ((1u << R) - 1);                                 \
         b[k] >>= R;                                                                      \
@@ -800,10 +827,9 @@ decode_generic(const int lanes, const unsigned W, const unsigned SH, const unsig
  * the length of the first element alone in 24-27, the element count (1 or
  * 2) in 30-31. */
 #define PAIR_BITS 13
-#define PAIR_MASK ((1u << PAIR_BITS) - 1)
 
 static inline __attribute__((always_inline)) void
-decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
+decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_t *const *src,
              uint8_t *const *out, const uint64_t *count, uint64_t *used)
 {
     const uint32_t *pairs = j->table;
@@ -816,7 +842,7 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
     }
 #define PAIR(k)                                                 \
     do {                                                        \
-        uint64_t e = pairs[b[k] & PAIR_MASK];                   \
+        uint64_t e = pairs[low_bits(bmi2, b[k], PAIR_BITS)];    \
         uint16_t v = (uint16_t)(e >> 8);                        \
         memcpy(o[k], &v, 2);                                    \
         b[k] >>= e & 63;                                        \
@@ -854,7 +880,7 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
         }
         if (o[k] < end[k]) {
             REFILL(k);
-            uint64_t e = pairs[b[k] & PAIR_MASK];
+            uint64_t e = pairs[low_bits(bmi2, b[k], PAIR_BITS)];
             *o[k]++ = (uint8_t)(e >> 8);
             b[k] >>= (e >> 24) & 15;
         }
@@ -867,29 +893,25 @@ decode_pairs(const int lanes, const decode_job *j, const uint8_t *const *src,
  * by lane count; on x86-64 a second set for CPUs with BMI2, whose
  * three-operand shifts by a register (shrx, shlx) this code is made of:
  * the baseline ISA shifts only by %cl.  Chosen at run time. */
-#define DECODER(NAME, n, ATTR, W, SH, R, PAIRS)                                           \
+#define DECODER(NAME, n, ATTR, BMI2, W, SH, R, PAIRS)                                     \
     ATTR static void NAME##_##n(const decode_job *j, const uint8_t *const *src,              \
                                 uint8_t *const *out, const uint64_t *count, uint64_t *used)  \
     {                                                                                        \
         if (PAIRS)                                                                           \
-            decode_pairs(n, j, src, out, count, used);                                       \
+            decode_pairs(n, BMI2, j, src, out, count, used);                                 \
         else                                                                                 \
-            decode_generic(n, W, SH, R, j, src, out, count, used);                           \
+            decode_generic(n, BMI2, W, SH, R, j, src, out, count, used);                     \
     }
 #define DECODER_SET(NAME, ATTR, ...)                                                         \
     DECODER(NAME, 1, ATTR, __VA_ARGS__) DECODER(NAME, 2, ATTR, __VA_ARGS__)                  \
     DECODER(NAME, 3, ATTR, __VA_ARGS__) DECODER(NAME, 4, ATTR, __VA_ARGS__)                  \
     static const lanes_fn NAME[LANES] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <cpuid.h>
-#include <stdatomic.h>
-#define DECODE_BMI2 1
+#if DECODE_BMI2
 #define DEFINE_DECODERS(NAME, ...)                                                           \
-    DECODER_SET(NAME, , __VA_ARGS__)                                                         \
-    DECODER_SET(NAME##_bmi2, __attribute__((target("bmi,bmi2,lzcnt"))), __VA_ARGS__)
+    DECODER_SET(NAME, , false, __VA_ARGS__)                                                  \
+    DECODER_SET(NAME##_bmi2, __attribute__((target("bmi,bmi2,lzcnt"))), true, __VA_ARGS__)
 #else
-#define DECODE_BMI2 0
-#define DEFINE_DECODERS(NAME, ...) DECODER_SET(NAME, , __VA_ARGS__)
+#define DEFINE_DECODERS(NAME, ...) DECODER_SET(NAME, , false, __VA_ARGS__)
 #endif
 
 DEFINE_DECODERS(dec_e4m3_exp, 1, 3, 4, false)
