@@ -32,10 +32,9 @@
  * bytes ahead once per sub-block.
  *   ecf8_mm_gemv<M>  M = 1..4 rows of X: decode, multiply-add straight away.
  *   ecf8_mm_gemm     any M: decode a 128-column block of IL*LANES rows once
- *                    into private memory and run every row of X over it,
+ *                    into private memory, then run every row of X over it,
  *                    GI lane groups per X load (M in chunks of MMAX,
- *                    re-decoding per chunk); the next block is decoded
- *                    element by element in between the multiply-adds.
+ *                    re-decoding per chunk).
  *   ecf8_mm_dequant  (FUSED=0) raw weights -> fp32 w * scale, for SGEMM.
  *   ecf8_mm_probe    reports LANES and IL through its reqd_work_group_size.
  *
@@ -212,7 +211,6 @@ inline vf element_value(vu el)
 typedef struct reader {
     vu base; /* byte offset of the chunk in the coded stream */
     vu pos;  /* bits consumed from it */
-    vu win;  /* READER_ELEMENT: the stream from pos on (>= 25 bits valid) */
 } reader;
 
 /* Host-built table entry: bits 0-3 code length, bits 4-31 a value part:
@@ -248,8 +246,7 @@ inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
     r->pos = 0;
 }
 
-/* Prefetches lane group i's stream `ahead` bytes past its position. */
-#define READER_PREFETCH(r, i, ahead) PREFETCH_LANES(coded, (r)[i].base + ((r)[i].pos >> 3) + (ahead))
+#define READER_AT(r, i) ((r)[i].base + ((r)[i].pos >> 3)) /* next byte to read */
 
 /* Decodes the GRP elements one 32-bit load v serves. */
 #define DECODE_GROUP(r, i, v, k, CONSUME)                                         \
@@ -291,26 +288,10 @@ inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
             }                                                                     \
         }                                                                         \
     } while (0)
-
-/* Decodes the element at column k of lane group i (columns in order from a
- * multiple of GRP), loading a window at each multiple of GRP: one link of
- * the decode chain per call, for the pipelined GEMM. */
-#define READER_ELEMENT(r, i, k, CONSUME)                                          \
-    do {                                                                          \
-        if ((k) % GRP == 0)                                                       \
-            (r)[i].win = GATHER_U32(coded, (r)[i].base + ((r)[i].pos >> 3)) >>    \
-                         ((r)[i].pos & 7u);                                       \
-        vu e_ = TABLE_U32(table, (r)[i].win & TMASK), len_ = e_ & 15u;            \
-        vu raw_ = RAW_BITS ? ((r)[i].win >> len_) & RMASK : (vu)(0);              \
-        (r)[i].win >>= len_ + RAW_BITS;                                           \
-        (r)[i].pos += len_ + RAW_BITS;                                            \
-        CONSUME(i, k, coded_value(e_, raw_));                                     \
-    } while (0)
 #else /* raw weights */
 #define GRP (4u / ES)
 typedef struct reader {
     vu idx; /* byte offset of the next element */
-    vu win; /* READER_ELEMENT: the bytes from idx on */
 } reader;
 
 #define READER_ARGS                                                               \
@@ -319,7 +300,7 @@ typedef struct reader {
 #define READER_PASS coded, offs, table, tmask
 
 #define RAW_MASK (ES == 1 ? 0xFFu : 0xFFFFu)
-#define READER_PREFETCH(r, i, ahead) PREFETCH_LANES(coded, (r)[i].idx + (ahead))
+#define READER_AT(r, i) ((r)[i].idx)
 #define READER_BLOCK(r, ne, CONSUME)                                              \
     do {                                                                          \
         uint ng_ = (ne) / GRP;                                                    \
@@ -344,17 +325,16 @@ typedef struct reader {
             }                                                                     \
         }                                                                         \
     } while (0)
-
-#define READER_ELEMENT(r, i, k, CONSUME)                                          \
-    do {                                                                          \
-        if ((k) % GRP == 0) (r)[i].win = GATHER_U32(coded, (r)[i].idx);           \
-        CONSUME(i, k, element_value((r)[i].win & RAW_MASK));                      \
-        (r)[i].win >>= 8 * ES;                                                    \
-        (r)[i].idx += ES;                                                         \
-    } while (0)
 #endif
 
 /* ---- shared pieces -------------------------------------------------------------- */
+/* Prefetches every lane's stream PREFETCH_AHEAD bytes past where it reads. */
+#define READER_PREFETCH(r)                                                        \
+    do {                                                                          \
+        for (int i_ = 0; i_ < IL; i_++)                                           \
+            PREFETCH_LANES(coded, READER_AT(r, i_) + PREFETCH_AHEAD);             \
+    } while (0)
+
 #if XBF16
 typedef ushort xtype;
 #define X_LOAD(p, i) as_float((uint)(p)[i] << 16)
@@ -389,23 +369,24 @@ typedef float xtype;
 /* Moves the readers to column k0 of row r (0-based inside the band) where a
  * chunk starts or a raw row starts. */
 #if FUSED
-#define SEEK1(r, i, band, row, k0)                                                \
+#define SEEK(r, bands, row, k0)                                                   \
     do {                                                                          \
-        if (SEGS > 1)                                                             \
-            reader_seek_chunk(&(r)[i], (band) * SEGS + (k0) / CC, offs);          \
-        else if ((row) == 0 && (k0) == 0)                                         \
-            reader_seek_chunk(&(r)[i], (band), offs);                             \
+        if (SEGS > 1) {                                                           \
+            for (int i_ = 0; i_ < IL; i_++)                                       \
+                reader_seek_chunk(&(r)[i_], (bands)[i_] * SEGS + (k0) / CC, offs); \
+        } else if ((row) == 0 && (k0) == 0) {                                     \
+            for (int i_ = 0; i_ < IL; i_++) reader_seek_chunk(&(r)[i_], (bands)[i_], offs); \
+        }                                                                         \
     } while (0)
 #define AT_CHUNK_START(k0) (SEGS > 1 ? (k0) % CC == 0 : (k0) == 0)
 #else
-#define SEEK1(r, i, band, row, k0)                                                \
-    ((r)[i].idx = (min((band) * CR + (row), (vu)(N - 1u)) * K + (k0)) * ES)
-#define AT_CHUNK_START(k0) ((k0) == 0)
-#endif
 #define SEEK(r, bands, row, k0)                                                   \
     do {                                                                          \
-        for (int i_ = 0; i_ < IL; i_++) SEEK1(r, i_, (bands)[i_], row, k0);      \
+        for (int i_ = 0; i_ < IL; i_++)                                           \
+            (r)[i_].idx = (min((bands)[i_] * CR + (row), (vu)(N - 1u)) * K + (k0)) * ES; \
     } while (0)
+#define AT_CHUNK_START(k0) ((k0) == 0)
+#endif
 
 inline vf scale_of(__global const float *scale, vu n, uint kb, uint NKB, uint N)
 {
@@ -471,7 +452,7 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
             for (uint k0 = 0; k0 < K; k0 += 64) {                                 \
                 uint ne = min(64u, K - k0);                                       \
                 if (AT_CHUNK_START(k0)) SEEK(r, bands, row, k0);                  \
-                for (int i = 0; i < IL; i++) READER_PREFETCH(r, i, PREFETCH_AHEAD); \
+                READER_PREFETCH(r);                                               \
                 READER_BLOCK(r, ne, GEMV_CONSUME);                                \
                 if ((k0 & 64u) || k0 + 64 >= K) {                                 \
                     for (int i = 0; i < IL; i++) {                                \
@@ -495,33 +476,11 @@ DEFINE_GEMV(3)
 DEFINE_GEMV(4)
 
 /* ---- GEMM: any M; a decoded 128-column block is shared by all rows of X ------ */
-/* While the rows of X run over block b (GI lane groups per pass), block
- * b + 1 of all IL lane groups is decoded into the other half of w, one
- * element per lane group every q multiply-add iterations: the decode is
- * chains of dependent gathers (latency-bound), the multiply-adds are
- * throughput-bound, and finely interleaved (one gather or two per step,
- * so that a step completes before the reorder window fills) the core
- * overlaps the two. */
 #ifndef GI
 #define GI (IL % 2 == 0 ? 2 : 1) /* lane groups per X load in the GEMM */
 #endif
-
-/* Decodes column dk of block k0 / 128 of row `row` into wn [IL][128];
- * chunks start only at columns 0 and 64 of a block. */
-#define GEMM_CONSUME(i, kk, value) (wn_[i][kk] = (value))
-#define GEMM_STEP(wn, row, k0, dk)                                                 \
-    do {                                                                          \
-        vf(*wn_)[128] = (wn);                                                     \
-        uint dk_ = (dk);                                                          \
-        _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                         \
-        {                                                                         \
-            if ((dk_ == 0 || dk_ == 64) && AT_CHUNK_START((k0) + dk_))            \
-                SEEK1(r, i_, bands[i_], row, (k0) + dk_);                         \
-            if (dk_ % 64 == 0) READER_PREFETCH(r, i_, PREFETCH_AHEAD);            \
-            READER_ELEMENT(r, i_, dk_, GEMM_CONSUME);                             \
-        }                                                                         \
-    } while (0)
-
+#define GEMM_CONSUME0(i, kk, value) (w[0][i][kk] = (value))
+#define GEMM_CONSUME1(i, kk, value) (w[1][i][kk] = (value))
 __kernel void ecf8_mm_gemm(MM_ARGS)
 {
     vu bands[IL], live[IL];
@@ -529,21 +488,26 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
     x += x_off;
     y += y_off;
     reader r[IL];
-    vf w[2][IL][128];
+    vf w[2][IL][64];
     vf acc[IL][MMAX];
     for (uint m0 = 0; m0 < M; m0 += MMAX) {
-        uint mn = min((uint)MMAX, M - m0), nmb = (mn + MB - 1) / MB;
+        uint mn = min((uint)MMAX, M - m0);
         for (uint row = 0; row < CR; row++) {
             for (int i = 0; i < IL; i++)
                 for (uint m = 0; m < mn; m++) acc[i][m] = (vf)(0.0f);
-            for (uint dk = 0; dk < min(128u, K); dk++) GEMM_STEP(w[0], row, 0u, dk);
             for (uint k0 = 0; k0 < K; k0 += 128) {
-                uint ne = min(128u, K - k0), k0n = k0 + 128;
-                /* the next block's nen columns, one per q iterations */
-                uint nen = k0n < K ? min(128u, K - k0n) : 0u, dk = 0;
-                uint q = max(1u, IL / GI * nmb * ne / max(nen, 1u));
-                vf(*wc)[128] = w[(k0 >> 7) & 1];
-                vf(*wn)[128] = w[((k0 >> 7) + 1) & 1];
+                uint ne0 = min(64u, K - k0), ne1 = K - k0 > 64u ? min(64u, K - k0 - 64u) : 0u;
+                if (AT_CHUNK_START(k0)) SEEK(r, bands, row, k0);
+                READER_PREFETCH(r);
+                READER_BLOCK(r, ne0, GEMM_CONSUME0);
+                if (ne1) {
+                    if (AT_CHUNK_START(k0 + 64)) SEEK(r, bands, row, k0 + 64);
+                    READER_PREFETCH(r);
+                    READER_BLOCK(r, ne1, GEMM_CONSUME1);
+                }
+                uint ne = ne0 + ne1;
+                /* GI lane groups share each X value: GI * MB multiply-adds
+                 * per GI + MB loads. */
                 for (int i0 = 0; i0 < IL; i0 += GI) {
                     vf s[GI];
                     for (int g = 0; g < GI; g++)
@@ -552,26 +516,18 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
                         __global const xtype *xr[MB];
                         for (int j = 0; j < MB; j++)
                             xr[j] = x + (m0 + min(mb + (uint)j, mn - 1u)) * K + k0;
-                        /* GI lane groups share each X value: GI * MB
-                         * multiply-adds per GI + MB loads. */
                         vf p[GI][MB];
                         for (int g = 0; g < GI; g++)
                             for (int j = 0; j < MB; j++) p[g][j] = (vf)(0.0f);
-                        for (uint kc = 0; kc < ne; kc += q) {
-                            if (dk < nen) {
-                                GEMM_STEP(wn, row, k0n, dk);
-                                dk++;
-                            }
-                            for (uint kk = kc; kk < min(kc + q, ne); kk++) {
-                                vf wv[GI];
+                        for (uint kk = 0; kk < ne; kk++) {
+                            vf wv[GI];
 #pragma unroll
-                                for (int g = 0; g < GI; g++) wv[g] = wc[i0 + g][kk];
+                            for (int g = 0; g < GI; g++) wv[g] = w[kk >> 6][i0 + g][kk & 63u];
 #pragma unroll
-                                for (int j = 0; j < MB; j++) {
-                                    vf xv = (vf)(X_LOAD(xr[j], kk));
+                            for (int j = 0; j < MB; j++) {
+                                vf xv = (vf)(X_LOAD(xr[j], kk));
 #pragma unroll
-                                    for (int g = 0; g < GI; g++) p[g][j] = fma(xv, wv[g], p[g][j]);
-                                }
+                                for (int g = 0; g < GI; g++) p[g][j] = fma(xv, wv[g], p[g][j]);
                             }
                         }
                         for (int g = 0; g < GI; g++)
@@ -581,7 +537,6 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
                                         block_accumulate(acc[i0 + g][mb + j], p[g][j], s[g]);
                     }
                 }
-                for (; dk < nen; dk++) GEMM_STEP(wn, row, k0n, dk);
             }
             for (int i = 0; i < IL; i++)
                 for (uint m = 0; m < mn; m++)
