@@ -54,18 +54,19 @@ for fx in e5m2 bf16; do
 done
 
 # Summary: fused speed relative to the two baselines, from median times and
-# paired per round (median over rounds of baseline ms / fused ms).
+# paired per round (median over rounds of baseline ms / fused ms; "cpu": the
+# same with process CPU time, which background load inflates less).
 python3 - "$out" >&2 <<'EOF' || say "(python3 unavailable: no summary)"
 import json, sys
-print("%-8s %-11s %3s %-9s %-21s %-21s" % ("dtype", "shape", "m", "identical",
-      "fused/uncompr. med|pair", "fused/clblast med|pair"))
+print("%-8s %-11s %3s %-9s %-28s %-21s" % ("dtype", "shape", "m", "identical",
+      "fused/uncompr. med|pair|cpu", "fused/clblast med|pair"))
 for line in open(sys.argv[1]):
     r = json.loads(line)
     e, p = r["engines"], r.get("fused_speedup_paired", {})
     f = e["fused"]["median_ms"]
     u = e["uncompressed"]["median_ms"] / f
     c = e["clblast"]["median_ms"] / f if "clblast" in e else float("nan")
-    print("%-8s %-11s %3d %-9s %5.2fx | %5.2fx       %6.2fx | %6.2fx" % (r["dtype"].replace("F8_", ""),
+    print("%-8s %-11s %3d %-9s %5.2fx | %5.2fx | %5.2fx %6.2fx | %6.2fx" % (r["dtype"].replace("F8_", ""),
           "%dx%d" % (r["n"], r["k"]), r["m"], r["bit_identical"], u, p.get("vs_uncompressed", 0),
-          c, p.get("vs_clblast", float("nan"))))
+          p.get("vs_uncompressed_cpu", float("nan")), c, p.get("vs_clblast", float("nan"))))
 EOF
