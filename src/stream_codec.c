@@ -703,7 +703,7 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
  * would force reloads).  Lookups never reach the marker: a round between
  * refills consumes at most 56 bits and its last lookup starts at most
  * 56 - 13 bits in. */
-#define LANES 4
+#define LANES 6
 #define CLZ(b) ((unsigned)__builtin_clzll(b)) /* b != 0: the marker is in it */
 #define REFILL(k)                                                           \
     do {                                                                    \
@@ -777,7 +777,7 @@ decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigne
     uint8_t *o[LANES];
     uint64_t b[LANES], n[LANES];
     uint64_t common = count[0];
-    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
         LANES_INIT(k);
         o[k] = out[k], n[k] = count[k];
         if (n[k] < common) common = n[k];
@@ -798,12 +798,12 @@ decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigne
     } while (0)
     uint64_t i = 0;
     for (; i + N <= common; i += N) {
-        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
+        _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) REFILL(k);
         _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++)
-            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) ELEMENT(k, i + u);
+            _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) ELEMENT(k, i + u);
     }
     /* Each lane finishes alone (the tail, and the rest of a longer chunk). */
-    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
         uint64_t m = i;
         for (; m + N <= n[k]; m += N) {
             REFILL(k);
@@ -836,7 +836,7 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
     const uint8_t *q[LANES];
     uint8_t *o[LANES], *end[LANES];
     uint64_t b[LANES];
-    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
         LANES_INIT(k);
         o[k] = out[k], end[k] = out[k] + count[k];
     }
@@ -853,20 +853,20 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
      * then look again. */
     for (;;) {
         uint64_t room = UINT64_MAX;
-        _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+        _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
             uint64_t r = (uint64_t)(end[k] - o[k]);
             if (r < room) room = r;
         }
         if (room < 8) break;
         for (uint64_t rounds = room / 8; rounds; rounds--) {
-            _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) REFILL(k);
+            _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) REFILL(k);
             _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
-                _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) PAIR(k);
+                _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) PAIR(k);
         }
     }
     /* Each lane finishes alone: rounds while 8 bytes fit, pairs while two
      * do, a single element last. */
-    _Pragma("GCC unroll 4") for (int k = 0; k < lanes; k++) {
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
         while (end[k] - o[k] >= 8) {
             REFILL(k);
             PAIR(k);
@@ -890,9 +890,10 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
 }
 
 /* One instance per (dtype, split, pair table) and lane count, in a table
- * by lane count; on x86-64 a second set for CPUs with BMI2, whose
- * three-operand shifts by a register (shrx, shlx) this code is made of:
- * the baseline ISA shifts only by %cl.  Chosen at run time. */
+ * by lane count; on x86-64 a second set for CPUs with BMI1/2 and LZCNT,
+ * whose three-operand shifts by a register (shrx), BZHI and LZCNT this
+ * code is made of: the baseline ISA shifts only by %cl and counts leading
+ * zeros in two steps.  Chosen at run time. */
 #define DECODER(NAME, n, ATTR, BMI2, W, SH, R, PAIRS)                                     \
     ATTR static void NAME##_##n(const decode_job *j, const uint8_t *const *src,              \
                                 uint8_t *const *out, const uint64_t *count, uint64_t *used)  \
@@ -905,7 +906,9 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
 #define DECODER_SET(NAME, ATTR, ...)                                                         \
     DECODER(NAME, 1, ATTR, __VA_ARGS__) DECODER(NAME, 2, ATTR, __VA_ARGS__)                  \
     DECODER(NAME, 3, ATTR, __VA_ARGS__) DECODER(NAME, 4, ATTR, __VA_ARGS__)                  \
-    static const lanes_fn NAME[LANES] = {NAME##_1, NAME##_2, NAME##_3, NAME##_4};
+    DECODER(NAME, 5, ATTR, __VA_ARGS__) DECODER(NAME, 6, ATTR, __VA_ARGS__)                  \
+    static const lanes_fn NAME[LANES] = {NAME##_1, NAME##_2, NAME##_3,                       \
+                                         NAME##_4, NAME##_5, NAME##_6};
 #if DECODE_BMI2
 #define DEFINE_DECODERS(NAME, ...)                                                           \
     DECODER_SET(NAME, , false, __VA_ARGS__)                                                  \
@@ -1034,7 +1037,7 @@ static uint64_t chunk_read_bytes(const decode_job *j, uint64_t count)
     return (count * (j->s->code_bits + j->raw_bits) + 7) / 8 + 16;
 }
 
-#define DECODE_GROUP 16 /* chunks per parallel task, a multiple of LANES */
+#define DECODE_GROUP 24 /* chunks per parallel task */
 
 static int decode_task(void *ctx, uint64_t group)
 {
@@ -1045,9 +1048,13 @@ static int decode_task(void *ctx, uint64_t group)
     const uint64_t stride = chunk_read_bytes(j, s->chunk_rows * s->chunk_cols);
     uint8_t *scratch = NULL;
     int st = ECF8_OK;
-    /* LANES chunks at a time, fewer at the end of the group. */
-    for (uint64_t c = c0; c < c1 && !st; c += LANES) {
-        unsigned lanes = c1 - c < LANES ? (unsigned)(c1 - c) : LANES;
+    /* As few rounds of up to LANES chunks as there can be, of nearly equal
+     * size: a round takes about as long with 4 lanes as with 1 (each lane
+     * is a chain of dependent loads), so 16 chunks go 6 + 5 + 5, 5 in one
+     * round, 8 as 4 + 4. */
+    const uint64_t rounds = (c1 - c0 + LANES - 1) / LANES;
+    for (uint64_t c = c0, r = 0; c < c1 && !st; r++) {
+        unsigned lanes = (unsigned)((c1 - c0) / rounds + (r < (c1 - c0) % rounds));
         const uint8_t *src[LANES];
         uint8_t *out[LANES];
         uint64_t count[LANES], used[LANES];
@@ -1073,6 +1080,7 @@ static int decode_task(void *ctx, uint64_t group)
         j->decode[lanes - 1](j, src, out, count, used);
         for (unsigned k = 0; k < lanes && !st; k++)
             if (!chunk_bits_ok(s, c + k, used[k])) st = chunk_error(s, c + k, used[k]);
+        c += lanes;
     }
     free(scratch);
     return st;

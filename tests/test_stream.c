@@ -640,20 +640,23 @@ static void test_fast_paths(void **state)
     }
 }
 
-/* The fast decoder runs up to four chunks side by side: every chunk count
- * from 1 to 9 (so groups of 1, 2, 3 and 4 lanes) with a shorter last
- * chunk, on tensors below and above the size that builds the FP8 pair
- * table; FP8 exponent codes short enough for pair lookups (max_bits 8) and
- * too long for them (geometric exponents, 13-bit codes). */
+/* The fast decoder runs up to six chunks side by side, in rounds of
+ * nearly equal size per task of 24 chunks: chunk counts 1 to 9 (rounds of
+ * 1 to 6 lanes), 13, 25 (two tasks) and 31, with a shorter last chunk, on
+ * tensors below and above the size that builds the FP8 pair table; FP8
+ * exponent codes short enough for pair lookups (max_bits 8) and too long
+ * for them (geometric exponents, 13-bit codes). */
 static void test_lane_schedules(void **state)
 {
     (void)state;
     uint64_t rng = 77;
+    const uint64_t chunk_counts[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 25, 31};
     for (size_t di = 0; di < 4; di++) {
-        size_t n = 512 * 67;
+        size_t n = 512 * 243;
         uint8_t *x = make_weights(DTYPES[di], n, 60 + di);
-        for (uint64_t k = 1; k <= 9; k++)
+        for (size_t ki = 0; ki < sizeof chunk_counts / sizeof chunk_counts[0]; ki++)
             for (size_t sp = 0; sp < 2; sp++) {
+                uint64_t k = chunk_counts[ki];
                 roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 64, (params){SPLITS[sp], 0, 512, 0});
                 roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 512, (params){SPLITS[sp], 0, 4096, 1});
                 roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 512, (params){SPLITS[sp], 8, 4096, 1});
@@ -666,7 +669,7 @@ static void test_lane_schedules(void **state)
                 unsigned e = (unsigned)__builtin_ctzll(r | 1ull << ((1u << eb) - 1));
                 x[i] = (uint8_t)((r >> 40 & 1) << 7 | e << sh | (r >> 48 & ((1u << sh) - 1)));
             }
-            for (uint64_t k = 1; k <= 9; k += 4)
+            for (uint64_t k = 1; k <= 13; k += 4)
                 roundtrip(DTYPES[di], x, 8 * (k - 1) + 3, 512,
                           (params){ECF8_SPLIT_EXPONENT, 13, 4096, 1});
         }
