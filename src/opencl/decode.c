@@ -60,15 +60,18 @@ static size_t env_size(const char *name, size_t fallback)
 
 /* The lanes kernel's shape for `n_chunks` chunks on `units` compute units:
  * VW x NSETS lanes per work-item.  A work-item costs its full lane count
- * whatever it holds, and up to MAX_LANES more lanes still overlap more
- * gathers, so: work-items of at most MAX_LANES lanes, a multiple of the
- * unit count of them (small tensors use every core), each as full as
- * 8-lane steps allow; 16-lane vectors where they pack as tightly. */
+ * whatever it holds, and up to MAX_LANES lanes still overlap more gathers,
+ * so: work-items of at most MAX_LANES lanes, each as full as 8-lane steps
+ * allow (16-lane vectors where they pack as tightly), and a multiple of
+ * the unit count of them when there are several (PoCL hands each thread
+ * its share at once).  A tensor of MAX_LANES chunks or fewer stays one
+ * work-item: split, its halves are shorter than PoCL takes to wake a
+ * second thread (measured: two 30 us work-groups run one after the other). */
 #define MAX_LANES 48
 static void lanes_shape(uint64_t n_chunks, cl_uint units, size_t *vw, size_t *nsets)
 {
     uint64_t items = n_chunks > MAX_LANES ? (n_chunks + MAX_LANES - 1) / MAX_LANES : 1;
-    if (units > 1) items = (items + units - 1) / units * units;
+    if (items > 1 && units > 1) items = (items + units - 1) / units * units;
     uint64_t lanes = (n_chunks + items - 1) / items;
     *vw = env_size("ECF8_DECODE_VW", lanes % 16 == 0 || lanes % 16 > 8 ? 16 : 8) == 16 ? 16 : 8;
     *nsets = env_size("ECF8_DECODE_NSETS", (size_t)((lanes + *vw - 1) / *vw));
