@@ -945,7 +945,7 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
      * output byte, also where it goes as the second of a pair. */
     unsigned first[PAIR_BITS + 2] = {0}, next[PAIR_BITS + 1];
     uint16_t el_code[256];
-    uint32_t el_value[256], el_second[256];
+    uint32_t el_value[256], el_first[256], el_second[256];
     const unsigned R = l->raw_bits;
     for (unsigned sym = 0; sym < s->n_symbols; sym++)
         if (s->lengths[sym]) first[(s->code_bits ? s->lengths[sym] : 0) + R + 1] += 1u << R;
@@ -958,6 +958,7 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
             unsigned i = next[cl + R]++;
             el_code[i] = (uint16_t)(code | raw << cl);
             el_value[i] = element_join(sym, raw, l);
+            el_first[i] = el_value[i] << 8 | 2u << 30;
             el_second[i] = el_value[i] << 16;
         }
     }
@@ -966,13 +967,16 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
         memcpy(pairs + size, pairs, size * sizeof *pairs);
         for (unsigned i = first[len]; i < first[len + 1]; i++)
             pairs[el_code[i]] = len | el_value[i] << 8 | len << 24 | 1u << 30;
-        /* Pairs of total length len: the hot loop of the build. */
+        /* Pairs of total length len, the hot loop of the build: for each
+         * second element, all the first ones of length l1 (no shift by a
+         * variable count inside). */
         for (unsigned l1 = 1; l1 < len; l1++) {
-            const unsigned k0 = first[len - l1], k1 = first[len - l1 + 1];
-            for (unsigned i = first[l1]; i < first[l1 + 1]; i++) {
-                uint32_t *row = pairs + el_code[i];
-                const uint32_t v = len | el_value[i] << 8 | l1 << 24 | 2u << 30;
-                for (unsigned k = k0; k < k1; k++) row[(unsigned)el_code[k] << l1] = v | el_second[k];
+            const unsigned i0 = first[l1], i1 = first[l1 + 1];
+            for (unsigned k = first[len - l1]; k < first[len - l1 + 1]; k++) {
+                uint32_t *col = pairs + ((unsigned)el_code[k] << l1);
+                const uint32_t v = len | l1 << 24 | el_second[k];
+                _Pragma("GCC unroll 4") for (unsigned i = i0; i < i1; i++)
+                    col[el_code[i]] = el_first[i] | v;
             }
         }
     }
