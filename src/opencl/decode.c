@@ -8,8 +8,8 @@
  * 32-bit ones for the CPU kernel's gathers).  Programs are specialised by
  * -D options per (element width, split layout, code length class, lane
  * shape), so a checkpoint needs a handful of builds.  CPU devices run the
- * lanes kernel (many chunks per work-item in vector lanes, as many
- * work-items as keep every core busy) when the chunk outputs are
+ * lanes kernel (many chunks per work-item in vector lanes, the lane count
+ * chosen per tensor) when the chunk outputs are
  * 4-byte aligned, every other case the portable one.  A chunk whose
  * decode does not consume exactly its stored bytes is recorded in an error
  * buffer that decode_to_host checks.  Stored tensors are a device copy. */
