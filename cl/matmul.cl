@@ -346,11 +346,12 @@ typedef float xtype;
 
 /* The common kernel arguments.  The weight is NB bands: CR rows each (the
  * last band may hold fewer) or, with SEGS > 1, one row cut into SEGS chunks
- * of CC columns.  NKB = ceil(K / 128), the scale row stride. */
+ * of CC columns.  NKB = ceil(K / 128), the scale row stride; RS, the raw
+ * weights' row stride in elements (>= K). */
 #define MM_ARGS                                                                   \
     READER_ARGS, __global const float *scale, __global const xtype *x, ulong x_off, \
         __global float *y, ulong y_off, uint M, uint N, uint K, uint CR, uint CC,   \
-        uint SEGS, uint NKB, uint NB
+        uint SEGS, uint NKB, uint NB, uint RS
 
 /* Lane group i of this work-item: its bands, clamped to the last one so
  * that every lane decodes a real chunk (and every loop runs the same number
@@ -384,7 +385,7 @@ typedef float xtype;
 #define SEEK(r, bands, row, k0)                                                   \
     do {                                                                          \
         for (int i_ = 0; i_ < IL; i_++)                                           \
-            (r)[i_].idx = (min((bands)[i_] * CR + (row), (vu)(N - 1u)) * K + (k0)) * ES; \
+            (r)[i_].idx = (min((bands)[i_] * CR + (row), (vu)(N - 1u)) * RS + (k0)) * ES; \
     } while (0)
 #define AT_CHUNK_START(k0) ((k0) == 0)
 #endif
