@@ -822,10 +822,10 @@ decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigne
  * code_bits + raw_bits <= PAIR_BITS long, so one lookup of the next
  * PAIR_BITS bits decodes one whole element, and two when both fit (most
  * lookups: trained weights code to about 6.5 bits per element).  Entry:
- * the bits consumed in bits 0-5 (the buffer shifts by the entry itself,
- * one step less on the lane's dependency chain), the output bytes in 8-23,
- * the length of the first element alone in 24-27, the element count (1 or
- * 2) in 30-31. */
+ * the output bytes in bits 0-15 (stored as they are), the bits consumed in
+ * 16-21 (the buffer shifts by the entry rotated by 16: one RORX), the
+ * length of the first element alone in 24-27, the element count (1 or 2)
+ * in 30-31. */
 #define PAIR_BITS 13
 
 static inline __attribute__((always_inline)) void
@@ -843,9 +843,9 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
 #define PAIR(k)                                                 \
     do {                                                        \
         uint64_t e = pairs[low_bits(bmi2, b[k], PAIR_BITS)];    \
-        uint16_t v = (uint16_t)(e >> 8);                        \
+        uint16_t v = (uint16_t)e;                               \
         memcpy(o[k], &v, 2);                                    \
-        b[k] >>= e & 63;                                        \
+        b[k] >>= (e >> 16 | e << 48) & 63;                      \
         o[k] += e >> 30;                                        \
     } while (0)
     /* Rounds of four lookups per lane (4 x PAIR_BITS <= 56 bits) write at
@@ -881,7 +881,7 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
         if (o[k] < end[k]) {
             REFILL(k);
             uint64_t e = pairs[low_bits(bmi2, b[k], PAIR_BITS)];
-            *o[k]++ = (uint8_t)(e >> 8);
+            *o[k]++ = (uint8_t)e;
             b[k] >>= (e >> 24) & 15;
         }
         used[k] = LANE_USED(k);
@@ -958,15 +958,15 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
             unsigned i = next[cl + R]++;
             el_code[i] = (uint16_t)(code | raw << cl);
             el_value[i] = element_join(sym, raw, l);
-            el_first[i] = el_value[i] << 8 | 2u << 30;
-            el_second[i] = el_value[i] << 16;
+            el_first[i] = el_value[i] | 2u << 30;
+            el_second[i] = el_value[i] << 8;
         }
     }
     pairs[0] = 0;
     for (unsigned len = 1, size = 1; len <= PAIR_BITS; len++, size *= 2) {
         memcpy(pairs + size, pairs, size * sizeof *pairs);
         for (unsigned i = first[len]; i < first[len + 1]; i++)
-            pairs[el_code[i]] = len | el_value[i] << 8 | len << 24 | 1u << 30;
+            pairs[el_code[i]] = el_value[i] | len << 16 | len << 24 | 1u << 30;
         /* Pairs of total length len, the hot loop of the build: for each
          * second element, all the first ones of length l1 (no shift by a
          * variable count inside). */
@@ -974,7 +974,7 @@ static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, u
             const unsigned i0 = first[l1], i1 = first[l1 + 1];
             for (unsigned k = first[len - l1]; k < first[len - l1 + 1]; k++) {
                 uint32_t *col = pairs + ((unsigned)el_code[k] << l1);
-                const uint32_t v = len | l1 << 24 | el_second[k];
+                const uint32_t v = len << 16 | l1 << 24 | el_second[k];
                 _Pragma("GCC unroll 4") for (unsigned i = i0; i < i1; i++)
                     col[el_code[i]] = el_first[i] | v;
             }
