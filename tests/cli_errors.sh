@@ -231,6 +231,36 @@ printf x >>"$TMP/ckpt.out/model-00002-of-00002.safetensors"
 expect 1 "$TMP/ckpt.out/model-00002-of-00002.safetensors" "more bytes" - -- verify "$TMP/ckpt.ecf8" "$TMP/ckpt.out"
 check "verify a directory with a changed shard" ""
 
+# A directory container whose second shard is corrupt: no output at all,
+# with the default engine (OpenCL when a device is present) and the CPU one.
+# Two copies of one shard: the last copy of a stored tensor's bytes in the
+# container belongs to the second.
+mkdir "$TMP/ckpt2"
+cp "$DATA/minilm-slice-e5m2.safetensors" "$TMP/ckpt2/a.safetensors"
+cp "$DATA/minilm-slice-e5m2.safetensors" "$TMP/ckpt2/b.safetensors"
+expect 0 - "" - -- compress "$TMP/ckpt2" "$TMP/ckpt2.ecf8"
+check "compress a directory of two shards" ""
+python3 - "$TMP/ckpt2.ecf8" "$TMP/ckpt2/b.safetensors" "$TMP/ckpt-bad.ecf8" <<'PY'
+import json, struct, sys
+img = bytearray(open(sys.argv[1], "rb").read())
+src = open(sys.argv[2], "rb").read()
+n = struct.unpack_from("<Q", src, 0)[0]
+header = json.loads(src[8 : 8 + n])
+# a stored tensor of the second shard: its bytes stand verbatim in the container
+name = next(k for k, v in header.items() if k != "__metadata__" and v["dtype"] == "F32")
+a, b = header[name]["data_offsets"]
+at = img.rfind(src[8 + n + a : 8 + n + b])
+assert at > 0
+img[at] ^= 0x40
+open(sys.argv[3], "wb").write(img)
+PY
+for engine in "" "--engine cpu"; do
+    # shellcheck disable=SC2086  # engine is one option or nothing
+    expect 1 "$TMP/ckpt-bad.ecf8" "checksum mismatch" - -- decompress $engine "$TMP/ckpt-bad.ecf8" "$TMP/ckpt-bad.out"
+    check "decompress a directory with a corrupt second shard ${engine:-(default engine)}" ""
+    [ -e "$TMP/ckpt-bad.out" ] && fail "a failed directory decompress ${engine:-(default engine)} left $TMP/ckpt-bad.out"
+done
+
 expect 0 - "" - -- version
 check "version" ""
 expect 0 - "" - -- help

@@ -92,20 +92,16 @@ static void device_close(device *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Rebuilds source `si` of f into `path`: its prefix, then each tensor
- * decoded on the device (stored ones copied) and checked against its
- * checksum; written under a temporary name and renamed on success. */
-static int rebuild_on_device(const ecf8_file *f, size_t si,
-                             const char *in, const char *path, device *d, uint8_t *buf,
-                             size_t buf_bytes)
+/* Rebuilds source `si` of f into the temporary file `o`: its prefix, then
+ * each tensor decoded on the device (stored ones copied) and checked against
+ * its checksum.  The caller renames it once every source is complete. */
+static int rebuild_on_device(const ecf8_file *f, size_t si, const char *in, ecf8_outfile *o,
+                             device *d, uint8_t *buf, size_t buf_bytes)
 {
     size_t prefix_bytes = 0;
     const void *prefix = ecf8_file_source_prefix(f, si, &prefix_bytes);
     if (!prefix) return ecf8_fail(ECF8_ERR_ARGUMENT, "%s: no source %zu", in, si);
-    ecf8_outfile o;
-    int st = ecf8_outfile_open(&o, path);
-    if (st) return ecf8_fail_context(st, "%s", path);
-    st = ecf8_outfile_write(&o, prefix, prefix_bytes);
+    int st = ecf8_outfile_write(o, prefix, prefix_bytes);
     for (size_t i = 0; i < ecf8_file_tensor_count(f) && !st; i++) {
         ecf8_tensor_info t;
         st = ecf8_file_tensor(f, i, &t);
@@ -114,21 +110,16 @@ static int rebuild_on_device(const ecf8_file *f, size_t si,
             if (ecf8_hash64(t.payload, (size_t)t.source_bytes) != t.checksum)
                 st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
             else
-                st = ecf8_outfile_write(&o, t.payload, (size_t)t.source_bytes);
+                st = ecf8_outfile_write(o, t.payload, (size_t)t.source_bytes);
             continue;
         }
         ecf8_cl_tensor *ct = NULL;
         st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct);
         if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, buf, buf_bytes);
         ecf8_cl_tensor_free(ct);
-        if (!st) st = ecf8_outfile_write(&o, buf, (size_t)t.source_bytes);
+        if (!st) st = ecf8_outfile_write(o, buf, (size_t)t.source_bytes);
     }
-    if (st) {
-        ecf8_outfile_abort(&o);
-        return ecf8_fail_context(st, "%s", in);
-    }
-    st = ecf8_outfile_commit(&o);
-    return st ? ecf8_fail_context(st, "%s", path) : ECF8_OK;
+    return st ? ecf8_fail_context(st, "%s", in) : ECF8_OK;
 }
 
 static int decompress_opencl(const char *in, const char *out, device *d)
@@ -146,10 +137,18 @@ static int decompress_opencl(const char *in, const char *out, device *d)
     if (!st && max && !(buf = malloc((size_t)max)))
         st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
     if (st) st = ecf8_fail_context(st, "%s", in);
-    bool dir = ecf8_file_is_directory(f);
-    if (!st && dir && mkdir(out, 0755) != 0 && errno != EEXIST)
-        st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out, strerror(errno));
-    for (size_t si = 0; si < ecf8_file_source_count(f) && !st; si++) {
+    bool dir = ecf8_file_is_directory(f), made_dir = false;
+    if (!st && dir) {
+        if (mkdir(out, 0755) == 0) made_dir = true;
+        else if (errno != EEXIST)
+            st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out, strerror(errno));
+    }
+    /* All or nothing, as ecf8_decompress_path: every source goes to a
+     * temporary file; they are renamed only once all are complete. */
+    size_t n_sources = ecf8_file_source_count(f), opened = 0;
+    ecf8_outfile *outs = calloc(n_sources ? n_sources : 1, sizeof *outs);
+    if (!st && !outs) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    for (size_t si = 0; si < n_sources && !st; si++) {
         char *path = NULL;
         if (dir) {
             const char *name = ecf8_file_source_path(f, si);
@@ -159,9 +158,20 @@ static int decompress_opencl(const char *in, const char *out, device *d)
             path = strdup(out);
         }
         if (!path) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        else st = rebuild_on_device(f, si, in, path, d, buf, (size_t)max);
+        else if ((st = ecf8_outfile_open(&outs[si], path))) st = ecf8_fail_context(st, "%s", path);
+        else {
+            opened = si + 1;
+            st = rebuild_on_device(f, si, in, &outs[si], d, buf, (size_t)max);
+            if (!st && (st = ecf8_outfile_finish(&outs[si]))) st = ecf8_fail_context(st, "%s", path);
+        }
         free(path);
     }
+    for (size_t si = 0; si < opened; si++) {
+        if (st) ecf8_outfile_abort(&outs[si]);
+        else if ((st = ecf8_outfile_commit(&outs[si]))) st = ecf8_fail_context(st, "%s", out);
+    }
+    if (st && made_dir) rmdir(out);
+    free(outs);
     free(buf);
     ecf8_file_close(f);
     return st ? cli_fail("decompression failed") : 0;
