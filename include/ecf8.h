@@ -217,11 +217,13 @@ typedef struct ecf8_tensor_info {
     uint64_t shape[ECF8_MAX_DIMS];
     uint64_t n_elements;
     uint64_t source_bytes;    /* size of the tensor's original bytes */
-    uint64_t payload_bytes;   /* bytes it takes in the container */
+    uint64_t payload_bytes;   /* bytes of its payload in the container (format 1.1:
+                               * the coded stream; offsets and lengths are in the index) */
     uint64_t checksum;        /* XXH3-64 of the original bytes */
     unsigned source_file;     /* index of the source file it belongs to */
     const void *payload;      /* into the mapped container */
-    ecf8_stream stream;       /* valid when split is EXPONENT or BYTE */
+    ecf8_stream stream;       /* valid when split is EXPONENT or BYTE; its pointers
+                               * stay valid until ecf8_file_close */
 } ecf8_tensor_info;
 
 /* Opens and fully validates the container's header and index (mmap). */
