@@ -77,8 +77,12 @@ cmake --build "$TMP/cmake-build" >"$TMP/cmake-build.log" 2>&1 ||
 run_consumer cmake_shared "$TMP/cmake-build/consumer_shared"
 run_consumer cmake_static "$TMP/cmake-build/consumer_static"
 if command -v ldd >/dev/null; then
-    ldd "$TMP/cmake-build/consumer_static" | grep -q libecf8 && fail "consumer_static links libecf8.so"
-    ldd "$TMP/cmake-build/consumer_shared" | grep -q libecf8 || fail "consumer_shared does not link libecf8.so"
+    # ldd's output captured first: `ldd | grep -q` under pipefail fails
+    # whenever grep exits before ldd has written everything (SIGPIPE).
+    ldd "$TMP/cmake-build/consumer_static" >"$TMP/ldd-static.txt"
+    ldd "$TMP/cmake-build/consumer_shared" >"$TMP/ldd-shared.txt"
+    grep -q libecf8 "$TMP/ldd-static.txt" && fail "consumer_static links libecf8.so"
+    grep -q libecf8 "$TMP/ldd-shared.txt" || fail "consumer_shared does not link libecf8.so"
 fi
 
 step "consumer via pkg-config ecf8"
