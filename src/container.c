@@ -337,6 +337,10 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
         options = &defaults;
     }
     if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    /* The writer itself reads plain_index, a field older callers lack:
+     * check here, not only in the encoder (a file may have nothing to code). */
+    if (options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "compress: options struct too small");
     struct stat sb;
     if (stat(in_path, &sb) != 0)
         return ecf8_fail(ECF8_ERR_IO, "%s: cannot open: %s", in_path, strerror(errno));
