@@ -6,6 +6,7 @@
 
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +136,12 @@ static void test_plain_and_compressed_index(void **state)
     assert_int_equal(ecf8_load_le32(ip + 12), 0);
     assert_int_equal(ecf8_load_le64(ip + 48), 0);
     assert_true(nz < np);
+    /* An options struct older than plain_index is refused, nothing written. */
+    char *old = dup_path(tu_path(d, "old.ecf8"));
+    o.struct_size = offsetof(ecf8_compress_options, plain_index);
+    assert_int_equal(ecf8_compress_path(src, old, &o), ECF8_ERR_ARGUMENT);
+    assert_false(tu_exists(old));
+    free(old);
     ecf8_file *fz, *fp;
     assert_int_equal(ecf8_file_open(z, &fz), ECF8_OK);
     assert_int_equal(ecf8_file_open(p, &fp), ECF8_OK);
