@@ -21,6 +21,7 @@
 
 static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a};
 #define HEADER_BYTES 64
+#define VERSION_END 10 /* magic and version_major: the bytes every format version keeps */
 #define PAYLOAD_ALIGN 64
 #define META_HEADER_BYTES 32
 #define SOURCE_ENTRY_BYTES 48
@@ -504,15 +505,20 @@ static int open_index(ecf8_file *f)
 {
     const uint8_t *p = f->map.data;
     uint64_t size = f->map.size;
-    if (size < HEADER_BYTES)
+    /* Magic and major version come before the header size and checksum:
+     * another major version may lay out (and hash) its header differently,
+     * and must be reported as a version, not as corruption. */
+    if (size < VERSION_END)
         return ecf8_fail(ECF8_ERR_CORRUPT, "too short for an .ecf8 file (%llu bytes)", (unsigned long long)size);
     if (memcmp(p, ECF8_MAGIC, 8) != 0) return ecf8_fail(ECF8_ERR_CORRUPT, "not an .ecf8 file (bad magic)");
-    if (ecf8_hash64(p, 56) != ecf8_load_le64(p + 56))
-        return ecf8_fail(ECF8_ERR_CHECKSUM, "header checksum mismatch");
     unsigned major = (unsigned)p[8] | (unsigned)p[9] << 8;
     if (major != ECF8_FORMAT_VERSION)
         return ecf8_fail(ECF8_ERR_VERSION, "format version %u, this library reads version %d", major,
                          ECF8_FORMAT_VERSION);
+    if (size < HEADER_BYTES)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "too short for an .ecf8 file (%llu bytes)", (unsigned long long)size);
+    if (ecf8_hash64(p, 56) != ecf8_load_le64(p + 56))
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "header checksum mismatch");
     uint32_t header_flags = ecf8_load_le32(p + 12);
     uint64_t index_raw = ecf8_load_le64(p + 48);
     if ((header_flags & ~HEADER_FLAG_ZSTD_INDEX) || (!header_flags && index_raw))

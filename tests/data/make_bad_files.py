@@ -313,6 +313,12 @@ def main():
     ecf8_emit("ecf8-version-0.ecf8", mod(lambda b: struct.pack_into("<H", b, 8, 0)), "VERSION", "open", "format version 0")
     ecf8_emit("ecf8-version-65535.ecf8", mod(lambda b: struct.pack_into("<H", b, 8, 65535)), "VERSION", "open",
               "format version 65535")
+    # Another major version may lay out and hash its header differently: the
+    # version is reported before the header checksum and size are checked.
+    ecf8_emit("ecf8-version-2-stale-checksum.ecf8", mod(lambda b: struct.pack_into("<H", b, 8, 2), "none"), "VERSION",
+              "open", "format version 2")
+    ecf8_emit("ecf8-version-2-short-header.ecf8", mod(lambda b: struct.pack_into("<H", b, 8, 2), "none")[:16],
+              "VERSION", "open", "format version 2")
     ecf8_emit("ecf8-header-flags.ecf8", mod(lambda b: put32(b, 12, 1 << 31)), "VERSION", "open", "unknown header flags")
     ecf8_emit("ecf8-header-reserved.ecf8", mod(lambda b: put64(b, 48, 1 << 40)), "VERSION", "open",
               "unknown header flags")
