@@ -1,7 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build (Release), run every
-# test on the real PoCL device; then the same suite under ASan+UBSan, and
-# each libFuzzer target for a short run (FUZZ_SECONDS, default 60).
+# test on the real PoCL device; then the host tests (all but the OpenCL ones,
+# label opencl) under ASan+UBSan, and each libFuzzer target for a short run
+# (FUZZ_SECONDS, default 60).
+#
+# ECF8_REQUIRE_DEVICE=1 (set by .ci/run): the build must have the OpenCL
+# tests and the machine an OpenCL device; without it the OpenCL tests skip
+# where there is no device, so a CI runner without one would pass untested.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
@@ -9,8 +14,24 @@ jobs=$(nproc)
 export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$PWD/build/pocl-cache}"
 mkdir -p "$POCL_CACHE_DIR"
 
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
+# -DECF8_OPENCL=ON explicitly: a build/ configured earlier with OFF would
+# otherwise keep its cached OFF and run no OpenCL test.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DECF8_OPENCL=ON
 cmake --build build -j"$jobs"
+if [[ -n "${ECF8_REQUIRE_DEVICE:-}" && "$ECF8_REQUIRE_DEVICE" != 0 ]]; then
+  # The build can still drop OpenCL (no way to embed the kernels), and
+  # cli_opencl.sh skips (exit 77) without a device: refuse both up front.
+  opencl_tests=$(cd build && ctest -N -L opencl) # not piped: grep -q may exit first (SIGPIPE)
+  if ! grep -qE 'Total Tests: [1-9]' <<<"$opencl_tests"; then
+    echo "test.sh: ECF8_REQUIRE_DEVICE is set but build/ has no OpenCL tests" >&2
+    exit 1
+  fi
+  if ! build/ecf8 devices >build/devices.txt 2>&1 || grep -q '^no device selected' build/devices.txt; then
+    cat build/devices.txt >&2
+    echo "test.sh: ECF8_REQUIRE_DEVICE is set but there is no OpenCL device" >&2
+    exit 1
+  fi
+fi
 (cd build && ctest --output-on-failure -j"$jobs")
 
 if [[ "${ECF8_SKIP_SANITIZE:-0}" != 1 ]]; then

@@ -5,7 +5,8 @@
 #   find_package(ecf8) -> ecf8::ecf8 (shared) and ecf8::ecf8_static,
 #   pkg-config ecf8    -> shared (-lecf8) and static (libecf8.a + --static).
 # Also checks the installed files and the installed CLI, and builds (and,
-# with an OpenCL device, runs) examples/decode_and_matmul against it.
+# with an OpenCL device, runs) examples/decode_and_matmul against it; with
+# ECF8_REQUIRE_DEVICE set, a missing device fails instead of skipping the run.
 #
 # usage: cli_install.sh ECF8_CLI   (CTest passes the built ecf8 binary; the
 # build tree is $ECF8_BUILD_DIR, else the CLI's directory.)
@@ -117,7 +118,8 @@ if [ "$OPENCL" = ON ]; then
         "$TMP/examples/decode_and_matmul" "$TMP/e4m3.ecf8" >"$TMP/ex-run.log" 2>&1 || rc=$?
     if [ $rc -eq 0 ]; then
         echo "decode_and_matmul: ok ($(tail -1 "$TMP/ex-run.log"))"
-    elif grep -qE "no OpenCL (platform|device)|NO_DEVICE" "$TMP/ex-run.log"; then
+    elif grep -qE "no OpenCL (platform|device)|NO_DEVICE" "$TMP/ex-run.log" &&
+         [[ -z "${ECF8_REQUIRE_DEVICE:-}" || "$ECF8_REQUIRE_DEVICE" = 0 ]]; then
         echo "decode_and_matmul: built; not run (no OpenCL device)"
     elif grep -q "matmul not implemented" "$TMP/ex-run.log" && grep -q "checksum OK" "$TMP/ex-run.log"; then
         echo "decode_and_matmul: device decode ok; fused matmul not implemented in this build yet"
