@@ -85,7 +85,11 @@ typedef enum ecf8_split {
 
 /* safetensors dtype string ("F8_E4M3", "BF16", ...) to ecf8_dtype. */
 ecf8_dtype ecf8_dtype_from_name(const char *name);
+/* The safetensors dtype string of a coded dtype ("F8_E4M3", "F8_E5M2",
+ * "BF16", "F16"), "OTHER" for anything else; a static string, never NULL. */
 const char *ecf8_dtype_name(ecf8_dtype dtype);
+/* "stored", "exponent", "byte" or "auto"; "?" for a value outside
+ * ecf8_split.  A static string, never NULL. */
 const char *ecf8_split_name(ecf8_split split);
 /* Bytes per element of a coded dtype (1 or 2), 0 for ECF8_DTYPE_OTHER. */
 unsigned ecf8_dtype_size(ecf8_dtype dtype);
@@ -99,6 +103,9 @@ typedef struct ecf8_split_layout {
     unsigned symbol_bits;
     unsigned raw_bits;
 } ecf8_split_layout;
+/* Fills *out for a coded dtype and split EXPONENT or BYTE.  Fails, leaving
+ * *out unwritten, with ECF8_ERR_UNSUPPORTED for ECF8_DTYPE_OTHER (or any
+ * value outside ecf8_dtype) and ECF8_ERR_ARGUMENT for STORED or AUTO. */
 int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out);
 
 /* ---- codebooks ----------------------------------------------------------- */
@@ -138,13 +145,21 @@ typedef struct ecf8_stream {
     const uint8_t *coded;      /* the chunk bit streams */
 } ecf8_stream;
 
-/* First flat element index and element count of chunk c. */
+/* First flat element index of chunk c (c < n_chunks; not checked). */
 uint64_t ecf8_chunk_start(const ecf8_stream *s, uint64_t chunk);
+/* Number of elements of chunk c (c < n_chunks; not checked): chunk_rows *
+ * chunk_cols, fewer in the last row band and the last column segment. */
 uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
 
-/* Checks every field, the code lengths and the chunk offsets of a stream
- * whose payload is `payload_bytes` long; after this the decoders and
- * kernels cannot read or write out of bounds. */
+/* Checks every field of *s: split and dtype, alphabet size, code_bits,
+ * shape against n_elements, chunk geometry and n_chunks, the code lengths
+ * (as ecf8_decode_table_build with code_bits), and that chunk_offsets start
+ * at 0, never decrease, end at coded_bytes - 8 and give no chunk more bytes
+ * than any coding of it.  It trusts that `coded` holds coded_bytes bytes
+ * and chunk_offsets n_chunks + 1 entries (it cannot see the buffers'
+ * sizes); given that, the decoders and kernels cannot read or write out of
+ * bounds.  ECF8_ERR_CORRUPT on the first rule broken, ECF8_ERR_ARGUMENT
+ * for NULL. */
 int ecf8_stream_validate(const ecf8_stream *s);
 
 /* Decodes the whole tensor into out (n_elements * element size bytes)
@@ -172,6 +187,12 @@ typedef struct ecf8_compress_options {
     int plain_index;
 } ecf8_compress_options;
 
+/* Sets every field to its default: struct_size = sizeof(ecf8_compress_options),
+ * split AUTO, max_code_bits ECF8_DEFAULT_CODE_BITS (12), chunk_elements
+ * ECF8_DEFAULT_CHUNK_ELEMENTS (4096), threads 0 (one per core), no progress
+ * callback, plain_index 0 (format 1.1).  ecf8_tensor_analyze,
+ * ecf8_tensor_encode, ecf8_compress_path and ecf8_inspect_path take NULL
+ * options for these defaults. */
 void ecf8_compress_options_init(ecf8_compress_options *options);
 
 /* An encoded tensor payload owned by the library. */
@@ -198,11 +219,19 @@ int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
  * AUTO picks the smallest payload; the result may be STORED. */
 int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
                        const ecf8_compress_options *options, ecf8_encoded **out);
+/* Frees an encoded tensor and the payload the library made for it; NULL
+ * is a no-op.  Pointers from ecf8_encoded_payload and ecf8_encoded_stream
+ * are invalid afterwards. */
 void ecf8_encoded_free(ecf8_encoded *enc);
 /* The payload bytes and the stream describing them (pointers into the
  * payload, valid until ecf8_encoded_free). */
 const void *ecf8_encoded_payload(const ecf8_encoded *enc, size_t *bytes);
+/* The split the payload uses: EXPONENT or BYTE, or STORED when it holds the
+ * tensor's bytes verbatim (never AUTO). */
 ecf8_split ecf8_encoded_split(const ecf8_encoded *enc);
+/* The stream describing a coded payload; NULL for a STORED one.  A STORED
+ * payload is not a copy: ecf8_encoded_payload returns the `data` pointer
+ * given to ecf8_tensor_encode, valid only as long as the caller keeps it. */
 const ecf8_stream *ecf8_encoded_stream(const ecf8_encoded *enc);
 
 /* ---- the .ecf8 container ------------------------------------------------- */
@@ -228,20 +257,35 @@ typedef struct ecf8_tensor_info {
 
 /* Opens and fully validates the container's header and index (mmap). */
 int ecf8_file_open(const char *path, ecf8_file **out);
+/* Unmaps the container and frees everything ecf8_file_open made; NULL is a
+ * no-op.  Every pointer obtained from the file (tensor infos, names,
+ * streams, payloads, source paths and prefixes) is invalid afterwards. */
 void ecf8_file_close(ecf8_file *file);
+/* Number of tensors, over all source files. */
 size_t ecf8_file_tensor_count(const ecf8_file *file);
+/* Number of source files: 1 for a container made from one .safetensors
+ * file, one per *.safetensors and *.json file of a directory otherwise. */
 size_t ecf8_file_source_count(const ecf8_file *file);
 /* Relative path of source file i ("" for a single-file container). */
 const char *ecf8_file_source_path(const ecf8_file *file, size_t i);
+/* Size of source file i as it was (and as decompress rebuilds it); 0 when
+ * i is out of range. */
 uint64_t ecf8_file_source_bytes(const ecf8_file *file, size_t i);
 /* The original bytes of source file i before its first tensor (the
  * safetensors header, or a whole non-tensor file); NULL when i is out of
  * range.  Points into the mapped container. */
 const void *ecf8_file_source_prefix(const ecf8_file *file, size_t i, size_t *bytes);
+/* Size of the container file in bytes. */
 uint64_t ecf8_file_size(const ecf8_file *file);
 /* Non-zero when the container was made from a directory of shards. */
 int ecf8_file_is_directory(const ecf8_file *file);
+/* Copies the description of tensor `index` (0 .. tensor_count - 1, in
+ * file order) into *out.  Its pointers (name, dtype_name, payload, the
+ * stream's) point into the open file and stay valid until ecf8_file_close.
+ * ECF8_ERR_ARGUMENT when index is out of range. */
 int ecf8_file_tensor(const ecf8_file *file, size_t index, ecf8_tensor_info *out);
+/* Index of the first tensor whose name is exactly `name`.  On a miss
+ * returns ECF8_ERR_NOT_FOUND and leaves *index unchanged. */
 int ecf8_file_find(const ecf8_file *file, const char *name, size_t *index);
 /* Decodes tensor `index` into out (source_bytes) and checks its checksum. */
 int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *out,
@@ -252,7 +296,15 @@ int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *out,
  * written to a temporary name and renamed only on success. */
 int ecf8_compress_path(const char *in_path, const char *out_path,
                        const ecf8_compress_options *options);
-/* Rebuilds the original file (or directory) byte for byte. */
+/* Rebuilds the original file (or directory) byte for byte, checking every
+ * tensor's checksum, with `threads` decoder threads (0 = one per core).  A
+ * directory container writes its files into out_path, created if missing
+ * (other files there are left alone).  All or nothing: each output file is
+ * written under a temporary name next to its destination, and they are
+ * renamed into place only once every one is complete; on failure the
+ * temporaries are removed, existing files keep their contents and a
+ * directory made by the call is removed.  Only a rename failing after
+ * others succeeded can leave a partial result. */
 int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads);
 /* Decodes every tensor and checks every checksum; with original_path,
  * also compares the reconstruction with it byte for byte. */
@@ -285,6 +337,8 @@ typedef struct ecf8_report {
  * .ecf8 file (whose tensors are decoded and checked). */
 int ecf8_inspect_path(const char *path, const ecf8_compress_options *options,
                       ecf8_report *out);
+/* Frees the report's tensors and names and zeroes *report, so a second call
+ * (or one on a zeroed report) is harmless; NULL is a no-op. */
 void ecf8_report_free(ecf8_report *report);
 
 #ifdef __cplusplus
