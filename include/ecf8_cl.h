@@ -80,14 +80,29 @@ typedef enum ecf8_cl_engine {
 
 typedef struct ecf8_cl_matmul ecf8_cl_matmul;
 
-/* Validates W (and its scales) on the host and prepares it for `engines`:
- * the fused engine uploads the compressed payload and a decode table; the
- * uncompressed engine decodes W once on the host, checks its checksum and
- * uploads the raw elements as its baseline.  Shapes: W [n, k] with n, k >= 1
- * and every device buffer under 2 GiB; scale_inv F32 [ceil(n/128),
- * ceil(k/128)] for FP8, NULL for BF16 (ECF8_ERR_SHAPE / ECF8_ERR_ARGUMENT
- * otherwise).  A stored (uncoded) W is accepted: the fused engine then reads
- * it raw.  Blocking.  One object must not be used by two threads at once. */
+/* Validates W and its scales on the host and prepares W for `engines`.
+ *
+ * What is checked when: at create, every engine's input is checked in full
+ * before anything is uploaded -- W's shape, dtype and coded stream (every
+ * offset and code length), W decoded once on the host against its XXH3
+ * checksum (as ecf8_file_read_tensor does), and the scale tensor's bytes
+ * against its checksum.  A tensor that fails returns ECF8_ERR_CORRUPT or
+ * ECF8_ERR_CHECKSUM (ecf8_last_error() names the tensor) and no object.
+ * The host decode is a one-time cost at load, about what
+ * ecf8_file_read_tensor takes for W, and n * k element bytes of host memory
+ * while create runs; it is always done, because the fused kernel has no
+ * check of its own: a flipped payload bit that keeps every code length
+ * would decode on the device without an error and give a wrong Y.
+ * Callers that build ecf8_tensor_info themselves must fill in `checksum`
+ * for W and for scale_inv (XXH3-64 of their original bytes).
+ *
+ * Then the fused engine uploads the compressed payload and a decode table;
+ * the uncompressed engine uploads the raw elements of that host decode as
+ * its baseline.  Shapes: W [n, k] with n, k >= 1 and every device buffer
+ * under 2 GiB; scale_inv F32 [ceil(n/128), ceil(k/128)] for FP8, NULL for
+ * BF16 (ECF8_ERR_SHAPE / ECF8_ERR_ARGUMENT otherwise).  A stored (uncoded)
+ * W is accepted: the fused engine then reads it raw.  Blocking.  One object
+ * must not be used by two threads at once. */
 int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
                           unsigned engines, ecf8_cl_matmul **out);
@@ -110,7 +125,8 @@ int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info)
  * floats from y_offset bytes; offsets are multiples of the element size and
  * both buffers must be large enough (ECF8_ERR_SHAPE otherwise).  Programs
  * are built on first use (ecf8_cl_matmul_get_info's lanes is 0 until then).
- * One kernel launch; out_event is its event. */
+ * One kernel launch; out_event is its event.  Nothing of W is checked here
+ * or in the kernel: create checked it once. */
 int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command_queue queue,
                            size_t m, cl_mem x, size_t x_offset, unsigned x_flags, cl_mem y,
                            size_t y_offset, cl_uint num_wait_events, const cl_event *wait_events,
@@ -119,7 +135,9 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
 /* The middle step of the "decode, dequantise, SGEMM" baseline: the n * k raw
  * elements of W in `raw` (as ecf8_cl_enqueue_decode writes them) to fp32
  * [n, k] at out_offset, w * scale_inv rounded once (BF16: w).  Needs the
- * uncompressed engine's programs (any mm). */
+ * uncompressed engine's programs (any mm).  The scales are the ones create
+ * checked; a corrupt chunk of the decode that wrote `raw` shows only in
+ * that decode's error word (ecf8_cl_enqueue_decode). */
 int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_mem raw,
                                size_t raw_offset, cl_mem out, size_t out_offset,
                                cl_uint num_wait_events, const cl_event *wait_events,

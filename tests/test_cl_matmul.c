@@ -113,6 +113,7 @@ static void weight_encode(weight *w, const ecf8_compress_options *o)
         s->n_elements = nb * kb;
         s->source_bytes = s->payload_bytes = nb * kb * 4;
         s->payload = w->scale;
+        s->checksum = XXH3_64bits(w->scale, nb * kb * 4);
     }
 }
 
@@ -544,11 +545,45 @@ static void test_errors(void **state)
     t = w.info;
     t.dtype = ECF8_DTYPE_F16;
     assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm), ECF8_ERR_UNSUPPORTED);
-    /* a checksum that does not match */
-    t = w.info;
-    t.checksum ^= 1;
-    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm), ECF8_ERR_CHECKSUM);
-    assert_null(mm);
+    /* A checksum that does not match, of W or of its scales: refused for
+     * every engine, the fused one included (it decodes only on the device,
+     * where nothing else would notice). */
+    const unsigned masks[] = {0, ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED),
+                              ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)};
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        t = w.info;
+        t.checksum ^= 1;
+        assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, masks[i], &mm),
+                         ECF8_ERR_CHECKSUM);
+        assert_null(mm);
+        assert_non_null(strstr(ecf8_last_error(), "'test.weight': checksum mismatch"));
+        bad = w.scale_info;
+        bad.checksum ^= 1;
+        assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &bad, masks[i], &mm),
+                         ECF8_ERR_CHECKSUM);
+        assert_null(mm);
+        assert_non_null(strstr(ecf8_last_error(), "scale tensor 'test.weight_scale_inv'"));
+    }
+    /* One flipped bit in the coded stream: whatever it does to the code
+     * words, the fused engine refuses the tensor at create. */
+    {
+        size_t pb;
+        const uint8_t *payload = ecf8_encoded_payload(w.enc, &pb);
+        uint8_t *copy = malloc(pb);
+        assert_non_null(copy);
+        memcpy(copy, payload, pb);
+        t = w.info;
+        const uint8_t *coded = t.stream.coded;
+        assert_true(coded >= payload && coded + t.stream.coded_bytes <= payload + pb);
+        t.payload = copy;
+        t.stream.coded = copy + (coded - payload);
+        ((uint8_t *)t.stream.coded)[t.stream.coded_bytes / 2] ^= 0x10;
+        int st = ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info,
+                                       ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED), &mm);
+        assert_true(st == ECF8_ERR_CHECKSUM || st == ECF8_ERR_CORRUPT);
+        assert_null(mm);
+        free(copy);
+    }
 
     assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info,
                                            ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED), &mm), ECF8_OK);

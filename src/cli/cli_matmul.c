@@ -272,11 +272,13 @@ typedef struct device {
     cl_context ctx;
     cl_device_id dev;
     cl_command_queue queue;
+    const char *path; /* the .ecf8 file worked on: every error names it */
 } device;
 
-static int device_open(device *d)
+static int device_open(device *d, const char *path)
 {
     memset(d, 0, sizeof *d);
+    d->path = path;
     if (ecf8_cl_open_default(&d->ctx, &d->dev, &d->queue)) return cli_fail("no OpenCL device");
     return 0;
 }
@@ -306,6 +308,7 @@ typedef struct clblast_state {
     ecf8_cl_tensor *tensor;
     cl_mem raw, wf32;
     cl_event ev[3];
+    uint8_t *check; /* host copy for clblast_check */
 } clblast_state;
 
 static void clblast_events_release(clblast_state *c)
@@ -337,6 +340,7 @@ static void clblast_free(clblast_state *c)
     ecf8_cl_tensor_free(c->tensor);
     if (c->raw) clReleaseMemObject(c->raw);
     if (c->wf32) clReleaseMemObject(c->wf32);
+    free(c->check);
     memset(c, 0, sizeof *c);
 }
 
@@ -348,7 +352,9 @@ static int clblast_prepare(const device *d, const ecf8_tensor_info *w, clblast_s
     size_t n = (size_t)w->shape[0] * w->shape[1];
     c->raw = make_buffer(d, n * ecf8_dtype_size(w->dtype) + 64, NULL, "decoded weights");
     c->wf32 = c->raw ? make_buffer(d, n * sizeof(float), NULL, "fp32 weights") : NULL;
-    if (!c->raw || !c->wf32) {
+    c->check = malloc(ecf8_cl_tensor_decoded_bytes(c->tensor) + 1);
+    if (!c->check) file_error(d->path, "out of memory");
+    if (!c->raw || !c->wf32 || !c->check) {
         clblast_free(c);
         return 1;
     }
@@ -358,6 +364,19 @@ static int clblast_prepare(const device *d, const ecf8_tensor_info *w, clblast_s
     fprintf(stderr, "ecf8: this build has no CLBlast: the clblast engine is unavailable\n");
     return 1;
 #endif
+}
+
+/* The decode kernel records a chunk that does not decode to its stored
+ * length in an error word that only ecf8_cl_decode_to_host reads: it checks
+ * the decodes enqueued so far, then decodes once more and checks the
+ * checksum.  Called once the runs whose Y is used are done, outside timed
+ * code. */
+static int clblast_check(const device *d, clblast_state *c)
+{
+    if (!c->tensor) return 0;
+    if (ecf8_cl_decode_to_host(c->tensor, d->queue, c->check, ecf8_cl_tensor_decoded_bytes(c->tensor)))
+        return lib_error(d->path, "device decode for the clblast engine failed");
+    return 0;
 }
 
 /* Enqueues decode, dequantise and SGEMV (m = 1) or SGEMM. */
@@ -447,7 +466,7 @@ int cli_matmul_run(int argc, char **argv)
     ecf8_cl_matmul *mm = NULL;
     clblast_state cb = {0};
     cl_mem bx = NULL, by = NULL;
-    if (!rc) rc = device_open(&d);
+    if (!rc) rc = device_open(&d, path);
     if (!rc) {
         unsigned mask = eng == ENG_UNCOMPRESSED ? ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)
                                                 : ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED);
@@ -464,6 +483,7 @@ int cli_matmul_run(int argc, char **argv)
     if (!rc) rc = engine_enqueue(&d, eng, mm, &cb, m, n, k, bx, by);
     if (!rc && clEnqueueReadBuffer(d.queue, by, CL_TRUE, 0, m * n * sizeof(float), y, 0, NULL, NULL))
         rc = cli_fail("reading the result failed");
+    if (!rc) rc = clblast_check(&d, &cb);
     if (!rc) rc = npy_write(outp, y, m, n, ndim);
     if (bx) clReleaseMemObject(bx);
     if (by) clReleaseMemObject(by);
@@ -631,6 +651,7 @@ static int bench_tile(const mm_weight *src, const uint8_t *raw, uint64_t n, uint
         b->scale.n_elements = nb * kb;
         b->scale.source_bytes = b->scale.payload_bytes = nb * kb * 4;
         b->scale.payload = b->scales;
+        b->scale.checksum = XXH3_64bits(b->scales, nb * kb * sizeof(float));
         b->has_scale = 1;
     }
     return 0;
@@ -723,6 +744,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             rc = cli_fail("reading the result failed");
         res[order[e]].ran = !rc;
     }
+    if (!rc && use_clblast) rc = clblast_check(d, &cb);
     ecf8_cl_matmul_get_info(mm, &info); /* lanes are known once a kernel is built */
     for (unsigned r = 0; !rc && r < repeat; r++)
         for (int e = 0; !rc && e < n_eng; e++) {
@@ -735,6 +757,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             if (!rc && order[e] == ENG_CLBLAST)
                 for (int st = 0; st < 3; st++) stages[(size_t)st * repeat + r] = clblast_stage_ms(&cb, st);
         }
+    if (!rc && use_clblast) rc = clblast_check(d, &cb);
     /* Fused speed relative to each baseline, paired within a round (the
      * engines run back to back), median over rounds: robust to background
      * load that drifts between rounds. */
@@ -927,7 +950,7 @@ int cli_bench_matmul(int argc, char **argv)
     }
     device d = {0};
     flusher fl = {0};
-    if (!rc) rc = device_open(&d);
+    if (!rc) rc = device_open(&d, path);
     if (!rc && !warm) rc = flusher_init(&d, &fl);
     for (size_t i = 0; !rc && i < n_batches; i++)
         rc = bench_one(&d, &b, batches[i], (unsigned)repeat, warm, &fl, use_clblast, json);

@@ -2,15 +2,18 @@
  * baseline.
  *
  * ecf8_cl_matmul_create validates everything on the host before a kernel can
- * see it: W's shape and dtype, the scale tensor's dtype and shape, the coded
- * stream (ecf8_stream_validate: every offset and code length) and, for the
- * uncompressed engine, the decoded bytes against the tensor's checksum.  It
+ * see it: W's shape and dtype, the scale tensor's dtype, shape and checksum,
+ * the coded stream (ecf8_stream_validate: every offset and code length) and,
+ * for every engine, W decoded once on the host against its checksum.  The
+ * fused kernel has no error word of its own: a flipped payload bit that
+ * keeps every code length decodes "successfully" on the device, so the host
+ * decode at create is the only place such a tensor can be caught.  It
  * uploads, per engine:
  *   fused         the coded stream (zero-padded so that even a corrupt chunk
  *                 cannot make a kernel read outside it), the chunk offsets as
  *                 uint32, a decode table in the kernel's format (below) and
  *                 the block scales;
- *   uncompressed  the raw elements (decoded once on the host), rows padded to
+ *   uncompressed  the raw elements (the host decode above), rows padded to
  *                 an odd number of 64-byte lines, and the scales.
  * Programs are specialised by -D options per (dtype, split, code length,
  * X type) and built on first use; the runtime caches them.  The kernel picks
@@ -242,12 +245,13 @@ static int upload_fused(ecf8_cl_matmul *mm, const ecf8_tensor_info *w)
     return st;
 }
 
-/* Raw elements for the uncompressed engine (and for a stored W).  A work-item
- * reads 16 * IL rows side by side; at a row pitch that is a multiple of
- * 4 KiB (K = 4096 FP8) they all fall into one L1 set and evict each other
+/* Raw elements for the uncompressed engine (and for a stored W), from the
+ * n * k elements `raw` that verify_weight checked.  A work-item reads
+ * 16 * IL rows side by side; at a row pitch that is a multiple of 4 KiB
+ * (K = 4096 FP8) they all fall into one L1 set and evict each other
  * (measured: the GEMV ran 1.8x slower than at K = 4032), so rows start an
  * odd number of cache lines apart. */
-static int upload_raw(ecf8_cl_matmul *mm, const ecf8_tensor_info *w, int check)
+static int upload_raw(ecf8_cl_matmul *mm, const uint8_t *raw)
 {
     size_t es = ecf8_dtype_size(mm->dtype), row = (size_t)mm->k * es, bytes = mm->n * row;
     size_t pitch = (row + 63) / 64 | 1; /* in lines */
@@ -255,28 +259,51 @@ static int upload_raw(ecf8_cl_matmul *mm, const ecf8_tensor_info *w, int check)
     pitch = pitch ? pitch * 64 : row;
     mm->raw_stride = (uint32_t)(pitch / es);
     /* +16: 32-bit loads read up to 3 bytes past the last row */
-    uint8_t *raw = calloc(1, bytes), *dev = calloc(1, mm->n * pitch + 16);
-    if (!raw || !dev) {
-        free(raw);
-        free(dev);
-        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for %zu raw weight bytes", bytes);
-    }
-    int st = ECF8_OK;
-    if (w->split == ECF8_SPLIT_STORED) {
-        memcpy(raw, w->payload, bytes);
-    } else {
-        st = ecf8_stream_decode(&w->stream, raw, bytes, 0);
-        if (st) st = ecf8_fail_context(st, "tensor '%s'", tensor_name(w));
-    }
-    if (!st && check && ecf8_hash64(raw, bytes) != w->checksum)
-        st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': decoded weights do not match its checksum",
-                       tensor_name(w));
-    for (size_t r = 0; !st && r < mm->n; r++) memcpy(dev + r * pitch, raw + r * row, row);
-    if (!st) st = make_buffer(mm, mm->n * pitch + 16, dev, &mm->raw, "raw weights");
+    uint8_t *dev = calloc(1, mm->n * pitch + 16);
+    if (!dev) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for %zu raw weight bytes", bytes);
+    for (size_t r = 0; r < mm->n; r++) memcpy(dev + r * pitch, raw + r * row, row);
+    int st = make_buffer(mm, mm->n * pitch + 16, dev, &mm->raw, "raw weights");
     if (!st) mm->raw_bytes = bytes + mm->scale_bytes;
-    free(raw);
     free(dev);
     return st;
+}
+
+/* W's elements decoded on the host and checked against its checksum, the
+ * way ecf8_file_read_tensor checks them.  *raw points at the stored payload
+ * or at a decoded copy, which *owned holds for the caller to free. */
+static int verify_weight(const ecf8_tensor_info *w, const uint8_t **raw, uint8_t **owned)
+{
+    size_t bytes = (size_t)w->n_elements * ecf8_dtype_size(w->dtype);
+    *raw = NULL;
+    *owned = NULL;
+    if (w->split == ECF8_SPLIT_STORED) {
+        *raw = w->payload;
+    } else {
+        uint8_t *buf = malloc(bytes);
+        if (!buf) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for %zu decoded weight bytes", bytes);
+        int st = ecf8_stream_decode(&w->stream, buf, bytes, 0);
+        if (st) {
+            free(buf);
+            return ecf8_fail_context(st, "tensor '%s'", tensor_name(w));
+        }
+        *raw = *owned = buf;
+    }
+    if (ecf8_hash64(*raw, bytes) != w->checksum) {
+        free(*owned);
+        *raw = *owned = NULL;
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", tensor_name(w));
+    }
+    return ECF8_OK;
+}
+
+/* The block scales are read by every engine as they are stored: a flipped
+ * bit there changes Y as surely as one in W. */
+static int verify_scale(const ecf8_tensor_info *w, const ecf8_tensor_info *sc)
+{
+    if (sc && ecf8_hash64(sc->payload, (size_t)sc->payload_bytes) != sc->checksum)
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "scale tensor '%s' of '%s': checksum mismatch",
+                         tensor_name(sc), tensor_name(w));
+    return ECF8_OK;
 }
 
 int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_queue queue,
@@ -293,10 +320,17 @@ int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_qu
     if (engines & ~all) return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul create: unknown engine mask 0x%x", engines);
     int st = validate_weight(weight);
     if (!st) st = validate_scale(weight, scale_inv);
+    if (!st) st = verify_scale(weight, scale_inv);
+    const uint8_t *raw = NULL;
+    uint8_t *raw_owned = NULL;
+    if (!st) st = verify_weight(weight, &raw, &raw_owned);
     if (st) return st;
 
     ecf8_cl_matmul *mm = calloc(1, sizeof *mm);
-    if (!mm) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!mm) {
+        free(raw_owned);
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    }
     mm->context = context;
     mm->device = device;
     clRetainContext(context);
@@ -324,16 +358,17 @@ int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_qu
         float one = 1.0f; /* BF16: never read, but the argument needs a buffer */
         st = make_buffer(mm, sizeof one, &one, &mm->scale, "scales");
     }
+    /* A stored W has no stream: the fused engine reads the raw buffer. */
+    int need_raw = (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)) ||
+                   weight->split == ECF8_SPLIT_STORED;
+    if (!st && need_raw) st = upload_raw(mm, raw);
     if (!st && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED))) {
-        if (weight->split == ECF8_SPLIT_STORED) {
-            if (!(engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)))
-                st = upload_raw(mm, weight, 0);
-            if (!st) mm->fused_bytes = (uint64_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype) + mm->scale_bytes;
-        } else {
+        if (weight->split == ECF8_SPLIT_STORED)
+            mm->fused_bytes = (uint64_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype) + mm->scale_bytes;
+        else
             st = upload_fused(mm, weight);
-        }
     }
-    if (!st && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED))) st = upload_raw(mm, weight, 1);
+    free(raw_owned);
     if (st) {
         ecf8_cl_matmul_free(mm);
         return st;
