@@ -279,7 +279,7 @@ static int device_open(device *d, const char *path)
 {
     memset(d, 0, sizeof *d);
     d->path = path;
-    if (ecf8_cl_open_default(&d->ctx, &d->dev, &d->queue)) return cli_fail("no OpenCL device");
+    if (ecf8_cl_open_default(&d->ctx, &d->dev, &d->queue)) return lib_error(path, "no OpenCL device");
     return 0;
 }
 
@@ -295,8 +295,8 @@ static cl_mem make_buffer(const device *d, size_t bytes, const void *data, const
     cl_mem b = clCreateBuffer(d->ctx, CL_MEM_READ_WRITE | (data ? CL_MEM_COPY_HOST_PTR : 0), bytes,
                               (void *)data, &err);
     if (err != CL_SUCCESS) {
-        fprintf(stderr, "ecf8: cannot allocate %zu bytes for %s on the device (%s)\n", bytes, what,
-                ecf8_status_string(err));
+        file_error(d->path, "cannot allocate %zu bytes for %s on the device (%s)", bytes, what,
+                   ecf8_status_string(err));
         return NULL;
     }
     return b;
@@ -348,7 +348,8 @@ static int clblast_prepare(const device *d, const ecf8_tensor_info *w, clblast_s
 {
     memset(c, 0, sizeof *c);
 #if HAVE_CLBLAST
-    if (ecf8_cl_tensor_create(d->ctx, d->dev, d->queue, w, &c->tensor)) return cli_fail("tensor upload failed");
+    if (ecf8_cl_tensor_create(d->ctx, d->dev, d->queue, w, &c->tensor))
+        return lib_error(d->path, "tensor upload failed");
     size_t n = (size_t)w->shape[0] * w->shape[1];
     c->raw = make_buffer(d, n * ecf8_dtype_size(w->dtype) + 64, NULL, "decoded weights");
     c->wf32 = c->raw ? make_buffer(d, n * sizeof(float), NULL, "fp32 weights") : NULL;
@@ -361,8 +362,7 @@ static int clblast_prepare(const device *d, const ecf8_tensor_info *w, clblast_s
     return 0;
 #else
     (void)d, (void)w;
-    fprintf(stderr, "ecf8: this build has no CLBlast: the clblast engine is unavailable\n");
-    return 1;
+    return file_error(d->path, "this build has no CLBlast: the clblast engine is unavailable");
 #endif
 }
 
@@ -387,7 +387,7 @@ static int clblast_enqueue(const device *d, ecf8_cl_matmul *mm, clblast_state *c
     clblast_events_release(c);
     if (ecf8_cl_enqueue_decode(c->tensor, d->queue, c->raw, 0, 0, NULL, &c->ev[0]) ||
         ecf8_cl_enqueue_dequantize(mm, d->queue, c->raw, 0, c->wf32, 0, 0, NULL, &c->ev[1]))
-        return cli_fail("decode for the clblast engine failed");
+        return lib_error(d->path, "decode for the clblast engine failed");
     cl_command_queue q = d->queue;
     CLBlastStatusCode s;
     if (m == 1)
@@ -396,10 +396,8 @@ static int clblast_enqueue(const device *d, ecf8_cl_matmul *mm, clblast_state *c
     else
         s = CLBlastSgemm(CLBlastLayoutRowMajor, CLBlastTransposeNo, CLBlastTransposeYes, m, n, k, 1.0f,
                          x, 0, k, c->wf32, 0, k, 0.0f, y, 0, n, &q, &c->ev[2]);
-    if (s != CLBlastSuccess) {
-        fprintf(stderr, "ecf8: CLBlast %s failed with status %d\n", m == 1 ? "SGEMV" : "SGEMM", (int)s);
-        return 1;
-    }
+    if (s != CLBlastSuccess)
+        return file_error(d->path, "CLBlast %s failed with status %d", m == 1 ? "SGEMV" : "SGEMM", (int)s);
     return 0;
 #else
     (void)d, (void)mm, (void)c, (void)m, (void)n, (void)k, (void)x, (void)y;
@@ -413,7 +411,7 @@ static int engine_enqueue(const device *d, engine_id e, ecf8_cl_matmul *mm, clbl
     if (e == ENG_CLBLAST) return clblast_enqueue(d, mm, c, m, n, k, x, y);
     ecf8_cl_engine ce = e == ENG_FUSED ? ECF8_CL_ENGINE_FUSED : ECF8_CL_ENGINE_UNCOMPRESSED;
     if (ecf8_cl_enqueue_matmul(mm, ce, d->queue, m, x, 0, 0, y, 0, 0, NULL, NULL))
-        return cli_fail("matmul failed");
+        return lib_error(d->path, "matmul failed");
     return 0;
 }
 
@@ -477,12 +475,14 @@ int cli_matmul_run(int argc, char **argv)
     if (!rc) {
         bx = make_buffer(&d, m * k * sizeof(float), x, "X");
         by = bx ? make_buffer(&d, m * n * sizeof(float), NULL, "Y") : NULL;
-        y = malloc(m * n * sizeof(float));
-        if (!bx || !by || !y) rc = 1;
+        y = by ? malloc(m * n * sizeof(float)) : NULL;
+        if (!bx || !by) rc = 1; /* make_buffer said why */
+        else if (!y) rc = file_error(path, "out of memory");
     }
     if (!rc) rc = engine_enqueue(&d, eng, mm, &cb, m, n, k, bx, by);
-    if (!rc && clEnqueueReadBuffer(d.queue, by, CL_TRUE, 0, m * n * sizeof(float), y, 0, NULL, NULL))
-        rc = cli_fail("reading the result failed");
+    cl_int err = CL_SUCCESS;
+    if (!rc && (err = clEnqueueReadBuffer(d.queue, by, CL_TRUE, 0, m * n * sizeof(float), y, 0, NULL, NULL)))
+        rc = file_error(path, "reading the result from the device failed (%s)", ecf8_status_string(err));
     if (!rc) rc = clblast_check(&d, &cb);
     if (!rc) rc = npy_write(outp, y, m, n, ndim);
     if (bx) clReleaseMemObject(bx);
@@ -547,10 +547,8 @@ static int flusher_init(const device *d, flusher *fl)
     if (!err) err = clBuildProgram(fl->prog, 1, &d->dev, "", NULL, NULL);
     if (!err) fl->kernel = clCreateKernel(fl->prog, "ecf8_flush", &err);
     if (!err) fl->buf = make_buffer(d, bytes, NULL, "the cache flush");
-    if (err || !fl->buf) {
-        fprintf(stderr, "ecf8: cannot set up the cache flush\n");
-        return 1;
-    }
+    if (err) return file_error(d->path, "cannot set up the cache flush (%s)", ecf8_status_string(err));
+    if (!fl->buf) return 1; /* make_buffer said why */
     unsigned zero = 0;
     clEnqueueFillBuffer(d->queue, fl->buf, &zero, sizeof zero, 0, bytes, 0, NULL, NULL);
     clSetKernelArg(fl->kernel, 0, sizeof(cl_mem), &fl->buf);
@@ -604,12 +602,13 @@ static void bench_weight_free(bench_weight *b)
 
 /* Tiles the file's weight to n x k (W'[r][c] = W[r % N][c % K], scales the
  * same way per 128-block) and encodes it in memory. */
-static int bench_tile(const mm_weight *src, const uint8_t *raw, uint64_t n, uint64_t k, bench_weight *b)
+static int bench_tile(const char *path, const mm_weight *src, const uint8_t *raw, uint64_t n, uint64_t k,
+                      bench_weight *b)
 {
     ecf8_dtype dt = src->w.dtype;
     size_t es = ecf8_dtype_size(dt), n0 = (size_t)src->w.shape[0], k0 = (size_t)src->w.shape[1];
     b->raw = malloc((size_t)n * k * es);
-    if (!b->raw) return cli_fail("out of memory");
+    if (!b->raw) return file_error(path, "out of memory");
     for (size_t r = 0; r < n; r++) {
         uint8_t *dst = b->raw + r * k * es;
         const uint8_t *row = raw + (r % n0) * k0 * es;
@@ -620,7 +619,7 @@ static int bench_tile(const mm_weight *src, const uint8_t *raw, uint64_t n, uint
     }
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
-    if (ecf8_tensor_encode(dt, b->raw, n, k, &o, &b->enc)) return cli_fail("encoding the tiled weight failed");
+    if (ecf8_tensor_encode(dt, b->raw, n, k, &o, &b->enc)) return lib_error(path, "encoding the tiled weight failed");
     snprintf(b->name, sizeof b->name, "%s (tiled to %llux%llu)", src->w.name, (unsigned long long)n,
              (unsigned long long)k);
     ecf8_tensor_info *t = &b->info;
@@ -643,7 +642,7 @@ static int bench_tile(const mm_weight *src, const uint8_t *raw, uint64_t n, uint
         size_t nb = (size_t)(n + 127) / 128, kb = (size_t)(k + 127) / 128;
         const float *ss = src->s.payload;
         b->scales = malloc(nb * kb * sizeof(float));
-        if (!b->scales) return cli_fail("out of memory");
+        if (!b->scales) return file_error(path, "out of memory");
         for (size_t i = 0; i < nb; i++)
             for (size_t j = 0; j < kb; j++) memcpy(&b->scales[i * kb + j], &ss[(i % snb) * skb + j % skb], 4);
         b->scale = src->s;
@@ -707,19 +706,20 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
     engine_result res[ENG_COUNT] = {{0}};
     int rc = 0;
     if (ecf8_cl_matmul_create(d->ctx, d->dev, d->queue, t, b->has_scale ? &b->scale : NULL, 0, &mm))
-        return lib_error(t->name, "cannot prepare the matmul");
+        return lib_error(d->path, "cannot prepare the matmul");
     ecf8_cl_matmul_info info;
     ecf8_cl_matmul_get_info(mm, &info);
-    if (use_clblast && clblast_prepare(d, t, &cb)) use_clblast = 0;
-    float *x = malloc(m * k * sizeof(float));
+    if (use_clblast && clblast_prepare(d, t, &cb)) rc = 1;
+    float *x = rc ? NULL : malloc(m * k * sizeof(float));
     uint64_t seed = 0x9E3779B97F4A7C15ull;
     for (size_t i = 0; x && i < m * k; i++) {
         seed ^= seed << 13, seed ^= seed >> 7, seed ^= seed << 17;
         x[i] = (float)((double)(int64_t)(seed >> 40) / (double)(1 << 23));
     }
+    if (!rc && !x) rc = file_error(d->path, "out of memory");
     cl_mem bx = x ? make_buffer(d, m * k * sizeof(float), x, "X") : NULL;
     cl_mem by = bx ? make_buffer(d, m * n * sizeof(float), NULL, "Y") : NULL;
-    if (!x || !bx || !by) rc = 1;
+    if (x && (!bx || !by)) rc = 1; /* make_buffer said why */
     engine_id order[ENG_COUNT];
     int n_eng = 0;
     order[n_eng++] = ENG_FUSED;
@@ -732,7 +732,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
     double *times = calloc((size_t)(2 * ENG_COUNT + 3) * repeat, sizeof(double));
     double *cpu = times ? times + (size_t)ENG_COUNT * repeat : NULL;
     double *stages = times ? cpu + (size_t)ENG_COUNT * repeat : NULL;
-    if (!times) rc = 1;
+    if (!rc && !times) rc = file_error(d->path, "out of memory");
     /* Warm-up (builds programs), then rounds that alternate the engines so
      * that background load hits them alike. */
     for (int e = 0; !rc && e < n_eng; e++) {
@@ -741,7 +741,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
         res[order[e]].y = malloc(m * n * sizeof(float));
         if (!rc && (!res[order[e]].y ||
                     clEnqueueReadBuffer(d->queue, by, CL_TRUE, 0, m * n * 4, res[order[e]].y, 0, NULL, NULL)))
-            rc = cli_fail("reading the result failed");
+            rc = file_error(d->path, "reading the result from the device failed");
         res[order[e]].ran = !rc;
     }
     if (!rc && use_clblast) rc = clblast_check(d, &cb);
@@ -751,7 +751,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
             if (!warm) flusher_run(d, fl);
             double t0 = now_seconds(), c0 = cpu_seconds();
             rc = engine_enqueue(d, order[e], mm, &cb, m, n, k, bx, by);
-            if (!rc && clFinish(d->queue)) rc = cli_fail("clFinish failed");
+            if (!rc && clFinish(d->queue)) rc = file_error(d->path, "clFinish failed");
             times[(size_t)order[e] * repeat + r] = (now_seconds() - t0) * 1e3;
             cpu[(size_t)order[e] * repeat + r] = (cpu_seconds() - c0) * 1e3;
             if (!rc && order[e] == ENG_CLBLAST)
@@ -763,7 +763,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
      * load that drifts between rounds. */
     double paired[ENG_COUNT] = {0}, paired_cpu = 0;
     double *ratio = rc ? NULL : malloc(repeat * sizeof *ratio);
-    if (!rc && !ratio) rc = cli_fail("out of memory");
+    if (!rc && !ratio) rc = file_error(d->path, "out of memory");
     for (int e = 1; !rc && e < n_eng; e++) {
         for (unsigned r = 0; r < repeat; r++)
             ratio[r] = times[(size_t)order[e] * repeat + r] / times[(size_t)ENG_FUSED * repeat + r];
@@ -788,11 +788,11 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
         size_t stride = work > (1ull << 30) ? (size_t)((work + (1ull << 30) - 1) >> 30) : 1;
         size_t cols = (n + stride - 1) / stride, nkb = (k + 127) / 128;
         double *ref = malloc(m * cols * sizeof(double));
-        if (!ref) rc = cli_fail("out of memory");
+        if (!ref) rc = file_error(d->path, "out of memory");
         for (size_t j = 0; !rc && j < n; j += stride) {
             double *wrow = malloc(k * sizeof(double));
             if (!wrow) {
-                rc = cli_fail("out of memory");
+                rc = file_error(d->path, "out of memory");
                 break;
             }
             for (size_t c = 0; c < k; c++) {
@@ -940,7 +940,7 @@ int cli_bench_matmul(int argc, char **argv)
         if (!raw || ecf8_file_read_tensor(f, i, raw, bytes, 0)) rc = lib_error(path, "cannot read the tensor");
     }
     if (!rc && shape_n) {
-        rc = bench_tile(&w, raw, shape_n, shape_k, &b);
+        rc = bench_tile(path, &w, raw, shape_n, shape_k, &b);
     } else if (!rc) {
         b.info = w.w;
         b.scale = w.s;

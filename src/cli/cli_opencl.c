@@ -182,7 +182,11 @@ int cli_decompress(const char *in, const char *out, unsigned threads)
     device d = {0};
     if (g_engine != ENGINE_CPU) {
         if (ecf8_cl_open_default(&d.context, &d.device, &d.queue)) {
-            if (g_engine == ENGINE_OPENCL) return fail_with("--engine opencl", "no OpenCL device");
+            if (g_engine == ENGINE_OPENCL) {
+                const char *why = ecf8_last_error();
+                fprintf(stderr, "ecf8: %s: --engine opencl: %s\n", in, why[0] ? why : "no OpenCL device");
+                return 1;
+            }
             fprintf(stderr, "ecf8: note: %s; decompressing on the CPU\n", ecf8_last_error());
             d.context = NULL;
         }
