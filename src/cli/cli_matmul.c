@@ -820,11 +820,16 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
         if (warm) snprintf(cold, sizeof cold, "warm (no flush)");
         else snprintf(cold, sizeof cold, "flush: %zu MiB read+written before each timed run", fl->bytes >> 20);
         if (!rc && json) {
-            printf("{\"tensor\": \"%s\", \"dtype\": \"%s\", \"split\": \"%s\", \"m\": %zu, \"n\": %zu, "
-                   "\"k\": %zu, \"bit_identical\": %s, \"repeat\": %u, \"weights\": \"%s\", "
-                   "\"reference_columns\": %zu, \"lanes\": %u, \"engines\": {",
-                   t->name, t->dtype_name, ecf8_split_name(t->split), m, n, k,
-                   identical ? "true" : "false", repeat, cold, cols, info.lanes);
+            /* Names come from the file: escaped, whatever they hold. */
+            printf("{\"tensor\": ");
+            cli_json_string(stdout, t->name);
+            printf(", \"dtype\": ");
+            cli_json_string(stdout, t->dtype_name);
+            printf(", \"split\": \"%s\", \"m\": %zu, \"n\": %zu, \"k\": %zu, \"bit_identical\": %s, "
+                   "\"repeat\": %u, \"weights\": \"%s\", \"reference_columns\": %zu, \"lanes\": %u, "
+                   "\"engines\": {",
+                   ecf8_split_name(t->split), m, n, k, identical ? "true" : "false", repeat, cold, cols,
+                   info.lanes);
             int first = 1;
             for (int e = 0; e < ENG_COUNT; e++) json_engine(engine_names[e], &res[e], flops, &first);
             printf("}, \"fused_speedup_paired\": {\"vs_uncompressed\": %.3f, \"vs_uncompressed_cpu\": %.3f",
