@@ -1,0 +1,275 @@
+#!/usr/bin/env bash
+# cli_opencl.sh ECF8 - the device commands of the ecf8 CLI on a real OpenCL
+# device: devices, matmul (every engine), bench matmul/decode --json and
+# decompress --engine opencl, on one real Linear weight and on broken
+# inputs.  Exit 77 (skipped) when there is no device or no python3.
+#
+# A failure must be exit status 1 with one stderr line "ecf8: FILE: ...",
+# nothing on stdout, and no output file or temporary left behind.
+set -u
+
+ECF8=${1:?usage: cli_opencl.sh PATH/TO/ecf8}
+DATA=${ECF8_TEST_DATA:-$(cd "$(dirname "$0")" && pwd)/data}
+TMP=$(mktemp -d "${ECF8_BUILD_DIR:-${TMPDIR:-/tmp}}/cli-opencl-XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+command -v python3 >/dev/null || { echo "SKIP: no python3"; exit 77; }
+if ! "$ECF8" devices >"$TMP/devices" 2>"$TMP/devices.err" || grep -q '^no device selected' "$TMP/devices"; then
+    echo "SKIP: no OpenCL device: $(cat "$TMP/devices.err" "$TMP/devices" | tail -n 1)"
+    exit 77
+fi
+
+checks=0 fails=0
+fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
+
+# run NAME ARGS...: ecf8 ARGS must succeed silently on stderr.
+run() {
+    local name=$1
+    shift
+    checks=$((checks + 1))
+    if ! "$ECF8" "$@" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null; then
+        fail "$name: exit status $? ($(head -n 1 "$TMP/stderr"))"
+        return 1
+    fi
+    [ -s "$TMP/stderr" ] && fail "$name: stderr on success: $(head -n 1 "$TMP/stderr")"
+    return 0
+}
+
+# refused NAME NAMED NEEDLE OUTPUT ARGS...: ecf8 ARGS must fail with status 1,
+# one stderr line "ecf8: NAMED: ..." holding NEEDLE, an empty stdout, and
+# neither OUTPUT nor a temporary beside it.
+refused() {
+    local name=$1 named=$2 needle=$3 output=$4
+    shift 4
+    checks=$((checks + 1))
+    rm -f "$output" # what an earlier check may have left
+    "$ECF8" "$@" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null
+    local rc=$? msg
+    msg=$(head -n 1 "$TMP/stderr")
+    if [ "$rc" != 1 ]; then
+        fail "$name: exit status $rc, want 1 (stderr: $msg)"
+    elif [ "$(wc -l <"$TMP/stderr")" != 1 ]; then
+        fail "$name: stderr is not one line: $(tr '\n' '|' <"$TMP/stderr")"
+    elif [ "${msg#"ecf8: $named: "}" = "$msg" ]; then
+        fail "$name: '$msg' does not start with 'ecf8: $named: '"
+    elif [ "${msg#*"$needle"}" = "$msg" ]; then
+        fail "$name: '$msg' lacks '$needle'"
+    elif [ -s "$TMP/stdout" ]; then
+        fail "$name: stdout on failure: $(head -c 200 "$TMP/stdout")"
+    elif [ -e "$output" ]; then
+        fail "$name: output $output left behind"
+    elif compgen -G "$(dirname "$output")/*.tmp*" >/dev/null; then
+        fail "$name: temporary file left in $(dirname "$output")"
+    fi
+}
+
+# ---- inputs ------------------------------------------------------------------
+# One real Linear weight of the E4M3 slice and its block scales, under a
+# name with JSON-hostile characters, so bench's JSON must escape it.
+W='layer.0."q"\proj.weight'
+python3 - "$DATA/minilm-slice-e4m3.safetensors" "$TMP/w.safetensors" "$W" <<'PY' || fail "building the input file"
+import json, struct, sys
+src = open(sys.argv[1], "rb").read()
+n = struct.unpack_from("<Q", src, 0)[0]
+header = json.loads(src[8 : 8 + n])
+name = "encoder.layer.0.attention.self.key.weight"
+out, data = {}, b""
+for suffix in ("", "_scale_inv"):
+    t = header[name + suffix]
+    a, b = t["data_offsets"]
+    out[sys.argv[3] + suffix] = {"dtype": t["dtype"], "shape": t["shape"],
+                                 "data_offsets": [len(data), len(data) + b - a]}
+    data += src[8 + n + a : 8 + n + b]
+text = json.dumps(out).encode()
+text += b" " * (-len(text) % 8)
+open(sys.argv[2], "wb").write(struct.pack("<Q", len(text)) + text + data)
+PY
+# The exponent split keeps sign and mantissa bits raw: flipping one of
+# those changes no code length, so only a checksum can tell.
+run "compress" compress "$TMP/w.safetensors" "$TMP/w.ecf8" --split exponent
+
+# .npy files (version 1.0): X of shape SHAPE and dtype DESCR from a seed;
+# TRUNCATE drops that many bytes from the end.
+npy() {
+    python3 - "$@" <<'PY'
+import random, struct, sys
+path, descr, shape, truncate = sys.argv[1], sys.argv[2], eval(sys.argv[3]), int(sys.argv[4])
+count = 1
+for d in shape:
+    count *= d
+rng = random.Random(7)
+values = [rng.uniform(-2, 2) for _ in range(count)]
+body = struct.pack("<%d%s" % (count, "f" if descr == "<f4" else "d"), *values)
+head = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, repr(tuple(shape)))
+head += " " * (-(len(head) + 11) % 64) + "\n"
+blob = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(head)) + head.encode() + body
+open(path, "wb").write(blob[: len(blob) - truncate])
+PY
+}
+npy "$TMP/x3.npy" "<f4" "(3, 384)" 0
+npy "$TMP/x1.npy" "<f4" "(384,)" 0
+npy "$TMP/x-shape.npy" "<f4" "(3, 383)" 0
+npy "$TMP/x-dtype.npy" "<f8" "(3, 384)" 0
+npy "$TMP/x-trunc.npy" "<f4" "(3, 384)" 5
+
+# ---- devices ---------------------------------------------------------------------
+run "devices" devices
+run "devices --json" devices --json &&
+    { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["platforms"]' "$TMP/stdout" ||
+        fail "devices --json: not JSON with platforms"; }
+
+# ---- matmul on every engine -----------------------------------------------------
+have_clblast=1
+for engine in fused uncompressed clblast; do
+    for x in x3 x1; do
+        out=$TMP/y-$engine-$x.npy
+        checks=$((checks + 1))
+        if ! "$ECF8" matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/$x.npy" --output "$out" \
+            --engine "$engine" >"$TMP/stdout" 2>"$TMP/stderr"; then
+            if [ "$engine" = clblast ] && grep -q 'no CLBlast' "$TMP/stderr"; then
+                echo "note: this build has no CLBlast; clblast engine not tested"
+                have_clblast=0
+                break
+            fi
+            fail "matmul --engine $engine $x: $(head -n 1 "$TMP/stderr")"
+        elif [ -s "$TMP/stderr" ]; then
+            fail "matmul --engine $engine $x: stderr on success: $(head -n 1 "$TMP/stderr")"
+        fi
+    done
+done
+for x in x3 x1; do
+    cmp -s "$TMP/y-fused-$x.npy" "$TMP/y-uncompressed-$x.npy" ||
+        fail "matmul $x: fused and uncompressed Y differ"
+done
+# The 1-D X gives a 1-D Y equal to the first row of the (3, K) product; the
+# clblast engine (another reduction order) agrees to fp32 rounding.
+python3 - "$TMP" "$have_clblast" <<'PY' || fail "matmul: Y has the wrong shape or values"
+import struct, sys
+def load(path):
+    b = open(path, "rb").read()
+    assert b[:8] == b"\x93NUMPY\x01\x00"
+    hlen = struct.unpack_from("<H", b, 8)[0]
+    head = eval(b[10 : 10 + hlen].decode())
+    assert head["descr"] == "<f4" and not head["fortran_order"]
+    vals = struct.unpack("<%df" % ((len(b) - 10 - hlen) // 4), b[10 + hlen :])
+    return head["shape"], vals
+shape3, y3 = load(sys.argv[1] + "/y-fused-x3.npy")
+shape1, y1 = load(sys.argv[1] + "/y-fused-x1.npy")
+assert shape3 == (3, 384) and shape1 == (384,), (shape3, shape1)
+assert all(v == v for v in y3) and max(abs(v) for v in y3) > 0
+if sys.argv[2] == "1":
+    for x, ref in (("x3", y3), ("x1", y1)):
+        shape, y = load(sys.argv[1] + "/y-clblast-%s.npy" % x)
+        assert len(y) == len(ref)
+        scale = max(abs(v) for v in ref)
+        assert max(abs(a - b) for a, b in zip(y, ref)) <= 1e-4 * scale
+PY
+python3 - "$TMP" <<'PY' || fail "matmul: 1-D X is not row 0 of the batch"
+import struct, sys
+def body(path):
+    b = open(path, "rb").read()
+    return b[10 + struct.unpack_from("<H", b, 8)[0] :]
+assert body(sys.argv[1] + "/y-fused-x1.npy") == body(sys.argv[1] + "/y-fused-x3.npy")[: 384 * 4]
+PY
+
+# ---- bad inputs --------------------------------------------------------------------
+y=$TMP/out/y.npy
+mkdir -p "$TMP/out"
+for engine in fused uncompressed; do
+    refused "matmul $engine, X of the wrong shape" "$TMP/x-shape.npy" "does not match" "$y" \
+        matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/x-shape.npy" --output "$y" --engine "$engine"
+    refused "matmul $engine, float64 X" "$TMP/x-dtype.npy" "'<f8'" "$y" \
+        matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/x-dtype.npy" --output "$y" --engine "$engine"
+    refused "matmul $engine, truncated X" "$TMP/x-trunc.npy" "data holds" "$y" \
+        matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/x-trunc.npy" --output "$y" --engine "$engine"
+    refused "matmul $engine, missing tensor" "$TMP/w.ecf8" "no tensor" "$y" \
+        matmul "$TMP/w.ecf8" --tensor nope --input "$TMP/x3.npy" --output "$y" --engine "$engine"
+done
+
+# ---- corrupt containers: no engine may compute with them ----------------------------
+# A flipped bit of the stored scales (their bytes stand verbatim in the
+# container) and a flipped bit of the coded weight that only the weight's
+# checksum catches (chosen with the CPU verifier).
+python3 - "$TMP/w.ecf8" "$TMP/w.safetensors" "$TMP/bad-scale.ecf8" <<'PY' || fail "building bad-scale.ecf8"
+import json, struct, sys
+img = bytearray(open(sys.argv[1], "rb").read())
+src = open(sys.argv[2], "rb").read()
+n = struct.unpack_from("<Q", src, 0)[0]
+header = json.loads(src[8 : 8 + n])
+name = next(k for k in header if k.endswith("_scale_inv"))
+a, b = header[name]["data_offsets"]
+at = img.find(src[8 + n + a : 8 + n + b])
+assert at >= 64 and img.find(src[8 + n + a : 8 + n + b], at + 1) < 0
+img[at + 5] ^= 0x02
+open(sys.argv[3], "wb").write(img)
+PY
+found=0
+for bit in $(seq 0 97 9700); do
+    python3 - "$TMP/w.ecf8" "$TMP/bad-weight.ecf8" "$bit" <<'PY'
+import struct, sys
+img = bytearray(open(sys.argv[1], "rb").read())
+# the weight's coded stream is the first payload, from byte 64
+at = 64 + 2000 + int(sys.argv[3]) // 8
+img[at] ^= 1 << (int(sys.argv[3]) % 8)
+open(sys.argv[2], "wb").write(img)
+PY
+    if "$ECF8" verify "$TMP/bad-weight.ecf8" 2>&1 | grep -qF "'$W': checksum mismatch"; then
+        found=1
+        break
+    fi
+done
+[ "$found" = 1 ] || fail "no payload bit found that only the checksum catches"
+for bad in bad-scale bad-weight; do
+    for engine in fused uncompressed clblast; do
+        [ "$engine" = clblast ] && [ "$have_clblast" = 0 ] && continue
+        refused "matmul $engine on $bad.ecf8" "$TMP/$bad.ecf8" "checksum mismatch" "$y" \
+            matmul "$TMP/$bad.ecf8" --tensor "$W" --input "$TMP/x3.npy" --output "$y" --engine "$engine"
+    done
+    refused "bench matmul on $bad.ecf8" "$TMP/$bad.ecf8" "checksum mismatch" "$y" \
+        bench matmul "$TMP/$bad.ecf8" --repeat 1 --warm --json
+    refused "decompress --engine opencl $bad.ecf8" "$TMP/$bad.ecf8" "checksum mismatch" "$y" \
+        decompress --engine opencl "$TMP/$bad.ecf8" "$y"
+done
+
+# ---- no device: the errors still name the file -------------------------------------
+for cmd in "matmul" "bench matmul" "bench decode" "decompress"; do
+    case $cmd in
+        matmul) args=(matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/x3.npy" --output "$y") ;;
+        "bench matmul") args=(bench matmul "$TMP/w.ecf8" --repeat 1 --warm) ;;
+        "bench decode") args=(bench decode "$TMP/w.ecf8" --repeat 1) ;;
+        decompress) args=(decompress --engine opencl "$TMP/w.ecf8" "$y") ;;
+    esac
+    ECF8_DEVICE=no-such-device refused "$cmd without a device" "$TMP/w.ecf8" "matches no OpenCL device" "$y" \
+        "${args[@]}"
+done
+
+# ---- benchmarks' JSON -----------------------------------------------------------------
+if run "bench matmul --json" bench matmul "$TMP/w.ecf8" --batch 1,3 --repeat 1 --warm --json; then
+    python3 - "$TMP/stdout" "$W" "$have_clblast" <<'PY' || fail "bench matmul --json: not the documented JSON"
+import json, sys
+runs = [json.loads(line) for line in open(sys.argv[1])]
+assert [r["m"] for r in runs] == [1, 3]
+want = {"fused", "uncompressed"} | ({"clblast"} if sys.argv[3] == "1" else set())
+for r in runs:
+    assert r["tensor"] == sys.argv[2] and r["dtype"] == "F8_E4M3" and r["bit_identical"] is True, r
+    assert (r["n"], r["k"]) == (384, 384) and set(r["engines"]) == want, r
+    for e in r["engines"].values():
+        assert {"median_ms", "gflops", "weight_gbps", "max_abs_err"} <= set(e), e
+PY
+fi
+if run "bench decode --json" bench decode "$TMP/w.ecf8" --repeat 1 --min-bytes 0 --json; then
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tensors"] == 1 and [t["name"] for t in d["per_tensor"]] == [sys.argv[2]]' \
+        "$TMP/stdout" "$W" || fail "bench decode --json: not the documented JSON"
+fi
+
+# ---- decompress on the device -----------------------------------------------------------
+run "compress the BF16 slice" compress "$DATA/minilm-slice-bf16.safetensors" "$TMP/bf16.ecf8"
+for pair in "$TMP/w.ecf8:$TMP/w.safetensors" "$TMP/bf16.ecf8:$DATA/minilm-slice-bf16.safetensors"; do
+    in=${pair%%:*} original=${pair#*:}
+    run "decompress --engine opencl $in" decompress --engine opencl "$in" "$TMP/rt.safetensors" &&
+        { cmp -s "$original" "$TMP/rt.safetensors" || fail "decompress --engine opencl $in: output differs"; }
+    rm -f "$TMP/rt.safetensors"
+done
+
+echo "cli_opencl: $checks checks, $fails failures"
+[ "$fails" = 0 ]
