@@ -310,6 +310,28 @@ int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned thr
  * also compares the reconstruction with it byte for byte. */
 int ecf8_verify_path(const char *in_path, const char *original_path, unsigned threads);
 
+/* Options of ecf8_decompress_path_ex and ecf8_verify_path_ex. */
+typedef struct ecf8_decode_options {
+    size_t struct_size;       /* sizeof(ecf8_decode_options); a smaller one is refused */
+    unsigned threads;         /* decoder threads, 0 = one per core */
+    /* Called from the calling thread with bytes of the original file(s)
+     * rebuilt (or compared) so far and their total: first with 0, then
+     * after each source's header bytes and each tensor.  `done` never
+     * decreases, and a call that succeeds ends with done == total.  May be
+     * NULL. */
+    void (*progress)(void *user, uint64_t done, uint64_t total);
+    void *progress_user;
+} ecf8_decode_options;
+
+/* Sets every field to its default: struct_size, threads 0, no progress. */
+void ecf8_decode_options_init(ecf8_decode_options *options);
+/* ecf8_decompress_path and ecf8_verify_path with options (NULL: the
+ * defaults); the functions without _ex are these with threads only. */
+int ecf8_decompress_path_ex(const char *in_path, const char *out_path,
+                            const ecf8_decode_options *options);
+int ecf8_verify_path_ex(const char *in_path, const char *original_path,
+                        const ecf8_decode_options *options);
+
 /* ---- inspection ("to compress or not?") --------------------------------- */
 typedef struct ecf8_tensor_report {
     char *name;

@@ -724,14 +724,58 @@ int ecf8_file_read_tensor(const ecf8_file *f, size_t index, void *out, size_t ou
 }
 
 /* ---- reconstruction ---------------------------------------------------------- */
+/* ecf8_decode_options as of the first version: older callers pass this much. */
+#define DECODE_OPTIONS_V1_BYTES (offsetof(ecf8_decode_options, progress_user) + sizeof(void *))
+
+void ecf8_decode_options_init(ecf8_decode_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+}
+
+/* NULL options are the defaults; a struct smaller than the first version's
+ * is refused rather than read past its end. */
+static int decode_options_get(const ecf8_decode_options *options, ecf8_decode_options *out)
+{
+    ecf8_decode_options_init(out);
+    if (!options) return ECF8_OK;
+    if (options->struct_size < DECODE_OPTIONS_V1_BYTES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode options struct too small (struct_size %zu)",
+                         options->struct_size);
+    memcpy(out, options, DECODE_OPTIONS_V1_BYTES);
+    return ECF8_OK;
+}
+
+/* Bytes of the original file(s) rebuilt so far, reported to the caller. */
+typedef struct progress_state {
+    const ecf8_decode_options *options;
+    uint64_t done, total;
+} progress_state;
+
+static void progress_start(progress_state *p, const ecf8_decode_options *o, const ecf8_file *f)
+{
+    p->options = o;
+    p->done = p->total = 0;
+    for (size_t i = 0; i < f->n_sources; i++) p->total += f->sources[i].source_bytes;
+    if (o->progress) o->progress(o->progress_user, 0, p->total);
+}
+
+static void progress_add(progress_state *p, uint64_t bytes)
+{
+    p->done += bytes;
+    if (p->options->progress) p->options->progress(p->options->progress_user, p->done, p->total);
+}
+
 /* Streams source file i: its header bytes, then each tensor decoded and
  * checked.  `sink` receives the bytes in order (a file or a comparator). */
 typedef int (*sink_fn)(void *ctx, const void *data, size_t n);
 
-static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_fn sink, void *ctx)
+static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_fn sink, void *ctx,
+                          progress_state *progress)
 {
     const source_info *s = &f->sources[i];
     int st = sink(ctx, s->prefix, s->prefix_bytes);
+    if (!st) progress_add(progress, s->prefix_bytes);
     uint64_t max = 0;
     for (uint32_t k = 0; k < s->n_tensors; k++) {
         const ecf8_tensor_info *t = &f->tensors[s->first_tensor + k];
@@ -751,6 +795,7 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
             st = ecf8_file_read_tensor(f, ti, buf, max, threads);
             if (!st) st = sink(ctx, buf, t->source_bytes);
         }
+        if (!st) progress_add(progress, t->source_bytes);
     }
     free(buf);
     return st;
@@ -770,10 +815,24 @@ static char *join_path(const char *dir, const char *name)
 
 int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads)
 {
+    ecf8_decode_options o;
+    ecf8_decode_options_init(&o);
+    o.threads = threads;
+    return ecf8_decompress_path_ex(in_path, out_path, &o);
+}
+
+int ecf8_decompress_path_ex(const char *in_path, const char *out_path, const ecf8_decode_options *options)
+{
     ecf8_clear_error();
+    ecf8_decode_options o;
+    int st = decode_options_get(options, &o);
+    if (st) return st;
+    unsigned threads = o.threads;
     ecf8_file *f;
-    int st = ecf8_file_open(in_path, &f);
+    st = ecf8_file_open(in_path, &f);
     if (st) return ecf8_fail_context(st, "%s", in_path);
+    progress_state progress;
+    progress_start(&progress, &o, f);
     bool dir = ecf8_file_is_directory(f), made_dir = false;
     ecf8_outfile *outs = NULL;
     size_t opened = 0;
@@ -797,7 +856,7 @@ int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned thr
             st = ecf8_fail_context(st, "%s", path);
         } else {
             opened = i + 1;
-            st = rebuild_source(f, i, threads, sink_outfile, &outs[i]);
+            st = rebuild_source(f, i, threads, sink_outfile, &outs[i], &progress);
             if (st) st = ecf8_fail_context(st, "%s", in_path);
             else if ((st = ecf8_outfile_finish(&outs[i]))) st = ecf8_fail_context(st, "%s", path);
         }
@@ -845,14 +904,28 @@ static int sink_discard(void *ctx, const void *data, size_t n)
 
 int ecf8_verify_path(const char *in_path, const char *original_path, unsigned threads)
 {
+    ecf8_decode_options o;
+    ecf8_decode_options_init(&o);
+    o.threads = threads;
+    return ecf8_verify_path_ex(in_path, original_path, &o);
+}
+
+int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ecf8_decode_options *options)
+{
     ecf8_clear_error();
+    ecf8_decode_options o;
+    int st = decode_options_get(options, &o);
+    if (st) return st;
+    unsigned threads = o.threads;
     ecf8_file *f;
-    int st = ecf8_file_open(in_path, &f);
+    st = ecf8_file_open(in_path, &f);
     if (st) return ecf8_fail_context(st, "%s", in_path);
+    progress_state progress;
+    progress_start(&progress, &o, f);
     bool dir = ecf8_file_is_directory(f);
     for (size_t i = 0; i < f->n_sources && !st; i++) {
         if (!original_path) {
-            st = rebuild_source(f, i, threads, sink_discard, NULL);
+            st = rebuild_source(f, i, threads, sink_discard, NULL, &progress);
             if (st) st = ecf8_fail_context(st, "%s", in_path);
             continue;
         }
@@ -863,7 +936,7 @@ int ecf8_verify_path(const char *in_path, const char *original_path, unsigned th
         if (st) {
             st = ecf8_fail_context(st, "%s", path);
         } else {
-            st = rebuild_source(f, i, threads, sink_compare, &c);
+            st = rebuild_source(f, i, threads, sink_compare, &c, &progress);
             if (!st && c.pos != c.orig.size)
                 st = ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
                                (unsigned long long)(c.orig.size - c.pos));

@@ -729,7 +729,7 @@ static void test_inspect(void **state)
     free(d), free(ecf);
 }
 
-/* The progress callback: from the calling thread, monotonic, ending at the
+/* The progress callbacks: from the calling thread, monotonic, ending at the
  * announced total. */
 typedef struct progress_log {
     pthread_t caller;
@@ -745,6 +745,46 @@ static void on_progress(void *user, uint64_t done, uint64_t total)
     if (done < l->last_done) l->backwards++;
     if (done > total) l->beyond++;
     l->last_done = done, l->last_total = total;
+}
+
+static void assert_progress_sane(const progress_log *l, int min_calls)
+{
+    assert_true(l->calls >= min_calls);
+    assert_int_equal(l->other_thread, 0);
+    assert_int_equal(l->backwards, 0);
+    assert_int_equal(l->beyond, 0);
+}
+
+/* Decompress and verify (with and without the original) report the bytes
+ * of the original file(s): from 0 up to exactly their total, one call per
+ * header and tensor at least. */
+static void check_decode_progress(const char *ecf, const char *original, const char *out)
+{
+    ecf8_file *f;
+    assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
+    uint64_t total = 0;
+    for (size_t i = 0; i < ecf8_file_source_count(f); i++) total += ecf8_file_source_bytes(f, i);
+    int min_calls = 1 + (int)ecf8_file_source_count(f) + (int)ecf8_file_tensor_count(f);
+    ecf8_file_close(f);
+    for (int call = 0; call < 3; call++) {
+        progress_log log = {.caller = pthread_self()};
+        ecf8_decode_options o = {
+            .struct_size = sizeof o, .threads = 4, .progress = on_progress, .progress_user = &log};
+        int st = call == 0 ? ecf8_decompress_path_ex(ecf, out, &o)
+                 : call == 1 ? ecf8_verify_path_ex(ecf, NULL, &o)
+                             : ecf8_verify_path_ex(ecf, original, &o);
+        if (st) fail_msg("call %d: %d %s", call, st, ecf8_last_error());
+        assert_progress_sane(&log, min_calls);
+        assert_int_equal(log.last_total, total);
+        assert_int_equal(log.last_done, total);
+    }
+    /* NULL options are the defaults; a struct too small is refused. */
+    assert_int_equal(ecf8_verify_path_ex(ecf, original, NULL), ECF8_OK);
+    ecf8_decode_options small;
+    ecf8_decode_options_init(&small);
+    small.struct_size = offsetof(ecf8_decode_options, progress);
+    assert_int_equal(ecf8_verify_path_ex(ecf, NULL, &small), ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_decompress_path_ex(ecf, out, &small), ECF8_ERR_ARGUMENT);
 }
 
 static void test_progress_callback(void **state)
@@ -764,11 +804,12 @@ static void test_progress_callback(void **state)
         o.progress_user = &log;
         o.threads = 4;
         compress_ok(in, ecf, &o);
-        assert_true(log.calls > 0);
-        assert_int_equal(log.other_thread, 0);
-        assert_int_equal(log.backwards, 0);
-        assert_int_equal(log.beyond, 0);
+        assert_progress_sane(&log, 1);
         if (log.last_done != log.last_total) incomplete++;
+        char *out = dup_path(tu_path(d, i ? "restored" : "restored.safetensors"));
+        check_decode_progress(ecf, in, out);
+        tu_remove_tree(out);
+        free(out);
         free(in);
     }
     tu_remove_tree(d);

@@ -47,24 +47,48 @@ void cli_json_string(FILE *f, const char *s)
     fputc('"', f);
 }
 
+#define PROGRESS_WIDTH 40
+
+/* Erases the bar's line, so that what follows (an error) starts clean. */
+static void progress_clear(void)
+{
+    fprintf(stderr, "\r%*s\r", PROGRESS_WIDTH + 20, "");
+    fflush(stderr);
+}
+
 /* Draws a progress bar on stderr; installed only when stderr is a terminal. */
 static void progress_bar(void *user, uint64_t done, uint64_t total)
 {
     const char *what = user;
-    int width = 40, filled = total ? (int)((double)done / (double)total * width) : width;
+    if (done >= total) {
+        progress_clear();
+        return;
+    }
+    int width = PROGRESS_WIDTH, filled = (int)((double)done / (double)total * width);
     fprintf(stderr, "\r%s [%.*s%*s] %3d%%", what, filled,
             "########################################", width - filled, "",
-            total ? (int)(100.0 * (double)done / (double)total) : 100);
-    if (done >= total) fprintf(stderr, "\r%*s\r", width + 20, "");
+            (int)(100.0 * (double)done / (double)total));
     fflush(stderr);
+}
+
+static void install_bar(void (**progress)(void *, uint64_t, uint64_t), void **user, const char *what)
+{
+    if (isatty(2)) {
+        *progress = progress_bar;
+        *user = (void *)what;
+    }
 }
 
 void cli_install_progress(ecf8_compress_options *o, const char *what)
 {
-    if (isatty(2)) {
-        o->progress = progress_bar;
-        o->progress_user = (void *)what;
-    }
+    install_bar(&o->progress, &o->progress_user, what);
+}
+
+/* A failure after a partial bar: the error goes on a line of its own. */
+static int fail_after_progress(bool bar, const char *fallback_what)
+{
+    if (bar) progress_clear();
+    return cli_fail(fallback_what);
 }
 
 static int cmd_compress(int argc, char **argv)
@@ -104,7 +128,8 @@ static int cmd_compress(int argc, char **argv)
     }
     if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]");
     cli_install_progress(&o, "compressing");
-    if (ecf8_compress_path(paths[0], paths[1], &o)) return cli_fail("compression failed");
+    if (ecf8_compress_path(paths[0], paths[1], &o))
+        return fail_after_progress(o.progress != NULL, "compression failed");
     return 0;
 }
 
@@ -151,7 +176,12 @@ static int cmd_verify(int argc, char **argv)
     int rc = parse_threads_and_paths(argc, argv, paths, 2, &np, &threads, usage);
     if (rc >= 0) return rc;
     if (np < 1) return cli_usage_error("%s", usage);
-    if (ecf8_verify_path(paths[0], np > 1 ? paths[1] : NULL, threads)) return cli_fail("verification failed");
+    ecf8_decode_options o;
+    ecf8_decode_options_init(&o);
+    o.threads = threads;
+    install_bar(&o.progress, &o.progress_user, "verifying");
+    if (ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o))
+        return fail_after_progress(o.progress != NULL, "verification failed");
     printf("%s: OK%s\n", paths[0], np > 1 ? " (identical to the original)" : " (all checksums match)");
     return 0;
 }
