@@ -257,8 +257,17 @@ typedef struct ecf8_tensor_info {
 
 /* Opens and fully validates the container's header and index (mmap). */
 int ecf8_file_open(const char *path, ecf8_file **out);
-/* Unmaps the container and frees everything ecf8_file_open made; NULL is a
- * no-op.  Every pointer obtained from the file (tensor infos, names,
+/* The same for a container already in memory (read into a buffer, or your
+ * own mapping): `size` bytes at `data`, checked exactly as ecf8_file_open
+ * checks a file, with the same status for the same bytes.  Nothing is
+ * copied: the caller keeps the bytes alive and unchanged until
+ * ecf8_file_close, and every pointer the file hands out points into them.
+ * `data` must be 8-byte aligned (as malloc and mmap memory is), else
+ * ECF8_ERR_ARGUMENT; NULL with size 0 is an empty (corrupt) container. */
+int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out);
+/* Unmaps the container (a file's mapping; memory given to
+ * ecf8_file_open_memory is left to the caller) and frees everything the
+ * open made; NULL is a no-op.  Every pointer obtained from the file (tensor infos, names,
  * streams, payloads, source paths and prefixes) is invalid afterwards. */
 void ecf8_file_close(ecf8_file *file);
 /* Number of tensors, over all source files. */

@@ -404,7 +404,8 @@ typedef struct source_info {
 } source_info;
 
 struct ecf8_file {
-    ecf8_mapped map;
+    ecf8_mapped map;  /* the container's bytes, mapped from a file or the caller's */
+    bool owns_map;    /* false for ecf8_file_open_memory: the caller frees them */
     uint8_t *index; /* the decompressed index of a format 1.1 file, else NULL */
     uint32_t flags;
     source_info *sources;
@@ -631,24 +632,58 @@ static int open_index(ecf8_file *f)
     return ECF8_OK;
 }
 
-int ecf8_file_open(const char *path, ecf8_file **out)
+static int file_alloc(ecf8_file **out)
 {
-    ecf8_clear_error();
-    if (!path || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL argument");
-    *out = NULL;
     const uint16_t probe = 1;
     if (*(const uint8_t *)&probe != 1)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED, "big-endian hosts are not supported");
-    ecf8_file *f = calloc(1, sizeof *f);
-    if (!f) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    int st = ecf8_map_file(path, &f->map);
-    if (!st) st = open_index(f);
+    if (!(*out = calloc(1, sizeof **out))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    return ECF8_OK;
+}
+
+/* The one parser both openers share, so bytes in memory pass exactly the
+ * checks a file does.  Takes f over: closes it on failure. */
+static int file_parse(ecf8_file *f, ecf8_file **out)
+{
+    int st = open_index(f);
     if (st) {
         ecf8_file_close(f);
         return st;
     }
     *out = f;
     return ECF8_OK;
+}
+
+int ecf8_file_open(const char *path, ecf8_file **out)
+{
+    ecf8_clear_error();
+    if (!path || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL argument");
+    *out = NULL;
+    ecf8_file *f;
+    int st = file_alloc(&f);
+    if (st) return st;
+    f->owns_map = true;
+    if ((st = ecf8_map_file(path, &f->map))) {
+        ecf8_file_close(f);
+        return st;
+    }
+    return file_parse(f, out);
+}
+
+int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out)
+{
+    ecf8_clear_error();
+    if (out) *out = NULL;
+    if (!out || (!data && size)) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL argument");
+    /* Chunk offsets are read as uint64_t in place (a mapping is page-aligned). */
+    if ((uintptr_t)data % 8)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "container bytes at %p are not 8-byte aligned", data);
+    ecf8_file *f;
+    int st = file_alloc(&f);
+    if (st) return st;
+    f->map.data = data;
+    f->map.size = size;
+    return file_parse(f, out);
 }
 
 void ecf8_file_close(ecf8_file *f)
@@ -663,7 +698,7 @@ void ecf8_file_close(ecf8_file *f)
     free(f->tensors);
     free(f->sources);
     free(f->index);
-    ecf8_unmap_file(&f->map);
+    if (f->owns_map) ecf8_unmap_file(&f->map);
     free(f);
 }
 
