@@ -17,9 +17,10 @@
  *                      the lanes of uint vectors, so that the stream and
  *                      table reads become vector gathers (one work-item is
  *                      one thread on a CPU, and a single Huffman chain is
- *                      latency-bound); the host picks VW and NSETS per
- *                      tensor.  Needs 4-byte aligned chunk outputs
- *                      and unaligned 32-bit loads (true of CPUs).
+ *                      latency-bound); the host picks VW, NSETS and the
+ *                      stream reader per tensor.  Needs 4-byte aligned
+ *                      chunk outputs and unaligned 32/64-bit loads (true of
+ *                      CPUs).
  *
  * Built with -D options per tensor kind; every one has a default so the
  * file compiles on its own.  ECF8_CODE_BITS is the longest code of a class
@@ -46,6 +47,9 @@
 #endif
 #ifndef ECF8_NSETS
 #define ECF8_NSETS 3          /* lanes kernel: independent vectors per item */
+#endif
+#ifndef ECF8_READER
+#define ECF8_READER 0         /* lanes kernel: 0 word queue, 1 qword loads */
 #endif
 
 #define TABLE_SIZE (1 << ECF8_CODE_BITS)
@@ -191,6 +195,69 @@ typedef uint8 vu;
 #error ECF8_VW must be 8 or 16
 #endif
 
+/* Output words of four steps, acc[0..3] (one word per lane each), turned
+ * into one 16-byte block per lane in registers: 32-bit then 64-bit
+ * interleaves within each 128-bit part leave lane 4b + i's block in part b
+ * of u_i, which is stored straight from there (a scalar gather of the
+ * words through a private array costs about a quarter of the kernel's
+ * time). */
+#if ECF8_VW == 16
+typedef ulong8 vq;
+#define AS_VQ as_ulong8
+#define AS_VU as_uint16
+#define ILO32 ((uint16)(0, 16, 1, 17, 4, 20, 5, 21, 8, 24, 9, 25, 12, 28, 13, 29))
+#define IHI32 ((uint16)(2, 18, 3, 19, 6, 22, 7, 23, 10, 26, 11, 27, 14, 30, 15, 31))
+#define ILO64 ((ulong8)(0, 8, 2, 10, 4, 12, 6, 14))
+#define IHI64 ((ulong8)(1, 9, 3, 11, 5, 13, 7, 15))
+#define PART(u, b) ((b) == 0 ? (u).s0123 : (b) == 1 ? (u).s4567 : (b) == 2 ? (u).s89ab : (u).scdef)
+#else
+typedef ulong4 vq;
+#define AS_VQ as_ulong4
+#define AS_VU as_uint8
+#define ILO32 ((uint8)(0, 8, 1, 9, 4, 12, 5, 13))
+#define IHI32 ((uint8)(2, 10, 3, 11, 6, 14, 7, 15))
+#define ILO64 ((ulong4)(0, 4, 2, 6))
+#define IHI64 ((ulong4)(1, 5, 3, 7))
+#define PART(u, b) ((b) == 0 ? (u).s0123 : (u).s4567)
+#endif
+
+inline void transpose4(vu a0, vu a1, vu a2, vu a3, vu u[4])
+{
+    vq t0 = AS_VQ(shuffle2(a0, a1, ILO32)), t1 = AS_VQ(shuffle2(a0, a1, IHI32));
+    vq t2 = AS_VQ(shuffle2(a2, a3, ILO32)), t3 = AS_VQ(shuffle2(a2, a3, IHI32));
+    u[0] = AS_VU(shuffle2(t0, t2, ILO64));
+    u[1] = AS_VU(shuffle2(t0, t2, IHI64));
+    u[2] = AS_VU(shuffle2(t1, t3, ILO64));
+    u[3] = AS_VU(shuffle2(t1, t3, IHI64));
+}
+
+/* Stores the 16-byte block of every lane of four steps' words acc[0..3]
+ * at word w0 of its chunk; FULL(l) says whether lane l's block lies
+ * wholly inside its chunk, PARTIAL(l, q) whether word q of it does. */
+#define STORE_BLOCKS(acc, w0, FULL, PARTIAL)                                        \
+    do {                                                                           \
+        _Pragma("unroll") for (uint k = 0; k < ECF8_NSETS; k++)                    \
+        {                                                                          \
+            vu u_[4];                                                              \
+            transpose4(acc[0][k], acc[1][k], acc[2][k], acc[3][k], u_);            \
+            _Pragma("unroll") for (uint b = 0; b < ECF8_VW / 4; b++)               \
+            {                                                                      \
+                _Pragma("unroll") for (uint i = 0; i < 4; i++)                     \
+                {                                                                  \
+                    uint l_ = k * ECF8_VW + 4 * b + i;                             \
+                    uint4 x_ = PART(u_[i], b);                                     \
+                    if (FULL(l_)) {                                                \
+                        vstore4(x_, 0, o32 + ow[l_] + (w0));                       \
+                    } else {                                                       \
+                        if (PARTIAL(l_, 0)) o32[ow[l_] + (w0)] = x_.s0;            \
+                        if (PARTIAL(l_, 1)) o32[ow[l_] + (w0) + 1] = x_.s1;        \
+                        if (PARTIAL(l_, 2)) o32[ow[l_] + (w0) + 2] = x_.s2;        \
+                    }                                                              \
+                }                                                                  \
+            }                                                                      \
+        }                                                                          \
+    } while (0)
+
 /* The 32-bit little-endian word at byte i of the chunk group's stream (an
  * unaligned load: CPU devices only), and a decode table entry. */
 #define WORD_AT(i) (*(__global const uint *)(bytes + (i)))
@@ -202,12 +269,13 @@ inline vu joinv(vu sym, vu raw)
            (sym << ECF8_SYMBOL_SHIFT) | (raw & LOW_MASK);
 }
 
-/* Stream reader: each lane holds the aligned words cur and nxt (its bit
- * position p lies in cur, word wc) and has the word after them in flight
- * (nn).  A window is the 32 bits from p; taking at most 32 bits from it
- * moves p on by one word at most, so the next window needs only words
- * already loaded, and the gather of nn stays off the chain of table
- * lookups (a gather's latency, not its throughput, bounds a lane). */
+/* Word-queue reader (ECF8_READER 0): each lane holds the aligned words
+ * cur and nxt (its bit position p lies in cur, word wc) and has the word
+ * after them in flight (nn).  A window is the 32 bits from p; taking at
+ * most 32 bits from it moves p on by one word at most, so the next window
+ * needs only words already loaded, and the gather of nn stays off the
+ * chain of table lookups (a gather's latency, not its throughput, bounds
+ * a lane). */
 #define SPW (32 / ELEM_BITS_NZ)
 #define REFILL(k)                                                                  \
     do {                                                                           \
@@ -220,23 +288,78 @@ inline vu joinv(vu sym, vu raw)
         win_[k] = (cur[k] >> s_) | ((nxt[k] << 1) << (31 - s_));                   \
     } while (0)
 
+/* Qword reader (ECF8_READER 1): a 64-bit load at the byte holding bit p,
+ * shifted by p & 7, holds >= 57 valid bits, enough for Q64 elements, taken
+ * through 32-bit windows of QSUB elements each (c: bits taken since the
+ * load).  With 13-bit codes that is one load per output word, half the
+ * load slots of the word queue, and a lane keeps only its position between
+ * loads (fewer spills).  But the load is on the chain of table lookups: it
+ * pays with 3 or more sets (about 5% on FP8), and loses with 2 (10-20%,
+ * too few chains to hide it), so the host picks the reader with the
+ * shape. */
+#define Q64 (57 / ELEM_BITS_NZ ? 57 / ELEM_BITS_NZ : 1)
+#define QSUB (32 / ELEM_BITS_NZ ? 32 / ELEM_BITS_NZ : 1)
+#if ECF8_VW == 16
+typedef ulong16 vl;
+#define CONVERT_VL convert_ulong16
+#define CONVERT_VU convert_uint16
+#define GATHERL(f, i)                                                                   \
+    (ulong16)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+              f((i).s7), f((i).s8), f((i).s9), f((i).sa), f((i).sb), f((i).sc), f((i).sd), \
+              f((i).se), f((i).sf))
+#else
+typedef ulong8 vl;
+#define CONVERT_VL convert_ulong8
+#define CONVERT_VU convert_uint8
+#define GATHERL(f, i)                                                                   \
+    (ulong8)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+             f((i).s7))
+#endif
+#define QWORD_AT(i) (*(__global const ulong *)(bytes + (i)))
+
+#if ECF8_READER == 1
+#define READER_LOCALS                                                             \
+    vu c_[ECF8_NSETS];                                                            \
+    vl w_[ECF8_NSETS];
+/* The window of set k before element j of a step. */
+#define WINDOW(k, j)                                                              \
+    do {                                                                          \
+        if ((j) % Q64 == 0) {                                                     \
+            w_[k] = GATHERL(QWORD_AT, min(p[k] >> 3, (vu)last8)) >> CONVERT_VL(p[k] & 7); \
+            win_[k] = CONVERT_VU(w_[k]);                                          \
+            c_[k] = 0;                                                            \
+        } else if ((j) % Q64 % QSUB == 0) {                                       \
+            win_[k] = CONVERT_VU(w_[k] >> CONVERT_VL(c_[k]));                     \
+        }                                                                         \
+    } while (0)
+#define TAKEN(k, n) (c_[k] += (n))
+#else
+#define READER_LOCALS
+#define WINDOW(k, j)                                                              \
+    do {                                                                          \
+        if ((j) % SPW == 0) REFILL(k);                                            \
+    } while (0)
+#define TAKEN(k, n) ((void)0)
+#endif
+
 /* One output word per lane: STEP elements of every lane of every set into
- * acc[k], a new window every SPW elements.  The sets are independent
- * chains, so their gathers overlap. */
+ * acc[k].  The sets are independent chains, so their gathers overlap. */
 #define DECODE_STEP(acc)                                                          \
     do {                                                                          \
         vu win_[ECF8_NSETS];                                                      \
+        READER_LOCALS                                                             \
         _Pragma("unroll") for (uint j = 0; j < STEP; j++)                         \
         {                                                                         \
             _Pragma("unroll") for (uint k = 0; k < ECF8_NSETS; k++)               \
             {                                                                     \
-                if (j % SPW == 0) REFILL(k);                                      \
+                WINDOW(k, j);                                                     \
                 vu e_ = GATHER(TABLE_AT, win_[k] & (vu)TMASK);                    \
                 vu len_ = e_ & 15;                                                \
                 win_[k] >>= len_;                                                 \
                 vu raw_ = win_[k] & (vu)RMASK;                                    \
                 win_[k] >>= (vu)ECF8_RAW_BITS;                                    \
                 p[k] += len_ + (vu)ECF8_RAW_BITS;                                 \
+                TAKEN(k, len_ + (vu)ECF8_RAW_BITS);                               \
                 vu x_ = joinv(e_ >> 4, raw_) << (vu)(8 * ECF8_WIDTH * j);         \
                 acc[k] = j == 0 ? x_ : acc[k] | x_;                               \
             }                                                                     \
@@ -258,21 +381,24 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
     ulong base = offsets[c0];
     __global const uchar *bytes = data + coded_at + base;
     uint last = (uint)(coded_bytes - base - 4), lastw = last / 4;
+    /* 8-byte loads stay inside the stream (base <= offsets[n_chunks] =
+     * coded_bytes - 8, validated on the host). */
+    uint last8 = (uint)(coded_bytes - base - 8);
 
     uint p0[LANES], cnt[LANES], nw[LANES];
     ulong ow[LANES];
     uint maxw = 0, minw = 0xffffffffu;
     uint nreal = (uint)min((ulong)LANES, n_chunks - c0); /* lanes with a chunk */
     for (uint l = 0; l < LANES; l++) {
-        /* Lanes past the last chunk decode a copy of it and store nothing. */
+        /* Lanes past the last chunk decode a copy of it and store the same
+         * bytes to the same place (cheaper than a test per lane and store). */
         ulong c = min(c0 + l, n_chunks - 1);
         ulong start = chunk_geometry(c, rows, cols, chunk_rows, chunk_cols, &cnt[l]);
-        if (l >= nreal) cnt[l] = 0;
         nw[l] = cnt[l] / STEP;
         p0[l] = (uint)(offsets[c] - base) * 8;
         ow[l] = (out_offset + start * ECF8_WIDTH) / 4;
         maxw = max(maxw, nw[l]);
-        if (l < nreal) minw = min(minw, nw[l]);
+        minw = min(minw, nw[l]);
     }
     vu p[ECF8_NSETS], pend[ECF8_NSETS], nwv[ECF8_NSETS];
     vu cur[ECF8_NSETS], nxt[ECF8_NSETS], nn[ECF8_NSETS], wc[ECF8_NSETS];
@@ -294,15 +420,9 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
         vu acc[4][ECF8_NSETS];
 #pragma unroll
         for (uint q = 0; q < 4; q++) DECODE_STEP(acc[q]);
-        uint a[4][LANES];
-#pragma unroll
-        for (uint q = 0; q < 4; q++)
-#pragma unroll
-            for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(acc[q][k], k, a[q]);
-#pragma unroll
-        for (uint l = 0; l < LANES; l++)
-            if (l < nreal)
-                vstore4((uint4)(a[0][l], a[1][l], a[2][l], a[3][l]), 0, o32 + ow[l] + 4 * s4);
+#define ALWAYS(l) 1
+#define NEVER(l, q) 0
+        STORE_BLOCKS(acc, 4 * s4, ALWAYS, NEVER);
     }
 
     /* Phase A': blocks some lanes have run out of (shorter edge chunks):
@@ -319,20 +439,9 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
             for (uint k = 0; k < ECF8_NSETS; k++)
                 pend[k] = select(pend[k], p[k], (vu)(4 * s4 + q + 1) == nwv[k]);
         }
-        uint a[4][LANES];
-#pragma unroll
-        for (uint q = 0; q < 4; q++)
-#pragma unroll
-            for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(acc[q][k], k, a[q]);
-        for (uint l = 0; l < LANES; l++) {
-            uint w0 = 4 * s4;
-            if (w0 + 4 <= nw[l]) {
-                vstore4((uint4)(a[0][l], a[1][l], a[2][l], a[3][l]), 0, o32 + ow[l] + w0);
-            } else {
-                for (uint q = 0; q < 4; q++)
-                    if (w0 + q < nw[l]) o32[ow[l] + w0 + q] = a[q][l];
-            }
-        }
+#define WHOLE_BLOCK(l) (4 * s4 + 4 <= nw[l])
+#define WORD_INSIDE(l, q) (4 * s4 + (q) < nw[l])
+        STORE_BLOCKS(acc, 4 * s4, WHOLE_BLOCK, WORD_INSIDE);
     }
 
     /* Phase B: the last words (fewer than four). */

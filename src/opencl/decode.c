@@ -47,8 +47,9 @@ struct ecf8_cl_tensor {
 
 /* Tuning knobs read from the environment (for measurements):
  * ECF8_DECODE_KERNEL=portable disables the CPU lanes kernel;
- * ECF8_DECODE_VW / ECF8_DECODE_NSETS shape it; ECF8_DECODE_WG sets the
- * portable kernel's work-group size. */
+ * ECF8_DECODE_VW / ECF8_DECODE_NSETS shape it, ECF8_DECODE_READER=words or
+ * qwords picks its stream reader; ECF8_DECODE_WG sets the portable
+ * kernel's work-group size. */
 static size_t env_size(const char *name, size_t fallback)
 {
     const char *v = getenv(name);
@@ -76,6 +77,18 @@ static void lanes_shape(uint64_t n_chunks, cl_uint units, size_t *vw, size_t *ns
     *vw = env_size("ECF8_DECODE_VW", lanes % 16 == 0 || lanes % 16 > 8 ? 16 : 8) == 16 ? 16 : 8;
     *nsets = env_size("ECF8_DECODE_NSETS", (size_t)((lanes + *vw - 1) / *vw));
     if (*nsets > 8) *nsets = 8;
+}
+
+/* The lanes kernel's stream reader (cl/decode.cl ECF8_READER): 64-bit
+ * loads on the decode chain need 3 or more independent sets to hide their
+ * latency (measured on PoCL: about 5% faster with 3 to 5 sets, 10-20%
+ * slower with 2), the word queue keeps its loads off the chain. */
+static int lanes_reader(size_t nsets)
+{
+    const char *v = getenv("ECF8_DECODE_READER");
+    if (v && !strcmp(v, "words")) return 0;
+    if (v && !strcmp(v, "qwords")) return 1;
+    return nsets >= 3;
 }
 
 /* Can the lanes kernel decode this stream?  Its chunk outputs must be
@@ -205,9 +218,9 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     char options[512];
     snprintf(options, sizeof options,
              "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
-             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu",
+             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu -DECF8_READER=%d",
              t->width, code_bits_class(s->code_bits, l.raw_bits), l.raw_bits, l.symbol_shift,
-             l.symbol_bits, vw, nsets);
+             l.symbol_bits, vw, nsets, lanes_reader(nsets));
     cl_program program = NULL;
     st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
     if (st) return st;
