@@ -31,6 +31,28 @@ static int analyze_into(ecf8_tensor_report *t, const void *data, uint64_t rows, 
     return ECF8_OK;
 }
 
+/* Bytes of tensors analysed so far, reported through options->progress
+ * from the calling thread: first 0, then after each tensor, ending at the
+ * total when every tensor is done. */
+typedef struct inspect_progress {
+    const ecf8_compress_options *options;
+    uint64_t done, total;
+} inspect_progress;
+
+static void progress_start(inspect_progress *p, const ecf8_compress_options *o, uint64_t total)
+{
+    p->options = o && o->progress ? o : NULL;
+    p->done = 0;
+    p->total = total;
+    if (p->options) p->options->progress(p->options->progress_user, 0, total);
+}
+
+static void progress_add(inspect_progress *p, uint64_t bytes)
+{
+    p->done += bytes;
+    if (p->options) p->options->progress(p->options->progress_user, p->done, p->total);
+}
+
 static int copy_names(ecf8_tensor_report *t, const char *name, const char *dtype_name)
 {
     t->name = strdup(name);
@@ -45,6 +67,10 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
     if (st) return st;
     r->file_bytes += sf.map.size;
     r->source_bytes += sf.map.size;
+    inspect_progress progress;
+    uint64_t total = 0;
+    for (size_t i = 0; i < sf.n_tensors; i++) total += sf.tensors[i].bytes;
+    progress_start(&progress, o, total);
     for (size_t i = 0; i < sf.n_tensors && !st; i++) {
         const st_tensor *s = &sf.tensors[i];
         ecf8_tensor_report *t = NULL;
@@ -59,6 +85,7 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
         st_tensor_view(s, &rows, &cols);
         st = analyze_into(t, sf.map.data + s->offset, rows, cols, o);
         if (st) st = ecf8_fail_context(st, "tensor '%s'", s->name);
+        else progress_add(&progress, s->bytes);
     }
     st_close(&sf);
     return st;
@@ -72,6 +99,13 @@ static int inspect_container(const char *path, const ecf8_compress_options *o, e
     r->is_container = 1;
     r->file_bytes = ecf8_file_size(f);
     for (size_t i = 0; i < ecf8_file_source_count(f); i++) r->source_bytes += ecf8_file_source_bytes(f, i);
+    inspect_progress progress;
+    uint64_t total = 0;
+    for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
+        ecf8_tensor_info info;
+        if (!ecf8_file_tensor(f, i, &info)) total += info.source_bytes;
+    }
+    progress_start(&progress, o, total);
     uint8_t *buf = NULL;
     for (size_t i = 0; i < ecf8_file_tensor_count(f) && !st; i++) {
         ecf8_tensor_info info;
@@ -91,6 +125,7 @@ static int inspect_container(const char *path, const ecf8_compress_options *o, e
             }
             t->split = info.split;
             t->compressed_bytes = t->entropy_bound_bytes = info.payload_bytes;
+            progress_add(&progress, info.source_bytes);
             continue;
         }
         uint8_t *nb = realloc(buf, info.source_bytes);
@@ -101,6 +136,7 @@ static int inspect_container(const char *path, const ecf8_compress_options *o, e
         st = analyze_into(t, buf, rows, info.n_elements / rows, o);
         t->split = info.split;
         t->compressed_bytes = info.payload_bytes;
+        if (!st) progress_add(&progress, info.source_bytes);
     }
     free(buf);
     ecf8_file_close(f);
@@ -111,6 +147,9 @@ int ecf8_inspect_path(const char *path, const ecf8_compress_options *options, ec
 {
     ecf8_clear_error();
     memset(out, 0, sizeof *out);
+    /* The progress callback is read below: refuse a struct that lacks it. */
+    if (options && options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
+        return ecf8_fail_context(ecf8_fail(ECF8_ERR_ARGUMENT, "options struct too small"), "%s", path);
     ecf8_mapped m;
     int st = ecf8_map_file(path, &m);
     bool container = false;

@@ -6,7 +6,8 @@
 
 #include <stdbool.h>
 
-/* Prints "ecf8: <detail>" and returns exit status 1. */
+/* Prints "ecf8: <detail>" (on a clean line: a progress bar is cleared
+ * first) and returns exit status 1. */
 int cli_fail(const char *fallback_what);
 /* Prints a usage problem and returns exit status 2. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -14,7 +15,16 @@ bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *o
 #include <stdio.h>
 /* Writes s as a JSON string literal. */
 void cli_json_string(FILE *f, const char *s);
+/* Progress bars on stderr, "WHAT [####    ]  42%": installed only when
+ * stderr is a terminal (otherwise the callback stays NULL and nothing is
+ * ever drawn); the bar is erased when done reaches total.  `what` must
+ * outlive the call the options are passed to. */
 void cli_install_progress(ecf8_compress_options *o, const char *what);
+void cli_install_decode_progress(ecf8_decode_options *o, const char *what);
+/* Erases a bar left on stderr's line (a call that failed, or one that never
+ * reported done == total); a no-op when none is drawn.  cli_fail and
+ * cli_usage_error call it: use it before any other message on stderr. */
+void cli_progress_clear(void);
 
 int cli_info(int argc, char **argv);
 
@@ -25,7 +35,10 @@ int cli_matmul(int argc, char **argv);
 /* Removes "--engine X" from argv; returns an exit status on a usage
  * error, else -1. */
 int cli_decompress_engine_args(int *argc, char **argv);
-int cli_decompress(const char *in, const char *out, unsigned threads);
+/* `ecf8 decompress`: o carries the CPU decoder's threads and the progress
+ * callback (bytes of the original file(s) written / total), which the
+ * device engine reports too. */
+int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o);
 
 /* Matmul commands (cli_matmul.c), reached through cli_matmul/cli_bench. */
 int cli_matmul_run(int argc, char **argv);       /* ecf8 matmul ... */

@@ -103,8 +103,12 @@ int cli_info(int argc, char **argv)
         else return cli_usage_error("unexpected argument '%s'", argv[i]);
     }
     if (!path) return cli_usage_error("%s", "usage: ecf8 info FILE [--json] [--histogram TENSOR]");
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    cli_install_progress(&o, "inspecting");
     ecf8_report r;
-    if (ecf8_inspect_path(path, NULL, &r)) return cli_fail("cannot inspect file");
+    if (ecf8_inspect_path(path, &o, &r)) return cli_fail("cannot inspect file");
+    cli_progress_clear();
     int rc = 0;
     if (hist) {
         size_t i = 0;

@@ -26,8 +26,8 @@ int cli_decompress_engine_args(int *argc, char **argv)
     return -1;
 }
 
-int cli_decompress(const char *in, const char *out, unsigned threads)
+int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o)
 {
-    if (ecf8_decompress_path(in, out, threads)) return cli_fail("decompression failed");
+    if (ecf8_decompress_path_ex(in, out, o)) return cli_fail("decompression failed");
     return 0;
 }

@@ -30,6 +30,7 @@ static double now_seconds(void)
 static int fail_with(const char *what, const char *fallback)
 {
     const char *d = ecf8_last_error();
+    cli_progress_clear();
     fprintf(stderr, "ecf8: %s: %s\n", what, d[0] ? d : fallback);
     return 1;
 }
@@ -92,16 +93,39 @@ static void device_close(device *d)
     memset(d, 0, sizeof *d);
 }
 
+/* Bytes of the original file(s) written so far, reported as
+ * ecf8_decompress_path_ex does: first 0, then after each source's header
+ * bytes and each tensor, ending at the total. */
+typedef struct progress_state {
+    const ecf8_decode_options *options;
+    uint64_t done, total;
+} progress_state;
+
+static void progress_start(progress_state *p, const ecf8_decode_options *o, const ecf8_file *f)
+{
+    p->options = o && o->progress ? o : NULL;
+    p->done = p->total = 0;
+    for (size_t i = 0; i < ecf8_file_source_count(f); i++) p->total += ecf8_file_source_bytes(f, i);
+    if (p->options) p->options->progress(p->options->progress_user, 0, p->total);
+}
+
+static void progress_add(progress_state *p, uint64_t bytes)
+{
+    p->done += bytes;
+    if (p->options) p->options->progress(p->options->progress_user, p->done, p->total);
+}
+
 /* Rebuilds source `si` of f into the temporary file `o`: its prefix, then
  * each tensor decoded on the device (stored ones copied) and checked against
  * its checksum.  The caller renames it once every source is complete. */
 static int rebuild_on_device(const ecf8_file *f, size_t si, const char *in, ecf8_outfile *o,
-                             device *d, uint8_t *buf, size_t buf_bytes)
+                             device *d, uint8_t *buf, size_t buf_bytes, progress_state *progress)
 {
     size_t prefix_bytes = 0;
     const void *prefix = ecf8_file_source_prefix(f, si, &prefix_bytes);
     if (!prefix) return ecf8_fail(ECF8_ERR_ARGUMENT, "%s: no source %zu", in, si);
     int st = ecf8_outfile_write(o, prefix, prefix_bytes);
+    if (!st) progress_add(progress, prefix_bytes);
     for (size_t i = 0; i < ecf8_file_tensor_count(f) && !st; i++) {
         ecf8_tensor_info t;
         st = ecf8_file_tensor(f, i, &t);
@@ -111,6 +135,7 @@ static int rebuild_on_device(const ecf8_file *f, size_t si, const char *in, ecf8
                 st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
             else
                 st = ecf8_outfile_write(o, t.payload, (size_t)t.source_bytes);
+            if (!st) progress_add(progress, t.source_bytes);
             continue;
         }
         ecf8_cl_tensor *ct = NULL;
@@ -118,15 +143,19 @@ static int rebuild_on_device(const ecf8_file *f, size_t si, const char *in, ecf8
         if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, buf, buf_bytes);
         ecf8_cl_tensor_free(ct);
         if (!st) st = ecf8_outfile_write(o, buf, (size_t)t.source_bytes);
+        if (!st) progress_add(progress, t.source_bytes);
     }
     return st ? ecf8_fail_context(st, "%s", in) : ECF8_OK;
 }
 
-static int decompress_opencl(const char *in, const char *out, device *d)
+static int decompress_opencl(const char *in, const char *out, device *d,
+                             const ecf8_decode_options *o)
 {
     ecf8_file *f = NULL;
     if (ecf8_file_open(in, &f)) return fail_with(in, "cannot open");
     int st = ECF8_OK;
+    progress_state progress;
+    progress_start(&progress, o, f);
     uint64_t max = 0;
     for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
         ecf8_tensor_info t;
@@ -161,7 +190,7 @@ static int decompress_opencl(const char *in, const char *out, device *d)
         else if ((st = ecf8_outfile_open(&outs[si], path))) st = ecf8_fail_context(st, "%s", path);
         else {
             opened = si + 1;
-            st = rebuild_on_device(f, si, in, &outs[si], d, buf, (size_t)max);
+            st = rebuild_on_device(f, si, in, &outs[si], d, buf, (size_t)max, &progress);
             if (!st && (st = ecf8_outfile_finish(&outs[si]))) st = ecf8_fail_context(st, "%s", path);
         }
         free(path);
@@ -177,7 +206,7 @@ static int decompress_opencl(const char *in, const char *out, device *d)
     return st ? cli_fail("decompression failed") : 0;
 }
 
-int cli_decompress(const char *in, const char *out, unsigned threads)
+int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o)
 {
     device d = {0};
     if (g_engine != ENGINE_CPU) {
@@ -193,10 +222,10 @@ int cli_decompress(const char *in, const char *out, unsigned threads)
     }
     if (!d.context) {
         ecf8_clear_error();
-        if (ecf8_decompress_path(in, out, threads)) return cli_fail("decompression failed");
+        if (ecf8_decompress_path_ex(in, out, o)) return cli_fail("decompression failed");
         return 0;
     }
-    int rc = decompress_opencl(in, out, &d);
+    int rc = decompress_opencl(in, out, &d, o);
     device_close(&d);
     return rc;
 }

@@ -9,6 +9,7 @@
 
 int cli_fail(const char *fallback_what)
 {
+    cli_progress_clear();
     const char *detail = ecf8_last_error();
     fprintf(stderr, "ecf8: %s\n", detail[0] ? detail : fallback_what);
     return 1;
@@ -18,6 +19,7 @@ int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    cli_progress_clear();
     fprintf(stderr, "ecf8: ");
     vfprintf(stderr, fmt, ap);
     va_end(ap);
@@ -49,11 +51,17 @@ void cli_json_string(FILE *f, const char *s)
 
 #define PROGRESS_WIDTH 40
 
-/* Erases the bar's line, so that what follows (an error) starts clean. */
-static void progress_clear(void)
+/* Whether a bar is on stderr's current line (only ever with a terminal). */
+static bool g_bar_drawn;
+
+/* Erases the bar's line, so that what follows (an error) starts clean; a
+ * no-op when no bar is drawn, so nothing is written to a non-terminal. */
+void cli_progress_clear(void)
 {
+    if (!g_bar_drawn) return;
     fprintf(stderr, "\r%*s\r", PROGRESS_WIDTH + 20, "");
     fflush(stderr);
+    g_bar_drawn = false;
 }
 
 /* Draws a progress bar on stderr; installed only when stderr is a terminal. */
@@ -61,7 +69,7 @@ static void progress_bar(void *user, uint64_t done, uint64_t total)
 {
     const char *what = user;
     if (done >= total) {
-        progress_clear();
+        cli_progress_clear();
         return;
     }
     int width = PROGRESS_WIDTH, filled = (int)((double)done / (double)total * width);
@@ -69,6 +77,7 @@ static void progress_bar(void *user, uint64_t done, uint64_t total)
             "########################################", width - filled, "",
             (int)(100.0 * (double)done / (double)total));
     fflush(stderr);
+    g_bar_drawn = true;
 }
 
 static void install_bar(void (**progress)(void *, uint64_t, uint64_t), void **user, const char *what)
@@ -84,11 +93,9 @@ void cli_install_progress(ecf8_compress_options *o, const char *what)
     install_bar(&o->progress, &o->progress_user, what);
 }
 
-/* A failure after a partial bar: the error goes on a line of its own. */
-static int fail_after_progress(bool bar, const char *fallback_what)
+void cli_install_decode_progress(ecf8_decode_options *o, const char *what)
 {
-    if (bar) progress_clear();
-    return cli_fail(fallback_what);
+    install_bar(&o->progress, &o->progress_user, what);
 }
 
 static int cmd_compress(int argc, char **argv)
@@ -128,8 +135,8 @@ static int cmd_compress(int argc, char **argv)
     }
     if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]");
     cli_install_progress(&o, "compressing");
-    if (ecf8_compress_path(paths[0], paths[1], &o))
-        return fail_after_progress(o.progress != NULL, "compression failed");
+    if (ecf8_compress_path(paths[0], paths[1], &o)) return cli_fail("compression failed");
+    cli_progress_clear();
     return 0;
 }
 
@@ -164,7 +171,13 @@ static int cmd_decompress(int argc, char **argv)
     rc = parse_threads_and_paths(argc, argv, paths, 2, &np, &threads, usage);
     if (rc >= 0) return rc;
     if (np != 2) return cli_usage_error("%s", usage);
-    return cli_decompress(paths[0], paths[1], threads);
+    ecf8_decode_options o;
+    ecf8_decode_options_init(&o);
+    o.threads = threads;
+    cli_install_decode_progress(&o, "decompressing");
+    rc = cli_decompress(paths[0], paths[1], &o);
+    cli_progress_clear();
+    return rc;
 }
 
 static int cmd_verify(int argc, char **argv)
@@ -179,9 +192,9 @@ static int cmd_verify(int argc, char **argv)
     ecf8_decode_options o;
     ecf8_decode_options_init(&o);
     o.threads = threads;
-    install_bar(&o.progress, &o.progress_user, "verifying");
-    if (ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o))
-        return fail_after_progress(o.progress != NULL, "verification failed");
+    cli_install_decode_progress(&o, "verifying");
+    if (ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o)) return cli_fail("verification failed");
+    cli_progress_clear();
     printf("%s: OK%s\n", paths[0], np > 1 ? " (identical to the original)" : " (all checksums match)");
     return 0;
 }
