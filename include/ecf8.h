@@ -24,6 +24,18 @@
 extern "C" {
 #endif
 
+/* Marks the public functions.  The shared library is built with
+ * -fvisibility=hidden and exports these only, so its internal functions can
+ * neither be called nor clash with an application's; in a static library
+ * the mark changes nothing.  Define ECF8_API before including to override. */
+#ifndef ECF8_API
+#if (defined(__GNUC__) || defined(__clang__)) && !defined(_WIN32)
+#define ECF8_API __attribute__((visibility("default")))
+#else
+#define ECF8_API
+#endif
+#endif
+
 #define ECF8_VERSION_MAJOR 1
 #define ECF8_VERSION_MINOR 0
 #define ECF8_VERSION_PATCH 0
@@ -61,11 +73,11 @@ enum {
 };
 
 /* Name of a status code (library, OpenCL or success); never NULL. */
-const char *ecf8_status_string(int status);
+ECF8_API const char *ecf8_status_string(int status);
 
 /* Detail of the most recent failure on the calling thread, e.g.
  * "tensor 'w': chunk 12 ends past its stream".  Empty when none. */
-const char *ecf8_last_error(void);
+ECF8_API const char *ecf8_last_error(void);
 
 /* ---- element types and symbol splits ------------------------------------ */
 typedef enum ecf8_dtype {
@@ -84,15 +96,15 @@ typedef enum ecf8_split {
 } ecf8_split;
 
 /* safetensors dtype string ("F8_E4M3", "BF16", ...) to ecf8_dtype. */
-ecf8_dtype ecf8_dtype_from_name(const char *name);
+ECF8_API ecf8_dtype ecf8_dtype_from_name(const char *name);
 /* The safetensors dtype string of a coded dtype ("F8_E4M3", "F8_E5M2",
  * "BF16", "F16"), "OTHER" for anything else; a static string, never NULL. */
-const char *ecf8_dtype_name(ecf8_dtype dtype);
+ECF8_API const char *ecf8_dtype_name(ecf8_dtype dtype);
 /* "stored", "exponent", "byte" or "auto"; "?" for a value outside
  * ecf8_split.  A static string, never NULL. */
-const char *ecf8_split_name(ecf8_split split);
+ECF8_API const char *ecf8_split_name(ecf8_split split);
 /* Bytes per element of a coded dtype (1 or 2), 0 for ECF8_DTYPE_OTHER. */
-unsigned ecf8_dtype_size(ecf8_dtype dtype);
+ECF8_API unsigned ecf8_dtype_size(ecf8_dtype dtype);
 
 /* How a (dtype, split) pair cuts an element of `element_bits` bits: the
  * coded symbol is bits [symbol_shift, symbol_shift+symbol_bits), the other
@@ -106,7 +118,7 @@ typedef struct ecf8_split_layout {
 /* Fills *out for a coded dtype and split EXPONENT or BYTE.  Fails, leaving
  * *out unwritten, with ECF8_ERR_UNSUPPORTED for ECF8_DTYPE_OTHER (or any
  * value outside ecf8_dtype) and ECF8_ERR_ARGUMENT for STORED or AUTO. */
-int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out);
+ECF8_API int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out);
 
 /* ---- codebooks ----------------------------------------------------------- */
 /* Optimal length-limited code lengths for `n_symbols` counts (package-merge).
@@ -114,16 +126,16 @@ int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout 
  * encoder then emits no bits for it: table_bits 0 below); two or more give
  * a complete code (Kraft sum exactly 1) with no length above max_bits.
  * Fails when 2^max_bits < used symbols. */
-int ecf8_codebook_build(const uint64_t *counts, unsigned n_symbols,
-                        unsigned max_bits, uint8_t *lengths);
+ECF8_API int ecf8_codebook_build(const uint64_t *counts, unsigned n_symbols,
+                                 unsigned max_bits, uint8_t *lengths);
 
 /* One-lookup decode table from code lengths: entry i (for the next
  * `table_bits` stream bits, LSB first) = symbol << 4 | code length.
  * table must hold 1 << table_bits entries (<= 16 KiB).  Rejects over- or
  * under-full codes and lengths above table_bits.  table_bits 0 is the
  * one-symbol code: one entry, length 0. */
-int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols,
-                            unsigned table_bits, uint16_t *table);
+ECF8_API int ecf8_decode_table_build(const uint8_t *lengths, unsigned n_symbols,
+                                     unsigned table_bits, uint16_t *table);
 
 /* ---- coded tensors -------------------------------------------------------- */
 /* Everything needed to decode one tensor: geometry plus pointers into its
@@ -146,10 +158,10 @@ typedef struct ecf8_stream {
 } ecf8_stream;
 
 /* First flat element index of chunk c (c < n_chunks; not checked). */
-uint64_t ecf8_chunk_start(const ecf8_stream *s, uint64_t chunk);
+ECF8_API uint64_t ecf8_chunk_start(const ecf8_stream *s, uint64_t chunk);
 /* Number of elements of chunk c (c < n_chunks; not checked): chunk_rows *
  * chunk_cols, fewer in the last row band and the last column segment. */
-uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
+ECF8_API uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
 
 /* Checks every field of *s: split and dtype, alphabet size, code_bits,
  * shape against n_elements, chunk geometry and n_chunks, the code lengths
@@ -160,16 +172,16 @@ uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
  * sizes); given that, the decoders and kernels cannot read or write out of
  * bounds.  ECF8_ERR_CORRUPT on the first rule broken, ECF8_ERR_ARGUMENT
  * for NULL. */
-int ecf8_stream_validate(const ecf8_stream *s);
+ECF8_API int ecf8_stream_validate(const ecf8_stream *s);
 
 /* Decodes the whole tensor into out (n_elements * element size bytes)
  * using `threads` threads (0 = one per core).  ECF8_ERR_CORRUPT when a
  * chunk does not consume exactly its bytes. */
-int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes,
-                       unsigned threads);
+ECF8_API int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes,
+                                unsigned threads);
 /* The simple bit-at-a-time reference decoder the fast paths are tested
  * against; single-threaded. */
-int ecf8_stream_decode_reference(const ecf8_stream *s, void *out, size_t out_bytes);
+ECF8_API int ecf8_stream_decode_reference(const ecf8_stream *s, void *out, size_t out_bytes);
 
 /* ---- encoding ------------------------------------------------------------- */
 typedef struct ecf8_compress_options {
@@ -193,7 +205,7 @@ typedef struct ecf8_compress_options {
  * callback, plain_index 0 (format 1.1).  ecf8_tensor_analyze,
  * ecf8_tensor_encode, ecf8_compress_path and ecf8_inspect_path take NULL
  * options for these defaults. */
-void ecf8_compress_options_init(ecf8_compress_options *options);
+ECF8_API void ecf8_compress_options_init(ecf8_compress_options *options);
 
 /* An encoded tensor payload owned by the library. */
 typedef struct ecf8_encoded ecf8_encoded;
@@ -211,28 +223,28 @@ typedef struct ecf8_tensor_analysis {
 
 /* Measures a rows x cols tensor of `dtype` (data little-endian) exactly as
  * ecf8_tensor_encode would cut it, without encoding. */
-int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
-                        const ecf8_compress_options *options,
-                        ecf8_tensor_analysis *out);
+ECF8_API int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                                 const ecf8_compress_options *options,
+                                 ecf8_tensor_analysis *out);
 
 /* Encodes a tensor viewed as rows x cols (rows * cols elements).  split
  * AUTO picks the smallest payload; the result may be STORED. */
-int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
-                       const ecf8_compress_options *options, ecf8_encoded **out);
+ECF8_API int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                                const ecf8_compress_options *options, ecf8_encoded **out);
 /* Frees an encoded tensor and the payload the library made for it; NULL
  * is a no-op.  Pointers from ecf8_encoded_payload and ecf8_encoded_stream
  * are invalid afterwards. */
-void ecf8_encoded_free(ecf8_encoded *enc);
+ECF8_API void ecf8_encoded_free(ecf8_encoded *enc);
 /* The payload bytes and the stream describing them (pointers into the
  * payload, valid until ecf8_encoded_free). */
-const void *ecf8_encoded_payload(const ecf8_encoded *enc, size_t *bytes);
+ECF8_API const void *ecf8_encoded_payload(const ecf8_encoded *enc, size_t *bytes);
 /* The split the payload uses: EXPONENT or BYTE, or STORED when it holds the
  * tensor's bytes verbatim (never AUTO). */
-ecf8_split ecf8_encoded_split(const ecf8_encoded *enc);
+ECF8_API ecf8_split ecf8_encoded_split(const ecf8_encoded *enc);
 /* The stream describing a coded payload; NULL for a STORED one.  A STORED
  * payload is not a copy: ecf8_encoded_payload returns the `data` pointer
  * given to ecf8_tensor_encode, valid only as long as the caller keeps it. */
-const ecf8_stream *ecf8_encoded_stream(const ecf8_encoded *enc);
+ECF8_API const ecf8_stream *ecf8_encoded_stream(const ecf8_encoded *enc);
 
 /* ---- the .ecf8 container ------------------------------------------------- */
 typedef struct ecf8_file ecf8_file;
@@ -256,7 +268,7 @@ typedef struct ecf8_tensor_info {
 } ecf8_tensor_info;
 
 /* Opens and fully validates the container's header and index (mmap). */
-int ecf8_file_open(const char *path, ecf8_file **out);
+ECF8_API int ecf8_file_open(const char *path, ecf8_file **out);
 /* The same for a container already in memory (read into a buffer, or your
  * own mapping): `size` bytes at `data`, checked exactly as ecf8_file_open
  * checks a file, with the same status for the same bytes.  Nothing is
@@ -264,47 +276,47 @@ int ecf8_file_open(const char *path, ecf8_file **out);
  * ecf8_file_close, and every pointer the file hands out points into them.
  * `data` must be 8-byte aligned (as malloc and mmap memory is), else
  * ECF8_ERR_ARGUMENT; NULL with size 0 is an empty (corrupt) container. */
-int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out);
+ECF8_API int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out);
 /* Unmaps the container (a file's mapping; memory given to
  * ecf8_file_open_memory is left to the caller) and frees everything the
  * open made; NULL is a no-op.  Every pointer obtained from the file (tensor infos, names,
  * streams, payloads, source paths and prefixes) is invalid afterwards. */
-void ecf8_file_close(ecf8_file *file);
+ECF8_API void ecf8_file_close(ecf8_file *file);
 /* Number of tensors, over all source files. */
-size_t ecf8_file_tensor_count(const ecf8_file *file);
+ECF8_API size_t ecf8_file_tensor_count(const ecf8_file *file);
 /* Number of source files: 1 for a container made from one .safetensors
  * file, one per *.safetensors and *.json file of a directory otherwise. */
-size_t ecf8_file_source_count(const ecf8_file *file);
+ECF8_API size_t ecf8_file_source_count(const ecf8_file *file);
 /* Relative path of source file i ("" for a single-file container). */
-const char *ecf8_file_source_path(const ecf8_file *file, size_t i);
+ECF8_API const char *ecf8_file_source_path(const ecf8_file *file, size_t i);
 /* Size of source file i as it was (and as decompress rebuilds it); 0 when
  * i is out of range. */
-uint64_t ecf8_file_source_bytes(const ecf8_file *file, size_t i);
+ECF8_API uint64_t ecf8_file_source_bytes(const ecf8_file *file, size_t i);
 /* The original bytes of source file i before its first tensor (the
  * safetensors header, or a whole non-tensor file); NULL when i is out of
  * range.  Points into the mapped container. */
-const void *ecf8_file_source_prefix(const ecf8_file *file, size_t i, size_t *bytes);
+ECF8_API const void *ecf8_file_source_prefix(const ecf8_file *file, size_t i, size_t *bytes);
 /* Size of the container file in bytes. */
-uint64_t ecf8_file_size(const ecf8_file *file);
+ECF8_API uint64_t ecf8_file_size(const ecf8_file *file);
 /* Non-zero when the container was made from a directory of shards. */
-int ecf8_file_is_directory(const ecf8_file *file);
+ECF8_API int ecf8_file_is_directory(const ecf8_file *file);
 /* Copies the description of tensor `index` (0 .. tensor_count - 1, in
  * file order) into *out.  Its pointers (name, dtype_name, payload, the
  * stream's) point into the open file and stay valid until ecf8_file_close.
  * ECF8_ERR_ARGUMENT when index is out of range. */
-int ecf8_file_tensor(const ecf8_file *file, size_t index, ecf8_tensor_info *out);
+ECF8_API int ecf8_file_tensor(const ecf8_file *file, size_t index, ecf8_tensor_info *out);
 /* Index of the first tensor whose name is exactly `name`.  On a miss
  * returns ECF8_ERR_NOT_FOUND and leaves *index unchanged. */
-int ecf8_file_find(const ecf8_file *file, const char *name, size_t *index);
+ECF8_API int ecf8_file_find(const ecf8_file *file, const char *name, size_t *index);
 /* Decodes tensor `index` into out (source_bytes) and checks its checksum. */
-int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *out,
-                          size_t out_bytes, unsigned threads);
+ECF8_API int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *out,
+                                   size_t out_bytes, unsigned threads);
 
 /* Compresses a .safetensors file, or a directory holding a sharded
  * checkpoint (*.safetensors plus *.json), into out_path.  The output is
  * written to a temporary name and renamed only on success. */
-int ecf8_compress_path(const char *in_path, const char *out_path,
-                       const ecf8_compress_options *options);
+ECF8_API int ecf8_compress_path(const char *in_path, const char *out_path,
+                                const ecf8_compress_options *options);
 /* Rebuilds the original file (or directory) byte for byte, checking every
  * tensor's checksum, with `threads` decoder threads (0 = one per core).  A
  * directory container writes its files into out_path, created if missing
@@ -314,10 +326,10 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
  * temporaries are removed, existing files keep their contents and a
  * directory made by the call is removed.  Only a rename failing after
  * others succeeded can leave a partial result. */
-int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads);
+ECF8_API int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads);
 /* Decodes every tensor and checks every checksum; with original_path,
  * also compares the reconstruction with it byte for byte. */
-int ecf8_verify_path(const char *in_path, const char *original_path, unsigned threads);
+ECF8_API int ecf8_verify_path(const char *in_path, const char *original_path, unsigned threads);
 
 /* Options of ecf8_decompress_path_ex and ecf8_verify_path_ex. */
 typedef struct ecf8_decode_options {
@@ -333,13 +345,13 @@ typedef struct ecf8_decode_options {
 } ecf8_decode_options;
 
 /* Sets every field to its default: struct_size, threads 0, no progress. */
-void ecf8_decode_options_init(ecf8_decode_options *options);
+ECF8_API void ecf8_decode_options_init(ecf8_decode_options *options);
 /* ecf8_decompress_path and ecf8_verify_path with options (NULL: the
  * defaults); the functions without _ex are these with threads only. */
-int ecf8_decompress_path_ex(const char *in_path, const char *out_path,
-                            const ecf8_decode_options *options);
-int ecf8_verify_path_ex(const char *in_path, const char *original_path,
-                        const ecf8_decode_options *options);
+ECF8_API int ecf8_decompress_path_ex(const char *in_path, const char *out_path,
+                                     const ecf8_decode_options *options);
+ECF8_API int ecf8_verify_path_ex(const char *in_path, const char *original_path,
+                                 const ecf8_decode_options *options);
 
 /* ---- inspection ("to compress or not?") --------------------------------- */
 typedef struct ecf8_tensor_report {
@@ -366,11 +378,11 @@ typedef struct ecf8_report {
 
 /* Per-tensor analysis of a .safetensors file or an
  * .ecf8 file (whose tensors are decoded and checked). */
-int ecf8_inspect_path(const char *path, const ecf8_compress_options *options,
-                      ecf8_report *out);
+ECF8_API int ecf8_inspect_path(const char *path, const ecf8_compress_options *options,
+                               ecf8_report *out);
 /* Frees the report's tensors and names and zeroes *report, so a second call
  * (or one on a zeroed report) is harmless; NULL is a no-op. */
-void ecf8_report_free(ecf8_report *report);
+ECF8_API void ecf8_report_free(ecf8_report *report);
 
 #ifdef __cplusplus
 }

@@ -28,9 +28,10 @@ extern "C" {
 /* Picks a device: ECF8_PLATFORM and ECF8_DEVICE (an index or a name
  * substring) when set, else the first GPU, else the first device.
  * ECF8_ERR_NO_DEVICE when there is none. */
-int ecf8_cl_select_device(cl_platform_id *platform, cl_device_id *device);
+ECF8_API int ecf8_cl_select_device(cl_platform_id *platform, cl_device_id *device);
 /* A context and an in-order queue with profiling on the selected device. */
-int ecf8_cl_open_default(cl_context *context, cl_device_id *device, cl_command_queue *queue);
+ECF8_API int ecf8_cl_open_default(cl_context *context, cl_device_id *device,
+                                  cl_command_queue *queue);
 
 /* ---- tensors on a device ------------------------------------------------- */
 typedef struct ecf8_cl_tensor ecf8_cl_tensor;
@@ -38,22 +39,22 @@ typedef struct ecf8_cl_tensor ecf8_cl_tensor;
 /* Validates a tensor of an open container on the host (every offset,
  * length and code) and uploads its payload and decode table.  Works for
  * coded and stored tensors.  Blocking. */
-int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
-                          const ecf8_tensor_info *info, ecf8_cl_tensor **out);
-void ecf8_cl_tensor_free(ecf8_cl_tensor *tensor);
+ECF8_API int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
+                                   const ecf8_tensor_info *info, ecf8_cl_tensor **out);
+ECF8_API void ecf8_cl_tensor_free(ecf8_cl_tensor *tensor);
 /* Bytes the decoded tensor occupies (n_elements * element size). */
-size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *tensor);
+ECF8_API size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *tensor);
 /* Bytes held on the device for it (payload + table). */
-size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
+ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
 
 /* Decodes the whole tensor into out at out_offset (bytes).  ECF8_ERR_CORRUPT
  * is reported at the next blocking call if a chunk fails its check. */
-int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
-                           size_t out_offset, cl_uint num_wait_events,
-                           const cl_event *wait_events, cl_event *out_event);
+ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
+                                    size_t out_offset, cl_uint num_wait_events,
+                                    const cl_event *wait_events, cl_event *out_event);
 /* Decode into host memory and check the tensor's checksum.  Blocking. */
-int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue queue, void *out,
-                           size_t out_bytes);
+ECF8_API int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue queue, void *out,
+                                    size_t out_bytes);
 
 /* ---- fused decode + matmul ----------------------------------------------- */
 /* Y[m, n] = X[m, k] * W[n, k]^T for a Linear weight W (2-D, F8_E4M3 or
@@ -103,10 +104,11 @@ typedef struct ecf8_cl_matmul ecf8_cl_matmul;
  * BF16 (ECF8_ERR_SHAPE / ECF8_ERR_ARGUMENT otherwise).  A stored (uncoded)
  * W is accepted: the fused engine then reads it raw.  Blocking.  One object
  * must not be used by two threads at once. */
-int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_queue queue,
-                          const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
-                          unsigned engines, ecf8_cl_matmul **out);
-void ecf8_cl_matmul_free(ecf8_cl_matmul *mm);
+ECF8_API int ecf8_cl_matmul_create(cl_context context, cl_device_id device,
+                                   cl_command_queue queue, const ecf8_tensor_info *weight,
+                                   const ecf8_tensor_info *scale_inv, unsigned engines,
+                                   ecf8_cl_matmul **out);
+ECF8_API void ecf8_cl_matmul_free(ecf8_cl_matmul *mm);
 
 typedef struct ecf8_cl_matmul_info {
     uint64_t n, k;
@@ -118,7 +120,7 @@ typedef struct ecf8_cl_matmul_info {
     unsigned lanes;              /* rows one work-item decodes side by side */
     unsigned interleave;         /* lane groups one work-item interleaves */
 } ecf8_cl_matmul_info;
-int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info);
+ECF8_API int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info);
 
 /* Y = X W^T on `engine` for m >= 1 rows of X: x holds m * k elements (fp32,
  * or BF16 with ECF8_CL_INPUT_BF16) from x_offset bytes, y receives m * n
@@ -127,10 +129,11 @@ int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info)
  * are built on first use (ecf8_cl_matmul_get_info's lanes is 0 until then).
  * One kernel launch; out_event is its event.  Nothing of W is checked here
  * or in the kernel: create checked it once. */
-int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command_queue queue,
-                           size_t m, cl_mem x, size_t x_offset, unsigned x_flags, cl_mem y,
-                           size_t y_offset, cl_uint num_wait_events, const cl_event *wait_events,
-                           cl_event *out_event);
+ECF8_API int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine,
+                                    cl_command_queue queue, size_t m, cl_mem x, size_t x_offset,
+                                    unsigned x_flags, cl_mem y, size_t y_offset,
+                                    cl_uint num_wait_events, const cl_event *wait_events,
+                                    cl_event *out_event);
 
 /* The middle step of the "decode, dequantise, SGEMM" baseline: the n * k raw
  * elements of W in `raw` (as ecf8_cl_enqueue_decode writes them) to fp32
@@ -138,10 +141,10 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
  * uncompressed engine's programs (any mm).  The scales are the ones create
  * checked; a corrupt chunk of the decode that wrote `raw` shows only in
  * that decode's error word (ecf8_cl_enqueue_decode). */
-int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_mem raw,
-                               size_t raw_offset, cl_mem out, size_t out_offset,
-                               cl_uint num_wait_events, const cl_event *wait_events,
-                               cl_event *out_event);
+ECF8_API int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_mem raw,
+                                        size_t raw_offset, cl_mem out, size_t out_offset,
+                                        cl_uint num_wait_events, const cl_event *wait_events,
+                                        cl_event *out_event);
 
 #ifdef __cplusplus
 }

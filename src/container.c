@@ -110,7 +110,7 @@ static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64
     size_t payload_bytes = t->bytes;
     if (t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0) {
         uint64_t rows, cols;
-        st_tensor_view(t, &rows, &cols);
+        ecf8_st_tensor_view(t, &rows, &cols);
         st = ecf8_tensor_encode(t->dtype, data, rows, cols, w->options, &enc);
         if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
         split = ecf8_encoded_split(enc);
@@ -186,7 +186,7 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
         return st;
     }
     st_file sf;
-    if ((st = st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
+    if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
     r->source_bytes = sf.map.size;
     r->prefix_len = sf.data_start;
     st = bb_append(&w->blob, sf.map.data, sf.data_start, &r->prefix_off);
@@ -197,7 +197,7 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     if (st) st = ecf8_fail_context(st, "%s", full_path);
     r = &w->sources[w->n_sources - 1];
     r->n_tensors = (uint32_t)(w->n_tensors - r->first_tensor);
-    st_close(&sf);
+    ecf8_st_close(&sf);
     return st;
 }
 

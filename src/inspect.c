@@ -63,7 +63,7 @@ static int copy_names(ecf8_tensor_report *t, const char *name, const char *dtype
 static int inspect_safetensors(const char *path, const ecf8_compress_options *o, ecf8_report *r)
 {
     st_file sf;
-    int st = st_open(path, &sf);
+    int st = ecf8_st_open(path, &sf);
     if (st) return st;
     r->file_bytes += sf.map.size;
     r->source_bytes += sf.map.size;
@@ -82,12 +82,12 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
         t->n_elements = s->n_elements;
         t->source_bytes = s->bytes;
         uint64_t rows, cols;
-        st_tensor_view(s, &rows, &cols);
+        ecf8_st_tensor_view(s, &rows, &cols);
         st = analyze_into(t, sf.map.data + s->offset, rows, cols, o);
         if (st) st = ecf8_fail_context(st, "tensor '%s'", s->name);
         else progress_add(&progress, s->bytes);
     }
-    st_close(&sf);
+    ecf8_st_close(&sf);
     return st;
 }
 

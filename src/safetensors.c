@@ -83,7 +83,7 @@ static int parse_tensor(const cJSON *item, uint64_t data_start, uint64_t file_si
     return ECF8_OK;
 }
 
-int st_open(const char *path, st_file *out)
+int ecf8_st_open(const char *path, st_file *out)
 {
     memset(out, 0, sizeof *out);
     int st = ecf8_map_file(path, &out->map);
@@ -149,11 +149,11 @@ int st_open(const char *path, st_file *out)
     return ECF8_OK;
 fail:
     cJSON_Delete(root);
-    st_close(out);
+    ecf8_st_close(out);
     return st;
 }
 
-void st_close(st_file *f)
+void ecf8_st_close(st_file *f)
 {
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->tensors);
@@ -161,7 +161,7 @@ void st_close(st_file *f)
     memset(f, 0, sizeof *f);
 }
 
-void st_tensor_view(const st_tensor *t, uint64_t *rows, uint64_t *cols)
+void ecf8_st_tensor_view(const st_tensor *t, uint64_t *rows, uint64_t *cols)
 {
     *rows = t->ndim >= 2 ? t->shape[0] : 1;
     *cols = *rows ? t->n_elements / *rows : 0;

@@ -7,6 +7,8 @@
 # Also checks the installed files and the installed CLI, and builds (and,
 # with an OpenCL device, runs) examples/decode_and_matmul against it; with
 # ECF8_REQUIRE_DEVICE set, a missing device fails instead of skipping the run.
+# And checks that the installed libecf8.so exports exactly the functions the
+# installed headers declare.
 #
 # usage: cli_install.sh ECF8_CLI   (CTest passes the built ecf8 binary; the
 # build tree is $ECF8_BUILD_DIR, else the CLI's directory.)
@@ -59,6 +61,27 @@ if [ "$OPENCL" = ON ]; then
 fi
 "$PREFIX/bin/ecf8" version >/dev/null || fail "installed CLI does not run"
 echo "installed: $(cd "$PREFIX" && find . -type f | sort | tr '\n' ' ')"
+
+step "libecf8.so exports exactly the functions of the installed headers"
+# Every function declared in ecf8.h / ecf8_cl.h must be exported (a missing
+# ECF8_API hides it) and nothing else may be (internal helpers stay
+# hidden).  Names starting with _ are left out: sanitizer builds add their
+# instrumentation symbols to the library.
+command -v nm >/dev/null || fail "nm not found"
+HEADERS=("$PREFIX/include/ecf8.h")
+[ "$OPENCL" = ON ] && HEADERS+=("$PREFIX/include/ecf8_cl.h")
+# Comments dropped first: they name functions too, with parentheses.
+perl -0777 -pe 's{/\*.*?\*/}{}gs' "${HEADERS[@]}" | grep -oE '\becf8_[a-z0-9_]+\(' |
+    tr -d '(' | sort -u >"$TMP/declared.txt"
+nm -D --defined-only "$LIBDIR/libecf8.so" >"$TMP/nm.txt" || fail "nm -D libecf8.so"
+awk '{print $NF}' "$TMP/nm.txt" | grep -v '^_' | sed 's/@.*//' | sort -u >"$TMP/exported.txt"
+[ -s "$TMP/declared.txt" ] || fail "no function declarations found in the installed headers"
+if ! diff "$TMP/declared.txt" "$TMP/exported.txt" >"$TMP/exports.diff"; then
+    echo "< declared, not exported; > exported, not declared:" >&2
+    grep '^[<>]' "$TMP/exports.diff" >&2
+    fail "libecf8.so exports differ from the public headers"
+fi
+echo "exports: $(wc -l <"$TMP/exported.txt") functions, all declared in the public headers"
 
 run_consumer() { # name binary
     local out=$TMP/$1.ecf8

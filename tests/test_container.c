@@ -425,7 +425,7 @@ static void test_empty_tensor_shares_offset(void **state)
     free(src), free(d);
     if (failed >= 0)
         tu_known_bug("BUG-5 empty-tensor-order",
-                     "st_open sorts tensors by offset only; a zero-size tensor listed after the "
+                     "ecf8_st_open sorts tensors by offset only; a zero-size tensor listed after the "
                      "tensor that starts at the same offset is reported as overlapping");
 }
 
