@@ -3,12 +3,13 @@
  *
  * The library uses the caller's context and queue; nothing here creates
  * global state except an in-memory program cache (per context, device and
- * options) and an on-disk binary cache under $XDG_CACHE_HOME/ecf8
- * (ECF8_CACHE=0 disables it).  Enqueue functions take buffers with byte
- * offsets, a wait list and an optional output event, like clFFT.  Status:
- * ECF8_OK, an OpenCL error code passed through, or an ECF8_ERR_* code;
- * ecf8_status_string() names any of them and ecf8_last_error() names the
- * failing OpenCL call or carries the program build log.
+ * options; ecf8_cl_release_context empties it for a context) and an
+ * on-disk binary cache under $XDG_CACHE_HOME/ecf8 (ECF8_CACHE=0 disables
+ * it).  Enqueue functions take buffers with byte offsets, a wait list and
+ * an optional output event, like clFFT.  Status: ECF8_OK, an OpenCL error
+ * code passed through, or an ECF8_ERR_* code; ecf8_status_string() names
+ * any of them and ecf8_last_error() names the failing OpenCL call or
+ * carries the program build log.
  */
 #ifndef ECF8_CL_H
 #define ECF8_CL_H
@@ -32,6 +33,19 @@ ECF8_API int ecf8_cl_select_device(cl_platform_id *platform, cl_device_id *devic
 /* A context and an in-order queue with profiling on the selected device. */
 ECF8_API int ecf8_cl_open_default(cl_context *context, cl_device_id *device,
                                   cl_command_queue *queue);
+
+/* ---- the program cache ----------------------------------------------------- */
+/* Programs are built once per (context, device, options) and kept in a
+ * process-wide cache (thread-safe), and each holds a reference to its
+ * context: a context the library has used is not freed by clReleaseContext
+ * alone.  Call ecf8_cl_release_context(context) before releasing it: it
+ * drops every program cached for that context, and with them the library's
+ * references.  Tensors and matmuls made on it hold their own until freed
+ * and keep working.  The next use of the context builds its programs again
+ * (from the disk cache when enabled).  ECF8_ERR_ARGUMENT for NULL. */
+ECF8_API int ecf8_cl_release_context(cl_context context);
+/* The same for every context: empties the in-memory cache. */
+ECF8_API void ecf8_cl_cache_clear(void);
 
 /* ---- tensors on a device ------------------------------------------------- */
 typedef struct ecf8_cl_tensor ecf8_cl_tensor;

@@ -428,9 +428,10 @@ static int build_program(cl_context context, cl_device_id device, const char *na
 }
 
 /* ---- in-memory cache -------------------------------------------------------------- */
-/* Programs are kept for the life of the process; a cached program holds a
- * reference to its context, so a context's address cannot be reused while
- * its entry exists. */
+/* Programs are kept until ecf8_cl_release_context or ecf8_cl_cache_clear
+ * drops them; a cached program holds a reference to its context, so a
+ * context's address cannot be reused while its entry exists.  Every access
+ * holds cache_lock. */
 typedef struct program_entry {
     struct program_entry *next;
     cl_context context;
@@ -478,4 +479,47 @@ int ecf8_cl_program_get(cl_context context, cl_device_id device, const char *nam
     *out = program;
     pthread_mutex_unlock(&cache_lock);
     return ECF8_OK;
+}
+
+/* Unlinks and frees the entries of `context` (every entry for NULL);
+ * cache_lock held.  Programs still retained elsewhere (a live tensor or
+ * matmul) stay valid: only the cache's reference goes. */
+static void cache_drop(cl_context context)
+{
+    for (program_entry **link = &cache_head; *link;) {
+        program_entry *e = *link;
+        if (context && e->context != context) {
+            link = &e->next;
+            continue;
+        }
+        *link = e->next;
+        clReleaseProgram(e->program);
+        free(e->options);
+        free(e);
+    }
+}
+
+int ecf8_cl_release_context(cl_context context)
+{
+    if (!context) return ecf8_fail(ECF8_ERR_ARGUMENT, "release context: NULL context");
+    pthread_mutex_lock(&cache_lock);
+    cache_drop(context);
+    pthread_mutex_unlock(&cache_lock);
+    return ECF8_OK;
+}
+
+void ecf8_cl_cache_clear(void)
+{
+    pthread_mutex_lock(&cache_lock);
+    cache_drop(NULL);
+    pthread_mutex_unlock(&cache_lock);
+}
+
+size_t ecf8_cl_cache_entries(cl_context context)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&cache_lock);
+    for (const program_entry *e = cache_head; e; e = e->next) n += !context || e->context == context;
+    pthread_mutex_unlock(&cache_lock);
+    return n;
 }

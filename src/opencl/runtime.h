@@ -26,6 +26,10 @@ const char *ecf8_cl_source(const char *name);
 int ecf8_cl_program_get(cl_context context, cl_device_id device, const char *name,
                         const char *options, cl_program *out);
 
+/* Programs in the in-memory cache built for `context` (all contexts for
+ * NULL); for tests of ecf8_cl_release_context and ecf8_cl_cache_clear. */
+size_t ecf8_cl_cache_entries(cl_context context);
+
 /* Device facts the kernels are specialised on. */
 typedef struct ecf8_cl_device_caps {
     char name[256];
