@@ -677,7 +677,7 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
     if (chunk_rows == 0 || chunk_cols == 0 ||
         !ecf8_mul_u64(ecf8_ceil_div(rows, chunk_rows), ecf8_ceil_div(cols, chunk_cols), &n_chunks))
         return ecf8_fail(ECF8_ERR_CORRUPT, "bad tensor geometry");
-    ecf8_payload_layout lay;
+    ecf8_payload_layout lay = {0}; /* printed below even when the layout overflows */
     if (!ecf8_payload_layout_compute(1u << l.symbol_bits, n_chunks, coded_bytes, &lay) ||
         lay.total_bytes != payload_bytes)
         return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",

@@ -20,8 +20,9 @@
 #include "testutil_cl.h"
 
 
-/* The two kernels: "" (automatic: the lanes kernel on CPUs) and portable. */
-static const char *const KERNELS[] = {"", "portable"};
+/* The kernels: "" (automatic: the lanes kernel on CPUs), portable, and the
+ * cooperative GPU kernel forced onto this device. */
+static const char *const KERNELS[] = {"", "portable", "coop"};
 
 static void use_kernel(const char *which)
 {
@@ -192,12 +193,12 @@ static void check_tensor(const ecf8_tensor_info *t, const void *original)
         assert_true(ecf8_cl_tensor_device_bytes(ct) >= (t->split == ECF8_SPLIT_STORED ? n : 1));
         memset(dev, 0x5A, n);
         st = ecf8_cl_decode_to_host(ct, g_queue, dev, n);
-        if (st) fail_msg("'%s' (%s kernel): %s", t->name, k ? "portable" : "default", ecf8_last_error());
+        if (st) fail_msg("'%s' (%s kernel): %s", t->name, k ? KERNELS[k] : "default", ecf8_last_error());
         if (memcmp(dev, cpu, n)) {
             size_t i = 0;
             while (dev[i] == cpu[i]) i++;
             fail_msg("'%s' (%s kernel): byte %zu is %02x, CPU decoder gives %02x", t->name,
-                     k ? "portable" : "default", i, dev[i], cpu[i]);
+                     k ? KERNELS[k] : "default", i, dev[i], cpu[i]);
         }
         static const size_t offsets[] = {0, 1, 3, 4, 64};
         for (size_t o = 0; o < sizeof offsets / sizeof offsets[0]; o++) {
@@ -547,7 +548,7 @@ static void test_corrupt(void **state)
                 uint64_t a = t.stream.chunk_offsets[c], e = t.stream.chunk_offsets[c + 1];
                 for (uint64_t k = a + (e - a) / 3; k < e && k < a + (e - a) / 3 + 6; k++)
                     copy[coded_at + k] ^= (uint8_t)(0x5B + trial);
-                for (size_t k = 0; k < 2; k++) {
+                for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
                     use_kernel(KERNELS[k]);
                     ecf8_cl_tensor *ct = NULL;
                     assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct), ECF8_OK);
@@ -574,7 +575,7 @@ static void test_corrupt(void **state)
                 bad.stream.coded = copy + (t.stream.coded - (const uint8_t *)t.payload);
                 offs[1] -= 3;
                 offs[2] += 2;
-                for (size_t k = 0; k < 2; k++) {
+                for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
                     use_kernel(KERNELS[k]);
                     ecf8_cl_tensor *ct = NULL;
                     assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct), ECF8_OK);

@@ -22,6 +22,9 @@
  * the buffer even before the kernel clamps them. */
 #define PAYLOAD_PAD 64
 
+/* Work-items per chunk of the cooperative GPU kernel (cl/decode.cl). */
+#define COOP_WG 64
+
 struct ecf8_cl_tensor {
     cl_context context;
     cl_device_id device;
@@ -42,11 +45,14 @@ struct ecf8_cl_tensor {
     size_t portable_local, portable_global;
     cl_kernel lanes;          /* ecf8_decode_lanes: CPU devices, NULL if unusable */
     size_t lanes_local, lanes_global;
+    cl_kernel coop;           /* ecf8_decode_coop: GPUs, NULL if unused */
+    size_t coop_local, coop_global;
     cl_command_queue pending; /* queue of a decode whose error word is unread (retained) */
 };
 
 /* Tuning knobs read from the environment (for measurements):
- * ECF8_DECODE_KERNEL=portable disables the CPU lanes kernel;
+ * ECF8_DECODE_KERNEL=portable disables the CPU lanes kernel and the GPU
+ * cooperative one, =coop picks the cooperative kernel on any device;
  * ECF8_DECODE_VW / ECF8_DECODE_NSETS shape it, ECF8_DECODE_READER=words or
  * qwords picks its stream reader; ECF8_DECODE_WG sets the portable
  * kernel's work-group size. */
@@ -213,14 +219,20 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     size_t vw, nsets;
     lanes_shape(s->n_chunks, caps.compute_units, &vw, &nsets);
     const char *which = getenv("ECF8_DECODE_KERNEL");
-    bool want_lanes = caps.is_cpu && !(which && !strcmp(which, "portable")) &&
+    bool forced_coop = which && !strcmp(which, "coop");
+    bool want_lanes = caps.is_cpu && !(which && !strcmp(which, "portable")) && !forced_coop &&
                       lanes_usable(s, t->width, s->code_bits + l.raw_bits, vw * nsets);
+    /* GPUs: a work-group per chunk (cl/decode.cl), unless elements take no
+     * bits (a constant tensor: the portable kernel fills it). */
+    bool want_coop = s->code_bits + l.raw_bits > 0 &&
+                     (forced_coop || (!caps.is_cpu && !(which && !strcmp(which, "portable"))));
     char options[512];
     snprintf(options, sizeof options,
              "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
-             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu -DECF8_READER=%d",
+             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu -DECF8_READER=%d "
+             "-DECF8_COOP_WG=%d",
              t->width, code_bits_class(s->code_bits, l.raw_bits), l.raw_bits, l.symbol_shift,
-             l.symbol_bits, vw, nsets, lanes_reader(nsets));
+             l.symbol_bits, vw, nsets, lanes_reader(nsets), COOP_WG);
     cl_program program = NULL;
     st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
     if (st) return st;
@@ -229,6 +241,19 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     if (!st && want_lanes) {
         t->lanes = clCreateKernel(program, "ecf8_decode_lanes", &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_lanes)");
+    }
+    if (!st && want_coop) {
+        t->coop = clCreateKernel(program, "ecf8_decode_coop", &err);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_coop)");
+        size_t max_coop = 0;
+        /* A device that cannot run a work-group of ECF8_COOP_WG keeps the
+         * portable kernel. */
+        if (!st && (clGetKernelWorkGroupInfo(t->coop, t->device, CL_KERNEL_WORK_GROUP_SIZE,
+                                             sizeof max_coop, &max_coop, NULL) != CL_SUCCESS ||
+                    max_coop < COOP_WG)) {
+            clReleaseKernel(t->coop);
+            t->coop = NULL;
+        }
     }
     clReleaseProgram(program);
     if (st) return st;
@@ -246,6 +271,12 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
      * worth of vector work. */
     t->lanes_local = 1;
     t->lanes_global = (size_t)((s->n_chunks + vw * nsets - 1) / (vw * nsets));
+    /* Enough groups to fill the device several times over; each loops
+     * over its chunks and loads the decode table once. */
+    uint64_t groups = (uint64_t)(caps.compute_units ? caps.compute_units : 1) * 16;
+    if (groups > s->n_chunks) groups = s->n_chunks ? s->n_chunks : 1;
+    t->coop_local = COOP_WG;
+    t->coop_global = (size_t)groups * COOP_WG;
     t->geom = *s;
     t->geom.chunk_offsets = NULL;
     t->geom.coded = NULL;
@@ -313,6 +344,7 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
     if (!t) return;
     if (t->portable) clReleaseKernel(t->portable);
     if (t->lanes) clReleaseKernel(t->lanes);
+    if (t->coop) clReleaseKernel(t->coop);
     if (t->pending) clReleaseCommandQueue(t->pending);
     if (t->data) clReleaseMemObject(t->data);
     if (t->error) clReleaseMemObject(t->error);
@@ -349,12 +381,13 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
         return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueCopyBuffer(stored)");
     }
     bool lanes = t->lanes && out_offset % 4 == 0;
-    cl_kernel k = lanes ? t->lanes : t->portable;
+    cl_kernel k = t->coop ? t->coop : lanes ? t->lanes : t->portable;
+    const size_t *global = t->coop ? &t->coop_global : lanes ? &t->lanes_global : &t->portable_global;
+    const size_t *local = t->coop ? &t->coop_local : lanes ? &t->lanes_local : &t->portable_local;
     int st = set_args(t, k, out, out_offset);
     if (st) return st;
-    err = clEnqueueNDRangeKernel(queue, k, 1, NULL, lanes ? &t->lanes_global : &t->portable_global,
-                                 lanes ? &t->lanes_local : &t->portable_local, num_wait_events,
-                                 wait_events, out_event);
+    err = clEnqueueNDRangeKernel(queue, k, 1, NULL, global, local, num_wait_events, wait_events,
+                                 out_event);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode)");
     if (t->pending != queue) {
         if (t->pending) clReleaseCommandQueue(t->pending);
