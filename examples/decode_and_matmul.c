@@ -207,6 +207,7 @@ int main(int argc, char **argv)
     clReleaseMemObject(ybuf);
     ecf8_cl_matmul_free(mm);
     clReleaseCommandQueue(queue);
+    ecf8_cl_release_context(ctx); /* the library's cached programs hold the context */
     clReleaseContext(ctx);
     ecf8_file_close(file);
     free(x);

@@ -30,10 +30,4 @@ void ecf8_st_close(st_file *f);
 /* The 2-D view the codec uses: rows = shape[0], cols = the rest. */
 void ecf8_st_tensor_view(const st_tensor *t, uint64_t *rows, uint64_t *cols);
 
-/* The names before the ecf8_ prefix, for tests/fuzz/fuzz_safetensors.c until
- * it is renamed; macros only, so no unprefixed symbol is defined. */
-#define st_open ecf8_st_open
-#define st_close ecf8_st_close
-#define st_tensor_view ecf8_st_tensor_view
-
 #endif

@@ -1,6 +1,6 @@
 /* fuzz_safetensors.c - the safetensors reader and the whole compressor.
  *
- * The input is a .safetensors file.  The validating reader (st_open) must
+ * The input is a .safetensors file.  The validating reader (ecf8_st_open) must
  * either reject it or return tensors that tile the data area; then
  * ecf8_inspect_path and ecf8_compress_path run on it with options derived
  * from the input (split, code length limit, chunk size), and must agree
@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     const char *in = fuzz_write("in.safetensors", data, size);
     st_file sf;
-    int st_read = st_open(in, &sf);
+    int st_read = ecf8_st_open(in, &sf);
     if (st_read == ECF8_OK) {
         uint64_t pos = sf.data_start;
         for (size_t i = 0; i < sf.n_tensors; i++) {
@@ -27,13 +27,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             unsigned w = ecf8_dtype_size(t->dtype);
             FUZZ_CHECK(!w || t->n_elements * w == t->bytes, "tensor '%s' size", t->name);
             uint64_t rows, cols;
-            st_tensor_view(t, &rows, &cols);
+            ecf8_st_tensor_view(t, &rows, &cols);
             FUZZ_CHECK(rows * cols == t->n_elements, "tensor '%s' view %llux%llu", t->name,
                        (unsigned long long)rows, (unsigned long long)cols);
             pos += t->bytes;
         }
         FUZZ_CHECK(pos == size, "tensors end at %llu of %zu", (unsigned long long)pos, size);
-        st_close(&sf);
+        ecf8_st_close(&sf);
     }
 
     uint64_t h = fuzz_hash(data, size);
