@@ -311,6 +311,10 @@ ECF8_API int ecf8_file_find(const ecf8_file *file, const char *name, size_t *ind
 /* Decodes tensor `index` into out (source_bytes) and checks its checksum. */
 ECF8_API int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *out,
                                    size_t out_bytes, unsigned threads);
+/* The format's per-tensor checksum of `bytes` decoded bytes (XXH3-64, seed
+ * 0; ecf8_tensor_info.checksum): for callers that decode on a device with
+ * ecf8_cl_enqueue_decode and check the result themselves. */
+ECF8_API uint64_t ecf8_checksum64(const void *data, size_t bytes);
 
 /* Compresses a .safetensors file, or a directory holding a sharded
  * checkpoint (*.safetensors plus *.json), into out_path.  The output is

@@ -61,11 +61,19 @@ ECF8_API size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *tensor);
 /* Bytes held on the device for it (payload + table). */
 ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
 
-/* Decodes the whole tensor into out at out_offset (bytes).  ECF8_ERR_CORRUPT
- * is reported at the next blocking call if a chunk fails its check. */
+/* Decodes the whole tensor into out at out_offset (bytes).  A chunk that
+ * fails its length check is recorded on the device and reported as
+ * ECF8_ERR_CORRUPT by the next ecf8_cl_tensor_check or
+ * ecf8_cl_decode_to_host of this tensor. */
 ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
                                     size_t out_offset, cl_uint num_wait_events,
                                     const cl_event *wait_events, cl_event *out_event);
+/* Waits for the decodes of `tensor` enqueued so far (on any queue) and
+ * returns ECF8_ERR_CORRUPT if a chunk failed its length check, then clears
+ * the record; ECF8_OK otherwise.  A corrupt bit that keeps every code length
+ * passes this check: compare ecf8_checksum64 of the output with the
+ * tensor's checksum for that (ecf8_cl_decode_to_host does both). */
+ECF8_API int ecf8_cl_tensor_check(ecf8_cl_tensor *tensor, cl_command_queue queue);
 /* Decode into host memory and check the tensor's checksum.  Blocking. */
 ECF8_API int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue queue, void *out,
                                     size_t out_bytes);

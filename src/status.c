@@ -44,6 +44,7 @@ int ecf8_fail_context(int status, const char *fmt, ...)
 }
 
 uint64_t ecf8_hash64(const void *data, size_t len) { return XXH3_64bits(data, len); }
+uint64_t ecf8_checksum64(const void *data, size_t bytes) { return ecf8_hash64(data, bytes); }
 
 static const char *opencl_status_string(int s)
 {

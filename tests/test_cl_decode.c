@@ -381,6 +381,46 @@ static void test_one_symbol(void **state)
 
 /* A hand-written coded tensor of a single element (the encoder would store
  * it): two used symbols of length 1 each. */
+/* A tensor of no elements (stored, as the encoder keeps it): create,
+ * decode to host and enqueue all succeed, and the output is untouched. */
+static void test_empty_tensor(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    ecf8_tensor_info t;
+    memset(&t, 0, sizeof t);
+    t.name = "empty";
+    t.dtype = ECF8_DTYPE_F8_E4M3;
+    t.split = ECF8_SPLIT_STORED;
+    t.checksum = ecf8_checksum64(NULL, 0);
+    for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
+        use_kernel(KERNELS[k]);
+        ecf8_cl_tensor *ct = NULL;
+        assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &t, &ct), ECF8_OK);
+        assert_int_equal(ecf8_cl_tensor_decoded_bytes(ct), 0);
+        assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, NULL, 0), ECF8_OK);
+        uint8_t guard[16];
+        memset(guard, 0x77, sizeof guard);
+        cl_int err;
+        cl_mem buf = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, sizeof guard,
+                                    guard, &err);
+        assert_int_equal(err, CL_SUCCESS);
+        cl_event ev = NULL;
+        assert_int_equal(ecf8_cl_enqueue_decode(ct, g_queue, buf, 16, 0, NULL, &ev), ECF8_OK);
+        assert_non_null(ev);
+        assert_int_equal(clWaitForEvents(1, &ev), CL_SUCCESS);
+        assert_int_equal(ecf8_cl_tensor_check(ct, g_queue), ECF8_OK);
+        uint8_t back[16];
+        assert_int_equal(clEnqueueReadBuffer(g_queue, buf, CL_TRUE, 0, sizeof back, back, 0, NULL, NULL),
+                         CL_SUCCESS);
+        assert_memory_equal(back, guard, sizeof guard);
+        clReleaseEvent(ev);
+        clReleaseMemObject(buf);
+        ecf8_cl_tensor_free(ct);
+    }
+    use_kernel("");
+}
+
 static void test_one_element(void **state)
 {
     (void)state;
@@ -557,8 +597,12 @@ static void test_corrupt(void **state)
                         fail_msg("mangled chunk %llu: status %d (%s)", (unsigned long long)c, st,
                                  ecf8_last_error());
                     assert_non_null(strstr(ecf8_last_error(), "mangled"));
-                    /* The same through enqueue: guards intact, error next. */
+                    /* The same through enqueue: guards intact, and either the
+                     * length check or the checksum of the output says so. */
                     assert_int_equal(decode_guarded(ct, &bad, k, out), ECF8_OK);
+                    int chk = ecf8_cl_tensor_check(ct, g_queue);
+                    assert_true(chk == ECF8_ERR_CORRUPT ||
+                                (chk == ECF8_OK && ecf8_checksum64(out, n) != t.checksum));
                     st = ecf8_cl_decode_to_host(ct, g_queue, out, n);
                     assert_true(st == ECF8_ERR_CORRUPT || st == ECF8_ERR_CHECKSUM);
                     ecf8_cl_tensor_free(ct);
@@ -580,6 +624,11 @@ static void test_corrupt(void **state)
                     ecf8_cl_tensor *ct = NULL;
                     assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct), ECF8_OK);
                     assert_int_equal(decode_guarded(ct, &bad, 0, out), ECF8_OK);
+                    /* Enqueue-only users learn it from ecf8_cl_tensor_check,
+                     * once: the record is cleared. */
+                    assert_int_equal(ecf8_cl_tensor_check(ct, g_queue), ECF8_ERR_CORRUPT);
+                    assert_non_null(strstr(ecf8_last_error(), "chunk"));
+                    assert_int_equal(ecf8_cl_tensor_check(ct, g_queue), ECF8_OK);
                     assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n), ECF8_ERR_CORRUPT);
                     assert_non_null(strstr(ecf8_last_error(), "chunk"));
                     /* A decode enqueued on another queue is still reported. */
@@ -739,6 +788,7 @@ int main(void)
         cmocka_unit_test(test_select_device),
         cmocka_unit_test(test_program_cache),
         cmocka_unit_test(test_api),
+        cmocka_unit_test(test_empty_tensor),
         cmocka_unit_test(test_one_element),
         cmocka_unit_test(test_one_symbol),
         cmocka_unit_test(test_all_fp8_codes),

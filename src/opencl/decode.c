@@ -419,6 +419,12 @@ static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
                      word[3]);
 }
 
+int ecf8_cl_tensor_check(ecf8_cl_tensor *t, cl_command_queue queue)
+{
+    if (!t || !queue) return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor check: NULL argument");
+    return check_error_word(t, queue);
+}
+
 int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out, size_t out_bytes)
 {
     if (!t || !queue || (!out && t->decoded_bytes))
