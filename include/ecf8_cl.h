@@ -74,6 +74,14 @@ ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue que
  * passes this check: compare ecf8_checksum64 of the output with the
  * tensor's checksum for that (ecf8_cl_decode_to_host does both). */
 ECF8_API int ecf8_cl_tensor_check(ecf8_cl_tensor *tensor, cl_command_queue queue);
+/* ecf8_decompress_path_ex with every coded tensor decoded on the device
+ * (checked against its checksum): the original file or directory rebuilt
+ * byte for byte through temporary files, renamed only once all are
+ * complete; progress and errors as ecf8_decompress_path_ex
+ * (options->threads is unused). */
+ECF8_API int ecf8_cl_decompress_path(cl_context context, cl_device_id device,
+                                     cl_command_queue queue, const char *in_path,
+                                     const char *out_path, const ecf8_decode_options *options);
 /* Decode into host memory and check the tensor's checksum.  Blocking. */
 ECF8_API int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue queue, void *out,
                                     size_t out_bytes);

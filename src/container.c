@@ -806,7 +806,7 @@ static void progress_add(progress_state *p, uint64_t bytes)
 typedef int (*sink_fn)(void *ctx, const void *data, size_t n);
 
 static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_fn sink, void *ctx,
-                          progress_state *progress)
+                          progress_state *progress, ecf8_tensor_decode_fn decode, void *decode_ctx)
 {
     const source_info *s = &f->sources[i];
     int st = sink(ctx, s->prefix, s->prefix_bytes);
@@ -827,7 +827,8 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
             else
                 st = sink(ctx, t->payload, t->source_bytes);
         } else {
-            st = ecf8_file_read_tensor(f, ti, buf, max, threads);
+            st = decode ? decode(decode_ctx, f, ti, buf, max)
+                        : ecf8_file_read_tensor(f, ti, buf, max, threads);
             if (!st) st = sink(ctx, buf, t->source_bytes);
         }
         if (!st) progress_add(progress, t->source_bytes);
@@ -857,6 +858,13 @@ int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned thr
 }
 
 int ecf8_decompress_path_ex(const char *in_path, const char *out_path, const ecf8_decode_options *options)
+{
+    return ecf8_decompress_path_with(in_path, out_path, options, NULL, NULL);
+}
+
+int ecf8_decompress_path_with(const char *in_path, const char *out_path,
+                              const ecf8_decode_options *options, ecf8_tensor_decode_fn decode,
+                              void *decode_ctx)
 {
     ecf8_clear_error();
     ecf8_decode_options o;
@@ -891,7 +899,7 @@ int ecf8_decompress_path_ex(const char *in_path, const char *out_path, const ecf
             st = ecf8_fail_context(st, "%s", path);
         } else {
             opened = i + 1;
-            st = rebuild_source(f, i, threads, sink_outfile, &outs[i], &progress);
+            st = rebuild_source(f, i, threads, sink_outfile, &outs[i], &progress, decode, decode_ctx);
             if (st) st = ecf8_fail_context(st, "%s", in_path);
             else if ((st = ecf8_outfile_finish(&outs[i]))) st = ecf8_fail_context(st, "%s", path);
         }
@@ -960,7 +968,7 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
     bool dir = ecf8_file_is_directory(f);
     for (size_t i = 0; i < f->n_sources && !st; i++) {
         if (!original_path) {
-            st = rebuild_source(f, i, threads, sink_discard, NULL, &progress);
+            st = rebuild_source(f, i, threads, sink_discard, NULL, &progress, NULL, NULL);
             if (st) st = ecf8_fail_context(st, "%s", in_path);
             continue;
         }
@@ -971,7 +979,7 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
         if (st) {
             st = ecf8_fail_context(st, "%s", path);
         } else {
-            st = rebuild_source(f, i, threads, sink_compare, &c, &progress);
+            st = rebuild_source(f, i, threads, sink_compare, &c, &progress, NULL, NULL);
             if (!st && c.pos != c.orig.size)
                 st = ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
                                (unsigned long long)(c.orig.size - c.pos));

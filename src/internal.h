@@ -98,4 +98,15 @@ int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bit
                            const void *offsets, uint64_t offsets_bytes, const void *coded,
                            uint64_t coded_avail, ecf8_stream *out);
 
+/* ecf8_decompress_path_ex with the coded tensors decoded by `decode`
+ * (NULL: the CPU decoder): it writes tensor `index` of f (source_bytes)
+ * into out and checks its checksum.  The OpenCL runtime passes a device
+ * decoder (ecf8_cl_decompress_path); everything else - temporary files,
+ * all or nothing, progress - is shared. */
+typedef int (*ecf8_tensor_decode_fn)(void *ctx, const ecf8_file *f, size_t index, void *out,
+                                     size_t out_bytes);
+int ecf8_decompress_path_with(const char *in_path, const char *out_path,
+                              const ecf8_decode_options *options, ecf8_tensor_decode_fn decode,
+                              void *decode_ctx);
+
 #endif

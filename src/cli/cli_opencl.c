@@ -5,15 +5,12 @@
 #include "cli.h"
 
 #include "ecf8_cl.h"
-#include "io.h"
 #include "opencl/runtime.h"
 
-#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <zstd.h>
@@ -93,119 +90,6 @@ static void device_close(device *d)
     memset(d, 0, sizeof *d);
 }
 
-/* Bytes of the original file(s) written so far, reported as
- * ecf8_decompress_path_ex does: first 0, then after each source's header
- * bytes and each tensor, ending at the total. */
-typedef struct progress_state {
-    const ecf8_decode_options *options;
-    uint64_t done, total;
-} progress_state;
-
-static void progress_start(progress_state *p, const ecf8_decode_options *o, const ecf8_file *f)
-{
-    p->options = o && o->progress ? o : NULL;
-    p->done = p->total = 0;
-    for (size_t i = 0; i < ecf8_file_source_count(f); i++) p->total += ecf8_file_source_bytes(f, i);
-    if (p->options) p->options->progress(p->options->progress_user, 0, p->total);
-}
-
-static void progress_add(progress_state *p, uint64_t bytes)
-{
-    p->done += bytes;
-    if (p->options) p->options->progress(p->options->progress_user, p->done, p->total);
-}
-
-/* Rebuilds source `si` of f into the temporary file `o`: its prefix, then
- * each tensor decoded on the device (stored ones copied) and checked against
- * its checksum.  The caller renames it once every source is complete. */
-static int rebuild_on_device(const ecf8_file *f, size_t si, const char *in, ecf8_outfile *o,
-                             device *d, uint8_t *buf, size_t buf_bytes, progress_state *progress)
-{
-    size_t prefix_bytes = 0;
-    const void *prefix = ecf8_file_source_prefix(f, si, &prefix_bytes);
-    if (!prefix) return ecf8_fail(ECF8_ERR_ARGUMENT, "%s: no source %zu", in, si);
-    int st = ecf8_outfile_write(o, prefix, prefix_bytes);
-    if (!st) progress_add(progress, prefix_bytes);
-    for (size_t i = 0; i < ecf8_file_tensor_count(f) && !st; i++) {
-        ecf8_tensor_info t;
-        st = ecf8_file_tensor(f, i, &t);
-        if (st || t.source_file != si) continue;
-        if (t.split == ECF8_SPLIT_STORED) {
-            if (ecf8_hash64(t.payload, (size_t)t.source_bytes) != t.checksum)
-                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
-            else
-                st = ecf8_outfile_write(o, t.payload, (size_t)t.source_bytes);
-            if (!st) progress_add(progress, t.source_bytes);
-            continue;
-        }
-        ecf8_cl_tensor *ct = NULL;
-        st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct);
-        if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, buf, buf_bytes);
-        ecf8_cl_tensor_free(ct);
-        if (!st) st = ecf8_outfile_write(o, buf, (size_t)t.source_bytes);
-        if (!st) progress_add(progress, t.source_bytes);
-    }
-    return st ? ecf8_fail_context(st, "%s", in) : ECF8_OK;
-}
-
-static int decompress_opencl(const char *in, const char *out, device *d,
-                             const ecf8_decode_options *o)
-{
-    ecf8_file *f = NULL;
-    if (ecf8_file_open(in, &f)) return fail_with(in, "cannot open");
-    int st = ECF8_OK;
-    progress_state progress;
-    progress_start(&progress, o, f);
-    uint64_t max = 0;
-    for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
-        ecf8_tensor_info t;
-        if (!ecf8_file_tensor(f, i, &t) && t.split != ECF8_SPLIT_STORED && t.source_bytes > max)
-            max = t.source_bytes;
-    }
-    uint8_t *buf = NULL;
-    if (!st && max && !(buf = malloc((size_t)max)))
-        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
-    if (st) st = ecf8_fail_context(st, "%s", in);
-    bool dir = ecf8_file_is_directory(f), made_dir = false;
-    if (!st && dir) {
-        if (mkdir(out, 0755) == 0) made_dir = true;
-        else if (errno != EEXIST)
-            st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out, strerror(errno));
-    }
-    /* All or nothing, as ecf8_decompress_path: every source goes to a
-     * temporary file; they are renamed only once all are complete. */
-    size_t n_sources = ecf8_file_source_count(f), opened = 0;
-    ecf8_outfile *outs = calloc(n_sources ? n_sources : 1, sizeof *outs);
-    if (!st && !outs) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    for (size_t si = 0; si < n_sources && !st; si++) {
-        char *path = NULL;
-        if (dir) {
-            const char *name = ecf8_file_source_path(f, si);
-            path = malloc(strlen(out) + strlen(name) + 2);
-            if (path) sprintf(path, "%s/%s", out, name);
-        } else {
-            path = strdup(out);
-        }
-        if (!path) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        else if ((st = ecf8_outfile_open(&outs[si], path))) st = ecf8_fail_context(st, "%s", path);
-        else {
-            opened = si + 1;
-            st = rebuild_on_device(f, si, in, &outs[si], d, buf, (size_t)max, &progress);
-            if (!st && (st = ecf8_outfile_finish(&outs[si]))) st = ecf8_fail_context(st, "%s", path);
-        }
-        free(path);
-    }
-    for (size_t si = 0; si < opened; si++) {
-        if (st) ecf8_outfile_abort(&outs[si]);
-        else if ((st = ecf8_outfile_commit(&outs[si]))) st = ecf8_fail_context(st, "%s", out);
-    }
-    if (st && made_dir) rmdir(out);
-    free(outs);
-    free(buf);
-    ecf8_file_close(f);
-    return st ? cli_fail("decompression failed") : 0;
-}
-
 int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o)
 {
     device d = {0};
@@ -225,9 +109,10 @@ int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o
         if (ecf8_decompress_path_ex(in, out, o)) return cli_fail("decompression failed");
         return 0;
     }
-    int rc = decompress_opencl(in, out, &d, o);
+    ecf8_clear_error();
+    int st = ecf8_cl_decompress_path(d.context, d.device, d.queue, in, out, o);
     device_close(&d);
-    return rc;
+    return st ? cli_fail("decompression failed") : 0;
 }
 
 /* ---- devices ------------------------------------------------------------------------- */
@@ -401,7 +286,7 @@ static int bench_tensor(device *d, const ecf8_tensor_info *t, unsigned repeat, i
         times[i] = now_seconds() - a;
     }
     if (!st) r->cpu_s = median(times, repeat);
-    if (!st && ecf8_hash64(ref, n) != t->checksum)
+    if (!st && ecf8_checksum64(ref, n) != t->checksum)
         st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
     /* Device: wall time of upload + decode, with a fresh tensor each time. */
     for (unsigned i = 0; i < repeat && !st; i++) {

@@ -464,3 +464,33 @@ int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out,
         return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
     return ECF8_OK;
 }
+
+/* ---- whole files ----------------------------------------------------------- */
+typedef struct device_decoder {
+    cl_context context;
+    cl_device_id device;
+    cl_command_queue queue;
+} device_decoder;
+
+/* Tensor `index` of f decoded on the device into out, checksum checked. */
+static int decode_on_device(void *ctx, const ecf8_file *f, size_t index, void *out, size_t out_bytes)
+{
+    const device_decoder *d = ctx;
+    ecf8_tensor_info t;
+    int st = ecf8_file_tensor(f, index, &t);
+    ecf8_cl_tensor *ct = NULL;
+    if (!st) st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct);
+    if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, out, out_bytes);
+    ecf8_cl_tensor_free(ct);
+    return st;
+}
+
+int ecf8_cl_decompress_path(cl_context context, cl_device_id device, cl_command_queue queue,
+                            const char *in_path, const char *out_path,
+                            const ecf8_decode_options *options)
+{
+    if (!context || !device || !queue || !in_path || !out_path)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decompress: NULL argument");
+    device_decoder d = {context, device, queue};
+    return ecf8_decompress_path_with(in_path, out_path, options, decode_on_device, &d);
+}
