@@ -747,14 +747,21 @@ int ecf8_file_read_tensor(const ecf8_file *f, size_t index, void *out, size_t ou
     if (out_bytes < t->source_bytes)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': output of %zu bytes, need %llu", t->name,
                          out_bytes, (unsigned long long)t->source_bytes);
+    return ecf8_tensor_decode_checked(t, out, out_bytes, threads);
+}
+
+int ecf8_tensor_decode_checked(const ecf8_tensor_info *t, void *out, size_t out_bytes,
+                               unsigned threads)
+{
     int st = ECF8_OK;
     if (t->split == ECF8_SPLIT_STORED)
         memcpy(out, t->payload, t->source_bytes);
     else
         st = ecf8_stream_decode(&t->stream, out, out_bytes, threads);
-    if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
+    const char *name = t->name ? t->name : ""; /* infos built by hand may have none */
+    if (st) return ecf8_fail_context(st, "tensor '%s'", name);
     if (ecf8_hash64(out, t->source_bytes) != t->checksum)
-        return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", name);
     return ECF8_OK;
 }
 

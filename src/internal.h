@@ -98,6 +98,12 @@ int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bit
                            const void *offsets, uint64_t offsets_bytes, const void *coded,
                            uint64_t coded_avail, ecf8_stream *out);
 
+/* Tensor t (stored or coded) into out (source_bytes, out_bytes >= that),
+ * checked against its checksum: what ecf8_file_read_tensor does once it has
+ * found t, for callers that hold an ecf8_tensor_info (the matmul). */
+int ecf8_tensor_decode_checked(const ecf8_tensor_info *t, void *out, size_t out_bytes,
+                               unsigned threads);
+
 /* ecf8_decompress_path_ex with the coded tensors decoded by `decode`
  * (NULL: the CPU decoder): it writes tensor `index` of f (source_bytes)
  * into out and checks its checksum.  The OpenCL runtime passes a device

@@ -276,23 +276,20 @@ static int verify_weight(const ecf8_tensor_info *w, const uint8_t **raw, uint8_t
     size_t bytes = (size_t)w->n_elements * ecf8_dtype_size(w->dtype);
     *raw = NULL;
     *owned = NULL;
-    if (w->split == ECF8_SPLIT_STORED) {
+    if (w->split == ECF8_SPLIT_STORED) { /* checked in place, no copy */
+        if (ecf8_hash64(w->payload, bytes) != w->checksum)
+            return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", tensor_name(w));
         *raw = w->payload;
-    } else {
-        uint8_t *buf = malloc(bytes);
-        if (!buf) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for %zu decoded weight bytes", bytes);
-        int st = ecf8_stream_decode(&w->stream, buf, bytes, 0);
-        if (st) {
-            free(buf);
-            return ecf8_fail_context(st, "tensor '%s'", tensor_name(w));
-        }
-        *raw = *owned = buf;
+        return ECF8_OK;
     }
-    if (ecf8_hash64(*raw, bytes) != w->checksum) {
-        free(*owned);
-        *raw = *owned = NULL;
-        return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", tensor_name(w));
+    uint8_t *buf = malloc(bytes);
+    if (!buf) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for %zu decoded weight bytes", bytes);
+    int st = ecf8_tensor_decode_checked(w, buf, bytes, 0);
+    if (st) {
+        free(buf);
+        return st;
     }
+    *raw = *owned = buf;
     return ECF8_OK;
 }
 
