@@ -826,7 +826,7 @@ decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigne
  * 16-21 (the buffer shifts by the entry rotated by 16: one RORX), the
  * length of the first element alone in 24-27, the element count (1 or 2)
  * in 30-31. */
-#define PAIR_BITS 13
+#define PAIR_BITS ECF8_PAIR_BITS
 
 static inline __attribute__((always_inline)) void
 decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_t *const *src,
@@ -937,6 +937,22 @@ DEFINE_DECODERS(dec_pairs, 1, 0, 0, true)
  * every pair of total length L its entry; shorter ones are already there,
  * repeated by the copies.  About 2^PAIR_BITS stores in all, so it pays off
  * on tensors of a few chunks. */
+static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, uint32_t *pairs);
+
+int ecf8_pair_table_build(const ecf8_stream *s, uint32_t *pairs)
+{
+    ecf8_split_layout l;
+    int st = ecf8_split_layout_get(s->dtype, s->split, &l);
+    if (st) return st;
+    unsigned elem_max = s->code_bits + l.raw_bits;
+    if (l.element_bits != 8 || elem_max < 1 || elem_max > PAIR_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "no pair table for %u-bit elements of up to %u bits",
+                         l.element_bits, elem_max);
+    st = ecf8_code_check(s->lengths, s->n_symbols, s->code_bits);
+    if (!st) build_pair_table(s, &l, pairs);
+    return st;
+}
+
 static void build_pair_table(const ecf8_stream *s, const ecf8_split_layout *l, uint32_t *pairs)
 {
     uint16_t codes[256];
