@@ -711,9 +711,33 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
         q[k] += c_ >> 3;                                                    \
         b[k] = (ecf8_load_le64(q[k]) | 1ull << 63) >> (c_ & 7);             \
     } while (0)
+
+/* One chunk being decoded: where it is in its stream and its output.  A
+ * lane function copies the fields it needs into locals on entry and back
+ * on return. */
+typedef struct lane_state {
+    const uint8_t *src; /* the chunk's stream */
+    const uint8_t *q;   /* byte of the last refill */
+    uint64_t b;         /* bit buffer, marker on top */
+    uint8_t *o, *end;   /* output cursor and end */
+    uint64_t chunk;
+    int scratch;        /* scratch slot holding a padded copy of src, or -1 */
+} lane_state;
+
 /* As if refilled at the chunk start with nothing read. */
-#define LANES_INIT(k) (q[k] = src[k], b[k] = 1ull << 63)
-#define LANE_USED(k) ((uint64_t)(q[k] - src[k]) * 8 + CLZ(b[k]))
+static inline void lane_start(lane_state *l, const uint8_t *src, uint8_t *out, uint64_t bytes)
+{
+    l->src = l->q = src;
+    l->b = 1ull << 63;
+    l->o = out, l->end = out + bytes;
+}
+
+static inline uint64_t lane_used_bits(const lane_state *l)
+{
+    return (uint64_t)(l->q - l->src) * 8 + CLZ(l->b);
+}
+#define LANES_LOAD(k) (q[k] = L[k].q, b[k] = L[k].b, o[k] = L[k].o, end[k] = L[k].end)
+#define LANES_SAVE(k) (L[k].q = q[k], L[k].b = b[k], L[k].o = o[k])
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <cpuid.h>
@@ -743,15 +767,22 @@ static inline __attribute__((always_inline)) uint64_t low_bits(const bool bmi2, 
 }
 
 typedef struct decode_job decode_job;
-/* Decodes count[k] elements of chunk k from src[k] into out[k], k < lanes;
- * used[k] = the bits it read. */
-typedef void (*lanes_fn)(const decode_job *j, const uint8_t *const *src, uint8_t *const *out,
-                         const uint64_t *count, uint64_t *used);
+/* Decodes lanes L[0..n-1] side by side while every one has at least its
+ * decoder set's `tail` bytes of output left, then returns. */
+typedef void (*lanes_fn)(const decode_job *j, lane_state *L);
+/* Decodes the rest of one lane alone. */
+typedef void (*finish_fn)(const decode_job *j, lane_state *l);
+
+typedef struct decoder_set {
+    lanes_fn run[LANES]; /* by lane count - 1 */
+    finish_fn finish;
+    unsigned tail;       /* output bytes below which run stops */
+} decoder_set;
 
 struct decode_job {
     const ecf8_stream *s;
     unsigned width, raw_bits;
-    const lanes_fn *decode; /* by lane count - 1 */
+    const decoder_set *decode;
     uint8_t *out;
     uint16_t table16[1u << ECF8_MAX_CODE_BITS]; /* FORMAT.md's table: checks the code */
     uint32_t table[1u << ECF8_MAX_CODE_BITS];   /* the fast path's entries */
@@ -761,28 +792,9 @@ struct decode_job {
 /* Generic entries (one element per lookup, indexed by code_bits bits):
  * the code length in the low byte, above it the symbol already shifted to
  * its place in the element.  The raw bits of an exponent split are the
- * sign above the low bits, so one lookup in raw_map places them both. */
-static inline __attribute__((always_inline)) void
-decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigned SH,
-               const unsigned R, const decode_job *j, const uint8_t *const *src, uint8_t *const *out,
-               const uint64_t *count, uint64_t *used)
-{
-    /* Elements per refill for the longest legal code: a constant, so the
-     * loops unroll. */
-    const unsigned N = 56 / (ECF8_MAX_CODE_BITS + R);
-    const uint32_t *table = j->table;
-    const uint16_t *raw_map = j->raw_map;
-    const unsigned tbits = j->s->code_bits;
-    const uint8_t *q[LANES];
-    uint8_t *o[LANES];
-    uint64_t b[LANES], n[LANES];
-    uint64_t common = count[0];
-    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
-        LANES_INIT(k);
-        o[k] = out[k], n[k] = count[k];
-        if (n[k] < common) common = n[k];
-    }
-#define ELEMENT(k, i)                                                                    \
+ * sign above the low bits, so one lookup in raw_map places them both.
+ * Element u after o[k]. */
+#define ELEMENT(k, u)                                                                    \
     do {                                                                                 \
         uint64_t e = table[low_bits(bmi2, b[k], tbits)];                                \
         b[k] >>= e & 63;                                                                 \
@@ -790,56 +802,74 @@ decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigne
         b[k] >>= R;                                                                      \
         unsigned x = (unsigned)(e >> 8) | (R > SH ? raw_map[raw] : raw);                 \
         if (W == 1) {                                                                    \
-            o[k][i] = (uint8_t)x;                                                        \
+            o[k][u] = (uint8_t)x;                                                        \
         } else {                                                                         \
             uint16_t v16 = (uint16_t)x;                                                  \
-            memcpy(o[k] + 2 * (i), &v16, 2);                                             \
+            memcpy(o[k] + 2 * (u), &v16, 2);                                             \
         }                                                                                \
     } while (0)
-    uint64_t i = 0;
-    for (; i + N <= common; i += N) {
+#define GENERIC_LOCALS                                                                   \
+    const uint32_t *table = j->table;                                                    \
+    const uint16_t *raw_map = j->raw_map;                                                \
+    const unsigned tbits = j->s->code_bits;                                              \
+    const uint8_t *q[LANES];                                                             \
+    uint8_t *o[LANES], *end[LANES];                                                      \
+    uint64_t b[LANES]
+/* Elements per refill for the longest legal code: a constant, so the
+ * loops unroll. */
+#define GENERIC_N(R) (56 / (ECF8_MAX_CODE_BITS + (R)))
+
+static inline __attribute__((always_inline)) void
+decode_generic(const int lanes, const bool bmi2, const unsigned W, const unsigned SH,
+               const unsigned R, const decode_job *j, lane_state *L)
+{
+    const unsigned N = GENERIC_N(R);
+    GENERIC_LOCALS;
+    uint64_t common = UINT64_MAX;
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
+        LANES_LOAD(k);
+        uint64_t n = (uint64_t)(end[k] - o[k]) / W;
+        if (n < common) common = n;
+    }
+    for (uint64_t i = common / N; i; i--) {
         _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) REFILL(k);
         _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++)
-            _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) ELEMENT(k, i + u);
+            _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) ELEMENT(k, u);
+        _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) o[k] += W * N;
     }
-    /* Each lane finishes alone (the tail, and the rest of a longer chunk). */
-    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
-        uint64_t m = i;
-        for (; m + N <= n[k]; m += N) {
-            REFILL(k);
-            _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++) ELEMENT(k, m + u);
-        }
-        for (; m < n[k]; m++) {
-            REFILL(k);
-            ELEMENT(k, m);
-        }
-        used[k] = LANE_USED(k);
-    }
-#undef ELEMENT
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) LANES_SAVE(k);
 }
+
+static inline __attribute__((always_inline)) void
+finish_generic(const bool bmi2, const unsigned W, const unsigned SH, const unsigned R,
+               const decode_job *j, lane_state *L)
+{
+    const unsigned N = GENERIC_N(R);
+    GENERIC_LOCALS;
+    LANES_LOAD(0);
+    while ((uint64_t)(end[0] - o[0]) >= W * N) {
+        REFILL(0);
+        _Pragma("GCC unroll 4") for (unsigned u = 0; u < N; u++) ELEMENT(0, u);
+        o[0] += W * N;
+    }
+    for (; o[0] < end[0]; o[0] += W) {
+        REFILL(0);
+        ELEMENT(0, 0);
+    }
+    LANES_SAVE(0);
+}
+#undef ELEMENT
+#undef GENERIC_LOCALS
 
 /* FP8, both splits: an element (code word and raw bits) is at most
  * code_bits + raw_bits <= PAIR_BITS long, so one lookup of the next
  * PAIR_BITS bits decodes one whole element, and two when both fit (most
- * lookups: trained weights code to about 6.5 bits per element).  Entry:
- * the output bytes in bits 0-15 (stored as they are), the bits consumed in
- * 16-21 (the buffer shifts by the entry rotated by 16: one RORX), the
- * length of the first element alone in 24-27, the element count (1 or 2)
- * in 30-31. */
+ * lookups: trained weights code to about 6.5 bits per element).  Entry
+ * (ecf8_pair_table_build): the output bytes in bits 0-15 (stored as they
+ * are), the bits consumed in 16-21 (the buffer shifts by the entry rotated
+ * by 16: one RORX), the length of the first element alone in 24-27, the
+ * element count (1 or 2) in 30-31. */
 #define PAIR_BITS ECF8_PAIR_BITS
-
-static inline __attribute__((always_inline)) void
-decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_t *const *src,
-             uint8_t *const *out, const uint64_t *count, uint64_t *used)
-{
-    const uint32_t *pairs = j->table;
-    const uint8_t *q[LANES];
-    uint8_t *o[LANES], *end[LANES];
-    uint64_t b[LANES];
-    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
-        LANES_INIT(k);
-        o[k] = out[k], end[k] = out[k] + count[k];
-    }
 #define PAIR(k)                                                 \
     do {                                                        \
         uint64_t e = pairs[low_bits(bmi2, b[k], PAIR_BITS)];    \
@@ -848,6 +878,19 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
         b[k] >>= (e >> 16 | e << 48) & 63;                      \
         o[k] += e >> 30;                                        \
     } while (0)
+#define PAIR_LOCALS                                             \
+    const uint32_t *pairs = j->table;                           \
+    const uint8_t *q[LANES];                                    \
+    uint8_t *o[LANES], *end[LANES];                             \
+    uint64_t b[LANES]
+/* Output bytes a round of four lookups may write. */
+#define PAIR_TAIL 8
+
+static inline __attribute__((always_inline)) void
+decode_pairs(const int lanes, const bool bmi2, const decode_job *j, lane_state *L)
+{
+    PAIR_LOCALS;
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) LANES_LOAD(k);
     /* Rounds of four lookups per lane (4 x PAIR_BITS <= 56 bits) write at
      * most 8 bytes per lane: as many as the lane nearest its end allows,
      * then look again. */
@@ -857,58 +900,76 @@ decode_pairs(const int lanes, const bool bmi2, const decode_job *j, const uint8_
             uint64_t r = (uint64_t)(end[k] - o[k]);
             if (r < room) room = r;
         }
-        if (room < 8) break;
-        for (uint64_t rounds = room / 8; rounds; rounds--) {
+        if (room < PAIR_TAIL) break;
+        for (uint64_t rounds = room / PAIR_TAIL; rounds; rounds--) {
             _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) REFILL(k);
             _Pragma("GCC unroll 4") for (int u = 0; u < 4; u++)
                 _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) PAIR(k);
         }
     }
-    /* Each lane finishes alone: rounds while 8 bytes fit, pairs while two
-     * do, a single element last. */
-    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) {
-        while (end[k] - o[k] >= 8) {
-            REFILL(k);
-            PAIR(k);
-            PAIR(k);
-            PAIR(k);
-            PAIR(k);
-        }
-        while (end[k] - o[k] >= 2) {
-            REFILL(k);
-            PAIR(k);
-        }
-        if (o[k] < end[k]) {
-            REFILL(k);
-            uint64_t e = pairs[low_bits(bmi2, b[k], PAIR_BITS)];
-            *o[k]++ = (uint8_t)e;
-            b[k] >>= (e >> 24) & 15;
-        }
-        used[k] = LANE_USED(k);
-    }
-#undef PAIR
+    _Pragma("GCC unroll 8") for (int k = 0; k < lanes; k++) LANES_SAVE(k);
 }
 
-/* One instance per (dtype, split, pair table) and lane count, in a table
- * by lane count; on x86-64 a second set for CPUs with BMI1/2 and LZCNT,
- * whose three-operand shifts by a register (shrx), BZHI and LZCNT this
- * code is made of: the baseline ISA shifts only by %cl and counts leading
- * zeros in two steps.  Chosen at run time. */
+/* Rounds while 8 bytes fit, pairs while two do, a single element last. */
+static inline __attribute__((always_inline)) void finish_pairs(const bool bmi2,
+                                                               const decode_job *j,
+                                                               lane_state *L)
+{
+    PAIR_LOCALS;
+    LANES_LOAD(0);
+    while (end[0] - o[0] >= PAIR_TAIL) {
+        REFILL(0);
+        PAIR(0);
+        PAIR(0);
+        PAIR(0);
+        PAIR(0);
+    }
+    while (end[0] - o[0] >= 2) {
+        REFILL(0);
+        PAIR(0);
+    }
+    if (o[0] < end[0]) {
+        REFILL(0);
+        uint64_t e = pairs[low_bits(bmi2, b[0], PAIR_BITS)];
+        *o[0]++ = (uint8_t)e;
+        b[0] >>= (e >> 24) & 15;
+    }
+    LANES_SAVE(0);
+}
+#undef PAIR
+#undef PAIR_LOCALS
+
+/* One instance per (dtype, split, pair table) and lane count, with the
+ * lone-lane finisher, in a decoder_set; on x86-64 a second set for CPUs
+ * with BMI1/2 and LZCNT, whose three-operand shifts by a register (shrx),
+ * BZHI and LZCNT this code is made of: the baseline ISA shifts only by %cl
+ * and counts leading zeros in two steps.  Chosen at run time. */
 #define DECODER(NAME, n, ATTR, BMI2, W, SH, R, PAIRS)                                     \
-    ATTR static void NAME##_##n(const decode_job *j, const uint8_t *const *src,              \
-                                uint8_t *const *out, const uint64_t *count, uint64_t *used)  \
+    ATTR static void NAME##_##n(const decode_job *j, lane_state *L)                          \
     {                                                                                        \
         if (PAIRS)                                                                           \
-            decode_pairs(n, BMI2, j, src, out, count, used);                                 \
+            decode_pairs(n, BMI2, j, L);                                                     \
         else                                                                                 \
-            decode_generic(n, BMI2, W, SH, R, j, src, out, count, used);                     \
+            decode_generic(n, BMI2, W, SH, R, j, L);                                         \
     }
-#define DECODER_SET(NAME, ATTR, ...)                                                         \
-    DECODER(NAME, 1, ATTR, __VA_ARGS__) DECODER(NAME, 2, ATTR, __VA_ARGS__)                  \
-    DECODER(NAME, 3, ATTR, __VA_ARGS__) DECODER(NAME, 4, ATTR, __VA_ARGS__)                  \
-    DECODER(NAME, 5, ATTR, __VA_ARGS__) DECODER(NAME, 6, ATTR, __VA_ARGS__)                  \
-    static const lanes_fn NAME[LANES] = {NAME##_1, NAME##_2, NAME##_3,                       \
-                                         NAME##_4, NAME##_5, NAME##_6};
+#define DECODER_SET(NAME, ATTR, BMI2, W, SH, R, PAIRS)                                       \
+    DECODER(NAME, 1, ATTR, BMI2, W, SH, R, PAIRS)                                            \
+    DECODER(NAME, 2, ATTR, BMI2, W, SH, R, PAIRS)                                            \
+    DECODER(NAME, 3, ATTR, BMI2, W, SH, R, PAIRS)                                            \
+    DECODER(NAME, 4, ATTR, BMI2, W, SH, R, PAIRS)                                            \
+    DECODER(NAME, 5, ATTR, BMI2, W, SH, R, PAIRS)                                            \
+    DECODER(NAME, 6, ATTR, BMI2, W, SH, R, PAIRS)                                            \
+    ATTR static void NAME##_finish(const decode_job *j, lane_state *l)                       \
+    {                                                                                        \
+        if (PAIRS)                                                                           \
+            finish_pairs(BMI2, j, l);                                                        \
+        else                                                                                 \
+            finish_generic(BMI2, W, SH, R, j, l);                                            \
+    }                                                                                        \
+    static const decoder_set NAME = {                                                        \
+        {NAME##_1, NAME##_2, NAME##_3, NAME##_4, NAME##_5, NAME##_6},                        \
+        NAME##_finish,                                                                       \
+        PAIRS ? PAIR_TAIL : W * GENERIC_N(R)};
 #if DECODE_BMI2
 #define DEFINE_DECODERS(NAME, ...)                                                           \
     DECODER_SET(NAME, , false, __VA_ARGS__)                                                  \
@@ -929,8 +990,9 @@ DEFINE_DECODERS(dec_pairs, 1, 0, 0, true)
 #undef DECODER
 #undef CLZ
 #undef REFILL
-#undef LANES_INIT
-#undef LANE_USED
+#undef LANES_LOAD
+#undef LANES_SAVE
+#undef GENERIC_N
 
 /* The pair table grows by doubling like ecf8_decode_table_build: at level
  * L (2^L entries) the elements of length L get their single entries and
@@ -1017,15 +1079,15 @@ static bool cpu_has_bmi2(void)
 }
 #endif
 
-static const lanes_fn *pick_decoders(ecf8_dtype dtype, ecf8_split split, bool pairs,
+static const decoder_set *pick_decoders(ecf8_dtype dtype, ecf8_split split, bool pairs,
                                      bool portable)
 {
 #if DECODE_BMI2
     bool bmi2 = !portable && cpu_has_bmi2();
-#define PICK(NAME) (bmi2 ? NAME##_bmi2 : NAME)
+#define PICK(NAME) (bmi2 ? &NAME##_bmi2 : &NAME)
 #else
     (void)portable;
-#define PICK(NAME) (NAME)
+#define PICK(NAME) (&NAME)
 #endif
     bool byte = split == ECF8_SPLIT_BYTE;
     if (pairs) return PICK(dec_pairs);
@@ -1057,50 +1119,74 @@ static uint64_t chunk_read_bytes(const decode_job *j, uint64_t count)
     return (count * (j->s->code_bits + j->raw_bits) + 7) / 8 + 16;
 }
 
-#define DECODE_GROUP 24 /* chunks per parallel task */
+#define DECODE_GROUP 24 /* chunks per parallel task, at most */
 
-static int decode_task(void *ctx, uint64_t group)
+typedef struct decode_range {
+    const decode_job *j;
+    uint64_t per_task; /* chunks per task */
+} decode_range;
+
+/* Starts chunk c in lane l, from a zero-padded copy in a free scratch slot
+ * when the reader's worst case runs past the stream. */
+static int lane_load(const decode_job *j, lane_state *l, uint64_t c, uint8_t **scratch,
+                     unsigned *free_slots, uint64_t stride)
 {
-    const decode_job *j = ctx;
     const ecf8_stream *s = j->s;
-    uint64_t c0 = group * DECODE_GROUP, c1 = c0 + DECODE_GROUP;
+    uint64_t off = s->chunk_offsets[c], count = ecf8_chunk_count(s, c);
+    const uint8_t *src = s->coded + off;
+    uint64_t need = chunk_read_bytes(j, count);
+    l->chunk = c;
+    l->scratch = -1;
+    if (off + need > s->coded_bytes) {
+        if (!*scratch && !(*scratch = malloc(LANES * stride)))
+            return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        int slot = __builtin_ctz(*free_slots); /* a lane never holds two */
+        *free_slots &= ~(1u << slot);
+        uint8_t *copy = *scratch + (uint64_t)slot * stride;
+        memcpy(copy, src, s->coded_bytes - off);
+        memset(copy + (s->coded_bytes - off), 0, need - (s->coded_bytes - off));
+        src = copy;
+        l->scratch = slot;
+    }
+    lane_start(l, src, j->out + ecf8_chunk_start(s, c) * j->width, count * j->width);
+    return ECF8_OK;
+}
+
+/* A pool of up to LANES chunks decoded side by side: whenever one is all
+ * but done, it is finished alone and the next chunk of the task takes its
+ * lane, so lanes stay full through chunks of unequal length (the last of a
+ * row block, a short edge segment) and only the task's last few chunks run
+ * with fewer lanes. */
+static int decode_task(void *ctx, uint64_t task)
+{
+    const decode_range *r = ctx;
+    const decode_job *j = r->j;
+    const ecf8_stream *s = j->s;
+    const decoder_set *d = j->decode;
+    uint64_t next = task * r->per_task, c1 = next + r->per_task;
     if (c1 > s->n_chunks) c1 = s->n_chunks;
     const uint64_t stride = chunk_read_bytes(j, s->chunk_rows * s->chunk_cols);
     uint8_t *scratch = NULL;
+    unsigned free_slots = (1u << LANES) - 1, active = 0;
+    lane_state L[LANES];
     int st = ECF8_OK;
-    /* As few rounds of up to LANES chunks as there can be, of nearly equal
-     * size: a round takes about as long with 4 lanes as with 1 (each lane
-     * is a chain of dependent loads), so 16 chunks go 6 + 5 + 5, 5 in one
-     * round, 8 as 4 + 4. */
-    const uint64_t rounds = (c1 - c0 + LANES - 1) / LANES;
-    for (uint64_t c = c0, r = 0; c < c1 && !st; r++) {
-        unsigned lanes = (unsigned)((c1 - c0) / rounds + (r < (c1 - c0) % rounds));
-        const uint8_t *src[LANES];
-        uint8_t *out[LANES];
-        uint64_t count[LANES], used[LANES];
-        for (unsigned k = 0; k < lanes; k++) {
-            uint64_t off = s->chunk_offsets[c + k];
-            count[k] = ecf8_chunk_count(s, c + k);
-            src[k] = s->coded + off;
-            out[k] = j->out + ecf8_chunk_start(s, c + k) * j->width;
-            uint64_t need = chunk_read_bytes(j, count[k]);
-            if (off + need > s->coded_bytes) {
-                /* Near the end of the stream: read from a zero-padded copy. */
-                if (!scratch && !(scratch = malloc(LANES * stride))) {
-                    st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-                    break;
-                }
-                uint8_t *copy = scratch + k * stride;
-                memcpy(copy, src[k], s->coded_bytes - off);
-                memset(copy + (s->coded_bytes - off), 0, need - (s->coded_bytes - off));
-                src[k] = copy;
+    for (;;) {
+        for (; active < LANES && next < c1 && !st; active++)
+            st = lane_load(j, &L[active], next++, &scratch, &free_slots, stride);
+        if (st || !active) break;
+        d->run[active - 1](j, L);
+        for (unsigned k = 0; k < active;) {
+            if ((uint64_t)(L[k].end - L[k].o) >= d->tail) {
+                k++;
+                continue;
             }
+            d->finish(j, &L[k]);
+            uint64_t used = lane_used_bits(&L[k]);
+            if (!chunk_bits_ok(s, L[k].chunk, used) && !st) st = chunk_error(s, L[k].chunk, used);
+            if (L[k].scratch >= 0) free_slots |= 1u << L[k].scratch;
+            L[k] = L[--active];
         }
         if (st) break;
-        j->decode[lanes - 1](j, src, out, count, used);
-        for (unsigned k = 0; k < lanes && !st; k++)
-            if (!chunk_bits_ok(s, c + k, used[k])) st = chunk_error(s, c + k, used[k]);
-        c += lanes;
     }
     free(scratch);
     return st;
@@ -1146,9 +1232,15 @@ int ecf8_stream_decode_isa(const ecf8_stream *s, void *out, size_t out_bytes, un
             for (unsigned raw = 0; raw < (1u << l.raw_bits); raw++)
                 j->raw_map[raw] = (uint16_t)element_join(0, raw, &l);
     }
-    if (!st)
-        st = ecf8_parallel_for(threads, (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP,
-                               decode_task, j);
+    if (!st) {
+        /* Tasks of nearly equal size, as few as keep the threads busy:
+         * each ends with its last chunks in fewer lanes. */
+        unsigned t = threads ? threads : ecf8_default_threads();
+        uint64_t tasks = t <= 1 ? 1 : (s->n_chunks + DECODE_GROUP - 1) / DECODE_GROUP;
+        decode_range r = {.j = j, .per_task = (s->n_chunks + tasks - 1) / tasks};
+        st = ecf8_parallel_for(threads, (s->n_chunks + r.per_task - 1) / r.per_task,
+                               decode_task, &r);
+    }
     free(j);
     return st;
 }
