@@ -190,10 +190,17 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     r->source_bytes = sf.map.size;
     r->prefix_len = sf.data_start;
     st = bb_append(&w->blob, sf.map.data, sf.data_start, &r->prefix_off);
-    w->done += sf.data_start; /* the total counts whole files */
+    const uint64_t done_before = w->done;
+    w->done += sf.data_start;
     if (w->options && w->options->progress)
         w->options->progress(w->options->progress_user, w->done, w->total);
     for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
+    if (!st && w->done != done_before + sf.map.size) {
+        /* The total counts whole files: the gaps between tensors too. */
+        w->done = done_before + sf.map.size;
+        if (w->options && w->options->progress)
+            w->options->progress(w->options->progress_user, w->done, w->total);
+    }
     if (st) st = ecf8_fail_context(st, "%s", full_path);
     r = &w->sources[w->n_sources - 1];
     r->n_tensors = (uint32_t)(w->n_tensors - r->first_tensor);
