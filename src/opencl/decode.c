@@ -5,15 +5,20 @@
  * length and code), then its whole payload goes into one device buffer
  * followed by zero padding and the decode tables the host builds from the
  * code lengths (16-bit entries for the portable kernel's local memory,
- * 32-bit ones for the CPU kernel's gathers).  Programs are specialised by
- * -D options per (element width, split layout, code length class, lane
- * shape), so a checkpoint needs a handful of builds.  CPU devices run the
- * lanes kernel (many chunks per work-item in vector lanes, the lane count
- * chosen per tensor) when the chunk outputs are
- * 4-byte aligned, every other case the portable one.  A chunk whose
- * decode does not consume exactly its stored bytes is recorded in an error
- * buffer that decode_to_host checks.  Stored tensors are a device copy. */
+ * 32-bit ones for the lanes kernel's gathers, and the pair table for the
+ * pairs kernel).  Programs are specialised by -D options per (element
+ * width, split layout, code length class, lane shape), so a checkpoint
+ * needs a handful of builds.  CPU devices run the pairs kernel (a few
+ * chunks per work-item in scalar code, one or two elements per lookup) on
+ * FP8 tensors of few chunks whose elements fit its 13-bit lookups, else
+ * the lanes kernel (many chunks per work-item in vector lanes, the lane
+ * count chosen per tensor) when the chunk outputs are 4-byte aligned,
+ * every other case the portable one; GPUs run the cooperative one.  A
+ * chunk whose decode does not consume exactly its stored bytes is recorded
+ * in an error buffer that decode_to_host checks.  Stored tensors are a
+ * device copy. */
 #include "runtime.h"
+#include "stream_decode.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +29,16 @@
 
 /* Work-items per chunk of the cooperative GPU kernel (cl/decode.cl). */
 #define COOP_WG 64
+
+/* The pairs kernel (cl/decode.cl): chunks per work-item (ECF8_NL; 4
+ * measured fastest on PoCL, 3 to 6 tried: more lanes spill), and the
+ * chunk count from which the lanes kernel is faster: it fills its vectors
+ * there, and its gathers then beat scalar lookups (PoCL on a 2-core
+ * Xeon, FP8 chunks of 4096 elements, medians of 5: pairs 1.5-2.8x the
+ * lanes kernel from 4 to 12 chunks, 0.88x at 16, 0.44-0.65x from 24 to
+ * 96). */
+#define PAIRS_NL 4
+#define PAIRS_BELOW_CHUNKS 16
 
 struct ecf8_cl_tensor {
     cl_context context;
@@ -39,23 +54,28 @@ struct ecf8_cl_tensor {
     cl_mem data;              /* payload + pad + tables, or the stored bytes */
     /* coded tensors */
     ecf8_stream geom;         /* geometry only; pointers cleared */
-    uint64_t offsets_at, coded_at, table16_at, table32_at;
+    uint64_t offsets_at, coded_at, table16_at, table32_at, pairs_at;
     cl_mem error;             /* first failing chunk + 1 (0: none), its bits, its bytes */
     cl_kernel portable;       /* ecf8_decode: any device, any alignment */
     size_t portable_local, portable_global;
     cl_kernel lanes;          /* ecf8_decode_lanes: CPU devices, NULL if unusable */
     size_t lanes_local, lanes_global;
+    cl_kernel pairs;          /* ecf8_decode_pairs: FP8 on CPU devices, NULL if unused */
+    size_t pairs_local, pairs_global;
     cl_kernel coop;           /* ecf8_decode_coop: GPUs, NULL if unused */
     size_t coop_local, coop_global;
     cl_command_queue pending; /* queue of a decode whose error word is unread (retained) */
 };
 
 /* Tuning knobs read from the environment (for measurements):
- * ECF8_DECODE_KERNEL=portable disables the CPU lanes kernel and the GPU
- * cooperative one, =coop picks the cooperative kernel on any device;
- * ECF8_DECODE_VW / ECF8_DECODE_NSETS shape it, ECF8_DECODE_READER=words or
- * qwords picks its stream reader; ECF8_DECODE_WG sets the portable
- * kernel's work-group size. */
+ * ECF8_DECODE_KERNEL=portable disables the CPU kernels and the GPU
+ * cooperative one, =coop picks the cooperative kernel on any device,
+ * =pairs the pairs kernel on CPU devices for every stream it decodes,
+ * =lanes the lanes kernel where the pairs kernel would run;
+ * ECF8_DECODE_VW / ECF8_DECODE_NSETS shape the lanes kernel,
+ * ECF8_DECODE_READER=words or qwords picks its stream reader;
+ * ECF8_DECODE_NL sets the pairs kernel's chunks per work-item;
+ * ECF8_DECODE_WG sets the portable kernel's work-group size. */
 static size_t env_size(const char *name, size_t fallback)
 {
     const char *v = getenv(name);
@@ -129,8 +149,8 @@ static unsigned code_bits_class(unsigned code_bits, unsigned raw_bits)
 
 static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offset)
 {
-    cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes,
-                      k == t->lanes ? t->table32_at : t->table16_at, out_offset,
+    cl_ulong table_at = k == t->lanes ? t->table32_at : k == t->pairs ? t->pairs_at : t->table16_at;
+    cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes, table_at, out_offset,
                       t->geom.n_chunks, t->geom.rows, t->geom.cols, t->geom.chunk_rows,
                       t->geom.chunk_cols};
     ECF8_CL_CHECK(clSetKernelArg(k, 0, sizeof(cl_mem), &t->data), "clSetKernelArg(decode)");
@@ -143,7 +163,7 @@ static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offse
     return ECF8_OK;
 }
 
-/* Validates, uploads payload and tables, and prepares both kernels. */
+/* Validates, uploads payload and tables, and prepares the kernels. */
 static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info)
 {
     const ecf8_stream *s = &info->stream;
@@ -167,7 +187,30 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         t->coded_at + s->coded_bytes > info->payload_bytes)
         return ecf8_fail(ECF8_ERR_CORRUPT, "payload layout inconsistent with its stream");
 
-    /* Device buffer: payload | zero pad | [offsets] | uint16 table | uint32 table | pad. */
+    ecf8_cl_device_caps caps;
+    st = ecf8_cl_device_caps_get(t->device, &caps);
+    if (st) return st;
+    /* The kernels (besides the portable one, the fallback of them all). */
+    const char *which = getenv("ECF8_DECODE_KERNEL");
+    bool forced_portable = which && !strcmp(which, "portable");
+    bool forced_coop = which && !strcmp(which, "coop");
+    bool forced_pairs = which && !strcmp(which, "pairs");
+    bool forced_lanes = which && !strcmp(which, "lanes");
+    unsigned elem_bits = s->code_bits + l.raw_bits;
+    bool want_pairs = caps.is_cpu && t->width == 1 && elem_bits >= 1 &&
+                      elem_bits <= ECF8_PAIR_BITS &&
+                      (forced_pairs || (s->n_chunks < PAIRS_BELOW_CHUNKS && !forced_portable &&
+                                        !forced_coop && !forced_lanes));
+    size_t vw, nsets;
+    lanes_shape(s->n_chunks, caps.compute_units, &vw, &nsets);
+    bool want_lanes = caps.is_cpu && !want_pairs && !forced_portable && !forced_coop &&
+                      lanes_usable(s, t->width, elem_bits, vw * nsets);
+    /* GPUs: a work-group per chunk (cl/decode.cl), unless elements take no
+     * bits (a constant tensor: the portable kernel fills it). */
+    bool want_coop = elem_bits > 0 && (forced_coop || (!caps.is_cpu && !forced_portable));
+
+    /* Device buffer: payload | zero pad | [offsets] | uint16 table | uint32 table |
+     * [pair table] | pad. */
     size_t entries = (size_t)1 << s->code_bits;
     uint64_t after = ecf8_align_up(info->payload_bytes, 64) + PAYLOAD_PAD;
     if (!offsets_inside) {
@@ -176,7 +219,13 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     }
     t->table16_at = after;
     t->table32_at = ecf8_align_up(t->table16_at + entries * 2, 64);
-    size_t tail = (size_t)(t->table32_at - info->payload_bytes) + entries * 4 + PAYLOAD_PAD;
+    after = t->table32_at + entries * 4;
+    size_t pair_entries = want_pairs ? (size_t)1 << ECF8_PAIR_BITS : 0;
+    if (want_pairs) {
+        t->pairs_at = ecf8_align_up(after, 64);
+        after = t->pairs_at + pair_entries * 4;
+    }
+    size_t tail = (size_t)(after - info->payload_bytes) + PAYLOAD_PAD;
     t->device_bytes = (size_t)info->payload_bytes + tail;
     uint8_t *host_tail = calloc(1, tail);
     if (!host_tail) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
@@ -187,9 +236,18 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         memcpy(host_tail + (t->table16_at - info->payload_bytes) + 2 * i, &table[i], 2);
         ecf8_store_le32(host_tail + (t->table32_at - info->payload_bytes) + 4 * i, table[i]);
     }
+    if (!st && want_pairs) {
+        uint32_t *pairs = malloc(pair_entries * 4);
+        st = pairs ? ecf8_pair_table_build(s, pairs) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        /* The kernel's layout (cl/decode.cl): bits consumed in 0-5, output
+         * bytes in 8-23, the rest in place. */
+        for (size_t i = 0; !st && i < pair_entries; i++)
+            ecf8_store_le32(host_tail + (t->pairs_at - info->payload_bytes) + 4 * i,
+                            (pairs[i] & 0xff000000u) | (pairs[i] & 0xffffu) << 8 |
+                                (pairs[i] >> 16 & 63));
+        free(pairs);
+    }
 
-    ecf8_cl_device_caps caps;
-    if (!st) st = ecf8_cl_device_caps_get(t->device, &caps);
     cl_int err = CL_SUCCESS;
     if (!st) {
         t->data = clCreateBuffer(t->context, CL_MEM_READ_ONLY, t->device_bytes, NULL, &err);
@@ -214,25 +272,16 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     free(host_tail);
     if (st) return st;
 
-    /* One program per (width, split, code length, lane shape): both
+    /* One program per (width, split, code length, lane shape): all the
      * kernels live in it. */
-    size_t vw, nsets;
-    lanes_shape(s->n_chunks, caps.compute_units, &vw, &nsets);
-    const char *which = getenv("ECF8_DECODE_KERNEL");
-    bool forced_coop = which && !strcmp(which, "coop");
-    bool want_lanes = caps.is_cpu && !(which && !strcmp(which, "portable")) && !forced_coop &&
-                      lanes_usable(s, t->width, s->code_bits + l.raw_bits, vw * nsets);
-    /* GPUs: a work-group per chunk (cl/decode.cl), unless elements take no
-     * bits (a constant tensor: the portable kernel fills it). */
-    bool want_coop = s->code_bits + l.raw_bits > 0 &&
-                     (forced_coop || (!caps.is_cpu && !(which && !strcmp(which, "portable"))));
+    size_t nl = env_size("ECF8_DECODE_NL", PAIRS_NL);
     char options[512];
     snprintf(options, sizeof options,
              "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
              "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu -DECF8_READER=%d "
-             "-DECF8_COOP_WG=%d",
+             "-DECF8_COOP_WG=%d -DECF8_NL=%zu",
              t->width, code_bits_class(s->code_bits, l.raw_bits), l.raw_bits, l.symbol_shift,
-             l.symbol_bits, vw, nsets, lanes_reader(nsets), COOP_WG);
+             l.symbol_bits, vw, nsets, lanes_reader(nsets), COOP_WG, nl);
     cl_program program = NULL;
     st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
     if (st) return st;
@@ -241,6 +290,10 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     if (!st && want_lanes) {
         t->lanes = clCreateKernel(program, "ecf8_decode_lanes", &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_lanes)");
+    }
+    if (!st && want_pairs) {
+        t->pairs = clCreateKernel(program, "ecf8_decode_pairs", &err);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_pairs)");
     }
     if (!st && want_coop) {
         t->coop = clCreateKernel(program, "ecf8_decode_coop", &err);
@@ -271,6 +324,10 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
      * worth of vector work. */
     t->lanes_local = 1;
     t->lanes_global = (size_t)((s->n_chunks + vw * nsets - 1) / (vw * nsets));
+    /* One work-item per group of NL chunks, one per work-group like the
+     * lanes kernel. */
+    t->pairs_local = 1;
+    t->pairs_global = (size_t)((s->n_chunks + nl - 1) / nl);
     /* Enough groups to fill the device several times over; each loops
      * over its chunks and loads the decode table once. */
     uint64_t groups = (uint64_t)(caps.compute_units ? caps.compute_units : 1) * 16;
@@ -344,6 +401,7 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
     if (!t) return;
     if (t->portable) clReleaseKernel(t->portable);
     if (t->lanes) clReleaseKernel(t->lanes);
+    if (t->pairs) clReleaseKernel(t->pairs);
     if (t->coop) clReleaseKernel(t->coop);
     if (t->pending) clReleaseCommandQueue(t->pending);
     if (t->data) clReleaseMemObject(t->data);
@@ -354,6 +412,30 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
 
 size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *t) { return t ? t->decoded_bytes : 0; }
 size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *t) { return t ? t->device_bytes : 0; }
+
+/* The kernel a decode to `out_offset` runs, and its sizes. */
+static void pick_kernel(const ecf8_cl_tensor *t, size_t out_offset, cl_kernel *k,
+                        const size_t **global, const size_t **local)
+{
+    if (t->coop) {
+        *k = t->coop, *global = &t->coop_global, *local = &t->coop_local;
+    } else if (t->pairs) {
+        *k = t->pairs, *global = &t->pairs_global, *local = &t->pairs_local;
+    } else if (t->lanes && out_offset % 4 == 0) {
+        *k = t->lanes, *global = &t->lanes_global, *local = &t->lanes_local;
+    } else {
+        *k = t->portable, *global = &t->portable_global, *local = &t->portable_local;
+    }
+}
+
+const char *ecf8_cl_tensor_kernel(const ecf8_cl_tensor *t, size_t out_offset)
+{
+    if (t->split == ECF8_SPLIT_STORED) return "copy";
+    cl_kernel k;
+    const size_t *global, *local;
+    pick_kernel(t, out_offset, &k, &global, &local);
+    return k == t->coop ? "coop" : k == t->pairs ? "pairs" : k == t->lanes ? "lanes" : "portable";
+}
 
 int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
                            size_t out_offset, cl_uint num_wait_events,
@@ -380,10 +462,9 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
                                   num_wait_events, wait_events, out_event);
         return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueCopyBuffer(stored)");
     }
-    bool lanes = t->lanes && out_offset % 4 == 0;
-    cl_kernel k = t->coop ? t->coop : lanes ? t->lanes : t->portable;
-    const size_t *global = t->coop ? &t->coop_global : lanes ? &t->lanes_global : &t->portable_global;
-    const size_t *local = t->coop ? &t->coop_local : lanes ? &t->lanes_local : &t->portable_local;
+    cl_kernel k;
+    const size_t *global, *local;
+    pick_kernel(t, out_offset, &k, &global, &local);
     int st = set_args(t, k, out, out_offset);
     if (st) return st;
     err = clEnqueueNDRangeKernel(queue, k, 1, NULL, global, local, num_wait_events, wait_events,

@@ -47,4 +47,8 @@ typedef struct ecf8_cl_device_caps {
 } ecf8_cl_device_caps;
 int ecf8_cl_device_caps_get(cl_device_id device, ecf8_cl_device_caps *caps);
 
+/* The kernel a decode of t to out_offset runs: "pairs", "lanes", "coop",
+ * "portable", or "copy" for a stored tensor (for the tests). */
+const char *ecf8_cl_tensor_kernel(const ecf8_cl_tensor *t, size_t out_offset);
+
 #endif
