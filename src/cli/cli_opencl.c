@@ -176,7 +176,8 @@ int cli_devices(int argc, char **argv)
             ecf8_cl_device_caps c;
             if (ecf8_cl_device_caps_get(devs[i], &c)) continue;
             bool sel = have_sel && devs[i] == sel_d;
-            const char *kernel = c.is_cpu ? "lanes (vector gathers across chunks)"
+            const char *kernel = c.is_cpu ? "lanes (vector gathers across chunks); pairs (pair "
+                                            "lookups) for FP8 tensors of under 16 chunks"
                                           : "coop (a work-group per chunk, segments in parallel)";
             if (json) {
                 printf("%s\n    {\"index\": %u, \"name\": ", i ? "," : "", flat);
@@ -193,7 +194,7 @@ int cli_devices(int argc, char **argv)
                        type_name(c.type), c.compute_units, (unsigned long long)c.global_mem_bytes,
                        (unsigned long long)c.local_mem_bytes, c.max_work_group,
                        c.has_fp16 ? "true" : "false", c.has_subgroups ? "true" : "false",
-                       c.is_cpu ? "lanes" : "coop", sel ? "true" : "false");
+                       c.is_cpu ? "lanes+pairs" : "coop", sel ? "true" : "false");
             } else {
                 printf("  %s device %u: %s\n", sel ? "*" : " ", flat, c.name);
                 printf("      %s, %u compute units, %.1f GiB global memory, %llu KiB local memory, "
@@ -468,7 +469,7 @@ static int bench_decode(int argc, char **argv)
         cli_json_string(stdout, caps.version);
         printf(", \"decode_kernel\": \"%s\", \"repeat\": %llu, \"cpu_threads\": %u, \"zstd_level\": %llu, "
                "\"startup_ms\": %.2f, \"startup_first_ms\": %.2f, \"stored_bytes\": %llu, ",
-               caps.is_cpu ? "lanes" : "coop", repeat, threads, level, startup, startup_first,
+               caps.is_cpu ? "lanes+pairs" : "coop", repeat, threads, level, startup, startup_first,
                (unsigned long long)stored_bytes);
         print_rates_json(stdout, &all);
         printf(", \"by_dtype\": {");
@@ -499,8 +500,9 @@ static int bench_decode(int argc, char **argv)
         }
         printf("\n]}\n");
     } else {
-        printf("%s on %s (%s kernel), medians of %llu runs, GB/s of decoded output\n", path,
-               caps.name, caps.is_cpu ? "lanes" : "coop", repeat);
+        printf("%s on %s (%s), medians of %llu runs, GB/s of decoded output\n", path, caps.name,
+               caps.is_cpu ? "lanes kernel, pairs for FP8 tensors of under 16 chunks" : "coop kernel",
+               repeat);
         printf("%-44s %-8s %10s %7s %7s %7s %7s %7s %7s\n", "tensor", "dtype", "bytes", "ocl",
                "ocl+up", "copy", "cpu", "zstd", "ratio");
         for (size_t i = 0; i < nres; i++) {
