@@ -69,7 +69,7 @@ static void remove_temp(void)
     g_tmp_file[0] = g_tmp_dir[0] = 0;
 }
 
-static void die(const char *fmt, ...)
+__attribute__((format(printf, 1, 2))) static void die(const char *fmt, ...)
 {
     remove_temp();
     va_list ap;

@@ -93,12 +93,6 @@ static inline unsigned element_symbol(unsigned x, const ecf8_split_layout *l)
     return (x >> l->symbol_shift) & ((1u << l->symbol_bits) - 1);
 }
 
-static inline unsigned element_raw(unsigned x, const ecf8_split_layout *l)
-{
-    unsigned low = x & ((1u << l->symbol_shift) - 1);
-    return (x >> (l->symbol_shift + l->symbol_bits)) << l->symbol_shift | low;
-}
-
 static inline unsigned element_join(unsigned sym, unsigned raw, const ecf8_split_layout *l)
 {
     unsigned low = raw & ((1u << l->symbol_shift) - 1);
@@ -469,7 +463,8 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     enc->payload_bytes = lay.total_bytes;
     for (unsigned i = 0; i < s->n_symbols; i += 2)
         enc->payload[lay.lengths_offset + i / 2] = (uint8_t)(plan->lengths[i] | plan->lengths[i + 1] << 4);
-    j.offsets = (uint64_t *)(enc->payload + lay.offsets_offset);
+    /* calloc'd, and offsets_offset is a multiple of 8: aligned. */
+    j.offsets = (uint64_t *)(void *)(enc->payload + lay.offsets_offset);
     j.coded = enc->payload + lay.coded_offset;
     uint64_t off = 0;
     for (uint64_t c = 0; c < s->n_chunks; c++) {
