@@ -144,7 +144,7 @@ done
 # The 1-D X gives a 1-D Y equal to the first row of the (3, K) product; the
 # clblast engine (another reduction order) agrees to fp32 rounding.
 python3 - "$TMP" "$have_clblast" <<'PY' || fail "matmul: Y has the wrong shape or values"
-import struct, sys
+import math, struct, sys
 def load(path):
     b = open(path, "rb").read()
     assert b[:8] == b"\x93NUMPY\x01\x00"
@@ -156,13 +156,15 @@ def load(path):
 shape3, y3 = load(sys.argv[1] + "/y-fused-x3.npy")
 shape1, y1 = load(sys.argv[1] + "/y-fused-x1.npy")
 assert shape3 == (3, 384) and shape1 == (384,), (shape3, shape1)
-assert all(v == v for v in y3) and max(abs(v) for v in y3) > 0
+assert all(math.isfinite(v) for v in y3 + y1) and max(abs(v) for v in y3) > 0
 if sys.argv[2] == "1":
     for x, ref in (("x3", y3), ("x1", y1)):
         shape, y = load(sys.argv[1] + "/y-clblast-%s.npy" % x)
-        assert len(y) == len(ref)
+        assert shape == (3, 384) if x == "x3" else shape == (384,), (x, shape)
         scale = max(abs(v) for v in ref)
-        assert max(abs(a - b) for a, b in zip(y, ref)) <= 1e-4 * scale
+        # "not <=" so that a NaN counts as a difference (max() would skip it).
+        bad = [i for i, (a, b) in enumerate(zip(y, ref)) if not abs(a - b) <= 1e-4 * scale]
+        assert not bad, ("clblast", x, len(bad), "elements differ, first", bad[0], y[bad[0]], ref[bad[0]])
 PY
 python3 - "$TMP" <<'PY' || fail "matmul: 1-D X is not row 0 of the batch"
 import struct, sys

@@ -385,6 +385,14 @@ static int clblast_enqueue(const device *d, ecf8_cl_matmul *mm, clblast_state *c
 {
 #if HAVE_CLBLAST
     clblast_events_release(c);
+    /* CLBlast's GEMV kernels compute alpha*A*x + beta*y even for beta = 0,
+     * so Y must hold numbers: garbage in a fresh buffer came out as NaN rows.
+     * The fill is enqueued first, outside the three timed stages. */
+    const float zero = 0.0f;
+    cl_int err = clEnqueueFillBuffer(d->queue, y, &zero, sizeof zero, 0, m * n * sizeof(float), 0, NULL,
+                                     NULL);
+    if (err != CL_SUCCESS)
+        return file_error(d->path, "clEnqueueFillBuffer (Y of the clblast engine): %s", ecf8_status_string(err));
     if (ecf8_cl_enqueue_decode(c->tensor, d->queue, c->raw, 0, 0, NULL, &c->ev[0]) ||
         ecf8_cl_enqueue_dequantize(mm, d->queue, c->raw, 0, c->wf32, 0, 0, NULL, &c->ev[1]))
         return lib_error(d->path, "decode for the clblast engine failed");
@@ -668,7 +676,8 @@ static double max_abs_err(const bench_weight *b, const float *x, const float *y,
             double r = ref[i * ((n + stride - 1) / stride) + j / stride];
             if (!isfinite(r)) continue;
             double d = fabs((double)y[i * n + j] - r);
-            if (!(d <= e)) e = d;
+            if (isnan(d)) return d; /* or a later finite d would replace it */
+            if (d > e) e = d;
         }
     return e;
 }
