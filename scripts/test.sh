@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build (Release), run every
-# test on the real PoCL device; then the host tests (all but the OpenCL ones,
-# label opencl) under ASan+UBSan, and each libFuzzer target for a short run
-# (FUZZ_SECONDS, default 60).
+# test on the real PoCL device; then every test again under ASan+UBSan (with
+# the leak scan on a build without OpenCL), and each libFuzzer target for a
+# short run (FUZZ_SECONDS, default 60).
 #
 # ECF8_REQUIRE_DEVICE=1 (set by .ci/run): the build must have the OpenCL
 # tests and the machine an OpenCL device; without it the OpenCL tests skip
@@ -35,12 +35,19 @@ fi
 (cd build && ctest --output-on-failure -j"$jobs")
 
 if [[ "${ECF8_SKIP_SANITIZE:-0}" != 1 ]]; then
-  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DECF8_SANITIZE=ON
+  # Two ASan+UBSan builds.  LeakSanitizer's exit-time scan crashes now and
+  # then ("Tracer caught signal 11") in a process where PoCL's worker threads
+  # live: a bug of the sanitizer runtime (gcc 12's libasan), not of ecf8.  So
+  # the leak scan runs on a build without OpenCL (every host test, the CLI on
+  # its CPU engine), and the OpenCL build runs the whole suite (the OpenCL
+  # host code: uploads, validation before enqueue, the device commands)
+  # with address and UB checks but no leak scan.
+  cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DECF8_SANITIZE=ON -DECF8_OPENCL=OFF
   cmake --build build-asan -j"$jobs"
-  # The OpenCL tests run above; here only the host code is checked, but the
-  # CLI still loads PoCL, whose exit-time allocations are suppressed.
-  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 LSAN_OPTIONS="suppressions=$PWD/../tests/lsan.supp:print_suppressions=0" \
-     ctest --output-on-failure -j"$jobs" -LE opencl)
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+  cmake -S . -B build-asan-cl -DCMAKE_BUILD_TYPE=Debug -DECF8_SANITIZE=ON -DECF8_OPENCL=ON
+  cmake --build build-asan-cl -j"$jobs"
+  (cd build-asan-cl && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j"$jobs")
 fi
 
 if [[ "${ECF8_SKIP_FUZZ:-0}" != 1 && -x tests/fuzz/run.sh ]]; then
