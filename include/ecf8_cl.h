@@ -61,7 +61,13 @@ ECF8_API size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *tensor);
 /* Bytes held on the device for it (payload + table). */
 ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
 
-/* Decodes the whole tensor into out at out_offset (bytes).  A chunk that
+/* Decodes the whole tensor into out at out_offset (bytes): one command on
+ * `queue`, ordered against the caller's commands by the wait list and
+ * out_event only.  The queue may be out of order (the library orders its
+ * own commands with events): decodes of different tensors enqueued there
+ * without dependencies may run at the same time, which on a CPU device
+ * (PoCL) keeps every core busy with small tensors whose one decode would
+ * occupy one core (`ecf8 bench decode` measures both queues).  A chunk that
  * fails its length check is recorded on the device and reported as
  * ECF8_ERR_CORRUPT by the next ecf8_cl_tensor_check or
  * ecf8_cl_decode_to_host of this tensor. */

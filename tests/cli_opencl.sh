@@ -260,8 +260,21 @@ for r in runs:
 PY
 fi
 if run "bench decode --json" bench decode "$TMP/w.ecf8" --repeat 1 --min-bytes 0 --json; then
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tensors"] == 1 and [t["name"] for t in d["per_tensor"]] == [sys.argv[2]]' \
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tensors"] == 1 and [t["name"] for t in d["per_tensor"]] == [sys.argv[2]]; assert d["batch_tensors"] == 1 and d["batch_opencl_decode_gbps"] > 0 and d["batch_in_order_opencl_decode_gbps"] > 0' \
         "$TMP/stdout" "$W" || fail "bench decode --json: not the documented JSON"
+fi
+# A file of several dtypes: the whole-file batch and one per dtype (each
+# checked against the tensors' checksums by the bench itself).
+run "compress the E4M3 slice" compress "$DATA/minilm-slice-e4m3.safetensors" "$TMP/e4m3.ecf8"
+if run "bench decode --json, several dtypes" bench decode "$TMP/e4m3.ecf8" --repeat 1 --json; then
+    python3 - "$TMP/stdout" <<'PY' || fail "bench decode --json: batch figures missing"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["by_dtype"]) >= 2, d["by_dtype"].keys()
+assert sum(v["batch_tensors"] for v in d["by_dtype"].values()) == d["batch_tensors"] == d["tensors"]
+for v in [d] + list(d["by_dtype"].values()):
+    assert v["batch_opencl_decode_gbps"] > 0 and v["batch_in_order_opencl_decode_gbps"] > 0, v
+PY
 fi
 
 # ---- decompress on the device -----------------------------------------------------------

@@ -558,6 +558,66 @@ static void test_many_small_tensors(void **state)
     check_container(dst);
 }
 
+/* CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE where the device has it, else 0. */
+static cl_command_queue_properties out_of_order_flag(void)
+{
+    cl_command_queue_properties p = 0;
+    clGetDeviceInfo(g_dev, CL_DEVICE_QUEUE_PROPERTIES, sizeof p, &p, NULL);
+    return p & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE;
+}
+
+/* Every tensor of a container decoded on an out-of-order queue: all decodes
+ * into one buffer with no dependencies between them (they may run at the
+ * same time), then each compared with the CPU decoder; and decode_to_host
+ * on that queue. */
+static void decode_all_out_of_order(const char *path)
+{
+    cl_int err;
+    cl_command_queue q = clCreateCommandQueue(g_ctx, g_dev, out_of_order_flag(), &err);
+    assert_int_equal(err, CL_SUCCESS);
+    ecf8_file *f = NULL;
+    if (ecf8_file_open(path, &f)) fail_msg("open %s: %s", path, ecf8_last_error());
+    size_t nt = ecf8_file_tensor_count(f), total = 0;
+    ecf8_cl_tensor **ct = calloc(nt, sizeof *ct);
+    size_t *at = calloc(nt, sizeof *at);
+    assert_non_null(ct);
+    assert_non_null(at);
+    for (size_t i = 0; i < nt; i++) {
+        ecf8_tensor_info t;
+        assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
+        if (ecf8_cl_tensor_create(g_ctx, g_dev, q, &t, &ct[i])) fail_msg("create: %s", ecf8_last_error());
+        at[i] = total;
+        total += ((size_t)t.source_bytes + 63) & ~(size_t)63;
+    }
+    cl_mem buf = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE, total ? total : 1, NULL, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    for (size_t i = 0; i < nt; i++) assert_int_equal(ecf8_cl_enqueue_decode(ct[i], q, buf, at[i], 0, NULL, NULL), ECF8_OK);
+    assert_int_equal(clFinish(q), CL_SUCCESS);
+    uint8_t *dev = malloc(total ? total : 1);
+    assert_non_null(dev);
+    assert_int_equal(clEnqueueReadBuffer(q, buf, CL_TRUE, 0, total, dev, 0, NULL, NULL), CL_SUCCESS);
+    for (size_t i = 0; i < nt; i++) {
+        ecf8_tensor_info t;
+        assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
+        size_t n = (size_t)t.source_bytes;
+        assert_int_equal(ecf8_cl_tensor_check(ct[i], q), ECF8_OK);
+        if (ecf8_checksum64(dev + at[i], n) != t.checksum) fail_msg("'%s' decoded out of order differs", t.name);
+        uint8_t *one = malloc(n + 1);
+        assert_non_null(one);
+        memset(one, 0x5A, n);
+        if (ecf8_cl_decode_to_host(ct[i], q, one, n)) fail_msg("'%s': %s", t.name, ecf8_last_error());
+        assert_memory_equal(one, dev + at[i], n);
+        free(one);
+        ecf8_cl_tensor_free(ct[i]);
+    }
+    free(dev);
+    free(ct);
+    free(at);
+    clReleaseMemObject(buf);
+    clReleaseCommandQueue(q);
+    ecf8_file_close(f);
+}
+
 /* The real checkpoint slices in tests/data. */
 static void test_real_slices(void **state)
 {
@@ -572,6 +632,7 @@ static void test_real_slices(void **state)
         snprintf(dst, sizeof dst, "%s/%s.ecf8", dir, names[i]);
         if (ecf8_compress_path(src, dst, NULL)) fail_msg("compress %s: %s", src, ecf8_last_error());
         check_container(dst);
+        decode_all_out_of_order(dst);
         /* The whole file rebuilt through the device, byte for byte (a
          * corrupt file through the same path: tests/cli_opencl.sh). */
         char back[4096];
@@ -661,10 +722,14 @@ static void test_corrupt(void **state)
                     assert_int_equal(ecf8_cl_tensor_check(ct, g_queue), ECF8_OK);
                     assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n), ECF8_ERR_CORRUPT);
                     assert_non_null(strstr(ecf8_last_error(), "chunk"));
-                    /* A decode enqueued on another queue is still reported. */
+                    /* A decode enqueued on another queue is still reported,
+                     * and on an out-of-order one the check waits for it. */
                     cl_int err;
-                    cl_command_queue q2 = clCreateCommandQueue(g_ctx, g_dev, 0, &err);
+                    cl_command_queue q2 = clCreateCommandQueue(g_ctx, g_dev, out_of_order_flag(), &err);
+                    assert_int_equal(err, CL_SUCCESS);
                     cl_mem ob = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE, n, NULL, &err);
+                    assert_int_equal(ecf8_cl_enqueue_decode(ct, q2, ob, 0, 0, NULL, NULL), ECF8_OK);
+                    assert_int_equal(ecf8_cl_tensor_check(ct, q2), ECF8_ERR_CORRUPT);
                     assert_int_equal(ecf8_cl_enqueue_decode(ct, q2, ob, 0, 0, NULL, NULL), ECF8_OK);
                     clReleaseCommandQueue(q2); /* the tensor keeps it until checked */
                     assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n), ECF8_ERR_CORRUPT);

@@ -258,6 +258,9 @@ static void print_rates_json(FILE *o, const totals *t)
             gbps((double)t->bytes, t->cpu_s), gbps((double)t->bytes, t->zstd_s));
 }
 
+typedef struct batch_result batch_result;
+static void print_batch_json(FILE *o, const batch_result *b, const batch_result *in_order);
+
 /* Measures one coded tensor: device decode (kernel time from profiling,
  * and wall time of upload + decode), a device copy of the same size, the
  * CPU decoder on all cores and libzstd single-threaded on the same bytes
@@ -348,6 +351,103 @@ static int bench_tensor(device *d, const ecf8_tensor_info *t, unsigned repeat, i
     free(dev);
     free(z);
     return st;
+}
+
+/* A whole file decoded as a user decodes it: the coded tensors (of one
+ * dtype, or all for 0) uploaded once, then every decode enqueued back to
+ * back and waited for once.  Device time runs from the first decode's start
+ * to the last one's end; wall time from the first enqueue to the finish
+ * (no upload).  This differs from the sum of bench_tensor's kernel times:
+ * there each kernel runs alone, and a CPU device's worker threads may sleep
+ * and wake between them. */
+struct batch_result {
+    size_t count;
+    uint64_t bytes;
+    double span_s, wall_s; /* medians */
+};
+
+static int bench_batch(device *d, cl_command_queue queue, ecf8_file *f, int dtype, unsigned repeat,
+                       batch_result *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t nt = ecf8_file_tensor_count(f);
+    ecf8_cl_tensor **ct = calloc(nt ? nt : 1, sizeof *ct);
+    size_t *at = calloc(nt ? nt : 1, sizeof *at);
+    uint64_t *sum = calloc(nt ? nt : 1, sizeof *sum), *len = calloc(nt ? nt : 1, sizeof *len);
+    double *span = calloc(repeat, sizeof *span), *wall = calloc(repeat, sizeof *wall);
+    int st = ct && at && sum && len && span && wall ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    size_t total = 0;
+    for (size_t i = 0; i < nt && !st; i++) {
+        ecf8_tensor_info t;
+        st = ecf8_file_tensor(f, i, &t);
+        if (st || t.split == ECF8_SPLIT_STORED || (dtype && (int)t.dtype != dtype)) continue;
+        st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct[r->count]);
+        sum[r->count] = t.checksum, len[r->count] = t.source_bytes;
+        at[r->count++] = total;
+        total += ((size_t)t.source_bytes + 255) & ~(size_t)255; /* outputs 256-byte aligned */
+        r->bytes += t.source_bytes;
+    }
+    cl_int err = CL_SUCCESS;
+    cl_mem dst = !st && total ? clCreateBuffer(d->context, CL_MEM_READ_WRITE, total, NULL, &err) : NULL;
+    if (!st && err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(bench batch)");
+    /* One unmeasured round builds and warms everything. */
+    cl_event *ev = !st ? calloc(r->count ? r->count : 1, sizeof *ev) : NULL;
+    if (!st && !ev) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    for (unsigned rep = 0; rep <= repeat && !st && r->count; rep++) {
+        double a = now_seconds();
+        for (size_t i = 0; i < r->count && !st; i++)
+            st = ecf8_cl_enqueue_decode(ct[i], queue, dst, at[i], 0, NULL, &ev[i]);
+        if (!st && (err = clFinish(queue)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish");
+        double b = now_seconds();
+        cl_ulong t0 = ~(cl_ulong)0, t1 = 0;
+        for (size_t i = 0; i < r->count; i++) {
+            cl_ulong u = 0, v = 0;
+            if (!ev[i]) continue;
+            clGetEventProfilingInfo(ev[i], CL_PROFILING_COMMAND_START, sizeof u, &u, NULL);
+            clGetEventProfilingInfo(ev[i], CL_PROFILING_COMMAND_END, sizeof v, &v, NULL);
+            t0 = u < t0 ? u : t0, t1 = v > t1 ? v : t1;
+            clReleaseEvent(ev[i]);
+            ev[i] = NULL;
+        }
+        if (!st && rep > 0) {
+            span[rep - 1] = t1 > t0 ? (double)(t1 - t0) * 1e-9 : 0;
+            wall[rep - 1] = b - a;
+        }
+    }
+    free(ev);
+    /* The decodes' error words (a chunk that failed its length check), then
+     * every tensor's checksum over what the last round wrote. */
+    for (size_t i = 0; i < r->count && !st; i++) st = ecf8_cl_tensor_check(ct[i], queue);
+    uint8_t *host = !st && total ? malloc(total) : NULL;
+    if (!st && total && !host) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (host && (err = clEnqueueReadBuffer(queue, dst, CL_TRUE, 0, total, host, 0, NULL, NULL)) != CL_SUCCESS)
+        st = ecf8_cl_fail(err, "clEnqueueReadBuffer(bench batch)");
+    for (size_t i = 0; host && i < r->count && !st; i++)
+        if (ecf8_checksum64(host + at[i], (size_t)len[i]) != sum[i])
+            st = ecf8_fail(ECF8_ERR_MISMATCH, "batched device decode: tensor %zu differs from its checksum", i);
+    free(host);
+    if (!st && r->count) r->span_s = median(span, repeat), r->wall_s = median(wall, repeat);
+    for (size_t i = 0; ct && i < r->count; i++) ecf8_cl_tensor_free(ct[i]);
+    if (dst) clReleaseMemObject(dst);
+    free(ct);
+    free(at);
+    free(sum);
+    free(len);
+    free(span);
+    free(wall);
+    return st;
+}
+
+/* The batch figures inside a rates object: decodes queued back to back,
+ * on the out-of-order queue (b; the in-order one where the device has no
+ * out-of-order queues) and on the in-order one. */
+static void print_batch_json(FILE *o, const batch_result *b, const batch_result *in_order)
+{
+    fprintf(o,
+            ", \"batch_tensors\": %zu, \"batch_opencl_decode_gbps\": %.3f, "
+            "\"batch_opencl_decode_wall_gbps\": %.3f, \"batch_in_order_opencl_decode_gbps\": %.3f",
+            b->count, gbps((double)b->bytes, b->span_s), gbps((double)b->bytes, b->wall_s),
+            gbps((double)in_order->bytes, in_order->span_s));
 }
 
 /* Start-up in a fresh context: program (from the caches) + upload and first
@@ -448,6 +548,32 @@ static int bench_decode(int argc, char **argv)
         totals_add(&by_dtype[t.dtype], &res[nres]);
         nres++;
     }
+    /* Whole file and each dtype, decodes queued back to back. */
+    /* Whole file and each dtype, decodes queued back to back: on an
+     * out-of-order queue where the device has one (decodes of different
+     * tensors may then overlap), and on the in-order queue. */
+    batch_result batch_all = {0}, batch_dtype[5] = {{0}}, inorder_all = {0}, inorder_dtype[5] = {{0}};
+    cl_command_queue_properties qp = 0;
+    clGetDeviceInfo(d.device, CL_DEVICE_QUEUE_PROPERTIES, sizeof qp, &qp, NULL);
+    bool have_ooo = (qp & CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE) != 0;
+    cl_command_queue bq = d.queue;
+    if (!st && have_ooo) {
+        cl_int e2;
+        bq = clCreateCommandQueue(d.context, d.device,
+                                  CL_QUEUE_PROFILING_ENABLE | CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &e2);
+        if (e2 != CL_SUCCESS) st = ecf8_cl_fail(e2, "clCreateCommandQueue(out of order)");
+    }
+    for (int dt = 0; dt <= 4 && !st; dt++) {
+        if (dt && !(by_dtype[dt].count && by_dtype[dt].count < all.count)) continue;
+        st = bench_batch(&d, bq, f, dt, (unsigned)repeat, dt ? &batch_dtype[dt] : &batch_all);
+        if (!st && have_ooo)
+            st = bench_batch(&d, d.queue, f, dt, (unsigned)repeat, dt ? &inorder_dtype[dt] : &inorder_all);
+    }
+    if (bq && bq != d.queue) clReleaseCommandQueue(bq);
+    if (!have_ooo) {
+        inorder_all = batch_all;
+        memcpy(inorder_dtype, batch_dtype, sizeof batch_dtype);
+    }
     if (!json && isatty(2)) fprintf(stderr, "\r%80s\r", "");
     if (st) {
         free(res);
@@ -472,12 +598,15 @@ static int bench_decode(int argc, char **argv)
                caps.is_cpu ? "lanes+pairs" : "coop", repeat, threads, level, startup, startup_first,
                (unsigned long long)stored_bytes);
         print_rates_json(stdout, &all);
+        print_batch_json(stdout, &batch_all, &inorder_all);
         printf(", \"by_dtype\": {");
         bool first = true;
         for (int dt = 1; dt <= 4; dt++) {
             if (!by_dtype[dt].count) continue;
             printf("%s\"%s\": {", first ? "" : ", ", ecf8_dtype_name((ecf8_dtype)dt));
             print_rates_json(stdout, &by_dtype[dt]);
+            if (batch_dtype[dt].count) print_batch_json(stdout, &batch_dtype[dt], &inorder_dtype[dt]);
+            else print_batch_json(stdout, &batch_all, &inorder_all);
             printf("}");
             first = false;
         }
@@ -525,6 +654,18 @@ static int bench_decode(int argc, char **argv)
                    gbps((double)t->bytes, t->wall_s), gbps((double)t->bytes, t->copy_s),
                    gbps((double)t->bytes, t->cpu_s), gbps((double)t->bytes, t->zstd_s),
                    (double)t->payload_bytes / (double)t->bytes);
+        }
+        for (int dt = 0; dt <= 4; dt++) {
+            const batch_result *b = dt ? &batch_dtype[dt] : &batch_all;
+            const batch_result *io = dt ? &inorder_dtype[dt] : &inorder_all;
+            if (!b->count) continue;
+            printf("queued back to back, %s (%zu tensors, %llu bytes): %s queue %.2f GB/s device "
+                   "(%.2f wall)",
+                   dt ? ecf8_dtype_name((ecf8_dtype)dt) : "all coded", b->count, (unsigned long long)b->bytes,
+                   have_ooo ? "out-of-order" : "in-order", gbps((double)b->bytes, b->span_s),
+                   gbps((double)b->bytes, b->wall_s));
+            if (have_ooo) printf(", in-order queue %.2f", gbps((double)io->bytes, io->span_s));
+            printf("\n");
         }
         printf("zstd: level %llu, one thread, ratio %.3f; cpu: ecf8 decoder on %u threads; "
                "%llu stored bytes not timed\n",

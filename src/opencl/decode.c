@@ -484,8 +484,10 @@ static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
     if (!t->error || !t->pending) return ECF8_OK;
     cl_uint word[4] = {0};
     static const cl_uint zero[4] = {0};
-    /* The decodes ran on t->pending, which may not be `queue`. */
-    if (t->pending != queue) ECF8_CL_CHECK(clFinish(t->pending), "clFinish(decode queue)");
+    /* The decodes ran on t->pending, which may not be `queue`, and on an
+     * out-of-order queue the read below could overtake them: wait for
+     * them first. */
+    ECF8_CL_CHECK(clFinish(t->pending), "clFinish(decode queue)");
     ECF8_CL_CHECK(clEnqueueReadBuffer(queue, t->error, CL_TRUE, 0, sizeof word, word, 0, NULL, NULL),
                   "clEnqueueReadBuffer(error word)");
     clReleaseCommandQueue(t->pending);
@@ -526,13 +528,15 @@ int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out,
         cl_mem buf = clCreateBuffer(t->context, CL_MEM_WRITE_ONLY | CL_MEM_USE_HOST_PTR,
                                     t->decoded_bytes, out, &err);
         if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateBuffer(host output)");
-        st = ecf8_cl_enqueue_decode(t, queue, buf, 0, 0, NULL, NULL);
+        cl_event decoded = NULL; /* the map waits for it: the queue may be out of order */
+        st = ecf8_cl_enqueue_decode(t, queue, buf, 0, 0, NULL, &decoded);
         void *p = NULL;
         if (!st) {
-            p = clEnqueueMapBuffer(queue, buf, CL_TRUE, CL_MAP_READ, 0, t->decoded_bytes, 0, NULL,
+            p = clEnqueueMapBuffer(queue, buf, CL_TRUE, CL_MAP_READ, 0, t->decoded_bytes, 1, &decoded,
                                    NULL, &err);
             if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clEnqueueMapBuffer(host output)");
         }
+        if (decoded) clReleaseEvent(decoded);
         if (p) {
             if (p != out) memcpy(out, p, t->decoded_bytes);
             clEnqueueUnmapMemObject(queue, buf, p, 0, NULL, NULL);
