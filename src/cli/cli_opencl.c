@@ -258,8 +258,25 @@ static void print_rates_json(FILE *o, const totals *t)
             gbps((double)t->bytes, t->cpu_s), gbps((double)t->bytes, t->zstd_s));
 }
 
-typedef struct batch_result batch_result;
-static void print_batch_json(FILE *o, const batch_result *b, const batch_result *in_order);
+/* A whole file decoded back to back (bench_batch): tensors, decoded bytes,
+ * median device span and wall time. */
+typedef struct batch_result {
+    size_t count;
+    uint64_t bytes;
+    double span_s, wall_s;
+} batch_result;
+
+/* The batch figures inside a rates object: decodes queued back to back,
+ * on the out-of-order queue (b; the in-order one where the device has no
+ * out-of-order queues) and on the in-order one. */
+static void print_batch_json(FILE *o, const batch_result *b, const batch_result *in_order)
+{
+    fprintf(o,
+            ", \"batch_tensors\": %zu, \"batch_opencl_decode_gbps\": %.3f, "
+            "\"batch_opencl_decode_wall_gbps\": %.3f, \"batch_in_order_opencl_decode_gbps\": %.3f",
+            b->count, gbps((double)b->bytes, b->span_s), gbps((double)b->bytes, b->wall_s),
+            gbps((double)in_order->bytes, in_order->span_s));
+}
 
 /* Measures one coded tensor: device decode (kernel time from profiling,
  * and wall time of upload + decode), a device copy of the same size, the
@@ -360,12 +377,6 @@ static int bench_tensor(device *d, const ecf8_tensor_info *t, unsigned repeat, i
  * (no upload).  This differs from the sum of bench_tensor's kernel times:
  * there each kernel runs alone, and a CPU device's worker threads may sleep
  * and wake between them. */
-struct batch_result {
-    size_t count;
-    uint64_t bytes;
-    double span_s, wall_s; /* medians */
-};
-
 static int bench_batch(device *d, cl_command_queue queue, ecf8_file *f, int dtype, unsigned repeat,
                        batch_result *r)
 {
@@ -436,18 +447,6 @@ static int bench_batch(device *d, cl_command_queue queue, ecf8_file *f, int dtyp
     free(span);
     free(wall);
     return st;
-}
-
-/* The batch figures inside a rates object: decodes queued back to back,
- * on the out-of-order queue (b; the in-order one where the device has no
- * out-of-order queues) and on the in-order one. */
-static void print_batch_json(FILE *o, const batch_result *b, const batch_result *in_order)
-{
-    fprintf(o,
-            ", \"batch_tensors\": %zu, \"batch_opencl_decode_gbps\": %.3f, "
-            "\"batch_opencl_decode_wall_gbps\": %.3f, \"batch_in_order_opencl_decode_gbps\": %.3f",
-            b->count, gbps((double)b->bytes, b->span_s), gbps((double)b->bytes, b->wall_s),
-            gbps((double)in_order->bytes, in_order->span_s));
 }
 
 /* Start-up in a fresh context: program (from the caches) + upload and first
