@@ -114,11 +114,18 @@ inline void store_element(__global uchar *dst, uint i, uint x)
 /* The stream as aligned 32-bit words, clamped to the last one. */
 #define STREAM_WORD(i) words[min((ulong)(i), last_word)]
 
-__kernel void ecf8_decode(__global const uchar *data, __global uchar *out,
-                          __global uint *error, ulong offsets_at, ulong coded_at,
-                          ulong coded_bytes, ulong table_at, ulong out_offset, ulong n_chunks,
-                          ulong rows, ulong cols, ulong chunk_rows, ulong chunk_cols,
-                          uint table_mask)
+/* The argument list of every decode kernel, in the order set_args
+ * (src/opencl/decode.c) sets it, so that the host drives them all alike:
+ * the tensor's device buffer (payload, offsets, tables), the output, the
+ * error record; byte offsets into data, the output offset, the chunk
+ * geometry; the code mask (kernels that do not need it ignore it). */
+#define DECODE_KERNEL_ARGS                                                          \
+    __global const uchar *data, __global uchar *out, __global uint *error,          \
+        ulong offsets_at, ulong coded_at, ulong coded_bytes, ulong table_at,        \
+        ulong out_offset, ulong n_chunks, ulong rows, ulong cols, ulong chunk_rows, \
+        ulong chunk_cols, uint table_mask
+
+__kernel void ecf8_decode(DECODE_KERNEL_ARGS)
 {
     __local ushort table[TABLE_SIZE];
     table_mask &= TMASK_MAX;
@@ -226,10 +233,7 @@ inline ulong coop_segment(__local const ushort *table, __global const uint *word
 }
 
 __kernel __attribute__((reqd_work_group_size(ECF8_COOP_WG, 1, 1))) void
-ecf8_decode_coop(__global const uchar *data, __global uchar *out, __global uint *error,
-                 ulong offsets_at, ulong coded_at, ulong coded_bytes, ulong table_at,
-                 ulong out_offset, ulong n_chunks, ulong rows, ulong cols, ulong chunk_rows,
-                 ulong chunk_cols, uint table_mask)
+ecf8_decode_coop(DECODE_KERNEL_ARGS)
 {
     __local ushort table[TABLE_SIZE];
     __local ulong seg_start[ECF8_COOP_WG], seg_end[ECF8_COOP_WG];
@@ -485,11 +489,7 @@ typedef ulong8 vl;
         }                                                                         \
     } while (0)
 
-__kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
-                                __global uint *error, ulong offsets_at, ulong coded_at,
-                                ulong coded_bytes, ulong table_at, ulong out_offset,
-                                ulong n_chunks, ulong rows, ulong cols, ulong chunk_rows,
-                                ulong chunk_cols, uint table_mask)
+__kernel void ecf8_decode_lanes(DECODE_KERNEL_ARGS)
 {
     ulong c0 = get_global_id(0) * LANES;
     if (c0 >= n_chunks) return;
@@ -670,11 +670,7 @@ __kernel void ecf8_decode_lanes(__global const uchar *data, __global uchar *out,
         o[k] += (e_ >> 31) + 1;                                                   \
     } while (0)
 
-__kernel void ecf8_decode_pairs(__global const uchar *data, __global uchar *out,
-                                __global uint *error, ulong offsets_at, ulong coded_at,
-                                ulong coded_bytes, ulong table_at, ulong out_offset,
-                                ulong n_chunks, ulong rows, ulong cols, ulong chunk_rows,
-                                ulong chunk_cols, uint table_mask)
+__kernel void ecf8_decode_pairs(DECODE_KERNEL_ARGS)
 {
     (void)table_mask;
     __global const ulong *offsets = (__global const ulong *)(data + offsets_at);

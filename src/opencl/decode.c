@@ -147,6 +147,8 @@ static unsigned code_bits_class(unsigned code_bits, unsigned raw_bits)
     return best;
 }
 
+/* The arguments every decode kernel takes (DECODE_KERNEL_ARGS in
+ * cl/decode.cl); only the table differs by kernel. */
 static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offset)
 {
     cl_ulong table_at = k == t->lanes ? t->table32_at : k == t->pairs ? t->pairs_at : t->table16_at;
