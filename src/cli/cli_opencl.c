@@ -370,80 +370,116 @@ static int bench_tensor(device *d, const ecf8_tensor_info *t, unsigned repeat, i
     return st;
 }
 
-/* A whole file decoded as a user decodes it: the coded tensors (of one
- * dtype, or all for 0) uploaded once, then every decode enqueued back to
- * back and waited for once.  Device time runs from the first decode's start
- * to the last one's end; wall time from the first enqueue to the finish
- * (no upload).  This differs from the sum of bench_tensor's kernel times:
- * there each kernel runs alone, and a CPU device's worker threads may sleep
- * and wake between them. */
-static int bench_batch(device *d, cl_command_queue queue, ecf8_file *f, int dtype, unsigned repeat,
-                       batch_result *r)
+/* A whole file decoded as a user decodes it: every coded tensor uploaded
+ * once (batch_set_open), then, per measurement, the decodes of all of them
+ * or of one dtype enqueued back to back and waited for once (bench_batch).
+ * Device time runs from the earliest start to the latest end; wall time
+ * from the first enqueue to the finish (no upload).  This differs from the
+ * sum of bench_tensor's kernel times: there each kernel runs alone, and a
+ * CPU device's worker threads may sleep and wake between them. */
+typedef struct batch_set {
+    size_t count;
+    ecf8_cl_tensor **tensor;
+    ecf8_dtype *dtype;
+    uint64_t *checksum, *bytes;
+    size_t *at;  /* output offset of each tensor in out, 256-byte aligned */
+    size_t total;
+    cl_mem out;
+} batch_set;
+
+static void batch_set_close(batch_set *b)
 {
-    memset(r, 0, sizeof *r);
-    size_t nt = ecf8_file_tensor_count(f);
-    ecf8_cl_tensor **ct = calloc(nt ? nt : 1, sizeof *ct);
-    size_t *at = calloc(nt ? nt : 1, sizeof *at);
-    uint64_t *sum = calloc(nt ? nt : 1, sizeof *sum), *len = calloc(nt ? nt : 1, sizeof *len);
-    double *span = calloc(repeat, sizeof *span), *wall = calloc(repeat, sizeof *wall);
-    int st = ct && at && sum && len && span && wall ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    size_t total = 0;
+    for (size_t i = 0; b->tensor && i < b->count; i++) ecf8_cl_tensor_free(b->tensor[i]);
+    if (b->out) clReleaseMemObject(b->out);
+    free(b->tensor);
+    free(b->dtype);
+    free(b->checksum);
+    free(b->bytes);
+    free(b->at);
+    memset(b, 0, sizeof *b);
+}
+
+static int batch_set_open(device *d, ecf8_file *f, batch_set *b)
+{
+    memset(b, 0, sizeof *b);
+    size_t nt = ecf8_file_tensor_count(f), n = nt ? nt : 1;
+    b->tensor = calloc(n, sizeof *b->tensor);
+    b->dtype = calloc(n, sizeof *b->dtype);
+    b->checksum = calloc(n, sizeof *b->checksum);
+    b->bytes = calloc(n, sizeof *b->bytes);
+    b->at = calloc(n, sizeof *b->at);
+    int st = b->tensor && b->dtype && b->checksum && b->bytes && b->at
+                 ? ECF8_OK
+                 : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < nt && !st; i++) {
         ecf8_tensor_info t;
         st = ecf8_file_tensor(f, i, &t);
-        if (st || t.split == ECF8_SPLIT_STORED || (dtype && (int)t.dtype != dtype)) continue;
-        st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct[r->count]);
-        sum[r->count] = t.checksum, len[r->count] = t.source_bytes;
-        at[r->count++] = total;
-        total += ((size_t)t.source_bytes + 255) & ~(size_t)255; /* outputs 256-byte aligned */
-        r->bytes += t.source_bytes;
+        if (st || t.split == ECF8_SPLIT_STORED) continue;
+        st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &b->tensor[b->count]);
+        if (st) break;
+        b->dtype[b->count] = t.dtype, b->checksum[b->count] = t.checksum;
+        b->bytes[b->count] = t.source_bytes, b->at[b->count++] = b->total;
+        b->total += ((size_t)t.source_bytes + 255) & ~(size_t)255;
     }
     cl_int err = CL_SUCCESS;
-    cl_mem dst = !st && total ? clCreateBuffer(d->context, CL_MEM_READ_WRITE, total, NULL, &err) : NULL;
+    if (!st && b->total) b->out = clCreateBuffer(d->context, CL_MEM_READ_WRITE, b->total, NULL, &err);
     if (!st && err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(bench batch)");
-    /* One unmeasured round builds and warms everything. */
-    cl_event *ev = !st ? calloc(r->count ? r->count : 1, sizeof *ev) : NULL;
-    if (!st && !ev) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    for (unsigned rep = 0; rep <= repeat && !st && r->count; rep++) {
-        double a = now_seconds();
-        for (size_t i = 0; i < r->count && !st; i++)
-            st = ecf8_cl_enqueue_decode(ct[i], queue, dst, at[i], 0, NULL, &ev[i]);
+    if (st) batch_set_close(b);
+    return st;
+}
+
+/* The tensors of `dtype` (0: all) of set b, decoded on `queue`: one
+ * unmeasured round, then `repeat` measured ones; then every decode's error
+ * word and every output's checksum checked. */
+static int bench_batch(const batch_set *b, cl_command_queue queue, int dtype, unsigned repeat,
+                       batch_result *r)
+{
+    memset(r, 0, sizeof *r);
+    for (size_t i = 0; i < b->count; i++)
+        if (!dtype || (int)b->dtype[i] == dtype) r->count++, r->bytes += b->bytes[i];
+    if (!r->count) return ECF8_OK;
+    cl_event *ev = calloc(b->count, sizeof *ev);
+    double *span = calloc(repeat, sizeof *span), *wall = calloc(repeat, sizeof *wall);
+    int st = ev && span && wall ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    cl_int err;
+    for (unsigned rep = 0; rep <= repeat && !st; rep++) {
+        double t_enqueue = now_seconds();
+        for (size_t i = 0; i < b->count && !st; i++)
+            if (!dtype || (int)b->dtype[i] == dtype)
+                st = ecf8_cl_enqueue_decode(b->tensor[i], queue, b->out, b->at[i], 0, NULL, &ev[i]);
         if (!st && (err = clFinish(queue)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish");
-        double b = now_seconds();
-        cl_ulong t0 = ~(cl_ulong)0, t1 = 0;
-        for (size_t i = 0; i < r->count; i++) {
-            cl_ulong u = 0, v = 0;
+        double t_done = now_seconds();
+        cl_ulong first = ~(cl_ulong)0, last = 0;
+        for (size_t i = 0; i < b->count; i++) {
             if (!ev[i]) continue;
+            cl_ulong u = 0, v = 0;
             clGetEventProfilingInfo(ev[i], CL_PROFILING_COMMAND_START, sizeof u, &u, NULL);
             clGetEventProfilingInfo(ev[i], CL_PROFILING_COMMAND_END, sizeof v, &v, NULL);
-            t0 = u < t0 ? u : t0, t1 = v > t1 ? v : t1;
+            first = u < first ? u : first, last = v > last ? v : last;
             clReleaseEvent(ev[i]);
             ev[i] = NULL;
         }
         if (!st && rep > 0) {
-            span[rep - 1] = t1 > t0 ? (double)(t1 - t0) * 1e-9 : 0;
-            wall[rep - 1] = b - a;
+            span[rep - 1] = last > first ? (double)(last - first) * 1e-9 : 0;
+            wall[rep - 1] = t_done - t_enqueue;
         }
     }
-    free(ev);
-    /* The decodes' error words (a chunk that failed its length check), then
-     * every tensor's checksum over what the last round wrote. */
-    for (size_t i = 0; i < r->count && !st; i++) st = ecf8_cl_tensor_check(ct[i], queue);
-    uint8_t *host = !st && total ? malloc(total) : NULL;
-    if (!st && total && !host) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    if (host && (err = clEnqueueReadBuffer(queue, dst, CL_TRUE, 0, total, host, 0, NULL, NULL)) != CL_SUCCESS)
+    /* Error words (a chunk that failed its length check), then checksums
+     * of what the last round wrote. */
+    uint8_t *host = !st ? malloc(b->total) : NULL;
+    if (!st && !host) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < b->count && !st; i++)
+        if (!dtype || (int)b->dtype[i] == dtype) st = ecf8_cl_tensor_check(b->tensor[i], queue);
+    if (!st && (err = clEnqueueReadBuffer(queue, b->out, CL_TRUE, 0, b->total, host, 0, NULL, NULL)) !=
+                   CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueReadBuffer(bench batch)");
-    for (size_t i = 0; host && i < r->count && !st; i++)
-        if (ecf8_checksum64(host + at[i], (size_t)len[i]) != sum[i])
-            st = ecf8_fail(ECF8_ERR_MISMATCH, "batched device decode: tensor %zu differs from its checksum", i);
+    for (size_t i = 0; i < b->count && !st; i++)
+        if ((!dtype || (int)b->dtype[i] == dtype) &&
+            ecf8_checksum64(host + b->at[i], (size_t)b->bytes[i]) != b->checksum[i])
+            st = ecf8_fail(ECF8_ERR_MISMATCH, "batched device decode: coded tensor %zu differs from its checksum", i);
+    if (!st) r->span_s = median(span, repeat), r->wall_s = median(wall, repeat);
     free(host);
-    if (!st && r->count) r->span_s = median(span, repeat), r->wall_s = median(wall, repeat);
-    for (size_t i = 0; ct && i < r->count; i++) ecf8_cl_tensor_free(ct[i]);
-    if (dst) clReleaseMemObject(dst);
-    free(ct);
-    free(at);
-    free(sum);
-    free(len);
+    free(ev);
     free(span);
     free(wall);
     return st;
@@ -562,12 +598,15 @@ static int bench_decode(int argc, char **argv)
                                   CL_QUEUE_PROFILING_ENABLE | CL_QUEUE_OUT_OF_ORDER_EXEC_MODE_ENABLE, &e2);
         if (e2 != CL_SUCCESS) st = ecf8_cl_fail(e2, "clCreateCommandQueue(out of order)");
     }
+    batch_set set = {0};
+    if (!st) st = batch_set_open(&d, f, &set);
     for (int dt = 0; dt <= 4 && !st; dt++) {
         if (dt && !(by_dtype[dt].count && by_dtype[dt].count < all.count)) continue;
-        st = bench_batch(&d, bq, f, dt, (unsigned)repeat, dt ? &batch_dtype[dt] : &batch_all);
+        st = bench_batch(&set, bq, dt, (unsigned)repeat, dt ? &batch_dtype[dt] : &batch_all);
         if (!st && have_ooo)
-            st = bench_batch(&d, d.queue, f, dt, (unsigned)repeat, dt ? &inorder_dtype[dt] : &inorder_all);
+            st = bench_batch(&set, d.queue, dt, (unsigned)repeat, dt ? &inorder_dtype[dt] : &inorder_all);
     }
+    batch_set_close(&set);
     if (bq && bq != d.queue) clReleaseCommandQueue(bq);
     if (!have_ooo) {
         inorder_all = batch_all;
