@@ -40,6 +40,16 @@
 #define PAIRS_NL 4
 #define PAIRS_BELOW_CHUNKS 16
 
+/* Tensors of at most this many elements (biases, norms: a few chunks)
+ * share one program per element layout, built for the longest code class
+ * (the table mask is a kernel argument, so any shorter code decodes with
+ * it).  Their decode takes microseconds whatever the unrolling, while each
+ * distinct program costs a build (on PoCL about a second from source,
+ * several milliseconds from the binary caches), and a checkpoint's small
+ * tensors spread over every code length: MiniLM's 141 tensors needed 12
+ * programs, now 6. */
+#define SMALL_TENSOR_ELEMENTS 16384
+
 struct ecf8_cl_tensor {
     cl_context context;
     cl_device_id device;
@@ -205,6 +215,7 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
                                         !forced_coop && !forced_lanes));
     size_t vw, nsets;
     lanes_shape(s->n_chunks, caps.compute_units, &vw, &nsets);
+    bool small = s->cols <= SMALL_TENSOR_ELEMENTS && s->rows <= SMALL_TENSOR_ELEMENTS / s->cols;
     bool want_lanes = caps.is_cpu && !want_pairs && !forced_portable && !forced_coop &&
                       lanes_usable(s, t->width, elem_bits, vw * nsets);
     /* GPUs: a work-group per chunk (cl/decode.cl), unless elements take no
@@ -282,7 +293,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
              "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
              "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu -DECF8_READER=%d "
              "-DECF8_COOP_WG=%d -DECF8_NL=%zu",
-             t->width, code_bits_class(s->code_bits, l.raw_bits), l.raw_bits, l.symbol_shift,
+             t->width, code_bits_class(small ? ECF8_MAX_CODE_BITS : s->code_bits, l.raw_bits),
+             l.raw_bits, l.symbol_shift,
              l.symbol_bits, vw, nsets, lanes_reader(nsets), COOP_WG, nl);
     cl_program program = NULL;
     st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
