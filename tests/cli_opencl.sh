@@ -259,6 +259,12 @@ for r in runs:
         assert {"median_ms", "gflops", "weight_gbps", "max_abs_err"} <= set(e), e
 PY
 fi
+# --shape tiles the weight and codes it as the file does (w.ecf8: --split
+# exponent, where auto would pick the byte split).
+if run "bench matmul --shape --json" bench matmul "$TMP/w.ecf8" --shape 200x700 --repeat 1 --warm --no-clblast --json; then
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert (r["n"], r["k"], r["split"], r["bit_identical"]) == (200, 700, "exponent", True), r' \
+        "$TMP/stdout" || fail "bench matmul --shape: the tiled weight is not coded like the file's"
+fi
 if run "bench decode --json" bench decode "$TMP/w.ecf8" --repeat 1 --min-bytes 0 --json; then
     python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tensors"] == 1 and [t["name"] for t in d["per_tensor"]] == [sys.argv[2]]; assert d["batch_tensors"] == 1 and d["batch_opencl_decode_gbps"] > 0 and d["batch_in_order_opencl_decode_gbps"] > 0' \
         "$TMP/stdout" "$W" || fail "bench decode --json: not the documented JSON"

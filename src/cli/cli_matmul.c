@@ -627,6 +627,14 @@ static int bench_tile(const char *path, const mm_weight *src, const uint8_t *raw
     }
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
+    /* Coded like the file's tensor: its split, and codes no longer than
+     * its longest (the tiled weight has the same byte statistics, so this
+     * only matters for a file made with --split or --max-code-bits, which
+     * is then measured as it was made). */
+    if (src->w.split == ECF8_SPLIT_EXPONENT || src->w.split == ECF8_SPLIT_BYTE) {
+        o.split = src->w.split;
+        if (src->w.stream.code_bits > 0) o.max_code_bits = src->w.stream.code_bits;
+    }
     if (ecf8_tensor_encode(dt, b->raw, n, k, &o, &b->enc)) return lib_error(path, "encoding the tiled weight failed");
     snprintf(b->name, sizeof b->name, "%s (tiled to %llux%llu)", src->w.name, (unsigned long long)n,
              (unsigned long long)k);
@@ -894,7 +902,8 @@ static void bench_usage(FILE *f)
             "The engines alternate within each round; fused_speedup_paired is the median\n"
             "over rounds of (baseline ms / fused ms), robust to drifting background load.\n"
             "--shape tiles the tensor to NxK (real byte statistics) and compresses it in\n"
-            "memory.  Default tensor: the file's largest 2-D FP8 (with scales) or BF16 weight.\n");
+            "memory with the tensor's split and no longer codes than the tensor's.  Default\n"
+            "tensor: the file's largest 2-D FP8 (with scales) or BF16 weight.\n");
 }
 
 int cli_bench_matmul(int argc, char **argv)
