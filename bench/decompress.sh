@@ -16,19 +16,12 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build-matmul}
 FIXTURES=${ECF8_FIXTURE_DIR:-$HOME/.cache/ecf8/fixtures}
 ROUNDS=${1:-7}
-JOBS=$(nproc 2>/dev/null || echo 2)
 
 say() { echo "decompress.sh: $*" >&2; }
 
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-    say "configuring $BUILD_DIR (Release)"
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-fi
-cmake --build "$BUILD_DIR" --target ecf8 -j "$JOBS" >/dev/null
-ECF8=$BUILD_DIR/ecf8
+. "$ROOT/bench/build_ecf8.sh"
 "$ECF8" devices >/dev/null 2>&1 || { say "no OpenCL device: nothing to compare"; exit 1; }
 
 tmp=$(mktemp -d)

@@ -14,21 +14,14 @@
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-BUILD_DIR=${BUILD_DIR:-$ROOT/build-matmul}
 FIXTURES=${ECF8_FIXTURE_DIR:-$HOME/.cache/ecf8/fixtures}
 SHAPES=${SHAPES:-4096x4096 14336x4096 4096x14336}
 BATCHES=${BATCHES:-1,64}
 TENSOR=encoder.layer.0.intermediate.dense.weight
-JOBS=$(nproc 2>/dev/null || echo 2)
 
 say() { echo "matmul.sh: $*" >&2; }
 
-if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
-    say "configuring $BUILD_DIR (Release)"
-    cmake -S "$ROOT" -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF >/dev/null
-fi
-cmake --build "$BUILD_DIR" --target ecf8 -j "$JOBS" >/dev/null
-ECF8=$BUILD_DIR/ecf8
+. "$ROOT/bench/build_ecf8.sh"
 [ -f "$FIXTURES/minilm-e4m3.safetensors" ] || {
     say "missing $FIXTURES/minilm-e4m3.safetensors (run scripts/make_fixtures.py)"
     exit 1
