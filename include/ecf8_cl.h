@@ -27,7 +27,8 @@ extern "C" {
 
 /* ---- device choice (for tools, tests and examples) --------------------- */
 /* Picks a device: ECF8_PLATFORM and ECF8_DEVICE (an index or a name
- * substring) when set, else the first GPU, else the first device.
+ * substring; device indices count across all platforms, as `ecf8 devices`
+ * lists them) when set, else the first GPU, else the first device.
  * ECF8_ERR_NO_DEVICE when there is none. */
 ECF8_API int ecf8_cl_select_device(cl_platform_id *platform, cl_device_id *device);
 /* A context and an in-order queue with profiling on the selected device. */

@@ -359,7 +359,7 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
     if (is_dir && (st = list_checkpoint_dir(in_path, &names, &n_names))) return st;
 
     writer w = {.options = options};
-    if ((st = ecf8_outfile_open(&w.out, out_path))) {
+    if ((st = ecf8_outfile_open(&w.out, out_path, in_path))) {
         st = ecf8_fail_context(st, "%s", out_path);
         goto done;
     }
@@ -908,7 +908,7 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     for (size_t i = 0; i < f->n_sources && !st; i++) {
         char *path = dir ? join_path(out_path, f->sources[i].path) : strdup(out_path);
         if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
-        st = ecf8_outfile_open(&outs[i], path);
+        st = ecf8_outfile_open(&outs[i], path, in_path);
         if (st) {
             st = ecf8_fail_context(st, "%s", path);
         } else {

@@ -47,9 +47,13 @@ void ecf8_unmap_file(ecf8_mapped *m)
     m->size = 0;
 }
 
-int ecf8_outfile_open(ecf8_outfile *o, const char *path)
+int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input)
 {
     memset(o, 0, sizeof *o);
+    struct stat out_sb, in_sb;
+    if (input && stat(path, &out_sb) == 0 && stat(input, &in_sb) == 0 &&
+        out_sb.st_dev == in_sb.st_dev && out_sb.st_ino == in_sb.st_ino)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "the output would replace the input %s", input);
     size_t n = strlen(path);
     o->path = strdup(path);
     o->tmp_path = malloc(n + 16);

@@ -23,7 +23,9 @@ typedef struct ecf8_outfile {
     char *tmp_path;
     uint64_t pos;
 } ecf8_outfile;
-int ecf8_outfile_open(ecf8_outfile *o, const char *path);
+/* Refuses (ECF8_ERR_ARGUMENT) a `path` that names the file `input` (NULL:
+ * no check): the rename at commit would replace what is being read. */
+int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input);
 int ecf8_outfile_write(ecf8_outfile *o, const void *data, size_t n);
 int ecf8_outfile_pad_to(ecf8_outfile *o, uint64_t alignment);
 int ecf8_outfile_pwrite(ecf8_outfile *o, const void *data, size_t n, uint64_t offset);

@@ -161,6 +161,17 @@ for args in "frobnicate" "compress" "compress $BAD/good.safetensors" \
     expect 2 - "" - -- $args
     check "usage: ecf8 $args" ""
 done
+# An option given last without its value is named as such, not as unknown
+# (the device commands only where the build has them).
+value_cases=("compress a b --split" "decompress a b --threads" "info a --histogram")
+"$ECF8" devices 2>&1 | grep -q "no OpenCL support" ||
+    value_cases+=("bench decode a --repeat" "matmul a --tensor" "bench matmul a --shape")
+for args in "${value_cases[@]}"; do
+    # shellcheck disable=SC2086
+    expect 2 - "needs a value" - -- $args
+    [ -z "$why" ] && ! grep -q "needs a value" "$TMP/stderr" && why="says $(head -n 1 "$TMP/stderr")"
+    check "usage: ecf8 $args" ""
+done
 
 # ---- good files -------------------------------------------------------------------
 for f in minilm-slice-e4m3 minilm-slice-e5m2 minilm-slice-bf16; do
@@ -260,6 +271,24 @@ for engine in "" "--engine cpu"; do
     check "decompress a directory with a corrupt second shard ${engine:-(default engine)}" ""
     [ -e "$TMP/ckpt-bad.out" ] && fail "a failed directory decompress ${engine:-(default engine)} left $TMP/ckpt-bad.out"
 done
+
+# The output may not replace the input: the rename at the end would.
+cp "$DATA/minilm-slice-e4m3.safetensors" "$TMP/self.safetensors"
+expect 1 "$TMP/self.safetensors" "would replace the input" - -- compress "$TMP/self.safetensors" "$TMP/self.safetensors"
+check "compress onto its own input" ""
+cmp -s "$DATA/minilm-slice-e4m3.safetensors" "$TMP/self.safetensors" || fail "compress onto its own input changed it"
+"$ECF8" compress "$TMP/self.safetensors" "$TMP/self.ecf8" || fail "compress self.safetensors"
+cp "$TMP/self.ecf8" "$TMP/self-copy.ecf8"
+expect 1 "$TMP/self.ecf8" "would replace the input" - -- decompress --engine cpu "$TMP/self.ecf8" "$TMP/self.ecf8"
+check "decompress onto its own input" ""
+cmp -s "$TMP/self.ecf8" "$TMP/self-copy.ecf8" || fail "decompress onto its own input changed it"
+
+# A directory's other files are named on stderr: they are not in the container.
+echo "not a shard" >"$TMP/ckpt2/README.txt"
+checks=$((checks + 1))
+"$ECF8" compress "$TMP/ckpt2" "$TMP/ckpt3.ecf8" >/dev/null 2>"$TMP/stderr" &&
+    grep -q "^ecf8: note: $TMP/ckpt2/README.txt: not a .safetensors or .json file" "$TMP/stderr" ||
+    fail "compress a directory with a README: no note naming it ($(head -n 1 "$TMP/stderr"))"
 
 expect 0 - "" - -- version
 check "version" ""

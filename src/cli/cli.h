@@ -11,6 +11,10 @@
 int cli_fail(const char *fallback_what);
 /* Prints a usage problem and returns exit status 2. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The usage error for an option `command` did not take: one of its
+ * `value_options` (space-separated) given last lacks its value; anything
+ * else is unknown. */
+int cli_unknown_option(const char *command, const char *option, bool last, const char *value_options);
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 #include <stdio.h>
 /* Writes s as a JSON string literal. */

@@ -98,7 +98,7 @@ int cli_info(int argc, char **argv)
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--histogram") && i + 1 < argc) hist = argv[++i];
-        else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("unknown option '%s' for info", argv[i]);
+        else if (argv[i][0] == '-' && argv[i][1]) return cli_unknown_option("info", argv[i], i + 1 == argc, "--histogram");
         else if (!path) path = argv[i];
         else return cli_usage_error("unexpected argument '%s'", argv[i]);
     }

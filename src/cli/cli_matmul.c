@@ -445,7 +445,8 @@ int cli_matmul_run(int argc, char **argv)
         else if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
             if (!parse_engine(argv[++i], &eng))
                 return cli_usage_error("unknown engine '%s' (fused, uncompressed or clblast)", argv[i]);
-        } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("matmul: unknown option '%s'", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return cli_unknown_option("matmul", argv[i], i + 1 == argc, "--tensor --input --output --engine");
         else if (!path) path = argv[i];
         else return cli_usage_error("matmul: unexpected argument '%s'", argv[i]);
     }
@@ -932,7 +933,8 @@ int cli_bench_matmul(int argc, char **argv)
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             bench_usage(stdout);
             return 0;
-        } else if (argv[i][0] == '-' && argv[i][1]) return cli_usage_error("bench matmul: unknown option '%s'", argv[i]);
+        } else if (argv[i][0] == '-' && argv[i][1])
+            return cli_unknown_option("bench matmul", argv[i], i + 1 == argc, "--tensor --batch --shape --repeat");
         else if (!path) path = argv[i];
         else return cli_usage_error("bench matmul: unexpected argument '%s'", argv[i]);
     }

@@ -219,7 +219,7 @@ int cli_devices(int argc, char **argv)
         printf("no device selected: %s\n", sel_err);
     }
     free(plats);
-    return 0;
+    return have_sel ? 0 : 1; /* the listing is there; what ecf8 would use is not */
 }
 
 /* ---- bench decode ------------------------------------------------------------------- */
@@ -530,7 +530,8 @@ static int bench_decode(int argc, char **argv)
             if (!cli_parse_uint(argv[++i], 22, &level) || level == 0)
                 return cli_usage_error("bad --zstd-level '%s' (1..22)", argv[i]);
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error("unknown option '%s' for bench decode", argv[i]);
+            return cli_unknown_option("bench decode", argv[i], i + 1 == argc,
+                                      "--repeat --min-bytes --zstd-level");
         } else if (!path) {
             path = argv[i];
         } else {

@@ -4,7 +4,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 int cli_fail(const char *fallback_what)
@@ -25,6 +27,15 @@ int cli_usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "\nTry 'ecf8 help'.\n");
     return 2;
+}
+
+int cli_unknown_option(const char *command, const char *option, bool last, const char *value_options)
+{
+    size_t n = strlen(option);
+    for (const char *p = value_options; last && (p = strstr(p, option)) != NULL; p += n)
+        if ((p == value_options || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+            return cli_usage_error("%s: option '%s' needs a value", command, option);
+    return cli_usage_error("%s: unknown option '%s'", command, option);
 }
 
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -98,6 +109,31 @@ void cli_install_decode_progress(ecf8_decode_options *o, const char *what)
     install_bar(&o->progress, &o->progress_user, what);
 }
 
+static bool has_suffix(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* A container made from a directory holds its *.safetensors and *.json
+ * files only (docs/FORMAT.md 3.1): names every other entry of `dir` on
+ * stderr, so that a tokenizer or README left behind is not a surprise. */
+static void note_files_left_out(const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *de; (de = readdir(d)) != NULL;) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+        if (has_suffix(de->d_name, ".safetensors") || has_suffix(de->d_name, ".json")) continue;
+        cli_progress_clear();
+        fprintf(stderr, "ecf8: note: %s/%s: not a .safetensors or .json file, not in the container\n",
+                dir, de->d_name);
+    }
+    closedir(d);
+}
+
 static int cmd_compress(int argc, char **argv)
 {
     ecf8_compress_options o;
@@ -126,7 +162,8 @@ static int cmd_compress(int argc, char **argv)
         } else if (!strcmp(argv[i], "--plain-index")) {
             o.plain_index = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error("unknown option '%s' for compress", argv[i]);
+            return cli_unknown_option("compress", argv[i], i + 1 == argc,
+                                      "--split --threads --max-code-bits --chunk");
         } else if (np < 2) {
             paths[np++] = argv[i];
         } else {
@@ -137,11 +174,12 @@ static int cmd_compress(int argc, char **argv)
     cli_install_progress(&o, "compressing");
     if (ecf8_compress_path(paths[0], paths[1], &o)) return cli_fail("compression failed");
     cli_progress_clear();
+    note_files_left_out(paths[0]);
     return 0;
 }
 
-static int parse_threads_and_paths(int argc, char **argv, const char **paths, int max_paths,
-                                   int *np, unsigned *threads, const char *usage)
+static int parse_threads_and_paths(const char *command, int argc, char **argv, const char **paths,
+                                   int max_paths, int *np, unsigned *threads, const char *usage)
 {
     *np = 0;
     for (int i = 0; i < argc; i++) {
@@ -150,7 +188,7 @@ static int parse_threads_and_paths(int argc, char **argv, const char **paths, in
             if (!cli_parse_uint(argv[++i], 256, &v)) return cli_usage_error("bad --threads '%s'", argv[i]);
             *threads = (unsigned)v;
         } else if (argv[i][0] == '-' && argv[i][1]) {
-            return cli_usage_error("unknown option '%s'", argv[i]);
+            return cli_unknown_option(command, argv[i], i + 1 == argc, "--threads");
         } else if (*np < max_paths) {
             paths[(*np)++] = argv[i];
         } else {
@@ -168,7 +206,7 @@ static int cmd_decompress(int argc, char **argv)
     const char *usage = "usage: ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--threads N]";
     int rc = cli_decompress_engine_args(&argc, argv);
     if (rc >= 0) return rc;
-    rc = parse_threads_and_paths(argc, argv, paths, 2, &np, &threads, usage);
+    rc = parse_threads_and_paths("decompress", argc, argv, paths, 2, &np, &threads, usage);
     if (rc >= 0) return rc;
     if (np != 2) return cli_usage_error("%s", usage);
     ecf8_decode_options o;
@@ -186,7 +224,7 @@ static int cmd_verify(int argc, char **argv)
     int np;
     unsigned threads = 0;
     const char *usage = "usage: ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]";
-    int rc = parse_threads_and_paths(argc, argv, paths, 2, &np, &threads, usage);
+    int rc = parse_threads_and_paths("verify", argc, argv, paths, 2, &np, &threads, usage);
     if (rc >= 0) return rc;
     if (np < 1) return cli_usage_error("%s", usage);
     ecf8_decode_options o;
@@ -195,6 +233,7 @@ static int cmd_verify(int argc, char **argv)
     cli_install_decode_progress(&o, "verifying");
     if (ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o)) return cli_fail("verification failed");
     cli_progress_clear();
+    if (np > 1) note_files_left_out(paths[1]);
     printf("%s: OK%s\n", paths[0], np > 1 ? " (identical to the original)" : " (all checksums match)");
     return 0;
 }

@@ -137,16 +137,21 @@ int ecf8_cl_select_device(cl_platform_id *platform_out, cl_device_id *device_out
     cl_platform_id best_p = NULL, first_p = NULL;
     cl_device_id best_d = NULL, first_d = NULL;
     bool platform_seen = false;
-    unsigned device_index = 0; /* across the candidate platforms, in order */
+    /* Device indices run across all platforms, in order, as `ecf8 devices`
+     * numbers them, whatever ECF8_PLATFORM keeps. */
+    unsigned device_index = 0;
     for (cl_uint p = 0; p < n_platforms && !best_d; p++) {
         char pname[256] = "", pvendor[256] = "";
         clGetPlatformInfo(platforms[p], CL_PLATFORM_NAME, sizeof pname - 1, pname, NULL);
         clGetPlatformInfo(platforms[p], CL_PLATFORM_VENDOR, sizeof pvendor - 1, pvendor, NULL);
-        if (want_platform && !selector_matches(want_platform, p, pname, pvendor)) continue;
-        platform_seen = true;
         cl_uint n_dev = 0;
-        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &n_dev) != CL_SUCCESS || !n_dev)
+        if (clGetDeviceIDs(platforms[p], CL_DEVICE_TYPE_ALL, 0, NULL, &n_dev) != CL_SUCCESS) n_dev = 0;
+        if (want_platform && !selector_matches(want_platform, p, pname, pvendor)) {
+            device_index += n_dev;
             continue;
+        }
+        platform_seen = true;
+        if (!n_dev) continue;
         cl_device_id *devs = calloc(n_dev, sizeof *devs);
         if (!devs) {
             free(platforms);
