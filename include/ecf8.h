@@ -318,9 +318,15 @@ ECF8_API uint64_t ecf8_checksum64(const void *data, size_t bytes);
 
 /* Compresses a .safetensors file, or a directory holding a sharded
  * checkpoint (*.safetensors plus *.json), into out_path.  The output is
- * written to a temporary name and renamed only on success. */
+ * written to a temporary name and renamed only on success; an out_path
+ * that names in_path is refused. */
 ECF8_API int ecf8_compress_path(const char *in_path, const char *out_path,
                                 const ecf8_compress_options *options);
+/* Non-zero when a directory entry of this name goes into a container made
+ * from its directory: a *.safetensors or *.json file whose name does not
+ * start with '.' (docs/FORMAT.md 3.1); the reader accepts no other source
+ * names, so a container never writes other files. */
+ECF8_API int ecf8_checkpoint_file_name(const char *name);
 /* Rebuilds the original file (or directory) byte for byte, checking every
  * tensor's checksum, with `threads` decoder threads (0 = one per core).  A
  * directory container writes its files into out_path, created if missing

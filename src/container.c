@@ -31,11 +31,19 @@ static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a
 /* Format 1.1 tensor flags: code lengths and chunk offsets in the blob (both
  * or neither: the payload is then the coded stream alone). */
 #define TENSOR_FLAGS_PARTS_IN_INDEX 3u
-/* A compressed index may expand at most this much: real indexes (fixed-size
- * entries, names, JSON headers) shrink 3-10x, and the bound keeps a hostile
- * header from making the reader allocate more than 1024x what the file holds. */
+/* A compressed index may expand at most 1024x, or to 256 MiB whatever it
+ * holds: real indexes (fixed-size entries, names, JSON headers) shrink
+ * 3-10x, a safetensors header of repetitive metadata far more, and the
+ * bound keeps a hostile header from making the reader allocate much more
+ * than the file holds.  The writer checks the same rule. */
 #define MAX_INDEX_EXPANSION 1024
+#define MAX_INDEX_RAW_ANY ((uint64_t)256 << 20)
 #define MAX_SOURCES 65536
+
+static bool index_expansion_ok(uint64_t raw_bytes, uint64_t stored_bytes)
+{
+    return raw_bytes / MAX_INDEX_EXPANSION <= stored_bytes || raw_bytes <= MAX_INDEX_RAW_ANY;
+}
 
 /* ---- growable byte buffer for the index ----------------------------------- */
 typedef struct bytebuf {
@@ -251,6 +259,10 @@ static int finish(writer *w, uint32_t flags)
             packed_len = ZSTD_compress(packed, cap, meta.data, meta.len, meta.len <= (8u << 20) ? 19 : 9);
             if (ZSTD_isError(packed_len))
                 st = ecf8_fail(ECF8_ERR_NOMEM, "compressing the index: %s", ZSTD_getErrorName(packed_len));
+            else if (!index_expansion_ok(meta.len, packed_len))
+                st = ecf8_fail(ECF8_ERR_ARGUMENT,
+                               "the index (%zu bytes) compresses to %zu, more than readers accept; "
+                               "write it uncompressed (--plain-index)", meta.len, packed_len);
         }
     }
     const uint8_t *index = zstd_index ? packed : meta.data;
@@ -286,6 +298,12 @@ static bool ends_with(const char *s, const char *suffix)
     return n >= k && !strcmp(s + n - k, suffix);
 }
 
+int ecf8_checkpoint_file_name(const char *name)
+{
+    return name && name[0] != '.' && !strchr(name, '/') &&
+           (ends_with(name, ".safetensors") || ends_with(name, ".json"));
+}
+
 /* Sorted names of the *.safetensors and *.json files of a directory. */
 static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out)
 {
@@ -296,7 +314,11 @@ static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out
     int st = ECF8_OK;
     struct dirent *de;
     while ((de = readdir(d)) && !st) {
-        if (!ends_with(de->d_name, ".safetensors") && !ends_with(de->d_name, ".json")) continue;
+        if (!ecf8_checkpoint_file_name(de->d_name)) continue;
+        if (n == MAX_SOURCES) {
+            st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: more than %d checkpoint files", dir, MAX_SOURCES);
+            break;
+        }
         char **p = realloc(names, (n + 1) * sizeof *names);
         if (!p || !(p[n] = strdup(de->d_name))) {
             if (p) names = p;
@@ -483,7 +505,7 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
     }
     if (!width) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': dtype %s cannot be coded", t->name, t->dtype_name);
     uint64_t rows = ecf8_load_le64(e + 128), cols = ecf8_load_le64(e + 136), nn;
-    if (!ecf8_mul_u64(rows, cols, &nn) || nn != t->n_elements)
+    if (!ecf8_mul_u64(rows, cols, &nn) || nn != t->n_elements || rows != (t->ndim >= 2 ? t->shape[0] : 1))
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': view %llux%llu does not match its shape",
                          t->name, (unsigned long long)rows, (unsigned long long)cols);
     int st;
@@ -506,6 +528,12 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
                                     &t->stream);
     }
     if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
+    unsigned longest = 0;
+    for (unsigned i = 0; i < t->stream.n_symbols; i++)
+        if (t->stream.lengths[i] > longest) longest = t->stream.lengths[i];
+    if (t->stream.code_bits && t->stream.code_bits != longest)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': code_bits %u, longest code %u", t->name,
+                         t->stream.code_bits, longest);
     return ECF8_OK;
 }
 
@@ -539,12 +567,15 @@ static int open_index(ecf8_file *f)
     if (meta_off < HEADER_BYTES || meta_off > size || meta_len > size - meta_off || meta_len < min_len)
         return ecf8_fail(ECF8_ERR_CORRUPT, "index at %llu+%llu lies outside the file",
                          (unsigned long long)meta_off, (unsigned long long)meta_len);
+    if (meta_off % PAYLOAD_ALIGN)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "index at %llu is not 64-byte aligned",
+                         (unsigned long long)meta_off);
     const uint8_t *m = p + meta_off;
     if (ecf8_hash64(m, meta_len) != ecf8_load_le64(p + 40))
         return ecf8_fail(ECF8_ERR_CHECKSUM, "index checksum mismatch");
     if (header_flags & HEADER_FLAG_ZSTD_INDEX) {
         unsigned long long frame = ZSTD_getFrameContentSize(m, meta_len);
-        if (index_raw < META_HEADER_BYTES || index_raw / MAX_INDEX_EXPANSION > meta_len ||
+        if (index_raw < META_HEADER_BYTES || !index_expansion_ok(index_raw, meta_len) ||
             index_raw > SIZE_MAX || frame != index_raw)
             return ecf8_fail(ECF8_ERR_CORRUPT, "compressed index of %llu bytes does not hold the %llu "
                              "bytes the header announces", (unsigned long long)meta_len,
@@ -554,6 +585,10 @@ static int open_index(ecf8_file *f)
         if (ZSTD_isError(got) || got != index_raw)
             return ecf8_fail(ECF8_ERR_CORRUPT, "compressed index does not decompress: %s",
                              ZSTD_isError(got) ? ZSTD_getErrorName(got) : "short frame");
+        /* One frame and nothing after it (ZSTD_decompress would also take
+         * skippable or empty frames that the format does not allow). */
+        if (ZSTD_findFrameCompressedSize(m, meta_len) != meta_len)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "compressed index: bytes after its zstd frame");
         m = f->index;
         meta_len = index_raw;
     }
@@ -594,8 +629,7 @@ static int open_index(ecf8_file *f)
         s->n_tensors = ecf8_load_le32(e + 44);
         if (!s->path) return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: path out of bounds", i);
         bool dir = f->flags & FLAG_DIRECTORY;
-        if (dir ? (!s->path[0] || strchr(s->path, '/') || !strcmp(s->path, ".") || !strcmp(s->path, ".."))
-                : s->path[0] != '\0')
+        if (dir ? !ecf8_checkpoint_file_name(s->path) : s->path[0] != '\0')
             return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: unsafe path '%s'", i, s->path);
         if (poff > blob_len || s->prefix_bytes > blob_len - poff)
             return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': header bytes out of bounds", s->path);

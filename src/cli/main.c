@@ -109,14 +109,8 @@ void cli_install_decode_progress(ecf8_decode_options *o, const char *what)
     install_bar(&o->progress, &o->progress_user, what);
 }
 
-static bool has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), m = strlen(suffix);
-    return n >= m && !strcmp(s + n - m, suffix);
-}
-
-/* A container made from a directory holds its *.safetensors and *.json
- * files only (docs/FORMAT.md 3.1): names every other entry of `dir` on
+/* A container made from a directory holds only the files that
+ * ecf8_checkpoint_file_name accepts: names every other entry of `dir` on
  * stderr, so that a tokenizer or README left behind is not a surprise. */
 static void note_files_left_out(const char *dir)
 {
@@ -126,10 +120,10 @@ static void note_files_left_out(const char *dir)
     if (!d) return;
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
-        if (has_suffix(de->d_name, ".safetensors") || has_suffix(de->d_name, ".json")) continue;
+        if (ecf8_checkpoint_file_name(de->d_name)) continue;
         cli_progress_clear();
-        fprintf(stderr, "ecf8: note: %s/%s: not a .safetensors or .json file, not in the container\n",
-                dir, de->d_name);
+        fprintf(stderr, "ecf8: note: %s/%s: not in the container (it holds the *.safetensors and "
+                        "*.json files)\n", dir, de->d_name);
     }
     closedir(d);
 }

@@ -330,6 +330,12 @@ def main():
               "lies outside the file")
     ecf8_emit("ecf8-index-in-header.ecf8", mod(lambda b: put64(b, 24, 8), "header"), C, "open", "lies outside the file")
     ecf8_emit("ecf8-index-short.ecf8", mod(lambda b: put64(b, 32, 16), "header"), C, "open", "lies outside the file")
+
+    def index_moved(b):  # 8 bytes more payload padding: the index starts off 64-byte alignment
+        b[E.meta : E.meta] = bytes(8)
+        put64(b, 16, len(b))
+        put64(b, 24, E.meta + 8)
+    ecf8_emit("ecf8-index-misaligned.ecf8", mod(index_moved, "header"), C, "open", "not 64-byte aligned")
     ecf8_emit("ecf8-index-tables.ecf8", mod(lambda b: put64(b, E.meta + 8, 1000)), C, "open", "index tables")
     ecf8_emit("ecf8-index-no-sources.ecf8", mod(lambda b: put32(b, E.meta, 0)), C, "open", "index tables")
     ecf8_emit("ecf8-index-blob-offset.ecf8", mod(lambda b: put64(b, E.meta + 16, u64(good, E.meta + 16) + 1)), C,
@@ -355,6 +361,12 @@ def main():
               "does not decompress")
     ecf8_emit("ecf8-zindex-not-zstd.ecf8", zmod(flip(u64(good_z, 24), 0xFF)), C, "open", "does not hold")
     ecf8_emit("ecf8-zindex-plain.ecf8", zmod(lambda b: put32(b, 12, 0)), "VERSION", "open", "unknown header flags")
+
+    def skippable_after(b):  # a skippable frame (magic 0x184D2A50, 4 bytes) after the index
+        b += struct.pack("<II", 0x184D2A50, 4) + bytes(4)
+        put64(b, 16, len(b))
+        put64(b, 32, zlen + 12)
+    ecf8_emit("ecf8-zindex-trailing-frame.ecf8", zmod(skippable_after), C, "open", "after its zstd frame")
 
     def zindex_edit(fn):
         """good-z.ecf8 with its decompressed index edited and recompressed
@@ -418,6 +430,14 @@ def main():
     ecf8_emit("ecf8-coded-bytes.ecf8", mod(lambda b: put64(b, t0 + 160, u64(good, t0 + 160) + 8)), C, "open",
               "its layout needs")
     ecf8_emit("ecf8-chunk-geometry.ecf8", mod(lambda b: put64(b, t0 + 144, 1)), C, "open", "its layout needs")
+
+    def view_swapped(b):  # rows x cols as cols x rows: the same count, rows no longer shape[0]
+        rows, cols = u64(b, t0 + 128), u64(b, t0 + 136)
+        put64(b, t0 + 128, cols)
+        put64(b, t0 + 136, rows)
+    ecf8_emit("ecf8-view-not-shape.ecf8", mod(view_swapped), C, "open", "does not match its shape")
+    ecf8_emit("ecf8-code-bits-above-longest.ecf8", mod(lambda b: b.__setitem__(t0 + 27, good[t0 + 27] + 1)), C,
+              "open", "longest code")
     ecf8_emit("ecf8-view.ecf8", mod(lambda b: put64(b, t0 + 128, 2)), C, "open", "does not match its shape")
     ecf8_emit("ecf8-code-bits.ecf8", mod(lambda b: b.__setitem__(t0 + 27, 14)), C, "open", "code length 14")
     ecf8_emit("ecf8-name-bounds.ecf8", mod(lambda b: put64(b, t0, 1 << 40)), C, "open", "name out of bounds")
@@ -501,6 +521,10 @@ def main():
     ecf8_emit("ecf8-dir-path-absolute.ecf8", dir_mod(b"/etc/passwd"), C, "open", "unsafe path")
     ecf8_emit("ecf8-dir-path-dotdot.ecf8", dir_mod(b".."), C, "open", "unsafe path")
     ecf8_emit("ecf8-dir-path-empty.ecf8", dir_mod(b""), C, "open", "unsafe path")
+    # Only shard and json names: a container must not write .bashrc into the output directory.
+    ecf8_emit("ecf8-dir-path-dotfile.ecf8", dir_mod(b".bashrc"), C, "open", "unsafe path")
+    ecf8_emit("ecf8-dir-path-other-suffix.ecf8", dir_mod(b"model.txt"), C, "open", "unsafe path")
+    ecf8_emit("ecf8-dir-path-hidden-shard.ecf8", dir_mod(b".m.safetensors"), C, "open", "unsafe path")
     # Two sources of one name: decompress would write the second over the
     # first.  "model.safetensors.index.json" cut to its first 17 bytes.
     e = Ecf8(good_dir)
