@@ -499,10 +499,13 @@ __kernel void ecf8_decode_lanes(DECODE_KERNEL_ARGS)
      * keeps a group's stream under 2^28 bytes. */
     ulong base = offsets[c0];
     __global const uchar *bytes = data + coded_at + base;
-    uint last = (uint)(coded_bytes - base - 4), lastw = last / 4;
     /* 8-byte loads stay inside the stream (base <= offsets[n_chunks] =
-     * coded_bytes - 8, validated on the host). */
-    uint last8 = (uint)(coded_bytes - base - 8);
+     * coded_bytes - 8, validated on the host).  The bounds are clamped in
+     * 64 bits: the rest of a stream over 4 GiB cut to 32 bits would be a
+     * small, wrong bound (a group's positions stay far below the clamp). */
+    ulong room = coded_bytes - base;
+    uint last = (uint)min(room - 4, (ulong)0xFFFFFFF0u), lastw = last / 4;
+    uint last8 = (uint)min(room - 8, (ulong)0xFFFFFFF0u);
 
     uint p0[LANES], cnt[LANES], nw[LANES];
     ulong ow[LANES];

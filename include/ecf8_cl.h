@@ -53,7 +53,9 @@ typedef struct ecf8_cl_tensor ecf8_cl_tensor;
 
 /* Validates a tensor of an open container on the host (every offset,
  * length and code) and uploads its payload and decode table.  Works for
- * coded and stored tensors.  Blocking. */
+ * coded and stored tensors.  Blocking.  A tensor object holds the kernels
+ * its decodes set arguments on: one tensor must not be used by two threads
+ * at once (different tensors may). */
 ECF8_API int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
                                    const ecf8_tensor_info *info, ecf8_cl_tensor **out);
 ECF8_API void ecf8_cl_tensor_free(ecf8_cl_tensor *tensor);
@@ -75,7 +77,8 @@ ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
 ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
                                     size_t out_offset, cl_uint num_wait_events,
                                     const cl_event *wait_events, cl_event *out_event);
-/* Waits for the decodes of `tensor` enqueued so far (on any queue) and
+/* Waits for the decodes of `tensor` enqueued so far (on every queue they
+ * went to) and
  * returns ECF8_ERR_CORRUPT if a chunk failed its length check, then clears
  * the record; ECF8_OK otherwise.  A corrupt bit that keeps every code length
  * passes this check: compare ecf8_checksum64 of the output with the

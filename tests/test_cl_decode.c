@@ -733,6 +733,29 @@ static void test_corrupt(void **state)
                     assert_int_equal(ecf8_cl_enqueue_decode(ct, q2, ob, 0, 0, NULL, NULL), ECF8_OK);
                     clReleaseCommandQueue(q2); /* the tensor keeps it until checked */
                     assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, out, n), ECF8_ERR_CORRUPT);
+                    /* Decodes on two queues, the first held back by a user
+                     * event until the second is queued: the check waits for
+                     * both, not only the last queue's. */
+                    cl_event gate = clCreateUserEvent(g_ctx, &err), first = NULL;
+                    assert_int_equal(err, CL_SUCCESS);
+                    cl_command_queue qa = clCreateCommandQueue(g_ctx, g_dev, 0, &err);
+                    assert_int_equal(err, CL_SUCCESS);
+                    cl_mem ob2 = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE, n, NULL, &err);
+                    assert_int_equal(err, CL_SUCCESS);
+                    assert_int_equal(ecf8_cl_enqueue_decode(ct, qa, ob2, 0, 1, &gate, &first), ECF8_OK);
+                    assert_int_equal(ecf8_cl_enqueue_decode(ct, g_queue, ob, 0, 0, NULL, NULL), ECF8_OK);
+                    assert_int_equal(clSetUserEventStatus(gate, CL_COMPLETE), CL_SUCCESS);
+                    assert_int_equal(ecf8_cl_tensor_check(ct, g_queue), ECF8_ERR_CORRUPT);
+                    cl_int first_status = -1;
+                    assert_int_equal(clGetEventInfo(first, CL_EVENT_COMMAND_EXECUTION_STATUS,
+                                                    sizeof first_status, &first_status, NULL),
+                                     CL_SUCCESS);
+                    assert_int_equal(first_status, CL_COMPLETE);
+                    assert_int_equal(ecf8_cl_tensor_check(ct, g_queue), ECF8_OK);
+                    clReleaseEvent(first);
+                    clReleaseEvent(gate);
+                    clReleaseCommandQueue(qa);
+                    clReleaseMemObject(ob2);
                     clReleaseMemObject(ob);
                     ecf8_cl_tensor_free(ct);
                 }

@@ -74,7 +74,10 @@ struct ecf8_cl_tensor {
     size_t pairs_local, pairs_global;
     cl_kernel coop;           /* ecf8_decode_coop: GPUs, NULL if unused */
     size_t coop_local, coop_global;
-    cl_command_queue pending; /* queue of a decode whose error word is unread (retained) */
+    /* The queues (retained, each once) holding decodes whose error word is
+     * unread: the check waits for all of them. */
+    cl_command_queue *pending;
+    size_t n_pending;
 };
 
 /* Tuning knobs read from the environment (for measurements):
@@ -280,8 +283,11 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     if (!st && (err = clEnqueueWriteBuffer(queue, t->error, CL_FALSE, 0, sizeof zero, zero, 0,
                                            NULL, NULL)) != CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(error word)");
-    /* Blocking: the payload may live in a mapping the caller closes next. */
-    if (!st && (err = clFinish(queue)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish(upload)");
+    /* Blocking: the payload may live in a mapping the caller closes next,
+     * and host_tail is freed here; after a failed enqueue too, the writes
+     * already queued must end first. */
+    err = clFinish(queue);
+    if (!st && err != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish(upload)");
     free(host_tail);
     if (st) return st;
 
@@ -410,6 +416,27 @@ int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_qu
     return ECF8_OK;
 }
 
+/* The queues with decodes whose error word is unread. */
+static void pending_release(ecf8_cl_tensor *t)
+{
+    for (size_t i = 0; i < t->n_pending; i++) clReleaseCommandQueue(t->pending[i]);
+    free(t->pending);
+    t->pending = NULL;
+    t->n_pending = 0;
+}
+
+static int pending_add(ecf8_cl_tensor *t, cl_command_queue queue)
+{
+    for (size_t i = 0; i < t->n_pending; i++)
+        if (t->pending[i] == queue) return ECF8_OK;
+    cl_command_queue *p = realloc(t->pending, (t->n_pending + 1) * sizeof *p);
+    if (!p) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    t->pending = p;
+    clRetainCommandQueue(queue);
+    p[t->n_pending++] = queue;
+    return ECF8_OK;
+}
+
 void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
 {
     if (!t) return;
@@ -417,7 +444,7 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
     if (t->lanes) clReleaseKernel(t->lanes);
     if (t->pairs) clReleaseKernel(t->pairs);
     if (t->coop) clReleaseKernel(t->coop);
-    if (t->pending) clReleaseCommandQueue(t->pending);
+    pending_release(t);
     if (t->data) clReleaseMemObject(t->data);
     if (t->error) clReleaseMemObject(t->error);
     if (t->context) clReleaseContext(t->context);
@@ -480,32 +507,29 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
     const size_t *global, *local;
     pick_kernel(t, out_offset, &k, &global, &local);
     int st = set_args(t, k, out, out_offset);
+    if (!st) st = pending_add(t, queue); /* before the decode exists, so none goes unchecked */
     if (st) return st;
     err = clEnqueueNDRangeKernel(queue, k, 1, NULL, global, local, num_wait_events, wait_events,
                                  out_event);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode)");
-    if (t->pending != queue) {
-        if (t->pending) clReleaseCommandQueue(t->pending);
-        clRetainCommandQueue(queue);
-        t->pending = queue;
-    }
     return ECF8_OK;
 }
 
 /* Reads and clears the error words once the queue has run the decodes. */
 static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
 {
-    if (!t->error || !t->pending) return ECF8_OK;
+    if (!t->error || !t->n_pending) return ECF8_OK;
     cl_uint word[4] = {0};
     static const cl_uint zero[4] = {0};
-    /* The decodes ran on t->pending, which may not be `queue`, and on an
-     * out-of-order queue the read below could overtake them: wait for
-     * them first. */
-    ECF8_CL_CHECK(clFinish(t->pending), "clFinish(decode queue)");
+    /* The decodes ran on the pending queues, which may not include `queue`,
+     * and on an out-of-order queue the read below could overtake them:
+     * wait for them first. */
+    cl_int err = CL_SUCCESS;
+    for (size_t i = 0; i < t->n_pending && err == CL_SUCCESS; i++) err = clFinish(t->pending[i]);
+    pending_release(t);
+    if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clFinish(decode queue)");
     ECF8_CL_CHECK(clEnqueueReadBuffer(queue, t->error, CL_TRUE, 0, sizeof word, word, 0, NULL, NULL),
                   "clEnqueueReadBuffer(error word)");
-    clReleaseCommandQueue(t->pending);
-    t->pending = NULL;
     if (word[0] == 0) return ECF8_OK;
     ECF8_CL_CHECK(clEnqueueWriteBuffer(queue, t->error, CL_TRUE, 0, sizeof zero, zero, 0, NULL, NULL),
                   "clEnqueueWriteBuffer(error word)");
@@ -550,6 +574,9 @@ int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out,
                                    NULL, &err);
             if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clEnqueueMapBuffer(host output)");
         }
+        /* The kernel writes the caller's memory: it must be done before
+         * this returns, whatever failed. */
+        if (decoded && !p) clWaitForEvents(1, &decoded);
         if (decoded) clReleaseEvent(decoded);
         if (p) {
             if (p != out) memcpy(out, p, t->decoded_bytes);
