@@ -176,7 +176,9 @@ ECF8_API int ecf8_stream_validate(const ecf8_stream *s);
 
 /* Decodes the whole tensor into out (n_elements * element size bytes)
  * using `threads` threads (0 = one per core).  ECF8_ERR_CORRUPT when a
- * chunk does not consume exactly its bytes. */
+ * chunk does not consume exactly its bytes.  `s` must have passed
+ * ecf8_stream_validate (streams from ecf8_file_tensor and
+ * ecf8_encoded_stream have): the decoders trust its offsets and lengths. */
 ECF8_API int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes,
                                 unsigned threads);
 /* The simple bit-at-a-time reference decoder the fast paths are tested

@@ -47,6 +47,20 @@ void ecf8_unmap_file(ecf8_mapped *m)
     m->size = 0;
 }
 
+/* The process's umask, read without changing it (umask(2) can only set it,
+ * which would race with files other threads create); 022 where the kernel
+ * does not report it. */
+static mode_t process_umask(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned mask = 022;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "Umask: %o", &mask) == 1) break;
+    if (f) fclose(f);
+    return (mode_t)(mask & 0777);
+}
+
 int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input)
 {
     memset(o, 0, sizeof *o);
@@ -71,7 +85,7 @@ int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input)
         free(o->tmp_path);
         return ecf8_fail(ECF8_ERR_IO, "cannot create output: %s", strerror(e));
     }
-    fchmod(fd, 0644);
+    fchmod(fd, 0666 & ~process_umask()); /* mkstemp made it 0600 */
     o->fp = fdopen(fd, "w+b");
     if (!o->fp) {
         close(fd);
