@@ -441,6 +441,9 @@ struct ecf8_file {
     size_t n_sources;
     ecf8_tensor_info *tensors;
     size_t n_tensors;
+    /* Format 1.0: each coded tensor's chunk offsets, copied out of the
+     * mapping (NULL for the others). */
+    uint64_t **offsets;
 };
 
 static char *blob_string(const uint8_t *blob, uint64_t blob_len, uint64_t off, uint64_t len)
@@ -527,6 +530,19 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
                                     blob + off_at, blob_len - off_at, t->payload, t->payload_bytes,
                                     &t->stream);
     }
+    if (!st && !parts_in_index) {
+        /* Format 1.0 keeps the offsets in the payload, i.e. in the mapping,
+         * which another writer of the file could change after this check:
+         * the decoders (and device uploads) get a checked copy instead.
+         * Format 1.1 offsets are in the decompressed index already. */
+        size_t bytes = (size_t)(t->stream.n_chunks + 1) * 8; /* inside the payload: fits */
+        uint64_t *copy = malloc(bytes);
+        if (!copy) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        memcpy(copy, t->stream.chunk_offsets, bytes);
+        f->offsets[t - f->tensors] = copy;
+        t->stream.chunk_offsets = copy;
+        st = ecf8_stream_validate(&t->stream);
+    }
     if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
     unsigned longest = 0;
     for (unsigned i = 0; i < t->stream.n_symbols; i++)
@@ -607,7 +623,8 @@ static int open_index(ecf8_file *f)
     const uint8_t *blob = m + blob_off;
     f->sources = calloc(f->n_sources, sizeof *f->sources);
     f->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *f->tensors);
-    if (!f->sources || !f->tensors) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    f->offsets = calloc(n_tensors ? n_tensors : 1, sizeof *f->offsets);
+    if (!f->sources || !f->tensors || !f->offsets) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
 
     const uint8_t *te = m + META_HEADER_BYTES + f->n_sources * SOURCE_ENTRY_BYTES;
     for (uint64_t i = 0; i < n_tensors; i++) {
@@ -733,7 +750,9 @@ void ecf8_file_close(ecf8_file *f)
     for (size_t i = 0; i < f->n_tensors; i++) {
         free((char *)f->tensors[i].name);
         free((char *)f->tensors[i].dtype_name);
+        if (f->offsets) free(f->offsets[i]);
     }
+    free(f->offsets);
     if (f->sources)
         for (size_t i = 0; i < f->n_sources; i++) free(f->sources[i].path);
     free(f->tensors);
