@@ -165,7 +165,8 @@ ECF8_API uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
 
 /* Checks every field of *s: split and dtype, alphabet size, code_bits,
  * shape against n_elements, chunk geometry and n_chunks, the code lengths
- * (as ecf8_decode_table_build with code_bits), and that chunk_offsets start
+ * (as ecf8_decode_table_build with code_bits; code_bits must be the longest
+ * length), and that chunk_offsets start
  * at 0, never decrease, end at coded_bytes - 8 and give no chunk more bytes
  * than any coding of it.  It trusts that `coded` holds coded_bytes bytes
  * and chunk_offsets n_chunks + 1 entries (it cannot see the buffers'

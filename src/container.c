@@ -513,9 +513,14 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
                          t->name, (unsigned long long)rows, (unsigned long long)cols);
     int st;
     if (!parts_in_index) {
-        st = ecf8_stream_from_payload(t->dtype, t->split, e[27], rows, cols, ecf8_load_le64(e + 144),
-                                      ecf8_load_le64(e + 152), ecf8_load_le64(e + 160), t->payload,
-                                      t->payload_bytes, &t->stream);
+        /* Format 1.0 keeps the offsets in the payload, i.e. in the mapping,
+         * which another writer of the file could change after the check:
+         * the decoders (and device uploads) use a checked copy.  Format
+         * 1.1 offsets are in the decompressed index already. */
+        st = ecf8_stream_from_payload_copy(t->dtype, t->split, e[27], rows, cols,
+                                           ecf8_load_le64(e + 144), ecf8_load_le64(e + 152),
+                                           ecf8_load_le64(e + 160), t->payload, t->payload_bytes,
+                                           &t->stream, &f->offsets[t - f->tensors]);
     } else {
         ecf8_split_layout l;
         if (ecf8_split_layout_get(t->dtype, t->split, &l))
@@ -530,26 +535,7 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
                                     blob + off_at, blob_len - off_at, t->payload, t->payload_bytes,
                                     &t->stream);
     }
-    if (!st && !parts_in_index) {
-        /* Format 1.0 keeps the offsets in the payload, i.e. in the mapping,
-         * which another writer of the file could change after this check:
-         * the decoders (and device uploads) get a checked copy instead.
-         * Format 1.1 offsets are in the decompressed index already. */
-        size_t bytes = (size_t)(t->stream.n_chunks + 1) * 8; /* inside the payload: fits */
-        uint64_t *copy = malloc(bytes);
-        if (!copy) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        memcpy(copy, t->stream.chunk_offsets, bytes);
-        f->offsets[t - f->tensors] = copy;
-        t->stream.chunk_offsets = copy;
-        st = ecf8_stream_validate(&t->stream);
-    }
     if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
-    unsigned longest = 0;
-    for (unsigned i = 0; i < t->stream.n_symbols; i++)
-        if (t->stream.lengths[i] > longest) longest = t->stream.lengths[i];
-    if (t->stream.code_bits && t->stream.code_bits != longest)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': code_bits %u, longest code %u", t->name,
-                         t->stream.code_bits, longest);
     return ECF8_OK;
 }
 

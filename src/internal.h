@@ -88,6 +88,13 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
                              uint64_t chunk_cols, uint64_t coded_bytes,
                              const void *payload, uint64_t payload_bytes,
                              ecf8_stream *out);
+/* The same, with the chunk offsets copied out of the payload first
+ * (*offsets_copy, for the caller to free) and the copy validated and used:
+ * for a payload in a mapping another writer of the file could change. */
+int ecf8_stream_from_payload_copy(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
+                                  uint64_t rows, uint64_t cols, uint64_t chunk_rows,
+                                  uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
+                                  uint64_t payload_bytes, ecf8_stream *out, uint64_t **offsets_copy);
 /* The same from its parts wherever they are, as a format 1.1 container
  * keeps them: the code lengths (4 bits per symbol, packed as in a payload),
  * `offsets_bytes` bytes holding at least the n_chunks + 1 u64 chunk offsets

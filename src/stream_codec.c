@@ -601,6 +601,11 @@ int ecf8_stream_validate(const ecf8_stream *s)
     uint16_t table[1u << ECF8_MAX_CODE_BITS];
     int st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, table);
     if (st) return ecf8_fail_context(st, "code lengths");
+    unsigned longest = 0;
+    for (unsigned i = 0; i < s->n_symbols; i++)
+        if (s->lengths[i] > longest) longest = s->lengths[i];
+    if (s->code_bits && s->code_bits != longest)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "code_bits %u, longest code %u", s->code_bits, longest);
     /* Every chunk lies inside the stream and is no longer than its longest
      * possible coding, so decoders need no per-symbol bounds checks. */
     const uint64_t limit = s->coded_bytes - 8, elem_bits = s->code_bits + l.raw_bits;
@@ -665,6 +670,15 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
                              uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
                              uint64_t payload_bytes, ecf8_stream *out)
 {
+    return ecf8_stream_from_payload_copy(dtype, split, code_bits, rows, cols, chunk_rows, chunk_cols,
+                                         coded_bytes, payload, payload_bytes, out, NULL);
+}
+
+int ecf8_stream_from_payload_copy(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
+                                  uint64_t rows, uint64_t cols, uint64_t chunk_rows,
+                                  uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
+                                  uint64_t payload_bytes, ecf8_stream *out, uint64_t **offsets_copy)
+{
     ecf8_split_layout l;
     uint64_t n_chunks;
     if (ecf8_split_layout_get(dtype, split, &l))
@@ -678,10 +692,21 @@ int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_b
         return ecf8_fail(ECF8_ERR_CORRUPT, "payload is %llu bytes, its layout needs %llu",
                          (unsigned long long)payload_bytes, (unsigned long long)lay.total_bytes);
     const uint8_t *p = payload;
-    return ecf8_stream_from_parts(dtype, split, code_bits, rows, cols, chunk_rows, chunk_cols,
-                                  coded_bytes, p + lay.lengths_offset, p + lay.offsets_offset,
-                                  lay.coded_offset - lay.offsets_offset, p + lay.coded_offset,
-                                  payload_bytes - lay.coded_offset, out);
+    const void *offsets = p + lay.offsets_offset;
+    uint64_t offsets_bytes = lay.coded_offset - lay.offsets_offset;
+    uint64_t *copy = NULL;
+    if (offsets_copy && n_chunks < offsets_bytes / 8) { /* else from_parts reports it */
+        offsets_bytes = (n_chunks + 1) * 8;
+        if (!(copy = malloc((size_t)offsets_bytes))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        memcpy(copy, offsets, (size_t)offsets_bytes);
+        offsets = copy;
+    }
+    int st = ecf8_stream_from_parts(dtype, split, code_bits, rows, cols, chunk_rows, chunk_cols,
+                                    coded_bytes, p + lay.lengths_offset, offsets, offsets_bytes,
+                                    p + lay.coded_offset, payload_bytes - lay.coded_offset, out);
+    if (st) free(copy);
+    else if (offsets_copy) *offsets_copy = copy;
+    return st;
 }
 
 /* ---- fast decoder --------------------------------------------------------- */
