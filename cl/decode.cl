@@ -50,7 +50,9 @@
 #define ECF8_SYMBOL_BITS 8
 #endif
 #ifndef ECF8_VW
-#define ECF8_VW 16            /* lanes kernel: vector width (8 or 16) */
+#define ECF8_VW 8             /* lanes kernel: vector width (8 or 16; 0 leaves
+                                 the kernel out: devices without vector
+                                 registers that wide, GPUs) */
 #endif
 #ifndef ECF8_NSETS
 #define ECF8_NSETS 3          /* lanes kernel: independent vectors per item */
@@ -296,6 +298,7 @@ ecf8_decode_coop(DECODE_KERNEL_ARGS)
 }
 
 /* ---- lanes kernel (CPU devices) ----------------------------------------- */
+#if ECF8_VW != 0
 #define LANES (ECF8_VW * ECF8_NSETS)
 #define STEP (4 / ECF8_WIDTH) /* elements per 32-bit output word */
 
@@ -600,6 +603,8 @@ __kernel void ecf8_decode_lanes(DECODE_KERNEL_ARGS)
             report_chunk(error, c, q - p0[l], offsets[c + 1] - offsets[c]);
     }
 }
+
+#endif /* ECF8_VW != 0 */
 
 /* ---- pairs kernel (CPU devices, FP8) ------------------------------------
  * The native decoder's pair lookup (src/stream_codec.c, decode_pairs) in

@@ -548,7 +548,25 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
 }
 
 #if !FUSED
-DEFINE_FP8_VALUES(x16, uint16, float16, as_uint16, as_float16, convert_float16)
+/* The dequantising work-item's vectors: 16 columns as one vector where the
+ * device has 512-bit registers or is not an x86 CPU, as two of 8 on x86
+ * without AVX-512 (a 16-lane vector there is emulated, and PoCL's compiler
+ * warns on stderr that it changes the ABI). */
+#if defined(__x86_64__) && !defined(__AVX512F__)
+#define DQ_VW 8
+DEFINE_FP8_VALUES(dq, uint8, float8, as_uint8, as_float8, convert_float8)
+#define DQ_LOAD_U(p) convert_uint8(vload8(0, p))
+#define DQ_AS_F as_float8
+#define DQ_STORE(v, p) vstore8(v, 0, p)
+typedef float8 dq_float;
+#else
+#define DQ_VW 16
+DEFINE_FP8_VALUES(dq, uint16, float16, as_uint16, as_float16, convert_float16)
+#define DQ_LOAD_U(p) convert_uint16(vload16(0, p))
+#define DQ_AS_F as_float16
+#define DQ_STORE(v, p) vstore16(v, 0, p)
+typedef float16 dq_float;
+#endif
 
 /* Raw weights [N, K] -> fp32 w * scale_inv (rounded once), row-major, for a
  * stock SGEMM.  2-D range (ceil(K / 16), N): 16 columns per work-item, which
@@ -566,14 +584,16 @@ __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *s
     float s = scale[(n >> 7) * NKB + (k0 >> 7)];
 #endif
     if (k0 + 16u <= K) {
+        for (uint h = 0; h < 16u; h += DQ_VW) {
 #if WDT == 3
-        float16 v = as_float16(convert_uint16(vload16(0, (__global const ushort *)raw + i)) << 16);
+            dq_float v = DQ_AS_F(DQ_LOAD_U((__global const ushort *)raw + i + h) << 16);
 #elif WDT == 1
-        float16 v = e4m3_x16(convert_uint16(vload16(0, raw + i))) * s;
+            dq_float v = e4m3_dq(DQ_LOAD_U(raw + i + h)) * s;
 #else
-        float16 v = e5m2_x16(convert_uint16(vload16(0, raw + i))) * s;
+            dq_float v = e5m2_dq(DQ_LOAD_U(raw + i + h)) * s;
 #endif
-        vstore16(v, 0, out + i);
+            DQ_STORE(v, out + i + h);
+        }
         return;
     }
     for (uint k = k0; k < K; k++, i++) {

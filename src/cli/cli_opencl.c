@@ -176,9 +176,18 @@ int cli_devices(int argc, char **argv)
             ecf8_cl_device_caps c;
             if (ecf8_cl_device_caps_get(devs[i], &c)) continue;
             bool sel = have_sel && devs[i] == sel_d;
-            const char *kernel = c.is_cpu ? "lanes (vector gathers across chunks); pairs (pair "
-                                            "lookups) for FP8 tensors of under 16 chunks"
-                                          : "coop (a work-group per chunk, segments in parallel)";
+            /* As decode_plan.c chooses: vector widths from the device. */
+            unsigned lanes = c.vector_bits >= 512 ? 16 : c.vector_bits >= 256 ? 8 : 0;
+            char kernel[160];
+            if (!c.is_cpu)
+                snprintf(kernel, sizeof kernel, "coop (a work-group per chunk, segments in parallel)");
+            else if (lanes)
+                snprintf(kernel, sizeof kernel,
+                         "lanes (gathers across chunks in %u-lane vectors); pairs (pair lookups) "
+                         "for FP8 tensors of under 16 chunks", lanes);
+            else
+                snprintf(kernel, sizeof kernel, "portable (a work-item per chunk); pairs (pair "
+                                                "lookups) for FP8 tensors of under 16 chunks");
             if (json) {
                 printf("%s\n    {\"index\": %u, \"name\": ", i ? "," : "", flat);
                 cli_json_string(stdout, c.name);
@@ -194,7 +203,7 @@ int cli_devices(int argc, char **argv)
                        type_name(c.type), c.compute_units, (unsigned long long)c.global_mem_bytes,
                        (unsigned long long)c.local_mem_bytes, c.max_work_group,
                        c.has_fp16 ? "true" : "false", c.has_subgroups ? "true" : "false",
-                       c.is_cpu ? "lanes+pairs" : "coop", sel ? "true" : "false");
+                       !c.is_cpu ? "coop" : lanes ? "lanes+pairs" : "portable+pairs", sel ? "true" : "false");
             } else {
                 printf("  %s device %u: %s\n", sel ? "*" : " ", flat, c.name);
                 printf("      %s, %u compute units, %.1f GiB global memory, %llu KiB local memory, "

@@ -2,21 +2,15 @@
  * decode (cl/decode.cl).
  *
  * A tensor is validated on the host (ecf8_stream_validate: every offset,
- * length and code), then its whole payload goes into one device buffer
- * followed by zero padding and the decode tables the host builds from the
- * code lengths (16-bit entries for the portable kernel's local memory,
- * 32-bit ones for the lanes kernel's gathers, and the pair table for the
- * pairs kernel).  Programs are specialised by -D options per (element
- * width, split layout, code length class, lane shape), so a checkpoint
- * needs a handful of builds.  CPU devices run the pairs kernel (a few
- * chunks per work-item in scalar code, one or two elements per lookup) on
- * FP8 tensors of few chunks whose elements fit its 13-bit lookups, else
- * the lanes kernel (many chunks per work-item in vector lanes, the lane
- * count chosen per tensor) when the chunk outputs are 4-byte aligned,
- * every other case the portable one; GPUs run the cooperative one.  A
- * chunk whose decode does not consume exactly its stored bytes is recorded
- * in an error buffer that decode_to_host checks.  Stored tensors are a
- * device copy. */
+ * length and code), planned (decode_plan.c: which kernels, which program
+ * options, from the device's capabilities and the stream), then its whole
+ * payload goes into one device buffer followed by zero padding and the
+ * decode tables the host builds from the code lengths (16-bit entries for
+ * the portable kernel's local memory, 32-bit ones for the lanes kernel's
+ * gathers, and the pair table for the pairs kernel).  A chunk whose decode
+ * does not consume exactly its stored bytes is recorded in an error buffer
+ * that decode_to_host checks.  Stored tensors are a device copy. */
+#include "decode_plan.h"
 #include "runtime.h"
 #include "stream_decode.h"
 
@@ -26,29 +20,6 @@
 /* Zero bytes after the payload, so 8-byte loads near the end stay inside
  * the buffer even before the kernel clamps them. */
 #define PAYLOAD_PAD 64
-
-/* Work-items per chunk of the cooperative GPU kernel (cl/decode.cl). */
-#define COOP_WG 64
-
-/* The pairs kernel (cl/decode.cl): chunks per work-item (ECF8_NL; 4
- * measured fastest on PoCL, 3 to 6 tried: more lanes spill), and the
- * chunk count from which the lanes kernel is faster: it fills its vectors
- * there, and its gathers then beat scalar lookups (PoCL on a 2-core
- * Xeon, FP8 chunks of 4096 elements, medians of 5: pairs 1.5-2.8x the
- * lanes kernel from 4 to 12 chunks, 0.88x at 16, 0.44-0.65x from 24 to
- * 96). */
-#define PAIRS_NL 4
-#define PAIRS_BELOW_CHUNKS 16
-
-/* Tensors of at most this many elements (biases, norms: a few chunks)
- * share one program per element layout, built for the longest code class
- * (the table mask is a kernel argument, so any shorter code decodes with
- * it).  Their decode takes microseconds whatever the unrolling, while each
- * distinct program costs a build (on PoCL about a second from source,
- * several milliseconds from the binary caches), and a checkpoint's small
- * tensors spread over every code length (MiniLM's 141 tensors: 6 programs
- * with this rule, 12 without). */
-#define SMALL_TENSOR_ELEMENTS 16384
 
 struct ecf8_cl_tensor {
     cl_context context;
@@ -79,86 +50,6 @@ struct ecf8_cl_tensor {
     cl_command_queue *pending;
     size_t n_pending;
 };
-
-/* Tuning knobs read from the environment (for measurements):
- * ECF8_DECODE_KERNEL=portable disables the CPU kernels and the GPU
- * cooperative one, =coop picks the cooperative kernel on any device,
- * =pairs the pairs kernel on CPU devices for every stream it decodes,
- * =lanes the lanes kernel where the pairs kernel would run;
- * ECF8_DECODE_VW / ECF8_DECODE_NSETS shape the lanes kernel,
- * ECF8_DECODE_READER=words or qwords picks its stream reader;
- * ECF8_DECODE_NL sets the pairs kernel's chunks per work-item;
- * ECF8_DECODE_WG sets the portable kernel's work-group size. */
-static size_t env_size(const char *name, size_t fallback)
-{
-    const char *v = getenv(name);
-    if (!v || !*v) return fallback;
-    char *end;
-    unsigned long long n = strtoull(v, &end, 10);
-    return *end || n == 0 ? fallback : (size_t)n;
-}
-
-/* The lanes kernel's shape for `n_chunks` chunks on `units` compute units:
- * VW x NSETS lanes per work-item.  A work-item costs its full lane count
- * whatever it holds, and up to MAX_LANES lanes still overlap more gathers,
- * so: work-items of at most MAX_LANES lanes, each as full as 8-lane steps
- * allow (16-lane vectors where they pack as tightly), and a multiple of
- * the unit count of them when there are several (PoCL hands each thread
- * its share at once).  A tensor of MAX_LANES chunks or fewer stays one
- * work-item: split, its halves are shorter than PoCL takes to wake a
- * second thread (measured: two 30 us work-groups run one after the other). */
-#define MAX_LANES 48
-static void lanes_shape(uint64_t n_chunks, cl_uint units, size_t *vw, size_t *nsets)
-{
-    uint64_t items = n_chunks > MAX_LANES ? (n_chunks + MAX_LANES - 1) / MAX_LANES : 1;
-    if (items > 1 && units > 1) items = (items + units - 1) / units * units;
-    uint64_t lanes = (n_chunks + items - 1) / items;
-    *vw = env_size("ECF8_DECODE_VW", lanes % 16 == 0 || lanes % 16 > 8 ? 16 : 8) == 16 ? 16 : 8;
-    *nsets = env_size("ECF8_DECODE_NSETS", (size_t)((lanes + *vw - 1) / *vw));
-    if (*nsets > 8) *nsets = 8;
-}
-
-/* The lanes kernel's stream reader (cl/decode.cl ECF8_READER): 64-bit
- * loads on the decode chain need 3 or more independent sets to hide their
- * latency (measured on PoCL: about 5% faster with 3 to 5 sets, 10-20%
- * slower with 2), the word queue keeps its loads off the chain. */
-static int lanes_reader(size_t nsets)
-{
-    const char *v = getenv("ECF8_DECODE_READER");
-    if (v && !strcmp(v, "words")) return 0;
-    if (v && !strcmp(v, "qwords")) return 1;
-    return nsets >= 3;
-}
-
-/* Can the lanes kernel decode this stream?  Its chunk outputs must be
- * 4-byte aligned (given a 4-byte aligned offset), and the stream of every
- * group of `lanes` chunks, plus what a runaway decode of corrupt data may
- * read past it, must fit its 32-bit bit positions. */
-static bool lanes_usable(const ecf8_stream *s, unsigned width, unsigned elem_bits, size_t lanes)
-{
-    if ((s->cols * width) % 4 || (s->chunk_cols * width) % 4) return false;
-    uint64_t runaway = (s->chunk_rows * s->chunk_cols * elem_bits + 7) / 8 + 8;
-    for (uint64_t c = 0; c < s->n_chunks; c += lanes) {
-        uint64_t end = c + lanes < s->n_chunks ? c + lanes : s->n_chunks;
-        if (s->chunk_offsets[end] - s->chunk_offsets[c] + runaway >= (1u << 28)) return false;
-    }
-    return true;
-}
-
-/* The longest code length that unrolls like `code_bits` does (same
- * elements per window in both kernels): tensors of one class share a
- * program, so a checkpoint needs a handful of builds, not one per length. */
-static unsigned code_bits_class(unsigned code_bits, unsigned raw_bits)
-{
-    unsigned e = code_bits + raw_bits, e1 = e ? e : 1;
-    unsigned best = code_bits;
-    for (unsigned c = code_bits + 1; c <= ECF8_MAX_CODE_BITS; c++) {
-        unsigned f = c + raw_bits;
-        if (32 / f != 32 / e1 || 33 / f != 33 / e1) break;
-        best = c;
-    }
-    return best;
-}
 
 /* The arguments every decode kernel takes (DECODE_KERNEL_ARGS in
  * cl/decode.cl); only the table differs by kernel. */
@@ -205,25 +96,11 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     ecf8_cl_device_caps caps;
     st = ecf8_cl_device_caps_get(t->device, &caps);
     if (st) return st;
-    /* The kernels (besides the portable one, the fallback of them all). */
-    const char *which = getenv("ECF8_DECODE_KERNEL");
-    bool forced_portable = which && !strcmp(which, "portable");
-    bool forced_coop = which && !strcmp(which, "coop");
-    bool forced_pairs = which && !strcmp(which, "pairs");
-    bool forced_lanes = which && !strcmp(which, "lanes");
-    unsigned elem_bits = s->code_bits + l.raw_bits;
-    bool want_pairs = caps.is_cpu && t->width == 1 && elem_bits >= 1 &&
-                      elem_bits <= ECF8_PAIR_BITS &&
-                      (forced_pairs || (s->n_chunks < PAIRS_BELOW_CHUNKS && !forced_portable &&
-                                        !forced_coop && !forced_lanes));
-    size_t vw, nsets;
-    lanes_shape(s->n_chunks, caps.compute_units, &vw, &nsets);
-    bool small = s->cols <= SMALL_TENSOR_ELEMENTS && s->rows <= SMALL_TENSOR_ELEMENTS / s->cols;
-    bool want_lanes = caps.is_cpu && !want_pairs && !forced_portable && !forced_coop &&
-                      lanes_usable(s, t->width, elem_bits, vw * nsets);
-    /* GPUs: a work-group per chunk (cl/decode.cl), unless elements take no
-     * bits (a constant tensor: the portable kernel fills it). */
-    bool want_coop = elem_bits > 0 && (forced_coop || (!caps.is_cpu && !forced_portable));
+    ecf8_cl_decode_tuning tuning;
+    ecf8_cl_decode_tuning_from_env(&tuning);
+    ecf8_cl_decode_plan plan;
+    st = ecf8_cl_decode_plan_make(&caps, s, t->width, &tuning, &plan);
+    if (st) return st;
 
     /* Device buffer: payload | zero pad | [offsets] | uint16 table | uint32 table |
      * [pair table] | pad. */
@@ -236,8 +113,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     t->table16_at = after;
     t->table32_at = ecf8_align_up(t->table16_at + entries * 2, 64);
     after = t->table32_at + entries * 4;
-    size_t pair_entries = want_pairs ? (size_t)1 << ECF8_PAIR_BITS : 0;
-    if (want_pairs) {
+    size_t pair_entries = plan.pairs ? (size_t)1 << ECF8_PAIR_BITS : 0;
+    if (plan.pairs) {
         t->pairs_at = ecf8_align_up(after, 64);
         after = t->pairs_at + pair_entries * 4;
     }
@@ -252,7 +129,7 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         memcpy(host_tail + (t->table16_at - info->payload_bytes) + 2 * i, &table[i], 2);
         ecf8_store_le32(host_tail + (t->table32_at - info->payload_bytes) + 4 * i, table[i]);
     }
-    if (!st && want_pairs) {
+    if (!st && plan.pairs) {
         uint32_t *pairs = malloc(pair_entries * 4);
         st = pairs ? ecf8_pair_table_build(s, pairs) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
         /* The kernel's layout (cl/decode.cl): bits consumed in 0-5, output
@@ -291,31 +168,20 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     free(host_tail);
     if (st) return st;
 
-    /* One program per (width, split, code length, lane shape): all the
-     * kernels live in it. */
-    size_t nl = env_size("ECF8_DECODE_NL", PAIRS_NL);
-    char options[512];
-    snprintf(options, sizeof options,
-             "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
-             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%zu -DECF8_NSETS=%zu -DECF8_READER=%d "
-             "-DECF8_COOP_WG=%d -DECF8_NL=%zu",
-             t->width, code_bits_class(small ? ECF8_MAX_CODE_BITS : s->code_bits, l.raw_bits),
-             l.raw_bits, l.symbol_shift,
-             l.symbol_bits, vw, nsets, lanes_reader(nsets), COOP_WG, nl);
     cl_program program = NULL;
-    st = ecf8_cl_program_get(t->context, t->device, "decode", options, &program);
+    st = ecf8_cl_program_get(t->context, t->device, "decode", plan.options, &program);
     if (st) return st;
     t->portable = clCreateKernel(program, "ecf8_decode", &err);
     if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode)");
-    if (!st && want_lanes) {
+    if (!st && plan.lanes) {
         t->lanes = clCreateKernel(program, "ecf8_decode_lanes", &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_lanes)");
     }
-    if (!st && want_pairs) {
+    if (!st && plan.pairs) {
         t->pairs = clCreateKernel(program, "ecf8_decode_pairs", &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_pairs)");
     }
-    if (!st && want_coop) {
+    if (!st && plan.coop) {
         t->coop = clCreateKernel(program, "ecf8_decode_coop", &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_coop)");
         size_t max_coop = 0;
@@ -323,7 +189,7 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
          * portable kernel. */
         if (!st && (clGetKernelWorkGroupInfo(t->coop, t->device, CL_KERNEL_WORK_GROUP_SIZE,
                                              sizeof max_coop, &max_coop, NULL) != CL_SUCCESS ||
-                    max_coop < COOP_WG)) {
+                    max_coop < ECF8_COOP_WG)) {
             clReleaseKernel(t->coop);
             t->coop = NULL;
         }
@@ -331,7 +197,7 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     clReleaseProgram(program);
     if (st) return st;
 
-    size_t wg = env_size("ECF8_DECODE_WG", caps.is_cpu ? 8 : 64), max_wg = 0;
+    size_t wg = plan.wg, max_wg = 0;
     if (clGetKernelWorkGroupInfo(t->portable, t->device, CL_KERNEL_WORK_GROUP_SIZE,
                                  sizeof max_wg, &max_wg, NULL) == CL_SUCCESS &&
         max_wg > 0 && wg > max_wg)
@@ -343,17 +209,17 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     /* One work-item per group: on a CPU a work-item is already a thread's
      * worth of vector work. */
     t->lanes_local = 1;
-    t->lanes_global = (size_t)((s->n_chunks + vw * nsets - 1) / (vw * nsets));
+    t->lanes_global = (size_t)((s->n_chunks + plan.vw * plan.nsets - 1) / (plan.vw * plan.nsets));
     /* One work-item per group of NL chunks, one per work-group like the
      * lanes kernel. */
     t->pairs_local = 1;
-    t->pairs_global = (size_t)((s->n_chunks + nl - 1) / nl);
+    t->pairs_global = (size_t)((s->n_chunks + plan.nl - 1) / plan.nl);
     /* Enough groups to fill the device several times over; each loops
      * over its chunks and loads the decode table once. */
     uint64_t groups = (uint64_t)(caps.compute_units ? caps.compute_units : 1) * 16;
     if (groups > s->n_chunks) groups = s->n_chunks ? s->n_chunks : 1;
-    t->coop_local = COOP_WG;
-    t->coop_global = (size_t)groups * COOP_WG;
+    t->coop_local = ECF8_COOP_WG;
+    t->coop_global = (size_t)groups * ECF8_COOP_WG;
     t->geom = *s;
     t->geom.chunk_offsets = NULL;
     t->geom.coded = NULL;

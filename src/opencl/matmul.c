@@ -427,22 +427,23 @@ static unsigned env_tunable(const char *name, unsigned lo, unsigned hi)
     return *end || n <= lo || n > hi ? 0 : (unsigned)n;
 }
 
-static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
+void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
+                                    unsigned code_bits, int fused, int xbf16, char *opts,
+                                    size_t size)
 {
-    char base[320], opts[400];
-    int fused = engine_decodes(mm, engine);
+    char base[320];
     /* The code length is a kernel argument; only the number of elements one
      * 32-bit load serves (>= 25 valid bits) is compiled in. */
-    unsigned elem_bits = mm->code_bits + mm->layout.raw_bits;
+    unsigned elem_bits = code_bits + (layout ? layout->raw_bits : 0);
     unsigned grp = elem_bits <= 6 ? 4 : elem_bits <= 12 ? 2 : 1;
-    if (fused)
+    if (fused && layout)
         snprintf(base, sizeof base,
                  "-cl-std=CL1.2 -DWDT=%d -DFUSED=1 -DGRP=%u -DRAW_BITS=%u -DSYM_SHIFT=%u "
                  "-DSYM_BITS=%u -DXBF16=%d",
-                 (int)mm->dtype, grp, mm->layout.raw_bits, mm->layout.symbol_shift,
-                 mm->layout.symbol_bits, xbf16);
+                 (int)dtype, grp, layout->raw_bits, layout->symbol_shift, layout->symbol_bits,
+                 xbf16);
     else
-        snprintf(base, sizeof base, "-cl-std=CL1.2 -DWDT=%d -DFUSED=0 -DXBF16=%d", (int)mm->dtype,
+        snprintf(base, sizeof base, "-cl-std=CL1.2 -DWDT=%d -DFUSED=0 -DXBF16=%d", (int)dtype,
                  xbf16);
     /* Tunables, overridable from the environment while measuring:
      * ECF8_MATMUL_LANES=1 forces the portable one-lane path (tests, GPUs'
@@ -458,7 +459,14 @@ static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, m
     if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DMB=%u", mb);
     if (ahead)
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DPREFETCH_AHEAD=%u", ahead);
-    snprintf(opts, sizeof opts, "%s%s%s", base, one_lane ? " -DLANES=1" : "", extra);
+    snprintf(opts, size, "%s%s%s", base, one_lane ? " -DLANES=1" : "", extra);
+}
+
+static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
+{
+    char opts[400];
+    ecf8_cl_matmul_program_options(mm->dtype, &mm->layout, mm->code_bits,
+                                   engine_decodes(mm, engine), xbf16, opts, sizeof opts);
     int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &v->prog);
     cl_int err = CL_SUCCESS;
     cl_kernel probe = NULL;

@@ -83,6 +83,15 @@ int ecf8_cl_device_caps_get(cl_device_id device, ecf8_cl_device_caps *caps)
     caps->has_subgroups = has_extension(ext, "cl_khr_subgroups") || c_major == 2;
     caps->is_cpu = (caps->type & CL_DEVICE_TYPE_CPU) != 0;
     free(ext);
+    /* The widest int vector the device runs natively: PoCL reports 8 on
+     * AVX2 hosts and 16 with AVX-512, so kernels never use a vector type
+     * the target has no registers for (PoCL's compiler then warns about
+     * the ABI on stderr and emulates it slowly). */
+    cl_uint native_int = 0;
+    if (clGetDeviceInfo(device, CL_DEVICE_NATIVE_VECTOR_WIDTH_INT, sizeof native_int, &native_int,
+                        NULL) != CL_SUCCESS)
+        native_int = 1;
+    caps->vector_bits = 32u * (native_int ? native_int : 1);
     return ECF8_OK;
 }
 
@@ -353,7 +362,6 @@ static int build_failure(cl_program program, cl_device_id device, const char *na
         log[0] = '\0';
     const char *text = log && log[0] ? log : ecf8_status_string(err);
     while (*text == '\n' || *text == ' ') text++;
-    if (getenv("ECF8_BUILD_LOG")) fprintf(stderr, "ecf8: build log of %s.cl:\n%s\n", name, text);
     /* One line for ecf8_last_error(): the log's first lines name the first
      * error, newlines become "; " and trailing blanks go. */
     if (log) {

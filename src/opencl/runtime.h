@@ -44,8 +44,18 @@ typedef struct ecf8_cl_device_caps {
     int has_fp16;       /* cl_khr_fp16 */
     int has_subgroups;  /* cl_khr_subgroups or OpenCL C 2.0+ */
     int is_cpu;
+    unsigned vector_bits; /* native int vector width x 32: 256 on AVX2, 512 on AVX-512 */
 } ecf8_cl_device_caps;
 int ecf8_cl_device_caps_get(cl_device_id device, ecf8_cl_device_caps *caps);
+
+/* The build options of the matmul program (cl/matmul.cl) for weights of
+ * `dtype` coded with `layout` and codes up to `code_bits` (fused), or raw
+ * (fused 0; layout may be NULL); xbf16: X is BF16.  Every program the
+ * matmul engines build comes from here (tests/test_cl_kernels.c builds
+ * them all). */
+void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
+                                    unsigned code_bits, int fused, int xbf16, char *opts,
+                                    size_t size);
 
 /* The kernel a decode of t to out_offset runs: "pairs", "lanes", "coop",
  * "portable", or "copy" for a stored tensor (for the tests). */
