@@ -226,11 +226,28 @@ int ecf8_cl_open_default(cl_context *context, cl_device_id *device, cl_command_q
 #define DISK_HEADER 32 /* magic, key, binary bytes, binary XXH3 */
 #define DISK_MAX_BINARY (256u << 20)
 
-/* Directory of the disk cache (created), or false when disabled/unusable. */
-static bool disk_cache_dir(char *dir, size_t size)
+/* Whether the device's driver caches built programs itself: PoCL does (in
+ * POCL_CACHE_DIR, by source and options), and exporting a PoCL program's
+ * binary (CL_PROGRAM_BINARIES) compiles every kernel in it once more in a
+ * generic form, the unused ones too: measured on a 2-core host, a cold
+ * decompress of an FP8 golden file took 16.9 s with our cache, 6.4 s
+ * without, and a warm one 0.06 s against 0.13 s. */
+static bool driver_caches_programs(cl_device_id device)
+{
+    char version[256];
+    device_string(device, CL_DEVICE_VERSION, version, sizeof version);
+    return strstr(version, "PoCL") != NULL;
+}
+
+/* Directory of the disk cache (created), or false when disabled/unusable.
+ * ECF8_CACHE=0/off/no disables it, 1/on/yes enables it on every device;
+ * unset, it is used where the driver keeps no cache of its own. */
+static bool disk_cache_dir(cl_device_id device, char *dir, size_t size)
 {
     const char *flag = getenv("ECF8_CACHE");
     if (flag && (!strcmp(flag, "0") || !strcmp(flag, "off") || !strcmp(flag, "no"))) return false;
+    bool forced = flag && (!strcmp(flag, "1") || !strcmp(flag, "on") || !strcmp(flag, "yes"));
+    if (!forced && driver_caches_programs(device)) return false;
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     int n;
     if (xdg && xdg[0] == '/') n = snprintf(dir, size, "%s/ecf8", xdg);
@@ -414,7 +431,7 @@ static int build_program(cl_context context, cl_device_id device, const char *na
                          const char *source, const char *options, cl_program *out)
 {
     char dir[4096], path[4200];
-    bool use_disk = disk_cache_dir(dir, sizeof dir);
+    bool use_disk = disk_cache_dir(device, dir, sizeof dir);
     uint64_t key = 0;
     if (use_disk) {
         key = disk_key(device, source, options);
