@@ -31,6 +31,7 @@
  * Order-0 bound: per coded tensor the min over splits (stored, exponent,
  * byte) of ecf8_tensor_analysis.entropy_bound_bytes; other tensors and the
  * safetensors header at their size. */
+#include "bench_util.h"
 #include "ecf8.h"
 
 #include <cjson/cJSON.h>
@@ -106,12 +107,6 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* --stat min reports the fastest repeat instead of the median: the better
  * estimate of the uncontended cost when comparing two builds on a busy box. */
 static bool g_stat_min = false;
@@ -122,7 +117,7 @@ static double median(const double *v, size_t n)
     if (n == 0) return 0;
     double *c = xmalloc(n * sizeof *c);
     memcpy(c, v, n * sizeof *c);
-    qsort(c, n, sizeof *c, cmp_double);
+    qsort(c, n, sizeof *c, bench_cmp_double);
     double m = g_stat_min ? c[0] : n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
     free(c);
     return m;
@@ -489,21 +484,6 @@ static double time_verified(ecf8_file *f, model *m, const size_t *map, uint8_t *
 }
 
 /* ---- output ------------------------------------------------------------- */
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            printf("\\%c", c);
-        else if (c < 0x20)
-            printf("\\u%04x", c);
-        else
-            putchar(c);
-    }
-    putchar('"');
-}
-
 /* ,"key":value, or null for a figure that was not measured (0). */
 static void json_num(const char *key, int decimals, double v)
 {
@@ -519,7 +499,7 @@ static void print_json(const model *m, const results *r, const bench_opts *o)
 {
     const double MB = 1e6, GB = 1e9;
     printf("{\"file\":");
-    json_str(m->path);
+    bench_json_string(stdout, m->path);
     printf(",\"repeat\":%u,\"threads_all\":%u,\"clock\":\"%s\",\"stat\":\"%s\"", o->repeat,
            r->threads_all, g_clock == CLOCK_MONOTONIC ? "monotonic" : "thread_cputime",
            g_stat_min ? "min" : "median");

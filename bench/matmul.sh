@@ -4,9 +4,9 @@
 # LLM-sized weights tiled from a real FP8 checkpoint (so the byte statistics
 # stay real), weights cold (a flush before every timed run), batch 1 and 64.
 #
-#   bench/matmul.sh [extra `ecf8 bench matmul` options...]   e.g. --repeat 21
+#   bench/matmul.sh [extra ecf8-bench-matmul options...]   e.g. --repeat 21
 #
-# Builds a Release ecf8 in $BUILD_DIR (default build-matmul), compresses the
+# Builds a Release ecf8 and ecf8-bench-matmul in $BUILD_DIR (default build-matmul), compresses the
 # MiniLM fixtures ($ECF8_FIXTURE_DIR, default ~/.cache/ecf8/fixtures; made by
 # scripts/make_fixtures.py), prints one JSON object per run on stdout and a
 # summary of the ratios on stderr.  Quote ratios from one run: the
@@ -36,13 +36,13 @@ for fx in e4m3 e5m2 bf16; do
 done
 for shape in $SHAPES; do
     say "F8_E4M3 $shape, batch $BATCHES"
-    "$ECF8" bench matmul "$tmp/e4m3.ecf8" --tensor "$TENSOR" --shape "$shape" \
+    "$BENCH_DIR/ecf8-bench-matmul" "$tmp/e4m3.ecf8" --tensor "$TENSOR" --shape "$shape" \
         --batch "$BATCHES" --json "$@" | tee -a "$out"
 done
 for fx in e5m2 bf16; do
     [ -f "$tmp/$fx.ecf8" ] || continue
     say "$fx 4096x4096, batch $BATCHES"
-    "$ECF8" bench matmul "$tmp/$fx.ecf8" --tensor "$TENSOR" --shape 4096x4096 \
+    "$BENCH_DIR/ecf8-bench-matmul" "$tmp/$fx.ecf8" --tensor "$TENSOR" --shape 4096x4096 \
         --batch "$BATCHES" --json "$@" | tee -a "$out"
 done
 

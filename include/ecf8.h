@@ -78,6 +78,9 @@ ECF8_API const char *ecf8_status_string(int status);
 /* Detail of the most recent failure on the calling thread, e.g.
  * "tensor 'w': chunk 12 ends past its stream".  Empty when none. */
 ECF8_API const char *ecf8_last_error(void);
+/* Empties ecf8_last_error() on the calling thread (before a call whose
+ * failure should not be read with an earlier one's detail). */
+ECF8_API void ecf8_clear_error(void);
 
 /* ---- element types and symbol splits ------------------------------------ */
 typedef enum ecf8_dtype {

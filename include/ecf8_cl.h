@@ -21,6 +21,8 @@
 
 #include "ecf8.h"
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -34,6 +36,33 @@ ECF8_API int ecf8_cl_select_device(cl_platform_id *platform, cl_device_id *devic
 /* A context and an in-order queue with profiling on the selected device. */
 ECF8_API int ecf8_cl_open_default(cl_context *context, cl_device_id *device,
                                   cl_command_queue *queue);
+
+/* Facts about a device, as `ecf8 devices` lists them.  The caller sets
+ * struct_size to sizeof(ecf8_cl_device_info); fields past struct_size are
+ * not written, so a caller built against an older, shorter struct keeps
+ * working when fields are added at the end.  Strings are NUL-terminated
+ * (truncated to fit); a string the driver does not report is empty. */
+typedef struct ecf8_cl_device_info {
+    size_t struct_size;         /* sizeof(ecf8_cl_device_info) */
+    char name[256];             /* CL_DEVICE_NAME */
+    char vendor[128];           /* CL_DEVICE_VENDOR */
+    char version[128];          /* CL_DEVICE_VERSION */
+    char driver[128];           /* CL_DRIVER_VERSION */
+    cl_device_type type;        /* CL_DEVICE_TYPE */
+    cl_ulong global_mem_bytes;  /* CL_DEVICE_GLOBAL_MEM_SIZE */
+    cl_ulong local_mem_bytes;   /* CL_DEVICE_LOCAL_MEM_SIZE */
+    size_t max_work_group;      /* CL_DEVICE_MAX_WORK_GROUP_SIZE */
+    cl_uint compute_units;      /* CL_DEVICE_MAX_COMPUTE_UNITS */
+    int has_fp16;               /* cl_khr_fp16 */
+    int has_subgroups;          /* cl_khr_subgroups, or OpenCL C 2.0 */
+    int is_cpu;                 /* type includes CL_DEVICE_TYPE_CPU */
+    unsigned vector_bits;       /* native int vector width x 32 (256 on AVX2,
+                                   512 on AVX-512): the decode kernels' lanes */
+} ecf8_cl_device_info;
+/* Fills info for `device`.  ECF8_ERR_ARGUMENT for NULL arguments or a
+ * struct_size smaller than offsetof(ecf8_cl_device_info, type); an OpenCL
+ * error when the device cannot be queried. */
+ECF8_API int ecf8_cl_device_describe(cl_device_id device, ecf8_cl_device_info *info);
 
 /* ---- the program cache ----------------------------------------------------- */
 /* Programs are built once per (context, device, options) and kept in a
@@ -70,7 +99,7 @@ ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
  * own commands with events): decodes of different tensors enqueued there
  * without dependencies may run at the same time, which on a CPU device
  * (PoCL) keeps every core busy with small tensors whose one decode would
- * occupy one core (`ecf8 bench decode` measures both queues).  A chunk that
+ * occupy one core (`ecf8-bench-decode` measures both queues).  A chunk that
  * fails its length check is recorded on the device and reported as
  * ECF8_ERR_CORRUPT by the next ecf8_cl_tensor_check or
  * ecf8_cl_decode_to_host of this tensor. */

@@ -165,11 +165,20 @@ done
 # (the device commands only where the build has them).
 value_cases=("compress a b --split" "decompress a b --threads" "info a --histogram")
 "$ECF8" devices 2>&1 | grep -q "no OpenCL support" ||
-    value_cases+=("bench decode a --repeat" "matmul a --tensor" "bench matmul a --shape")
+    value_cases+=("matmul a --tensor")
 for args in "${value_cases[@]}"; do
     # shellcheck disable=SC2086
     expect 2 - "needs a value" - -- $args
     [ -z "$why" ] && ! grep -q "needs a value" "$TMP/stderr" && why="says $(head -n 1 "$TMP/stderr")"
+    check "usage: ecf8 $args" ""
+done
+# The benchmarks are programs of their own (bench/): `ecf8 bench` says so
+# in one line, whatever the build.
+for args in "bench" "bench decode a --repeat 1" "bench matmul a"; do
+    # shellcheck disable=SC2086
+    expect 2 - "" - -- $args
+    [ -z "$why" ] && { [ "$(wc -l <"$TMP/stderr")" = 1 ] && grep -q "ecf8-bench-decode or ecf8-bench-matmul" "$TMP/stderr" ||
+        why="says $(tr '\n' '|' <"$TMP/stderr")"; }
     check "usage: ecf8 $args" ""
 done
 

@@ -1,14 +1,19 @@
 #!/usr/bin/env bash
-# cli_opencl.sh ECF8 - the device commands of the ecf8 CLI on a real OpenCL
-# device: devices, matmul (every engine), bench matmul/decode --json and
-# decompress --engine opencl, on one real Linear weight and on broken
-# inputs.  Exit 77 (skipped) when there is no device or no python3.
+# cli_opencl.sh ECF8 [BENCH_DECODE BENCH_MATMUL] - the device commands of
+# the ecf8 CLI on a real OpenCL device: devices, matmul (both engines) and
+# decompress --engine opencl, and the device benchmarks ecf8-bench-matmul
+# and ecf8-bench-decode --json (bench/; skipped when their paths are not
+# given), on one real Linear weight and on broken inputs.  Exit 77
+# (skipped) when there is no device or no python3.
 #
-# A failure must be exit status 1 with one stderr line "ecf8: FILE: ...",
-# nothing on stdout, and no output file or temporary left behind.
+# A failure must be exit status 1 with one stderr line "PROG: FILE: ..."
+# (PROG: ecf8 or the bench program's name), nothing on stdout, and no
+# output file or temporary left behind.
 set -u
 
-ECF8=${1:?usage: cli_opencl.sh PATH/TO/ecf8}
+ECF8=${1:?usage: cli_opencl.sh PATH/TO/ecf8 [PATH/TO/ecf8-bench-decode PATH/TO/ecf8-bench-matmul]}
+BENCH_DECODE=${2:-}
+BENCH_MATMUL=${3:-}
 DATA=${ECF8_TEST_DATA:-$(cd "$(dirname "$0")" && pwd)/data}
 TMP=$(mktemp -d "${ECF8_BUILD_DIR:-${TMPDIR:-/tmp}}/cli-opencl-XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -22,12 +27,13 @@ fi
 checks=0 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 
-# run NAME ARGS...: ecf8 ARGS must succeed silently on stderr.
+# run NAME ARGS...: ecf8 ARGS (PROG ARGS with PROG set) must succeed
+# silently on stderr.
 run() {
-    local name=$1
+    local name=$1 prog=${PROG:-$ECF8}
     shift
     checks=$((checks + 1))
-    if ! "$ECF8" "$@" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null; then
+    if ! "$prog" "$@" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null; then
         fail "$name: exit status $? ($(head -n 1 "$TMP/stderr"))"
         return 1
     fi
@@ -35,23 +41,24 @@ run() {
     return 0
 }
 
-# refused NAME NAMED NEEDLE OUTPUT ARGS...: ecf8 ARGS must fail with status 1,
-# one stderr line "ecf8: NAMED: ..." holding NEEDLE, an empty stdout, and
-# neither OUTPUT nor a temporary beside it.
+# refused NAME NAMED NEEDLE OUTPUT ARGS...: ecf8 ARGS (PROG ARGS with PROG
+# set) must fail with status 1, one stderr line "PROG: NAMED: ..." holding
+# NEEDLE, an empty stdout, and neither OUTPUT nor a temporary beside it.
 refused() {
-    local name=$1 named=$2 needle=$3 output=$4
+    local name=$1 named=$2 needle=$3 output=$4 prog=${PROG:-$ECF8}
     shift 4
     checks=$((checks + 1))
     rm -f "$output" # what an earlier check may have left
-    "$ECF8" "$@" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null
+    "$prog" "$@" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null
     local rc=$? msg
     msg=$(head -n 1 "$TMP/stderr")
+    named="$(basename "$prog"): $named"
     if [ "$rc" != 1 ]; then
         fail "$name: exit status $rc, want 1 (stderr: $msg)"
     elif [ "$(wc -l <"$TMP/stderr")" != 1 ]; then
         fail "$name: stderr is not one line: $(tr '\n' '|' <"$TMP/stderr")"
-    elif [ "${msg#"ecf8: $named: "}" = "$msg" ]; then
-        fail "$name: '$msg' does not start with 'ecf8: $named: '"
+    elif [ "${msg#"$named: "}" = "$msg" ]; then
+        fail "$name: '$msg' does not start with '$named: '"
     elif [ "${msg#*"$needle"}" = "$msg" ]; then
         fail "$name: '$msg' lacks '$needle'"
     elif [ -s "$TMP/stdout" ]; then
@@ -118,19 +125,13 @@ run "devices --json" devices --json &&
     { python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["platforms"]' "$TMP/stdout" ||
         fail "devices --json: not JSON with platforms"; }
 
-# ---- matmul on every engine -----------------------------------------------------
-have_clblast=1
-for engine in fused uncompressed clblast; do
+# ---- matmul on both engines -----------------------------------------------------
+for engine in fused uncompressed; do
     for x in x3 x1; do
         out=$TMP/y-$engine-$x.npy
         checks=$((checks + 1))
         if ! "$ECF8" matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/$x.npy" --output "$out" \
             --engine "$engine" >"$TMP/stdout" 2>"$TMP/stderr"; then
-            if [ "$engine" = clblast ] && grep -q 'no CLBlast' "$TMP/stderr"; then
-                echo "note: this build has no CLBlast; clblast engine not tested"
-                have_clblast=0
-                break
-            fi
             fail "matmul --engine $engine $x: $(head -n 1 "$TMP/stderr")"
         elif [ -s "$TMP/stderr" ]; then
             fail "matmul --engine $engine $x: stderr on success: $(head -n 1 "$TMP/stderr")"
@@ -141,9 +142,8 @@ for x in x3 x1; do
     cmp -s "$TMP/y-fused-$x.npy" "$TMP/y-uncompressed-$x.npy" ||
         fail "matmul $x: fused and uncompressed Y differ"
 done
-# The 1-D X gives a 1-D Y equal to the first row of the (3, K) product; the
-# clblast engine (another reduction order) agrees to fp32 rounding.
-python3 - "$TMP" "$have_clblast" <<'PY' || fail "matmul: Y has the wrong shape or values"
+# The 1-D X gives a 1-D Y equal to the first row of the (3, K) product.
+python3 - "$TMP" <<'PY' || fail "matmul: Y has the wrong shape or values"
 import math, struct, sys
 def load(path):
     b = open(path, "rb").read()
@@ -157,14 +157,6 @@ shape3, y3 = load(sys.argv[1] + "/y-fused-x3.npy")
 shape1, y1 = load(sys.argv[1] + "/y-fused-x1.npy")
 assert shape3 == (3, 384) and shape1 == (384,), (shape3, shape1)
 assert all(math.isfinite(v) for v in y3 + y1) and max(abs(v) for v in y3) > 0
-if sys.argv[2] == "1":
-    for x, ref in (("x3", y3), ("x1", y1)):
-        shape, y = load(sys.argv[1] + "/y-clblast-%s.npy" % x)
-        assert shape == (3, 384) if x == "x3" else shape == (384,), (x, shape)
-        scale = max(abs(v) for v in ref)
-        # "not <=" so that a NaN counts as a difference (max() would skip it).
-        bad = [i for i, (a, b) in enumerate(zip(y, ref)) if not abs(a - b) <= 1e-4 * scale]
-        assert not bad, ("clblast", x, len(bad), "elements differ, first", bad[0], y[bad[0]], ref[bad[0]])
 PY
 python3 - "$TMP" <<'PY' || fail "matmul: 1-D X is not row 0 of the batch"
 import struct, sys
@@ -177,6 +169,13 @@ PY
 # ---- bad inputs --------------------------------------------------------------------
 y=$TMP/out/y.npy
 mkdir -p "$TMP/out"
+# The decode + CLBlast baseline is ecf8-bench-matmul's: a usage error here.
+checks=$((checks + 1))
+"$ECF8" matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/x3.npy" --output "$y" --engine clblast \
+    >"$TMP/stdout" 2>"$TMP/stderr"
+rc=$?
+{ [ "$rc" = 2 ] && grep -q "ecf8-bench-matmul" "$TMP/stderr" && [ ! -e "$y" ]; } ||
+    fail "matmul --engine clblast: exit $rc, want 2 naming ecf8-bench-matmul ($(head -n 1 "$TMP/stderr"))"
 for engine in fused uncompressed; do
     refused "matmul $engine, X of the wrong shape" "$TMP/x-shape.npy" "does not match" "$y" \
         matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/x-shape.npy" --output "$y" --engine "$engine"
@@ -222,66 +221,29 @@ PY
 done
 [ "$found" = 1 ] || fail "no payload bit found that only the checksum catches"
 for bad in bad-scale bad-weight; do
-    for engine in fused uncompressed clblast; do
-        [ "$engine" = clblast ] && [ "$have_clblast" = 0 ] && continue
+    for engine in fused uncompressed; do
         refused "matmul $engine on $bad.ecf8" "$TMP/$bad.ecf8" "checksum mismatch" "$y" \
             matmul "$TMP/$bad.ecf8" --tensor "$W" --input "$TMP/x3.npy" --output "$y" --engine "$engine"
     done
-    refused "bench matmul on $bad.ecf8" "$TMP/$bad.ecf8" "checksum mismatch" "$y" \
-        bench matmul "$TMP/$bad.ecf8" --repeat 1 --warm --json
+    [ -n "$BENCH_MATMUL" ] && PROG=$BENCH_MATMUL refused "ecf8-bench-matmul on $bad.ecf8" "$TMP/$bad.ecf8" \
+        "checksum mismatch" "$y" "$TMP/$bad.ecf8" --repeat 1 --warm --json
     refused "decompress --engine opencl $bad.ecf8" "$TMP/$bad.ecf8" "checksum mismatch" "$y" \
         decompress --engine opencl "$TMP/$bad.ecf8" "$y"
 done
 
 # ---- no device: the errors still name the file -------------------------------------
-for cmd in "matmul" "bench matmul" "bench decode" "decompress"; do
+for cmd in "matmul" "ecf8-bench-matmul" "ecf8-bench-decode" "decompress"; do
+    prog=$ECF8
     case $cmd in
         matmul) args=(matmul "$TMP/w.ecf8" --tensor "$W" --input "$TMP/x3.npy" --output "$y") ;;
-        "bench matmul") args=(bench matmul "$TMP/w.ecf8" --repeat 1 --warm) ;;
-        "bench decode") args=(bench decode "$TMP/w.ecf8" --repeat 1) ;;
+        ecf8-bench-matmul) prog=$BENCH_MATMUL args=("$TMP/w.ecf8" --repeat 1 --warm) ;;
+        ecf8-bench-decode) prog=$BENCH_DECODE args=("$TMP/w.ecf8" --repeat 1) ;;
         decompress) args=(decompress --engine opencl "$TMP/w.ecf8" "$y") ;;
     esac
-    ECF8_DEVICE=no-such-device refused "$cmd without a device" "$TMP/w.ecf8" "matches no OpenCL device" "$y" \
-        "${args[@]}"
+    [ -n "$prog" ] || continue
+    PROG=$prog ECF8_DEVICE=no-such-device refused "$cmd without a device" "$TMP/w.ecf8" \
+        "matches no OpenCL device" "$y" "${args[@]}"
 done
-
-# ---- benchmarks' JSON -----------------------------------------------------------------
-if run "bench matmul --json" bench matmul "$TMP/w.ecf8" --batch 1,3 --repeat 1 --warm --json; then
-    python3 - "$TMP/stdout" "$W" "$have_clblast" <<'PY' || fail "bench matmul --json: not the documented JSON"
-import json, sys
-runs = [json.loads(line) for line in open(sys.argv[1])]
-assert [r["m"] for r in runs] == [1, 3]
-want = {"fused", "uncompressed"} | ({"clblast"} if sys.argv[3] == "1" else set())
-for r in runs:
-    assert r["tensor"] == sys.argv[2] and r["dtype"] == "F8_E4M3" and r["bit_identical"] is True, r
-    assert (r["n"], r["k"]) == (384, 384) and set(r["engines"]) == want, r
-    for e in r["engines"].values():
-        assert {"median_ms", "gflops", "weight_gbps", "max_abs_err"} <= set(e), e
-PY
-fi
-# --shape tiles the weight and codes it as the file does (w.ecf8: --split
-# exponent, where auto would pick the byte split).
-if run "bench matmul --shape --json" bench matmul "$TMP/w.ecf8" --shape 200x700 --repeat 1 --warm --no-clblast --json; then
-    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert (r["n"], r["k"], r["split"], r["bit_identical"]) == (200, 700, "exponent", True), r' \
-        "$TMP/stdout" || fail "bench matmul --shape: the tiled weight is not coded like the file's"
-fi
-if run "bench decode --json" bench decode "$TMP/w.ecf8" --repeat 1 --min-bytes 0 --json; then
-    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tensors"] == 1 and [t["name"] for t in d["per_tensor"]] == [sys.argv[2]]; assert d["batch_tensors"] == 1 and d["batch_opencl_decode_gbps"] > 0 and d["batch_in_order_opencl_decode_gbps"] > 0' \
-        "$TMP/stdout" "$W" || fail "bench decode --json: not the documented JSON"
-fi
-# A file of several dtypes: the whole-file batch and one per dtype (each
-# checked against the tensors' checksums by the bench itself).
-run "compress the E4M3 slice" compress "$DATA/minilm-slice-e4m3.safetensors" "$TMP/e4m3.ecf8"
-if run "bench decode --json, several dtypes" bench decode "$TMP/e4m3.ecf8" --repeat 1 --json; then
-    python3 - "$TMP/stdout" <<'PY' || fail "bench decode --json: batch figures missing"
-import json, sys
-d = json.load(open(sys.argv[1]))
-assert len(d["by_dtype"]) >= 2, d["by_dtype"].keys()
-assert sum(v["batch_tensors"] for v in d["by_dtype"].values()) == d["batch_tensors"] == d["tensors"]
-for v in [d] + list(d["by_dtype"].values()):
-    assert v["batch_opencl_decode_gbps"] > 0 and v["batch_in_order_opencl_decode_gbps"] > 0, v
-PY
-fi
 
 # ---- decompress on the device -----------------------------------------------------------
 run "compress the BF16 slice" compress "$DATA/minilm-slice-bf16.safetensors" "$TMP/bf16.ecf8"
@@ -291,6 +253,68 @@ for pair in "$TMP/w.ecf8:$TMP/w.safetensors" "$TMP/bf16.ecf8:$DATA/minilm-slice-
         { cmp -s "$original" "$TMP/rt.safetensors" || fail "decompress --engine opencl $in: output differs"; }
     rm -f "$TMP/rt.safetensors"
 done
+
+# ---- the benchmarks (bench/) ------------------------------------------------------------
+if [ -z "$BENCH_MATMUL" ] || [ -z "$BENCH_DECODE" ]; then
+    echo "note: no bench programs given (built without ECF8_BENCH?): ecf8-bench-* not tested"
+    echo "cli_opencl: $checks checks, $fails failures"
+    [ "$fails" = 0 ]
+    exit
+fi
+# An option given last without its value is named as such.
+for pair in "$BENCH_DECODE:--repeat" "$BENCH_MATMUL:--shape"; do
+    checks=$((checks + 1))
+    "${pair%:*}" "$TMP/w.ecf8" "${pair##*:}" >"$TMP/stdout" 2>"$TMP/stderr"
+    rc=$?
+    { [ "$rc" = 2 ] && grep -q "^$(basename "${pair%:*}"): option '${pair##*:}' needs a value" "$TMP/stderr"; } ||
+        fail "$pair given last: exit $rc, $(head -n 1 "$TMP/stderr")"
+done
+have_clblast=1
+"$BENCH_MATMUL" --help | grep -q "no CLBlast" && {
+    echo "note: ecf8-bench-matmul is built without CLBlast; clblast engine not tested"
+    have_clblast=0
+}
+# The clblast engine (another reduction order) agrees with the float64
+# reference to fp32 rounding, like the fused one ("not <=": a NaN fails).
+if PROG=$BENCH_MATMUL run "ecf8-bench-matmul --json" "$TMP/w.ecf8" --batch 1,3 --repeat 1 --warm --json; then
+    python3 - "$TMP/stdout" "$W" "$have_clblast" <<'PY' || fail "ecf8-bench-matmul --json: not the documented JSON"
+import json, sys
+runs = [json.loads(line) for line in open(sys.argv[1])]
+assert [r["m"] for r in runs] == [1, 3]
+want = {"fused", "uncompressed"} | ({"clblast"} if sys.argv[3] == "1" else set())
+for r in runs:
+    assert r["tensor"] == sys.argv[2] and r["dtype"] == "F8_E4M3" and r["bit_identical"] is True, r
+    assert (r["n"], r["k"]) == (384, 384) and set(r["engines"]) == want, r
+    for e in r["engines"].values():
+        assert {"median_ms", "gflops", "weight_gbps", "max_abs_err"} <= set(e), e
+    if "clblast" in r["engines"]:
+        err, ref = r["engines"]["clblast"]["max_abs_err"], r["engines"]["fused"]["max_abs_err"]
+        assert err <= max(1e-3, 10 * ref), ("clblast max_abs_err", err, "fused", ref)
+PY
+fi
+# --shape tiles the weight and codes it as the file does (w.ecf8: --split
+# exponent, where auto would pick the byte split).
+if PROG=$BENCH_MATMUL run "ecf8-bench-matmul --shape --json" "$TMP/w.ecf8" --shape 200x700 --repeat 1 --warm --no-clblast --json; then
+    python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert (r["n"], r["k"], r["split"], r["bit_identical"]) == (200, 700, "exponent", True), r' \
+        "$TMP/stdout" || fail "ecf8-bench-matmul --shape: the tiled weight is not coded like the file's"
+fi
+if PROG=$BENCH_DECODE run "ecf8-bench-decode --json" "$TMP/w.ecf8" --repeat 1 --min-bytes 0 --json; then
+    python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["tensors"] == 1 and [t["name"] for t in d["per_tensor"]] == [sys.argv[2]]; assert d["batch_tensors"] == 1 and d["batch_opencl_decode_gbps"] > 0 and d["batch_in_order_opencl_decode_gbps"] > 0' \
+        "$TMP/stdout" "$W" || fail "ecf8-bench-decode --json: not the documented JSON"
+fi
+# A file of several dtypes: the whole-file batch and one per dtype (each
+# checked against the tensors' checksums by the bench itself).
+run "compress the E4M3 slice" compress "$DATA/minilm-slice-e4m3.safetensors" "$TMP/e4m3.ecf8"
+if PROG=$BENCH_DECODE run "ecf8-bench-decode --json, several dtypes" "$TMP/e4m3.ecf8" --repeat 1 --json; then
+    python3 - "$TMP/stdout" <<'PY' || fail "ecf8-bench-decode --json: batch figures missing"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert len(d["by_dtype"]) >= 2, d["by_dtype"].keys()
+assert sum(v["batch_tensors"] for v in d["by_dtype"].values()) == d["batch_tensors"] == d["tensors"]
+for v in [d] + list(d["by_dtype"].values()):
+    assert v["batch_opencl_decode_gbps"] > 0 and v["batch_in_order_opencl_decode_gbps"] > 0, v
+PY
+fi
 
 echo "cli_opencl: $checks checks, $fails failures"
 [ "$fails" = 0 ]

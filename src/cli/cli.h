@@ -34,7 +34,6 @@ int cli_info(int argc, char **argv);
 
 /* Device commands (cli_opencl.c, or stubs without OpenCL). */
 int cli_devices(int argc, char **argv);
-int cli_bench(int argc, char **argv);
 int cli_matmul(int argc, char **argv);
 /* Removes "--engine X" from argv; returns an exit status on a usage
  * error, else -1. */
@@ -44,8 +43,21 @@ int cli_decompress_engine_args(int *argc, char **argv);
  * device engine reports too. */
 int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o);
 
-/* Matmul commands (cli_matmul.c), reached through cli_matmul/cli_bench. */
-int cli_matmul_run(int argc, char **argv);       /* ecf8 matmul ... */
-int cli_bench_matmul(int argc, char **argv);     /* ecf8 bench matmul ... */
+/* `ecf8 matmul ...` (cli_matmul.c), reached through cli_matmul. */
+int cli_matmul_run(int argc, char **argv);
+
+/* The Linear weight a matmul multiplies (cli_weight.c, shared with
+ * bench/bench_matmul.c): W, and for FP8 its [ceil(N/128), ceil(K/128)]
+ * block scales, the tensor "A.weight_scale_inv" of "A.weight" or
+ * "A.kernel". */
+typedef struct mm_weight {
+    ecf8_tensor_info w, s;
+    int has_scale;
+    char scale_name[1024];
+} mm_weight;
+/* Looks up W = `name` (NULL: the file's largest 2-D FP8-with-scales or
+ * BF16 weight that is not an embedding table) and its scales: 0, or 1 with
+ * `why` holding what is wrong (without the file's name). */
+int mm_weight_find(const ecf8_file *f, const char *name, mm_weight *out, char *why, size_t why_size);
 
 #endif

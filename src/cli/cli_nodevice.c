@@ -11,7 +11,6 @@ static int no_opencl(void)
 }
 
 int cli_devices(int argc, char **argv) { (void)argc, (void)argv; return no_opencl(); }
-int cli_bench(int argc, char **argv) { (void)argc, (void)argv; return no_opencl(); }
 int cli_matmul(int argc, char **argv) { (void)argc, (void)argv; return no_opencl(); }
 
 int cli_decompress_engine_args(int *argc, char **argv)

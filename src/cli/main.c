@@ -243,12 +243,10 @@ static void usage(FILE *f)
             "  ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]\n"
             "  ecf8 info FILE.safetensors|FILE.ecf8 [--json] [--histogram TENSOR]\n"
             "  ecf8 devices [--json]\n"
-            "  ecf8 bench decode FILE.ecf8 [--json] [--repeat N] [--min-bytes B] [--zstd-level L]\n"
             "  ecf8 matmul FILE.ecf8 --tensor NAME --input X.npy --output Y.npy\n"
-            "              [--engine fused|uncompressed|clblast]\n"
-            "  ecf8 bench matmul FILE.ecf8 [--tensor NAME] [--batch M] [--shape NxK] [--json]\n"
-            "                    [--repeat N] [--warm] [--no-clblast]\n"
-            "  ecf8 version\n",
+            "              [--engine fused|uncompressed]\n"
+            "  ecf8 version\n"
+            "benchmarks: ecf8-bench-decode, ecf8-bench-matmul, ecf8-bench-codec (bench/)\n",
             ECF8_VERSION_STRING);
 }
 
@@ -266,7 +264,11 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
     if (!strcmp(cmd, "info")) return cli_info(argc, argv);
     if (!strcmp(cmd, "devices")) return cli_devices(argc, argv);
-    if (!strcmp(cmd, "bench")) return cli_bench(argc, argv);
+    if (!strcmp(cmd, "bench")) {
+        fprintf(stderr, "ecf8: 'ecf8 bench' moved out of the tool: run ecf8-bench-decode or "
+                        "ecf8-bench-matmul (same arguments; built in build/bench/)\n");
+        return 2;
+    }
     if (!strcmp(cmd, "matmul")) return cli_matmul(argc, argv);
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ecf8 %s (format version %d.%d)\n", ECF8_VERSION_STRING, ECF8_FORMAT_VERSION,

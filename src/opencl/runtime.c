@@ -553,3 +553,36 @@ size_t ecf8_cl_cache_entries(cl_context context)
     pthread_mutex_unlock(&cache_lock);
     return n;
 }
+
+/* ---- device facts, public (ecf8_cl.h) ------------------------------------------ */
+int ecf8_cl_device_describe(cl_device_id device, ecf8_cl_device_info *info)
+{
+    if (!device || !info || info->struct_size < offsetof(ecf8_cl_device_info, type))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "ecf8_cl_device_describe: NULL argument or struct_size too small");
+    ecf8_cl_device_caps c;
+    int st = ecf8_cl_device_caps_get(device, &c);
+    if (st) return st;
+    ecf8_cl_device_info full;
+    /* The public struct copies the caps' strings whole. */
+    _Static_assert(sizeof full.name == sizeof c.name && sizeof full.vendor == sizeof c.vendor &&
+                       sizeof full.version == sizeof c.version && sizeof full.driver == sizeof c.driver,
+                   "ecf8_cl_device_info strings match ecf8_cl_device_caps");
+    memset(&full, 0, sizeof full);
+    full.struct_size = info->struct_size;
+    memcpy(full.name, c.name, sizeof full.name);
+    memcpy(full.vendor, c.vendor, sizeof full.vendor);
+    memcpy(full.version, c.version, sizeof full.version);
+    memcpy(full.driver, c.driver, sizeof full.driver);
+    full.type = c.type;
+    full.global_mem_bytes = c.global_mem_bytes;
+    full.local_mem_bytes = c.local_mem_bytes;
+    full.max_work_group = c.max_work_group;
+    full.compute_units = c.compute_units;
+    full.has_fp16 = c.has_fp16;
+    full.has_subgroups = c.has_subgroups;
+    full.is_cpu = c.is_cpu;
+    full.vector_bits = c.vector_bits;
+    size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
+    memcpy(info, &full, n);
+    return ECF8_OK;
+}

@@ -1,0 +1,87 @@
+/* cli_weight.c - the Linear weight `ecf8 matmul` and ecf8-bench-matmul
+ * multiply, and its block scales (cli.h).  Compiled into both programs, so
+ * it uses the public API only and prints nothing: errors come back as text. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+static int weight_error(char *why, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int weight_error(char *why, size_t size, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, size, fmt, ap);
+    va_end(ap);
+    return 1;
+}
+
+static int lib_why(char *why, size_t size, const char *fallback)
+{
+    const char *d = ecf8_last_error();
+    return weight_error(why, size, "%s", d[0] ? d : fallback);
+}
+
+static int matmul_dtype(ecf8_dtype d)
+{
+    return d == ECF8_DTYPE_F8_E4M3 || d == ECF8_DTYPE_F8_E5M2 || d == ECF8_DTYPE_BF16;
+}
+
+/* The scale of `A.weight` is `A.weight_scale_inv`; of `A.kernel`,
+ * `A.weight_scale_inv`. */
+static void scale_name_of(const char *name, char *out, size_t size)
+{
+    size_t n = strlen(name);
+    if (n >= 7 && !strcmp(name + n - 7, ".kernel"))
+        snprintf(out, size, "%.*s.weight_scale_inv", (int)(n - 7), name);
+    else
+        snprintf(out, size, "%s_scale_inv", name);
+}
+
+static int load_weight(const ecf8_file *f, const char *name, mm_weight *out, char *why, size_t size)
+{
+    size_t i;
+    memset(out, 0, sizeof *out);
+    if (ecf8_file_find(f, name, &i)) return weight_error(why, size, "no tensor '%s'", name);
+    if (ecf8_file_tensor(f, i, &out->w)) return lib_why(why, size, "unreadable tensor");
+    const ecf8_tensor_info *t = &out->w;
+    if (!matmul_dtype(t->dtype) || t->ndim != 2)
+        return weight_error(why, size,
+                            "tensor '%s' is %s with %u dims; matmul needs a 2-D F8_E4M3, F8_E5M2 or BF16 weight",
+                            name, t->dtype_name, t->ndim);
+    if (t->dtype == ECF8_DTYPE_BF16) return 0;
+    scale_name_of(name, out->scale_name, sizeof out->scale_name);
+    if (ecf8_file_find(f, out->scale_name, &i))
+        return weight_error(why, size, "FP8 tensor '%s' has no scale tensor '%s'", name, out->scale_name);
+    if (ecf8_file_tensor(f, i, &out->s)) return lib_why(why, size, "unreadable scale tensor");
+    out->has_scale = 1;
+    return 0;
+}
+
+/* The largest Linear-like weight: 2-D, FP8 with a scale or BF16, not an
+ * embedding table. */
+static int pick_weight(const ecf8_file *f, mm_weight *out, char *why, size_t size)
+{
+    const char *best = NULL;
+    uint64_t best_n = 0;
+    for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
+        ecf8_tensor_info t;
+        if (ecf8_file_tensor(f, i, &t) || !matmul_dtype(t.dtype) || t.ndim != 2) continue;
+        if (strstr(t.name, "embed")) continue;
+        if (t.dtype != ECF8_DTYPE_BF16) {
+            char sname[1024];
+            size_t j;
+            scale_name_of(t.name, sname, sizeof sname);
+            if (ecf8_file_find(f, sname, &j)) continue;
+        }
+        if (t.n_elements > best_n) best = t.name, best_n = t.n_elements;
+    }
+    if (!best) return weight_error(why, size, "no 2-D F8_E4M3/F8_E5M2 (with scales) or BF16 weight to multiply");
+    return load_weight(f, best, out, why, size);
+}
+
+int mm_weight_find(const ecf8_file *f, const char *name, mm_weight *out, char *why, size_t why_size)
+{
+    return name ? load_weight(f, name, out, why, why_size) : pick_weight(f, out, why, why_size);
+}
