@@ -58,7 +58,7 @@ refused() {
         fail "$name: stdout on failure: $(head -c 200 "$TMP/stdout")"
     elif [ -e "$output" ]; then
         fail "$name: output $output left behind"
-    elif compgen -G "$(dirname "$output")/*.tmp*" >/dev/null; then
+    elif compgen -G "$(dirname "$output")/.ecf8-*" >/dev/null; then
         fail "$name: temporary file left in $(dirname "$output")"
     fi
 }
