@@ -26,8 +26,9 @@ bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *o
  * inside of a string literal, valid UTF-8 whatever s holds) or a terminal
  * (text: no control sequence reaches it).  C0 controls, DEL and the C1
  * controls become \xHH in text and \u00HH in JSON; bytes that are not
- * UTF-8 become \xHH in text and U+FFFD in JSON; a backslash is doubled (and
- * in JSON a quote escaped).  Used for every name ecf8 prints: info's text
+ * UTF-8 become \xHH in text and U+FFFD in JSON; in JSON a backslash and a
+ * quote are escaped too.  (Text leaves a backslash alone, so that names
+ * holding one read as they are: the text is for reading, not parsing.)  Used for every name ecf8 prints: info's text
  * and JSON, and the error messages. */
 void cli_put_escaped(FILE *f, const char *s, bool json);
 /* Writes s as a JSON string literal (cli_put_escaped in quotes). */

@@ -47,7 +47,7 @@ void cli_put_escaped(FILE *f, const char *s, bool json)
             else fprintf(f, "\\x%02x\\x%02x", p[0], p[1]);
             p += n;
         } else {
-            if (p[0] == '\\' || (json && p[0] == '"')) fputc('\\', f);
+            if (json && (p[0] == '\\' || p[0] == '"')) fputc('\\', f);
             fwrite(p, 1, (size_t)n, f);
             p += n;
         }
