@@ -291,8 +291,14 @@ ecf8_decode_coop(DECODE_KERNEL_ARGS)
             if (o + m == count && (end - begin + 7) / 8 != bytes)
                 report_chunk(error, c, end - begin, bytes);
         }
-        if (t == 0 && seg_out[ECF8_COOP_WG] < count)
-            report_chunk(error, c, seg_end[ECF8_COOP_WG - 1] - begin, bytes);
+        if (t == 0 && seg_out[ECF8_COOP_WG] < count) {
+            /* The stream ends before the chunk's last element: the bits
+             * reported are those of all its elements, decoded on past the
+             * end as the CPU decoder does (not where the stream ran out). */
+            ulong end = coop_segment(table, words, last_word, table_mask, seg_end[ECF8_COOP_WG - 1],
+                                     ~(ulong)0, count - seg_out[ECF8_COOP_WG], 0, &n);
+            report_chunk(error, c, end - begin, bytes);
+        }
         barrier(CLK_LOCAL_MEM_FENCE); /* the arrays are reused by the next chunk */
     }
 }

@@ -69,7 +69,8 @@ enum {
     ECF8_ERR_NO_DEVICE = -3009,   /* no OpenCL platform or device */
     ECF8_ERR_BUILD = -3010,       /* OpenCL program failed to build */
     ECF8_ERR_MISMATCH = -3011,    /* reconstruction differs from the original */
-    ECF8_ERR_SHAPE = -3012        /* operand shapes do not agree */
+    ECF8_ERR_SHAPE = -3012,       /* operand shapes do not agree */
+    ECF8_ERR_EXISTS = -3013       /* the output exists and overwrite was not asked for */
 };
 
 /* Name of a status code (library, OpenCL or success); never NULL. */
@@ -203,12 +204,16 @@ typedef struct ecf8_compress_options {
      * version 1.0 readers open.  Default 0: the index is zstd-compressed
      * (format 1.1), which matters for checkpoints of many small tensors. */
     int plain_index;
+    /* Non-zero: ecf8_compress_path may replace an existing regular file at
+     * out_path.  Default 0: it fails with ECF8_ERR_EXISTS instead.  (Added
+     * after plain_index: a struct_size that ends at plain_index reads as 0.) */
+    int overwrite;
 } ecf8_compress_options;
 
 /* Sets every field to its default: struct_size = sizeof(ecf8_compress_options),
  * split AUTO, max_code_bits ECF8_DEFAULT_CODE_BITS (12), chunk_elements
  * ECF8_DEFAULT_CHUNK_ELEMENTS (4096), threads 0 (one per core), no progress
- * callback, plain_index 0 (format 1.1).  ecf8_tensor_analyze,
+ * callback, plain_index 0 (format 1.1), overwrite 0.  ecf8_tensor_analyze,
  * ecf8_tensor_encode, ecf8_compress_path and ecf8_inspect_path take NULL
  * options for these defaults. */
 ECF8_API void ecf8_compress_options_init(ecf8_compress_options *options);
@@ -324,8 +329,19 @@ ECF8_API uint64_t ecf8_checksum64(const void *data, size_t bytes);
 
 /* Compresses a .safetensors file, or a directory holding a sharded
  * checkpoint (*.safetensors plus *.json), into out_path.  The output is
- * written to a temporary name and renamed only on success; an out_path
- * that names in_path is refused. */
+ * written to a temporary name (".ecf8-XXXXXX" in out_path's directory) and
+ * renamed only on success.  Output rules, checked before any work (and, for
+ * an existing file, again at the rename), shared with ecf8_decompress_path:
+ *  - an empty path is refused (ECF8_ERR_ARGUMENT, "empty file name");
+ *  - an out_path that exists and is not a regular file is refused
+ *    (ECF8_ERR_ARGUMENT, "not a regular file"), whatever `overwrite` says:
+ *    a symbolic link (even to a regular file: the rename would replace the
+ *    link), a device such as /dev/null or /dev/stdout, a FIFO, a socket or
+ *    a directory is never replaced;
+ *  - an out_path that names in_path is refused;
+ *  - an existing regular file is replaced only with options->overwrite,
+ *    else ECF8_ERR_EXISTS ("PATH: already exists").
+ * Failures name the file at fault: a full disk names out_path. */
 ECF8_API int ecf8_compress_path(const char *in_path, const char *out_path,
                                 const ecf8_compress_options *options);
 /* Non-zero when a directory entry of this name goes into a container made
@@ -336,7 +352,11 @@ ECF8_API int ecf8_checkpoint_file_name(const char *name);
 /* Rebuilds the original file (or directory) byte for byte, checking every
  * tensor's checksum, with `threads` decoder threads (0 = one per core).  A
  * directory container writes its files into out_path, created if missing
- * (other files there are left alone).  All or nothing: each output file is
+ * (other files there are left alone; a symbolic link to a directory is
+ * followed, anything else there that is not a directory is refused).  Each
+ * output file follows ecf8_compress_path's rules, all checked before
+ * anything is decoded; ecf8_decompress_path never replaces an existing file
+ * (ECF8_ERR_EXISTS): use ecf8_decompress_path_ex with overwrite.  All or nothing: each output file is
  * written under a temporary name next to its destination, and they are
  * renamed into place only once every one is complete; on failure the
  * temporaries are removed, existing files keep their contents and a
@@ -358,9 +378,14 @@ typedef struct ecf8_decode_options {
      * NULL. */
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
+    /* Decompress only: non-zero lets existing regular output files be
+     * replaced (see ecf8_decompress_path).  Default 0: ECF8_ERR_EXISTS.
+     * (Added after progress_user: a struct_size ending there reads as 0.) */
+    int overwrite;
 } ecf8_decode_options;
 
-/* Sets every field to its default: struct_size, threads 0, no progress. */
+/* Sets every field to its default: struct_size, threads 0, no progress,
+ * overwrite 0. */
 ECF8_API void ecf8_decode_options_init(ecf8_decode_options *options);
 /* ecf8_decompress_path and ecf8_verify_path with options (NULL: the
  * defaults); the functions without _ex are these with threads only. */
@@ -368,6 +393,17 @@ ECF8_API int ecf8_decompress_path_ex(const char *in_path, const char *out_path,
                                      const ecf8_decode_options *options);
 ECF8_API int ecf8_verify_path_ex(const char *in_path, const char *original_path,
                                  const ecf8_decode_options *options);
+
+/* Removes every temporary output file (and every output directory it made)
+ * that ecf8 calls of this process have created and not yet renamed into
+ * place or removed, for a signal handler on the way out: it is
+ * async-signal-safe and may interrupt any thread, even one in an ecf8 call.
+ * From its first call on, ecf8 creates no more outputs (the calls fail with
+ * ECF8_ERR_IO, "interrupted"): call it only when the process is about to
+ * end, e.g. a SIGINT handler that then restores the default action and
+ * raises the signal again.  Temporaries are named ".ecf8-XXXXXX" in the
+ * output's directory; a process killed by SIGKILL leaves its own. */
+ECF8_API void ecf8_remove_temporary_files(void);
 
 /* ---- inspection ("to compress or not?") --------------------------------- */
 typedef struct ecf8_tensor_report {

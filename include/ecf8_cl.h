@@ -116,8 +116,8 @@ ECF8_API int ecf8_cl_tensor_check(ecf8_cl_tensor *tensor, cl_command_queue queue
 /* ecf8_decompress_path_ex with every coded tensor decoded on the device
  * (checked against its checksum): the original file or directory rebuilt
  * byte for byte through temporary files, renamed only once all are
- * complete; progress and errors as ecf8_decompress_path_ex
- * (options->threads is unused). */
+ * complete; progress, output rules (options->overwrite) and errors as
+ * ecf8_decompress_path_ex (options->threads is unused). */
 ECF8_API int ecf8_cl_decompress_path(cl_context context, cl_device_id device,
                                      cl_command_queue queue, const char *in_path,
                                      const char *out_path, const ecf8_decode_options *options);

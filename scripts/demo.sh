@@ -10,6 +10,6 @@ cmake --build build -j"$(nproc)" >/dev/null
 export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$PWD/build/pocl-cache}"
 in=${1:-tests/data/minilm-slice-e4m3.safetensors}
 out=build/demo.ecf8
-build/ecf8 compress "$in" "$out"
+build/ecf8 compress --force "$in" "$out"   # replaces the last run's
 build/ecf8 verify "$out" "$in"
 build/ecf8 info "$out"

@@ -209,7 +209,7 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
         if (w->options && w->options->progress)
             w->options->progress(w->options->progress_user, w->done, w->total);
     }
-    if (st) st = ecf8_fail_context(st, "%s", full_path);
+    if (st && !w->out.failed) st = ecf8_fail_context(st, "%s", full_path);
     r = &w->sources[w->n_sources - 1];
     r->n_tensors = (uint32_t)(w->n_tensors - r->first_tensor);
     ecf8_st_close(&sf);
@@ -367,9 +367,10 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
         options = &defaults;
     }
     if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    if (!in_path[0] || !out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
     /* The writer itself reads plain_index, a field older callers lack:
      * check here, not only in the encoder (a file may have nothing to code). */
-    if (options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
+    if (options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "compress: options struct too small");
     struct stat sb;
     if (stat(in_path, &sb) != 0)
@@ -380,11 +381,11 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
     int st;
     if (is_dir && (st = list_checkpoint_dir(in_path, &names, &n_names))) return st;
 
+    /* overwrite came after the first version of the struct. */
+    bool overwrite = options->overwrite && (options->struct_size == 0 ||
+                                            options->struct_size >= offsetof(ecf8_compress_options, overwrite) + sizeof(int));
     writer w = {.options = options};
-    if ((st = ecf8_outfile_open(&w.out, out_path, in_path))) {
-        st = ecf8_fail_context(st, "%s", out_path);
-        goto done;
-    }
+    if ((st = ecf8_outfile_open(&w.out, out_path, in_path, overwrite))) goto done;
     uint8_t zero[HEADER_BYTES] = {0};
     st = ecf8_outfile_write(&w.out, zero, sizeof zero);
     if (!is_dir) {
@@ -404,14 +405,14 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
             if (!full) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
             sprintf(full, "%s/%s", in_path, names[i]);
             st = add_source(&w, names[i], full, ends_with(names[i], ".safetensors"));
-            if (st && !strstr(ecf8_last_error(), in_path)) st = ecf8_fail_context(st, "%s", full);
+            if (st && !w.out.failed && !strstr(ecf8_last_error(), in_path))
+                st = ecf8_fail_context(st, "%s", full);
             free(full);
         }
     }
     if (!st) st = finish(&w, is_dir ? FLAG_DIRECTORY : 0);
     if (!st) {
         st = ecf8_outfile_commit(&w.out);
-        if (st) st = ecf8_fail_context(st, "%s", out_path);
     } else {
         ecf8_outfile_abort(&w.out);
     }
@@ -830,7 +831,9 @@ static int decode_options_get(const ecf8_decode_options *options, ecf8_decode_op
     if (options->struct_size < DECODE_OPTIONS_V1_BYTES)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "decode options struct too small (struct_size %zu)",
                          options->struct_size);
-    memcpy(out, options, DECODE_OPTIONS_V1_BYTES);
+    /* Fields after the caller's struct_size keep their defaults. */
+    memcpy(out, options, options->struct_size < sizeof *out ? options->struct_size : sizeof *out);
+    out->struct_size = sizeof *out;
     return ECF8_OK;
 }
 
@@ -902,6 +905,25 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
+/* The output rules of ecf8_output_check for every file the container
+ * rebuilds, and for a directory container an out_path that is a directory
+ * (or a link to one) or absent. */
+static int check_outputs(const ecf8_file *f, const char *in_path, const char *out_path, bool overwrite)
+{
+    if (!ecf8_file_is_directory(f)) return ecf8_output_check(out_path, in_path, overwrite);
+    if (!out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
+    struct stat sb;
+    if (stat(out_path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "%s: not a directory (the container holds a directory)", out_path);
+    int st = ECF8_OK;
+    for (size_t i = 0; i < f->n_sources && !st; i++) {
+        char *path = join_path(out_path, f->sources[i].path);
+        st = path ? ecf8_output_check(path, in_path, overwrite) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        free(path);
+    }
+    return st;
+}
+
 int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads)
 {
     ecf8_decode_options o;
@@ -921,6 +943,8 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
 {
     ecf8_clear_error();
     ecf8_decode_options o;
+    if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    if (!in_path[0] || !out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
     int st = decode_options_get(options, &o);
     if (st) return st;
     unsigned threads = o.threads;
@@ -929,16 +953,16 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     if (st) return ecf8_fail_context(st, "%s", in_path);
     progress_state progress;
     progress_start(&progress, &o, f);
-    bool dir = ecf8_file_is_directory(f), made_dir = false;
+    bool dir = ecf8_file_is_directory(f);
+    _Atomic(ecf8_temp *) *made_dir = NULL; /* a directory this call created */
     ecf8_outfile *outs = NULL;
     size_t opened = 0;
-    if (dir) {
-        if (mkdir(out_path, 0755) == 0) {
-            made_dir = true;
-        } else if (errno != EEXIST) {
-            st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out_path, strerror(errno));
-            goto done;
-        }
+    /* Every output is checked before anything is decoded or created. */
+    if ((st = check_outputs(f, in_path, out_path, o.overwrite != 0))) goto done;
+    if (dir && ecf8_temp_create_dir(out_path, &made_dir) != 0 && errno != EEXIST) {
+        st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out_path,
+                       errno == EINTR ? "interrupted" : strerror(errno));
+        goto done;
     }
     /* Every source is written under a temporary name first; they are put in
      * place only once all of them are complete (all or nothing). */
@@ -947,25 +971,21 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     for (size_t i = 0; i < f->n_sources && !st; i++) {
         char *path = dir ? join_path(out_path, f->sources[i].path) : strdup(out_path);
         if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
-        st = ecf8_outfile_open(&outs[i], path, in_path);
-        if (st) {
-            st = ecf8_fail_context(st, "%s", path);
-        } else {
+        st = ecf8_outfile_open(&outs[i], path, in_path, o.overwrite != 0);
+        if (!st) {
             opened = i + 1;
             st = rebuild_source(f, i, threads, sink_outfile, &outs[i], &progress, decode, decode_ctx);
-            if (st) st = ecf8_fail_context(st, "%s", in_path);
-            else if ((st = ecf8_outfile_finish(&outs[i]))) st = ecf8_fail_context(st, "%s", path);
+            if (st && !outs[i].failed) st = ecf8_fail_context(st, "%s", in_path);
+            else if (!st) st = ecf8_outfile_finish(&outs[i]);
         }
         free(path);
     }
     for (size_t i = 0; i < opened; i++) {
-        if (st) {
-            ecf8_outfile_abort(&outs[i]);
-        } else if ((st = ecf8_outfile_commit(&outs[i]))) {
-            st = ecf8_fail_context(st, "%s", out_path);
-        }
+        if (st) ecf8_outfile_abort(&outs[i]);
+        else st = ecf8_outfile_commit(&outs[i]);
     }
     if (st && made_dir) rmdir(out_path);
+    ecf8_temp_release(made_dir);
 done:
     free(outs);
     ecf8_file_close(f);

@@ -148,7 +148,7 @@ int ecf8_inspect_path(const char *path, const ecf8_compress_options *options, ec
     ecf8_clear_error();
     memset(out, 0, sizeof *out);
     /* The progress callback is read below: refuse a struct that lacks it. */
-    if (options && options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
+    if (options && options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
         return ecf8_fail_context(ecf8_fail(ECF8_ERR_ARGUMENT, "options struct too small"), "%s", path);
     ecf8_mapped m;
     int st = ecf8_map_file(path, &m);

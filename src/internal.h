@@ -5,6 +5,7 @@
 #include "ecf8.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -24,6 +25,10 @@ int ecf8_fail(int status, const char *fmt, ...) ECF8_PRINTF(2, 3);
 /* Prefixes the current detail with "what: " (keeps the status). */
 int ecf8_fail_context(int status, const char *fmt, ...) ECF8_PRINTF(2, 3);
 void ecf8_clear_error(void);
+
+/* ecf8_compress_options as of format 1.1 (up to plain_index): older callers
+ * pass this much; later fields read as their defaults. */
+#define ECF8_COMPRESS_OPTIONS_V1_BYTES (offsetof(ecf8_compress_options, plain_index) + sizeof(int))
 
 static inline uint64_t ecf8_load_le64(const void *p)
 {

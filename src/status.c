@@ -130,6 +130,7 @@ const char *ecf8_status_string(int status)
     case ECF8_ERR_BUILD: return "OpenCL program build failed";
     case ECF8_ERR_MISMATCH: return "reconstruction differs from the original";
     case ECF8_ERR_SHAPE: return "shape mismatch";
+    case ECF8_ERR_EXISTS: return "output exists";
     default: break;
     }
     const char *cl = opencl_status_string(status);

@@ -490,7 +490,7 @@ int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64
     uint64_t n;
     if (!out || !ecf8_mul_u64(rows, cols, &n) || (!data && n))
         return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: bad arguments");
-    if (options && options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
+    if (options && options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: options struct too small");
     *out = NULL;
     ecf8_encoded *enc = calloc(1, sizeof *enc);

@@ -4,7 +4,7 @@
 #
 # Every failure must be exit status 1 (2 for a usage error) with exactly one
 # line on stderr, "ecf8: FILE: what is wrong", nothing on stdout, and no
-# output file or temporary (*.tmp.*) left behind.  The broken files and what
+# output file or temporary (.ecf8-XXXXXX) left behind.  The broken files and what
 # each must say come from tests/data/bad/MANIFEST.tsv (make_bad_files.py).
 #
 # Checks that hit a known, reported library bug print "KNOWN BUG" and do not
@@ -68,7 +68,7 @@ expect() {
     if [ -z "$why" ] && [ "$rc" != 0 ] && [ "$output" != - ]; then
         if [ -e "$output" ]; then
             why="output $output left behind"
-        elif ls "$(dirname "$output")" | grep -q '\.tmp\.'; then
+        elif ls -A "$(dirname "$output")" | grep -q '^\.ecf8-'; then
             why="temporary file left in $(dirname "$output")"
         fi
     fi
@@ -116,15 +116,16 @@ while IFS=$'\t' read -r file kind status stage needle; do
 done <"$BAD/MANIFEST.tsv"
 [ "$n_bad" -ge 60 ] || fail "only $n_bad bad files in the manifest"
 
-# A failed decompress or compress leaves an existing output untouched.
+# A failed decompress or compress leaves an existing output untouched, even
+# with --force.
 printf precious >"$TMP/keep"
-expect 1 "$BAD/ecf8-payload-raw-bit.ecf8" "checksum mismatch" - -- decompress "$BAD/ecf8-payload-raw-bit.ecf8" "$TMP/keep"
+expect 1 "$BAD/ecf8-payload-raw-bit.ecf8" "checksum mismatch" - -- decompress --force "$BAD/ecf8-payload-raw-bit.ecf8" "$TMP/keep"
 check "decompress over an existing file" ""
 [ "$(cat "$TMP/keep")" = precious ] || fail "a failed decompress changed the existing output"
-expect 1 "$BAD/st-overlap.safetensors" "overlaps" - -- compress "$BAD/st-overlap.safetensors" "$TMP/keep"
+expect 1 "$BAD/st-overlap.safetensors" "overlaps" - -- compress -f "$BAD/st-overlap.safetensors" "$TMP/keep"
 check "compress over an existing file" ""
 [ "$(cat "$TMP/keep")" = precious ] || fail "a failed compress changed the existing output"
-ls "$TMP" | grep -q '\.tmp\.' && fail "temporary files left in $TMP"
+ls -A "$TMP" | grep -q '^\.ecf8-' && fail "temporary files left in $TMP"
 
 # ---- missing files, bad paths ---------------------------------------------------
 missing=$TMP/missing.safetensors
@@ -186,9 +187,9 @@ done
 for f in minilm-slice-e4m3 minilm-slice-e5m2 minilm-slice-bf16; do
     src=$DATA/$f.safetensors
     for split in auto exponent byte; do
-        expect 0 - "" - -- compress "$src" "$TMP/$f.ecf8" --split "$split" --threads 2
+        expect 0 - "" - -- compress "$src" "$TMP/$f.ecf8" --split "$split" --threads 2 --force
         check "compress $f --split $split" ""
-        expect 0 - "" - -- decompress "$TMP/$f.ecf8" "$TMP/$f.out"
+        expect 0 - "" - -- decompress "$TMP/$f.ecf8" "$TMP/$f.out" --force
         check "decompress $f" ""
         cmp -s "$src" "$TMP/$f.out" || fail "$f --split $split: decompressed file differs"
         expect 0 - "" - -- verify "$TMP/$f.ecf8" "$src"

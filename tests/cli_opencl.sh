@@ -65,7 +65,7 @@ refused() {
         fail "$name: stdout on failure: $(head -c 200 "$TMP/stdout")"
     elif [ -e "$output" ]; then
         fail "$name: output $output left behind"
-    elif compgen -G "$(dirname "$output")/*.tmp*" >/dev/null; then
+    elif compgen -G "$(dirname "$output")/.ecf8-*" >/dev/null; then
         fail "$name: temporary file left in $(dirname "$output")"
     fi
 }
@@ -229,6 +229,19 @@ for bad in bad-scale bad-weight; do
         "checksum mismatch" "$y" "$TMP/$bad.ecf8" --repeat 1 --warm --json
     refused "decompress --engine opencl $bad.ecf8" "$TMP/$bad.ecf8" "checksum mismatch" "$y" \
         decompress --engine opencl "$TMP/$bad.ecf8" "$y"
+done
+
+# ---- a chunk whose stream is too short or too long: every kernel's message is true ----
+# (ecf8-chunk-offset-shift.ecf8 moves the end of chunk 0 one byte into chunk
+# 1: chunk 0 decodes short of its stream, chunk 1 runs out of its own.)
+for kernel in "" portable coop; do
+    ECF8_DECODE_KERNEL=$kernel refused "decompress --engine opencl (${kernel:-default} kernel) of a shifted chunk" \
+        "$DATA/bad/ecf8-chunk-offset-shift.ecf8" "decodes to" "$y" \
+        decompress --engine opencl "$DATA/bad/ecf8-chunk-offset-shift.ecf8" "$y"
+    bits=$(sed -n 's/.*decodes to \([0-9]*\) bits, its stream holds \([0-9]*\) bytes.*/\1 \2/p' "$TMP/stderr")
+    read -r got_bits got_bytes <<<"$bits"
+    [ -n "${got_bytes:-}" ] && [ $(((got_bits + 7) / 8)) != "$got_bytes" ] ||
+        fail "${kernel:-default} kernel: the message is not a true mismatch: $(head -n 1 "$TMP/stderr")"
 done
 
 # ---- no device: the errors still name the file -------------------------------------

@@ -280,7 +280,7 @@ static void test_failed_decompress_keeps_existing_output(void **state)
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(tu_write_file(out, "precious", 8), 0);
         char *in = copy_to(dir, bad[i]);
-        assert_int_not_equal(ecf8_decompress_path(in, out, 0), ECF8_OK);
+        assert_int_not_equal(tu_decompress_over(in, out, 0), ECF8_OK);
         size_t n;
         uint8_t *b = tu_read_file(out, &n);
         assert_non_null(b);
@@ -295,7 +295,7 @@ static void test_failed_decompress_keeps_existing_output(void **state)
     char *ecf = strdup(tu_path(dir, "keep.ecf8"));
     assert_int_equal(tu_write_file(ecf, "precious", 8), 0);
     char *in = copy_to(dir, "st-overlap.safetensors");
-    assert_int_equal(ecf8_compress_path(in, ecf, NULL), ECF8_ERR_CORRUPT);
+    assert_int_equal(tu_compress_over(in, ecf, NULL), ECF8_ERR_CORRUPT);
     assert_true(tu_files_equal(ecf, out));
     assert_int_equal(tu_count_tmp_files(dir), 0);
     tu_remove_tree(dir);

@@ -29,7 +29,7 @@ static char *dup_path(const char *p)
 
 static void compress_ok(const char *src, const char *dst, const ecf8_compress_options *o)
 {
-    int st = ecf8_compress_path(src, dst, o);
+    int st = tu_compress_over(src, dst, o);
     if (st) fail_msg("compress %s: %d %s", src, st, ecf8_last_error());
 }
 
@@ -40,7 +40,7 @@ static size_t roundtrip_file(const char *src, const char *dir, const ecf8_compre
     char *ecf = dup_path(tu_path(dir, "rt.ecf8")), *out = dup_path(tu_path(dir, "rt.safetensors"));
     compress_ok(src, ecf, o);
     assert_int_equal(tu_count_tmp_files(dir), 0);
-    int st = ecf8_decompress_path(ecf, out, 0);
+    int st = tu_decompress_over(ecf, out, 0);
     if (st) fail_msg("decompress: %s", ecf8_last_error());
     assert_true(tu_files_equal(src, out));
     assert_int_equal(ecf8_verify_path(ecf, NULL, 0), ECF8_OK);
@@ -530,8 +530,12 @@ static void test_sharded_directory(void **state)
     for (size_t i = 0; i < 3; i++) assert_true(tu_files_equal(tu_path(dir, SHARDS[i]), tu_path(out, SHARDS[i])));
     assert_false(tu_exists(tu_path(out, "README.md")));
     assert_int_equal(tu_count_entries(out), 3);
-    /* Again over the existing directory. */
-    assert_int_equal(ecf8_decompress_path(ecf, out, 1), ECF8_OK);
+    /* Again over the existing directory: its files are refused, all of them
+     * before anything is written, unless overwrite is set. */
+    assert_int_equal(ecf8_decompress_path(ecf, out, 1), ECF8_ERR_EXISTS);
+    assert_non_null(strstr(ecf8_last_error(), "already exists"));
+    assert_int_equal(tu_count_tmp_files(out), 0);
+    assert_int_equal(tu_decompress_over(ecf, out, 1), ECF8_OK);
     assert_int_equal(tu_count_entries(out), 3);
     assert_int_equal(ecf8_verify_path(ecf, NULL, 0), ECF8_OK);
     assert_int_equal(ecf8_verify_path(ecf, dir, 0), ECF8_OK);
@@ -652,6 +656,109 @@ static void test_verify_detects_mismatch(void **state)
     free(d), free(ecf), free(orig);
 }
 
+/* What may be an output: never a link, a device, a FIFO or a directory
+ * (left as they were), an existing file only with overwrite, never "". */
+static void test_output_rules(void **state)
+{
+    (void)state;
+    char *d = dup_path(tu_temp_dir());
+    const char *src = tu_data_path(SLICES[0]);
+    char *ecf = dup_path(tu_path(d, "r.ecf8")), *target = dup_path(tu_path(d, "target"));
+    char *link = dup_path(tu_path(d, "link")), *fifo = dup_path(tu_path(d, "fifo"));
+    compress_ok(src, ecf, NULL);
+    assert_int_equal(tu_write_file(target, "precious", 8), 0);
+    assert_int_equal(symlink(target, link), 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.overwrite = 1;
+    ecf8_decode_options dopt;
+    ecf8_decode_options_init(&dopt);
+    dopt.overwrite = 1;
+    const char *refused[] = {link, fifo, "/dev/null", d};
+    for (size_t i = 0; i < 4; i++) {
+        struct stat before, after;
+        assert_int_equal(lstat(refused[i], &before), 0);
+        assert_int_equal(ecf8_compress_path(src, refused[i], &o), ECF8_ERR_ARGUMENT);
+        assert_non_null(strstr(ecf8_last_error(), "not a regular file"));
+        assert_int_equal(ecf8_decompress_path_ex(ecf, refused[i], &dopt), ECF8_ERR_ARGUMENT);
+        assert_non_null(strstr(ecf8_last_error(), refused[i]));
+        assert_int_equal(lstat(refused[i], &after), 0);
+        assert_int_equal(after.st_ino, before.st_ino);
+        assert_int_equal(after.st_mode, before.st_mode);
+    }
+    assert_true(tu_files_equal(target, link)); /* the link's target is untouched too */
+    /* An existing file: refused by default, replaced with overwrite. */
+    assert_int_equal(ecf8_compress_path(src, target, NULL), ECF8_ERR_EXISTS);
+    assert_non_null(strstr(ecf8_last_error(), "already exists"));
+    assert_int_equal(ecf8_decompress_path(ecf, target, 0), ECF8_ERR_EXISTS);
+    uint8_t *kept = tu_read_file(target, NULL);
+    assert_int_equal(kept[0], 'p');
+    free(kept);
+    assert_int_equal(ecf8_decompress_path_ex(ecf, target, &dopt), ECF8_OK);
+    assert_true(tu_files_equal(src, target));
+    /* A struct_size from before overwrite existed reads overwrite as 0. */
+    o.struct_size = ECF8_COMPRESS_OPTIONS_V1_BYTES;
+    assert_int_equal(ecf8_compress_path(src, ecf, &o), ECF8_ERR_EXISTS);
+    /* Empty names. */
+    assert_int_equal(ecf8_compress_path(src, "", NULL), ECF8_ERR_ARGUMENT);
+    assert_string_equal(ecf8_last_error(), "empty file name");
+    assert_int_equal(ecf8_decompress_path(ecf, "", 0), ECF8_ERR_ARGUMENT);
+    assert_string_equal(ecf8_last_error(), "empty file name");
+    /* A 250-byte name: its temporary's name is short. */
+    char name[251];
+    memset(name, 'n', 250);
+    name[250] = '\0';
+    char *longname = dup_path(tu_path(d, name));
+    compress_ok(src, longname, NULL);
+    assert_int_equal(tu_decompress_over(longname, target, 0), ECF8_OK);
+    assert_true(tu_files_equal(src, target));
+    assert_int_equal(tu_count_tmp_files(d), 0);
+    tu_remove_tree(d);
+    free(d), free(ecf), free(target), free(link), free(fifo), free(longname);
+}
+
+/* Progress callback that plays a signal handler arriving mid-compress. */
+static void remove_temporaries_now(void *user, uint64_t done, uint64_t total)
+{
+    (void)done, (void)total;
+    int *calls = user;
+    if ((*calls)++ == 1) ecf8_remove_temporary_files();
+}
+
+/* ecf8_remove_temporary_files removes the temporary of a compress in
+ * progress, and no output is made after it (in a child: it is for good). */
+static void test_remove_temporary_files(void **state)
+{
+    (void)state;
+    char *d = dup_path(tu_temp_dir());
+    char *ecf = dup_path(tu_path(d, "x.ecf8"));
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(120);
+        int calls = 0;
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.threads = 1;
+        o.progress = remove_temporaries_now;
+        o.progress_user = &calls;
+        int st = ecf8_compress_path(tu_data_path(SLICES[0]), ecf, &o);
+        int again = ecf8_compress_path(tu_data_path(SLICES[0]), ecf, NULL);
+        _exit(calls > 1 && st == ECF8_ERR_IO && again == ECF8_ERR_IO &&
+                      strstr(ecf8_last_error(), "interrupted") ? 0 : 3);
+    }
+    int wst = 0;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst));
+    assert_int_equal(WEXITSTATUS(wst), 0);
+    assert_false(tu_exists(ecf));
+    assert_int_equal(tu_count_entries(d), 0);
+    tu_remove_tree(d);
+    free(d), free(ecf);
+}
+
 static void test_outputs(void **state)
 {
     (void)state;
@@ -662,7 +769,8 @@ static void test_outputs(void **state)
     assert_int_equal(tu_write_file(ecf, "old contents", 12), 0);
     compress_ok(src, ecf, NULL);
     assert_int_equal(tu_write_file(out, "old", 3), 0);
-    assert_int_equal(ecf8_decompress_path(ecf, out, 0), ECF8_OK);
+    assert_int_equal(ecf8_decompress_path(ecf, out, 0), ECF8_ERR_EXISTS);
+    assert_int_equal(tu_decompress_over(ecf, out, 0), ECF8_OK);
     assert_true(tu_files_equal(src, out));
     assert_int_equal(tu_count_tmp_files(d), 0);
     /* Outputs into a directory that does not exist fail and name the path. */
@@ -889,8 +997,9 @@ static void test_directory_odd_members(void **state)
     /* A single-file container decompressed onto a directory: refused. */
     char *single = dup_path(tu_path(base, "single.ecf8"));
     compress_ok(tu_data_path(SLICES[1]), single, NULL);
-    assert_int_equal(ecf8_decompress_path(single, out, 0), ECF8_ERR_IO);
+    assert_int_equal(ecf8_decompress_path(single, out, 0), ECF8_ERR_ARGUMENT);
     assert_non_null(strstr(ecf8_last_error(), out));
+    assert_non_null(strstr(ecf8_last_error(), "not a regular file"));
     assert_int_equal(tu_count_entries(out), 3);
     assert_int_equal(tu_count_tmp_files(base), 0);
     tu_remove_tree(base);
@@ -1104,6 +1213,8 @@ int main(void)
         cmocka_unit_test(test_sharded_decompress_all_or_nothing),
         cmocka_unit_test(test_verify_detects_mismatch),
         cmocka_unit_test(test_outputs),
+        cmocka_unit_test(test_output_rules),
+        cmocka_unit_test(test_remove_temporary_files),
         cmocka_unit_test(test_inspect),
         cmocka_unit_test(test_progress_callback),
         cmocka_unit_test(test_inspect_progress),

@@ -104,9 +104,27 @@ int tu_count_tmp_files(const char *dir)
     int n = 0;
     struct dirent *de;
     while ((de = readdir(d)))
-        if (strstr(de->d_name, ".tmp.")) n++;
+        if (strstr(de->d_name, ".tmp.") || !strncmp(de->d_name, ".ecf8-", 6)) n++;
     closedir(d);
     return n;
+}
+
+int tu_compress_over(const char *in, const char *out, const ecf8_compress_options *options)
+{
+    ecf8_compress_options o;
+    if (options) o = *options;
+    else ecf8_compress_options_init(&o);
+    o.overwrite = 1;
+    return ecf8_compress_path(in, out, &o);
+}
+
+int tu_decompress_over(const char *in, const char *out, unsigned threads)
+{
+    ecf8_decode_options o;
+    ecf8_decode_options_init(&o);
+    o.threads = threads;
+    o.overwrite = 1;
+    return ecf8_decompress_path_ex(in, out, &o);
 }
 
 int tu_count_entries(const char *dir)

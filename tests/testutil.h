@@ -28,13 +28,18 @@ void tu_fill_weights_e4m3(uint8_t *out, size_t n, uint64_t seed);
 /* ---- appended for the codec/container/bad-input suites ------------------ */
 /* Non-zero when path exists (any kind of file). */
 int tu_exists(const char *path);
-/* Entries of dir whose name contains ".tmp." (leftover partial outputs). */
+/* Entries of dir named like a temporary output (".ecf8-XXXXXX", or the
+ * ".tmp." of older versions): leftover partial outputs. */
 int tu_count_tmp_files(const char *dir);
 /* Entries of dir (not counting . and ..); -1 when it cannot be read. */
 int tu_count_entries(const char *dir);
 int tu_copy_file(const char *from, const char *to);
 /* Non-zero when both files exist and hold the same bytes. */
 int tu_files_equal(const char *a, const char *b);
+/* ecf8_compress_path and ecf8_decompress_path with overwrite set, for
+ * tests that write the same output name again on purpose. */
+int tu_compress_over(const char *in, const char *out, const ecf8_compress_options *options);
+int tu_decompress_over(const char *in, const char *out, unsigned threads);
 /* Removes a file or a directory tree (best effort). */
 void tu_remove_tree(const char *path);
 /* Recomputes the index checksum (when the header's index range lies inside

@@ -7,8 +7,13 @@
 #include <stdbool.h>
 
 /* Prints "ecf8: <detail>" (on a clean line: a progress bar is cleared
- * first) and returns exit status 1. */
-int cli_fail(const char *fallback_what);
+ * first), the library's detail of the failure that returned `status`,
+ * with the --force hint for ECF8_ERR_EXISTS; returns exit status 1. */
+int cli_fail(int status, const char *fallback_what);
+/* Prints "ecf8: <message>" the same way; returns 1.  Every message the CLI
+ * prints on stderr goes through it (or cli_usage_error), so names from the
+ * command line, directories and files are escaped (cli_put_escaped). */
+int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints a usage problem and returns exit status 2. */
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* The usage error for an option `command` did not take: one of its
@@ -17,7 +22,16 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_unknown_option(const char *command, const char *option, bool last, const char *value_options);
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 #include <stdio.h>
-/* Writes s as a JSON string literal. */
+/* Writes s so that it can do no harm where it lands: JSON (json true: the
+ * inside of a string literal, valid UTF-8 whatever s holds) or a terminal
+ * (text: no control sequence reaches it).  C0 controls, DEL and the C1
+ * controls become \xHH in text and \u00HH in JSON; bytes that are not
+ * UTF-8 become \xHH in text and U+FFFD in JSON; in JSON a backslash and a
+ * quote are escaped too.  (Text leaves a backslash alone, so that names
+ * holding one read as they are: the text is for reading, not parsing.)  Used for every name ecf8 prints: info's text
+ * and JSON, and the error messages. */
+void cli_put_escaped(FILE *f, const char *s, bool json);
+/* Writes s as a JSON string literal (cli_put_escaped in quotes). */
 void cli_json_string(FILE *f, const char *s);
 /* Progress bars on stderr, "WHAT [####    ]  42%": installed only when
  * stderr is a terminal (otherwise the callback stays NULL and nothing is

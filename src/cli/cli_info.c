@@ -14,6 +14,23 @@ static void print_shape(FILE *f, const ecf8_tensor_report *t, bool json)
 }
 
 
+/* s escaped for the terminal (cli_put_escaped) into out, cut to at most
+ * `max` bytes at a character boundary: a column of the table. */
+static const char *text_cell(const char *s, char *out, size_t size, size_t max)
+{
+    FILE *mf = fmemopen(out, size, "w");
+    if (!mf) return "?";
+    cli_put_escaped(mf, s, false);
+    fclose(mf); /* writes the terminating NUL, truncating to size - 1 */
+    size_t n = strlen(out);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)out[n] & 0xC0) == 0x80) n--; /* not inside a sequence */
+        out[n] = '\0';
+    }
+    return out;
+}
+
 static double bits_per_weight(uint64_t bytes, uint64_t n) { return n ? 8.0 * (double)bytes / (double)n : 0; }
 
 static void print_json(const char *path, const ecf8_report *r)
@@ -43,7 +60,8 @@ static void print_json(const char *path, const ecf8_report *r)
 
 static void print_table(const char *path, const ecf8_report *r)
 {
-    printf("%s: %s, %zu tensors, %llu bytes", path, r->is_container ? "ecf8 container" : "safetensors",
+    cli_put_escaped(stdout, path, false);
+    printf(": %s, %zu tensors, %llu bytes", r->is_container ? "ecf8 container" : "safetensors",
            r->n_tensors, (unsigned long long)r->file_bytes);
     if (r->is_container)
         printf(" (source %llu bytes, ratio %.4f)", (unsigned long long)r->source_bytes,
@@ -64,7 +82,9 @@ static void print_table(const char *path, const ecf8_report *r)
         bool coded = t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0;
         char ent[16] = "-";
         if (coded) snprintf(ent, sizeof ent, "%.3f", t->analysis.exponent_entropy_bits);
-        printf("%-48.48s %-8s %-16.16s %8s %-8s %7.3f %7.3f %7.3f\n", t->name, t->dtype_name, shape, ent,
+        char name[256], dtype[64];
+        printf("%-48s %-8s %-16.16s %8s %-8s %7.3f %7.3f %7.3f\n", text_cell(t->name, name, sizeof name, 48),
+               text_cell(t->dtype_name, dtype, sizeof dtype, 32), shape, ent,
                ecf8_split_name(t->split), bits_per_weight(t->source_bytes, t->n_elements),
                bits_per_weight(t->compressed_bytes, t->n_elements),
                bits_per_weight(t->entropy_bound_bytes, t->n_elements));
@@ -80,8 +100,10 @@ static void print_histogram(const ecf8_tensor_report *t)
     const ecf8_tensor_analysis *a = &t->analysis;
     uint64_t max = 0;
     for (unsigned v = 0; v < a->exponent_symbols; v++) if (a->exponent_histogram[v] > max) max = a->exponent_histogram[v];
-    printf("%s (%s): exponent field histogram, entropy %.3f bits of %u\n", t->name, t->dtype_name,
-           a->exponent_entropy_bits, (unsigned)round(log2(a->exponent_symbols)));
+    cli_put_escaped(stdout, t->name, false);
+    fputs(" (", stdout);
+    cli_put_escaped(stdout, t->dtype_name, false);
+    printf("): exponent field histogram, entropy %.3f bits of %u\n", a->exponent_entropy_bits, (unsigned)round(log2(a->exponent_symbols)));
     for (unsigned v = 0; v < a->exponent_symbols; v++) {
         uint64_t c = a->exponent_histogram[v];
         if (!c) continue;
@@ -99,6 +121,7 @@ int cli_info(int argc, char **argv)
         if (!strcmp(argv[i], "--json")) json = true;
         else if (!strcmp(argv[i], "--histogram") && i + 1 < argc) hist = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1]) return cli_unknown_option("info", argv[i], i + 1 == argc, "--histogram");
+        else if (!argv[i][0]) return cli_usage_error("empty file name");
         else if (!path) path = argv[i];
         else return cli_usage_error("unexpected argument '%s'", argv[i]);
     }
@@ -107,18 +130,17 @@ int cli_info(int argc, char **argv)
     ecf8_compress_options_init(&o);
     cli_install_progress(&o, "inspecting");
     ecf8_report r;
-    if (ecf8_inspect_path(path, &o, &r)) return cli_fail("cannot inspect file");
+    int st = ecf8_inspect_path(path, &o, &r);
+    if (st) return cli_fail(st, "cannot inspect file");
     cli_progress_clear();
     int rc = 0;
     if (hist) {
         size_t i = 0;
         while (i < r.n_tensors && strcmp(r.tensors[i].name, hist)) i++;
         if (i == r.n_tensors) {
-            fprintf(stderr, "ecf8: %s: no tensor named '%s'\n", path, hist);
-            rc = 1;
+            rc = cli_error("%s: no tensor named '%s'", path, hist);
         } else if (r.tensors[i].dtype == ECF8_DTYPE_OTHER || r.tensors[i].n_elements == 0) {
-            fprintf(stderr, "ecf8: %s: tensor '%s' (%s) has no coded exponent\n", path, hist, r.tensors[i].dtype_name);
-            rc = 1;
+            rc = cli_error("%s: tensor '%s' (%s) has no coded exponent", path, hist, r.tensors[i].dtype_name);
         } else {
             print_histogram(&r.tensors[i]);
         }

@@ -4,6 +4,7 @@
 #include "cli.h"
 
 #include "ecf8_cl.h"
+#include "io.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -16,20 +17,18 @@
 static int file_error(const char *path, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int file_error(const char *path, const char *fmt, ...)
 {
+    char what[2048];
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "ecf8: %s: ", path);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n");
+    vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    return 1;
+    return cli_error("%s: %s", path, what);
 }
 
 static int lib_error(const char *path, const char *what)
 {
     const char *d = ecf8_last_error();
-    fprintf(stderr, "ecf8: %s: %s\n", path, d[0] ? d : what);
-    return 1;
+    return cli_error("%s: %s", path, d[0] ? d : what);
 }
 
 /* ---- weights and their scales ---------------------------------------------------- */
@@ -149,8 +148,9 @@ done:
     return rc;
 }
 
-/* Writes fp32 (n,) or (m, n) to path through a temporary name + rename. */
-static int npy_write(const char *path, const float *y, size_t m, size_t n, int ndim)
+/* Writes fp32 (n,) or (m, n) to `out` (opened, and checked, before the
+ * work: see cli_matmul_run) and renames it into place. */
+static int npy_write(ecf8_outfile *out, const float *y, size_t m, size_t n, int ndim)
 {
     char hdr[256], shape[96];
     if (ndim == 1) snprintf(shape, sizeof shape, "(%zu,)", n);
@@ -160,21 +160,14 @@ static int npy_write(const char *path, const float *y, size_t m, size_t n, int n
     size_t hlen = total - 10;
     memset(hdr + len, ' ', hlen - 1 - (size_t)len);
     hdr[hlen - 1] = '\n';
-    char tmp[4200];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *fp = fopen(tmp, "wb");
-    if (!fp) return file_error(path, "cannot write: %s", strerror(errno));
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hlen,
                              (unsigned char)(hlen >> 8)};
-    int ok = fwrite(pre, 1, 10, fp) == 10 && fwrite(hdr, 1, hlen, fp) == hlen &&
-             fwrite(y, sizeof(float), m * n, fp) == m * n;
-    ok = (fclose(fp) == 0) && ok;
-    if (!ok || rename(tmp, path)) {
-        int e = errno;
-        unlink(tmp);
-        return file_error(path, "cannot write: %s", strerror(e));
-    }
-    return 0;
+    int st = ecf8_outfile_write(out, pre, sizeof pre);
+    if (!st) st = ecf8_outfile_write(out, hdr, hlen);
+    if (!st) st = ecf8_outfile_write(out, y, m * n * sizeof(float));
+    if (!st) return ecf8_outfile_commit(out) ? cli_error("%s", ecf8_last_error()) : 0;
+    ecf8_outfile_abort(out);
+    return cli_error("%s", ecf8_last_error());
 }
 
 /* ---- engines ---------------------------------------------------------------------------- */
@@ -239,8 +232,10 @@ int cli_matmul_run(int argc, char **argv)
 {
     const char *path = NULL, *name = NULL, *in = NULL, *outp = NULL;
     engine_id eng = ENG_FUSED;
+    bool force = false;
     for (int i = 0; i < argc; i++) {
         if (!strcmp(argv[i], "--tensor") && i + 1 < argc) name = argv[++i];
+        else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) force = true;
         else if (!strcmp(argv[i], "--input") && i + 1 < argc) in = argv[++i];
         else if (!strcmp(argv[i], "--output") && i + 1 < argc) outp = argv[++i];
         else if (!strcmp(argv[i], "--engine") && i + 1 < argc) {
@@ -256,9 +251,19 @@ int cli_matmul_run(int argc, char **argv)
     }
     if (!path || !name || !in || !outp)
         return cli_usage_error("usage: ecf8 matmul FILE.ecf8 --tensor NAME --input X.npy --output Y.npy "
-                               "[--engine fused|uncompressed]");
+                               "[--engine fused|uncompressed] [--force]");
+    if (!path[0] || !in[0] || !outp[0]) return cli_usage_error("empty file name");
+    /* The output is checked (and its temporary made) before any work; it
+     * may replace neither input. */
+    ecf8_outfile out;
+    int st = ecf8_output_check(outp, path, force);
+    if (!st) st = ecf8_outfile_open(&out, outp, in, force);
+    if (st) return cli_fail(st, "cannot create the output");
     ecf8_file *f;
-    if (ecf8_file_open(path, &f)) return lib_error(path, "cannot open");
+    if (ecf8_file_open(path, &f)) {
+        ecf8_outfile_abort(&out);
+        return lib_error(path, "cannot open");
+    }
     mm_weight w;
     float *x = NULL, *y = NULL;
     size_t m = 0, k = 0;
@@ -294,7 +299,8 @@ int cli_matmul_run(int argc, char **argv)
     cl_int err = CL_SUCCESS;
     if (!rc && (err = clEnqueueReadBuffer(d.queue, by, CL_TRUE, 0, m * n * sizeof(float), y, 0, NULL, NULL)))
         rc = file_error(path, "reading the result from the device failed (%s)", ecf8_status_string(err));
-    if (!rc) rc = npy_write(outp, y, m, n, ndim);
+    if (!rc) rc = npy_write(&out, y, m, n, ndim);
+    else ecf8_outfile_abort(&out);
     if (bx) clReleaseMemObject(bx);
     if (by) clReleaseMemObject(by);
     ecf8_cl_matmul_free(mm);

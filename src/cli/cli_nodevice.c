@@ -27,6 +27,6 @@ int cli_decompress_engine_args(int *argc, char **argv)
 
 int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o)
 {
-    if (ecf8_decompress_path_ex(in, out, o)) return cli_fail("decompression failed");
-    return 0;
+    int st = ecf8_decompress_path_ex(in, out, o);
+    return st ? cli_fail(st, "decompression failed") : 0;
 }

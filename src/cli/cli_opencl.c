@@ -52,22 +52,21 @@ int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o
         if (ecf8_cl_open_default(&d.context, &d.device, &d.queue)) {
             if (g_engine == ENGINE_OPENCL) {
                 const char *why = ecf8_last_error();
-                fprintf(stderr, "ecf8: %s: --engine opencl: %s\n", in, why[0] ? why : "no OpenCL device");
-                return 1;
+                return cli_error("%s: --engine opencl: %s", in, why[0] ? why : "no OpenCL device");
             }
-            fprintf(stderr, "ecf8: note: %s; decompressing on the CPU\n", ecf8_last_error());
+            cli_error("note: %s; decompressing on the CPU", ecf8_last_error());
             d.context = NULL;
         }
     }
     if (!d.context) {
         ecf8_clear_error();
-        if (ecf8_decompress_path_ex(in, out, o)) return cli_fail("decompression failed");
-        return 0;
+        int st = ecf8_decompress_path_ex(in, out, o);
+        return st ? cli_fail(st, "decompression failed") : 0;
     }
     ecf8_clear_error();
     int st = ecf8_cl_decompress_path(d.context, d.device, d.queue, in, out, o);
     device_close(&d);
-    return st ? cli_fail("decompression failed") : 0;
+    return st ? cli_fail(st, "decompression failed") : 0;
 }
 
 /* ---- devices ------------------------------------------------------------------------- */

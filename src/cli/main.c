@@ -1,6 +1,8 @@
 /* ecf8 - command-line tool, a thin layer over the public API (ecf8.h). */
+#define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,24 +11,96 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-int cli_fail(const char *fallback_what)
+/* Length of the well-formed UTF-8 sequence at p (1 to 4), 0 when the byte
+ * at p does not start one (a stray continuation byte, an overlong form, a
+ * surrogate, a code point above U+10FFFF or a truncated sequence). */
+static int utf8_sequence_length(const unsigned char *p)
 {
+    if (p[0] < 0x80) return 1;
+    int n = p[0] >= 0xF0 ? 4 : p[0] >= 0xE0 ? 3 : p[0] >= 0xC2 ? 2 : 0;
+    if (!n || p[0] > 0xF4) return 0;
+    for (int i = 1; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80) return 0;
+    if ((p[0] == 0xE0 && p[1] < 0xA0) || (p[0] == 0xED && p[1] >= 0xA0) ||
+        (p[0] == 0xF0 && p[1] < 0x90) || (p[0] == 0xF4 && p[1] >= 0x90))
+        return 0;
+    return n;
+}
+
+void cli_put_escaped(FILE *f, const char *s, bool json)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        int n = utf8_sequence_length(p);
+        /* C0 controls, DEL and the C1 controls (U+0080..U+009F: ESC's
+         * one-byte twins, e.g. CSI) are escaped; so is all that is not
+         * UTF-8, as bytes in text and U+FFFD in JSON (which must be
+         * UTF-8). */
+        bool control = n == 1 ? p[0] < 0x20 || p[0] == 0x7F : n == 2 && p[0] == 0xC2 && p[1] < 0xA0;
+        if (n == 0) {
+            if (json) fputs("\\ufffd", f);
+            else fprintf(f, "\\x%02x", p[0]);
+            p++;
+        } else if (control) {
+            unsigned cp = n == 1 ? p[0] : p[1];
+            if (json) fprintf(f, "\\u%04x", cp);
+            else if (n == 1) fprintf(f, "\\x%02x", cp);
+            else fprintf(f, "\\x%02x\\x%02x", p[0], p[1]);
+            p += n;
+        } else {
+            if (json && (p[0] == '\\' || p[0] == '"')) fputc('\\', f);
+            fwrite(p, 1, (size_t)n, f);
+            p += n;
+        }
+    }
+}
+
+/* "ecf8: " + the message escaped for the terminal + a newline, on a clean
+ * line of stderr. */
+static void print_message(const char *fmt, va_list ap)
+{
+    char text[4096];
+    vsnprintf(text, sizeof text, fmt, ap);
     cli_progress_clear();
-    const char *detail = ecf8_last_error();
-    fprintf(stderr, "ecf8: %s\n", detail[0] ? detail : fallback_what);
+    fputs("ecf8: ", stderr);
+    cli_put_escaped(stderr, text, false);
+    fputc('\n', stderr);
+}
+
+int cli_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    print_message(fmt, ap);
+    va_end(ap);
     return 1;
+}
+
+int cli_fail(int status, const char *fallback_what)
+{
+    const char *detail = ecf8_last_error();
+    return cli_error("%s%s", detail[0] ? detail : fallback_what,
+                     status == ECF8_ERR_EXISTS ? " (use --force to overwrite)" : "");
 }
 
 int cli_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    cli_progress_clear();
-    fprintf(stderr, "ecf8: ");
-    vfprintf(stderr, fmt, ap);
+    print_message(fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\nTry 'ecf8 help'.\n");
+    fprintf(stderr, "Try 'ecf8 help'.\n");
     return 2;
+}
+
+/* The usage error for a path argument ecf8 cannot take, or 0: an empty
+ * one, or "-" as an output (ecf8 does not write to standard output; "./-"
+ * names a file called "-"). */
+static int bad_path(const char *path, bool output)
+{
+    if (!path[0]) return cli_usage_error("empty file name");
+    if (output && !strcmp(path, "-"))
+        return cli_usage_error("ecf8 does not write to standard output ('./-' names a file called -)");
+    return 0;
 }
 
 int cli_unknown_option(const char *command, const char *option, bool last, const char *value_options)
@@ -51,12 +125,7 @@ bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *o
 void cli_json_string(FILE *f, const char *s)
 {
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
-        else if (c < 0x20) fprintf(f, "\\u%04x", c);
-        else fputc(c, f);
-    }
+    cli_put_escaped(f, s, true);
     fputc('"', f);
 }
 
@@ -121,9 +190,8 @@ static void note_files_left_out(const char *dir)
     for (struct dirent *de; (de = readdir(d)) != NULL;) {
         if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
         if (ecf8_checkpoint_file_name(de->d_name)) continue;
-        cli_progress_clear();
-        fprintf(stderr, "ecf8: note: %s/%s: not in the container (it holds the *.safetensors and "
-                        "*.json files)\n", dir, de->d_name);
+        cli_error("note: %s/%s: not in the container (it holds the *.safetensors and *.json files)", dir,
+                  de->d_name);
     }
     closedir(d);
 }
@@ -155,6 +223,8 @@ static int cmd_compress(int argc, char **argv)
             o.chunk_elements = (uint32_t)v;
         } else if (!strcmp(argv[i], "--plain-index")) {
             o.plain_index = 1;
+        } else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
+            o.overwrite = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_unknown_option("compress", argv[i], i + 1 == argc,
                                       "--split --threads --max-code-bits --chunk");
@@ -164,16 +234,22 @@ static int cmd_compress(int argc, char **argv)
             return cli_usage_error("unexpected argument '%s'", argv[i]);
         }
     }
-    if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]");
+    if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N] [--force]");
+    int rc = bad_path(paths[0], false);
+    if (rc || (rc = bad_path(paths[1], true))) return rc;
     cli_install_progress(&o, "compressing");
-    if (ecf8_compress_path(paths[0], paths[1], &o)) return cli_fail("compression failed");
+    int st = ecf8_compress_path(paths[0], paths[1], &o);
+    if (st) return cli_fail(st, "compression failed");
     cli_progress_clear();
     note_files_left_out(paths[0]);
     return 0;
 }
 
+/* --threads N, --force/-f where `force` is not NULL, and up to max_paths
+ * paths (the second an output where `force` is not NULL). */
 static int parse_threads_and_paths(const char *command, int argc, char **argv, const char **paths,
-                                   int max_paths, int *np, unsigned *threads, const char *usage)
+                                   int max_paths, int *np, unsigned *threads, bool *force,
+                                   const char *usage)
 {
     *np = 0;
     for (int i = 0; i < argc; i++) {
@@ -181,6 +257,10 @@ static int parse_threads_and_paths(const char *command, int argc, char **argv, c
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
             if (!cli_parse_uint(argv[++i], 256, &v)) return cli_usage_error("bad --threads '%s'", argv[i]);
             *threads = (unsigned)v;
+        } else if (force && (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))) {
+            *force = true;
+        } else if (!argv[i][0] || (force && *np == 1 && !strcmp(argv[i], "-"))) {
+            return bad_path(argv[i], force != NULL);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_unknown_option(command, argv[i], i + 1 == argc, "--threads");
         } else if (*np < max_paths) {
@@ -197,15 +277,17 @@ static int cmd_decompress(int argc, char **argv)
     const char *paths[2];
     int np;
     unsigned threads = 0;
-    const char *usage = "usage: ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--threads N]";
+    bool force = false;
+    const char *usage = "usage: ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--threads N] [--force]";
     int rc = cli_decompress_engine_args(&argc, argv);
     if (rc >= 0) return rc;
-    rc = parse_threads_and_paths("decompress", argc, argv, paths, 2, &np, &threads, usage);
+    rc = parse_threads_and_paths("decompress", argc, argv, paths, 2, &np, &threads, &force, usage);
     if (rc >= 0) return rc;
     if (np != 2) return cli_usage_error("%s", usage);
     ecf8_decode_options o;
     ecf8_decode_options_init(&o);
     o.threads = threads;
+    o.overwrite = force;
     cli_install_decode_progress(&o, "decompressing");
     rc = cli_decompress(paths[0], paths[1], &o);
     cli_progress_clear();
@@ -218,17 +300,19 @@ static int cmd_verify(int argc, char **argv)
     int np;
     unsigned threads = 0;
     const char *usage = "usage: ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]";
-    int rc = parse_threads_and_paths("verify", argc, argv, paths, 2, &np, &threads, usage);
+    int rc = parse_threads_and_paths("verify", argc, argv, paths, 2, &np, &threads, NULL, usage);
     if (rc >= 0) return rc;
     if (np < 1) return cli_usage_error("%s", usage);
     ecf8_decode_options o;
     ecf8_decode_options_init(&o);
     o.threads = threads;
     cli_install_decode_progress(&o, "verifying");
-    if (ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o)) return cli_fail("verification failed");
+    int st = ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o);
+    if (st) return cli_fail(st, "verification failed");
     cli_progress_clear();
     if (np > 1) note_files_left_out(paths[1]);
-    printf("%s: OK%s\n", paths[0], np > 1 ? " (identical to the original)" : " (all checksums match)");
+    cli_put_escaped(stdout, paths[0], false);
+    printf(": OK%s\n", np > 1 ? " (identical to the original)" : " (all checksums match)");
     return 0;
 }
 
@@ -238,16 +322,45 @@ static void usage(FILE *f)
             "ecf8 %s - lossless compression of FP8/BF16/FP16 weights\n\n"
             "usage:\n"
             "  ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]\n"
-            "                [--max-code-bits B] [--chunk ELEMENTS] [--plain-index]\n"
-            "  ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--engine opencl|cpu] [--threads N]\n"
+            "                [--max-code-bits B] [--chunk ELEMENTS] [--plain-index] [--force]\n"
+            "  ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--engine opencl|cpu] [--threads N] [--force]\n"
             "  ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]\n"
             "  ecf8 info FILE.safetensors|FILE.ecf8 [--json] [--histogram TENSOR]\n"
             "  ecf8 devices [--json]\n"
             "  ecf8 matmul FILE.ecf8 --tensor NAME --input X.npy --output Y.npy\n"
-            "              [--engine fused|uncompressed]\n"
-            "  ecf8 version\n"
-            "benchmarks: ecf8-bench-decode, ecf8-bench-matmul, ecf8-bench-codec (bench/)\n",
+            "              [--engine fused|uncompressed] [--force]\n"
+            "  ecf8 version\n\n"
+            "Outputs are written under a temporary name and renamed into place when complete.\n"
+            "An existing output file is replaced only with --force (-f); a symbolic link, device\n"
+            "or FIFO is never replaced.  SIGINT, SIGTERM, SIGHUP and SIGPIPE remove temporaries.\n"
+            "Benchmarks: ecf8-bench-decode, ecf8-bench-matmul, ecf8-bench-codec (bench/).\n",
             ECF8_VERSION_STRING);
+}
+
+/* A catchable signal that would end the process: remove the temporaries of
+ * the outputs in progress, then die of the signal as if never caught (the
+ * exit status a shell sees stays 128 + the signal's number). */
+static void remove_temporaries_and_die(int sig)
+{
+    ecf8_remove_temporary_files();
+    signal(sig, SIG_DFL);
+    raise(sig); /* blocked in the handler: delivered when it returns */
+}
+
+static void install_signal_handlers(void)
+{
+    static const int fatal[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGQUIT};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = remove_temporaries_and_die;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++) sigaddset(&sa.sa_mask, fatal[i]);
+    for (size_t i = 0; i < sizeof fatal / sizeof *fatal; i++) {
+        struct sigaction old;
+        /* A signal ignored by whoever started ecf8 (nohup) stays ignored. */
+        if (sigaction(fatal[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(fatal[i], &sa, NULL);
+    }
 }
 
 int main(int argc, char **argv)
@@ -256,6 +369,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
+    install_signal_handlers();
     const char *cmd = argv[1];
     argc -= 2;
     argv += 2;
