@@ -45,7 +45,8 @@ if [[ "${ECF8_SKIP_SANITIZE:-0}" != 1 ]]; then
   cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DECF8_SANITIZE=ON -DECF8_OPENCL=OFF
   cmake --build build-asan -j"$jobs"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
-  cmake -S . -B build-asan-cl -DCMAKE_BUILD_TYPE=Debug -DECF8_SANITIZE=ON -DECF8_OPENCL=ON
+  cmake -S . -B build-asan-cl -DCMAKE_BUILD_TYPE=Debug -DECF8_SANITIZE=ON -DECF8_OPENCL=ON \
+    -DECF8_TEST_POCL_CACHE_DIR="$PWD/build/pocl-cache"
   cmake --build build-asan-cl -j"$jobs"
   (cd build-asan-cl && ASAN_OPTIONS=detect_leaks=0 ctest --output-on-failure -j"$jobs")
 fi
