@@ -12,18 +12,23 @@
 #include <string.h>
 
 /* ---- engine choice -------------------------------------------------------------- */
-typedef enum engine { ENGINE_DEFAULT, ENGINE_OPENCL, ENGINE_CPU } engine;
-static engine g_engine = ENGINE_DEFAULT;
+/* auto (the default): the OpenCL device when there is one that is not a CPU
+ * (or ECF8_PLATFORM / ECF8_DEVICE name one), else the native CPU decoder,
+ * which on a CPU beats any OpenCL CPU device and builds no kernels (a cold
+ * PoCL build takes seconds). */
+typedef enum engine { ENGINE_AUTO, ENGINE_OPENCL, ENGINE_CPU } engine;
+static engine g_engine = ENGINE_AUTO;
 
 int cli_decompress_engine_args(int *argc, char **argv)
 {
     for (int i = 0; i < *argc; i++) {
         if (strcmp(argv[i], "--engine")) continue;
-        if (i + 1 >= *argc) return cli_usage_error("--engine needs a value (opencl or cpu)");
+        if (i + 1 >= *argc) return cli_usage_error("--engine needs a value (auto, opencl or cpu)");
         const char *v = argv[i + 1];
         if (!strcmp(v, "opencl")) g_engine = ENGINE_OPENCL;
         else if (!strcmp(v, "cpu")) g_engine = ENGINE_CPU;
-        else return cli_usage_error("unknown engine '%s' (opencl or cpu)", v);
+        else if (!strcmp(v, "auto")) g_engine = ENGINE_AUTO;
+        else return cli_usage_error("unknown engine '%s' (auto, opencl or cpu)", v);
         memmove(argv + i, argv + i + 2, (size_t)(*argc - i - 2) * sizeof *argv);
         *argc -= 2;
         i--;
@@ -45,18 +50,26 @@ static void device_close(device *d)
     memset(d, 0, sizeof *d);
 }
 
+/* Whether the user named a device (then auto uses it, whatever it is). */
+static bool device_named(void)
+{
+    const char *p = getenv("ECF8_PLATFORM"), *d = getenv("ECF8_DEVICE");
+    return (p && *p) || (d && *d);
+}
+
 int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o)
 {
     device d = {0};
-    if (g_engine != ENGINE_CPU) {
-        if (ecf8_cl_open_default(&d.context, &d.device, &d.queue)) {
-            if (g_engine == ENGINE_OPENCL) {
-                const char *why = ecf8_last_error();
-                return cli_error("%s: --engine opencl: %s", in, why[0] ? why : "no OpenCL device");
-            }
-            cli_error("note: %s; decompressing on the CPU", ecf8_last_error());
-            d.context = NULL;
+    if (g_engine != ENGINE_CPU && ecf8_cl_open_default(&d.context, &d.device, &d.queue)) {
+        if (g_engine == ENGINE_OPENCL) {
+            const char *why = ecf8_last_error();
+            return cli_error("%s: --engine opencl: %s", in, why[0] ? why : "no OpenCL device");
         }
+        d.context = NULL; /* auto: no device, the CPU decoder */
+    }
+    if (d.context && g_engine == ENGINE_AUTO && !device_named()) {
+        ecf8_cl_device_info info = {.struct_size = sizeof info};
+        if (ecf8_cl_device_describe(d.device, &info) || info.is_cpu) device_close(&d);
     }
     if (!d.context) {
         ecf8_clear_error();

@@ -323,7 +323,7 @@ static void usage(FILE *f)
             "usage:\n"
             "  ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]\n"
             "                [--max-code-bits B] [--chunk ELEMENTS] [--plain-index] [--force]\n"
-            "  ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--engine opencl|cpu] [--threads N] [--force]\n"
+            "  ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--engine auto|opencl|cpu] [--threads N] [--force]\n"
             "  ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]\n"
             "  ecf8 info FILE.safetensors|FILE.ecf8 [--json] [--histogram TENSOR]\n"
             "  ecf8 devices [--json]\n"
