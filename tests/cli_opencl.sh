@@ -267,6 +267,25 @@ for pair in "$TMP/w.ecf8:$TMP/w.safetensors" "$TMP/bf16.ecf8:$DATA/minilm-slice-
     rm -f "$TMP/rt.safetensors"
 done
 
+# The default engine (auto) on a device that is a CPU decodes with the
+# native CPU decoder: a cold cache stays empty (no kernel is built) and
+# nothing reaches stderr.  On a GPU it is the device path, output the same.
+selected_type=$("$ECF8" devices --json | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+print(next((v["type"] for p in d["platforms"] for v in p["devices"] if v["selected"]), ""))')
+mkdir -p "$TMP/cold-pocl" "$TMP/cold-xdg"
+if POCL_CACHE_DIR=$TMP/cold-pocl XDG_CACHE_HOME=$TMP/cold-xdg \
+    run "decompress (auto engine, cold caches)" decompress "$TMP/w.ecf8" "$TMP/rt.safetensors"; then
+    cmp -s "$TMP/w.safetensors" "$TMP/rt.safetensors" || fail "decompress (auto engine): output differs"
+    # (PoCL leaves a tempfile_* at start-up; programs are directories.)
+    built=$(find "$TMP/cold-pocl" "$TMP/cold-xdg" -mindepth 1 -type d | head -n 3)
+    if [ "$selected_type" = CPU ] && [ -n "$built" ]; then
+        fail "decompress (auto engine) on a CPU device built kernels: $built"
+    fi
+fi
+rm -f "$TMP/rt.safetensors"
+
 # ---- the benchmarks (bench/) ------------------------------------------------------------
 if [ -z "$BENCH_MATMUL" ] || [ -z "$BENCH_DECODE" ]; then
     echo "note: no bench programs given (built without ECF8_BENCH?): ecf8-bench-* not tested"
