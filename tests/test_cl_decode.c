@@ -861,7 +861,7 @@ static void test_program_cache(void **state)
     if (strstr(version, "PoCL")) {
         /* Left to PoCL's own cache: nothing of ours on disk. */
         cl_program p = NULL;
-        assert_int_equal(ecf8_cl_program_get(g_ctx, g_dev, "decode", "-DECF8_TEST_AUTO=1", &p),
+        assert_int_equal(ecf8_cl_program_get(g_ctx, g_dev, "decode_portable", "-DECF8_TEST_AUTO=1", &p),
                          ECF8_OK);
         clReleaseProgram(p);
         char probe[4200];
@@ -876,39 +876,47 @@ static void test_program_cache(void **state)
     cl_context c1 = clCreateContext(NULL, 1, &g_dev, NULL, NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
     cl_program a = NULL, b = NULL;
-    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode", options, &a), ECF8_OK);
-    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode", options, &b), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode_portable", options, &a), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode_portable", options, &b), ECF8_OK);
     assert_ptr_equal(a, b); /* in-memory cache */
     clReleaseProgram(a);
     clReleaseProgram(b);
     const char *kdir = tu_path(dir, "ecf8/kernels");
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "ls %s/decode-*.bin >/dev/null 2>&1", kdir);
+    snprintf(cmd, sizeof cmd, "ls %s/decode_portable-*.bin >/dev/null 2>&1", kdir);
     assert_int_equal(system(cmd), 0);
     /* Damage every entry; a new context must still build (from source). */
-    snprintf(cmd, sizeof cmd, "for f in %s/decode-*.bin; do printf 'garbage' > \"$f\"; done", kdir);
+    snprintf(cmd, sizeof cmd, "for f in %s/decode_portable-*.bin; do printf 'garbage' > \"$f\"; done", kdir);
     assert_int_equal(system(cmd), 0);
     cl_context c2 = clCreateContext(NULL, 1, &g_dev, NULL, NULL, &err);
-    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", options, &a), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode_portable", options, &a), ECF8_OK);
     cl_kernel k = clCreateKernel(a, "ecf8_decode", &err);
     assert_int_equal(err, CL_SUCCESS);
     clReleaseKernel(k);
     clReleaseProgram(a);
-    snprintf(cmd, sizeof cmd, "grep -q ECF8BIN1 %s/decode-*.bin", kdir); /* rewritten */
+    snprintf(cmd, sizeof cmd, "grep -q ECF8BIN1 %s/decode_portable-*.bin", kdir); /* rewritten */
     assert_int_equal(system(cmd), 0);
     /* Disabled: nothing new on disk. */
     setenv("ECF8_CACHE", "0", 1);
-    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", "-DECF8_TEST_OTHER=1", &a), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode_portable", "-DECF8_TEST_OTHER=1", &a), ECF8_OK);
     clReleaseProgram(a);
     snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) -eq 1", kdir);
     assert_int_equal(system(cmd), 0);
     setenv("ECF8_CACHE", "1", 1);
     /* A build failure carries the log. */
-    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", "-DECF8_VW=5", &a), ECF8_ERR_BUILD);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode_lanes", "-DECF8_VW=5", &a), ECF8_ERR_BUILD);
     assert_non_null(strstr(ecf8_last_error(), "ECF8_VW must be 8 or 16"));
     assert_int_equal(ecf8_cl_program_get(c2, g_dev, "no-such-kernel", "", &a), ECF8_ERR_NOT_FOUND);
-    assert_non_null(ecf8_cl_source("decode"));
-    assert_non_null(strstr(ecf8_cl_source("decode"), "#ifndef ECF8_WIDTH"));
+    /* A program is the family's common part followed by its own file. */
+    assert_null(ecf8_cl_source("decode"));
+    assert_null(ecf8_cl_source("decode_common"));
+    const char *lanes = ecf8_cl_source("decode_lanes");
+    assert_non_null(lanes);
+    const char *common = strstr(lanes, "#ifndef ECF8_WIDTH"), *own = strstr(lanes, "#line 1 \"decode_lanes.cl\"");
+    assert_non_null(common);
+    assert_non_null(own);
+    assert_true(common < own && strstr(own, "__kernel void ecf8_decode_lanes"));
+    assert_null(strstr(lanes, "__kernel void ecf8_decode_pairs"));
     clReleaseContext(c1);
     clReleaseContext(c2);
     unsetenv("ECF8_CACHE");

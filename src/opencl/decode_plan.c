@@ -153,20 +153,40 @@ int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream 
         plan->lanes = !plan->pairs && !portable_only && !coop_anywhere &&
                       lanes_usable(s, width, elem_bits, (uint64_t)plan->vw * plan->nsets);
     }
-    /* GPUs: a work-group per chunk (cl/decode.cl), unless elements take no
+    /* GPUs: a work-group per chunk (cl/decode_coop.cl), unless elements take no
      * bits (a constant tensor: the portable kernel fills it). */
     plan->coop = elem_bits > 0 && (coop_anywhere || (!caps->is_cpu && !portable_only));
     plan->wg = tuning->wg ? tuning->wg : caps->is_cpu ? 8 : 64;
 
     bool small = s->cols <= SMALL_TENSOR_ELEMENTS && s->rows <= SMALL_TENSOR_ELEMENTS / s->cols;
     plan->code_bits_class = code_bits_class(small ? ECF8_MAX_CODE_BITS : s->code_bits, l.raw_bits);
-    /* One program per (width, split, code length class, lane shape): all
-     * the kernels live in it. */
-    snprintf(plan->options, sizeof plan->options,
+    /* One program per kernel and (width, split, code length class, its own
+     * parameters). */
+    char(*o)[sizeof plan->options[0]] = plan->options;
+    char code[128]; /* what every kernel but the pairs one is built for */
+    snprintf(code, sizeof code,
              "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
-             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%u -DECF8_NSETS=%u -DECF8_READER=%u "
-             "-DECF8_COOP_WG=%d -DECF8_NL=%u",
-             width, plan->code_bits_class, l.raw_bits, l.symbol_shift, l.symbol_bits, plan->vw,
-             plan->nsets ? plan->nsets : 1, plan->reader, ECF8_COOP_WG, plan->nl);
+             "-DECF8_SYMBOL_BITS=%u",
+             width, plan->code_bits_class, l.raw_bits, l.symbol_shift, l.symbol_bits);
+    snprintf(o[ECF8_CL_DECODE_PORTABLE], sizeof o[0], "%s", code);
+    if (plan->coop)
+        snprintf(o[ECF8_CL_DECODE_COOP], sizeof o[0], "%s -DECF8_COOP_WG=%d", code, ECF8_COOP_WG);
+    if (plan->lanes)
+        snprintf(o[ECF8_CL_DECODE_LANES], sizeof o[0], "%s -DECF8_VW=%u -DECF8_NSETS=%u -DECF8_READER=%u",
+                 code, plan->vw, plan->nsets ? plan->nsets : 1, plan->reader);
+    /* The pairs kernel reads its own table: nothing of the code shapes it. */
+    if (plan->pairs)
+        snprintf(o[ECF8_CL_DECODE_PAIRS], sizeof o[0], "-DECF8_WIDTH=1 -DECF8_NL=%u", plan->nl);
     return ECF8_OK;
 }
+
+static const char *const decode_names[ECF8_CL_DECODE_KERNELS][3] = {
+    {"decode_portable", "ecf8_decode", "portable"},
+    {"decode_coop", "ecf8_decode_coop", "coop"},
+    {"decode_lanes", "ecf8_decode_lanes", "lanes"},
+    {"decode_pairs", "ecf8_decode_pairs", "pairs"},
+};
+
+const char *ecf8_cl_decode_program(ecf8_cl_decode_kernel k) { return decode_names[k][0]; }
+const char *ecf8_cl_decode_function(ecf8_cl_decode_kernel k) { return decode_names[k][1]; }
+const char *ecf8_cl_decode_kernel_name(ecf8_cl_decode_kernel k) { return decode_names[k][2]; }
