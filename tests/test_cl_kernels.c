@@ -54,7 +54,7 @@ static void decode_variants(const ecf8_cl_device_caps *caps, variants *v)
     static const uint64_t chunk_counts[] = {1,  2,  3,  7,  8,  9,  15, 16, 17, 23, 24, 25,
                                             31, 32, 33, 40, 47, 48, 49, 64, 96, 97, 200, 1000};
     static uint64_t offsets[1001];
-    const ecf8_cl_decode_tuning coop = {.kernel = "coop"};
+    const ecf8_cl_tuning coop = {.struct_size = sizeof coop, .decode_kernel = "coop"};
     for (size_t i = 0; i < 1001; i++) offsets[i] = i * 64; /* small chunks: lanes fit */
     for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
         for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
@@ -89,13 +89,13 @@ static void matmul_variants(variants *v)
     char opts[400];
     for (size_t d = 0; d < sizeof mm_dtypes / sizeof mm_dtypes[0]; d++)
         for (int xbf16 = 0; xbf16 <= 1; xbf16++) {
-            ecf8_cl_matmul_program_options(mm_dtypes[d], NULL, 0, 0, xbf16, opts, sizeof opts);
+            ecf8_cl_matmul_program_options(mm_dtypes[d], NULL, 0, 0, xbf16, NULL, opts, sizeof opts);
             add_variant(v, "matmul", opts);
             for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
                 ecf8_split_layout l;
                 if (ecf8_split_layout_get(mm_dtypes[d], splits[p], &l)) continue;
                 for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++) {
-                    ecf8_cl_matmul_program_options(mm_dtypes[d], &l, code_bits, 1, xbf16, opts,
+                    ecf8_cl_matmul_program_options(mm_dtypes[d], &l, code_bits, 1, xbf16, NULL, opts,
                                                    sizeof opts);
                     add_variant(v, "matmul", opts);
                 }

@@ -76,7 +76,7 @@ static void tuning_cannot_exceed_the_device(void **state)
     (void)state;
     ecf8_stream s = stream_of(ECF8_DTYPE_BF16, 64, 7);
     ecf8_cl_device_caps avx2 = cpu(256);
-    ecf8_cl_decode_tuning t = {.vw = 16, .reader = 2, .nsets = 4};
+    ecf8_cl_tuning t = {.struct_size = sizeof t, .decode_vw = 16, .decode_reader = 2, .decode_nsets = 4};
     ecf8_cl_decode_plan p;
     assert_int_equal(ecf8_cl_decode_plan_make(&avx2, &s, 2, &t, &p), 0);
     assert_int_equal(p.vw, 8);

@@ -107,7 +107,8 @@ static int make_kernel(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, const cha
 }
 
 /* Validates, uploads payload and tables, and prepares the kernels. */
-static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info)
+static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
+                         const ecf8_cl_tuning *tuning)
 {
     const ecf8_stream *s = &info->stream;
     int st = ecf8_stream_validate(s);
@@ -133,10 +134,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     ecf8_cl_device_caps caps;
     st = ecf8_cl_device_caps_get(t->device, &caps);
     if (st) return st;
-    ecf8_cl_decode_tuning tuning;
-    ecf8_cl_decode_tuning_from_env(&tuning);
     ecf8_cl_decode_plan plan;
-    st = ecf8_cl_decode_plan_make(&caps, s, t->width, &tuning, &plan);
+    st = ecf8_cl_decode_plan_make(&caps, s, t->width, tuning, &plan);
     if (st) return st;
 
     /* Device buffer: payload | zero pad | [offsets] | uint16 table | uint32 table |
@@ -258,9 +257,19 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
 int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *info, ecf8_cl_tensor **out)
 {
+    return ecf8_cl_tensor_create_ex(context, device, queue, info, NULL, out);
+}
+
+int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device, cl_command_queue queue,
+                             const ecf8_tensor_info *info, const ecf8_cl_tuning *tuning_in,
+                             ecf8_cl_tensor **out)
+{
     if (!context || !device || !queue || !info || !out)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor create: NULL argument");
     *out = NULL;
+    ecf8_cl_tuning tuning;
+    int tst = ecf8_cl_tuning_read(tuning_in, &tuning);
+    if (tst) return tst;
     unsigned width = ecf8_dtype_size(info->dtype);
     if (info->split != ECF8_SPLIT_STORED && width == 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': coded tensor of an uncoded dtype",
@@ -300,7 +309,7 @@ int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_qu
                            (unsigned long long)info->stream.n_elements,
                            (unsigned long long)info->source_bytes);
         t->decoded_bytes = (size_t)info->source_bytes;
-        if (!st) st = prepare_coded(t, queue, info);
+        if (!st) st = prepare_coded(t, queue, info, &tuning);
     }
     if (st) {
         if (t->name[0]) st = ecf8_fail_context(st, "tensor '%s'", t->name);
@@ -481,6 +490,7 @@ typedef struct device_decoder {
     cl_context context;
     cl_device_id device;
     cl_command_queue queue;
+    const ecf8_cl_tuning *tuning;
 } device_decoder;
 
 /* Tensor `index` of f decoded on the device into out, checksum checked. */
@@ -490,7 +500,7 @@ static int decode_on_device(void *ctx, const ecf8_file *f, size_t index, void *o
     ecf8_tensor_info t;
     int st = ecf8_file_tensor(f, index, &t);
     ecf8_cl_tensor *ct = NULL;
-    if (!st) st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct);
+    if (!st) st = ecf8_cl_tensor_create_ex(d->context, d->device, d->queue, &t, d->tuning, &ct);
     if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, out, out_bytes);
     ecf8_cl_tensor_free(ct);
     return st;
@@ -500,8 +510,18 @@ int ecf8_cl_decompress_path(cl_context context, cl_device_id device, cl_command_
                             const char *in_path, const char *out_path,
                             const ecf8_decode_options *options)
 {
+    return ecf8_cl_decompress_path_ex(context, device, queue, in_path, out_path, options, NULL);
+}
+
+int ecf8_cl_decompress_path_ex(cl_context context, cl_device_id device, cl_command_queue queue,
+                               const char *in_path, const char *out_path,
+                               const ecf8_decode_options *options, const ecf8_cl_tuning *tuning_in)
+{
     if (!context || !device || !queue || !in_path || !out_path)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "decompress: NULL argument");
-    device_decoder d = {context, device, queue};
+    ecf8_cl_tuning tuning;
+    int st = ecf8_cl_tuning_read(tuning_in, &tuning);
+    if (st) return st;
+    device_decoder d = {context, device, queue, &tuning};
     return ecf8_decompress_path_with(in_path, out_path, options, decode_on_device, &d);
 }

@@ -13,23 +13,6 @@
 /* Work-items per chunk of the cooperative GPU kernel (cl/decode_coop.cl). */
 #define ECF8_COOP_WG 64
 
-/* Overrides for measurements; 0 / NULL fields mean "the plan decides".
- * kernel: "portable" (no CPU or cooperative kernel), "coop" (the
- * cooperative kernel on any device), "pairs" (the pairs kernel on CPUs for
- * every FP8 stream it can decode), "lanes" (the lanes kernel where the
- * pairs kernel would run).  vw/nsets shape the lanes kernel (vw is capped
- * by the device's vector registers), reader picks its stream reader
- * (1 words, 2 qwords), nl the pairs kernel's chunks per work-item, wg the
- * portable kernel's work-group size. */
-typedef struct ecf8_cl_decode_tuning {
-    const char *kernel;
-    unsigned vw, nsets, reader, nl, wg;
-} ecf8_cl_decode_tuning;
-
-/* The ECF8_DECODE_* environment variables as a tuning (the one place the
- * decode side reads them). */
-void ecf8_cl_decode_tuning_from_env(ecf8_cl_decode_tuning *tuning);
-
 /* The decode kernels, each in a program of its own (cl/decode_common.cl +
  * cl/decode_KERNEL.cl), so a device compiles only the kernels it runs. */
 typedef enum ecf8_cl_decode_kernel {
@@ -61,10 +44,12 @@ typedef struct ecf8_cl_decode_plan {
 } ecf8_cl_decode_plan;
 
 /* Plans the decode of stream `s` (validated; chunk_offsets are read) with
- * elements of `width` bytes on a device with `caps`.  `tuning` may be NULL.
+ * elements of `width` bytes on a device with `caps` and the decode_*
+ * fields of `tuning` (NULL: none; else a full struct, as
+ * ecf8_cl_tuning_read gives it).
  * ECF8_ERR_CORRUPT for a split the dtype does not have. */
 int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream *s,
-                             unsigned width, const ecf8_cl_decode_tuning *tuning,
+                             unsigned width, const ecf8_cl_tuning *tuning,
                              ecf8_cl_decode_plan *plan);
 
 #endif
