@@ -229,6 +229,11 @@ static void check_weight(weight *w, const size_t *ms, size_t n_ms, int reference
         free(yf);
         free(yu);
     }
+    if (g_tuning.matmul_lanes == 1) { /* the tuning reached the programs */
+        ecf8_cl_matmul_info info;
+        assert_int_equal(ecf8_cl_matmul_get_info(mm, &info), ECF8_OK);
+        assert_int_equal(info.lanes, 1);
+    }
     ecf8_cl_matmul_free(mm);
 }
 

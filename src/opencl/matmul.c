@@ -442,12 +442,14 @@ void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *l
     unsigned grp = elem_bits <= 6 ? 4 : elem_bits <= 12 ? 2 : 1;
     if (fused && layout)
         snprintf(base, sizeof base,
-                 "-cl-std=CL1.2 -DWDT=%d -DFUSED=1 -DGRP=%u -DRAW_BITS=%u -DSYM_SHIFT=%u "
-                 "-DSYM_BITS=%u -DXBF16=%d",
+                 "-cl-std=CL1.2 -DECF8_MM_WDT=%d -DECF8_MM_FUSED=1 -DECF8_MM_GRP=%u "
+                 "-DECF8_MM_RAW_BITS=%u -DECF8_MM_SYM_SHIFT=%u -DECF8_MM_SYM_BITS=%u "
+                 "-DECF8_MM_XBF16=%d",
                  (int)dtype, grp, layout->raw_bits, layout->symbol_shift, layout->symbol_bits,
                  xbf16);
     else
-        snprintf(base, sizeof base, "-cl-std=CL1.2 -DWDT=%d -DFUSED=0 -DXBF16=%d", (int)dtype,
+        snprintf(base, sizeof base,
+                 "-cl-std=CL1.2 -DECF8_MM_WDT=%d -DECF8_MM_FUSED=0 -DECF8_MM_XBF16=%d", (int)dtype,
                  xbf16);
     /* Tunables (ecf8_cl_tuning), out-of-range values ignored: matmul_lanes
      * 1 forces the portable one-lane path (tests, GPUs' code on a CPU),
@@ -458,11 +460,11 @@ void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *l
     unsigned mb = tuning->matmul_rows <= 32 ? tuning->matmul_rows : 0;
     unsigned ahead = tuning->matmul_prefetch <= 4096 ? tuning->matmul_prefetch : 0;
     char extra[96] = "";
-    if (il) snprintf(extra, sizeof extra, " -DIL=%u", il);
-    if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DMB=%u", mb);
+    if (il) snprintf(extra, sizeof extra, " -DECF8_MM_IL=%u", il);
+    if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DECF8_MM_MB=%u", mb);
     if (ahead)
-        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DPREFETCH_AHEAD=%u", ahead);
-    snprintf(opts, size, "%s%s%s", base, one_lane ? " -DLANES=1" : "", extra);
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DECF8_MM_PREFETCH=%u", ahead);
+    snprintf(opts, size, "%s%s%s", base, one_lane ? " -DECF8_MM_LANES=1" : "", extra);
 }
 
 static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
