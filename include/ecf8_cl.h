@@ -168,7 +168,11 @@ ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
  * occupy one core (`ecf8-bench-decode` measures both queues).  A chunk that
  * fails its length check is recorded on the device and reported as
  * ECF8_ERR_CORRUPT by the next ecf8_cl_tensor_check or
- * ecf8_cl_decode_to_host of this tensor. */
+ * ecf8_cl_decode_to_host of this tensor.  Kernels are built when the
+ * tensor is created, except the portable one of a tensor planned for
+ * another (a CPU's vector kernel), built at its first decode to an offset
+ * that is not a multiple of 4: that decode may take a build and return
+ * its errors (ECF8_ERR_BUILD). */
 ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
                                     size_t out_offset, cl_uint num_wait_events,
                                     const cl_event *wait_events, cl_event *out_event);
