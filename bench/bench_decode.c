@@ -105,7 +105,7 @@ static int bench_tensor(bench_device *d, const ecf8_tensor_info *t, unsigned rep
     /* Device: wall time of upload + decode, with a fresh tensor each time. */
     for (unsigned i = 0; i < repeat && !st; i++) {
         double a = bench_now_seconds();
-        st = ecf8_cl_tensor_create(d->ctx, d->dev, d->queue, t, &ct);
+        st = ecf8_cl_tensor_create_ex(d->ctx, d->dev, d->queue, t, &d->tuning, &ct);
         if (!st) st = ecf8_cl_enqueue_decode(ct, d->queue, dst, 0, 0, NULL, NULL);
         if (!st && (err = clFinish(d->queue)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish");
         times[i] = bench_now_seconds() - a;
@@ -208,7 +208,8 @@ static int batch_set_open(bench_device *d, ecf8_file *f, batch_set *b)
         ecf8_tensor_info t;
         st = ecf8_file_tensor(f, i, &t);
         if (st || t.split == ECF8_SPLIT_STORED) continue;
-        st = ecf8_cl_tensor_create(d->ctx, d->dev, d->queue, &t, &b->tensor[b->count]);
+        st = ecf8_cl_tensor_create_ex(d->ctx, d->dev, d->queue, &t, &d->tuning,
+                                      &b->tensor[b->count]);
         if (st) break;
         b->dtype[b->count] = t.dtype, b->checksum[b->count] = t.checksum;
         b->bytes[b->count] = t.source_bytes, b->at[b->count++] = b->total;
@@ -293,7 +294,8 @@ static int bench_startup(const bench_device *d, const ecf8_tensor_info *t, doubl
     }
     uint8_t *out = malloc((size_t)t->source_bytes);
     ecf8_cl_tensor *ct = NULL;
-    int st = out ? ecf8_cl_tensor_create(ctx, d->dev, q, t, &ct) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    int st = out ? ecf8_cl_tensor_create_ex(ctx, d->dev, q, t, &d->tuning, &ct)
+                 : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     if (!st) st = ecf8_cl_decode_to_host(ct, q, out, (size_t)t->source_bytes);
     *ms = (bench_now_seconds() - a) * 1e3;
     ecf8_cl_tensor_free(ct);

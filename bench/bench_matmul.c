@@ -84,7 +84,7 @@ static int clblast_prepare(const device *d, const ecf8_tensor_info *w, clblast_s
 {
     memset(c, 0, sizeof *c);
 #if HAVE_CLBLAST
-    if (ecf8_cl_tensor_create(d->ctx, d->dev, d->queue, w, &c->tensor))
+    if (ecf8_cl_tensor_create_ex(d->ctx, d->dev, d->queue, w, &d->tuning, &c->tensor))
         return bench_lib_error(d->path, "tensor upload failed");
     size_t n = (size_t)w->shape[0] * w->shape[1];
     c->raw = bench_buffer(d, n * ecf8_dtype_size(w->dtype) + 64, NULL, "decoded weights");
@@ -364,7 +364,8 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
     clblast_state cb = {0};
     engine_result res[ENG_COUNT] = {{0}};
     int rc = 0;
-    if (ecf8_cl_matmul_create(d->ctx, d->dev, d->queue, t, b->has_scale ? &b->scale : NULL, 0, &mm))
+    if (ecf8_cl_matmul_create_ex(d->ctx, d->dev, d->queue, t, b->has_scale ? &b->scale : NULL, 0,
+                                 &d->tuning, &mm))
         return bench_lib_error(d->path, "cannot prepare the matmul");
     ecf8_cl_matmul_info info;
     ecf8_cl_matmul_get_info(mm, &info);

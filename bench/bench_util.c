@@ -1,5 +1,8 @@
 /* bench_util.c - shared by the bench programs (bench_util.h). */
 #include "bench_util.h"
+#ifdef ECF8_HAVE_OPENCL
+#include "cli_env.h"
+#endif
 
 #include <cjson/cJSON.h>
 #include <stdarg.h>
@@ -93,7 +96,8 @@ int bench_device_open(bench_device *d, const char *path)
 {
     memset(d, 0, sizeof *d);
     d->path = path;
-    if (ecf8_cl_open_default(&d->ctx, &d->dev, &d->queue)) return bench_lib_error(path, "no OpenCL device");
+    cli_env_tuning(&d->tuning);
+    if (cli_env_open(&d->ctx, &d->dev, &d->queue)) return bench_lib_error(path, "no OpenCL device");
     return 0;
 }
 

@@ -45,11 +45,13 @@ void bench_json_string(FILE *f, const char *s);
 #include "ecf8_cl.h"
 
 /* The device a bench runs on (ECF8_PLATFORM / ECF8_DEVICE choose it): a
- * context and an in-order queue with profiling. */
+ * context and an in-order queue with profiling, and the tuning of the
+ * ECF8_DECODE_* / ECF8_MATMUL_* variables (src/cli/cli_env.c). */
 typedef struct bench_device {
     cl_context ctx;
     cl_device_id dev;
     cl_command_queue queue;
+    ecf8_cl_tuning tuning;
     const char *path; /* the .ecf8 file worked on: every error names it */
 } bench_device;
 

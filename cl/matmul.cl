@@ -1,6 +1,6 @@
 /* matmul.cl - Y[m, n] = sum_k X[m, k] * W[n, k] for a Linear weight W [N, K]
- * that is either an ecf8-coded tensor (FUSED=1: decoded on the fly, never
- * written to global memory) or the same weight stored raw (FUSED=0: the
+ * that is either an ecf8-coded tensor (ECF8_MM_FUSED=1: decoded on the fly, never
+ * written to global memory) or the same weight stored raw (ECF8_MM_FUSED=0: the
  * uncompressed baseline).  One source, one reduction order, so both give
  * bit-identical Y.
  *
@@ -21,64 +21,70 @@
  * rows (ecf8_chunk_geometry): a "band" of CR whole rows per chunk when
  * K <= the chunk target, else one row cut into SEGS segments of CC columns
  * (CC a multiple of 64).  A lane owns one band and decodes its chunk(s)
- * sequentially; a work-item drives LANES lanes side by side (16 with AVX-512
- * gathers on CPUs, 1 elsewhere) and IL such lane groups interleaved, so that
- * independent decode chains overlap.  Lanes past the last band decode the
- * last band again and store nothing, so every loop runs the same number of
- * times in all lanes and one launch covers any N.  Columns are walked in
- * sub-blocks of 64, which never straddle a segment or a 128-block boundary.
- * Each lane reads its own stream, IL * LANES of them per work-item, more
- * than the hardware prefetchers follow: the readers prefetch PREFETCH_AHEAD
- * bytes ahead once per sub-block (64, about the next sub-block's line,
- * measured no slower than 128 or 256 on PoCL).
+ * sequentially; a work-item drives ECF8_MM_LANES lanes side by side (16
+ * with AVX-512 gathers on CPUs, 1 elsewhere) and ECF8_MM_IL such lane groups
+ * interleaved, so that independent decode chains overlap.  Lanes past the
+ * last band decode the last band again and store nothing, so every loop
+ * runs the same number of times in all lanes and one launch covers any N.
+ * Columns are walked in sub-blocks of 64, which never straddle a segment or
+ * a 128-block boundary.  Each lane reads its own stream, ECF8_MM_IL *
+ * ECF8_MM_LANES of them per work-item, more than the hardware prefetchers
+ * follow: the readers prefetch ECF8_MM_PREFETCH bytes ahead once per
+ * sub-block (64, about the next sub-block's line, measured no slower than
+ * 128 or 256 on PoCL).
  *   ecf8_mm_gemv<M>  M = 1..4 rows of X: decode, multiply-add straight away.
- *   ecf8_mm_gemm     any M: decode a 128-column block of IL*LANES rows once
- *                    into private memory, then run every row of X over it,
- *                    GI lane groups per X load (M in chunks of MMAX,
- *                    re-decoding per chunk).
- *   ecf8_mm_dequant  (FUSED=0) raw weights -> fp32 w * scale, for SGEMM.
- *   ecf8_mm_probe    reports LANES and IL through its reqd_work_group_size.
+ *   ecf8_mm_gemm     any M: decode a 128-column block of ECF8_MM_IL *
+ *                    ECF8_MM_LANES rows once into private memory, then run
+ *                    every row of X over it, ECF8_MM_GI lane groups per X
+ *                    load (M in chunks of ECF8_MM_MMAX, re-decoding per
+ *                    chunk).
+ *   ecf8_mm_dequant  (ECF8_MM_FUSED=0) raw weights -> fp32 w * scale, for SGEMM.
+ *   ecf8_mm_probe    reports ECF8_MM_LANES and ECF8_MM_IL through its
+ *                    reqd_work_group_size.
  *
- * Options (-D): WDT 1 E4M3, 2 E5M2, 3 BF16 (ecf8_dtype); FUSED; for FUSED:
- * RAW_BITS, SYM_SHIFT, SYM_BITS (the split layout) and GRP (elements per
- * 32-bit load: 4, 2 or 1 for code + raw bits <= 6, 12, 25; the code length
- * itself is the argument tmask); LANES (0 = choose), IL, XBF16 (X is bf16),
- * MB (X rows per pass in gemm), GI, MMAX, PREFETCH_AHEAD.
+ * Options (-D, all named ECF8_MM_*, like the decode kernels' ECF8_*):
+ * ECF8_MM_WDT 1 E4M3, 2 E5M2, 3 BF16 (ecf8_dtype); ECF8_MM_FUSED; for
+ * ECF8_MM_FUSED: ECF8_MM_RAW_BITS, ECF8_MM_SYM_SHIFT, ECF8_MM_SYM_BITS (the
+ * split layout) and ECF8_MM_GRP (elements per 32-bit load: 4, 2 or 1 for
+ * code + raw bits <= 6, 12, 25; the code length itself is the argument
+ * tmask); ECF8_MM_LANES (0 = choose), ECF8_MM_IL, ECF8_MM_XBF16 (X is
+ * bf16), ECF8_MM_MB (X rows per pass in gemm), ECF8_MM_GI, ECF8_MM_MMAX,
+ * ECF8_MM_PREFETCH.
  * Index arithmetic is 32-bit: the host keeps every buffer under 2 GiB. */
 #pragma OPENCL FP_CONTRACT OFF
 
-#ifndef WDT
-#define WDT 1
+#ifndef ECF8_MM_WDT
+#define ECF8_MM_WDT 1
 #endif
-#ifndef FUSED
-#define FUSED 1
+#ifndef ECF8_MM_FUSED
+#define ECF8_MM_FUSED 1
 #endif
-#ifndef CODE_BITS
-#define CODE_BITS 12
+#ifndef ECF8_MM_CODE_BITS
+#define ECF8_MM_CODE_BITS 12
 #endif
-#ifndef RAW_BITS
-#define RAW_BITS 0
+#ifndef ECF8_MM_RAW_BITS
+#define ECF8_MM_RAW_BITS 0
 #endif
-#ifndef SYM_SHIFT
-#define SYM_SHIFT 0
+#ifndef ECF8_MM_SYM_SHIFT
+#define ECF8_MM_SYM_SHIFT 0
 #endif
-#ifndef SYM_BITS
-#define SYM_BITS 8
+#ifndef ECF8_MM_SYM_BITS
+#define ECF8_MM_SYM_BITS 8
 #endif
-#ifndef XBF16
-#define XBF16 0
+#ifndef ECF8_MM_XBF16
+#define ECF8_MM_XBF16 0
 #endif
-#ifndef MB
-#define MB 8
+#ifndef ECF8_MM_MB
+#define ECF8_MM_MB 8
 #endif
-#ifndef MMAX
-#define MMAX 64
+#ifndef ECF8_MM_MMAX
+#define ECF8_MM_MMAX 64
 #endif
-#ifndef LANES
-#define LANES 0
+#ifndef ECF8_MM_LANES
+#define ECF8_MM_LANES 0
 #endif
-#ifndef PREFETCH_AHEAD
-#define PREFETCH_AHEAD 64
+#ifndef ECF8_MM_PREFETCH
+#define ECF8_MM_PREFETCH 64
 #endif
 
 #if defined(__has_builtin)
@@ -87,33 +93,33 @@
 #endif
 #endif
 
-#if LANES == 0
-#undef LANES
+#if ECF8_MM_LANES == 0
+#undef ECF8_MM_LANES
 #if defined(HAVE_GATHER16) && defined(__AVX512F__)
-#define LANES 16
+#define ECF8_MM_LANES 16
 #else
-#define LANES 1
+#define ECF8_MM_LANES 1
 #endif
 #endif
-#if LANES != 1 && LANES != 16
-#error "LANES must be 1 or 16"
+#if ECF8_MM_LANES != 1 && ECF8_MM_LANES != 16
+#error "ECF8_MM_LANES must be 1 or 16"
 #endif
-#if LANES == 16 && !(defined(HAVE_GATHER16) && defined(__AVX512F__))
-#error "LANES=16 needs AVX-512 gathers"
+#if ECF8_MM_LANES == 16 && !(defined(HAVE_GATHER16) && defined(__AVX512F__))
+#error "ECF8_MM_LANES=16 needs AVX-512 gathers"
 #endif
 
-#ifndef IL
-#if LANES == 16
-#define IL 4
+#ifndef ECF8_MM_IL
+#if ECF8_MM_LANES == 16
+#define ECF8_MM_IL 4
 #else
-#define IL 1
+#define ECF8_MM_IL 1
 #endif
 #endif
 
-#define ES (WDT == 3 ? 2u : 1u) /* bytes per weight element */
+#define ES (ECF8_MM_WDT == 3 ? 2u : 1u) /* bytes per weight element */
 
 /* ---- lane vectors -------------------------------------------------------- */
-#if LANES == 16
+#if ECF8_MM_LANES == 16
 typedef uint16 vu;
 typedef float16 vf;
 #define AS_VU as_uint16
@@ -122,22 +128,22 @@ typedef float16 vf;
 #define LANE_ID ((uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 /* Gathers through the AVX-512 builtins: the auto-vectoriser of PoCL does not
  * turn a decoder into SIMD code, so the lanes are explicit. */
-#define GATHER_U32(base, byte_index)                                                 \
-    as_uint16(__builtin_ia32_gathersiv16si((int16)(0), (const void *)(ulong)(base),   \
+#define GATHER_U32(base, byte_index)                                              \
+    as_uint16(__builtin_ia32_gathersiv16si((int16)(0), (const void *)(ulong)(base), \
                                            as_int16(byte_index), (ushort)0xFFFF, 1))
-#define TABLE_U32(base, index)                                                       \
-    as_uint16(__builtin_ia32_gathersiv16si((int16)(0), (const void *)(ulong)(base),   \
+#define TABLE_U32(base, index)                                                    \
+    as_uint16(__builtin_ia32_gathersiv16si((int16)(0), (const void *)(ulong)(base), \
                                            as_int16(index), (ushort)0xFFFF, 4))
-#define GATHER_F32(base, index)                                                      \
-    __builtin_ia32_gathersiv16sf((float16)(0.0f), (const void *)(ulong)(base),        \
+#define GATHER_F32(base, index)                                                   \
+    __builtin_ia32_gathersiv16sf((float16)(0.0f), (const void *)(ulong)(base),    \
                                  as_int16(index), (ushort)0xFFFF, 4)
-/* One cache line per lane: IL * 16 lanes stream from as many places, more
+/* One cache line per lane: ECF8_MM_IL * 16 lanes stream from as many places, more
  * than the hardware prefetchers follow. */
-#define PREFETCH_LANES(base, byte_index)                                             \
-    do {                                                                             \
-        vu o_ = (byte_index);                                                        \
-        for (int l_ = 0; l_ < 16; l_++)                                              \
-            __builtin_prefetch((__global const uchar *)(base) + o_[l_]);             \
+#define PREFETCH_LANES(base, byte_index)                                          \
+    do {                                                                          \
+        vu o_ = (byte_index);                                                     \
+        for (int l_ = 0; l_ < 16; l_++)                                           \
+            __builtin_prefetch((__global const uchar *)(base) + o_[l_]);          \
     } while (0)
 #else
 typedef uint vu;
@@ -179,7 +185,7 @@ inline uint load_u32(__global const uchar *p, uint i)
     }
 
 DEFINE_FP8_VALUES(lane, vu, vf, AS_VU, AS_VF, CVT_VF)
-#if LANES != 1
+#if ECF8_MM_LANES != 1
 DEFINE_FP8_VALUES(one, uint, float, as_uint, as_float, convert_float)
 #else
 #define e4m3_one e4m3_lane
@@ -189,9 +195,9 @@ DEFINE_FP8_VALUES(one, uint, float, as_uint, as_float, convert_float)
 /* Value of a raw element (the low 8 or 16 bits of el). */
 inline vf element_value(vu el)
 {
-#if WDT == 1
+#if ECF8_MM_WDT == 1
     return e4m3_lane(el);
-#elif WDT == 2
+#elif ECF8_MM_WDT == 2
     return e5m2_lane(el);
 #else
     return AS_VF(el << 16);
@@ -199,15 +205,18 @@ inline vf element_value(vu el)
 }
 
 /* ---- readers: one lane's weights in column order ---------------------------- */
-#if FUSED
-/* A coded element is its code word then RAW_BITS raw bits, LSB first.  A
+#if ECF8_MM_FUSED
+/* A coded element is its code word then ECF8_MM_RAW_BITS raw bits, LSB first.  A
  * 32-bit load at the byte holding the next bit, shifted, leaves >= 25 valid
- * bits, enough for GRP elements. */
-#ifndef GRP
-#define GRP ((CODE_BITS + RAW_BITS) <= 6 ? 4 : (CODE_BITS + RAW_BITS) <= 12 ? 2 : 1)
+ * bits, enough for ECF8_MM_GRP elements. */
+#ifndef ECF8_MM_GRP
+#define ECF8_MM_GRP                                                               \
+    ((ECF8_MM_CODE_BITS + ECF8_MM_RAW_BITS) <= 6    ? 4                           \
+     : (ECF8_MM_CODE_BITS + ECF8_MM_RAW_BITS) <= 12 ? 2                           \
+                                                    : 1)
 #endif
 #define TMASK tmask /* (1 << code_bits) - 1, a kernel argument */
-#define RMASK ((1u << RAW_BITS) - 1u)
+#define RMASK ((1u << ECF8_MM_RAW_BITS) - 1u)
 
 typedef struct reader {
     vu base; /* byte offset of the chunk in the coded stream */
@@ -220,14 +229,15 @@ typedef struct reader {
  *   BF16: the symbol placed where it sits in the fp32 bits. */
 inline vf coded_value(vu e, vu raw)
 {
-#if WDT == 3
-    vu low = raw & ((1u << SYM_SHIFT) - 1u), high = raw >> SYM_SHIFT;
-    return AS_VF((e & ~15u) | ((high << (SYM_SHIFT + SYM_BITS) | low) << 16));
-#elif RAW_BITS == 0
+#if ECF8_MM_WDT == 3
+    vu low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
+    return AS_VF((e & ~15u) | ((high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) | low) << 16));
+#elif ECF8_MM_RAW_BITS == 0
     return AS_VF(e & ~15u);
 #else
-    vu low = raw & ((1u << SYM_SHIFT) - 1u), high = raw >> SYM_SHIFT;
-    return element_value(high << (SYM_SHIFT + SYM_BITS) | (e >> 4) << SYM_SHIFT | low);
+    vu low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
+    return element_value(high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) |
+                         (e >> 4) << ECF8_MM_SYM_SHIFT | low);
 #endif
 }
 
@@ -239,7 +249,7 @@ inline vf coded_value(vu e, vu raw)
 /* Positions lane group r at the start of chunk c. */
 inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
 {
-#if LANES == 16
+#if ECF8_MM_LANES == 16
     r->base = TABLE_U32(offs, c);
 #else
     r->base = offs[c];
@@ -249,48 +259,48 @@ inline void reader_seek_chunk(reader *r, vu c, __global const uint *offs)
 
 #define READER_AT(r, i) ((r)[i].base + ((r)[i].pos >> 3)) /* next byte to read */
 
-/* Decodes the GRP elements one 32-bit load v serves. */
+/* Decodes the ECF8_MM_GRP elements one 32-bit load v serves. */
 #define DECODE_GROUP(r, i, v, k, CONSUME)                                         \
     do {                                                                          \
         vu used_ = 0;                                                             \
-        _Pragma("unroll") for (int t_ = 0; t_ < GRP; t_++)                        \
+        _Pragma("unroll") for (int t_ = 0; t_ < ECF8_MM_GRP; t_++)                \
         {                                                                         \
             vu e_ = TABLE_U32(table, v & TMASK), len_ = e_ & 15u;                 \
-            vu raw_ = RAW_BITS ? (v >> len_) & RMASK : (vu)(0);                   \
-            v >>= len_ + RAW_BITS;                                                \
-            used_ += len_ + RAW_BITS;                                             \
+            vu raw_ = ECF8_MM_RAW_BITS ? (v >> len_) & RMASK : (vu)(0);           \
+            v >>= len_ + ECF8_MM_RAW_BITS;                                        \
+            used_ += len_ + ECF8_MM_RAW_BITS;                                     \
             CONSUME(i, (k) + t_, coded_value(e_, raw_));                          \
         }                                                                         \
         (r)[i].pos += used_;                                                      \
     } while (0)
 
-/* Decodes ne (<= 64) elements of each of the IL lane groups and hands each
+/* Decodes ne (<= 64) elements of each of the ECF8_MM_IL lane groups and hands each
  * to CONSUME(i, kk, value) (lane group, column in the sub-block, value). */
 #define READER_BLOCK(r, ne, CONSUME)                                              \
     do {                                                                          \
-        uint ng_ = (ne) / GRP;                                                    \
+        uint ng_ = (ne) / ECF8_MM_GRP;                                            \
         for (uint g_ = 0; g_ < ng_; g_++) {                                       \
-            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+            _Pragma("unroll") for (int i_ = 0; i_ < ECF8_MM_IL; i_++)             \
             {                                                                     \
-                vu v_ = GATHER_U32(coded, (r)[i_].base + ((r)[i_].pos >> 3)) >>  \
+                vu v_ = GATHER_U32(coded, (r)[i_].base + ((r)[i_].pos >> 3)) >>   \
                         ((r)[i_].pos & 7u);                                       \
-                DECODE_GROUP(r, i_, v_, g_ * GRP, CONSUME);                       \
+                DECODE_GROUP(r, i_, v_, g_ * ECF8_MM_GRP, CONSUME);               \
             }                                                                     \
         }                                                                         \
-        for (uint k_ = ng_ * GRP; k_ < (ne); k_++) {                              \
-            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+        for (uint k_ = ng_ * ECF8_MM_GRP; k_ < (ne); k_++) {                      \
+            _Pragma("unroll") for (int i_ = 0; i_ < ECF8_MM_IL; i_++)             \
             {                                                                     \
-                vu v_ = GATHER_U32(coded, (r)[i_].base + ((r)[i_].pos >> 3)) >>  \
+                vu v_ = GATHER_U32(coded, (r)[i_].base + ((r)[i_].pos >> 3)) >>   \
                         ((r)[i_].pos & 7u);                                       \
                 vu e_ = TABLE_U32(table, v_ & TMASK), len_ = e_ & 15u;            \
-                vu raw_ = RAW_BITS ? (v_ >> len_) & RMASK : (vu)(0);              \
-                (r)[i_].pos += len_ + RAW_BITS;                                   \
+                vu raw_ = ECF8_MM_RAW_BITS ? (v_ >> len_) & RMASK : (vu)(0);      \
+                (r)[i_].pos += len_ + ECF8_MM_RAW_BITS;                           \
                 CONSUME(i_, k_, coded_value(e_, raw_));                           \
             }                                                                     \
         }                                                                         \
     } while (0)
 #else /* raw weights */
-#define GRP (4u / ES)
+#define ECF8_MM_GRP (4u / ES)
 typedef struct reader {
     vu idx; /* byte offset of the next element */
 } reader;
@@ -304,21 +314,21 @@ typedef struct reader {
 #define READER_AT(r, i) ((r)[i].idx)
 #define READER_BLOCK(r, ne, CONSUME)                                              \
     do {                                                                          \
-        uint ng_ = (ne) / GRP;                                                    \
+        uint ng_ = (ne) / ECF8_MM_GRP;                                            \
         for (uint g_ = 0; g_ < ng_; g_++) {                                       \
-            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+            _Pragma("unroll") for (int i_ = 0; i_ < ECF8_MM_IL; i_++)             \
             {                                                                     \
                 vu v_ = GATHER_U32(coded, (r)[i_].idx);                           \
-                _Pragma("unroll") for (int t_ = 0; t_ < (int)GRP; t_++)           \
+                _Pragma("unroll") for (int t_ = 0; t_ < (int)ECF8_MM_GRP; t_++)   \
                 {                                                                 \
-                    CONSUME(i_, g_ * GRP + t_, element_value(v_ & RAW_MASK));     \
+                    CONSUME(i_, g_ * ECF8_MM_GRP + t_, element_value(v_ & RAW_MASK)); \
                     v_ >>= 8 * ES;                                                \
                 }                                                                 \
                 (r)[i_].idx += 4u;                                                \
             }                                                                     \
         }                                                                         \
-        for (uint k_ = ng_ * GRP; k_ < (ne); k_++) {                              \
-            _Pragma("unroll") for (int i_ = 0; i_ < IL; i_++)                     \
+        for (uint k_ = ng_ * ECF8_MM_GRP; k_ < (ne); k_++) {                      \
+            _Pragma("unroll") for (int i_ = 0; i_ < ECF8_MM_IL; i_++)             \
             {                                                                     \
                 vu v_ = GATHER_U32(coded, (r)[i_].idx);                           \
                 CONSUME(i_, k_, element_value(v_ & RAW_MASK));                    \
@@ -329,14 +339,14 @@ typedef struct reader {
 #endif
 
 /* ---- shared pieces -------------------------------------------------------------- */
-/* Prefetches every lane's stream PREFETCH_AHEAD bytes past where it reads. */
+/* Prefetches every lane's stream ECF8_MM_PREFETCH bytes past where it reads. */
 #define READER_PREFETCH(r)                                                        \
     do {                                                                          \
-        for (int i_ = 0; i_ < IL; i_++)                                           \
-            PREFETCH_LANES(coded, READER_AT(r, i_) + PREFETCH_AHEAD);             \
+        for (int i_ = 0; i_ < ECF8_MM_IL; i_++)                                   \
+            PREFETCH_LANES(coded, READER_AT(r, i_) + ECF8_MM_PREFETCH);           \
     } while (0)
 
-#if XBF16
+#if ECF8_MM_XBF16
 typedef ushort xtype;
 #define X_LOAD(p, i) as_float((uint)(p)[i] << 16)
 #else
@@ -350,7 +360,7 @@ typedef float xtype;
  * weights' row stride in elements (>= K). */
 #define MM_ARGS                                                                   \
     READER_ARGS, __global const float *scale, __global const xtype *x, ulong x_off, \
-        __global float *y, ulong y_off, uint M, uint N, uint K, uint CR, uint CC,   \
+        __global float *y, ulong y_off, uint M, uint N, uint K, uint CR, uint CC, \
         uint SEGS, uint NKB, uint NB, uint RS
 
 /* Lane group i of this work-item: its bands, clamped to the last one so
@@ -361,8 +371,8 @@ typedef float xtype;
  * is stored. */
 #define LANE_BANDS(bands, live)                                                   \
     do {                                                                          \
-        for (int i_ = 0; i_ < IL; i_++) {                                         \
-            vu b_ = ((uint)get_global_id(0) * IL + (uint)i_) * LANES + LANE_ID;   \
+        for (int i_ = 0; i_ < ECF8_MM_IL; i_++) {                                 \
+            vu b_ = ((uint)get_global_id(0) * ECF8_MM_IL + (uint)i_) * ECF8_MM_LANES + LANE_ID; \
             live[i_] = b_ < NB ? (vu)(0xFFFFFFFFu) : (vu)(0u);                    \
             bands[i_] = min(b_, (vu)(NB - 1u));                                   \
         }                                                                         \
@@ -370,21 +380,22 @@ typedef float xtype;
 
 /* Moves the readers to column k0 of row r (0-based inside the band) where a
  * chunk starts or a raw row starts. */
-#if FUSED
+#if ECF8_MM_FUSED
 #define SEEK(r, bands, row, k0)                                                   \
     do {                                                                          \
         if (SEGS > 1) {                                                           \
-            for (int i_ = 0; i_ < IL; i_++)                                       \
+            for (int i_ = 0; i_ < ECF8_MM_IL; i_++)                               \
                 reader_seek_chunk(&(r)[i_], (bands)[i_] * SEGS + (k0) / CC, offs); \
         } else if ((row) == 0 && (k0) == 0) {                                     \
-            for (int i_ = 0; i_ < IL; i_++) reader_seek_chunk(&(r)[i_], (bands)[i_], offs); \
+            for (int i_ = 0; i_ < ECF8_MM_IL; i_++)                                     \
+                reader_seek_chunk(&(r)[i_], (bands)[i_], offs);                           \
         }                                                                         \
     } while (0)
 #define AT_CHUNK_START(k0) (SEGS > 1 ? (k0) % CC == 0 : (k0) == 0)
 #else
 #define SEEK(r, bands, row, k0)                                                   \
     do {                                                                          \
-        for (int i_ = 0; i_ < IL; i_++)                                           \
+        for (int i_ = 0; i_ < ECF8_MM_IL; i_++)                                   \
             (r)[i_].idx = (min((bands)[i_] * CR + (row), (vu)(N - 1u)) * RS + (k0)) * ES; \
     } while (0)
 #define AT_CHUNK_START(k0) ((k0) == 0)
@@ -392,7 +403,7 @@ typedef float xtype;
 
 inline vf scale_of(__global const float *scale, vu n, uint kb, uint NKB, uint N)
 {
-#if WDT == 3
+#if ECF8_MM_WDT == 3
     return (vf)(1.0f);
 #else
     return GATHER_F32(scale, (min(n, (vu)(N - 1u)) >> 7) * NKB + kb);
@@ -401,7 +412,7 @@ inline vf scale_of(__global const float *scale, vu n, uint kb, uint NKB, uint N)
 
 inline vf block_accumulate(vf acc, vf p, vf s)
 {
-#if WDT == 3
+#if ECF8_MM_WDT == 3
     return acc + p;
 #else
     return fma(p, s, acc);
@@ -413,7 +424,7 @@ inline vf block_accumulate(vf acc, vf p, vf s)
 inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
 {
     vu ok = live & (n < N ? (vu)(0xFFFFFFFFu) : (vu)(0u));
-#if LANES == 16
+#if ECF8_MM_LANES == 16
     if (all(as_int16(ok) != 0) && n.sf - n.s0 == 15u) {
         vstore16(v, 0, y + n.s0);
         return;
@@ -442,14 +453,14 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
     __kernel void ecf8_mm_gemv##MD(MM_ARGS)                                       \
     {                                                                             \
         const int MD_ = MD;                                                       \
-        vu bands[IL], live[IL];                                                   \
+        vu bands[ECF8_MM_IL], live[ECF8_MM_IL];                                   \
         LANE_BANDS(bands, live);                                                  \
         x += x_off;                                                               \
         y += y_off;                                                               \
-        reader r[IL];                                                             \
+        reader r[ECF8_MM_IL];                                                     \
         for (uint row = 0; row < CR; row++) {                                     \
-            vf acc[IL][MD], p[IL][MD];                                            \
-            for (int i = 0; i < IL; i++)                                          \
+            vf acc[ECF8_MM_IL][MD], p[ECF8_MM_IL][MD];                            \
+            for (int i = 0; i < ECF8_MM_IL; i++)                                  \
                 for (int j = 0; j < MD; j++) acc[i][j] = p[i][j] = (vf)(0.0f);    \
             for (uint k0 = 0; k0 < K; k0 += 64) {                                 \
                 uint ne = min(64u, K - k0);                                       \
@@ -457,7 +468,7 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
                 READER_PREFETCH(r);                                               \
                 READER_BLOCK(r, ne, GEMV_CONSUME);                                \
                 if ((k0 & 64u) || k0 + 64 >= K) {                                 \
-                    for (int i = 0; i < IL; i++) {                                \
+                    for (int i = 0; i < ECF8_MM_IL; i++) {                        \
                         vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB, N); \
                         for (int j = 0; j < MD; j++) {                            \
                             acc[i][j] = block_accumulate(acc[i][j], p[i][j], s);  \
@@ -466,7 +477,7 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
                     }                                                             \
                 }                                                                 \
             }                                                                     \
-            for (int i = 0; i < IL; i++)                                          \
+            for (int i = 0; i < ECF8_MM_IL; i++)                                  \
                 for (int j = 0; j < MD; j++)                                      \
                     store_lanes(y + j * N, bands[i] * CR + row, acc[i][j], live[i], N); \
         }                                                                         \
@@ -478,24 +489,24 @@ DEFINE_GEMV(3)
 DEFINE_GEMV(4)
 
 /* ---- GEMM: any M; a decoded 128-column block is shared by all rows of X ------ */
-#ifndef GI
-#define GI (IL % 2 == 0 ? 2 : 1) /* lane groups per X load in the GEMM */
+#ifndef ECF8_MM_GI
+#define ECF8_MM_GI (ECF8_MM_IL % 2 == 0 ? 2 : 1) /* lane groups per X load in the GEMM */
 #endif
 #define GEMM_CONSUME0(i, kk, value) (w[0][i][kk] = (value))
 #define GEMM_CONSUME1(i, kk, value) (w[1][i][kk] = (value))
 __kernel void ecf8_mm_gemm(MM_ARGS)
 {
-    vu bands[IL], live[IL];
+    vu bands[ECF8_MM_IL], live[ECF8_MM_IL];
     LANE_BANDS(bands, live);
     x += x_off;
     y += y_off;
-    reader r[IL];
-    vf w[2][IL][64];
-    vf acc[IL][MMAX];
-    for (uint m0 = 0; m0 < M; m0 += MMAX) {
-        uint mn = min((uint)MMAX, M - m0);
+    reader r[ECF8_MM_IL];
+    vf w[2][ECF8_MM_IL][64];
+    vf acc[ECF8_MM_IL][ECF8_MM_MMAX];
+    for (uint m0 = 0; m0 < M; m0 += ECF8_MM_MMAX) {
+        uint mn = min((uint)ECF8_MM_MMAX, M - m0);
         for (uint row = 0; row < CR; row++) {
-            for (int i = 0; i < IL; i++)
+            for (int i = 0; i < ECF8_MM_IL; i++)
                 for (uint m = 0; m < mn; m++) acc[i][m] = (vf)(0.0f);
             for (uint k0 = 0; k0 < K; k0 += 128) {
                 uint ne0 = min(64u, K - k0), ne1 = K - k0 > 64u ? min(64u, K - k0 - 64u) : 0u;
@@ -508,46 +519,48 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
                     READER_BLOCK(r, ne1, GEMM_CONSUME1);
                 }
                 uint ne = ne0 + ne1;
-                /* GI lane groups share each X value: GI * MB multiply-adds
-                 * per GI + MB loads. */
-                for (int i0 = 0; i0 < IL; i0 += GI) {
-                    vf s[GI];
-                    for (int g = 0; g < GI; g++)
+                /* ECF8_MM_GI lane groups share each X value: ECF8_MM_GI * ECF8_MM_MB multiply-adds
+                 * per ECF8_MM_GI + ECF8_MM_MB loads. */
+                for (int i0 = 0; i0 < ECF8_MM_IL; i0 += ECF8_MM_GI) {
+                    vf s[ECF8_MM_GI];
+                    for (int g = 0; g < ECF8_MM_GI; g++)
                         s[g] = scale_of(scale, bands[i0 + g] * CR + row, k0 >> 7, NKB, N);
-                    for (uint mb = 0; mb < mn; mb += MB) {
-                        __global const xtype *xr[MB];
-                        for (int j = 0; j < MB; j++)
+                    for (uint mb = 0; mb < mn; mb += ECF8_MM_MB) {
+                        __global const xtype *xr[ECF8_MM_MB];
+                        for (int j = 0; j < ECF8_MM_MB; j++)
                             xr[j] = x + (m0 + min(mb + (uint)j, mn - 1u)) * K + k0;
-                        vf p[GI][MB];
-                        for (int g = 0; g < GI; g++)
-                            for (int j = 0; j < MB; j++) p[g][j] = (vf)(0.0f);
+                        vf p[ECF8_MM_GI][ECF8_MM_MB];
+                        for (int g = 0; g < ECF8_MM_GI; g++)
+                            for (int j = 0; j < ECF8_MM_MB; j++) p[g][j] = (vf)(0.0f);
                         for (uint kk = 0; kk < ne; kk++) {
-                            vf wv[GI];
+                            vf wv[ECF8_MM_GI];
 #pragma unroll
-                            for (int g = 0; g < GI; g++) wv[g] = w[kk >> 6][i0 + g][kk & 63u];
+                            for (int g = 0; g < ECF8_MM_GI; g++)
+                                wv[g] = w[kk >> 6][i0 + g][kk & 63u];
 #pragma unroll
-                            for (int j = 0; j < MB; j++) {
+                            for (int j = 0; j < ECF8_MM_MB; j++) {
                                 vf xv = (vf)(X_LOAD(xr[j], kk));
 #pragma unroll
-                                for (int g = 0; g < GI; g++) p[g][j] = fma(xv, wv[g], p[g][j]);
+                                for (int g = 0; g < ECF8_MM_GI; g++)
+                                    p[g][j] = fma(xv, wv[g], p[g][j]);
                             }
                         }
-                        for (int g = 0; g < GI; g++)
-                            for (int j = 0; j < MB; j++)
+                        for (int g = 0; g < ECF8_MM_GI; g++)
+                            for (int j = 0; j < ECF8_MM_MB; j++)
                                 if (mb + (uint)j < mn)
                                     acc[i0 + g][mb + j] =
                                         block_accumulate(acc[i0 + g][mb + j], p[g][j], s[g]);
                     }
                 }
             }
-            for (int i = 0; i < IL; i++)
+            for (int i = 0; i < ECF8_MM_IL; i++)
                 for (uint m = 0; m < mn; m++)
                     store_lanes(y + (m0 + m) * N, bands[i] * CR + row, acc[i][m], live[i], N);
         }
     }
 }
 
-#if !FUSED
+#if !ECF8_MM_FUSED
 /* The dequantising work-item's vectors: 16 columns as one vector where the
  * device has 512-bit registers or is not an x86 CPU, as two of 8 on x86
  * without AVX-512 (a 16-lane vector there is emulated, and PoCL's compiler
@@ -578,16 +591,16 @@ __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *s
     if (k0 >= K || n >= N) return;
     size_t i = (size_t)n * K + k0;
     out += out_off;
-#if WDT == 3
+#if ECF8_MM_WDT == 3
     float s = 1.0f;
 #else
     float s = scale[(n >> 7) * NKB + (k0 >> 7)];
 #endif
     if (k0 + 16u <= K) {
         for (uint h = 0; h < 16u; h += DQ_VW) {
-#if WDT == 3
+#if ECF8_MM_WDT == 3
             dq_float v = DQ_AS_F(DQ_LOAD_U((__global const ushort *)raw + i + h) << 16);
-#elif WDT == 1
+#elif ECF8_MM_WDT == 1
             dq_float v = e4m3_dq(DQ_LOAD_U(raw + i + h)) * s;
 #else
             dq_float v = e5m2_dq(DQ_LOAD_U(raw + i + h)) * s;
@@ -597,9 +610,9 @@ __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *s
         return;
     }
     for (uint k = k0; k < K; k++, i++) {
-#if WDT == 3
+#if ECF8_MM_WDT == 3
         out[i] = as_float((uint)((__global const ushort *)raw)[i] << 16);
-#elif WDT == 1
+#elif ECF8_MM_WDT == 1
         out[i] = e4m3_one(raw[i]) * s;
 #else
         out[i] = e5m2_one(raw[i]) * s;
@@ -608,8 +621,9 @@ __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *s
 }
 #endif
 
-/* LANES and IL, read by the host through CL_KERNEL_COMPILE_WORK_GROUP_SIZE. */
-__kernel __attribute__((reqd_work_group_size(LANES, IL, 1))) void ecf8_mm_probe(__global uint *unused)
+/* ECF8_MM_LANES and ECF8_MM_IL, read by the host through CL_KERNEL_COMPILE_WORK_GROUP_SIZE. */
+__kernel __attribute__((reqd_work_group_size(ECF8_MM_LANES, ECF8_MM_IL, 1))) void
+ecf8_mm_probe(__global uint *unused)
 {
     (void)unused;
 }

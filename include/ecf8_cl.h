@@ -4,8 +4,11 @@
  * The library uses the caller's context and queue; nothing here creates
  * global state except an in-memory program cache (per context, device and
  * options; ecf8_cl_release_context empties it for a context) and an
- * on-disk binary cache under $XDG_CACHE_HOME/ecf8 (ECF8_CACHE=0 disables
- * it).  Enqueue functions take buffers with byte offsets, a wait list and
+ * on-disk binary cache (ecf8_cl_set_disk_cache).  Everything that shapes a
+ * call is an argument: the device (ecf8_cl_open), the kernels' tuning
+ * (ecf8_cl_tuning, to the _ex calls).  Only the 1.0 entry points marked
+ * "compatibility" below read environment variables, as 1.0 did.
+ * Enqueue functions take buffers with byte offsets, a wait list and
  * an optional output event, like clFFT.  Status: ECF8_OK, an OpenCL error
  * code passed through, or an ECF8_ERR_* code; ecf8_status_string() names
  * any of them and ecf8_last_error() names the failing OpenCL call or
@@ -28,14 +31,72 @@ extern "C" {
 #endif
 
 /* ---- device choice (for tools, tests and examples) --------------------- */
-/* Picks a device: ECF8_PLATFORM and ECF8_DEVICE (an index or a name
- * substring; device indices count across all platforms, as `ecf8 devices`
- * lists them) when set, else the first GPU, else the first device.
- * ECF8_ERR_NO_DEVICE when there is none. */
+/* Picks a device: `platform` and `device` (each NULL or "" for no
+ * preference; an index or a name substring, case-insensitive: platform
+ * indices as clGetPlatformIDs lists them, device indices across all
+ * platforms, as `ecf8 devices` lists them), else the first GPU, else the
+ * first device.  ECF8_ERR_NOT_FOUND when a preference matches nothing
+ * ("device 'X' matches no OpenCL device"), ECF8_ERR_NO_DEVICE when there
+ * is no device at all. */
+ECF8_API int ecf8_cl_select(const char *platform, const char *device,
+                            cl_platform_id *platform_out, cl_device_id *device_out);
+/* A context and an in-order queue with profiling on the device
+ * ecf8_cl_select picks. */
+ECF8_API int ecf8_cl_open(const char *platform, const char *device, cl_context *context,
+                          cl_device_id *device_out, cl_command_queue *queue);
+/* Compatibility (1.0): ecf8_cl_select / ecf8_cl_open with the preferences
+ * read from the environment variables ECF8_PLATFORM and ECF8_DEVICE. */
 ECF8_API int ecf8_cl_select_device(cl_platform_id *platform, cl_device_id *device);
-/* A context and an in-order queue with profiling on the selected device. */
 ECF8_API int ecf8_cl_open_default(cl_context *context, cl_device_id *device,
                                   cl_command_queue *queue);
+
+/* ---- tuning ------------------------------------------------------------------ */
+/* Overrides of the kernels' automatic choices, for measurements and
+ * workarounds: a zero (NULL) field leaves that choice to the library, and a
+ * NULL tuning leaves them all.  Start from ecf8_cl_tuning_init, which sets
+ * struct_size to sizeof(ecf8_cl_tuning): fields past struct_size read as
+ * zero, so a caller built against an older, shorter struct keeps working
+ * when fields are added at the end.  The library only reads a tuning, and
+ * keeps no pointer into it past the call that took it. */
+typedef struct ecf8_cl_tuning {
+    size_t struct_size;        /* sizeof(ecf8_cl_tuning) */
+    /* Decode (ecf8_cl_tensor_create_ex, ecf8_cl_decompress_path_ex). */
+    const char *decode_kernel; /* "portable" (no CPU or cooperative kernel),
+                                  "coop" (the cooperative kernel on any device),
+                                  "pairs" (the pairs kernel on CPUs for every FP8
+                                  stream it can decode), "lanes" (the lanes kernel
+                                  where the pairs kernel would run) */
+    unsigned decode_vw;        /* lanes kernel: vector width 8 or 16 (capped by
+                                  the device's vector registers) */
+    unsigned decode_nsets;     /* lanes kernel: independent vector sets, 1-8 */
+    unsigned decode_reader;    /* lanes kernel: stream reader, 1 words, 2 qwords */
+    unsigned decode_nl;        /* pairs kernel: chunks per work-item */
+    unsigned decode_wg;        /* portable kernel: work-group size */
+    /* Fused matmul (ecf8_cl_matmul_create_ex). */
+    unsigned matmul_lanes;     /* 1: the portable one-lane path (GPUs' code) */
+    unsigned matmul_interleave; /* lane groups one work-item interleaves, 1-16 */
+    unsigned matmul_rows;      /* rows of X per GEMM pass, 1-32 */
+    unsigned matmul_prefetch;  /* stream prefetch distance in bytes, 1-4096 */
+} ecf8_cl_tuning;
+/* Every field zero (the library's choices) and struct_size set. */
+ECF8_API void ecf8_cl_tuning_init(ecf8_cl_tuning *tuning);
+
+/* ---- the disk cache ------------------------------------------------------------ */
+typedef enum ecf8_cl_disk_cache {
+    ECF8_CL_DISK_CACHE_AUTO = 0, /* where the driver keeps no program cache of
+                                    its own (PoCL does: POCL_CACHE_DIR) */
+    ECF8_CL_DISK_CACHE_OFF = 1,
+    ECF8_CL_DISK_CACHE_ON = 2    /* on every device */
+} ecf8_cl_disk_cache;
+/* Program binaries are cached on disk, in `dir` (created when missing;
+ * NULL: $XDG_CACHE_HOME/ecf8/kernels, else ~/.cache/ecf8/kernels), per
+ * `policy`.  Process-wide and thread-safe: builds that start after the call
+ * returns follow it (a build in progress finishes under the old setting);
+ * the string is copied.  Until the first call the compatibility default
+ * applies: AUTO in the default directory, ECF8_CACHE=0/off/no in the
+ * environment meaning OFF and 1/on/yes ON, as in 1.0.  ECF8_ERR_ARGUMENT
+ * for an unknown policy or a directory name over 4000 bytes. */
+ECF8_API int ecf8_cl_set_disk_cache(ecf8_cl_disk_cache policy, const char *dir);
 
 /* Facts about a device, as `ecf8 devices` lists them.  The caller sets
  * struct_size to sizeof(ecf8_cl_device_info); fields past struct_size are
@@ -87,6 +148,11 @@ typedef struct ecf8_cl_tensor ecf8_cl_tensor;
  * at once (different tensors may). */
 ECF8_API int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
                                    const ecf8_tensor_info *info, ecf8_cl_tensor **out);
+/* The same with the decode_* fields of `tuning` (NULL: none).
+ * ECF8_ERR_ARGUMENT for a struct_size too small to hold struct_size. */
+ECF8_API int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device,
+                                      cl_command_queue queue, const ecf8_tensor_info *info,
+                                      const ecf8_cl_tuning *tuning, ecf8_cl_tensor **out);
 ECF8_API void ecf8_cl_tensor_free(ecf8_cl_tensor *tensor);
 /* Bytes the decoded tensor occupies (n_elements * element size). */
 ECF8_API size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *tensor);
@@ -102,7 +168,11 @@ ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
  * occupy one core (`ecf8-bench-decode` measures both queues).  A chunk that
  * fails its length check is recorded on the device and reported as
  * ECF8_ERR_CORRUPT by the next ecf8_cl_tensor_check or
- * ecf8_cl_decode_to_host of this tensor. */
+ * ecf8_cl_decode_to_host of this tensor.  Kernels are built when the
+ * tensor is created, except the portable one of a tensor planned for
+ * another (a CPU's vector kernel), built at its first decode to an offset
+ * that is not a multiple of 4: that decode may take a build and return
+ * its errors (ECF8_ERR_BUILD). */
 ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
                                     size_t out_offset, cl_uint num_wait_events,
                                     const cl_event *wait_events, cl_event *out_event);
@@ -121,6 +191,12 @@ ECF8_API int ecf8_cl_tensor_check(ecf8_cl_tensor *tensor, cl_command_queue queue
 ECF8_API int ecf8_cl_decompress_path(cl_context context, cl_device_id device,
                                      cl_command_queue queue, const char *in_path,
                                      const char *out_path, const ecf8_decode_options *options);
+/* The same with every tensor created through ecf8_cl_tensor_create_ex with
+ * `tuning` (NULL: none). */
+ECF8_API int ecf8_cl_decompress_path_ex(cl_context context, cl_device_id device,
+                                        cl_command_queue queue, const char *in_path,
+                                        const char *out_path, const ecf8_decode_options *options,
+                                        const ecf8_cl_tuning *tuning);
 /* Decode into host memory and check the tensor's checksum.  Blocking. */
 ECF8_API int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue queue, void *out,
                                     size_t out_bytes);
@@ -177,6 +253,12 @@ ECF8_API int ecf8_cl_matmul_create(cl_context context, cl_device_id device,
                                    cl_command_queue queue, const ecf8_tensor_info *weight,
                                    const ecf8_tensor_info *scale_inv, unsigned engines,
                                    ecf8_cl_matmul **out);
+/* The same with the matmul_* fields of `tuning` (NULL: none), which shape
+ * the programs its enqueues build. */
+ECF8_API int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device,
+                                      cl_command_queue queue, const ecf8_tensor_info *weight,
+                                      const ecf8_tensor_info *scale_inv, unsigned engines,
+                                      const ecf8_cl_tuning *tuning, ecf8_cl_matmul **out);
 ECF8_API void ecf8_cl_matmul_free(ecf8_cl_matmul *mm);
 
 typedef struct ecf8_cl_matmul_info {

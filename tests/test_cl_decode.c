@@ -28,10 +28,13 @@
  * kernel forced onto this device. */
 static const char *const KERNELS[] = {"", "pairs", "portable", "coop"};
 
+/* The tuning the tensors under test are created with (kernel and lane
+ * shape forced through ecf8_cl_tensor_create_ex). */
+static ecf8_cl_tuning g_tuning = {.struct_size = sizeof g_tuning};
+
 static void use_kernel(const char *which)
 {
-    if (which[0]) setenv("ECF8_DECODE_KERNEL", which, 1);
-    else unsetenv("ECF8_DECODE_KERNEL");
+    g_tuning.decode_kernel = which[0] ? which : NULL;
 }
 
 /* ---- data -------------------------------------------------------------------- */
@@ -203,7 +206,7 @@ static void check_tensor(const ecf8_tensor_info *t, const void *original)
     for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
         use_kernel(KERNELS[k]);
         ecf8_cl_tensor *ct = NULL;
-        int st = ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, t, &ct);
+        int st = ecf8_cl_tensor_create_ex(g_ctx, g_dev, g_queue, t, &g_tuning, &ct);
         if (st) fail_msg("'%s' create: %s", t->name, ecf8_last_error());
         assert_int_equal(ecf8_cl_tensor_decoded_bytes(ct), n);
         assert_true(ecf8_cl_tensor_device_bytes(ct) >= (t->split == ECF8_SPLIT_STORED ? n : 1));
@@ -284,23 +287,22 @@ static void test_lane_shapes(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    static const char *const shapes[][2] = {{"8", "1"}, {"8", "3"}, {"8", "5"},
-                                            {"16", "1"}, {"16", "3"}, {"16", "8"}};
+    static const unsigned shapes[][2] = {{8, 1}, {8, 3}, {8, 5}, {16, 1}, {16, 3}, {16, 8}};
     char name[64];
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
-        setenv("ECF8_DECODE_VW", shapes[k][0], 1);
-        setenv("ECF8_DECODE_NSETS", shapes[k][1], 1);
+        g_tuning.decode_vw = shapes[k][0];
+        g_tuning.decode_nsets = shapes[k][1];
         for (size_t di = 0; di < 4; di += 2) { /* F8_E4M3 byte split, BF16 exponent split */
             uint8_t *w = make_weights(DTYPES[di], 997 * 129, 11 + k, true);
-            snprintf(name, sizeof name, "%s/%sx%s", ecf8_dtype_name(DTYPES[di]), shapes[k][0],
+            snprintf(name, sizeof name, "%s/%ux%u", ecf8_dtype_name(DTYPES[di]), shapes[k][0],
                      shapes[k][1]);
             roundtrip(DTYPES[di], w, 997, 129, di ? ECF8_SPLIT_EXPONENT : ECF8_SPLIT_BYTE, 1000,
                       0, name);
             free(w);
         }
     }
-    unsetenv("ECF8_DECODE_VW");
-    unsetenv("ECF8_DECODE_NSETS");
+    g_tuning.decode_vw = 0;
+    g_tuning.decode_nsets = 0;
 }
 
 /* Every code length limit, so every unrolling class of the kernels runs. */
@@ -416,7 +418,7 @@ static void test_empty_tensor(void **state)
     for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
         use_kernel(KERNELS[k]);
         ecf8_cl_tensor *ct = NULL;
-        assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &t, &ct), ECF8_OK);
+        assert_int_equal(ecf8_cl_tensor_create_ex(g_ctx, g_dev, g_queue, &t, &g_tuning, &ct), ECF8_OK);
         assert_int_equal(ecf8_cl_tensor_decoded_bytes(ct), 0);
         assert_int_equal(ecf8_cl_decode_to_host(ct, g_queue, NULL, 0), ECF8_OK);
         uint8_t guard[16];
@@ -682,7 +684,7 @@ static void test_corrupt(void **state)
                 for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
                     use_kernel(KERNELS[k]);
                     ecf8_cl_tensor *ct = NULL;
-                    assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct), ECF8_OK);
+                    assert_int_equal(ecf8_cl_tensor_create_ex(g_ctx, g_dev, g_queue, &bad, &g_tuning, &ct), ECF8_OK);
                     int st = ecf8_cl_decode_to_host(ct, g_queue, out, n);
                     if (st != ECF8_ERR_CORRUPT && st != ECF8_ERR_CHECKSUM)
                         fail_msg("mangled chunk %llu: status %d (%s)", (unsigned long long)c, st,
@@ -713,7 +715,7 @@ static void test_corrupt(void **state)
                 for (size_t k = 0; k < sizeof KERNELS / sizeof KERNELS[0]; k++) {
                     use_kernel(KERNELS[k]);
                     ecf8_cl_tensor *ct = NULL;
-                    assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct), ECF8_OK);
+                    assert_int_equal(ecf8_cl_tensor_create_ex(g_ctx, g_dev, g_queue, &bad, &g_tuning, &ct), ECF8_OK);
                     assert_int_equal(decode_guarded(ct, &bad, 0, out), ECF8_OK);
                     /* Enqueue-only users learn it from ecf8_cl_tensor_check,
                      * once: the record is cleared. */
@@ -762,7 +764,7 @@ static void test_corrupt(void **state)
                 /* An offset past the stream: rejected before any upload. */
                 offs[1] = t.stream.coded_bytes + 100;
                 ecf8_cl_tensor *ct = NULL;
-                assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &bad, &ct),
+                assert_int_equal(ecf8_cl_tensor_create_ex(g_ctx, g_dev, g_queue, &bad, &g_tuning, &ct),
                                  ECF8_ERR_CORRUPT);
                 assert_null(ct);
                 assert_non_null(strstr(ecf8_last_error(), "mangled"));
@@ -787,6 +789,16 @@ static void test_api(void **state)
     size_t n = (size_t)t.source_bytes;
     ecf8_cl_tensor *ct = NULL;
     assert_int_equal(ecf8_cl_tensor_create(NULL, g_dev, g_queue, &t, &ct), ECF8_ERR_ARGUMENT);
+    /* A tuning must at least hold its struct_size; an older, shorter
+     * struct reads as zero past it. */
+    ecf8_cl_tuning bad_tuning = {.struct_size = 1}, short_tuning;
+    ecf8_cl_tuning_init(&short_tuning);
+    short_tuning.decode_kernel = "no kernel of that name";
+    short_tuning.struct_size = offsetof(ecf8_cl_tuning, decode_kernel);
+    assert_int_equal(ecf8_cl_tensor_create_ex(g_ctx, g_dev, g_queue, &t, &bad_tuning, &ct),
+                     ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_cl_tensor_create_ex(g_ctx, g_dev, g_queue, &t, &short_tuning, &ct), ECF8_OK);
+    ecf8_cl_tensor_free(ct);
     assert_int_equal(ecf8_cl_tensor_create(g_ctx, g_dev, g_queue, &t, &ct), ECF8_OK);
     cl_int err;
     cl_mem small = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE, n - 1, NULL, &err);
@@ -820,55 +832,59 @@ static void test_api(void **state)
     free(w);
 }
 
-/* Device choice through ECF8_PLATFORM / ECF8_DEVICE. */
+/* Device choice: explicit preferences (ecf8_cl_select), and the 1.0
+ * entry point that reads them from ECF8_DEVICE. */
 static void test_select_device(void **state)
 {
     (void)state;
     NEED_DEVICE();
     cl_platform_id p;
     cl_device_id d;
-    setenv("ECF8_DEVICE", "0", 1);
-    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_OK);
+    assert_int_equal(ecf8_cl_select(NULL, "0", &p, &d), ECF8_OK);
     ecf8_cl_device_caps caps;
     assert_int_equal(ecf8_cl_device_caps_get(d, &caps), ECF8_OK);
     assert_true(caps.name[0] != '\0');
     char sub[8];
     snprintf(sub, sizeof sub, "%.5s", caps.name);
-    setenv("ECF8_DEVICE", sub, 1);
-    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_OK);
+    assert_int_equal(ecf8_cl_select("", sub, &p, &d), ECF8_OK);
+    assert_int_equal(ecf8_cl_select(NULL, "no such device anywhere", &p, &d), ECF8_ERR_NOT_FOUND);
+    assert_non_null(strstr(ecf8_last_error(), "device 'no such device anywhere' matches no"));
+    assert_int_equal(ecf8_cl_select("99", NULL, &p, &d), ECF8_ERR_NOT_FOUND);
+    assert_non_null(strstr(ecf8_last_error(), "platform '99'"));
+    /* Compatibility: the environment, as 1.0 read it. */
     setenv("ECF8_DEVICE", "no such device anywhere", 1);
     assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_ERR_NOT_FOUND);
-    assert_non_null(strstr(ecf8_last_error(), "ECF8_DEVICE"));
     unsetenv("ECF8_DEVICE");
-    setenv("ECF8_PLATFORM", "99", 1);
-    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_ERR_NOT_FOUND);
-    unsetenv("ECF8_PLATFORM");
+    assert_int_equal(ecf8_cl_select_device(&p, &d), ECF8_OK);
 }
 
-/* The program caches: built once per context in memory; on disk under
- * $XDG_CACHE_HOME/ecf8/kernels (ECF8_CACHE=1: on PoCL, which caches
- * programs itself, only when asked for), a damaged entry rebuilt,
- * ECF8_CACHE=0 honoured; a failed build returns its log. */
+/* The program caches: built once per context in memory; on disk in the
+ * directory ecf8_cl_set_disk_cache names (on PoCL, which caches programs
+ * itself, only with ECF8_CL_DISK_CACHE_ON), a damaged entry rebuilt,
+ * ECF8_CL_DISK_CACHE_OFF honoured; a failed build returns its log. */
 static void test_program_cache(void **state)
 {
     (void)state;
     NEED_DEVICE();
     const char *dir = tu_temp_dir();
     assert_non_null(dir);
-    setenv("XDG_CACHE_HOME", dir, 1);
+    char kdir[4096];
+    snprintf(kdir, sizeof kdir, "%s", tu_path(dir, "kernels"));
+    assert_int_equal(ecf8_cl_set_disk_cache((ecf8_cl_disk_cache)7, kdir), ECF8_ERR_ARGUMENT);
+    assert_int_equal(ecf8_cl_set_disk_cache(ECF8_CL_DISK_CACHE_AUTO, kdir), ECF8_OK);
     char version[256] = "";
     clGetDeviceInfo(g_dev, CL_DEVICE_VERSION, sizeof version, version, NULL);
     if (strstr(version, "PoCL")) {
         /* Left to PoCL's own cache: nothing of ours on disk. */
         cl_program p = NULL;
-        assert_int_equal(ecf8_cl_program_get(g_ctx, g_dev, "decode", "-DECF8_TEST_AUTO=1", &p),
+        assert_int_equal(ecf8_cl_program_get(g_ctx, g_dev, "decode_portable", "-DECF8_TEST_AUTO=1", &p),
                          ECF8_OK);
         clReleaseProgram(p);
         char probe[4200];
-        snprintf(probe, sizeof probe, "test ! -e %s", tu_path(dir, "ecf8/kernels"));
+        snprintf(probe, sizeof probe, "test ! -e %s", kdir);
         assert_int_equal(system(probe), 0);
     }
-    setenv("ECF8_CACHE", "1", 1);
+    assert_int_equal(ecf8_cl_set_disk_cache(ECF8_CL_DISK_CACHE_ON, kdir), ECF8_OK);
     char options[128];
     uint64_t nonce = (uint64_t)(uintptr_t)dir ^ 0x1234567;
     snprintf(options, sizeof options, "-DECF8_TEST_NONCE=%llu", (unsigned long long)nonce);
@@ -876,43 +892,49 @@ static void test_program_cache(void **state)
     cl_context c1 = clCreateContext(NULL, 1, &g_dev, NULL, NULL, &err);
     assert_int_equal(err, CL_SUCCESS);
     cl_program a = NULL, b = NULL;
-    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode", options, &a), ECF8_OK);
-    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode", options, &b), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode_portable", options, &a), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c1, g_dev, "decode_portable", options, &b), ECF8_OK);
     assert_ptr_equal(a, b); /* in-memory cache */
     clReleaseProgram(a);
     clReleaseProgram(b);
-    const char *kdir = tu_path(dir, "ecf8/kernels");
     char cmd[4200];
-    snprintf(cmd, sizeof cmd, "ls %s/decode-*.bin >/dev/null 2>&1", kdir);
+    snprintf(cmd, sizeof cmd, "ls %s/decode_portable-*.bin >/dev/null 2>&1", kdir);
     assert_int_equal(system(cmd), 0);
     /* Damage every entry; a new context must still build (from source). */
-    snprintf(cmd, sizeof cmd, "for f in %s/decode-*.bin; do printf 'garbage' > \"$f\"; done", kdir);
+    snprintf(cmd, sizeof cmd, "for f in %s/decode_portable-*.bin; do printf 'garbage' > \"$f\"; done", kdir);
     assert_int_equal(system(cmd), 0);
     cl_context c2 = clCreateContext(NULL, 1, &g_dev, NULL, NULL, &err);
-    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", options, &a), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode_portable", options, &a), ECF8_OK);
     cl_kernel k = clCreateKernel(a, "ecf8_decode", &err);
     assert_int_equal(err, CL_SUCCESS);
     clReleaseKernel(k);
     clReleaseProgram(a);
-    snprintf(cmd, sizeof cmd, "grep -q ECF8BIN1 %s/decode-*.bin", kdir); /* rewritten */
+    snprintf(cmd, sizeof cmd, "grep -q ECF8BIN1 %s/decode_portable-*.bin", kdir); /* rewritten */
     assert_int_equal(system(cmd), 0);
     /* Disabled: nothing new on disk. */
-    setenv("ECF8_CACHE", "0", 1);
-    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", "-DECF8_TEST_OTHER=1", &a), ECF8_OK);
+    assert_int_equal(ecf8_cl_set_disk_cache(ECF8_CL_DISK_CACHE_OFF, kdir), ECF8_OK);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode_portable", "-DECF8_TEST_OTHER=1", &a), ECF8_OK);
     clReleaseProgram(a);
     snprintf(cmd, sizeof cmd, "test $(ls %s | wc -l) -eq 1", kdir);
     assert_int_equal(system(cmd), 0);
-    setenv("ECF8_CACHE", "1", 1);
+    assert_int_equal(ecf8_cl_set_disk_cache(ECF8_CL_DISK_CACHE_ON, kdir), ECF8_OK);
     /* A build failure carries the log. */
-    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode", "-DECF8_VW=5", &a), ECF8_ERR_BUILD);
+    assert_int_equal(ecf8_cl_program_get(c2, g_dev, "decode_lanes", "-DECF8_VW=5", &a), ECF8_ERR_BUILD);
     assert_non_null(strstr(ecf8_last_error(), "ECF8_VW must be 8 or 16"));
     assert_int_equal(ecf8_cl_program_get(c2, g_dev, "no-such-kernel", "", &a), ECF8_ERR_NOT_FOUND);
-    assert_non_null(ecf8_cl_source("decode"));
-    assert_non_null(strstr(ecf8_cl_source("decode"), "#ifndef ECF8_WIDTH"));
+    /* A program is the family's common part followed by its own file. */
+    assert_null(ecf8_cl_source("decode"));
+    assert_null(ecf8_cl_source("decode_common"));
+    const char *lanes = ecf8_cl_source("decode_lanes");
+    assert_non_null(lanes);
+    const char *common = strstr(lanes, "#ifndef ECF8_WIDTH"), *own = strstr(lanes, "#line 1 \"decode_lanes.cl\"");
+    assert_non_null(common);
+    assert_non_null(own);
+    assert_true(common < own && strstr(own, "__kernel void ecf8_decode_lanes"));
+    assert_null(strstr(lanes, "__kernel void ecf8_decode_pairs"));
     clReleaseContext(c1);
     clReleaseContext(c2);
-    unsetenv("ECF8_CACHE");
-    unsetenv("XDG_CACHE_HOME");
+    assert_int_equal(ecf8_cl_set_disk_cache(ECF8_CL_DISK_CACHE_AUTO, NULL), ECF8_OK);
 }
 
 int main(void)

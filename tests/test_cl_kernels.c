@@ -6,7 +6,9 @@
  * it changes the ABI), so a kernel variant that warns would make every
  * ecf8 command that builds it noisy on a cold cache.  The variants are the
  * decode plans (decode_plan.c) of every dtype, split and code length over
- * chunk counts and column shapes that reach every lane shape, and the
+ * chunk counts and column shapes that reach every lane shape, untuned and
+ * with the cooperative kernel forced (each kernel is a program of its
+ * own: decode_portable, decode_coop, decode_lanes, decode_pairs), and the
  * matmul programs of every dtype, split, code length group and X type.
  * Code lengths only change constants inside a shape, so each distinct
  * option string is built once, from source (no cache), its build log
@@ -52,6 +54,7 @@ static void decode_variants(const ecf8_cl_device_caps *caps, variants *v)
     static const uint64_t chunk_counts[] = {1,  2,  3,  7,  8,  9,  15, 16, 17, 23, 24, 25,
                                             31, 32, 33, 40, 47, 48, 49, 64, 96, 97, 200, 1000};
     static uint64_t offsets[1001];
+    const ecf8_cl_tuning coop = {.struct_size = sizeof coop, .decode_kernel = "coop"};
     for (size_t i = 0; i < 1001; i++) offsets[i] = i * 64; /* small chunks: lanes fit */
     for (size_t d = 0; d < sizeof dtypes / sizeof dtypes[0]; d++)
         for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
@@ -67,9 +70,15 @@ static void decode_variants(const ecf8_cl_device_caps *caps, variants *v)
                                          .n_elements = rows * cols, .rows = rows, .cols = cols,
                                          .chunk_rows = 1, .chunk_cols = cols, .n_chunks = rows,
                                          .coded_bytes = offsets[rows] + 8, .chunk_offsets = offsets};
-                        ecf8_cl_decode_plan plan;
-                        assert_int_equal(ecf8_cl_decode_plan_make(caps, &s, width, NULL, &plan), 0);
-                        add_variant(v, "decode", plan.options);
+                        for (size_t u = 0; u < 2; u++) {
+                            ecf8_cl_decode_plan plan;
+                            assert_int_equal(ecf8_cl_decode_plan_make(caps, &s, width,
+                                                                      u ? &coop : NULL, &plan),
+                                             0);
+                            for (int k = 0; k < ECF8_CL_DECODE_KERNELS; k++)
+                                if (plan.options[k][0])
+                                    add_variant(v, ecf8_cl_decode_program(k), plan.options[k]);
+                        }
                     }
         }
 }
@@ -80,13 +89,13 @@ static void matmul_variants(variants *v)
     char opts[400];
     for (size_t d = 0; d < sizeof mm_dtypes / sizeof mm_dtypes[0]; d++)
         for (int xbf16 = 0; xbf16 <= 1; xbf16++) {
-            ecf8_cl_matmul_program_options(mm_dtypes[d], NULL, 0, 0, xbf16, opts, sizeof opts);
+            ecf8_cl_matmul_program_options(mm_dtypes[d], NULL, 0, 0, xbf16, NULL, opts, sizeof opts);
             add_variant(v, "matmul", opts);
             for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
                 ecf8_split_layout l;
                 if (ecf8_split_layout_get(mm_dtypes[d], splits[p], &l)) continue;
                 for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++) {
-                    ecf8_cl_matmul_program_options(mm_dtypes[d], &l, code_bits, 1, xbf16, opts,
+                    ecf8_cl_matmul_program_options(mm_dtypes[d], &l, code_bits, 1, xbf16, NULL, opts,
                                                    sizeof opts);
                     add_variant(v, "matmul", opts);
                 }
@@ -116,7 +125,7 @@ static void every_variant_builds_quietly(void **state)
     /* One build per decode shape (code lengths change constants only). */
     for (size_t i = 0; i < all.n; i++) {
         char shape[400];
-        if (!strcmp(all.program[i], "decode")) shape_of(all.opts[i], shape, sizeof shape);
+        if (!strncmp(all.program[i], "decode_", 7)) shape_of(all.opts[i], shape, sizeof shape);
         else snprintf(shape, sizeof shape, "%s", all.opts[i]);
         if (add_variant(&shapes, all.program[i], shape))
             add_variant(&built, all.program[i], all.opts[i]);

@@ -196,12 +196,15 @@ static float *make_x(size_t m, size_t k, uint64_t seed)
     return x;
 }
 
+/* The tuning check_weight creates its matmuls with. */
+static ecf8_cl_tuning g_tuning = {.struct_size = sizeof g_tuning};
+
 /* Runs every batch size on w with both engines: bit-identical, and within
  * the bound of the float64 reference when `reference`. */
 static void check_weight(weight *w, const size_t *ms, size_t n_ms, int reference)
 {
     ecf8_cl_matmul *mm = NULL;
-    int st = ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w->info, scale_of(w), 0, &mm);
+    int st = ecf8_cl_matmul_create_ex(g_ctx, g_dev, g_queue, &w->info, scale_of(w), 0, &g_tuning, &mm);
     if (st) print_error("create: %s: %s\n", ecf8_status_string(st), ecf8_last_error());
     assert_int_equal(st, ECF8_OK);
     for (size_t t = 0; t < n_ms; t++) {
@@ -225,6 +228,11 @@ static void check_weight(weight *w, const size_t *ms, size_t n_ms, int reference
         free(x);
         free(yf);
         free(yu);
+    }
+    if (g_tuning.matmul_lanes == 1) { /* the tuning reached the programs */
+        ecf8_cl_matmul_info info;
+        assert_int_equal(ecf8_cl_matmul_get_info(mm, &info), ECF8_OK);
+        assert_int_equal(info.lanes, 1);
     }
     ecf8_cl_matmul_free(mm);
 }
@@ -307,7 +315,7 @@ static void test_one_lane(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    setenv("ECF8_MATMUL_LANES", "1", 1);
+    g_tuning.matmul_lanes = 1;
     weight w;
     weight_init(&w, ECF8_DTYPE_F8_E4M3, 150, 4500, 99);
     weight_encode(&w, NULL);
@@ -320,7 +328,7 @@ static void test_one_lane(void **state)
     weight_encode(&w, &o);
     check_weight(&w, all_ms, 4, 1);
     weight_free(&w);
-    unsetenv("ECF8_MATMUL_LANES");
+    g_tuning.matmul_lanes = 0;
 }
 
 /* Batches larger than the GEMM kernel's chunk of X rows (64): W is decoded

@@ -28,9 +28,9 @@ static ecf8_cl_device_caps cpu(unsigned vector_bits)
     return c;
 }
 
-static int option(const ecf8_cl_decode_plan *p, const char *name)
+static int option(const ecf8_cl_decode_plan *p, ecf8_cl_decode_kernel k, const char *name)
 {
-    const char *at = strstr(p->options, name);
+    const char *at = strstr(p->options[k], name);
     return at ? atoi(at + strlen(name)) : -1;
 }
 
@@ -46,8 +46,18 @@ static void vector_width_follows_the_device(void **state)
         ecf8_cl_device_caps avx2 = cpu(256), avx512 = cpu(512);
         ecf8_cl_decode_plan p;
         assert_int_equal(ecf8_cl_decode_plan_make(&avx2, &s, 1, NULL, &p), 0);
-        assert_int_equal(option(&p, "-DECF8_VW="), 8);
-        assert_int_equal(option(&p, "-DECF8_READER="), 0);
+        assert_int_equal(p.vw, 8);
+        assert_int_equal(p.reader, 0);
+        if (p.lanes) {
+            assert_int_equal(option(&p, ECF8_CL_DECODE_LANES, "-DECF8_VW="), 8);
+            assert_int_equal(option(&p, ECF8_CL_DECODE_LANES, "-DECF8_READER="), 0);
+        }
+        /* Each kernel's program: the portable one always, the others
+         * where planned. */
+        assert_true(p.options[ECF8_CL_DECODE_PORTABLE][0] != '\0');
+        assert_int_equal(p.options[ECF8_CL_DECODE_PAIRS][0] != '\0', p.pairs);
+        assert_int_equal(p.options[ECF8_CL_DECODE_LANES][0] != '\0', p.lanes);
+        assert_int_equal(option(&p, ECF8_CL_DECODE_PORTABLE, "-DECF8_VW="), -1);
         assert_true(p.nsets >= 1 && p.nsets * p.vw <= 24);
         assert_int_equal(p.pairs, chunks < 16);
         assert_int_equal(p.lanes, chunks >= 16);
@@ -66,7 +76,7 @@ static void tuning_cannot_exceed_the_device(void **state)
     (void)state;
     ecf8_stream s = stream_of(ECF8_DTYPE_BF16, 64, 7);
     ecf8_cl_device_caps avx2 = cpu(256);
-    ecf8_cl_decode_tuning t = {.vw = 16, .reader = 2, .nsets = 4};
+    ecf8_cl_tuning t = {.struct_size = sizeof t, .decode_vw = 16, .decode_reader = 2, .decode_nsets = 4};
     ecf8_cl_decode_plan p;
     assert_int_equal(ecf8_cl_decode_plan_make(&avx2, &s, 2, &t, &p), 0);
     assert_int_equal(p.vw, 8);
@@ -87,11 +97,13 @@ static void narrow_cpus_and_gpus_have_no_lanes_kernel(void **state)
     ecf8_cl_decode_plan p;
     assert_int_equal(ecf8_cl_decode_plan_make(&sse, &s, 1, NULL, &p), 0);
     assert_false(p.lanes);
-    assert_int_equal(option(&p, "-DECF8_VW="), 0);
+    assert_int_equal(p.vw, 0);
+    assert_string_equal(p.options[ECF8_CL_DECODE_LANES], "");
     assert_int_equal(ecf8_cl_decode_plan_make(&gpu, &s, 1, NULL, &p), 0);
     assert_true(p.coop);
     assert_false(p.lanes || p.pairs);
-    assert_int_equal(option(&p, "-DECF8_VW="), 0);
+    assert_int_equal(p.vw, 0);
+    assert_int_equal(option(&p, ECF8_CL_DECODE_COOP, "-DECF8_COOP_WG="), 64);
     assert_int_equal(p.wg, 64);
     s = stream_of(ECF8_DTYPE_F8_E5M2, 200, 0);
     s.split = ECF8_SPLIT_BYTE;
@@ -104,13 +116,14 @@ static void small_tensors_share_a_program(void **state)
 {
     (void)state;
     ecf8_cl_device_caps avx2 = cpu(256);
-    char first[sizeof((ecf8_cl_decode_plan *)0)->options] = "";
+    ecf8_cl_decode_plan first;
     for (unsigned bits = 1; bits <= ECF8_MAX_CODE_BITS; bits++) {
         ecf8_stream s = stream_of(ECF8_DTYPE_F8_E4M3, 2, bits);
         ecf8_cl_decode_plan p;
         assert_int_equal(ecf8_cl_decode_plan_make(&avx2, &s, 1, NULL, &p), 0);
-        if (!first[0]) memcpy(first, p.options, sizeof first);
-        assert_string_equal(p.options, first);
+        if (bits == 1) first = p;
+        for (int k = 0; k < ECF8_CL_DECODE_KERNELS; k++)
+            assert_string_equal(p.options[k], first.options[k]);
     }
 }
 

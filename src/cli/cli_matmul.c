@@ -3,6 +3,7 @@
  * against decode + dequantise + CLBlast is ecf8-bench-matmul (bench/). */
 #include "cli.h"
 
+#include "cli_env.h"
 #include "ecf8_cl.h"
 #include "io.h"
 
@@ -179,6 +180,7 @@ typedef struct device {
     cl_context ctx;
     cl_device_id dev;
     cl_command_queue queue;
+    ecf8_cl_tuning tuning; /* ECF8_MATMUL_* (cli_env.c) */
     const char *path; /* the .ecf8 file worked on: every error names it */
 } device;
 
@@ -186,7 +188,8 @@ static int device_open(device *d, const char *path)
 {
     memset(d, 0, sizeof *d);
     d->path = path;
-    if (ecf8_cl_open_default(&d->ctx, &d->dev, &d->queue)) return lib_error(path, "no OpenCL device");
+    cli_env_tuning(&d->tuning);
+    if (cli_env_open(&d->ctx, &d->dev, &d->queue)) return lib_error(path, "no OpenCL device");
     return 0;
 }
 
@@ -285,7 +288,8 @@ int cli_matmul_run(int argc, char **argv)
     if (!rc) {
         unsigned mask = eng == ENG_UNCOMPRESSED ? ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)
                                                 : ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED);
-        if (ecf8_cl_matmul_create(d.ctx, d.dev, d.queue, &w.w, w.has_scale ? &w.s : NULL, mask, &mm))
+        if (ecf8_cl_matmul_create_ex(d.ctx, d.dev, d.queue, &w.w, w.has_scale ? &w.s : NULL, mask,
+                                     &d.tuning, &mm))
             rc = lib_error(path, "cannot prepare the matmul");
     }
     if (!rc) {

@@ -5,6 +5,7 @@
  * (bench/: ecf8-bench-decode, ecf8-bench-matmul). */
 #include "cli.h"
 
+#include "cli_env.h"
 #include "ecf8_cl.h"
 
 #include <stdio.h>
@@ -60,7 +61,7 @@ static bool device_named(void)
 int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o)
 {
     device d = {0};
-    if (g_engine != ENGINE_CPU && ecf8_cl_open_default(&d.context, &d.device, &d.queue)) {
+    if (g_engine != ENGINE_CPU && cli_env_open(&d.context, &d.device, &d.queue)) {
         if (g_engine == ENGINE_OPENCL) {
             const char *why = ecf8_last_error();
             return cli_error("%s: --engine opencl: %s", in, why[0] ? why : "no OpenCL device");
@@ -77,7 +78,9 @@ int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o
         return st ? cli_fail(st, "decompression failed") : 0;
     }
     ecf8_clear_error();
-    int st = ecf8_cl_decompress_path(d.context, d.device, d.queue, in, out, o);
+    ecf8_cl_tuning tuning;
+    cli_env_tuning(&tuning);
+    int st = ecf8_cl_decompress_path_ex(d.context, d.device, d.queue, in, out, o, &tuning);
     device_close(&d);
     return st ? cli_fail(st, "decompression failed") : 0;
 }
@@ -112,7 +115,9 @@ int cli_devices(int argc, char **argv)
     }
     cl_platform_id sel_p = NULL;
     cl_device_id sel_d = NULL;
-    bool have_sel = ecf8_cl_select_device(&sel_p, &sel_d) == ECF8_OK;
+    const char *want_platform, *want_device;
+    cli_env_device(&want_platform, &want_device);
+    bool have_sel = ecf8_cl_select(want_platform, want_device, &sel_p, &sel_d) == ECF8_OK;
     const char *sel_err = have_sel ? "" : ecf8_last_error();
     if (json) printf("{\"platforms\": [");
     unsigned flat = 0;

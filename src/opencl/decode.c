@@ -1,9 +1,11 @@
 /* decode.c - ecf8 tensors on an OpenCL device: upload and chunk-parallel
- * decode (cl/decode.cl).
+ * decode (cl/decode_*.cl).
  *
  * A tensor is validated on the host (ecf8_stream_validate: every offset,
  * length and code), planned (decode_plan.c: which kernels, which program
- * options, from the device's capabilities and the stream), then its whole
+ * options, from the device's capabilities and the stream; each kernel is a
+ * program of its own, the portable one made only when a decode needs it),
+ * then its whole
  * payload goes into one device buffer followed by zero padding and the
  * decode tables the host builds from the code lengths (16-bit entries for
  * the portable kernel's local memory, 32-bit ones for the lanes kernel's
@@ -37,14 +39,13 @@ struct ecf8_cl_tensor {
     ecf8_stream geom;         /* geometry only; pointers cleared */
     uint64_t offsets_at, coded_at, table16_at, table32_at, pairs_at;
     cl_mem error;             /* first failing chunk + 1 (0: none), its bits, its bytes */
-    cl_kernel portable;       /* ecf8_decode: any device, any alignment */
-    size_t portable_local, portable_global;
-    cl_kernel lanes;          /* ecf8_decode_lanes: CPU devices, NULL if unusable */
-    size_t lanes_local, lanes_global;
-    cl_kernel pairs;          /* ecf8_decode_pairs: FP8 on CPU devices, NULL if unused */
-    size_t pairs_local, pairs_global;
-    cl_kernel coop;           /* ecf8_decode_coop: GPUs, NULL if unused */
-    size_t coop_local, coop_global;
+    /* By ecf8_cl_decode_kernel: the kernels the plan uses (the portable one
+     * made at the first decode that runs it), NULL for the others. */
+    cl_kernel kernel[ECF8_CL_DECODE_KERNELS];
+    size_t global[ECF8_CL_DECODE_KERNELS], local[ECF8_CL_DECODE_KERNELS];
+    bool use[ECF8_CL_DECODE_KERNELS]; /* the plan's choice (portable: always possible) */
+    char portable_options[sizeof((ecf8_cl_decode_plan *)0)->options[0]];
+    unsigned portable_wg;     /* the plan's work-group size, before the device cap */
     /* The queues (retained, each once) holding decodes whose error word is
      * unread: the check waits for all of them. */
     cl_command_queue *pending;
@@ -52,10 +53,13 @@ struct ecf8_cl_tensor {
 };
 
 /* The arguments every decode kernel takes (DECODE_KERNEL_ARGS in
- * cl/decode.cl); only the table differs by kernel. */
-static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offset)
+ * cl/decode_common.cl); only the table differs by kernel. */
+static int set_args(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, cl_mem out, size_t out_offset)
 {
-    cl_ulong table_at = k == t->lanes ? t->table32_at : k == t->pairs ? t->pairs_at : t->table16_at;
+    cl_kernel k = t->kernel[which];
+    cl_ulong table_at = which == ECF8_CL_DECODE_LANES   ? t->table32_at
+                        : which == ECF8_CL_DECODE_PAIRS ? t->pairs_at
+                                                        : t->table16_at;
     cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes, table_at, out_offset,
                       t->geom.n_chunks, t->geom.rows, t->geom.cols, t->geom.chunk_rows,
                       t->geom.chunk_cols};
@@ -69,8 +73,42 @@ static int set_args(ecf8_cl_tensor *t, cl_kernel k, cl_mem out, size_t out_offse
     return ECF8_OK;
 }
 
+/* Creates kernel `which` of t from its program built with `options`, and
+ * for the portable kernel its sizes (the work-group capped by what the
+ * device runs of it). */
+static int make_kernel(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, const char *options)
+{
+    cl_program program = NULL;
+    int st = ecf8_cl_program_get(t->context, t->device, ecf8_cl_decode_program(which), options,
+                                 &program);
+    if (st) return st;
+    cl_int err;
+    const char *function = ecf8_cl_decode_function(which);
+    cl_kernel k = clCreateKernel(program, function, &err);
+    clReleaseProgram(program);
+    if (err != CL_SUCCESS) {
+        char call[64];
+        snprintf(call, sizeof call, "clCreateKernel(%s)", function);
+        return ecf8_cl_fail(err, call);
+    }
+    if (which == ECF8_CL_DECODE_PORTABLE) {
+        size_t wg = t->portable_wg, max_wg = 0;
+        if (clGetKernelWorkGroupInfo(k, t->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg,
+                                     &max_wg, NULL) == CL_SUCCESS &&
+            max_wg > 0 && wg > max_wg)
+            wg = max_wg;
+        /* A fixed size even for small tensors: PoCL compiles a kernel per
+         * distinct local size, idle work-items cost nothing much. */
+        t->local[which] = wg;
+        t->global[which] = (size_t)ecf8_align_up(t->geom.n_chunks, wg);
+    }
+    t->kernel[which] = k;
+    return ECF8_OK;
+}
+
 /* Validates, uploads payload and tables, and prepares the kernels. */
-static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info)
+static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
+                         const ecf8_cl_tuning *tuning)
 {
     const ecf8_stream *s = &info->stream;
     int st = ecf8_stream_validate(s);
@@ -96,10 +134,8 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     ecf8_cl_device_caps caps;
     st = ecf8_cl_device_caps_get(t->device, &caps);
     if (st) return st;
-    ecf8_cl_decode_tuning tuning;
-    ecf8_cl_decode_tuning_from_env(&tuning);
     ecf8_cl_decode_plan plan;
-    st = ecf8_cl_decode_plan_make(&caps, s, t->width, &tuning, &plan);
+    st = ecf8_cl_decode_plan_make(&caps, s, t->width, tuning, &plan);
     if (st) return st;
 
     /* Device buffer: payload | zero pad | [offsets] | uint16 table | uint32 table |
@@ -132,7 +168,7 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     if (!st && plan.pairs) {
         uint32_t *pairs = malloc(pair_entries * 4);
         st = pairs ? ecf8_pair_table_build(s, pairs) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        /* The kernel's layout (cl/decode.cl): bits consumed in 0-5, output
+        /* The kernel's layout (cl/decode_pairs.cl): bits consumed in 0-5, output
          * bytes in 8-23, the rest in place. */
         for (size_t i = 0; !st && i < pair_entries; i++)
             ecf8_store_le32(host_tail + (t->pairs_at - info->payload_bytes) + 4 * i,
@@ -168,70 +204,72 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     free(host_tail);
     if (st) return st;
 
-    cl_program program = NULL;
-    st = ecf8_cl_program_get(t->context, t->device, "decode", plan.options, &program);
-    if (st) return st;
-    t->portable = clCreateKernel(program, "ecf8_decode", &err);
-    if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode)");
-    if (!st && plan.lanes) {
-        t->lanes = clCreateKernel(program, "ecf8_decode_lanes", &err);
-        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_lanes)");
-    }
-    if (!st && plan.pairs) {
-        t->pairs = clCreateKernel(program, "ecf8_decode_pairs", &err);
-        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_pairs)");
-    }
-    if (!st && plan.coop) {
-        t->coop = clCreateKernel(program, "ecf8_decode_coop", &err);
-        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateKernel(ecf8_decode_coop)");
-        size_t max_coop = 0;
-        /* A device that cannot run a work-group of ECF8_COOP_WG keeps the
-         * portable kernel. */
-        if (!st && (clGetKernelWorkGroupInfo(t->coop, t->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                             sizeof max_coop, &max_coop, NULL) != CL_SUCCESS ||
-                    max_coop < ECF8_COOP_WG)) {
-            clReleaseKernel(t->coop);
-            t->coop = NULL;
-        }
-    }
-    clReleaseProgram(program);
-    if (st) return st;
-
-    size_t wg = plan.wg, max_wg = 0;
-    if (clGetKernelWorkGroupInfo(t->portable, t->device, CL_KERNEL_WORK_GROUP_SIZE,
-                                 sizeof max_wg, &max_wg, NULL) == CL_SUCCESS &&
-        max_wg > 0 && wg > max_wg)
-        wg = max_wg;
-    /* A fixed size even for small tensors: PoCL compiles a kernel per
-     * distinct local size, idle work-items cost nothing much. */
-    t->portable_local = wg;
-    t->portable_global = (size_t)ecf8_align_up(s->n_chunks, wg);
+    t->geom = *s;
+    t->geom.chunk_offsets = NULL;
+    t->geom.coded = NULL;
+    t->use[ECF8_CL_DECODE_LANES] = plan.lanes;
+    t->use[ECF8_CL_DECODE_PAIRS] = plan.pairs;
+    t->use[ECF8_CL_DECODE_COOP] = plan.coop;
+    memcpy(t->portable_options, plan.options[ECF8_CL_DECODE_PORTABLE], sizeof t->portable_options);
+    t->portable_wg = plan.wg;
     /* One work-item per group: on a CPU a work-item is already a thread's
      * worth of vector work. */
-    t->lanes_local = 1;
-    t->lanes_global = (size_t)((s->n_chunks + plan.vw * plan.nsets - 1) / (plan.vw * plan.nsets));
+    if (plan.lanes) {
+        t->local[ECF8_CL_DECODE_LANES] = 1;
+        t->global[ECF8_CL_DECODE_LANES] =
+            (size_t)((s->n_chunks + plan.vw * plan.nsets - 1) / (plan.vw * plan.nsets));
+    }
     /* One work-item per group of NL chunks, one per work-group like the
      * lanes kernel. */
-    t->pairs_local = 1;
-    t->pairs_global = (size_t)((s->n_chunks + plan.nl - 1) / plan.nl);
+    t->local[ECF8_CL_DECODE_PAIRS] = 1;
+    t->global[ECF8_CL_DECODE_PAIRS] = (size_t)((s->n_chunks + plan.nl - 1) / plan.nl);
     /* Enough groups to fill the device several times over; each loops
      * over its chunks and loads the decode table once. */
     uint64_t groups = (uint64_t)(caps.compute_units ? caps.compute_units : 1) * 16;
     if (groups > s->n_chunks) groups = s->n_chunks ? s->n_chunks : 1;
-    t->coop_local = ECF8_COOP_WG;
-    t->coop_global = (size_t)groups * ECF8_COOP_WG;
-    t->geom = *s;
-    t->geom.chunk_offsets = NULL;
-    t->geom.coded = NULL;
-    return ECF8_OK;
+    t->local[ECF8_CL_DECODE_COOP] = ECF8_COOP_WG;
+    t->global[ECF8_CL_DECODE_COOP] = (size_t)groups * ECF8_COOP_WG;
+
+    /* The planned kernels now, so that a build failure shows at create;
+     * the portable one only where the plan chose it. */
+    for (int k = ECF8_CL_DECODE_COOP; !st && k < ECF8_CL_DECODE_KERNELS; k++)
+        if (t->use[k]) st = make_kernel(t, (ecf8_cl_decode_kernel)k, plan.options[k]);
+    if (st) return st;
+    if (t->kernel[ECF8_CL_DECODE_COOP]) {
+        /* A device that cannot run a work-group of ECF8_COOP_WG keeps the
+         * portable kernel. */
+        size_t max_coop = 0;
+        if (clGetKernelWorkGroupInfo(t->kernel[ECF8_CL_DECODE_COOP], t->device,
+                                     CL_KERNEL_WORK_GROUP_SIZE, sizeof max_coop, &max_coop,
+                                     NULL) != CL_SUCCESS ||
+            max_coop < ECF8_COOP_WG) {
+            clReleaseKernel(t->kernel[ECF8_CL_DECODE_COOP]);
+            t->kernel[ECF8_CL_DECODE_COOP] = NULL;
+            t->use[ECF8_CL_DECODE_COOP] = false;
+        }
+    }
+    t->use[ECF8_CL_DECODE_PORTABLE] = !t->use[ECF8_CL_DECODE_LANES] &&
+                                      !t->use[ECF8_CL_DECODE_PAIRS] && !t->use[ECF8_CL_DECODE_COOP];
+    if (t->use[ECF8_CL_DECODE_PORTABLE]) st = make_kernel(t, ECF8_CL_DECODE_PORTABLE, t->portable_options);
+    return st;
 }
 
 int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *info, ecf8_cl_tensor **out)
 {
+    return ecf8_cl_tensor_create_ex(context, device, queue, info, NULL, out);
+}
+
+int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device, cl_command_queue queue,
+                             const ecf8_tensor_info *info, const ecf8_cl_tuning *tuning_in,
+                             ecf8_cl_tensor **out)
+{
     if (!context || !device || !queue || !info || !out)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor create: NULL argument");
     *out = NULL;
+    ecf8_cl_tuning tuning;
+    int tst = ecf8_cl_tuning_read(tuning_in, &tuning);
+    if (tst) return tst;
     unsigned width = ecf8_dtype_size(info->dtype);
     if (info->split != ECF8_SPLIT_STORED && width == 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': coded tensor of an uncoded dtype",
@@ -271,7 +309,7 @@ int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_qu
                            (unsigned long long)info->stream.n_elements,
                            (unsigned long long)info->source_bytes);
         t->decoded_bytes = (size_t)info->source_bytes;
-        if (!st) st = prepare_coded(t, queue, info);
+        if (!st) st = prepare_coded(t, queue, info, &tuning);
     }
     if (st) {
         if (t->name[0]) st = ecf8_fail_context(st, "tensor '%s'", t->name);
@@ -306,10 +344,8 @@ static int pending_add(ecf8_cl_tensor *t, cl_command_queue queue)
 void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
 {
     if (!t) return;
-    if (t->portable) clReleaseKernel(t->portable);
-    if (t->lanes) clReleaseKernel(t->lanes);
-    if (t->pairs) clReleaseKernel(t->pairs);
-    if (t->coop) clReleaseKernel(t->coop);
+    for (int k = 0; k < ECF8_CL_DECODE_KERNELS; k++)
+        if (t->kernel[k]) clReleaseKernel(t->kernel[k]);
     pending_release(t);
     if (t->data) clReleaseMemObject(t->data);
     if (t->error) clReleaseMemObject(t->error);
@@ -320,28 +356,19 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
 size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *t) { return t ? t->decoded_bytes : 0; }
 size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *t) { return t ? t->device_bytes : 0; }
 
-/* The kernel a decode to `out_offset` runs, and its sizes. */
-static void pick_kernel(const ecf8_cl_tensor *t, size_t out_offset, cl_kernel *k,
-                        const size_t **global, const size_t **local)
+/* The kernel a decode to `out_offset` runs. */
+static ecf8_cl_decode_kernel pick_kernel(const ecf8_cl_tensor *t, size_t out_offset)
 {
-    if (t->coop) {
-        *k = t->coop, *global = &t->coop_global, *local = &t->coop_local;
-    } else if (t->pairs) {
-        *k = t->pairs, *global = &t->pairs_global, *local = &t->pairs_local;
-    } else if (t->lanes && out_offset % 4 == 0) {
-        *k = t->lanes, *global = &t->lanes_global, *local = &t->lanes_local;
-    } else {
-        *k = t->portable, *global = &t->portable_global, *local = &t->portable_local;
-    }
+    if (t->use[ECF8_CL_DECODE_COOP]) return ECF8_CL_DECODE_COOP;
+    if (t->use[ECF8_CL_DECODE_PAIRS]) return ECF8_CL_DECODE_PAIRS;
+    if (t->use[ECF8_CL_DECODE_LANES] && out_offset % 4 == 0) return ECF8_CL_DECODE_LANES;
+    return ECF8_CL_DECODE_PORTABLE;
 }
 
 const char *ecf8_cl_tensor_kernel(const ecf8_cl_tensor *t, size_t out_offset)
 {
     if (t->split == ECF8_SPLIT_STORED) return "copy";
-    cl_kernel k;
-    const size_t *global, *local;
-    pick_kernel(t, out_offset, &k, &global, &local);
-    return k == t->coop ? "coop" : k == t->pairs ? "pairs" : k == t->lanes ? "lanes" : "portable";
+    return ecf8_cl_decode_kernel_name(pick_kernel(t, out_offset));
 }
 
 int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
@@ -369,14 +396,15 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
                                   num_wait_events, wait_events, out_event);
         return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueCopyBuffer(stored)");
     }
-    cl_kernel k;
-    const size_t *global, *local;
-    pick_kernel(t, out_offset, &k, &global, &local);
-    int st = set_args(t, k, out, out_offset);
+    ecf8_cl_decode_kernel k = pick_kernel(t, out_offset);
+    /* The portable kernel of a tensor planned for another: built now, at
+     * its first decode to an unaligned offset. */
+    int st = t->kernel[k] ? ECF8_OK : make_kernel(t, k, t->portable_options);
+    if (!st) st = set_args(t, k, out, out_offset);
     if (!st) st = pending_add(t, queue); /* before the decode exists, so none goes unchecked */
     if (st) return st;
-    err = clEnqueueNDRangeKernel(queue, k, 1, NULL, global, local, num_wait_events, wait_events,
-                                 out_event);
+    err = clEnqueueNDRangeKernel(queue, t->kernel[k], 1, NULL, &t->global[k], &t->local[k],
+                                 num_wait_events, wait_events, out_event);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode)");
     return ECF8_OK;
 }
@@ -462,6 +490,7 @@ typedef struct device_decoder {
     cl_context context;
     cl_device_id device;
     cl_command_queue queue;
+    const ecf8_cl_tuning *tuning;
 } device_decoder;
 
 /* Tensor `index` of f decoded on the device into out, checksum checked. */
@@ -471,7 +500,7 @@ static int decode_on_device(void *ctx, const ecf8_file *f, size_t index, void *o
     ecf8_tensor_info t;
     int st = ecf8_file_tensor(f, index, &t);
     ecf8_cl_tensor *ct = NULL;
-    if (!st) st = ecf8_cl_tensor_create(d->context, d->device, d->queue, &t, &ct);
+    if (!st) st = ecf8_cl_tensor_create_ex(d->context, d->device, d->queue, &t, d->tuning, &ct);
     if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, out, out_bytes);
     ecf8_cl_tensor_free(ct);
     return st;
@@ -481,8 +510,18 @@ int ecf8_cl_decompress_path(cl_context context, cl_device_id device, cl_command_
                             const char *in_path, const char *out_path,
                             const ecf8_decode_options *options)
 {
+    return ecf8_cl_decompress_path_ex(context, device, queue, in_path, out_path, options, NULL);
+}
+
+int ecf8_cl_decompress_path_ex(cl_context context, cl_device_id device, cl_command_queue queue,
+                               const char *in_path, const char *out_path,
+                               const ecf8_decode_options *options, const ecf8_cl_tuning *tuning_in)
+{
     if (!context || !device || !queue || !in_path || !out_path)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "decompress: NULL argument");
-    device_decoder d = {context, device, queue};
+    ecf8_cl_tuning tuning;
+    int st = ecf8_cl_tuning_read(tuning_in, &tuning);
+    if (st) return st;
+    device_decoder d = {context, device, queue, &tuning};
     return ecf8_decompress_path_with(in_path, out_path, options, decode_on_device, &d);
 }

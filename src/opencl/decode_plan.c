@@ -36,29 +36,6 @@
  * with this rule, 12 without). */
 #define SMALL_TENSOR_ELEMENTS 16384
 
-/* A positive integer variable, 0 when unset or not one. */
-static unsigned env_unsigned(const char *name)
-{
-    const char *v = getenv(name);
-    char *end;
-    unsigned long n = v && *v ? strtoul(v, &end, 10) : 0;
-    return n && !*end && n <= 65536 ? (unsigned)n : 0;
-}
-
-void ecf8_cl_decode_tuning_from_env(ecf8_cl_decode_tuning *tuning)
-{
-    memset(tuning, 0, sizeof *tuning);
-    tuning->vw = env_unsigned("ECF8_DECODE_VW");
-    tuning->nsets = env_unsigned("ECF8_DECODE_NSETS");
-    tuning->nl = env_unsigned("ECF8_DECODE_NL");
-    tuning->wg = env_unsigned("ECF8_DECODE_WG");
-    const char *reader = getenv("ECF8_DECODE_READER");
-    if (reader && !strcmp(reader, "words")) tuning->reader = 1;
-    if (reader && !strcmp(reader, "qwords")) tuning->reader = 2;
-    const char *kernel = getenv("ECF8_DECODE_KERNEL");
-    if (kernel && *kernel) tuning->kernel = kernel;
-}
-
 /* The lanes kernel's shape for `n_chunks` chunks on `units` compute units
  * with vectors of at most `max_vw` lanes: VW x NSETS lanes per work-item.
  * A work-item costs its full lane count whatever it holds, and up to three
@@ -72,16 +49,16 @@ void ecf8_cl_decode_tuning_from_env(ecf8_cl_decode_tuning *tuning)
  * split, its halves are shorter than PoCL takes to wake a second thread
  * (measured: two 30 us work-groups run one after the other). */
 static void lanes_shape(uint64_t n_chunks, cl_uint units, unsigned max_vw,
-                        const ecf8_cl_decode_tuning *tuning, unsigned *vw, unsigned *nsets)
+                        const ecf8_cl_tuning *tuning, unsigned *vw, unsigned *nsets)
 {
     uint64_t max_lanes = 3u * max_vw;
     uint64_t items = n_chunks > max_lanes ? (n_chunks + max_lanes - 1) / max_lanes : 1;
     if (items > 1 && units > 1) items = (items + units - 1) / units * units;
     uint64_t lanes = (n_chunks + items - 1) / items;
     unsigned want = lanes % 16 == 0 || lanes % 16 > 8 ? 16 : 8;
-    if (tuning->vw) want = tuning->vw == 16 ? 16 : 8;
+    if (tuning->decode_vw) want = tuning->decode_vw == 16 ? 16 : 8;
     *vw = want > max_vw ? max_vw : want;
-    uint64_t sets = tuning->nsets ? tuning->nsets : (lanes + *vw - 1) / *vw;
+    uint64_t sets = tuning->decode_nsets ? tuning->decode_nsets : (lanes + *vw - 1) / *vw;
     *nsets = (unsigned)(sets > 8 ? 8 : sets ? sets : 1);
 }
 
@@ -115,16 +92,16 @@ static unsigned code_bits_class(unsigned code_bits, unsigned raw_bits)
     return best;
 }
 
-static bool tuned(const ecf8_cl_decode_tuning *tuning, const char *kernel)
+static bool tuned(const ecf8_cl_tuning *tuning, const char *kernel)
 {
-    return tuning->kernel && !strcmp(tuning->kernel, kernel);
+    return tuning->decode_kernel && !strcmp(tuning->decode_kernel, kernel);
 }
 
 int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream *s,
-                             unsigned width, const ecf8_cl_decode_tuning *tuning,
+                             unsigned width, const ecf8_cl_tuning *tuning,
                              ecf8_cl_decode_plan *plan)
 {
-    static const ecf8_cl_decode_tuning untuned = {0};
+    static const ecf8_cl_tuning untuned = {.struct_size = sizeof untuned};
     if (!tuning) tuning = &untuned;
     memset(plan, 0, sizeof *plan);
     ecf8_split_layout l;
@@ -133,7 +110,7 @@ int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream 
     bool portable_only = tuned(tuning, "portable"), coop_anywhere = tuned(tuning, "coop");
     unsigned elem_bits = s->code_bits + l.raw_bits;
 
-    plan->nl = tuning->nl ? tuning->nl : PAIRS_NL;
+    plan->nl = tuning->decode_nl ? tuning->decode_nl : PAIRS_NL;
     plan->pairs = caps->is_cpu && width == 1 && elem_bits >= 1 && elem_bits <= ECF8_PAIR_BITS &&
                   (tuned(tuning, "pairs") ||
                    (s->n_chunks < PAIRS_BELOW_CHUNKS && !portable_only && !coop_anywhere &&
@@ -149,24 +126,45 @@ int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream 
          * off the chain.  The qword reader holds a lane's window in 64 bits:
          * vectors of 8 ulongs, which only AVX-512 hosts have. */
         bool qwords_fit = caps->vector_bits >= 512;
-        plan->reader = qwords_fit && (tuning->reader ? tuning->reader == 2 : plan->nsets >= 3);
+        plan->reader = qwords_fit &&
+                       (tuning->decode_reader ? tuning->decode_reader == 2 : plan->nsets >= 3);
         plan->lanes = !plan->pairs && !portable_only && !coop_anywhere &&
                       lanes_usable(s, width, elem_bits, (uint64_t)plan->vw * plan->nsets);
     }
-    /* GPUs: a work-group per chunk (cl/decode.cl), unless elements take no
+    /* GPUs: a work-group per chunk (cl/decode_coop.cl), unless elements take no
      * bits (a constant tensor: the portable kernel fills it). */
     plan->coop = elem_bits > 0 && (coop_anywhere || (!caps->is_cpu && !portable_only));
-    plan->wg = tuning->wg ? tuning->wg : caps->is_cpu ? 8 : 64;
+    plan->wg = tuning->decode_wg ? tuning->decode_wg : caps->is_cpu ? 8 : 64;
 
     bool small = s->cols <= SMALL_TENSOR_ELEMENTS && s->rows <= SMALL_TENSOR_ELEMENTS / s->cols;
     plan->code_bits_class = code_bits_class(small ? ECF8_MAX_CODE_BITS : s->code_bits, l.raw_bits);
-    /* One program per (width, split, code length class, lane shape): all
-     * the kernels live in it. */
-    snprintf(plan->options, sizeof plan->options,
+    /* One program per kernel and (width, split, code length class, its own
+     * parameters). */
+    char(*o)[sizeof plan->options[0]] = plan->options;
+    char code[128]; /* what every kernel but the pairs one is built for */
+    snprintf(code, sizeof code,
              "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
-             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%u -DECF8_NSETS=%u -DECF8_READER=%u "
-             "-DECF8_COOP_WG=%d -DECF8_NL=%u",
-             width, plan->code_bits_class, l.raw_bits, l.symbol_shift, l.symbol_bits, plan->vw,
-             plan->nsets ? plan->nsets : 1, plan->reader, ECF8_COOP_WG, plan->nl);
+             "-DECF8_SYMBOL_BITS=%u",
+             width, plan->code_bits_class, l.raw_bits, l.symbol_shift, l.symbol_bits);
+    snprintf(o[ECF8_CL_DECODE_PORTABLE], sizeof o[0], "%s", code);
+    if (plan->coop)
+        snprintf(o[ECF8_CL_DECODE_COOP], sizeof o[0], "%s -DECF8_COOP_WG=%d", code, ECF8_COOP_WG);
+    if (plan->lanes)
+        snprintf(o[ECF8_CL_DECODE_LANES], sizeof o[0], "%s -DECF8_VW=%u -DECF8_NSETS=%u -DECF8_READER=%u",
+                 code, plan->vw, plan->nsets ? plan->nsets : 1, plan->reader);
+    /* The pairs kernel reads its own table: nothing of the code shapes it. */
+    if (plan->pairs)
+        snprintf(o[ECF8_CL_DECODE_PAIRS], sizeof o[0], "-DECF8_WIDTH=1 -DECF8_NL=%u", plan->nl);
     return ECF8_OK;
 }
+
+static const char *const decode_names[ECF8_CL_DECODE_KERNELS][3] = {
+    {"decode_portable", "ecf8_decode", "portable"},
+    {"decode_coop", "ecf8_decode_coop", "coop"},
+    {"decode_lanes", "ecf8_decode_lanes", "lanes"},
+    {"decode_pairs", "ecf8_decode_pairs", "pairs"},
+};
+
+const char *ecf8_cl_decode_program(ecf8_cl_decode_kernel k) { return decode_names[k][0]; }
+const char *ecf8_cl_decode_function(ecf8_cl_decode_kernel k) { return decode_names[k][1]; }
+const char *ecf8_cl_decode_kernel_name(ecf8_cl_decode_kernel k) { return decode_names[k][2]; }

@@ -10,40 +10,46 @@
 
 #include <stdbool.h>
 
-/* Work-items per chunk of the cooperative GPU kernel (cl/decode.cl). */
+/* Work-items per chunk of the cooperative GPU kernel (cl/decode_coop.cl). */
 #define ECF8_COOP_WG 64
 
-/* Overrides for measurements; 0 / NULL fields mean "the plan decides".
- * kernel: "portable" (no CPU or cooperative kernel), "coop" (the
- * cooperative kernel on any device), "pairs" (the pairs kernel on CPUs for
- * every FP8 stream it can decode), "lanes" (the lanes kernel where the
- * pairs kernel would run).  vw/nsets shape the lanes kernel (vw is capped
- * by the device's vector registers), reader picks its stream reader
- * (1 words, 2 qwords), nl the pairs kernel's chunks per work-item, wg the
- * portable kernel's work-group size. */
-typedef struct ecf8_cl_decode_tuning {
-    const char *kernel;
-    unsigned vw, nsets, reader, nl, wg;
-} ecf8_cl_decode_tuning;
+/* The decode kernels, each in a program of its own (cl/decode_common.cl +
+ * cl/decode_KERNEL.cl), so a device compiles only the kernels it runs. */
+typedef enum ecf8_cl_decode_kernel {
+    ECF8_CL_DECODE_PORTABLE, /* ecf8_decode: any device, any alignment */
+    ECF8_CL_DECODE_COOP,     /* ecf8_decode_coop: GPUs */
+    ECF8_CL_DECODE_LANES,    /* ecf8_decode_lanes: CPUs with 256/512-bit vectors */
+    ECF8_CL_DECODE_PAIRS,    /* ecf8_decode_pairs: FP8 on CPUs */
+    ECF8_CL_DECODE_KERNELS
+} ecf8_cl_decode_kernel;
 
-/* The ECF8_DECODE_* environment variables as a tuning (the one place the
- * decode side reads them). */
-void ecf8_cl_decode_tuning_from_env(ecf8_cl_decode_tuning *tuning);
+/* The embedded program ("decode_lanes") and kernel function
+ * ("ecf8_decode_lanes") of kernel k; its short name ("lanes"). */
+const char *ecf8_cl_decode_program(ecf8_cl_decode_kernel k);
+const char *ecf8_cl_decode_function(ecf8_cl_decode_kernel k);
+const char *ecf8_cl_decode_kernel_name(ecf8_cl_decode_kernel k);
 
 typedef struct ecf8_cl_decode_plan {
     bool pairs, lanes, coop;    /* kernels to create besides the portable one */
-    unsigned vw, nsets, reader; /* lanes kernel shape (in the program either way) */
+    unsigned vw, nsets, reader; /* lanes kernel shape (0 where there is no lanes kernel) */
     unsigned nl;                /* pairs kernel: chunks per work-item */
     unsigned wg;                /* portable kernel: work-group size (before the device cap) */
-    unsigned code_bits_class;   /* ECF8_CODE_BITS of the program */
-    char options[320];          /* the program's build options */
+    unsigned code_bits_class;   /* ECF8_CODE_BITS of the programs */
+    /* Each kernel's build options: only the -D names its program uses, so
+     * kernels that do not depend on a parameter share a program across its
+     * values (the pairs kernel one per NL, whatever the code).  The
+     * portable kernel's always (any decode to an unaligned offset may need
+     * it), the others' where the plan uses the kernel, else "". */
+    char options[ECF8_CL_DECODE_KERNELS][192];
 } ecf8_cl_decode_plan;
 
 /* Plans the decode of stream `s` (validated; chunk_offsets are read) with
- * elements of `width` bytes on a device with `caps`.  `tuning` may be NULL.
+ * elements of `width` bytes on a device with `caps` and the decode_*
+ * fields of `tuning` (NULL: none; else a full struct, as
+ * ecf8_cl_tuning_read gives it).
  * ECF8_ERR_CORRUPT for a split the dtype does not have. */
 int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream *s,
-                             unsigned width, const ecf8_cl_decode_tuning *tuning,
+                             unsigned width, const ecf8_cl_tuning *tuning,
                              ecf8_cl_decode_plan *plan);
 
 #endif

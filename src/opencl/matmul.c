@@ -57,6 +57,7 @@ struct ecf8_cl_matmul {
     cl_mem coded, offsets, table, scale, raw;
     uint64_t fused_bytes, raw_bytes, scale_bytes;
     mm_variant variants[2][2]; /* [engine][x is bf16] */
+    ecf8_cl_tuning tuning;     /* its matmul_* fields shape the programs */
 };
 
 /* ---- host-side element values (the kernels' formulas) ----------------------- */
@@ -307,10 +308,20 @@ int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_qu
                           const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
                           unsigned engines, ecf8_cl_matmul **out)
 {
+    return ecf8_cl_matmul_create_ex(context, device, queue, weight, scale_inv, engines, NULL, out);
+}
+
+int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command_queue queue,
+                             const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
+                             unsigned engines, const ecf8_cl_tuning *tuning, ecf8_cl_matmul **out)
+{
     (void)queue; /* uploads go through host pointers at creation */
     if (!context || !device || !weight || !out)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul create: NULL argument");
     *out = NULL;
+    ecf8_cl_tuning tuned;
+    int tst = ecf8_cl_tuning_read(tuning, &tuned);
+    if (tst) return tst;
     const unsigned all = ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED) |
                          ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED);
     if (engines == 0) engines = all;
@@ -330,6 +341,7 @@ int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_qu
     }
     mm->context = context;
     mm->device = device;
+    mm->tuning = tuned;
     clRetainContext(context);
     mm->dtype = weight->dtype;
     mm->split = weight->split;
@@ -417,20 +429,12 @@ static int engine_decodes(const ecf8_cl_matmul *mm, ecf8_cl_engine engine)
     return engine == ECF8_CL_ENGINE_FUSED && mm->split != ECF8_SPLIT_STORED;
 }
 
-/* A positive integer tunable from the environment, 0 when unset/invalid. */
-static unsigned env_tunable(const char *name, unsigned lo, unsigned hi)
-{
-    const char *v = getenv(name);
-    if (!v || !*v) return 0;
-    char *end;
-    unsigned long n = strtoul(v, &end, 10);
-    return *end || n <= lo || n > hi ? 0 : (unsigned)n;
-}
-
 void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
-                                    unsigned code_bits, int fused, int xbf16, char *opts,
-                                    size_t size)
+                                    unsigned code_bits, int fused, int xbf16,
+                                    const ecf8_cl_tuning *tuning, char *opts, size_t size)
 {
+    static const ecf8_cl_tuning untuned = {.struct_size = sizeof untuned};
+    if (!tuning) tuning = &untuned;
     char base[320];
     /* The code length is a kernel argument; only the number of elements one
      * 32-bit load serves (>= 25 valid bits) is compiled in. */
@@ -438,35 +442,37 @@ void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *l
     unsigned grp = elem_bits <= 6 ? 4 : elem_bits <= 12 ? 2 : 1;
     if (fused && layout)
         snprintf(base, sizeof base,
-                 "-cl-std=CL1.2 -DWDT=%d -DFUSED=1 -DGRP=%u -DRAW_BITS=%u -DSYM_SHIFT=%u "
-                 "-DSYM_BITS=%u -DXBF16=%d",
+                 "-cl-std=CL1.2 -DECF8_MM_WDT=%d -DECF8_MM_FUSED=1 -DECF8_MM_GRP=%u "
+                 "-DECF8_MM_RAW_BITS=%u -DECF8_MM_SYM_SHIFT=%u -DECF8_MM_SYM_BITS=%u "
+                 "-DECF8_MM_XBF16=%d",
                  (int)dtype, grp, layout->raw_bits, layout->symbol_shift, layout->symbol_bits,
                  xbf16);
     else
-        snprintf(base, sizeof base, "-cl-std=CL1.2 -DWDT=%d -DFUSED=0 -DXBF16=%d", (int)dtype,
+        snprintf(base, sizeof base,
+                 "-cl-std=CL1.2 -DECF8_MM_WDT=%d -DECF8_MM_FUSED=0 -DECF8_MM_XBF16=%d", (int)dtype,
                  xbf16);
-    /* Tunables, overridable from the environment while measuring:
-     * ECF8_MATMUL_LANES=1 forces the portable one-lane path (tests, GPUs'
-     * code on a CPU), ECF8_MATMUL_IL the interleaved lane groups,
-     * ECF8_MATMUL_MB the rows of X per GEMM pass, ECF8_MATMUL_PREFETCH the
-     * prefetch distance in bytes. */
-    const char *force = getenv("ECF8_MATMUL_LANES");
-    int one_lane = force && !strcmp(force, "1");
-    unsigned il = env_tunable("ECF8_MATMUL_IL", 0, 16), mb = env_tunable("ECF8_MATMUL_MB", 0, 32);
-    unsigned ahead = env_tunable("ECF8_MATMUL_PREFETCH", 0, 4096);
+    /* Tunables (ecf8_cl_tuning), out-of-range values ignored: matmul_lanes
+     * 1 forces the portable one-lane path (tests, GPUs' code on a CPU),
+     * matmul_interleave the interleaved lane groups, matmul_rows the rows
+     * of X per GEMM pass, matmul_prefetch the prefetch distance in bytes. */
+    int one_lane = tuning->matmul_lanes == 1;
+    unsigned il = tuning->matmul_interleave <= 16 ? tuning->matmul_interleave : 0;
+    unsigned mb = tuning->matmul_rows <= 32 ? tuning->matmul_rows : 0;
+    unsigned ahead = tuning->matmul_prefetch <= 4096 ? tuning->matmul_prefetch : 0;
     char extra[96] = "";
-    if (il) snprintf(extra, sizeof extra, " -DIL=%u", il);
-    if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DMB=%u", mb);
+    if (il) snprintf(extra, sizeof extra, " -DECF8_MM_IL=%u", il);
+    if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DECF8_MM_MB=%u", mb);
     if (ahead)
-        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DPREFETCH_AHEAD=%u", ahead);
-    snprintf(opts, size, "%s%s%s", base, one_lane ? " -DLANES=1" : "", extra);
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DECF8_MM_PREFETCH=%u", ahead);
+    snprintf(opts, size, "%s%s%s", base, one_lane ? " -DECF8_MM_LANES=1" : "", extra);
 }
 
 static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
 {
     char opts[400];
     ecf8_cl_matmul_program_options(mm->dtype, &mm->layout, mm->code_bits,
-                                   engine_decodes(mm, engine), xbf16, opts, sizeof opts);
+                                   engine_decodes(mm, engine), xbf16, &mm->tuning, opts,
+                                   sizeof opts);
     int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &v->prog);
     cl_int err = CL_SUCCESS;
     cl_kernel probe = NULL;

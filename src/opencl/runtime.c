@@ -3,8 +3,8 @@
  * (context, device, kernel, options) with an in-memory cache and an on-disk
  * binary cache.
  *
- * The disk cache lives under $XDG_CACHE_HOME/ecf8/kernels (else
- * ~/.cache/ecf8/kernels); ECF8_CACHE=0 disables it.  An entry is named by
+ * The disk cache lives where ecf8_cl_set_disk_cache says (before any call,
+ * the compatibility default of compat_env.c).  An entry is named by
  * the XXH3 hash of (platform name and version, device name, driver version,
  * kernel source, build options), is written under a temporary name and
  * renamed into place, and carries its own checksum: a damaged or stale
@@ -116,15 +116,16 @@ static bool contains_nocase(const char *hay, const char *needle)
     return n == 0;
 }
 
-/* Does the platform or device match an ECF8_PLATFORM / ECF8_DEVICE value
- * (its index among the candidates or a substring of its name)? */
+/* Does the platform or device match a preference (its index among the
+ * candidates or a substring of its name)? */
 static bool selector_matches(const char *sel, unsigned index, const char *name, const char *name2)
 {
     if (all_digits(sel)) return strtoul(sel, NULL, 10) == index;
     return contains_nocase(name, sel) || (name2 && contains_nocase(name2, sel));
 }
 
-int ecf8_cl_select_device(cl_platform_id *platform_out, cl_device_id *device_out)
+int ecf8_cl_select(const char *want_platform, const char *want_device,
+                   cl_platform_id *platform_out, cl_device_id *device_out)
 {
     if (!platform_out || !device_out) return ecf8_fail(ECF8_ERR_ARGUMENT, "select device: NULL argument");
     cl_uint n_platforms = 0;
@@ -139,7 +140,6 @@ int ecf8_cl_select_device(cl_platform_id *platform_out, cl_device_id *device_out
         free(platforms);
         return ecf8_cl_fail(err, "clGetPlatformIDs");
     }
-    const char *want_platform = getenv("ECF8_PLATFORM"), *want_device = getenv("ECF8_DEVICE");
     if (want_platform && !*want_platform) want_platform = NULL;
     if (want_device && !*want_device) want_device = NULL;
 
@@ -147,7 +147,7 @@ int ecf8_cl_select_device(cl_platform_id *platform_out, cl_device_id *device_out
     cl_device_id best_d = NULL, first_d = NULL;
     bool platform_seen = false;
     /* Device indices run across all platforms, in order, as `ecf8 devices`
-     * numbers them, whatever ECF8_PLATFORM keeps. */
+     * numbers them, whatever the platform preference keeps. */
     unsigned device_index = 0;
     for (cl_uint p = 0; p < n_platforms && !best_d; p++) {
         char pname[256] = "", pvendor[256] = "";
@@ -191,10 +191,10 @@ int ecf8_cl_select_device(cl_platform_id *platform_out, cl_device_id *device_out
     if (!best_d && !want_device) best_p = first_p, best_d = first_d;
     if (!best_d) {
         if (want_platform && !platform_seen)
-            return ecf8_fail(ECF8_ERR_NOT_FOUND, "ECF8_PLATFORM=%s matches no OpenCL platform",
+            return ecf8_fail(ECF8_ERR_NOT_FOUND, "platform '%s' matches no OpenCL platform",
                              want_platform);
         if (want_device)
-            return ecf8_fail(ECF8_ERR_NOT_FOUND, "ECF8_DEVICE=%s matches no OpenCL device", want_device);
+            return ecf8_fail(ECF8_ERR_NOT_FOUND, "device '%s' matches no OpenCL device", want_device);
         return ecf8_fail(ECF8_ERR_NO_DEVICE, "no OpenCL device found");
     }
     *platform_out = best_p;
@@ -202,11 +202,12 @@ int ecf8_cl_select_device(cl_platform_id *platform_out, cl_device_id *device_out
     return ECF8_OK;
 }
 
-int ecf8_cl_open_default(cl_context *context, cl_device_id *device, cl_command_queue *queue)
+int ecf8_cl_open(const char *want_platform, const char *want_device, cl_context *context,
+                 cl_device_id *device, cl_command_queue *queue)
 {
     if (!context || !device || !queue) return ecf8_fail(ECF8_ERR_ARGUMENT, "open: NULL argument");
     cl_platform_id platform;
-    int st = ecf8_cl_select_device(&platform, device);
+    int st = ecf8_cl_select(want_platform, want_device, &platform, device);
     if (st) return st;
     cl_context_properties props[] = {CL_CONTEXT_PLATFORM, (cl_context_properties)platform, 0};
     cl_int err;
@@ -239,22 +240,31 @@ static bool driver_caches_programs(cl_device_id device)
     return strstr(version, "PoCL") != NULL;
 }
 
-/* Directory of the disk cache (created), or false when disabled/unusable.
- * ECF8_CACHE=0/off/no disables it, 1/on/yes enables it on every device;
- * unset, it is used where the driver keeps no cache of its own. */
-static bool disk_cache_dir(cl_device_id device, char *dir, size_t size)
+/* The disk cache setting (ecf8_cl_set_disk_cache); read and written
+ * under cache_lock, which every build holds. */
+static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool disk_set;            /* false: the compatibility default applies */
+static ecf8_cl_disk_cache disk_policy;
+static char disk_dir[4096];      /* "" for the default directory */
+
+int ecf8_cl_set_disk_cache(ecf8_cl_disk_cache policy, const char *dir)
 {
-    const char *flag = getenv("ECF8_CACHE");
-    if (flag && (!strcmp(flag, "0") || !strcmp(flag, "off") || !strcmp(flag, "no"))) return false;
-    bool forced = flag && (!strcmp(flag, "1") || !strcmp(flag, "on") || !strcmp(flag, "yes"));
-    if (!forced && driver_caches_programs(device)) return false;
-    const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
-    int n;
-    if (xdg && xdg[0] == '/') n = snprintf(dir, size, "%s/ecf8", xdg);
-    else if (home && home[0]) n = snprintf(dir, size, "%s/.cache/ecf8", home);
-    else return false;
-    if (n < 0 || (size_t)n + 16 >= size) return false;
-    /* mkdir -p, one component at a time. */
+    if (policy != ECF8_CL_DISK_CACHE_AUTO && policy != ECF8_CL_DISK_CACHE_OFF &&
+        policy != ECF8_CL_DISK_CACHE_ON)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "disk cache: unknown policy %d", (int)policy);
+    if (dir && strlen(dir) > 4000)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "disk cache: directory name over 4000 bytes");
+    pthread_mutex_lock(&cache_lock);
+    disk_set = true;
+    disk_policy = policy;
+    snprintf(disk_dir, sizeof disk_dir, "%s", dir ? dir : "");
+    pthread_mutex_unlock(&cache_lock);
+    return ECF8_OK;
+}
+
+/* mkdir -p; false when some component cannot be made. */
+static bool make_dirs(char *dir)
+{
     for (char *p = dir + 1;; p++) {
         if (*p == '/' || *p == '\0') {
             char c = *p;
@@ -262,11 +272,28 @@ static bool disk_cache_dir(cl_device_id device, char *dir, size_t size)
             int rc = mkdir(dir, 0755);
             *p = c;
             if (rc != 0 && errno != EEXIST) return false;
-            if (c == '\0') break;
+            if (c == '\0') return true;
         }
     }
-    strcat(dir, "/kernels");
-    return mkdir(dir, 0755) == 0 || errno == EEXIST;
+}
+
+/* Directory of the disk cache (created), or false when disabled/unusable;
+ * cache_lock held. */
+static bool disk_cache_dir(cl_device_id device, char *dir, size_t size)
+{
+    if (!disk_set) {
+        disk_policy = ecf8_cl_disk_cache_default();
+        disk_dir[0] = '\0';
+        disk_set = true;
+    }
+    if (disk_policy == ECF8_CL_DISK_CACHE_OFF) return false;
+    if (disk_policy == ECF8_CL_DISK_CACHE_AUTO && driver_caches_programs(device)) return false;
+    if (disk_dir[0]) {
+        if ((size_t)snprintf(dir, size, "%s", disk_dir) >= size) return false;
+    } else if (!ecf8_cl_disk_cache_default_dir(dir, size)) {
+        return false;
+    }
+    return dir[0] && make_dirs(dir);
 }
 
 /* Hash of everything that decides the binary's content. */
@@ -471,7 +498,6 @@ typedef struct program_entry {
     cl_program program;
 } program_entry;
 
-static pthread_mutex_t cache_lock = PTHREAD_MUTEX_INITIALIZER;
 static program_entry *cache_head;
 
 int ecf8_cl_program_get(cl_context context, cl_device_id device, const char *name,
@@ -552,6 +578,25 @@ size_t ecf8_cl_cache_entries(cl_context context)
     for (const program_entry *e = cache_head; e; e = e->next) n += !context || e->context == context;
     pthread_mutex_unlock(&cache_lock);
     return n;
+}
+
+/* ---- tuning --------------------------------------------------------------------- */
+void ecf8_cl_tuning_init(ecf8_cl_tuning *tuning)
+{
+    if (!tuning) return;
+    memset(tuning, 0, sizeof *tuning);
+    tuning->struct_size = sizeof *tuning;
+}
+
+int ecf8_cl_tuning_read(const ecf8_cl_tuning *tuning, ecf8_cl_tuning *out)
+{
+    ecf8_cl_tuning_init(out);
+    if (!tuning) return ECF8_OK;
+    if (tuning->struct_size < sizeof tuning->struct_size)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tuning: struct_size %zu too small", tuning->struct_size);
+    memcpy(out, tuning, tuning->struct_size < sizeof *out ? tuning->struct_size : sizeof *out);
+    out->struct_size = sizeof *out;
+    return ECF8_OK;
 }
 
 /* ---- device facts, public (ecf8_cl.h) ------------------------------------------ */

@@ -20,11 +20,24 @@ const char *ecf8_cl_source(const char *name);
 
 /* A program built from the embedded source `name` with `options` for
  * (context, device), built once and cached in memory (and on disk as a
- * binary unless ECF8_CACHE=0).  The program is retained for the caller:
+ * binary where ecf8_cl_set_disk_cache says).  The program is retained for the caller:
  * release it with clReleaseProgram.  On a build failure the status is
  * ECF8_ERR_BUILD and ecf8_last_error() holds the build log. */
 int ecf8_cl_program_get(cl_context context, cl_device_id device, const char *name,
                         const char *options, cl_program *out);
+
+/* The compatibility defaults (compat_env.c, the one file of the library
+ * that reads the environment): the disk cache policy of ECF8_CACHE, and
+ * the default directory, $XDG_CACHE_HOME/ecf8/kernels else
+ * $HOME/.cache/ecf8/kernels (false when neither is set or it does not
+ * fit). */
+ecf8_cl_disk_cache ecf8_cl_disk_cache_default(void);
+bool ecf8_cl_disk_cache_default_dir(char *dir, size_t size);
+
+/* The caller's tuning (NULL: none) as this library's struct: fields past
+ * its struct_size zero.  ECF8_ERR_ARGUMENT for a struct_size that does not
+ * even hold struct_size. */
+int ecf8_cl_tuning_read(const ecf8_cl_tuning *tuning, ecf8_cl_tuning *out);
 
 /* Programs in the in-memory cache built for `context` (all contexts for
  * NULL); for tests of ecf8_cl_release_context and ecf8_cl_cache_clear. */
@@ -50,12 +63,13 @@ int ecf8_cl_device_caps_get(cl_device_id device, ecf8_cl_device_caps *caps);
 
 /* The build options of the matmul program (cl/matmul.cl) for weights of
  * `dtype` coded with `layout` and codes up to `code_bits` (fused), or raw
- * (fused 0; layout may be NULL); xbf16: X is BF16.  Every program the
+ * (fused 0; layout may be NULL); xbf16: X is BF16; tuning's matmul_*
+ * fields (NULL: none, else as ecf8_cl_tuning_read gives it).  Every program the
  * matmul engines build comes from here (tests/test_cl_kernels.c builds
  * them all). */
 void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
-                                    unsigned code_bits, int fused, int xbf16, char *opts,
-                                    size_t size);
+                                    unsigned code_bits, int fused, int xbf16,
+                                    const ecf8_cl_tuning *tuning, char *opts, size_t size);
 
 /* The kernel a decode of t to out_offset runs: "pairs", "lanes", "coop",
  * "portable", or "copy" for a stored tensor (for the tests). */
