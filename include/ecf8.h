@@ -265,12 +265,15 @@ typedef struct ecf8_tensor_info {
                                * the coded stream; offsets and lengths are in the index) */
     uint64_t checksum;        /* XXH3-64 of the original bytes */
     unsigned source_file;     /* index of the source file it belongs to */
-    const void *payload;      /* into the mapped container */
+    const void *payload;      /* into the container's bytes in memory */
     ecf8_stream stream;       /* valid when split is EXPONENT or BYTE; its pointers
                                * stay valid until ecf8_file_close */
 } ecf8_tensor_info;
 
-/* Opens and fully validates the container's header and index (mmap). */
+/* Reads the whole container into private memory (read(), not mmap: a file
+ * truncated or rewritten meanwhile is an ECF8_ERR_IO, never a SIGBUS or
+ * bytes changing under the decoder) and fully validates its header and
+ * index.  Needs memory for the whole file. */
 ECF8_API int ecf8_file_open(const char *path, ecf8_file **out);
 /* The same for a container already in memory (read into a buffer, or your
  * own mapping): `size` bytes at `data`, checked exactly as ecf8_file_open
@@ -280,7 +283,7 @@ ECF8_API int ecf8_file_open(const char *path, ecf8_file **out);
  * `data` must be 8-byte aligned (as malloc and mmap memory is), else
  * ECF8_ERR_ARGUMENT; NULL with size 0 is an empty (corrupt) container. */
 ECF8_API int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out);
-/* Unmaps the container (a file's mapping; memory given to
+/* Frees the container's bytes (a file's copy; memory given to
  * ecf8_file_open_memory is left to the caller) and frees everything the
  * open made; NULL is a no-op.  Every pointer obtained from the file (tensor infos, names,
  * streams, payloads, source paths and prefixes) is invalid afterwards. */
@@ -297,7 +300,7 @@ ECF8_API const char *ecf8_file_source_path(const ecf8_file *file, size_t i);
 ECF8_API uint64_t ecf8_file_source_bytes(const ecf8_file *file, size_t i);
 /* The original bytes of source file i before its first tensor (the
  * safetensors header, or a whole non-tensor file); NULL when i is out of
- * range.  Points into the mapped container. */
+ * range.  Points into the container's bytes. */
 ECF8_API const void *ecf8_file_source_prefix(const ecf8_file *file, size_t i, size_t *bytes);
 /* Size of the container file in bytes. */
 ECF8_API uint64_t ecf8_file_size(const ecf8_file *file);

@@ -95,7 +95,7 @@ static void put_u32(uint8_t *p, size_t at, uint32_t v) { ecf8_store_le32(p + at,
 
 static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64_t source_base)
 {
-    const uint8_t *data = sf->map.data + t->offset;
+    const uint8_t *data = sf->bytes.data + t->offset;
     uint8_t e[TENSOR_ENTRY_BYTES] = {0};
     uint64_t off;
     int st = bb_append(&w->blob, t->name, strlen(t->name), &off);
@@ -183,29 +183,29 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     r->path_len = strlen(rel_path);
 
     if (!is_safetensors) { /* e.g. the shard index json: kept verbatim */
-        ecf8_mapped m;
-        if ((st = ecf8_map_file(full_path, &m))) return ecf8_fail_context(st, "%s", full_path);
+        ecf8_file_copy m;
+        if ((st = ecf8_file_copy_read(full_path, &m))) return ecf8_fail_context(st, "%s", full_path);
         r->prefix_len = r->source_bytes = m.size;
         st = bb_append(&w->blob, m.data, m.size, &r->prefix_off);
         w->done += m.size;
         if (w->options && w->options->progress)
             w->options->progress(w->options->progress_user, w->done, w->total);
-        ecf8_unmap_file(&m);
+        ecf8_file_copy_free(&m);
         return st;
     }
     st_file sf;
     if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
-    r->source_bytes = sf.map.size;
+    r->source_bytes = sf.bytes.size;
     r->prefix_len = sf.data_start;
-    st = bb_append(&w->blob, sf.map.data, sf.data_start, &r->prefix_off);
+    st = bb_append(&w->blob, sf.bytes.data, sf.data_start, &r->prefix_off);
     const uint64_t done_before = w->done;
     w->done += sf.data_start;
     if (w->options && w->options->progress)
         w->options->progress(w->options->progress_user, w->done, w->total);
     for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
-    if (!st && w->done != done_before + sf.map.size) {
+    if (!st && w->done != done_before + sf.bytes.size) {
         /* The total counts whole files: the gaps between tensors too. */
-        w->done = done_before + sf.map.size;
+        w->done = done_before + sf.bytes.size;
         if (w->options && w->options->progress)
             w->options->progress(w->options->progress_user, w->done, w->total);
     }
@@ -433,8 +433,8 @@ typedef struct source_info {
 } source_info;
 
 struct ecf8_file {
-    ecf8_mapped map;  /* the container's bytes, mapped from a file or the caller's */
-    bool owns_map;    /* false for ecf8_file_open_memory: the caller frees them */
+    ecf8_file_copy bytes; /* the container's bytes: read from a file, or the caller's */
+    bool owns_bytes;      /* false for ecf8_file_open_memory: the caller frees them */
     uint8_t *index; /* the decompressed index of a format 1.1 file, else NULL */
     uint32_t flags;
     source_info *sources;
@@ -442,7 +442,7 @@ struct ecf8_file {
     ecf8_tensor_info *tensors;
     size_t n_tensors;
     /* Format 1.0: each coded tensor's chunk offsets, copied out of the
-     * mapping (NULL for the others). */
+     * container bytes (NULL for the others). */
     uint64_t **offsets;
 };
 
@@ -496,7 +496,7 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': payload at %llu+%llu outside the data area",
                          t->name, (unsigned long long)payload_off,
                          (unsigned long long)t->payload_bytes);
-    t->payload = f->map.data + payload_off;
+    t->payload = f->bytes.data + payload_off;
     if (t->split == ECF8_SPLIT_STORED) {
         if (t->payload_bytes != t->source_bytes)
             return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stored payload of %llu bytes, expected %llu",
@@ -513,8 +513,9 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
                          t->name, (unsigned long long)rows, (unsigned long long)cols);
     int st;
     if (!parts_in_index) {
-        /* Format 1.0 keeps the offsets in the payload, i.e. in the mapping,
-         * which another writer of the file could change after the check:
+        /* Format 1.0 keeps the offsets in the payload, i.e. in the
+         * container bytes, which the caller of ecf8_file_open_memory could
+         * change after the check (a file is read into a private copy):
          * the decoders (and device uploads) use a checked copy.  Format
          * 1.1 offsets are in the decompressed index already. */
         st = ecf8_stream_from_payload_copy(t->dtype, t->split, e[27], rows, cols,
@@ -541,8 +542,8 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
 
 static int open_index(ecf8_file *f)
 {
-    const uint8_t *p = f->map.data;
-    uint64_t size = f->map.size;
+    const uint8_t *p = f->bytes.data;
+    uint64_t size = f->bytes.size;
     /* Magic and major version come before the header size and checksum:
      * another major version may lay out (and hash) its header differently,
      * and must be reported as a version, not as corruption. */
@@ -706,8 +707,8 @@ int ecf8_file_open(const char *path, ecf8_file **out)
     ecf8_file *f;
     int st = file_alloc(&f);
     if (st) return st;
-    f->owns_map = true;
-    if ((st = ecf8_map_file(path, &f->map))) {
+    f->owns_bytes = true;
+    if ((st = ecf8_file_copy_read(path, &f->bytes))) {
         ecf8_file_close(f);
         return st;
     }
@@ -719,14 +720,14 @@ int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out)
     ecf8_clear_error();
     if (out) *out = NULL;
     if (!out || (!data && size)) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL argument");
-    /* Chunk offsets are read as uint64_t in place (a mapping is page-aligned). */
+    /* Chunk offsets are read as uint64_t in place (a file's copy is page-aligned). */
     if ((uintptr_t)data % 8)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "container bytes at %p are not 8-byte aligned", data);
     ecf8_file *f;
     int st = file_alloc(&f);
     if (st) return st;
-    f->map.data = data;
-    f->map.size = size;
+    f->bytes.data = data;
+    f->bytes.size = size;
     return file_parse(f, out);
 }
 
@@ -744,7 +745,7 @@ void ecf8_file_close(ecf8_file *f)
     free(f->tensors);
     free(f->sources);
     free(f->index);
-    if (f->owns_map) ecf8_unmap_file(&f->map);
+    if (f->owns_bytes) ecf8_file_copy_free(&f->bytes);
     free(f);
 }
 
@@ -764,7 +765,7 @@ const void *ecf8_file_source_prefix(const ecf8_file *f, size_t i, size_t *bytes)
     if (bytes) *bytes = (size_t)f->sources[i].prefix_bytes;
     return f->sources[i].prefix;
 }
-uint64_t ecf8_file_size(const ecf8_file *f) { return f->map.size; }
+uint64_t ecf8_file_size(const ecf8_file *f) { return f->bytes.size; }
 int ecf8_file_is_directory(const ecf8_file *f) { return (f->flags & FLAG_DIRECTORY) != 0; }
 
 int ecf8_file_tensor(const ecf8_file *f, size_t index, ecf8_tensor_info *out)
@@ -973,14 +974,14 @@ done:
 }
 
 typedef struct compare_ctx {
-    ecf8_mapped orig;
+    ecf8_file_copy orig;
     uint64_t pos;
 } compare_ctx;
 
 static int sink_compare(void *ctx, const void *data, size_t n)
 {
     compare_ctx *c = ctx;
-    if (n == 0) return ECF8_OK; /* an empty original is mapped as NULL */
+    if (n == 0) return ECF8_OK; /* an empty original is read as NULL */
     if (c->pos + n > c->orig.size || memcmp(c->orig.data + c->pos, data, n) != 0) {
         uint64_t at = c->pos;
         const uint8_t *d = data;
@@ -1028,7 +1029,7 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
         char *path = dir ? join_path(original_path, f->sources[i].path) : strdup(original_path);
         compare_ctx c = {0};
         if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
-        st = ecf8_map_file(path, &c.orig);
+        st = ecf8_file_copy_read(path, &c.orig);
         if (st) {
             st = ecf8_fail_context(st, "%s", path);
         } else {
@@ -1038,7 +1039,7 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
                                (unsigned long long)(c.orig.size - c.pos));
             if (st) st = ecf8_fail_context(st, "%s", st == ECF8_ERR_MISMATCH ? path : in_path);
         }
-        ecf8_unmap_file(&c.orig);
+        ecf8_file_copy_free(&c.orig);
         free(path);
     }
     ecf8_file_close(f);

@@ -65,8 +65,8 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
     st_file sf;
     int st = ecf8_st_open(path, &sf);
     if (st) return st;
-    r->file_bytes += sf.map.size;
-    r->source_bytes += sf.map.size;
+    r->file_bytes += sf.bytes.size;
+    r->source_bytes += sf.bytes.size;
     inspect_progress progress;
     uint64_t total = 0;
     for (size_t i = 0; i < sf.n_tensors; i++) total += sf.tensors[i].bytes;
@@ -83,7 +83,7 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
         t->source_bytes = s->bytes;
         uint64_t rows, cols;
         ecf8_st_tensor_view(s, &rows, &cols);
-        st = analyze_into(t, sf.map.data + s->offset, rows, cols, o);
+        st = analyze_into(t, sf.bytes.data + s->offset, rows, cols, o);
         if (st) st = ecf8_fail_context(st, "tensor '%s'", s->name);
         else progress_add(&progress, s->bytes);
     }
@@ -150,12 +150,12 @@ int ecf8_inspect_path(const char *path, const ecf8_compress_options *options, ec
     /* The progress callback is read below: refuse a struct that lacks it. */
     if (options && options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
         return ecf8_fail_context(ecf8_fail(ECF8_ERR_ARGUMENT, "options struct too small"), "%s", path);
-    ecf8_mapped m;
-    int st = ecf8_map_file(path, &m);
+    ecf8_file_copy m;
+    int st = ecf8_file_copy_read(path, &m);
     bool container = false;
     if (!st) {
         container = m.size >= 5 && !memcmp(m.data + 1, "ECF8", 4);
-        ecf8_unmap_file(&m);
+        ecf8_file_copy_free(&m);
         st = container ? inspect_container(path, options, out)
                        : inspect_safetensors(path, options, out);
     }

@@ -86,10 +86,10 @@ static int parse_tensor(const cJSON *item, uint64_t data_start, uint64_t file_si
 int ecf8_st_open(const char *path, st_file *out)
 {
     memset(out, 0, sizeof *out);
-    int st = ecf8_map_file(path, &out->map);
+    int st = ecf8_file_copy_read(path, &out->bytes);
     if (st) return st;
-    const uint8_t *p = out->map.data;
-    uint64_t size = out->map.size;
+    const uint8_t *p = out->bytes.data;
+    uint64_t size = out->bytes.size;
     cJSON *root = NULL;
     if (size < 8) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "too short for a safetensors file (%llu bytes)",
@@ -157,7 +157,7 @@ void ecf8_st_close(st_file *f)
 {
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->tensors);
-    ecf8_unmap_file(&f->map);
+    ecf8_file_copy_free(&f->bytes);
     memset(f, 0, sizeof *f);
 }
 

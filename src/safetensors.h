@@ -18,7 +18,7 @@ typedef struct st_tensor {
 } st_tensor;
 
 typedef struct st_file {
-    ecf8_mapped map;
+    ecf8_file_copy bytes;
     uint64_t data_start; /* 8 + header length */
     st_tensor *tensors;  /* sorted by offset; they tile [data_start, size) */
     size_t n_tensors;
