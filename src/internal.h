@@ -58,6 +58,11 @@ uint64_t ecf8_hash64(const void *data, size_t len);
 /* Canonical code words, bit-reversed for the LSB-first stream. */
 int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *codes);
 
+/* Test hook, NULL in normal use: the encoder calls it with a tensor's
+ * elements between its size pass and its write pass, so a test can change
+ * them exactly there (what a caller's buffer changing underneath does). */
+extern void (*ecf8_test_hook_between_encode_passes)(const void *data, uint64_t bytes);
+
 /* ---- a fixed pool of worker threads ------------------------------------ */
 /* ecf8_parallel_for runs fn(ctx, i) for i in [0, n) on up to `threads`
  * threads (0 = one per core), the caller's thread included, and returns

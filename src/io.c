@@ -73,7 +73,9 @@ int ecf8_file_copy_read(const char *path, ecf8_file_copy *out)
         st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte file", (unsigned long long)before.st_size);
     } else if (size > 0) {
         /* Page-aligned, as a mapping was: payloads keep the 64-byte
-         * alignment the format gives them. */
+         * alignment the format gives them.  (Huge pages would save the
+         * faults on the copy, but asking for them made a 240 MB compress
+         * spend 0.5-0.9 s more in the kernel compacting memory.) */
         if (posix_memalign((void **)&data, 4096, size) != 0)
             st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %zu-byte file", size);
         else
