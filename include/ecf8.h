@@ -328,6 +328,12 @@ ECF8_API uint64_t ecf8_checksum64(const void *data, size_t bytes);
  * that names in_path is refused. */
 ECF8_API int ecf8_compress_path(const char *in_path, const char *out_path,
                                 const ecf8_compress_options *options);
+/* ecf8_compress_path that also gives the number of tensors whose dtype
+ * ecf8 codes (F8_E4M3, F8_E5M2, BF16, F16; empty ones not counted): 0 means
+ * the container only stores the checkpoint, a little larger than it was. */
+ECF8_API int ecf8_compress_path_counted(const char *in_path, const char *out_path,
+                                        const ecf8_compress_options *options,
+                                        uint64_t *codable_tensors);
 /* Non-zero when a directory entry of this name goes into a container made
  * from its directory: a *.safetensors or *.json file whose name does not
  * start with '.' (docs/FORMAT.md 3.1); the reader accepts no other source
@@ -380,8 +386,9 @@ typedef struct ecf8_tensor_report {
     ecf8_split split;             /* as stored (.ecf8) or as auto would store it */
     uint64_t source_bytes;
     uint64_t compressed_bytes;    /* payload bytes, actual or predicted */
-    uint64_t entropy_bound_bytes; /* min over splits of the order-0 bound */
-    ecf8_tensor_analysis analysis; /* zeroed for dtypes ecf8 does not code */
+    uint64_t entropy_bound_bytes; /* min over splits of the order-0 bound (0: container) */
+    ecf8_tensor_analysis analysis; /* zeroed for dtypes ecf8 does not code and
+                                    * for a container's tensors */
 } ecf8_tensor_report;
 
 typedef struct ecf8_report {
@@ -392,8 +399,10 @@ typedef struct ecf8_report {
     ecf8_tensor_report *tensors;
 } ecf8_report;
 
-/* Per-tensor analysis of a .safetensors file or an
- * .ecf8 file (whose tensors are decoded and checked). */
+/* Per-tensor analysis of a .safetensors file, or the description of an
+ * .ecf8 file from its index (validated; its tensors are not decoded, so
+ * their analysis is zeroed and entropy_bound_bytes 0: decoding and
+ * checking every tensor is ecf8_verify_path's job). */
 ECF8_API int ecf8_inspect_path(const char *path, const ecf8_compress_options *options,
                                ecf8_report *out);
 /* Frees the report's tensors and names and zeroes *report, so a second call

@@ -12,6 +12,7 @@
 #include "safetensors.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -39,6 +40,11 @@ static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a
 #define MAX_INDEX_EXPANSION 1024
 #define MAX_INDEX_RAW_ANY ((uint64_t)256 << 20)
 #define MAX_SOURCES 65536
+
+bool ecf8_has_container_magic(const void *data, size_t size)
+{
+    return size >= sizeof ECF8_MAGIC && !memcmp(data, ECF8_MAGIC, sizeof ECF8_MAGIC);
+}
 
 static bool index_expansion_ok(uint64_t raw_bytes, uint64_t stored_bytes)
 {
@@ -86,6 +92,7 @@ typedef struct writer {
     source_rec *sources;
     size_t n_sources;
     uint64_t n_tensors;
+    uint64_t codable_tensors; /* of a dtype ecf8 codes, not empty */
     const ecf8_compress_options *options;
     uint64_t done, total;
 } writer;
@@ -117,6 +124,7 @@ static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64
     const void *payload = data;
     size_t payload_bytes = t->bytes;
     if (t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0) {
+        w->codable_tensors++;
         uint64_t rows, cols;
         ecf8_st_tensor_view(t, &rows, &cols);
         st = ecf8_tensor_encode(t->dtype, data, rows, cols, w->options, &enc);
@@ -304,6 +312,13 @@ int ecf8_checkpoint_file_name(const char *name)
            (ends_with(name, ".safetensors") || ends_with(name, ".json"));
 }
 
+static bool is_subdirectory(DIR *d, const struct dirent *de)
+{
+    if (de->d_type != DT_UNKNOWN) return de->d_type == DT_DIR;
+    struct stat sb;
+    return fstatat(dirfd(d), de->d_name, &sb, 0) == 0 && S_ISDIR(sb.st_mode);
+}
+
 /* Sorted names of the *.safetensors and *.json files of a directory. */
 static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out)
 {
@@ -313,8 +328,13 @@ static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out
     size_t n = 0;
     int st = ECF8_OK;
     struct dirent *de;
+    size_t n_safetensors = 0;
+    char subdir[256] = ""; /* one subdirectory, to name when there are no shards */
     while ((de = readdir(d)) && !st) {
+        if (!subdir[0] && de->d_name[0] != '.' && is_subdirectory(d, de))
+            snprintf(subdir, sizeof subdir, "%s", de->d_name);
         if (!ecf8_checkpoint_file_name(de->d_name)) continue;
+        n_safetensors += ends_with(de->d_name, ".safetensors");
         if (n == MAX_SOURCES) {
             st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: more than %d checkpoint files", dir, MAX_SOURCES);
             break;
@@ -329,7 +349,13 @@ static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out
         n++;
     }
     closedir(d);
-    if (!st && n == 0)
+    /* A directory of subdirectories (a diffusers pipeline: unet/, vae/,
+     * ... beside a model_index.json) would become a container of its json
+     * files alone. */
+    if (!st && n_safetensors == 0 && subdir[0])
+        st = ecf8_fail(ECF8_ERR_NOT_FOUND, "%s: no .safetensors files in the directory itself; "
+                       "subdirectories such as '%s' are not read (compress each one)", dir, subdir);
+    else if (!st && n_safetensors == 0)
         st = ecf8_fail(ECF8_ERR_NOT_FOUND, "%s: no .safetensors files in directory", dir);
     if (st) {
         for (size_t i = 0; i < n; i++) free(names[i]);
@@ -360,7 +386,15 @@ void ecf8_compress_options_init(ecf8_compress_options *o)
 int ecf8_compress_path(const char *in_path, const char *out_path,
                        const ecf8_compress_options *options)
 {
+    uint64_t codable;
+    return ecf8_compress_path_counted(in_path, out_path, options, &codable);
+}
+
+int ecf8_compress_path_counted(const char *in_path, const char *out_path,
+                               const ecf8_compress_options *options, uint64_t *codable_tensors)
+{
     ecf8_clear_error();
+    if (codable_tensors) *codable_tensors = 0;
     ecf8_compress_options defaults;
     if (!options) {
         ecf8_compress_options_init(&defaults);
@@ -416,6 +450,7 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
         ecf8_outfile_abort(&w.out);
     }
 done:
+    if (!st && codable_tensors) *codable_tensors = w.codable_tensors;
     for (size_t i = 0; i < n_names; i++) free(names[i]);
     free(names);
     free(w.blob.data);

@@ -58,6 +58,9 @@ uint64_t ecf8_hash64(const void *data, size_t len);
 /* Canonical code words, bit-reversed for the LSB-first stream. */
 int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *codes);
 
+/* Whether bytes start with the .ecf8 magic (docs/FORMAT.md 2). */
+bool ecf8_has_container_magic(const void *data, size_t size);
+
 /* Test hook, NULL in normal use: the encoder calls it with a tensor's
  * elements between its size pass and its write pass, so a test can change
  * them exactly there (what a caller's buffer changing underneath does). */

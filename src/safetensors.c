@@ -91,6 +91,10 @@ int ecf8_st_open(const char *path, st_file *out)
     const uint8_t *p = out->bytes.data;
     uint64_t size = out->bytes.size;
     cJSON *root = NULL;
+    if (ecf8_has_container_magic(p, size)) {
+        st = ecf8_fail(ECF8_ERR_CORRUPT, "is already an ecf8 container, not a safetensors file");
+        goto fail;
+    }
     if (size < 8) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "too short for a safetensors file (%llu bytes)",
                        (unsigned long long)size);

@@ -5,10 +5,10 @@
  *     F8_E4M3 tensor as a one-symbol code in 10 KB: it opens, its geometry
  *     has element offsets past 2^32, and too-small outputs are refused;
  *   - allocation failure returns ECF8_ERR_NOMEM (or another error), never
- *     an abort: in a forked child under setrlimit(RLIMIT_AS), verify,
- *     decompress and inspect of that container (each needs a 5 GiB buffer),
- *     encoding a tensor whose payload does not fit, and compressing a file
- *     that cannot be mapped.  Skipped under ASan/TSan, which reserve
+ *     an abort: in a forked child under setrlimit(RLIMIT_AS), verify and
+ *     decompress of that container (each needs a 5 GiB buffer; inspect
+ *     reads the index only and succeeds), encoding a tensor whose payload
+ *     does not fit, and compressing a file that cannot be read into memory.  Skipped under ASan/TSan, which reserve
  *     terabytes of address space and cannot run with RLIMIT_AS.
  *
  * Opt-in (ECF8_TEST_LARGE=1): a real round trip of a sparse safetensors
@@ -17,8 +17,8 @@
  * original byte for byte, and decode the big tensor with
  * ecf8_file_read_tensor.  The sparse source costs no disk and the
  * container is 11 MB, but the library needs one tensor-sized buffer to
- * rebuild a tensor (rebuild_source) and the mapped source's zero pages sit
- * in the page cache: measured 2 min 18 s on 2 (busy) cores, peak RSS
+ * rebuild a tensor (rebuild_source) and the source is read into memory
+ * whole (it was mapped when this was measured): measured 2 min 18 s on 2 (busy) cores, peak RSS
  * 10 GiB (compress 43 s, verify 52 s, read 40 s), hence opt-in. */
 #define _GNU_SOURCE
 #include "testutil.h"
@@ -267,7 +267,9 @@ static int child_big_container(void)
     ecf8_compress_options_init(&o);
     o.threads = 1;
     ecf8_report rep;
-    if ((r = expect_failure(ecf8_inspect_path(big_path, &o, &rep), 5))) return r;
+    /* inspect reads the index only: a 5 GiB tensor costs it nothing. */
+    if (ecf8_inspect_path(big_path, &o, &rep) != ECF8_OK || rep.n_tensors != 1) return 5;
+    ecf8_report_free(&rep);
     return 0;
 }
 
@@ -296,9 +298,9 @@ static int child_encode(void)
     return 0;
 }
 
-static int child_compress_unmappable(void)
+static int child_compress_unreadable(void)
 {
-    if (!limit_address_space(64u << 20)) return 90; /* the 512 MiB source cannot be mapped */
+    if (!limit_address_space(64u << 20)) return 90; /* no room to read the 512 MiB source */
     int r = expect_failure(ecf8_compress_path(sparse_path, out_path, NULL), 1);
     if (r) return r;
     return access(out_path, F_OK) == 0 ? 2 : 0;
@@ -314,7 +316,7 @@ static void test_allocation_failure(void **state)
     snprintf(out_path, sizeof out_path, "%s", work_path("out.bin"));
     snprintf(sparse_path, sizeof sparse_path, "%s", work_path("sparse-512m.safetensors"));
     write_big_container(big_path);
-    in_limited_child(child_big_container, "verify/decompress/inspect of a 5 GiB tensor");
+    in_limited_child(child_big_container, "verify/decompress of a 5 GiB tensor, inspect of its index");
     in_limited_child(child_encode, "encode with no room for the payload");
 
     /* A 512 MiB sparse safetensors file (one zero F8 tensor). */
@@ -332,7 +334,7 @@ static void test_allocation_failure(void **state)
     assert_int_equal(write(fd, prefix, 8 + len), (ssize_t)(8 + len));
     assert_int_equal(ftruncate(fd, (off_t)(8 + len + (512ull << 20))), 0);
     close(fd);
-    in_limited_child(child_compress_unmappable, "compress of an unmappable file");
+    in_limited_child(child_compress_unreadable, "compress of a file too large to read into memory");
     unlink(sparse_path);
     unlink(big_path);
 }

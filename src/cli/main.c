@@ -166,9 +166,15 @@ static int cmd_compress(int argc, char **argv)
     }
     if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]");
     cli_install_progress(&o, "compressing");
-    if (ecf8_compress_path(paths[0], paths[1], &o)) return cli_fail("compression failed");
+    uint64_t codable_tensors;
+    if (ecf8_compress_path_counted(paths[0], paths[1], &o, &codable_tensors))
+        return cli_fail("compression failed");
     cli_progress_clear();
     note_files_left_out(paths[0]);
+    /* The one message on stderr of a compress that succeeds: the container
+     * is the checkpoint stored, a little larger than it was. */
+    if (codable_tensors == 0)
+        fprintf(stderr, "ecf8: %s: warning: no FP8/BF16/FP16 tensors, nothing to compress\n", paths[0]);
     return 0;
 }
 
