@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -49,6 +50,16 @@ bool ecf8_has_container_magic(const void *data, size_t size)
 static bool index_expansion_ok(uint64_t raw_bytes, uint64_t stored_bytes)
 {
     return raw_bytes / MAX_INDEX_EXPANSION <= stored_bytes || raw_bytes <= MAX_INDEX_RAW_ANY;
+}
+
+/* The tensor table alone expands no more than 1024x, whatever the index
+ * size: a real entry holds a checksum and offsets that zstd cannot shrink
+ * that much, and the bound keeps the reader's per-tensor memory in
+ * proportion to the file (1.4 M empty tensors in 24 KB took `ecf8 info`
+ * 4.2 GB). */
+static bool tensor_table_expansion_ok(uint64_t n_tensors, uint64_t stored_bytes)
+{
+    return n_tensors / MAX_INDEX_EXPANSION * TENSOR_ENTRY_BYTES <= stored_bytes;
 }
 
 /* ---- growable byte buffer for the index ----------------------------------- */
@@ -267,7 +278,8 @@ static int finish(writer *w, uint32_t flags)
             packed_len = ZSTD_compress(packed, cap, meta.data, meta.len, meta.len <= (8u << 20) ? 19 : 9);
             if (ZSTD_isError(packed_len))
                 st = ecf8_fail(ECF8_ERR_NOMEM, "compressing the index: %s", ZSTD_getErrorName(packed_len));
-            else if (!index_expansion_ok(meta.len, packed_len))
+            else if (!index_expansion_ok(meta.len, packed_len) ||
+                     !tensor_table_expansion_ok(w->n_tensors, packed_len))
                 st = ecf8_fail(ECF8_ERR_ARGUMENT,
                                "the index (%zu bytes) compresses to %zu, more than readers accept; "
                                "write it uncompressed (--plain-index)", meta.len, packed_len);
@@ -481,19 +493,41 @@ struct ecf8_file {
     uint64_t **offsets;
 };
 
-static char *blob_string(const uint8_t *blob, uint64_t blob_len, uint64_t off, uint64_t len)
+/* A string of the blob, copied into *out: ECF8_ERR_CORRUPT out of bounds
+ * or with a NUL inside, ECF8_ERR_NOMEM when the copy does not fit. */
+static int blob_string(const uint8_t *blob, uint64_t blob_len, uint64_t off, uint64_t len,
+                       const char *what, char **out)
 {
-    if (off > blob_len || len > blob_len - off) return NULL;
-    if (memchr(blob + off, 0, len)) return NULL;
-    return strndup((const char *)blob + off, len);
+    if (off > blob_len || len > blob_len - off || memchr(blob + off, 0, len))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "%s out of bounds", what);
+    if (!(*out = strndup((const char *)blob + off, len))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    return ECF8_OK;
+}
+
+/* Adds a length to the total of the blob ranges the entries reference:
+ * each string and prefix is its own range (the writer appends each), so
+ * they cannot add up to more than the blob.  That bounds what the reader
+ * copies out and what decompress writes of prefixes by the index size: 4096
+ * sources naming one 1 MiB prefix would otherwise be 4 GiB from 7 KB. */
+static bool blob_share_ok(uint64_t *total, uint64_t len, uint64_t blob_len)
+{
+    return ecf8_add_u64(*total, len, total) && *total <= blob_len;
+}
+
+static int blob_shared_error(uint64_t blob_len)
+{
+    return ecf8_fail(ECF8_ERR_CORRUPT, "names and headers in the index add up to more than its "
+                     "%llu-byte blob (entries share bytes)", (unsigned long long)blob_len);
 }
 
 static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint64_t blob_len,
                        uint64_t payload_end, bool format_1_1, ecf8_tensor_info *t)
 {
-    t->name = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le32(e + 8));
-    t->dtype_name = blob_string(blob, blob_len, ecf8_load_le64(e + 16), ecf8_load_le32(e + 12));
-    if (!t->name || !t->dtype_name) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor name out of bounds");
+    int st = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le32(e + 8), "tensor name",
+                         (char **)&t->name);
+    if (!st) st = blob_string(blob, blob_len, ecf8_load_le64(e + 16), ecf8_load_le32(e + 12),
+                              "tensor name", (char **)&t->dtype_name);
+    if (st) return st;
     if (e[24] > ECF8_DTYPE_F16 || e[25] > ECF8_SPLIT_BYTE || e[26] > ECF8_MAX_DIMS)
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': bad dtype, split or rank", t->name);
     /* Tensor flags: format 1.1 and coded tensors only. */
@@ -546,7 +580,6 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
     if (!ecf8_mul_u64(rows, cols, &nn) || nn != t->n_elements || rows != (t->ndim >= 2 ? t->shape[0] : 1))
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': view %llux%llu does not match its shape",
                          t->name, (unsigned long long)rows, (unsigned long long)cols);
-    int st;
     if (!parts_in_index) {
         /* Format 1.0 keeps the offsets in the payload, i.e. in the
          * container bytes, which the caller of ecf8_file_open_memory could
@@ -630,6 +663,7 @@ static int open_index(ecf8_file *f)
         m = f->index;
         meta_len = index_raw;
     }
+    const uint64_t stored_index_bytes = ecf8_load_le64(p + 32);
     f->n_sources = ecf8_load_le32(m);
     f->flags = ecf8_load_le32(m + 4);
     uint64_t n_tensors = ecf8_load_le64(m + 8), blob_off = ecf8_load_le64(m + 16),
@@ -640,9 +674,14 @@ static int open_index(ecf8_file *f)
         blob_off != META_HEADER_BYTES + f->n_sources * SOURCE_ENTRY_BYTES + n_tensors * TENSOR_ENTRY_BYTES ||
         blob_off > meta_len || blob_len != meta_len - blob_off)
         return ecf8_fail(ECF8_ERR_CORRUPT, "index tables do not fit the index");
+    if (f->index && !tensor_table_expansion_ok(n_tensors, stored_index_bytes))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "index lists %llu tensors in %llu bytes, more than %dx "
+                         "expansion", (unsigned long long)n_tensors,
+                         (unsigned long long)stored_index_bytes, MAX_INDEX_EXPANSION);
     if (!(f->flags & FLAG_DIRECTORY) && f->n_sources != 1)
         return ecf8_fail(ECF8_ERR_CORRUPT, "single-file container with %zu sources", f->n_sources);
     const uint8_t *blob = m + blob_off;
+    uint64_t blob_referenced = 0;
     f->sources = calloc(f->n_sources, sizeof *f->sources);
     f->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *f->tensors);
     f->offsets = calloc(n_tensors ? n_tensors : 1, sizeof *f->offsets);
@@ -654,25 +693,32 @@ static int open_index(ecf8_file *f)
                              &f->tensors[i]);
         f->n_tensors = i + 1;
         if (st) return st;
+        const uint8_t *e = te + i * TENSOR_ENTRY_BYTES;
+        if (!blob_share_ok(&blob_referenced, ecf8_load_le32(e + 8), blob_len) ||
+            !blob_share_ok(&blob_referenced, ecf8_load_le32(e + 12), blob_len))
+            return blob_shared_error(blob_len);
     }
     /* Payloads must not overlap (a flipped offset could alias two tensors). */
     uint64_t next_tensor = 0;
     for (size_t i = 0; i < f->n_sources; i++) {
         const uint8_t *e = m + META_HEADER_BYTES + i * SOURCE_ENTRY_BYTES;
         source_info *s = &f->sources[i];
-        s->path = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le64(e + 8));
+        int st = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le64(e + 8), "path", &s->path);
+        if (st) return ecf8_fail_context(st, "source %zu", i);
         uint64_t poff = ecf8_load_le64(e + 16);
         s->prefix_bytes = ecf8_load_le64(e + 24);
         s->source_bytes = ecf8_load_le64(e + 32);
         s->first_tensor = ecf8_load_le32(e + 40);
         s->n_tensors = ecf8_load_le32(e + 44);
-        if (!s->path) return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: path out of bounds", i);
         bool dir = f->flags & FLAG_DIRECTORY;
         if (dir ? !ecf8_checkpoint_file_name(s->path) : s->path[0] != '\0')
             return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: unsafe path '%s'", i, s->path);
         if (poff > blob_len || s->prefix_bytes > blob_len - poff)
             return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': header bytes out of bounds", s->path);
         s->prefix = blob + poff;
+        if (!blob_share_ok(&blob_referenced, ecf8_load_le64(e + 8), blob_len) ||
+            !blob_share_ok(&blob_referenced, s->prefix_bytes, blob_len))
+            return blob_shared_error(blob_len);
         if (s->first_tensor != next_tensor || s->n_tensors > n_tensors - next_tensor)
             return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': tensor range does not follow", s->path);
         /* Its tensors tile the source after the header, in order. */
@@ -938,6 +984,37 @@ static char *join_path(const char *dir, const char *name)
     return p;
 }
 
+/* A container can expand without bound (a constant tensor is a one-symbol
+ * code of no bits: 236 bytes can be 3 GiB): refuses, before writing
+ * anything, an output larger than the free space of the filesystem it goes
+ * to (out_path when it is a directory, else the directory it is in), and
+ * says how large it would be. */
+static int check_output_space(const ecf8_file *f, const char *out_path, uint64_t output_bytes)
+{
+    char *where = strdup(out_path);
+    if (!where) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(out_path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        char *slash = strrchr(where, '/');
+        if (!slash) strcpy(where, ".");
+        else if (slash == where) slash[1] = '\0';
+        else *slash = '\0';
+    }
+    struct statvfs vfs;
+    int st = ECF8_OK;
+    /* Where statvfs cannot tell, opening the output reports the problem. */
+    if (statvfs(where, &vfs) == 0) {
+        uint64_t free_bytes = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+        if (output_bytes > free_bytes)
+            st = ecf8_fail(ECF8_ERR_IO, "%s: the output would be %llu bytes (from a %llu-byte "
+                           "container), the filesystem has %llu bytes free", out_path,
+                           (unsigned long long)output_bytes, (unsigned long long)f->bytes.size,
+                           (unsigned long long)free_bytes);
+    }
+    free(where);
+    return st;
+}
+
 int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads)
 {
     ecf8_decode_options o;
@@ -968,6 +1045,7 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     bool dir = ecf8_file_is_directory(f), made_dir = false;
     ecf8_outfile *outs = NULL;
     size_t opened = 0;
+    if ((st = check_output_space(f, out_path, progress.total))) goto done;
     if (dir) {
         if (mkdir(out_path, 0755) == 0) {
             made_dir = true;
