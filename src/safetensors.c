@@ -29,6 +29,121 @@ static bool json_u64(const cJSON *v, uint64_t *out)
     return true;
 }
 
+/* ---- a JSON syntax check that allocates nothing ---------------------------
+ * cJSON returns NULL both for text that is not JSON and when an allocation
+ * fails; this tells the two apart after a failed parse.  It accepts strict
+ * JSON only, within limits cJSON parses (nesting, number length), so what
+ * it accepts cJSON takes too unless memory runs out: at worst a header
+ * cJSON had no memory for is still called "not a JSON object". */
+#define JSON_MAX_DEPTH 1000 /* CJSON_NESTING_LIMIT */
+
+typedef struct json_cursor {
+    const unsigned char *p, *end;
+} json_cursor;
+
+static void json_skip_space(json_cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+}
+
+static bool json_literal(json_cursor *c, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n)) return false;
+    c->p += n;
+    return true;
+}
+
+static bool json_string(json_cursor *c)
+{
+    if (c->p >= c->end || *c->p++ != '"') return false;
+    while (c->p < c->end) {
+        unsigned char ch = *c->p++;
+        if (ch == '"') return true;
+        if (ch < 0x20) return false;
+        if (ch != '\\') continue;
+        if (c->p >= c->end) return false;
+        ch = *c->p++;
+        if (ch == 'u') {
+            /* Surrogates need pairing rules cJSON checks: not accepted. */
+            if (c->end - c->p < 4) return false;
+            unsigned v = 0;
+            for (int k = 0; k < 4; k++) {
+                unsigned char h = *c->p++;
+                unsigned d = h >= '0' && h <= '9' ? h - '0' : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10 : 16;
+                if (d > 15) return false;
+                v = v << 4 | d;
+            }
+            if (v >= 0xd800 && v <= 0xdfff) return false;
+        } else if (!strchr("\"\\/bfnrt", ch) || !ch) {
+            return false;
+        }
+    }
+    return false;
+}
+
+static bool json_number(json_cursor *c)
+{
+    const unsigned char *start = c->p;
+    if (c->p < c->end && *c->p == '-') c->p++;
+    size_t digits = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+    if (!digits || (start[*start == '-'] == '0' && digits > 1)) return false;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++, digits = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+        if (!digits) return false;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-')) c->p++;
+        digits = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+        if (!digits) return false;
+    }
+    return c->p - start < 64; /* cJSON copies a number into 64 bytes */
+}
+
+static bool json_value(json_cursor *c, unsigned depth)
+{
+    json_skip_space(c);
+    if (c->p >= c->end) return false;
+    unsigned char open = *c->p;
+    if (open == '"') return json_string(c);
+    if (open == 't') return json_literal(c, "true");
+    if (open == 'f') return json_literal(c, "false");
+    if (open == 'n') return json_literal(c, "null");
+    if (open != '{' && open != '[') return json_number(c);
+    if (depth >= JSON_MAX_DEPTH) return false;
+    unsigned char close = open == '{' ? '}' : ']';
+    c->p++;
+    json_skip_space(c);
+    if (c->p < c->end && *c->p == close) return c->p++, true;
+    for (;;) {
+        if (open == '{') {
+            json_skip_space(c);
+            if (!json_string(c)) return false;
+            json_skip_space(c);
+            if (c->p >= c->end || *c->p++ != ':') return false;
+        }
+        if (!json_value(c, depth + 1)) return false;
+        json_skip_space(c);
+        if (c->p >= c->end) return false;
+        unsigned char next = *c->p++;
+        if (next == close) return true;
+        if (next != ',') return false;
+    }
+}
+
+/* Whether a header cJSON did not parse is a JSON object all the same, i.e.
+ * the parse ran out of memory. */
+static bool json_object_syntax_ok(const uint8_t *text, size_t len)
+{
+    json_cursor c = {text, text + len};
+    json_skip_space(&c);
+    return c.p < c.end && *c.p == '{' && json_value(&c, 0);
+}
+
 static int cmp_offset(const void *a, const void *b)
 {
     const st_tensor *x = a, *y = b;
@@ -108,6 +223,11 @@ int ecf8_st_open(const char *path, st_file *out)
     }
     out->data_start = 8 + hlen;
     root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hlen);
+    if (!root && json_object_syntax_ok(p + 8, (size_t)hlen)) {
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory parsing the %llu-byte header",
+                       (unsigned long long)hlen);
+        goto fail;
+    }
     if (!root || !cJSON_IsObject(root)) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "header is not a JSON object");
         goto fail;

@@ -8,7 +8,9 @@
  *     an abort: in a forked child under setrlimit(RLIMIT_AS), verify and
  *     decompress of that container (each needs a 5 GiB buffer; inspect
  *     reads the index only and succeeds), encoding a tensor whose payload
- *     does not fit, and compressing a file that cannot be read into memory.  Skipped under ASan/TSan, which reserve
+ *     does not fit, compressing a file that cannot be read into memory, and
+ *     one whose header cJSON has no memory to parse ("out of memory", not
+ *     "not a JSON object").  Skipped under ASan/TSan, which reserve
  *     terabytes of address space and cannot run with RLIMIT_AS.
  *
  * Opt-in (ECF8_TEST_LARGE=1): a real round trip of a sparse safetensors
@@ -306,6 +308,39 @@ static int child_compress_unreadable(void)
     return access(out_path, F_OK) == 0 ? 2 : 0;
 }
 
+static char header_path[4096];
+
+/* A header of a million metadata entries parses into ~100 MB of cJSON
+ * nodes: with 48 MiB to spare, the parse fails for want of memory, which
+ * must read "out of memory", not "header is not a JSON object". */
+static int child_header_parse(void)
+{
+    if (!limit_address_space(48u << 20)) return 90;
+    int r = expect_failure(ecf8_compress_path(header_path, out_path, NULL), 1);
+    if (r) return r;
+    if (!strstr(ecf8_last_error(), "out of memory parsing the")) return 2;
+    return access(out_path, F_OK) == 0 ? 3 : 0;
+}
+
+static void write_big_header(const char *path)
+{
+    const size_t entries = 1000000;
+    char *text = malloc(entries * 16 + 64);
+    assert_non_null(text);
+    size_t len = (size_t)sprintf(text, "{\"__metadata__\":{");
+    for (size_t i = 0; i < entries; i++) len += (size_t)sprintf(text + len, "%s\"k%07zu\":\"v\"", i ? "," : "", i);
+    len += (size_t)sprintf(text + len, "}}");
+    while (len % 8) text[len++] = ' ';
+    uint8_t head[8];
+    put64(head, len);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(head, 1, 8, f), 8);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    fclose(f);
+    free(text);
+}
+
 static void test_allocation_failure(void **state)
 {
     (void)state;
@@ -335,6 +370,10 @@ static void test_allocation_failure(void **state)
     assert_int_equal(ftruncate(fd, (off_t)(8 + len + (512ull << 20))), 0);
     close(fd);
     in_limited_child(child_compress_unreadable, "compress of a file too large to read into memory");
+    snprintf(header_path, sizeof header_path, "%s", work_path("big-header.safetensors"));
+    write_big_header(header_path);
+    in_limited_child(child_header_parse, "compress of a header too large to parse in memory");
+    unlink(header_path);
     unlink(sparse_path);
     unlink(big_path);
 }
