@@ -1086,24 +1086,70 @@ done:
     return st;
 }
 
+/* The original is read piece by piece beside the reconstruction, not
+ * copied whole: verify already holds the container in memory. */
+#define COMPARE_PIECE ((size_t)4 << 20)
+
 typedef struct compare_ctx {
-    ecf8_file_copy orig;
+    int fd;
+    struct stat before; /* the original's version when opened */
     uint64_t pos;
+    uint8_t *piece;     /* COMPARE_PIECE bytes */
+    bool original_failed; /* the error is about the original (name it) */
 } compare_ctx;
 
 static int sink_compare(void *ctx, const void *data, size_t n)
 {
     compare_ctx *c = ctx;
-    if (n == 0) return ECF8_OK; /* an empty original is read as NULL */
-    if (c->pos + n > c->orig.size || memcmp(c->orig.data + c->pos, data, n) != 0) {
-        uint64_t at = c->pos;
-        const uint8_t *d = data;
-        while (at < c->orig.size && at - c->pos < n && c->orig.data[at] == d[at - c->pos]) at++;
-        return ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the original at byte %llu",
-                         (unsigned long long)at);
+    const uint8_t *d = data;
+    while (n) {
+        size_t want = n < COMPARE_PIECE ? n : COMPARE_PIECE, got;
+        int st = ecf8_read_at(c->fd, c->piece, want, c->pos, &got);
+        if (st) {
+            c->original_failed = true;
+            return st;
+        }
+        if (got < want || memcmp(c->piece, d, want) != 0) {
+            size_t at = 0;
+            while (at < got && c->piece[at] == d[at]) at++;
+            c->original_failed = true;
+            return ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the original at byte %llu",
+                             (unsigned long long)(c->pos + at));
+        }
+        c->pos += want, d += want, n -= want;
     }
-    c->pos += n;
     return ECF8_OK;
+}
+
+/* Rebuilds source i of f and compares it with the file at path. */
+static int compare_source(const ecf8_file *f, size_t i, const char *path, unsigned threads,
+                          progress_state *progress, compare_ctx *c)
+{
+    int st = ecf8_open_regular_file(path, &c->fd, &c->before);
+    if (st) {
+        c->original_failed = true;
+        return st;
+    }
+    if (!(c->piece = malloc(COMPARE_PIECE))) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!st) st = rebuild_source(f, i, threads, sink_compare, c, progress, NULL, NULL);
+    uint64_t size = (uint64_t)c->before.st_size;
+    if (!st && c->pos != size) {
+        c->original_failed = true;
+        st = c->pos < size ? ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
+                                       (unsigned long long)(size - c->pos))
+                           : ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the "
+                                       "original at byte %llu", (unsigned long long)size);
+    }
+    /* A mismatch with an original that changed meanwhile says nothing. */
+    struct stat after;
+    if ((!st || c->original_failed) && fstat(c->fd, &after) == 0 &&
+        !ecf8_same_file_version(&c->before, &after)) {
+        c->original_failed = true;
+        st = ecf8_fail(ECF8_ERR_IO, "input changed while being read");
+    }
+    close(c->fd);
+    free(c->piece);
+    return st;
 }
 
 static int sink_discard(void *ctx, const void *data, size_t n)
@@ -1142,17 +1188,8 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
         char *path = dir ? join_path(original_path, f->sources[i].path) : strdup(original_path);
         compare_ctx c = {0};
         if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
-        st = ecf8_file_copy_read(path, &c.orig);
-        if (st) {
-            st = ecf8_fail_context(st, "%s", path);
-        } else {
-            st = rebuild_source(f, i, threads, sink_compare, &c, &progress, NULL, NULL);
-            if (!st && c.pos != c.orig.size)
-                st = ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
-                               (unsigned long long)(c.orig.size - c.pos));
-            if (st) st = ecf8_fail_context(st, "%s", st == ECF8_ERR_MISMATCH ? path : in_path);
-        }
-        ecf8_file_copy_free(&c.orig);
+        st = compare_source(f, i, path, threads, &progress, &c);
+        if (st) st = ecf8_fail_context(st, "%s", c.original_failed ? path : in_path);
         free(path);
     }
     ecf8_file_close(f);

@@ -34,27 +34,28 @@ int ecf8_open_regular_file(const char *path, int *fd_out, struct stat *sb)
     return ECF8_OK;
 }
 
-static bool same_file_version(const struct stat *a, const struct stat *b)
+bool ecf8_same_file_version(const struct stat *a, const struct stat *b)
 {
     return a->st_size == b->st_size && a->st_mtim.tv_sec == b->st_mtim.tv_sec &&
            a->st_mtim.tv_nsec == b->st_mtim.tv_nsec && a->st_ctim.tv_sec == b->st_ctim.tv_sec &&
            a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
 }
 
-/* Reads exactly n bytes at offset 0 in pieces (read() moves at most about
- * 2 GiB at a time); a short count means the file shrank. */
-static int read_all(int fd, uint8_t *dst, size_t n)
+int ecf8_read_at(int fd, void *dst, size_t n, uint64_t offset, size_t *got)
 {
     size_t done = 0;
     while (done < n) {
         size_t want = n - done > ((size_t)1 << 30) ? (size_t)1 << 30 : n - done;
-        ssize_t got = pread(fd, dst + done, want, (off_t)done);
-        if (got < 0 && errno == EINTR) continue;
-        if (got < 0) return ecf8_fail(ECF8_ERR_IO, "read failed: %s", strerror(errno));
-        if (got == 0)
-            return ecf8_fail(ECF8_ERR_IO, "file shrank while being read (%zu of %zu bytes read)", done, n);
-        done += (size_t)got;
+        ssize_t k = pread(fd, (uint8_t *)dst + done, want, (off_t)(offset + done));
+        if (k < 0 && errno == EINTR) continue;
+        if (k < 0) {
+            *got = done;
+            return ecf8_fail(ECF8_ERR_IO, "read failed: %s", strerror(errno));
+        }
+        if (k == 0) break;
+        done += (size_t)k;
     }
+    *got = done;
     return ECF8_OK;
 }
 
@@ -68,7 +69,7 @@ int ecf8_file_copy_read(const char *path, ecf8_file_copy *out)
     if (st) return st;
     if (ecf8_test_hook_before_read) ecf8_test_hook_before_read(fd, path);
     uint8_t *data = NULL;
-    size_t size = (size_t)before.st_size;
+    size_t size = (size_t)before.st_size, got = 0;
     if ((uint64_t)before.st_size > SIZE_MAX / 2) {
         st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte file", (unsigned long long)before.st_size);
     } else if (size > 0) {
@@ -78,13 +79,13 @@ int ecf8_file_copy_read(const char *path, ecf8_file_copy *out)
          * spend 0.5-0.9 s more in the kernel compacting memory.) */
         if (posix_memalign((void **)&data, 4096, size) != 0)
             st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %zu-byte file", size);
-        else
-            st = read_all(fd, data, size);
+        else if (!(st = ecf8_read_at(fd, data, size, 0, &got)) && got < size)
+            st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read (%zu of %zu bytes read)", got, size);
     }
     if (!st && fstat(fd, &after) != 0) st = ecf8_fail(ECF8_ERR_IO, "cannot stat: %s", strerror(errno));
     if (!st && after.st_size < before.st_size)
         st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
-    else if (!st && !same_file_version(&before, &after))
+    else if (!st && !ecf8_same_file_version(&before, &after))
         st = ecf8_fail(ECF8_ERR_IO, "input changed while being read");
     close(fd);
     if (st) {

@@ -3,6 +3,7 @@
 #ifndef ECF8_IO_H
 #define ECF8_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -28,6 +29,13 @@ void ecf8_file_copy_free(ecf8_file_copy *copy);
  * file (a FIFO would block open() and read() until a writer comes); *sb
  * receives its fstat and *fd the descriptor, blocking again (-1 on failure). */
 int ecf8_open_regular_file(const char *path, int *fd, struct stat *sb);
+
+/* n bytes at offset in pieces (read() moves at most about 2 GiB at a
+ * time); *got is what was read, less than n only at the end of the file. */
+int ecf8_read_at(int fd, void *dst, size_t n, uint64_t offset, size_t *got);
+/* Whether two fstats of a file show the same version of it: size, mtime
+ * and ctime (nanoseconds) alike. */
+bool ecf8_same_file_version(const struct stat *a, const struct stat *b);
 
 /* Test hook, NULL in normal use: called by ecf8_file_copy_read after its
  * first fstat and before reading, so a test can change the file at exactly
