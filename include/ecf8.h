@@ -273,7 +273,8 @@ typedef struct ecf8_tensor_info {
 /* Reads the whole container into private memory (read(), not mmap: a file
  * truncated or rewritten meanwhile is an ECF8_ERR_IO, never a SIGBUS or
  * bytes changing under the decoder) and fully validates its header and
- * index.  Needs memory for the whole file. */
+ * index.  Needs memory for the whole file (ecf8_decompress_path and
+ * ecf8_verify_path read one payload at a time instead). */
 ECF8_API int ecf8_file_open(const char *path, ecf8_file **out);
 /* The same for a container already in memory (read into a buffer, or your
  * own mapping): `size` bytes at `data`, checked exactly as ecf8_file_open

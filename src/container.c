@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -482,6 +483,12 @@ typedef struct source_info {
 struct ecf8_file {
     ecf8_file_copy bytes; /* the container's bytes: read from a file, or the caller's */
     bool owns_bytes;      /* false for ecf8_file_open_memory: the caller frees them */
+    /* Opened by ecf8_file_open_index: `bytes` is an address range reserved
+     * for the whole file, holding its header and index only; payloads stay
+     * on disk (fd) and are read one at a time (tensor_payload_read). */
+    bool payloads_on_disk;
+    int fd;
+    struct stat opened; /* the file's version when opened */
     uint8_t *index; /* the decompressed index of a format 1.1 file, else NULL */
     uint32_t flags;
     source_info *sources;
@@ -492,6 +499,8 @@ struct ecf8_file {
      * container bytes (NULL for the others). */
     uint64_t **offsets;
 };
+
+static int read_into_reserved(ecf8_file *f, uint64_t offset, uint64_t n);
 
 /* A string of the blob, copied into *out: ECF8_ERR_CORRUPT out of bounds
  * or with a NUL inside, ECF8_ERR_NOMEM when the copy does not fit. */
@@ -581,6 +590,9 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': view %llux%llu does not match its shape",
                          t->name, (unsigned long long)rows, (unsigned long long)cols);
     if (!parts_in_index) {
+        /* A payload with its offsets inside, in a file whose payloads
+         * stay on disk (format 1.1 allows it): this one is read now. */
+        if (f->payloads_on_disk && (st = read_into_reserved(f, payload_off, t->payload_bytes))) return st;
         /* Format 1.0 keeps the offsets in the payload, i.e. in the
          * container bytes, which the caller of ecf8_file_open_memory could
          * change after the check (a file is read into a private copy):
@@ -764,6 +776,7 @@ static int file_alloc(ecf8_file **out)
     if (*(const uint8_t *)&probe != 1)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED, "big-endian hosts are not supported");
     if (!(*out = calloc(1, sizeof **out))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    (*out)->fd = -1;
     return ECF8_OK;
 }
 
@@ -796,6 +809,98 @@ int ecf8_file_open(const char *path, ecf8_file **out)
     return file_parse(f, out);
 }
 
+/* Reads n bytes at offset into the reserved range, made readable first. */
+static int read_into_reserved(ecf8_file *f, uint64_t offset, uint64_t n)
+{
+    if (n == 0) return ECF8_OK;
+    const uint64_t page = 4096, begin = offset / page * page;
+    const uint64_t end = ecf8_align_up(offset + n, page);
+    if (mprotect((uint8_t *)f->bytes.data + begin, (size_t)(end - begin), PROT_READ | PROT_WRITE) != 0)
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory: %s", strerror(errno));
+    size_t got;
+    int st = ecf8_read_at(f->fd, (uint8_t *)f->bytes.data + offset, (size_t)n, offset, &got);
+    if (!st && got < n) st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    return st;
+}
+
+int ecf8_file_open_index(const char *path, ecf8_file **out)
+{
+    *out = NULL;
+    ecf8_file *f;
+    int st = file_alloc(&f);
+    if (st) return st;
+    if ((st = ecf8_open_regular_file(path, &f->fd, &f->opened))) {
+        ecf8_file_close(f);
+        return st;
+    }
+    if (ecf8_test_hook_before_read) ecf8_test_hook_before_read(f->fd, path);
+    /* Format 1.0 keeps each coded tensor's chunk offsets in its payload,
+     * which the open validates, and a file too short or too odd for a
+     * header is reported by the full open: those are read whole. */
+    uint8_t head[HEADER_BYTES];
+    size_t got = 0;
+    uint64_t size = (uint64_t)f->opened.st_size;
+    st = ecf8_read_at(f->fd, head, sizeof head, 0, &got);
+    uint64_t meta_off = ecf8_load_le64(head + 24), meta_len = ecf8_load_le64(head + 32);
+    if (st || got < sizeof head || !ecf8_has_container_magic(head, got) ||
+        !(ecf8_load_le32(head + 12) & HEADER_FLAG_ZSTD_INDEX) || meta_off > size ||
+        meta_len > size - meta_off || size > SIZE_MAX / 2) {
+        ecf8_file_close(f);
+        return ecf8_file_open(path, out);
+    }
+    /* Reserved, not allocated: the payloads' pages are never touched. */
+    void *range = mmap(NULL, (size_t)size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (range == MAP_FAILED) {
+        ecf8_file_close(f);
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory: %s", strerror(errno));
+    }
+    f->bytes.data = range;
+    f->bytes.size = (size_t)size;
+    f->payloads_on_disk = true;
+    st = read_into_reserved(f, 0, HEADER_BYTES);
+    if (!st) st = read_into_reserved(f, meta_off, meta_len);
+    if (st) {
+        ecf8_file_close(f);
+        return st;
+    }
+    return file_parse(f, out);
+}
+
+/* Tensor t as it is used to decode it: itself, or, with its payload on
+ * disk, a copy pointing at the payload read into *buf (grown as needed). */
+static int tensor_payload_read(const ecf8_file *f, const ecf8_tensor_info *t, uint8_t **buf,
+                               size_t *cap, ecf8_tensor_info *view)
+{
+    *view = *t;
+    if (!f->payloads_on_disk) return ECF8_OK;
+    size_t need = t->payload_bytes ? (size_t)t->payload_bytes : 1;
+    if (need > *cap) {
+        uint8_t *p = realloc(*buf, need);
+        if (!p) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %zu-byte payload", need);
+        *buf = p, *cap = need;
+    }
+    const uint8_t *at = t->payload;
+    size_t got;
+    int st = ecf8_read_at(f->fd, *buf, (size_t)t->payload_bytes, (uint64_t)(at - f->bytes.data), &got);
+    if (st) return st;
+    if (got < t->payload_bytes) return ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    view->payload = *buf;
+    if (t->split != ECF8_SPLIT_STORED) view->stream.coded = *buf + (t->stream.coded - at);
+    return ECF8_OK;
+}
+
+/* After a pass over a file opened by ecf8_file_open_index: the payloads
+ * read were all of the version whose index was checked. */
+static int payloads_unchanged(const ecf8_file *f)
+{
+    struct stat now;
+    if (!f->payloads_on_disk) return ECF8_OK;
+    if (fstat(f->fd, &now) != 0) return ecf8_fail(ECF8_ERR_IO, "cannot stat: %s", strerror(errno));
+    if (!ecf8_same_file_version(&f->opened, &now))
+        return ecf8_fail(ECF8_ERR_IO, "input changed while being read");
+    return ECF8_OK;
+}
+
 int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out)
 {
     ecf8_clear_error();
@@ -826,7 +931,9 @@ void ecf8_file_close(ecf8_file *f)
     free(f->tensors);
     free(f->sources);
     free(f->index);
-    if (f->owns_bytes) ecf8_file_copy_free(&f->bytes);
+    if (f->payloads_on_disk) munmap((void *)f->bytes.data, f->bytes.size);
+    else if (f->owns_bytes) ecf8_file_copy_free(&f->bytes);
+    if (f->fd >= 0) close(f->fd);
     free(f);
 }
 
@@ -953,21 +1060,25 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
     }
     uint8_t *buf = max ? malloc(max) : NULL;
     if (max && !buf) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
+    uint8_t *payload = NULL; /* a file opened by ecf8_file_open_index: one payload at a time */
+    size_t payload_cap = 0;
     for (uint32_t k = 0; k < s->n_tensors && !st; k++) {
         size_t ti = s->first_tensor + k;
-        const ecf8_tensor_info *t = &f->tensors[ti];
-        if (t->split == ECF8_SPLIT_STORED) {
-            if (ecf8_hash64(t->payload, t->source_bytes) != t->checksum)
-                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
+        ecf8_tensor_info t;
+        if ((st = tensor_payload_read(f, &f->tensors[ti], &payload, &payload_cap, &t))) break;
+        if (t.split == ECF8_SPLIT_STORED) {
+            if (ecf8_hash64(t.payload, t.source_bytes) != t.checksum)
+                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
             else
-                st = sink(ctx, t->payload, t->source_bytes);
+                st = sink(ctx, t.payload, t.source_bytes);
         } else {
             st = decode ? decode(decode_ctx, f, ti, buf, max)
-                        : ecf8_file_read_tensor(f, ti, buf, max, threads);
-            if (!st) st = sink(ctx, buf, t->source_bytes);
+                        : ecf8_tensor_decode_checked(&t, buf, max, threads);
+            if (!st) st = sink(ctx, buf, t.source_bytes);
         }
-        if (!st) progress_add(progress, t->source_bytes);
+        if (!st) progress_add(progress, t.source_bytes);
     }
+    free(payload);
     free(buf);
     return st;
 }
@@ -1038,7 +1149,9 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     if (st) return st;
     unsigned threads = o.threads;
     ecf8_file *f;
-    st = ecf8_file_open(in_path, &f);
+    /* The CPU decoder reads one payload at a time; a device decoder is
+     * handed the open file, its payloads in memory. */
+    st = decode ? ecf8_file_open(in_path, &f) : ecf8_file_open_index(in_path, &f);
     if (st) return ecf8_fail_context(st, "%s", in_path);
     progress_state progress;
     progress_start(&progress, &o, f);
@@ -1072,6 +1185,9 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
         }
         free(path);
     }
+    /* A file that changed meanwhile explains any other failure too. */
+    int changed = payloads_unchanged(f);
+    if (changed) st = ecf8_fail_context(changed, "%s", in_path);
     for (size_t i = 0; i < opened; i++) {
         if (st) {
             ecf8_outfile_abort(&outs[i]);
@@ -1174,7 +1290,7 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
     if (st) return st;
     unsigned threads = o.threads;
     ecf8_file *f;
-    st = ecf8_file_open(in_path, &f);
+    st = ecf8_file_open_index(in_path, &f);
     if (st) return ecf8_fail_context(st, "%s", in_path);
     progress_state progress;
     progress_start(&progress, &o, f);
@@ -1192,6 +1308,8 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
         if (st) st = ecf8_fail_context(st, "%s", c.original_failed ? path : in_path);
         free(path);
     }
+    int changed = payloads_unchanged(f); /* explains any other failure too */
+    if (changed) st = ecf8_fail_context(changed, "%s", in_path);
     ecf8_file_close(f);
     return st;
 }

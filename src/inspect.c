@@ -101,7 +101,7 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
 static int inspect_container(const char *path, const ecf8_compress_options *o, ecf8_report *r)
 {
     ecf8_file *f;
-    int st = ecf8_file_open(path, &f);
+    int st = ecf8_file_open_index(path, &f); /* the index is all info reads */
     if (st) return st;
     r->is_container = 1;
     r->file_bytes = ecf8_file_size(f);

@@ -148,6 +148,33 @@ static void test_compress_and_open_see_the_change(void **state)
     st = ecf8_verify_path(out, in, 0);
     ecf8_test_hook_before_read = NULL;
     expect_error(st, ECF8_ERR_IO, "input changed while being read");
+
+    /* decompress and verify read the payloads one at a time, after the
+     * index: a rewrite of one meanwhile, or a truncation, is named as such
+     * (not as the checksum mismatch it also causes). */
+    char *rebuilt = dup_path(tu_path(dir, "rebuilt.safetensors"));
+    void (*hooks[])(int, const char *) = {hook_rewrite, hook_truncate};
+    const char *says[] = {"input changed while being read", "file shrank while being read"};
+    for (size_t i = 0; i < 2; i++) {
+        free(in);
+        in = fresh_input(dir, "in.safetensors");
+        assert_int_equal(ecf8_compress_path(in, out, NULL), 0);
+        const struct timespec past[2] = {{1000000000, 0}, {1000000000, 0}};
+        assert_int_equal(utimensat(AT_FDCWD, out, past, 0), 0);
+        ecf8_test_hook_before_read = hooks[i];
+        st = ecf8_decompress_path(out, rebuilt, 0);
+        ecf8_test_hook_before_read = NULL;
+        expect_error(st, ECF8_ERR_IO, says[i]);
+        assert_false(tu_exists(rebuilt));
+        assert_int_equal(ecf8_compress_path(in, out, NULL), 0);
+        assert_int_equal(utimensat(AT_FDCWD, out, past, 0), 0);
+        ecf8_test_hook_before_read = hooks[i];
+        st = ecf8_verify_path(out, NULL, 0);
+        ecf8_test_hook_before_read = NULL;
+        expect_error(st, ECF8_ERR_IO, says[i]);
+    }
+    assert_int_equal(tu_count_tmp_files(dir), 0);
+    free(rebuilt);
     free(in);
     free(out);
     tu_remove_tree(dir);
