@@ -112,12 +112,14 @@ typedef struct writer {
 static void put_u64(uint8_t *p, size_t at, uint64_t v) { ecf8_store_le64(p + at, v); }
 static void put_u32(uint8_t *p, size_t at, uint32_t v) { ecf8_store_le32(p + at, v); }
 
-static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64_t source_base)
+static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t source_base)
 {
-    const uint8_t *data = sf->bytes.data + t->offset;
+    const uint8_t *data;
+    int st = ecf8_st_read_tensor(sf, t, &data);
+    if (st) return st;
     uint8_t e[TENSOR_ENTRY_BYTES] = {0};
     uint64_t off;
-    int st = bb_append(&w->blob, t->name, strlen(t->name), &off);
+    st = bb_append(&w->blob, t->name, strlen(t->name), &off);
     if (st) return st;
     put_u64(e, 0, off);
     put_u32(e, 8, (uint32_t)strlen(t->name));
@@ -215,17 +217,19 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     }
     st_file sf;
     if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
-    r->source_bytes = sf.bytes.size;
+    r->source_bytes = sf.size;
     r->prefix_len = sf.data_start;
-    st = bb_append(&w->blob, sf.bytes.data, sf.data_start, &r->prefix_off);
+    st = bb_append(&w->blob, sf.prefix, sf.data_start, &r->prefix_off);
     const uint64_t done_before = w->done;
     w->done += sf.data_start;
     if (w->options && w->options->progress)
         w->options->progress(w->options->progress_user, w->done, w->total);
     for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
-    if (!st && w->done != done_before + sf.bytes.size) {
+    /* The tensors were read one at a time: all from the version opened. */
+    if (!st) st = ecf8_st_check_unchanged(&sf);
+    if (!st && w->done != done_before + sf.size) {
         /* The total counts whole files: the gaps between tensors too. */
-        w->done = done_before + sf.bytes.size;
+        w->done = done_before + sf.size;
         if (w->options && w->options->progress)
             w->options->progress(w->options->progress_user, w->done, w->total);
     }

@@ -3,6 +3,7 @@
 #include "safetensors.h"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 static int report_add(ecf8_report *r, ecf8_tensor_report **out)
 {
@@ -72,8 +73,8 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
     st_file sf;
     int st = ecf8_st_open(path, &sf);
     if (st) return st;
-    r->file_bytes += sf.bytes.size;
-    r->source_bytes += sf.bytes.size;
+    r->file_bytes += sf.size;
+    r->source_bytes += sf.size;
     inspect_progress progress;
     uint64_t total = 0;
     for (size_t i = 0; i < sf.n_tensors; i++) total += sf.tensors[i].bytes;
@@ -90,10 +91,13 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
         t->source_bytes = s->bytes;
         uint64_t rows, cols;
         ecf8_st_tensor_view(s, &rows, &cols);
-        st = analyze_into(t, sf.bytes.data + s->offset, rows, cols, o);
+        const uint8_t *data;
+        st = ecf8_st_read_tensor(&sf, s, &data);
+        if (!st) st = analyze_into(t, data, rows, cols, o);
         if (st) st = ecf8_fail_context(st, "tensor '%s'", s->name);
         else progress_add(&progress, s->bytes);
     }
+    if (!st) st = ecf8_st_check_unchanged(&sf);
     ecf8_st_close(&sf);
     return st;
 }
@@ -143,12 +147,19 @@ int ecf8_inspect_path(const char *path, const ecf8_compress_options *options, ec
     /* The progress callback is read below: refuse a struct that lacks it. */
     if (options && options->struct_size && options->struct_size < sizeof(ecf8_compress_options))
         return ecf8_fail_context(ecf8_fail(ECF8_ERR_ARGUMENT, "options struct too small"), "%s", path);
-    ecf8_file_copy m;
-    int st = ecf8_file_copy_read(path, &m);
-    bool container = false;
+    /* The kind from the first bytes ("ECF8" after the magic's first byte,
+     * so that a container with a damaged magic is reported as one). */
+    int fd;
+    struct stat sb;
+    uint8_t head[5];
+    size_t got = 0;
+    int st = ecf8_open_regular_file(path, &fd, &sb);
     if (!st) {
-        container = m.size >= 5 && !memcmp(m.data + 1, "ECF8", 4);
-        ecf8_file_copy_free(&m);
+        st = ecf8_read_at(fd, head, sizeof head, 0, &got);
+        close(fd);
+    }
+    if (!st) {
+        bool container = got == sizeof head && !memcmp(head + 1, "ECF8", 4);
         st = container ? inspect_container(path, options, out)
                        : inspect_safetensors(path, options, out);
     }

@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 /* Larger headers are refused, as the reference implementation does. */
@@ -201,12 +203,20 @@ static int parse_tensor(const cJSON *item, uint64_t data_start, uint64_t file_si
 int ecf8_st_open(const char *path, st_file *out)
 {
     memset(out, 0, sizeof *out);
-    int st = ecf8_file_copy_read(path, &out->bytes);
+    out->fd = -1;
+    int st = ecf8_open_regular_file(path, &out->fd, &out->opened);
     if (st) return st;
-    const uint8_t *p = out->bytes.data;
-    uint64_t size = out->bytes.size;
+    if (ecf8_test_hook_before_read) ecf8_test_hook_before_read(out->fd, path);
+    uint64_t size = out->size = (uint64_t)out->opened.st_size;
     cJSON *root = NULL;
-    if (ecf8_has_container_magic(p, size)) {
+    uint8_t first[8];
+    size_t got;
+    if ((st = ecf8_read_at(out->fd, first, sizeof first, 0, &got))) goto fail;
+    if (got < size && got < sizeof first) {
+        st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+        goto fail;
+    }
+    if (ecf8_has_container_magic(first, got)) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "is already an ecf8 container, not a safetensors file");
         goto fail;
     }
@@ -215,13 +225,23 @@ int ecf8_st_open(const char *path, st_file *out)
                        (unsigned long long)size);
         goto fail;
     }
-    uint64_t hlen = ecf8_load_le64(p);
+    uint64_t hlen = ecf8_load_le64(first);
     if (hlen > size - 8 || hlen > MAX_HEADER_BYTES) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "header length %llu runs past the end of the file",
                        (unsigned long long)hlen);
         goto fail;
     }
     out->data_start = 8 + hlen;
+    if (!(out->prefix = malloc(out->data_start))) {
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte header", (unsigned long long)hlen);
+        goto fail;
+    }
+    if ((st = ecf8_read_at(out->fd, out->prefix, out->data_start, 0, &got))) goto fail;
+    if (got < out->data_start) {
+        st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+        goto fail;
+    }
+    const uint8_t *p = out->prefix;
     root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hlen);
     if (!root && json_object_syntax_ok(p + 8, (size_t)hlen)) {
         st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory parsing the %llu-byte header",
@@ -277,12 +297,47 @@ fail:
     return st;
 }
 
+int ecf8_st_read_tensor(st_file *f, const st_tensor *t, const uint8_t **data)
+{
+    size_t need = t->bytes ? (size_t)t->bytes : 1;
+    if (t->bytes > SIZE_MAX / 2)
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
+    if (need > f->tensor_capacity) {
+        /* Grows to the largest tensor and is reused: its pages are
+         * faulted in once, not for every tensor. */
+        free(f->tensor_bytes);
+        f->tensor_capacity = 0;
+        if (!(f->tensor_bytes = malloc(need)))
+            return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for tensor '%s' (%llu bytes)", t->name,
+                             (unsigned long long)t->bytes);
+        f->tensor_capacity = need;
+    }
+    size_t got;
+    int st = ecf8_read_at(f->fd, f->tensor_bytes, (size_t)t->bytes, t->offset, &got);
+    if (st) return st;
+    if (got < t->bytes) return ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    *data = f->tensor_bytes;
+    return ECF8_OK;
+}
+
+int ecf8_st_check_unchanged(const st_file *f)
+{
+    struct stat now;
+    if (fstat(f->fd, &now) != 0) return ecf8_fail(ECF8_ERR_IO, "cannot stat: %s", strerror(errno));
+    if (!ecf8_same_file_version(&f->opened, &now))
+        return ecf8_fail(ECF8_ERR_IO, "input changed while being read");
+    return ECF8_OK;
+}
+
 void ecf8_st_close(st_file *f)
 {
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->tensors);
-    ecf8_file_copy_free(&f->bytes);
+    free(f->prefix);
+    free(f->tensor_bytes);
+    if (f->fd >= 0) close(f->fd);
     memset(f, 0, sizeof *f);
+    f->fd = -1;
 }
 
 void ecf8_st_tensor_view(const st_tensor *t, uint64_t *rows, uint64_t *cols)

@@ -8,7 +8,7 @@
  *     an abort: in a forked child under setrlimit(RLIMIT_AS), verify and
  *     decompress of that container (each needs a 5 GiB buffer; inspect
  *     reads the index only and succeeds), encoding a tensor whose payload
- *     does not fit, compressing a file that cannot be read into memory, and
+ *     does not fit, compressing a file whose tensor cannot be read into memory, and
  *     one whose header cJSON has no memory to parse ("out of memory", not
  *     "not a JSON object").  Skipped under ASan/TSan, which reserve
  *     terabytes of address space and cannot run with RLIMIT_AS.
@@ -302,7 +302,7 @@ static int child_encode(void)
 
 static int child_compress_unreadable(void)
 {
-    if (!limit_address_space(64u << 20)) return 90; /* no room to read the 512 MiB source */
+    if (!limit_address_space(64u << 20)) return 90; /* no room to read its 512 MiB tensor */
     int r = expect_failure(ecf8_compress_path(sparse_path, out_path, NULL), 1);
     if (r) return r;
     return access(out_path, F_OK) == 0 ? 2 : 0;
@@ -369,7 +369,7 @@ static void test_allocation_failure(void **state)
     assert_int_equal(write(fd, prefix, 8 + len), (ssize_t)(8 + len));
     assert_int_equal(ftruncate(fd, (off_t)(8 + len + (512ull << 20))), 0);
     close(fd);
-    in_limited_child(child_compress_unreadable, "compress of a file too large to read into memory");
+    in_limited_child(child_compress_unreadable, "compress of a tensor too large to read into memory");
     snprintf(header_path, sizeof header_path, "%s", work_path("big-header.safetensors"));
     write_big_header(header_path);
     in_limited_child(child_header_parse, "compress of a header too large to parse in memory");
