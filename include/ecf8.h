@@ -273,12 +273,16 @@ typedef struct ecf8_tensor_info {
                                * the coded stream; offsets and lengths are in the index) */
     uint64_t checksum;        /* XXH3-64 of the original bytes */
     unsigned source_file;     /* index of the source file it belongs to */
-    const void *payload;      /* into the mapped container */
+    const void *payload;      /* into the container's bytes in memory */
     ecf8_stream stream;       /* valid when split is EXPONENT or BYTE; its pointers
                                * stay valid until ecf8_file_close */
 } ecf8_tensor_info;
 
-/* Opens and fully validates the container's header and index (mmap). */
+/* Reads the whole container into private memory (read(), not mmap: a file
+ * truncated or rewritten meanwhile is an ECF8_ERR_IO, never a SIGBUS or
+ * bytes changing under the decoder) and fully validates its header and
+ * index.  Needs memory for the whole file (ecf8_decompress_path and
+ * ecf8_verify_path read one payload at a time instead). */
 ECF8_API int ecf8_file_open(const char *path, ecf8_file **out);
 /* The same for a container already in memory (read into a buffer, or your
  * own mapping): `size` bytes at `data`, checked exactly as ecf8_file_open
@@ -288,7 +292,7 @@ ECF8_API int ecf8_file_open(const char *path, ecf8_file **out);
  * `data` must be 8-byte aligned (as malloc and mmap memory is), else
  * ECF8_ERR_ARGUMENT; NULL with size 0 is an empty (corrupt) container. */
 ECF8_API int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out);
-/* Unmaps the container (a file's mapping; memory given to
+/* Frees the container's bytes (a file's copy; memory given to
  * ecf8_file_open_memory is left to the caller) and frees everything the
  * open made; NULL is a no-op.  Every pointer obtained from the file (tensor infos, names,
  * streams, payloads, source paths and prefixes) is invalid afterwards. */
@@ -305,7 +309,7 @@ ECF8_API const char *ecf8_file_source_path(const ecf8_file *file, size_t i);
 ECF8_API uint64_t ecf8_file_source_bytes(const ecf8_file *file, size_t i);
 /* The original bytes of source file i before its first tensor (the
  * safetensors header, or a whole non-tensor file); NULL when i is out of
- * range.  Points into the mapped container. */
+ * range.  Points into the container's bytes. */
 ECF8_API const void *ecf8_file_source_prefix(const ecf8_file *file, size_t i, size_t *bytes);
 /* Size of the container file in bytes. */
 ECF8_API uint64_t ecf8_file_size(const ecf8_file *file);
@@ -344,6 +348,12 @@ ECF8_API uint64_t ecf8_checksum64(const void *data, size_t bytes);
  * Failures name the file at fault: a full disk names out_path. */
 ECF8_API int ecf8_compress_path(const char *in_path, const char *out_path,
                                 const ecf8_compress_options *options);
+/* ecf8_compress_path that also gives the number of tensors whose dtype
+ * ecf8 codes (F8_E4M3, F8_E5M2, BF16, F16; empty ones not counted): 0 means
+ * the container only stores the checkpoint, a little larger than it was. */
+ECF8_API int ecf8_compress_path_counted(const char *in_path, const char *out_path,
+                                        const ecf8_compress_options *options,
+                                        uint64_t *codable_tensors);
 /* Non-zero when a directory entry of this name goes into a container made
  * from its directory: a *.safetensors or *.json file whose name does not
  * start with '.' (docs/FORMAT.md 3.1); the reader accepts no other source
@@ -416,8 +426,9 @@ typedef struct ecf8_tensor_report {
     ecf8_split split;             /* as stored (.ecf8) or as auto would store it */
     uint64_t source_bytes;
     uint64_t compressed_bytes;    /* payload bytes, actual or predicted */
-    uint64_t entropy_bound_bytes; /* min over splits of the order-0 bound */
-    ecf8_tensor_analysis analysis; /* zeroed for dtypes ecf8 does not code */
+    uint64_t entropy_bound_bytes; /* min over splits of the order-0 bound (0: container) */
+    ecf8_tensor_analysis analysis; /* zeroed for dtypes ecf8 does not code and
+                                    * for a container's tensors */
 } ecf8_tensor_report;
 
 typedef struct ecf8_report {
@@ -428,8 +439,10 @@ typedef struct ecf8_report {
     ecf8_tensor_report *tensors;
 } ecf8_report;
 
-/* Per-tensor analysis of a .safetensors file or an
- * .ecf8 file (whose tensors are decoded and checked). */
+/* Per-tensor analysis of a .safetensors file, or the description of an
+ * .ecf8 file from its index (validated; its tensors are not decoded, so
+ * their analysis is zeroed and entropy_bound_bytes 0: decoding and
+ * checking every tensor is ecf8_verify_path's job). */
 ECF8_API int ecf8_inspect_path(const char *path, const ecf8_compress_options *options,
                                ecf8_report *out);
 /* Frees the report's tensors and names and zeroes *report, so a second call

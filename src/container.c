@@ -12,9 +12,12 @@
 #include "safetensors.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
 #include <zstd.h>
@@ -40,9 +43,24 @@ static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a
 #define MAX_INDEX_RAW_ANY ((uint64_t)256 << 20)
 #define MAX_SOURCES 65536
 
+bool ecf8_has_container_magic(const void *data, size_t size)
+{
+    return size >= sizeof ECF8_MAGIC && !memcmp(data, ECF8_MAGIC, sizeof ECF8_MAGIC);
+}
+
 static bool index_expansion_ok(uint64_t raw_bytes, uint64_t stored_bytes)
 {
     return raw_bytes / MAX_INDEX_EXPANSION <= stored_bytes || raw_bytes <= MAX_INDEX_RAW_ANY;
+}
+
+/* The tensor table alone expands no more than 1024x, whatever the index
+ * size: a real entry holds a checksum and offsets that zstd cannot shrink
+ * that much, and the bound keeps the reader's per-tensor memory in
+ * proportion to the file (1.4 M empty tensors in 24 KB took `ecf8 info`
+ * 4.2 GB). */
+static bool tensor_table_expansion_ok(uint64_t n_tensors, uint64_t stored_bytes)
+{
+    return n_tensors / MAX_INDEX_EXPANSION * TENSOR_ENTRY_BYTES <= stored_bytes;
 }
 
 /* ---- growable byte buffer for the index ----------------------------------- */
@@ -86,6 +104,7 @@ typedef struct writer {
     source_rec *sources;
     size_t n_sources;
     uint64_t n_tensors;
+    uint64_t codable_tensors; /* of a dtype ecf8 codes, not empty */
     const ecf8_compress_options *options;
     uint64_t done, total;
 } writer;
@@ -93,12 +112,14 @@ typedef struct writer {
 static void put_u64(uint8_t *p, size_t at, uint64_t v) { ecf8_store_le64(p + at, v); }
 static void put_u32(uint8_t *p, size_t at, uint32_t v) { ecf8_store_le32(p + at, v); }
 
-static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64_t source_base)
+static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t source_base)
 {
-    const uint8_t *data = sf->map.data + t->offset;
+    const uint8_t *data;
+    int st = ecf8_st_read_tensor(sf, t, &data);
+    if (st) return st;
     uint8_t e[TENSOR_ENTRY_BYTES] = {0};
     uint64_t off;
-    int st = bb_append(&w->blob, t->name, strlen(t->name), &off);
+    st = bb_append(&w->blob, t->name, strlen(t->name), &off);
     if (st) return st;
     put_u64(e, 0, off);
     put_u32(e, 8, (uint32_t)strlen(t->name));
@@ -117,6 +138,7 @@ static int write_tensor(writer *w, const st_file *sf, const st_tensor *t, uint64
     const void *payload = data;
     size_t payload_bytes = t->bytes;
     if (t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0) {
+        w->codable_tensors++;
         uint64_t rows, cols;
         ecf8_st_tensor_view(t, &rows, &cols);
         st = ecf8_tensor_encode(t->dtype, data, rows, cols, w->options, &enc);
@@ -183,29 +205,31 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     r->path_len = strlen(rel_path);
 
     if (!is_safetensors) { /* e.g. the shard index json: kept verbatim */
-        ecf8_mapped m;
-        if ((st = ecf8_map_file(full_path, &m))) return ecf8_fail_context(st, "%s", full_path);
+        ecf8_file_copy m;
+        if ((st = ecf8_file_copy_read(full_path, &m))) return ecf8_fail_context(st, "%s", full_path);
         r->prefix_len = r->source_bytes = m.size;
         st = bb_append(&w->blob, m.data, m.size, &r->prefix_off);
         w->done += m.size;
         if (w->options && w->options->progress)
             w->options->progress(w->options->progress_user, w->done, w->total);
-        ecf8_unmap_file(&m);
+        ecf8_file_copy_free(&m);
         return st;
     }
     st_file sf;
     if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
-    r->source_bytes = sf.map.size;
+    r->source_bytes = sf.size;
     r->prefix_len = sf.data_start;
-    st = bb_append(&w->blob, sf.map.data, sf.data_start, &r->prefix_off);
+    st = bb_append(&w->blob, sf.prefix, sf.data_start, &r->prefix_off);
     const uint64_t done_before = w->done;
     w->done += sf.data_start;
     if (w->options && w->options->progress)
         w->options->progress(w->options->progress_user, w->done, w->total);
     for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
-    if (!st && w->done != done_before + sf.map.size) {
+    /* The tensors were read one at a time: all from the version opened. */
+    if (!st) st = ecf8_st_check_unchanged(&sf);
+    if (!st && w->done != done_before + sf.size) {
         /* The total counts whole files: the gaps between tensors too. */
-        w->done = done_before + sf.map.size;
+        w->done = done_before + sf.size;
         if (w->options && w->options->progress)
             w->options->progress(w->options->progress_user, w->done, w->total);
     }
@@ -259,7 +283,8 @@ static int finish(writer *w, uint32_t flags)
             packed_len = ZSTD_compress(packed, cap, meta.data, meta.len, meta.len <= (8u << 20) ? 19 : 9);
             if (ZSTD_isError(packed_len))
                 st = ecf8_fail(ECF8_ERR_NOMEM, "compressing the index: %s", ZSTD_getErrorName(packed_len));
-            else if (!index_expansion_ok(meta.len, packed_len))
+            else if (!index_expansion_ok(meta.len, packed_len) ||
+                     !tensor_table_expansion_ok(w->n_tensors, packed_len))
                 st = ecf8_fail(ECF8_ERR_ARGUMENT,
                                "the index (%zu bytes) compresses to %zu, more than readers accept; "
                                "write it uncompressed (--plain-index)", meta.len, packed_len);
@@ -304,6 +329,13 @@ int ecf8_checkpoint_file_name(const char *name)
            (ends_with(name, ".safetensors") || ends_with(name, ".json"));
 }
 
+static bool is_subdirectory(DIR *d, const struct dirent *de)
+{
+    if (de->d_type != DT_UNKNOWN) return de->d_type == DT_DIR;
+    struct stat sb;
+    return fstatat(dirfd(d), de->d_name, &sb, 0) == 0 && S_ISDIR(sb.st_mode);
+}
+
 /* Sorted names of the *.safetensors and *.json files of a directory. */
 static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out)
 {
@@ -313,8 +345,13 @@ static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out
     size_t n = 0;
     int st = ECF8_OK;
     struct dirent *de;
+    size_t n_safetensors = 0;
+    char subdir[256] = ""; /* one subdirectory, to name when there are no shards */
     while ((de = readdir(d)) && !st) {
+        if (!subdir[0] && de->d_name[0] != '.' && is_subdirectory(d, de))
+            snprintf(subdir, sizeof subdir, "%s", de->d_name);
         if (!ecf8_checkpoint_file_name(de->d_name)) continue;
+        n_safetensors += ends_with(de->d_name, ".safetensors");
         if (n == MAX_SOURCES) {
             st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: more than %d checkpoint files", dir, MAX_SOURCES);
             break;
@@ -329,7 +366,13 @@ static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out
         n++;
     }
     closedir(d);
-    if (!st && n == 0)
+    /* A directory of subdirectories (a diffusers pipeline: unet/, vae/,
+     * ... beside a model_index.json) would become a container of its json
+     * files alone. */
+    if (!st && n_safetensors == 0 && subdir[0])
+        st = ecf8_fail(ECF8_ERR_NOT_FOUND, "%s: no .safetensors files in the directory itself; "
+                       "subdirectories such as '%s' are not read (compress each one)", dir, subdir);
+    else if (!st && n_safetensors == 0)
         st = ecf8_fail(ECF8_ERR_NOT_FOUND, "%s: no .safetensors files in directory", dir);
     if (st) {
         for (size_t i = 0; i < n; i++) free(names[i]);
@@ -360,7 +403,15 @@ void ecf8_compress_options_init(ecf8_compress_options *o)
 int ecf8_compress_path(const char *in_path, const char *out_path,
                        const ecf8_compress_options *options)
 {
+    uint64_t codable;
+    return ecf8_compress_path_counted(in_path, out_path, options, &codable);
+}
+
+int ecf8_compress_path_counted(const char *in_path, const char *out_path,
+                               const ecf8_compress_options *options, uint64_t *codable_tensors)
+{
     ecf8_clear_error();
+    if (codable_tensors) *codable_tensors = 0;
     ecf8_compress_options defaults;
     if (!options) {
         ecf8_compress_options_init(&defaults);
@@ -417,6 +468,7 @@ int ecf8_compress_path(const char *in_path, const char *out_path,
         ecf8_outfile_abort(&w.out);
     }
 done:
+    if (!st && codable_tensors) *codable_tensors = w.codable_tensors;
     for (size_t i = 0; i < n_names; i++) free(names[i]);
     free(names);
     free(w.blob.data);
@@ -434,8 +486,14 @@ typedef struct source_info {
 } source_info;
 
 struct ecf8_file {
-    ecf8_mapped map;  /* the container's bytes, mapped from a file or the caller's */
-    bool owns_map;    /* false for ecf8_file_open_memory: the caller frees them */
+    ecf8_file_copy bytes; /* the container's bytes: read from a file, or the caller's */
+    bool owns_bytes;      /* false for ecf8_file_open_memory: the caller frees them */
+    /* Opened by ecf8_file_open_index: `bytes` is an address range reserved
+     * for the whole file, holding its header and index only; payloads stay
+     * on disk (fd) and are read one at a time (tensor_payload_read). */
+    bool payloads_on_disk;
+    int fd;
+    struct stat opened; /* the file's version when opened */
     uint8_t *index; /* the decompressed index of a format 1.1 file, else NULL */
     uint32_t flags;
     source_info *sources;
@@ -443,23 +501,47 @@ struct ecf8_file {
     ecf8_tensor_info *tensors;
     size_t n_tensors;
     /* Format 1.0: each coded tensor's chunk offsets, copied out of the
-     * mapping (NULL for the others). */
+     * container bytes (NULL for the others). */
     uint64_t **offsets;
 };
 
-static char *blob_string(const uint8_t *blob, uint64_t blob_len, uint64_t off, uint64_t len)
+static int read_into_reserved(ecf8_file *f, uint64_t offset, uint64_t n);
+
+/* A string of the blob, copied into *out: ECF8_ERR_CORRUPT out of bounds
+ * or with a NUL inside, ECF8_ERR_NOMEM when the copy does not fit. */
+static int blob_string(const uint8_t *blob, uint64_t blob_len, uint64_t off, uint64_t len,
+                       const char *what, char **out)
 {
-    if (off > blob_len || len > blob_len - off) return NULL;
-    if (memchr(blob + off, 0, len)) return NULL;
-    return strndup((const char *)blob + off, len);
+    if (off > blob_len || len > blob_len - off || memchr(blob + off, 0, len))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "%s out of bounds", what);
+    if (!(*out = strndup((const char *)blob + off, len))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    return ECF8_OK;
+}
+
+/* Adds a length to the total of the blob ranges the entries reference:
+ * each string and prefix is its own range (the writer appends each), so
+ * they cannot add up to more than the blob.  That bounds what the reader
+ * copies out and what decompress writes of prefixes by the index size: 4096
+ * sources naming one 1 MiB prefix would otherwise be 4 GiB from 7 KB. */
+static bool blob_share_ok(uint64_t *total, uint64_t len, uint64_t blob_len)
+{
+    return ecf8_add_u64(*total, len, total) && *total <= blob_len;
+}
+
+static int blob_shared_error(uint64_t blob_len)
+{
+    return ecf8_fail(ECF8_ERR_CORRUPT, "names and headers in the index add up to more than its "
+                     "%llu-byte blob (entries share bytes)", (unsigned long long)blob_len);
 }
 
 static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint64_t blob_len,
                        uint64_t payload_end, bool format_1_1, ecf8_tensor_info *t)
 {
-    t->name = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le32(e + 8));
-    t->dtype_name = blob_string(blob, blob_len, ecf8_load_le64(e + 16), ecf8_load_le32(e + 12));
-    if (!t->name || !t->dtype_name) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor name out of bounds");
+    int st = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le32(e + 8), "tensor name",
+                         (char **)&t->name);
+    if (!st) st = blob_string(blob, blob_len, ecf8_load_le64(e + 16), ecf8_load_le32(e + 12),
+                              "tensor name", (char **)&t->dtype_name);
+    if (st) return st;
     if (e[24] > ECF8_DTYPE_F16 || e[25] > ECF8_SPLIT_BYTE || e[26] > ECF8_MAX_DIMS)
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': bad dtype, split or rank", t->name);
     /* Tensor flags: format 1.1 and coded tensors only. */
@@ -497,7 +579,7 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': payload at %llu+%llu outside the data area",
                          t->name, (unsigned long long)payload_off,
                          (unsigned long long)t->payload_bytes);
-    t->payload = f->map.data + payload_off;
+    t->payload = f->bytes.data + payload_off;
     if (t->split == ECF8_SPLIT_STORED) {
         if (t->payload_bytes != t->source_bytes)
             return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stored payload of %llu bytes, expected %llu",
@@ -512,10 +594,13 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
     if (!ecf8_mul_u64(rows, cols, &nn) || nn != t->n_elements || rows != (t->ndim >= 2 ? t->shape[0] : 1))
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': view %llux%llu does not match its shape",
                          t->name, (unsigned long long)rows, (unsigned long long)cols);
-    int st;
     if (!parts_in_index) {
-        /* Format 1.0 keeps the offsets in the payload, i.e. in the mapping,
-         * which another writer of the file could change after the check:
+        /* A payload with its offsets inside, in a file whose payloads
+         * stay on disk (format 1.1 allows it): this one is read now. */
+        if (f->payloads_on_disk && (st = read_into_reserved(f, payload_off, t->payload_bytes))) return st;
+        /* Format 1.0 keeps the offsets in the payload, i.e. in the
+         * container bytes, which the caller of ecf8_file_open_memory could
+         * change after the check (a file is read into a private copy):
          * the decoders (and device uploads) use a checked copy.  Format
          * 1.1 offsets are in the decompressed index already. */
         st = ecf8_stream_from_payload_copy(t->dtype, t->split, e[27], rows, cols,
@@ -542,8 +627,8 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
 
 static int open_index(ecf8_file *f)
 {
-    const uint8_t *p = f->map.data;
-    uint64_t size = f->map.size;
+    const uint8_t *p = f->bytes.data;
+    uint64_t size = f->bytes.size;
     /* Magic and major version come before the header size and checksum:
      * another major version may lay out (and hash) its header differently,
      * and must be reported as a version, not as corruption. */
@@ -595,6 +680,7 @@ static int open_index(ecf8_file *f)
         m = f->index;
         meta_len = index_raw;
     }
+    const uint64_t stored_index_bytes = ecf8_load_le64(p + 32);
     f->n_sources = ecf8_load_le32(m);
     f->flags = ecf8_load_le32(m + 4);
     uint64_t n_tensors = ecf8_load_le64(m + 8), blob_off = ecf8_load_le64(m + 16),
@@ -605,9 +691,14 @@ static int open_index(ecf8_file *f)
         blob_off != META_HEADER_BYTES + f->n_sources * SOURCE_ENTRY_BYTES + n_tensors * TENSOR_ENTRY_BYTES ||
         blob_off > meta_len || blob_len != meta_len - blob_off)
         return ecf8_fail(ECF8_ERR_CORRUPT, "index tables do not fit the index");
+    if (f->index && !tensor_table_expansion_ok(n_tensors, stored_index_bytes))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "index lists %llu tensors in %llu bytes, more than %dx "
+                         "expansion", (unsigned long long)n_tensors,
+                         (unsigned long long)stored_index_bytes, MAX_INDEX_EXPANSION);
     if (!(f->flags & FLAG_DIRECTORY) && f->n_sources != 1)
         return ecf8_fail(ECF8_ERR_CORRUPT, "single-file container with %zu sources", f->n_sources);
     const uint8_t *blob = m + blob_off;
+    uint64_t blob_referenced = 0;
     f->sources = calloc(f->n_sources, sizeof *f->sources);
     f->tensors = calloc(n_tensors ? n_tensors : 1, sizeof *f->tensors);
     f->offsets = calloc(n_tensors ? n_tensors : 1, sizeof *f->offsets);
@@ -619,25 +710,32 @@ static int open_index(ecf8_file *f)
                              &f->tensors[i]);
         f->n_tensors = i + 1;
         if (st) return st;
+        const uint8_t *e = te + i * TENSOR_ENTRY_BYTES;
+        if (!blob_share_ok(&blob_referenced, ecf8_load_le32(e + 8), blob_len) ||
+            !blob_share_ok(&blob_referenced, ecf8_load_le32(e + 12), blob_len))
+            return blob_shared_error(blob_len);
     }
     /* Payloads must not overlap (a flipped offset could alias two tensors). */
     uint64_t next_tensor = 0;
     for (size_t i = 0; i < f->n_sources; i++) {
         const uint8_t *e = m + META_HEADER_BYTES + i * SOURCE_ENTRY_BYTES;
         source_info *s = &f->sources[i];
-        s->path = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le64(e + 8));
+        int st = blob_string(blob, blob_len, ecf8_load_le64(e), ecf8_load_le64(e + 8), "path", &s->path);
+        if (st) return ecf8_fail_context(st, "source %zu", i);
         uint64_t poff = ecf8_load_le64(e + 16);
         s->prefix_bytes = ecf8_load_le64(e + 24);
         s->source_bytes = ecf8_load_le64(e + 32);
         s->first_tensor = ecf8_load_le32(e + 40);
         s->n_tensors = ecf8_load_le32(e + 44);
-        if (!s->path) return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: path out of bounds", i);
         bool dir = f->flags & FLAG_DIRECTORY;
         if (dir ? !ecf8_checkpoint_file_name(s->path) : s->path[0] != '\0')
             return ecf8_fail(ECF8_ERR_CORRUPT, "source %zu: unsafe path '%s'", i, s->path);
         if (poff > blob_len || s->prefix_bytes > blob_len - poff)
             return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': header bytes out of bounds", s->path);
         s->prefix = blob + poff;
+        if (!blob_share_ok(&blob_referenced, ecf8_load_le64(e + 8), blob_len) ||
+            !blob_share_ok(&blob_referenced, s->prefix_bytes, blob_len))
+            return blob_shared_error(blob_len);
         if (s->first_tensor != next_tensor || s->n_tensors > n_tensors - next_tensor)
             return ecf8_fail(ECF8_ERR_CORRUPT, "source '%s': tensor range does not follow", s->path);
         /* Its tensors tile the source after the header, in order. */
@@ -683,6 +781,7 @@ static int file_alloc(ecf8_file **out)
     if (*(const uint8_t *)&probe != 1)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED, "big-endian hosts are not supported");
     if (!(*out = calloc(1, sizeof **out))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    (*out)->fd = -1;
     return ECF8_OK;
 }
 
@@ -707,12 +806,104 @@ int ecf8_file_open(const char *path, ecf8_file **out)
     ecf8_file *f;
     int st = file_alloc(&f);
     if (st) return st;
-    f->owns_map = true;
-    if ((st = ecf8_map_file(path, &f->map))) {
+    f->owns_bytes = true;
+    if ((st = ecf8_file_copy_read(path, &f->bytes))) {
         ecf8_file_close(f);
         return st;
     }
     return file_parse(f, out);
+}
+
+/* Reads n bytes at offset into the reserved range, made readable first. */
+static int read_into_reserved(ecf8_file *f, uint64_t offset, uint64_t n)
+{
+    if (n == 0) return ECF8_OK;
+    const uint64_t page = 4096, begin = offset / page * page;
+    const uint64_t end = ecf8_align_up(offset + n, page);
+    if (mprotect((uint8_t *)f->bytes.data + begin, (size_t)(end - begin), PROT_READ | PROT_WRITE) != 0)
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory: %s", strerror(errno));
+    size_t got;
+    int st = ecf8_read_at(f->fd, (uint8_t *)f->bytes.data + offset, (size_t)n, offset, &got);
+    if (!st && got < n) st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    return st;
+}
+
+int ecf8_file_open_index(const char *path, ecf8_file **out)
+{
+    *out = NULL;
+    ecf8_file *f;
+    int st = file_alloc(&f);
+    if (st) return st;
+    if ((st = ecf8_open_regular_file(path, &f->fd, &f->opened))) {
+        ecf8_file_close(f);
+        return st;
+    }
+    if (ecf8_test_hook_before_read) ecf8_test_hook_before_read(f->fd, path);
+    /* Format 1.0 keeps each coded tensor's chunk offsets in its payload,
+     * which the open validates, and a file too short or too odd for a
+     * header is reported by the full open: those are read whole. */
+    uint8_t head[HEADER_BYTES];
+    size_t got = 0;
+    uint64_t size = (uint64_t)f->opened.st_size;
+    st = ecf8_read_at(f->fd, head, sizeof head, 0, &got);
+    uint64_t meta_off = ecf8_load_le64(head + 24), meta_len = ecf8_load_le64(head + 32);
+    if (st || got < sizeof head || !ecf8_has_container_magic(head, got) ||
+        !(ecf8_load_le32(head + 12) & HEADER_FLAG_ZSTD_INDEX) || meta_off > size ||
+        meta_len > size - meta_off || size > SIZE_MAX / 2) {
+        ecf8_file_close(f);
+        return ecf8_file_open(path, out);
+    }
+    /* Reserved, not allocated: the payloads' pages are never touched. */
+    void *range = mmap(NULL, (size_t)size, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (range == MAP_FAILED) {
+        ecf8_file_close(f);
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory: %s", strerror(errno));
+    }
+    f->bytes.data = range;
+    f->bytes.size = (size_t)size;
+    f->payloads_on_disk = true;
+    st = read_into_reserved(f, 0, HEADER_BYTES);
+    if (!st) st = read_into_reserved(f, meta_off, meta_len);
+    if (st) {
+        ecf8_file_close(f);
+        return st;
+    }
+    return file_parse(f, out);
+}
+
+/* Tensor t as it is used to decode it: itself, or, with its payload on
+ * disk, a copy pointing at the payload read into *buf (grown as needed). */
+static int tensor_payload_read(const ecf8_file *f, const ecf8_tensor_info *t, uint8_t **buf,
+                               size_t *cap, ecf8_tensor_info *view)
+{
+    *view = *t;
+    if (!f->payloads_on_disk) return ECF8_OK;
+    size_t need = t->payload_bytes ? (size_t)t->payload_bytes : 1;
+    if (need > *cap) {
+        uint8_t *p = realloc(*buf, need);
+        if (!p) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %zu-byte payload", need);
+        *buf = p, *cap = need;
+    }
+    const uint8_t *at = t->payload;
+    size_t got;
+    int st = ecf8_read_at(f->fd, *buf, (size_t)t->payload_bytes, (uint64_t)(at - f->bytes.data), &got);
+    if (st) return st;
+    if (got < t->payload_bytes) return ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    view->payload = *buf;
+    if (t->split != ECF8_SPLIT_STORED) view->stream.coded = *buf + (t->stream.coded - at);
+    return ECF8_OK;
+}
+
+/* After a pass over a file opened by ecf8_file_open_index: the payloads
+ * read were all of the version whose index was checked. */
+static int payloads_unchanged(const ecf8_file *f)
+{
+    struct stat now;
+    if (!f->payloads_on_disk) return ECF8_OK;
+    if (fstat(f->fd, &now) != 0) return ecf8_fail(ECF8_ERR_IO, "cannot stat: %s", strerror(errno));
+    if (!ecf8_same_file_version(&f->opened, &now))
+        return ecf8_fail(ECF8_ERR_IO, "input changed while being read");
+    return ECF8_OK;
 }
 
 int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out)
@@ -720,14 +911,14 @@ int ecf8_file_open_memory(const void *data, size_t size, ecf8_file **out)
     ecf8_clear_error();
     if (out) *out = NULL;
     if (!out || (!data && size)) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL argument");
-    /* Chunk offsets are read as uint64_t in place (a mapping is page-aligned). */
+    /* Chunk offsets are read as uint64_t in place (a file's copy is page-aligned). */
     if ((uintptr_t)data % 8)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "container bytes at %p are not 8-byte aligned", data);
     ecf8_file *f;
     int st = file_alloc(&f);
     if (st) return st;
-    f->map.data = data;
-    f->map.size = size;
+    f->bytes.data = data;
+    f->bytes.size = size;
     return file_parse(f, out);
 }
 
@@ -745,7 +936,9 @@ void ecf8_file_close(ecf8_file *f)
     free(f->tensors);
     free(f->sources);
     free(f->index);
-    if (f->owns_map) ecf8_unmap_file(&f->map);
+    if (f->payloads_on_disk) munmap((void *)f->bytes.data, f->bytes.size);
+    else if (f->owns_bytes) ecf8_file_copy_free(&f->bytes);
+    if (f->fd >= 0) close(f->fd);
     free(f);
 }
 
@@ -765,7 +958,7 @@ const void *ecf8_file_source_prefix(const ecf8_file *f, size_t i, size_t *bytes)
     if (bytes) *bytes = (size_t)f->sources[i].prefix_bytes;
     return f->sources[i].prefix;
 }
-uint64_t ecf8_file_size(const ecf8_file *f) { return f->map.size; }
+uint64_t ecf8_file_size(const ecf8_file *f) { return f->bytes.size; }
 int ecf8_file_is_directory(const ecf8_file *f) { return (f->flags & FLAG_DIRECTORY) != 0; }
 
 int ecf8_file_tensor(const ecf8_file *f, size_t index, ecf8_tensor_info *out)
@@ -874,21 +1067,25 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
     }
     uint8_t *buf = max ? malloc(max) : NULL;
     if (max && !buf) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
+    uint8_t *payload = NULL; /* a file opened by ecf8_file_open_index: one payload at a time */
+    size_t payload_cap = 0;
     for (uint32_t k = 0; k < s->n_tensors && !st; k++) {
         size_t ti = s->first_tensor + k;
-        const ecf8_tensor_info *t = &f->tensors[ti];
-        if (t->split == ECF8_SPLIT_STORED) {
-            if (ecf8_hash64(t->payload, t->source_bytes) != t->checksum)
-                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t->name);
+        ecf8_tensor_info t;
+        if ((st = tensor_payload_read(f, &f->tensors[ti], &payload, &payload_cap, &t))) break;
+        if (t.split == ECF8_SPLIT_STORED) {
+            if (ecf8_hash64(t.payload, t.source_bytes) != t.checksum)
+                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
             else
-                st = sink(ctx, t->payload, t->source_bytes);
+                st = sink(ctx, t.payload, t.source_bytes);
         } else {
             st = decode ? decode(decode_ctx, f, ti, buf, max)
-                        : ecf8_file_read_tensor(f, ti, buf, max, threads);
-            if (!st) st = sink(ctx, buf, t->source_bytes);
+                        : ecf8_tensor_decode_checked(&t, buf, max, threads);
+            if (!st) st = sink(ctx, buf, t.source_bytes);
         }
-        if (!st) progress_add(progress, t->source_bytes);
+        if (!st) progress_add(progress, t.source_bytes);
     }
+    free(payload);
     free(buf);
     return st;
 }
@@ -924,6 +1121,37 @@ static int check_outputs(const ecf8_file *f, const char *in_path, const char *ou
     return st;
 }
 
+/* A container can expand without bound (a constant tensor is a one-symbol
+ * code of no bits: 236 bytes can be 3 GiB): refuses, before writing
+ * anything, an output larger than the free space of the filesystem it goes
+ * to (out_path when it is a directory, else the directory it is in), and
+ * says how large it would be. */
+static int check_output_space(const ecf8_file *f, const char *out_path, uint64_t output_bytes)
+{
+    char *where = strdup(out_path);
+    if (!where) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(out_path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        char *slash = strrchr(where, '/');
+        if (!slash) strcpy(where, ".");
+        else if (slash == where) slash[1] = '\0';
+        else *slash = '\0';
+    }
+    struct statvfs vfs;
+    int st = ECF8_OK;
+    /* Where statvfs cannot tell, opening the output reports the problem. */
+    if (statvfs(where, &vfs) == 0) {
+        uint64_t free_bytes = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+        if (output_bytes > free_bytes)
+            st = ecf8_fail(ECF8_ERR_IO, "%s: the output would be %llu bytes (from a %llu-byte "
+                           "container), the filesystem has %llu bytes free", out_path,
+                           (unsigned long long)output_bytes, (unsigned long long)f->bytes.size,
+                           (unsigned long long)free_bytes);
+    }
+    free(where);
+    return st;
+}
+
 int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads)
 {
     ecf8_decode_options o;
@@ -949,7 +1177,9 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     if (st) return st;
     unsigned threads = o.threads;
     ecf8_file *f;
-    st = ecf8_file_open(in_path, &f);
+    /* The CPU decoder reads one payload at a time; a device decoder is
+     * handed the open file, its payloads in memory. */
+    st = decode ? ecf8_file_open(in_path, &f) : ecf8_file_open_index(in_path, &f);
     if (st) return ecf8_fail_context(st, "%s", in_path);
     progress_state progress;
     progress_start(&progress, &o, f);
@@ -957,8 +1187,10 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     _Atomic(ecf8_temp *) *made_dir = NULL; /* a directory this call created */
     ecf8_outfile *outs = NULL;
     size_t opened = 0;
-    /* Every output is checked before anything is decoded or created. */
+    /* Every output is checked before anything is decoded or created, and
+     * the expansion against the free space. */
     if ((st = check_outputs(f, in_path, out_path, o.overwrite != 0))) goto done;
+    if ((st = check_output_space(f, out_path, progress.total))) goto done;
     if (dir && ecf8_temp_create_dir(out_path, &made_dir) != 0 && errno != EEXIST) {
         st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out_path,
                        errno == EINTR ? "interrupted" : strerror(errno));
@@ -980,6 +1212,9 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
         }
         free(path);
     }
+    /* A file that changed meanwhile explains any other failure too. */
+    int changed = payloads_unchanged(f);
+    if (changed) st = ecf8_fail_context(changed, "%s", in_path);
     for (size_t i = 0; i < opened; i++) {
         if (st) ecf8_outfile_abort(&outs[i]);
         else st = ecf8_outfile_commit(&outs[i]);
@@ -992,24 +1227,70 @@ done:
     return st;
 }
 
+/* The original is read piece by piece beside the reconstruction, not
+ * copied whole: verify already holds the container in memory. */
+#define COMPARE_PIECE ((size_t)4 << 20)
+
 typedef struct compare_ctx {
-    ecf8_mapped orig;
+    int fd;
+    struct stat before; /* the original's version when opened */
     uint64_t pos;
+    uint8_t *piece;     /* COMPARE_PIECE bytes */
+    bool original_failed; /* the error is about the original (name it) */
 } compare_ctx;
 
 static int sink_compare(void *ctx, const void *data, size_t n)
 {
     compare_ctx *c = ctx;
-    if (n == 0) return ECF8_OK; /* an empty original is mapped as NULL */
-    if (c->pos + n > c->orig.size || memcmp(c->orig.data + c->pos, data, n) != 0) {
-        uint64_t at = c->pos;
-        const uint8_t *d = data;
-        while (at < c->orig.size && at - c->pos < n && c->orig.data[at] == d[at - c->pos]) at++;
-        return ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the original at byte %llu",
-                         (unsigned long long)at);
+    const uint8_t *d = data;
+    while (n) {
+        size_t want = n < COMPARE_PIECE ? n : COMPARE_PIECE, got;
+        int st = ecf8_read_at(c->fd, c->piece, want, c->pos, &got);
+        if (st) {
+            c->original_failed = true;
+            return st;
+        }
+        if (got < want || memcmp(c->piece, d, want) != 0) {
+            size_t at = 0;
+            while (at < got && c->piece[at] == d[at]) at++;
+            c->original_failed = true;
+            return ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the original at byte %llu",
+                             (unsigned long long)(c->pos + at));
+        }
+        c->pos += want, d += want, n -= want;
     }
-    c->pos += n;
     return ECF8_OK;
+}
+
+/* Rebuilds source i of f and compares it with the file at path. */
+static int compare_source(const ecf8_file *f, size_t i, const char *path, unsigned threads,
+                          progress_state *progress, compare_ctx *c)
+{
+    int st = ecf8_open_regular_file(path, &c->fd, &c->before);
+    if (st) {
+        c->original_failed = true;
+        return st;
+    }
+    if (!(c->piece = malloc(COMPARE_PIECE))) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!st) st = rebuild_source(f, i, threads, sink_compare, c, progress, NULL, NULL);
+    uint64_t size = (uint64_t)c->before.st_size;
+    if (!st && c->pos != size) {
+        c->original_failed = true;
+        st = c->pos < size ? ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
+                                       (unsigned long long)(size - c->pos))
+                           : ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the "
+                                       "original at byte %llu", (unsigned long long)size);
+    }
+    /* A mismatch with an original that changed meanwhile says nothing. */
+    struct stat after;
+    if ((!st || c->original_failed) && fstat(c->fd, &after) == 0 &&
+        !ecf8_same_file_version(&c->before, &after)) {
+        c->original_failed = true;
+        st = ecf8_fail(ECF8_ERR_IO, "input changed while being read");
+    }
+    close(c->fd);
+    free(c->piece);
+    return st;
 }
 
 static int sink_discard(void *ctx, const void *data, size_t n)
@@ -1034,7 +1315,7 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
     if (st) return st;
     unsigned threads = o.threads;
     ecf8_file *f;
-    st = ecf8_file_open(in_path, &f);
+    st = ecf8_file_open_index(in_path, &f);
     if (st) return ecf8_fail_context(st, "%s", in_path);
     progress_state progress;
     progress_start(&progress, &o, f);
@@ -1048,19 +1329,12 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
         char *path = dir ? join_path(original_path, f->sources[i].path) : strdup(original_path);
         compare_ctx c = {0};
         if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
-        st = ecf8_map_file(path, &c.orig);
-        if (st) {
-            st = ecf8_fail_context(st, "%s", path);
-        } else {
-            st = rebuild_source(f, i, threads, sink_compare, &c, &progress, NULL, NULL);
-            if (!st && c.pos != c.orig.size)
-                st = ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
-                               (unsigned long long)(c.orig.size - c.pos));
-            if (st) st = ecf8_fail_context(st, "%s", st == ECF8_ERR_MISMATCH ? path : in_path);
-        }
-        ecf8_unmap_file(&c.orig);
+        st = compare_source(f, i, path, threads, &progress, &c);
+        if (st) st = ecf8_fail_context(st, "%s", c.original_failed ? path : in_path);
         free(path);
     }
+    int changed = payloads_unchanged(f); /* explains any other failure too */
+    if (changed) st = ecf8_fail_context(changed, "%s", in_path);
     ecf8_file_close(f);
     return st;
 }

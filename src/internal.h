@@ -63,6 +63,21 @@ uint64_t ecf8_hash64(const void *data, size_t len);
 /* Canonical code words, bit-reversed for the LSB-first stream. */
 int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *codes);
 
+/* Opens a container for one pass over its tensors (decompress, verify,
+ * info): header and index are read and validated as ecf8_file_open does,
+ * the payloads of a format 1.1 file stay on disk and are read one at a
+ * time by the rebuild (a 1.0 file is read whole).  Its tensor infos'
+ * payload pointers must not be dereferenced outside container.c. */
+int ecf8_file_open_index(const char *path, ecf8_file **out);
+
+/* Whether bytes start with the .ecf8 magic (docs/FORMAT.md 2). */
+bool ecf8_has_container_magic(const void *data, size_t size);
+
+/* Test hook, NULL in normal use: the encoder calls it with a tensor's
+ * elements between its size pass and its write pass, so a test can change
+ * them exactly there (what a caller's buffer changing underneath does). */
+extern void (*ecf8_test_hook_between_encode_passes)(const void *data, uint64_t bytes);
+
 /* ---- a fixed pool of worker threads ------------------------------------ */
 /* ecf8_parallel_for runs fn(ctx, i) for i in [0, n) on up to `threads`
  * threads (0 = one per core), the caller's thread included, and returns

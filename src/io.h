@@ -1,4 +1,5 @@
-/* io.h - file mapping and all-or-nothing output files. */
+/* io.h - input files read into private memory, and all-or-nothing output
+ * files. */
 #ifndef ECF8_IO_H
 #define ECF8_IO_H
 
@@ -6,14 +7,40 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/stat.h>
 
-/* A read-only mapping of a whole file (data NULL and size 0 when empty). */
-typedef struct ecf8_mapped {
+/* A whole input file copied into private memory (data NULL and size 0 when
+ * empty; otherwise page-aligned).  Inputs are read, not mapped: a mapped
+ * file that another process truncates raises SIGBUS on the next access, and
+ * one it rewrites changes under the encoder between its passes.  A copy is
+ * the bytes as they were read, checked to be one version of the file. */
+typedef struct ecf8_file_copy {
     const uint8_t *data;
     size_t size;
-} ecf8_mapped;
-int ecf8_map_file(const char *path, ecf8_mapped *out);
-void ecf8_unmap_file(ecf8_mapped *m);
+} ecf8_file_copy;
+/* Reads a regular file (ECF8_ERR_IO "not a regular file" for a FIFO, a
+ * device or a directory, without blocking on it); ECF8_ERR_IO "file shrank
+ * while being read" or "input changed while being read" when its size,
+ * mtime or ctime change between the stat before and the one after the
+ * reads; ECF8_ERR_NOMEM when the copy does not fit in memory. */
+int ecf8_file_copy_read(const char *path, ecf8_file_copy *out);
+void ecf8_file_copy_free(ecf8_file_copy *copy);
+/* Opens path for reading without blocking and checks that it is a regular
+ * file (a FIFO would block open() and read() until a writer comes); *sb
+ * receives its fstat and *fd the descriptor, blocking again (-1 on failure). */
+int ecf8_open_regular_file(const char *path, int *fd, struct stat *sb);
+
+/* n bytes at offset in pieces (read() moves at most about 2 GiB at a
+ * time); *got is what was read, less than n only at the end of the file. */
+int ecf8_read_at(int fd, void *dst, size_t n, uint64_t offset, size_t *got);
+/* Whether two fstats of a file show the same version of it: size, mtime
+ * and ctime (nanoseconds) alike. */
+bool ecf8_same_file_version(const struct stat *a, const struct stat *b);
+
+/* Test hook, NULL in normal use: called by ecf8_file_copy_read after its
+ * first fstat and before reading, so a test can change the file at exactly
+ * that point instead of racing a writer. */
+extern void (*ecf8_test_hook_before_read)(int fd, const char *path);
 
 /* Output written under a temporary name in the destination directory and
  * renamed over `path` by commit; abort (or any failure) removes it, so a

@@ -3,6 +3,8 @@
 #include "internal.h"
 
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 /* Larger headers are refused, as the reference implementation does. */
@@ -27,6 +29,121 @@ static bool json_u64(const cJSON *v, uint64_t *out)
     if (!(d >= 0 && d <= 9007199254740992.0) || d != (double)(uint64_t)d) return false;
     *out = (uint64_t)d;
     return true;
+}
+
+/* ---- a JSON syntax check that allocates nothing ---------------------------
+ * cJSON returns NULL both for text that is not JSON and when an allocation
+ * fails; this tells the two apart after a failed parse.  It accepts strict
+ * JSON only, within limits cJSON parses (nesting, number length), so what
+ * it accepts cJSON takes too unless memory runs out: at worst a header
+ * cJSON had no memory for is still called "not a JSON object". */
+#define JSON_MAX_DEPTH 1000 /* CJSON_NESTING_LIMIT */
+
+typedef struct json_cursor {
+    const unsigned char *p, *end;
+} json_cursor;
+
+static void json_skip_space(json_cursor *c)
+{
+    while (c->p < c->end && (*c->p == ' ' || *c->p == '\t' || *c->p == '\n' || *c->p == '\r')) c->p++;
+}
+
+static bool json_literal(json_cursor *c, const char *word)
+{
+    size_t n = strlen(word);
+    if ((size_t)(c->end - c->p) < n || memcmp(c->p, word, n)) return false;
+    c->p += n;
+    return true;
+}
+
+static bool json_string(json_cursor *c)
+{
+    if (c->p >= c->end || *c->p++ != '"') return false;
+    while (c->p < c->end) {
+        unsigned char ch = *c->p++;
+        if (ch == '"') return true;
+        if (ch < 0x20) return false;
+        if (ch != '\\') continue;
+        if (c->p >= c->end) return false;
+        ch = *c->p++;
+        if (ch == 'u') {
+            /* Surrogates need pairing rules cJSON checks: not accepted. */
+            if (c->end - c->p < 4) return false;
+            unsigned v = 0;
+            for (int k = 0; k < 4; k++) {
+                unsigned char h = *c->p++;
+                unsigned d = h >= '0' && h <= '9' ? h - '0' : (h | 0x20) >= 'a' && (h | 0x20) <= 'f' ? (h | 0x20) - 'a' + 10 : 16;
+                if (d > 15) return false;
+                v = v << 4 | d;
+            }
+            if (v >= 0xd800 && v <= 0xdfff) return false;
+        } else if (!strchr("\"\\/bfnrt", ch) || !ch) {
+            return false;
+        }
+    }
+    return false;
+}
+
+static bool json_number(json_cursor *c)
+{
+    const unsigned char *start = c->p;
+    if (c->p < c->end && *c->p == '-') c->p++;
+    size_t digits = 0;
+    while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+    if (!digits || (start[*start == '-'] == '0' && digits > 1)) return false;
+    if (c->p < c->end && *c->p == '.') {
+        c->p++, digits = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+        if (!digits) return false;
+    }
+    if (c->p < c->end && (*c->p == 'e' || *c->p == 'E')) {
+        c->p++;
+        if (c->p < c->end && (*c->p == '+' || *c->p == '-')) c->p++;
+        digits = 0;
+        while (c->p < c->end && *c->p >= '0' && *c->p <= '9') c->p++, digits++;
+        if (!digits) return false;
+    }
+    return c->p - start < 64; /* cJSON copies a number into 64 bytes */
+}
+
+static bool json_value(json_cursor *c, unsigned depth)
+{
+    json_skip_space(c);
+    if (c->p >= c->end) return false;
+    unsigned char open = *c->p;
+    if (open == '"') return json_string(c);
+    if (open == 't') return json_literal(c, "true");
+    if (open == 'f') return json_literal(c, "false");
+    if (open == 'n') return json_literal(c, "null");
+    if (open != '{' && open != '[') return json_number(c);
+    if (depth >= JSON_MAX_DEPTH) return false;
+    unsigned char close = open == '{' ? '}' : ']';
+    c->p++;
+    json_skip_space(c);
+    if (c->p < c->end && *c->p == close) return c->p++, true;
+    for (;;) {
+        if (open == '{') {
+            json_skip_space(c);
+            if (!json_string(c)) return false;
+            json_skip_space(c);
+            if (c->p >= c->end || *c->p++ != ':') return false;
+        }
+        if (!json_value(c, depth + 1)) return false;
+        json_skip_space(c);
+        if (c->p >= c->end) return false;
+        unsigned char next = *c->p++;
+        if (next == close) return true;
+        if (next != ',') return false;
+    }
+}
+
+/* Whether a header cJSON did not parse is a JSON object all the same, i.e.
+ * the parse ran out of memory. */
+static bool json_object_syntax_ok(const uint8_t *text, size_t len)
+{
+    json_cursor c = {text, text + len};
+    json_skip_space(&c);
+    return c.p < c.end && *c.p == '{' && json_value(&c, 0);
 }
 
 static int cmp_offset(const void *a, const void *b)
@@ -86,24 +203,51 @@ static int parse_tensor(const cJSON *item, uint64_t data_start, uint64_t file_si
 int ecf8_st_open(const char *path, st_file *out)
 {
     memset(out, 0, sizeof *out);
-    int st = ecf8_map_file(path, &out->map);
+    out->fd = -1;
+    int st = ecf8_open_regular_file(path, &out->fd, &out->opened);
     if (st) return st;
-    const uint8_t *p = out->map.data;
-    uint64_t size = out->map.size;
+    if (ecf8_test_hook_before_read) ecf8_test_hook_before_read(out->fd, path);
+    uint64_t size = out->size = (uint64_t)out->opened.st_size;
     cJSON *root = NULL;
+    uint8_t first[8];
+    size_t got;
+    if ((st = ecf8_read_at(out->fd, first, sizeof first, 0, &got))) goto fail;
+    if (got < size && got < sizeof first) {
+        st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+        goto fail;
+    }
+    if (ecf8_has_container_magic(first, got)) {
+        st = ecf8_fail(ECF8_ERR_CORRUPT, "is already an ecf8 container, not a safetensors file");
+        goto fail;
+    }
     if (size < 8) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "too short for a safetensors file (%llu bytes)",
                        (unsigned long long)size);
         goto fail;
     }
-    uint64_t hlen = ecf8_load_le64(p);
+    uint64_t hlen = ecf8_load_le64(first);
     if (hlen > size - 8 || hlen > MAX_HEADER_BYTES) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "header length %llu runs past the end of the file",
                        (unsigned long long)hlen);
         goto fail;
     }
     out->data_start = 8 + hlen;
+    if (!(out->prefix = malloc(out->data_start))) {
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte header", (unsigned long long)hlen);
+        goto fail;
+    }
+    if ((st = ecf8_read_at(out->fd, out->prefix, out->data_start, 0, &got))) goto fail;
+    if (got < out->data_start) {
+        st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+        goto fail;
+    }
+    const uint8_t *p = out->prefix;
     root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hlen);
+    if (!root && json_object_syntax_ok(p + 8, (size_t)hlen)) {
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory parsing the %llu-byte header",
+                       (unsigned long long)hlen);
+        goto fail;
+    }
     if (!root || !cJSON_IsObject(root)) {
         st = ecf8_fail(ECF8_ERR_CORRUPT, "header is not a JSON object");
         goto fail;
@@ -153,12 +297,47 @@ fail:
     return st;
 }
 
+int ecf8_st_read_tensor(st_file *f, const st_tensor *t, const uint8_t **data)
+{
+    size_t need = t->bytes ? (size_t)t->bytes : 1;
+    if (t->bytes > SIZE_MAX / 2)
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for tensor '%s'", t->name);
+    if (need > f->tensor_capacity) {
+        /* Grows to the largest tensor and is reused: its pages are
+         * faulted in once, not for every tensor. */
+        free(f->tensor_bytes);
+        f->tensor_capacity = 0;
+        if (!(f->tensor_bytes = malloc(need)))
+            return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for tensor '%s' (%llu bytes)", t->name,
+                             (unsigned long long)t->bytes);
+        f->tensor_capacity = need;
+    }
+    size_t got;
+    int st = ecf8_read_at(f->fd, f->tensor_bytes, (size_t)t->bytes, t->offset, &got);
+    if (st) return st;
+    if (got < t->bytes) return ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    *data = f->tensor_bytes;
+    return ECF8_OK;
+}
+
+int ecf8_st_check_unchanged(const st_file *f)
+{
+    struct stat now;
+    if (fstat(f->fd, &now) != 0) return ecf8_fail(ECF8_ERR_IO, "cannot stat: %s", strerror(errno));
+    if (!ecf8_same_file_version(&f->opened, &now))
+        return ecf8_fail(ECF8_ERR_IO, "input changed while being read");
+    return ECF8_OK;
+}
+
 void ecf8_st_close(st_file *f)
 {
     for (size_t i = 0; i < f->n_tensors; i++) free(f->tensors[i].name);
     free(f->tensors);
-    ecf8_unmap_file(&f->map);
+    free(f->prefix);
+    free(f->tensor_bytes);
+    if (f->fd >= 0) close(f->fd);
     memset(f, 0, sizeof *f);
+    f->fd = -1;
 }
 
 void ecf8_st_tensor_view(const st_tensor *t, uint64_t *rows, uint64_t *cols)

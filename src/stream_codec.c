@@ -292,6 +292,8 @@ int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
 }
 
 /* ---- encoder ---------------------------------------------------------------- */
+void (*ecf8_test_hook_between_encode_passes)(const void *data, uint64_t bytes);
+
 struct ecf8_encoded {
     uint8_t *payload;        /* owned; NULL for STORED (points at the source) */
     const uint8_t *stored;
@@ -300,17 +302,26 @@ struct ecf8_encoded {
     ecf8_stream stream;
 };
 
+/* What the encoder's write pass puts in a chunk's sized space: the number
+ * of bytes, or one of these when the elements are not the ones the size
+ * pass (or the histogram the code was built from) saw. */
+#define ENC_OVERFLOW UINT64_MAX       /* they need more bytes than were sized */
+#define ENC_NO_CODE (UINT64_MAX - 1)  /* a symbol the code has no word for */
+/* Write-pass table entry of a symbol: code word | length << 16, and
+ * ENC_ABSENT for a symbol the code has no word for. */
+#define ENC_ABSENT (1u << 31)
+
 typedef uint64_t (*enc_bits_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths);
-typedef void (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths,
-                             const uint16_t *codes, uint8_t *dst);
+typedef uint64_t (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint32_t *entries,
+                                 uint8_t *dst, uint64_t capacity);
 
 typedef struct encode_job {
     const uint8_t *data;
     unsigned width;
     ecf8_split_layout layout;
     ecf8_stream stream;
-    uint16_t codes[256];
     uint8_t lengths[256]; /* emitted lengths: 0 everywhere for a one-symbol code */
+    uint32_t entries[256]; /* the same with the code words, for the write pass */
     uint64_t *chunk_bytes;
     uint8_t *coded;
     uint64_t *offsets;
@@ -342,25 +353,39 @@ enc_bits(const unsigned W, const unsigned SH, const unsigned S, const unsigned R
     return bits;
 }
 
-static inline __attribute__((always_inline)) void
+/* Writes the chunk into the `capacity` bytes the size pass gave it, and
+ * never past them: the elements may not be the ones that pass saw (a
+ * caller's buffer changing under the encoder), which is reported, not
+ * written out of bounds or coded with a word another symbol owns. */
+static inline __attribute__((always_inline)) uint64_t
 enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned R,
-          const uint8_t *data, uint64_t count, const uint8_t *lengths, const uint16_t *codes,
-          uint8_t *dst)
+          const uint8_t *data, uint64_t count, const uint32_t *entries, uint8_t *dst,
+          uint64_t capacity)
 {
+    uint8_t *const begin = dst, *const end = dst + capacity;
     uint64_t acc = 0;
     unsigned nbits = 0;
+    uint32_t absent = 0;
     for (uint64_t i = 0; i < count; i++) {
         unsigned x = enc_element(data, i, W);
-        unsigned sym = (x >> SH) & ((1u << S) - 1), len = lengths[sym];
+        uint32_t e = entries[(x >> SH) & ((1u << S) - 1)];
+        unsigned len = (e >> 16) & 31;
         unsigned raw = (x >> (SH + S)) << SH | (x & ((1u << SH) - 1));
-        acc |= ((uint64_t)codes[sym] | (uint64_t)raw << len) << nbits;
+        absent |= e;
+        acc |= ((uint64_t)(e & 0xffff) | (uint64_t)raw << len) << nbits;
         nbits += len + R;
         if (nbits >= 32) {
+            if (ECF8_UNLIKELY(end - dst < 4)) return ENC_OVERFLOW;
             ecf8_store_le32(dst, (uint32_t)acc);
             dst += 4, acc >>= 32, nbits -= 32;
         }
     }
-    for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) *dst++ = (uint8_t)acc, acc >>= 8;
+    for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) {
+        if (ECF8_UNLIKELY(dst == end)) return ENC_OVERFLOW;
+        *dst++ = (uint8_t)acc, acc >>= 8;
+    }
+    if (absent & ENC_ABSENT) return ENC_NO_CODE;
+    return (uint64_t)(dst - begin);
 }
 
 #define DEFINE_ENCODERS(NAME, W, SH, S, R)                                                   \
@@ -368,10 +393,10 @@ enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned 
     {                                                                                        \
         return enc_bits(W, SH, S, R, data, count, lengths);                                  \
     }                                                                                        \
-    static void NAME##_write(const uint8_t *data, uint64_t count, const uint8_t *lengths,    \
-                             const uint16_t *codes, uint8_t *dst)                            \
+    static uint64_t NAME##_write(const uint8_t *data, uint64_t count,                       \
+                                 const uint32_t *entries, uint8_t *dst, uint64_t capacity)   \
     {                                                                                        \
-        enc_write(W, SH, S, R, data, count, lengths, codes, dst);                            \
+        return enc_write(W, SH, S, R, data, count, entries, dst, capacity);                  \
     }
 
 DEFINE_ENCODERS(enc_e4m3_exp, 1, 3, 4, 4)
@@ -414,7 +439,14 @@ static int encode_write_task(void *ctx, uint64_t group)
     if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
     for (uint64_t c = c0; c < c1; c++) {
         uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_count(&j->stream, c);
-        j->write(j->data + start * j->width, count, j->lengths, j->codes, j->coded + j->offsets[c]);
+        uint64_t sized = j->offsets[c + 1] - j->offsets[c];
+        uint64_t wrote = j->write(j->data + start * j->width, count, j->entries,
+                                  j->coded + j->offsets[c], sized);
+        if (wrote != sized)
+            return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
+                             (unsigned long long)c,
+                             wrote == ENC_NO_CODE ? "a symbol the code has no word for"
+                                                  : "not the size it had");
     }
     return ECF8_OK;
 }
@@ -436,9 +468,14 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     unsigned threads = options ? options->threads : 0;
 
     pick_encoders(dtype, plan->split, &j.bits, &j.write);
-    int st = ecf8_canonical_codes(plan->lengths, s->n_symbols, j.codes);
+    uint16_t codes[256];
+    int st = ecf8_canonical_codes(plan->lengths, s->n_symbols, codes);
     if (st) return st;
-    for (unsigned i = 0; i < s->n_symbols; i++) j.lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+    for (unsigned i = 0; i < s->n_symbols; i++) {
+        j.lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+        j.entries[i] = !plan->lengths[i] ? ENC_ABSENT
+                     : plan->code_bits ? codes[i] | (uint32_t)j.lengths[i] << 16 : 0;
+    }
 
     j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
     if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
@@ -472,6 +509,7 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
         off += j.chunk_bytes[c];
     }
     j.offsets[s->n_chunks] = off;
+    if (ecf8_test_hook_between_encode_passes) ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
     st = ecf8_parallel_for(threads, groups, encode_write_task, &j);
     if (st) goto done;
     memcpy(s->lengths, plan->lengths, s->n_symbols);

@@ -795,6 +795,7 @@ static void test_outputs(void **state)
     /* Compressing a container or decompressing a safetensors file. */
     char *x = dup_path(tu_path(d, "x"));
     assert_int_equal(ecf8_compress_path(ecf, x, NULL), ECF8_ERR_CORRUPT);
+    assert_non_null(strstr(ecf8_last_error(), "is already an ecf8 container"));
     assert_int_equal(ecf8_decompress_path(src, x, 0), ECF8_ERR_CORRUPT);
     assert_false(tu_exists(x));
     assert_int_equal(tu_count_tmp_files(d), 0);

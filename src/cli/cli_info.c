@@ -48,11 +48,14 @@ static void print_json(const char *path, const ecf8_report *r)
         printf(", \"shape\": ");
         print_shape(stdout, t, true);
         printf(", \"elements\": %llu, \"split\": \"%s\", \"source_bytes\": %llu, "
-               "\"compressed_bytes\": %llu, \"entropy_bound_bytes\": %llu, \"exponent_entropy_bits\": ",
+               "\"compressed_bytes\": %llu, \"entropy_bound_bytes\": ",
                (unsigned long long)t->n_elements, ecf8_split_name(t->split),
-               (unsigned long long)t->source_bytes, (unsigned long long)t->compressed_bytes,
-               (unsigned long long)t->entropy_bound_bytes);
-        if (t->dtype == ECF8_DTYPE_OTHER || t->n_elements == 0) printf("null}");
+               (unsigned long long)t->source_bytes, (unsigned long long)t->compressed_bytes);
+        /* A container's tensors are not decoded: no entropy figures. */
+        if (r->is_container) printf("null");
+        else printf("%llu", (unsigned long long)t->entropy_bound_bytes);
+        printf(", \"exponent_entropy_bits\": ");
+        if (r->is_container || t->dtype == ECF8_DTYPE_OTHER || t->n_elements == 0) printf("null}");
         else printf("%.4f}", t->analysis.exponent_entropy_bits);
     }
     printf("\n]}\n");
@@ -79,20 +82,24 @@ static void print_table(const char *path, const ecf8_report *r)
         } else {
             strcpy(shape, "?");
         }
-        bool coded = t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0;
-        char ent[16] = "-";
-        if (coded) snprintf(ent, sizeof ent, "%.3f", t->analysis.exponent_entropy_bits);
+        /* A container's tensors are not decoded: no entropy figures. */
+        bool analysed = !r->is_container && t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0;
+        char ent[16] = "-", bnd[16] = "-";
+        if (analysed) snprintf(ent, sizeof ent, "%.3f", t->analysis.exponent_entropy_bits);
+        if (!r->is_container) snprintf(bnd, sizeof bnd, "%.3f", bits_per_weight(t->entropy_bound_bytes, t->n_elements));
         char name[256], dtype[64];
-        printf("%-48s %-8s %-16.16s %8s %-8s %7.3f %7.3f %7.3f\n", text_cell(t->name, name, sizeof name, 48),
+        printf("%-48s %-8s %-16.16s %8s %-8s %7.3f %7.3f %7s\n", text_cell(t->name, name, sizeof name, 48),
                text_cell(t->dtype_name, dtype, sizeof dtype, 32), shape, ent,
                ecf8_split_name(t->split), bits_per_weight(t->source_bytes, t->n_elements),
-               bits_per_weight(t->compressed_bytes, t->n_elements),
-               bits_per_weight(t->entropy_bound_bytes, t->n_elements));
+               bits_per_weight(t->compressed_bytes, t->n_elements), bnd);
         src += t->source_bytes, comp += t->compressed_bytes, bound += t->entropy_bound_bytes;
     }
-    printf("total: %llu -> %llu tensor bytes (%.2f%% of source), order-0 bound %llu (%.2f%%)\n",
-           (unsigned long long)src, (unsigned long long)comp, src ? 100.0 * (double)comp / (double)src : 0.0,
-           (unsigned long long)bound, src ? 100.0 * (double)bound / (double)src : 0.0);
+    printf("total: %llu -> %llu tensor bytes (%.2f%% of source)", (unsigned long long)src,
+           (unsigned long long)comp, src ? 100.0 * (double)comp / (double)src : 0.0);
+    if (!r->is_container)
+        printf(", order-0 bound %llu (%.2f%%)", (unsigned long long)bound,
+               src ? 100.0 * (double)bound / (double)src : 0.0);
+    printf("\n");
 }
 
 static void print_histogram(const ecf8_tensor_report *t)
@@ -139,6 +146,9 @@ int cli_info(int argc, char **argv)
         while (i < r.n_tensors && strcmp(r.tensors[i].name, hist)) i++;
         if (i == r.n_tensors) {
             rc = cli_error("%s: no tensor named '%s'", path, hist);
+        } else if (r.is_container) {
+            rc = cli_error("%s: info does not decode a container's tensors; --histogram reads a "
+                           ".safetensors file", path);
         } else if (r.tensors[i].dtype == ECF8_DTYPE_OTHER || r.tensors[i].n_elements == 0) {
             rc = cli_error("%s: tensor '%s' (%s) has no coded exponent", path, hist, r.tensors[i].dtype_name);
         } else {

@@ -238,10 +238,15 @@ static int cmd_compress(int argc, char **argv)
     int rc = bad_path(paths[0], false);
     if (rc || (rc = bad_path(paths[1], true))) return rc;
     cli_install_progress(&o, "compressing");
-    int st = ecf8_compress_path(paths[0], paths[1], &o);
+    uint64_t codable_tensors;
+    int st = ecf8_compress_path_counted(paths[0], paths[1], &o, &codable_tensors);
     if (st) return cli_fail(st, "compression failed");
     cli_progress_clear();
     note_files_left_out(paths[0]);
+    /* The one message on stderr of a compress that succeeds: the container
+     * is the checkpoint stored, a little larger than it was. */
+    if (codable_tensors == 0)
+        cli_error("%s: warning: no FP8/BF16/FP16 tensors, nothing to compress", paths[0]);
     return 0;
 }
 
