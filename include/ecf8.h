@@ -415,6 +415,20 @@ ECF8_API int ecf8_verify_path_ex(const char *in_path, const char *original_path,
  * output's directory; a process killed by SIGKILL leaves its own. */
 ECF8_API void ecf8_remove_temporary_files(void);
 
+/* Output files of your own under the same rules (ecf8_compress_path's):
+ * ecf8_output_open checks `path` (an empty name, anything there that is not
+ * a regular file, the file `input` itself (NULL: no check), and an existing
+ * file unless `overwrite`) and creates its temporary; write appends;
+ * commit renames it into place, abort removes it; both free `out`.  The
+ * temporary is in the registry ecf8_remove_temporary_files empties.  The
+ * CLI's `matmul --output` writes through it. */
+typedef struct ecf8_output ecf8_output;
+ECF8_API int ecf8_output_open(const char *path, const char *input, int overwrite,
+                              ecf8_output **out);
+ECF8_API int ecf8_output_write(ecf8_output *out, const void *data, size_t bytes);
+ECF8_API int ecf8_output_commit(ecf8_output *out);
+ECF8_API void ecf8_output_abort(ecf8_output *out);
+
 /* ---- inspection ("to compress or not?") --------------------------------- */
 typedef struct ecf8_tensor_report {
     char *name;

@@ -658,6 +658,45 @@ static void test_verify_detects_mismatch(void **state)
 
 /* What may be an output: never a link, a device, a FIFO or a directory
  * (left as they were), an existing file only with overwrite, never "". */
+/* The public output files: all or nothing, the same rules. */
+static void test_output_api(void **state)
+{
+    (void)state;
+    char *d = dup_path(tu_temp_dir());
+    char *path = dup_path(tu_path(d, "y.bin")), *fifo = dup_path(tu_path(d, "fifo"));
+    ecf8_output *o = NULL;
+    assert_int_equal(ecf8_output_open(path, NULL, 0, &o), ECF8_OK);
+    assert_int_equal(ecf8_output_write(o, "abc", 3), ECF8_OK);
+    assert_int_equal(ecf8_output_write(o, "def", 3), ECF8_OK);
+    struct stat sb;
+    assert_int_not_equal(stat(path, &sb), 0); /* nothing in place before the commit */
+    assert_int_equal(ecf8_output_commit(o), ECF8_OK);
+    size_t n = 0;
+    uint8_t *got = tu_read_file(path, &n);
+    assert_non_null(got);
+    assert_int_equal(n, 6);
+    assert_memory_equal(got, "abcdef", 6);
+    free(got);
+    /* An existing file needs overwrite; an aborted one leaves it as it was. */
+    assert_int_equal(ecf8_output_open(path, NULL, 0, &o), ECF8_ERR_EXISTS);
+    assert_null(o);
+    assert_int_equal(ecf8_output_open(path, NULL, 1, &o), ECF8_OK);
+    assert_int_equal(ecf8_output_write(o, "x", 1), ECF8_OK);
+    ecf8_output_abort(o);
+    got = tu_read_file(path, &n);
+    assert_non_null(got);
+    assert_int_equal(n, 6);
+    free(got);
+    /* The input itself, a FIFO, an empty name: refused. */
+    assert_int_equal(ecf8_output_open(path, path, 1, &o), ECF8_ERR_ARGUMENT);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_int_equal(ecf8_output_open(fifo, NULL, 1, &o), ECF8_ERR_ARGUMENT);
+    assert_non_null(strstr(ecf8_last_error(), "not a regular file"));
+    assert_int_equal(ecf8_output_open("", NULL, 1, &o), ECF8_ERR_ARGUMENT);
+    tu_remove_tree(d);
+    free(d), free(path), free(fifo);
+}
+
 static void test_output_rules(void **state)
 {
     (void)state;
@@ -1215,6 +1254,7 @@ int main(void)
         cmocka_unit_test(test_verify_detects_mismatch),
         cmocka_unit_test(test_outputs),
         cmocka_unit_test(test_output_rules),
+        cmocka_unit_test(test_output_api),
         cmocka_unit_test(test_remove_temporary_files),
         cmocka_unit_test(test_inspect),
         cmocka_unit_test(test_progress_callback),

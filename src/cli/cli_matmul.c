@@ -5,13 +5,13 @@
 
 #include "cli_env.h"
 #include "ecf8_cl.h"
-#include "io.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ---- small helpers ----------------------------------------------------------- */
@@ -149,9 +149,16 @@ done:
     return rc;
 }
 
+/* Whether a and b name one existing file. */
+static bool same_file(const char *a, const char *b)
+{
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+}
+
 /* Writes fp32 (n,) or (m, n) to `out` (opened, and checked, before the
  * work: see cli_matmul_run) and renames it into place. */
-static int npy_write(ecf8_outfile *out, const float *y, size_t m, size_t n, int ndim)
+static int npy_write(ecf8_output *out, const float *y, size_t m, size_t n, int ndim)
 {
     char hdr[256], shape[96];
     if (ndim == 1) snprintf(shape, sizeof shape, "(%zu,)", n);
@@ -163,11 +170,11 @@ static int npy_write(ecf8_outfile *out, const float *y, size_t m, size_t n, int 
     hdr[hlen - 1] = '\n';
     unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)hlen,
                              (unsigned char)(hlen >> 8)};
-    int st = ecf8_outfile_write(out, pre, sizeof pre);
-    if (!st) st = ecf8_outfile_write(out, hdr, hlen);
-    if (!st) st = ecf8_outfile_write(out, y, m * n * sizeof(float));
-    if (!st) return ecf8_outfile_commit(out) ? cli_error("%s", ecf8_last_error()) : 0;
-    ecf8_outfile_abort(out);
+    int st = ecf8_output_write(out, pre, sizeof pre);
+    if (!st) st = ecf8_output_write(out, hdr, hlen);
+    if (!st) st = ecf8_output_write(out, y, m * n * sizeof(float));
+    if (!st) return ecf8_output_commit(out) ? cli_error("%s", ecf8_last_error()) : 0;
+    ecf8_output_abort(out);
     return cli_error("%s", ecf8_last_error());
 }
 
@@ -258,13 +265,13 @@ int cli_matmul_run(int argc, char **argv)
     if (!path[0] || !in[0] || !outp[0]) return cli_usage_error("empty file name");
     /* The output is checked (and its temporary made) before any work; it
      * may replace neither input. */
-    ecf8_outfile out;
-    int st = ecf8_output_check(outp, path, force);
-    if (!st) st = ecf8_outfile_open(&out, outp, in, force);
+    if (same_file(outp, path)) return cli_error("%s: the output would replace the input %s", outp, path);
+    ecf8_output *out;
+    int st = ecf8_output_open(outp, in, force, &out);
     if (st) return cli_fail(st, "cannot create the output");
     ecf8_file *f;
     if (ecf8_file_open(path, &f)) {
-        ecf8_outfile_abort(&out);
+        ecf8_output_abort(out);
         return lib_error(path, "cannot open");
     }
     mm_weight w;
@@ -303,8 +310,8 @@ int cli_matmul_run(int argc, char **argv)
     cl_int err = CL_SUCCESS;
     if (!rc && (err = clEnqueueReadBuffer(d.queue, by, CL_TRUE, 0, m * n * sizeof(float), y, 0, NULL, NULL)))
         rc = file_error(path, "reading the result from the device failed (%s)", ecf8_status_string(err));
-    if (!rc) rc = npy_write(&out, y, m, n, ndim);
-    else ecf8_outfile_abort(&out);
+    if (!rc) rc = npy_write(out, y, m, n, ndim);
+    else ecf8_output_abort(out);
     if (bx) clReleaseMemObject(bx);
     if (by) clReleaseMemObject(by);
     ecf8_cl_matmul_free(mm);
