@@ -592,7 +592,7 @@ __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *s
     size_t i = (size_t)n * K + k0;
     out += out_off;
 #if ECF8_MM_WDT == 3
-    float s = 1.0f;
+    (void)scale, (void)NKB; /* BF16 weights carry no scales */
 #else
     float s = scale[(n >> 7) * NKB + (k0 >> 7)];
 #endif

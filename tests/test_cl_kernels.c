@@ -173,8 +173,69 @@ static void every_variant_builds_quietly(void **state)
     if (printed[0]) fail_msg("kernel builds printed on stderr: %s", printed);
 }
 
+/* The programs a GPU gets (the plans for a GPU's capabilities, the matmul
+ * programs, which pick their one-lane path without AVX-512) compile for
+ * NVIDIA (nvptx64) and AMD (amdgcn gfx90a) instruction sets with clang and
+ * -Werror: the same source the vendor compilers build.  Skipped where no
+ * clang with those targets is installed (scripts/install-deps.sh installs
+ * clang-15). */
+static void gpu_targets_compile_quietly(void **state)
+{
+    (void)state;
+    const char *clang = system("command -v clang-15 >/dev/null 2>&1") == 0 ? "clang-15" : "clang";
+    char probe[256];
+    snprintf(probe, sizeof probe,
+             "echo 'kernel void k(global int *p) { p[0] = 1; }' | %s -x cl -cl-std=CL1.2 "
+             "-target nvptx64-nvidia-nvcl -Xclang -finclude-default-header -fsyntax-only - "
+             ">/dev/null 2>&1", clang);
+    if (system(probe) != 0) {
+        print_message("no clang with the nvptx64 target: GPU compile check skipped\n");
+        skip();
+    }
+    ecf8_cl_device_caps gpu = {.type = CL_DEVICE_TYPE_GPU, .compute_units = 132,
+                               .max_work_group = 1024, .vector_bits = 32};
+    static variants all, shapes, built;
+    decode_variants(&gpu, &all);
+    matmul_variants(&all);
+    for (size_t i = 0; i < all.n; i++) {
+        char shape[400];
+        if (!strncmp(all.program[i], "decode_", 7)) shape_of(all.opts[i], shape, sizeof shape);
+        else snprintf(shape, sizeof shape, "%s", all.opts[i]);
+        if (add_variant(&shapes, all.program[i], shape))
+            add_variant(&built, all.program[i], all.opts[i]);
+    }
+    static const char *const targets[] = {"-target nvptx64-nvidia-nvcl",
+                                          "-target amdgcn-amd-amdhsa -mcpu=gfx90a -nogpulib"};
+    const char *dir = tu_temp_dir();
+    size_t failed = 0;
+    char first[1200] = "";
+    for (size_t i = 0; i < built.n; i++) {
+        char src_path[4200], log_path[4200], cmd[10000];
+        snprintf(src_path, sizeof src_path, "%s", tu_path(dir, "k.cl"));
+        snprintf(log_path, sizeof log_path, "%s", tu_path(dir, "log.txt"));
+        const char *src = ecf8_cl_source(built.program[i]);
+        assert_int_equal(tu_write_file(src_path, src, strlen(src)), 0);
+        for (size_t t = 0; t < 2; t++) {
+            snprintf(cmd, sizeof cmd,
+                     "%s -x cl -cl-std=CL1.2 %s -O2 -Xclang -finclude-default-header -Wall "
+                     "-Werror %s -S -o /dev/null '%s' >'%s' 2>&1",
+                     clang, targets[t], built.opts[i], src_path, log_path);
+            if (system(cmd) != 0 && !failed++) {
+                size_t n = 0;
+                uint8_t *log = tu_read_file(log_path, &n);
+                snprintf(first, sizeof first, "%s.cl %s (%s): %.600s", built.program[i],
+                         built.opts[i], targets[t], log ? (const char *)log : "");
+                free(log);
+            }
+        }
+    }
+    print_message("%zu GPU programs compiled for nvptx64 and amdgcn\n", built.n);
+    if (failed) fail_msg("%zu GPU compiles warn or fail; first: %s", failed, first);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(every_variant_builds_quietly)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(every_variant_builds_quietly),
+                                       cmocka_unit_test(gpu_targets_compile_quietly)};
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
