@@ -28,8 +28,11 @@ known_bug() {
 
 # Checks that a failure is known for FILE under CMD; echoes the bug.
 known_for() {
+    # None at present (BUG-10, info not checking stored tensors, is gone:
+    # info reads a container's index only, by design).  Add cases as
+    #   FILE:COMMAND*) echo "BUG-N id: what" ;;
     case "$1:$2" in
-        none-at-present) ;;
+        *) ;;
     esac
 }
 
