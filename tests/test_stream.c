@@ -626,7 +626,7 @@ static void test_one_symbol_streams(void **state)
 }
 
 /* Large FP8 byte-split tensors take the two-symbol table path and the
- * four-lane paths; also every code length limit there. */
+ * pair-table paths in four ways; also every code length limit there. */
 static void test_fast_paths(void **state)
 {
     (void)state;
@@ -654,11 +654,11 @@ static void test_fast_paths(void **state)
 
 /* The fast decoder runs up to six chunks side by side, in rounds of
  * nearly equal size per task of 24 chunks: chunk counts 1 to 9 (rounds of
- * 1 to 6 lanes), 13, 25 (two tasks) and 31, with a shorter last chunk, on
+ * 1 to 6 ways), 13, 25 (two tasks) and 31, with a shorter last chunk, on
  * tensors below and above the size that builds the FP8 pair table; FP8
  * exponent codes short enough for pair lookups (max_bits 8) and too long
  * for them (geometric exponents, 13-bit codes). */
-static void test_lane_schedules(void **state)
+static void test_way_schedules(void **state)
 {
     (void)state;
     uint64_t rng = 77;
@@ -1150,7 +1150,7 @@ static void test_corrupt_streams_decoders_agree(void **state)
         uint64_t rows, cols;
         uint32_t chunk;
     } cases[] = {
-        {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE, 300, 1000, 0},   /* pair table, 4 lanes */
+        {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE, 300, 1000, 0},   /* pair table, 4 ways */
         {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT, 40, 500, 1000},
         {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_BYTE, 20, 700, 256},
         {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_EXPONENT, 3, 5000, 4096},
@@ -1208,7 +1208,7 @@ int main(void)
         cmocka_unit_test(test_dtype_split_matrix),
         cmocka_unit_test(test_one_symbol_streams),
         cmocka_unit_test(test_fast_paths),
-        cmocka_unit_test(test_lane_schedules),
+        cmocka_unit_test(test_way_schedules),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_auto_choice),
         cmocka_unit_test(test_auto_never_larger_than_forced),
