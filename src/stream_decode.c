@@ -225,7 +225,7 @@ typedef struct decode_range {
 /* Starts chunk c in way l, from a zero-padded copy in a free scratch slot
  * when the reader's worst case runs past the stream. */
 static int way_load(const decode_job *j, way_state *l, uint64_t c, uint8_t **scratch,
-                     unsigned *free_slots, uint64_t stride)
+                    unsigned *free_slots, uint64_t stride)
 {
     const ecf8_stream *s = j->s;
     uint64_t off = s->chunk_offsets[c], count = ecf8_chunk_elements(s, c);

@@ -244,8 +244,8 @@ typedef struct encode_job {
 
 #define ENCODE_GROUP 16 /* chunks per parallel task */
 
-/* The encoder's two inner loops, instantiated per (dtype, split) with the
- * field layout as constants (like the decoder).  Locals only: stores through
+/* The encoder's two inner loops, instantiated per row of split_layouts.def
+ * with the field layout as constants (like the decoder's).  Locals only: stores through
  * uint8_t* may alias anything the compiler would otherwise reload. */
 static inline __attribute__((always_inline)) unsigned enc_element(const uint8_t *data, uint64_t i,
                                                                   const unsigned W)
