@@ -324,29 +324,23 @@ static const struct {
 #include "split_layouts.def"
 };
 
-static int encode_size_task(void *ctx, uint64_t group)
+/* Chunks [group * ENCODE_GROUP, ...) through one pass: the size pass
+ * while j->offsets is NULL (bytes per chunk into j->chunk_bytes), then the
+ * write pass into the sized space. */
+static int encode_task(void *ctx, uint64_t group)
 {
     encode_job *j = ctx;
     uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
     if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
     for (uint64_t c = c0; c < c1; c++) {
         uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_elements(&j->stream, c);
-        uint64_t bits = j->bits(j->data + start * j->width, count, j->lengths);
-        j->chunk_bytes[c] = (bits + 7) / 8;
-    }
-    return ECF8_OK;
-}
-
-static int encode_write_task(void *ctx, uint64_t group)
-{
-    encode_job *j = ctx;
-    uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
-    if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
-    for (uint64_t c = c0; c < c1; c++) {
-        uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_elements(&j->stream, c);
+        const uint8_t *data = j->data + start * j->width;
+        if (!j->offsets) {
+            j->chunk_bytes[c] = (j->bits(data, count, j->lengths) + 7) / 8;
+            continue;
+        }
         uint64_t sized = j->offsets[c + 1] - j->offsets[c];
-        uint64_t wrote = j->write(j->data + start * j->width, count, j->entries,
-                                  j->coded + j->offsets[c], sized);
+        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[c], sized);
         if (wrote != sized)
             return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
                              (unsigned long long)c,
@@ -387,7 +381,7 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
     if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     uint64_t groups = (s->n_chunks + ENCODE_GROUP - 1) / ENCODE_GROUP;
-    st = ecf8_parallel_for(threads, groups, encode_size_task, &j);
+    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* sizes */
     if (st) goto done;
 
     uint64_t total = 0;
@@ -417,7 +411,7 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     }
     j.offsets[s->n_chunks] = off;
     if (ecf8_test_hook_between_encode_passes) ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
-    st = ecf8_parallel_for(threads, groups, encode_write_task, &j);
+    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* code words */
     if (st) goto done;
     memcpy(s->lengths, plan->lengths, s->n_symbols);
     s->chunk_offsets = j.offsets;
