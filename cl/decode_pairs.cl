@@ -1,7 +1,7 @@
 /* decode_pairs.cl - the pairs decode kernel for CPU devices, FP8 (after
  * decode_common.cl). */
 /* ---- pairs kernel (CPU devices, FP8) ------------------------------------
- * The native decoder's pair lookup (src/stream_codec.c, decode_pairs) in
+ * The native decoder's pair lookup (src/stream_decode_impl.h, decode_pairs) in
  * scalar code: an FP8 element (code word + raw bits) is at most 13 bits,
  * so one lookup of the next 13 stream bits in a 2^13-entry table decodes
  * one element, or two when both fit (most lookups: trained weights code

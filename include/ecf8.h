@@ -36,6 +36,19 @@ extern "C" {
 #endif
 #endif
 
+/* Marks a public function kept for compatibility that new code should not
+ * call; compilers that know the attribute warn at each use. */
+#ifndef ECF8_DEPRECATED
+#if defined(__has_attribute)
+#if __has_attribute(deprecated)
+#define ECF8_DEPRECATED(why) __attribute__((deprecated(why)))
+#endif
+#endif
+#endif
+#ifndef ECF8_DEPRECATED
+#define ECF8_DEPRECATED(why)
+#endif
+
 #define ECF8_VERSION_MAJOR 1
 #define ECF8_VERSION_MINOR 0
 #define ECF8_VERSION_PATCH 0
@@ -165,7 +178,11 @@ typedef struct ecf8_stream {
 ECF8_API uint64_t ecf8_chunk_start(const ecf8_stream *s, uint64_t chunk);
 /* Number of elements of chunk c (c < n_chunks; not checked): chunk_rows *
  * chunk_cols, fewer in the last row band and the last column segment. */
-ECF8_API uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
+ECF8_API uint64_t ecf8_chunk_elements(const ecf8_stream *s, uint64_t chunk);
+/* Deprecated: the name of ecf8_chunk_elements in ecf8 1.0 (it counts
+ * elements, not chunks). */
+ECF8_API ECF8_DEPRECATED("use ecf8_chunk_elements") uint64_t
+ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
 
 /* Checks every field of *s: split and dtype, alphabet size, code_bits,
  * shape against n_elements, chunk geometry and n_chunks, the code lengths

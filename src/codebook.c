@@ -1,6 +1,6 @@
 /* codebook.c - dtypes, symbol splits, optimal length-limited Huffman codes
  * (package-merge) and one-lookup decode tables. */
-#include "internal.h"
+#include "stream.h"
 #include "stream_decode.h"
 
 #include <stdlib.h>
@@ -48,30 +48,33 @@ unsigned ecf8_dtype_size(ecf8_dtype dtype)
     }
 }
 
+/* split_layouts.def as data: one row per (dtype, split). */
+static const struct {
+    ecf8_dtype dtype;
+    ecf8_split split;
+    ecf8_split_layout layout;
+} split_layouts[ECF8_LAYOUT_COUNT] = {
+#define ECF8_SPLIT_LAYOUT(NAME, DTYPE, SPLIT, ELEMENT_BITS, SYMBOL_SHIFT, SYMBOL_BITS) \
+    {DTYPE, SPLIT, {ELEMENT_BITS, SYMBOL_SHIFT, SYMBOL_BITS, (ELEMENT_BITS) - (SYMBOL_BITS)}},
+#include "split_layouts.def"
+};
+
+int ecf8_split_layout_row(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out)
+{
+    for (int r = 0; r < ECF8_LAYOUT_COUNT; r++)
+        if (split_layouts[r].dtype == dtype && split_layouts[r].split == split) {
+            if (out) *out = split_layouts[r].layout;
+            return r;
+        }
+    return -1;
+}
+
 int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out)
 {
-    /* {element bits, exponent shift, exponent bits}; the byte split codes
-     * the whole FP8 byte or the high byte (sign + top exponent bits) of a
-     * 16-bit element. */
-    unsigned bits, shift, nbits;
-    switch (dtype) {
-    case ECF8_DTYPE_F8_E4M3: bits = 8, shift = 3, nbits = 4; break;
-    case ECF8_DTYPE_F8_E5M2: bits = 8, shift = 2, nbits = 5; break;
-    case ECF8_DTYPE_BF16: bits = 16, shift = 7, nbits = 8; break;
-    case ECF8_DTYPE_F16: bits = 16, shift = 10, nbits = 5; break;
-    default: return ecf8_fail(ECF8_ERR_UNSUPPORTED, "dtype cannot be coded");
-    }
-    if (split == ECF8_SPLIT_BYTE) {
-        shift = bits - 8;
-        nbits = 8;
-    } else if (split != ECF8_SPLIT_EXPONENT) {
-        return ecf8_fail(ECF8_ERR_ARGUMENT, "split %d has no symbol layout", (int)split);
-    }
-    out->element_bits = bits;
-    out->symbol_shift = shift;
-    out->symbol_bits = nbits;
-    out->raw_bits = bits - nbits;
-    return ECF8_OK;
+    if (ecf8_split_layout_row(dtype, split, out) >= 0) return ECF8_OK;
+    if (ecf8_split_layout_row(dtype, ECF8_SPLIT_EXPONENT, NULL) < 0)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "dtype cannot be coded");
+    return ecf8_fail(ECF8_ERR_ARGUMENT, "split %d has no symbol layout", (int)split);
 }
 
 /* Package-merge (Larmore & Hirschberg) in its list form: level L holds the

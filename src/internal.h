@@ -101,24 +101,39 @@ bool ecf8_payload_layout_compute(unsigned n_symbols, uint64_t n_chunks,
 void ecf8_chunk_geometry(uint64_t rows, uint64_t cols, uint64_t target,
                          uint64_t *chunk_rows, uint64_t *chunk_cols, uint64_t *n_chunks);
 
-/* Builds an ecf8_stream over a payload in memory (pointers into it) and
- * validates it. */
-int ecf8_stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
-                             uint64_t rows, uint64_t cols, uint64_t chunk_rows,
-                             uint64_t chunk_cols, uint64_t coded_bytes,
-                             const void *payload, uint64_t payload_bytes,
-                             ecf8_stream *out);
-/* The same, with the chunk offsets copied out of the payload first
- * (*offsets_copy, for the caller to free) and the copy validated and used:
- * for a payload in a mapping another writer of the file could change. */
-int ecf8_stream_from_payload_copy(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
-                                  uint64_t rows, uint64_t cols, uint64_t chunk_rows,
-                                  uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
-                                  uint64_t payload_bytes, ecf8_stream *out, uint64_t **offsets_copy);
+/* What a container entry says about a coded tensor's stream before its
+ * payload is read: the fields of ecf8_stream that are neither derived
+ * (n_symbols, n_elements, n_chunks) nor in the payload. */
+typedef struct ecf8_stream_geometry {
+    ecf8_dtype dtype;
+    ecf8_split split;
+    unsigned code_bits;
+    uint64_t rows, cols;
+    uint64_t chunk_rows, chunk_cols;
+    uint64_t coded_bytes;
+} ecf8_stream_geometry;
+
+/* Builds an ecf8_stream of geometry g over a payload in memory (pointers
+ * into it) and validates it.  With offsets_copy, the chunk offsets are
+ * copied out of the payload first (*offsets_copy, for the caller to free)
+ * and the copy validated and used: for a payload in a mapping another
+ * writer of the file could change. */
+int ecf8_stream_open_payload(const ecf8_stream_geometry *g, const void *payload,
+                             uint64_t payload_bytes, ecf8_stream *out, uint64_t **offsets_copy);
 /* The same from its parts wherever they are, as a format 1.1 container
  * keeps them: the code lengths (4 bits per symbol, packed as in a payload),
  * `offsets_bytes` bytes holding at least the n_chunks + 1 u64 chunk offsets
  * (8-byte aligned), and the coded stream of exactly `coded_avail` bytes. */
+int ecf8_stream_open_parts(const ecf8_stream_geometry *g, const uint8_t *packed_lengths,
+                           const void *offsets, uint64_t offsets_bytes, const void *coded,
+                           uint64_t coded_avail, ecf8_stream *out);
+/* ecf8_stream_open_payload and ecf8_stream_open_parts with the geometry
+ * as positional arguments, for container.c until it moves to the forms
+ * above (it is being changed on another branch). */
+int ecf8_stream_from_payload_copy(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
+                                  uint64_t rows, uint64_t cols, uint64_t chunk_rows,
+                                  uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
+                                  uint64_t payload_bytes, ecf8_stream *out, uint64_t **offsets_copy);
 int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bits, uint64_t rows,
                            uint64_t cols, uint64_t chunk_rows, uint64_t chunk_cols,
                            uint64_t coded_bytes, const uint8_t *packed_lengths,

@@ -1,5 +1,5 @@
-/* stream_decode.h - what the CPU decoder shares with codebook.c and the
- * tests. */
+/* stream_decode.h - what the CPU decoder (stream_decode.c) shares with
+ * codebook.c, the OpenCL runtime and the tests. */
 #ifndef ECF8_STREAM_DECODE_H
 #define ECF8_STREAM_DECODE_H
 

@@ -459,8 +459,10 @@ static void test_one_element(void **state)
         payload[lay.coded_offset] = (uint8_t)bit;
         ecf8_tensor_info t;
         memset(&t, 0, sizeof t);
-        assert_int_equal(ecf8_stream_from_payload(ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE, 1, 1, 1, 1,
-                                                  1, 9, payload, lay.total_bytes, &t.stream),
+        const ecf8_stream_geometry g = {.dtype = ECF8_DTYPE_F8_E4M3, .split = ECF8_SPLIT_BYTE,
+                                        .code_bits = 1, .rows = 1, .cols = 1, .chunk_rows = 1,
+                                        .chunk_cols = 1, .coded_bytes = 9};
+        assert_int_equal(ecf8_stream_open_payload(&g, payload, lay.total_bytes, &t.stream, NULL),
                          ECF8_OK);
         uint8_t expect = bit ? 0xB8 : 0x38;
         t.name = "one-element";

@@ -194,9 +194,9 @@ static void test_big_container_geometry(void **state)
     assert_int_equal(ecf8_stream_validate(&t.stream), ECF8_OK);
     /* Element offsets past 2^32 are computed in 64 bits. */
     assert_int_equal(ecf8_chunk_start(&t.stream, BIG_ROWS - 1), (BIG_ROWS - 1) * BIG_COLS);
-    assert_int_equal(ecf8_chunk_count(&t.stream, BIG_ROWS - 1), BIG_COLS);
+    assert_int_equal(ecf8_chunk_elements(&t.stream, BIG_ROWS - 1), BIG_COLS);
     uint64_t total = 0;
-    for (uint64_t c = 0; c < t.stream.n_chunks; c++) total += ecf8_chunk_count(&t.stream, c);
+    for (uint64_t c = 0; c < t.stream.n_chunks; c++) total += ecf8_chunk_elements(&t.stream, c);
     assert_int_equal(total, BIG_BYTES);
     uint8_t prefix[256];
     assert_int_equal(ecf8_file_source_bytes(f, 0), big_safetensors_prefix(prefix, sizeof prefix) + BIG_BYTES);

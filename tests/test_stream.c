@@ -17,6 +17,18 @@ static const ecf8_dtype DTYPES[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_F8_E5M2, ECF8
                                     ECF8_DTYPE_F16};
 static const ecf8_split SPLITS[] = {ECF8_SPLIT_EXPONENT, ECF8_SPLIT_BYTE, ECF8_SPLIT_AUTO};
 
+/* ecf8_stream_open_payload with the geometry spelled out. */
+static int stream_from_payload(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
+                               uint64_t rows, uint64_t cols, uint64_t chunk_rows,
+                               uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
+                               uint64_t payload_bytes, ecf8_stream *out)
+{
+    const ecf8_stream_geometry g = {.dtype = dtype, .split = split, .code_bits = code_bits,
+                                    .rows = rows, .cols = cols, .chunk_rows = chunk_rows,
+                                    .chunk_cols = chunk_cols, .coded_bytes = coded_bytes};
+    return ecf8_stream_open_payload(&g, payload, payload_bytes, out, NULL);
+}
+
 /* ---- data ------------------------------------------------------------------- */
 static double gauss(uint64_t *s)
 {
@@ -131,7 +143,7 @@ static size_t ref_encode(const ecf8_stream *s, const uint8_t *data, uint8_t **ou
     for (uint64_t c = 0; c < s->n_chunks; c++) {
         for (int b = 0; b < 8; b++) offs[8 * c + b] = (uint8_t)(pos >> (8 * b));
         bitw bw = {coded + pos, 0};
-        uint64_t start = ecf8_chunk_start(s, c), count = ecf8_chunk_count(s, c);
+        uint64_t start = ecf8_chunk_start(s, c), count = ecf8_chunk_elements(s, c);
         for (uint64_t i = 0; i < count; i++) {
             uint64_t x = load_el(data, start + i, w);
             unsigned sym = (unsigned)(x >> l.symbol_shift) & ((1u << l.symbol_bits) - 1);
@@ -212,7 +224,7 @@ static void check_stream(const ecf8_stream *s, const void *payload, size_t paylo
     uint64_t next = 0;
     for (uint64_t c = 0; c < s->n_chunks; c++) {
         assert_int_equal(ecf8_chunk_start(s, c), next);
-        uint64_t k = ecf8_chunk_count(s, c);
+        uint64_t k = ecf8_chunk_elements(s, c);
         assert_true(k >= 1 && k <= s->chunk_rows * s->chunk_cols);
         if (s->chunk_cols < s->cols) assert_true(s->chunk_cols % 64 == 0);
         next += k;
@@ -226,7 +238,7 @@ static void check_stream(const ecf8_stream *s, const void *payload, size_t paylo
     assert_memory_equal(ref, payload, payload_bytes);
     free(ref);
     ecf8_stream parsed;
-    assert_int_equal(ecf8_stream_from_payload(s->dtype, s->split, s->code_bits, rows, cols, s->chunk_rows,
+    assert_int_equal(stream_from_payload(s->dtype, s->split, s->code_bits, rows, cols, s->chunk_rows,
                                               s->chunk_cols, s->coded_bytes, payload, payload_bytes,
                                               &parsed),
                      ECF8_OK);
@@ -434,7 +446,7 @@ static void test_tiny_chunks_by_hand(void **state)
                 size_t pb = ref_encode(&s, x, &payload);
                 ecf8_stream p;
                 uint64_t coded = pb - (s.n_symbols / 2 + 7) / 8 * 8 - 8 * (s.n_chunks + 1);
-                assert_int_equal(ecf8_stream_from_payload(d, (ecf8_split)sp, s.code_bits, rows, cols,
+                assert_int_equal(stream_from_payload(d, (ecf8_split)sp, s.code_bits, rows, cols,
                                                           chunk_rows, 1, coded, payload, pb, &p),
                                  ECF8_OK);
                 size_t bytes = (size_t)n * ecf8_dtype_size(d);
@@ -614,7 +626,7 @@ static void test_one_symbol_streams(void **state)
 }
 
 /* Large FP8 byte-split tensors take the two-symbol table path and the
- * four-lane paths; also every code length limit there. */
+ * pair-table paths in four ways; also every code length limit there. */
 static void test_fast_paths(void **state)
 {
     (void)state;
@@ -642,11 +654,11 @@ static void test_fast_paths(void **state)
 
 /* The fast decoder runs up to six chunks side by side, in rounds of
  * nearly equal size per task of 24 chunks: chunk counts 1 to 9 (rounds of
- * 1 to 6 lanes), 13, 25 (two tasks) and 31, with a shorter last chunk, on
+ * 1 to 6 ways), 13, 25 (two tasks) and 31, with a shorter last chunk, on
  * tensors below and above the size that builds the FP8 pair table; FP8
  * exponent codes short enough for pair lookups (max_bits 8) and too long
  * for them (geometric exponents, 13-bit codes). */
-static void test_lane_schedules(void **state)
+static void test_way_schedules(void **state)
 {
     (void)state;
     uint64_t rng = 77;
@@ -1012,7 +1024,7 @@ static void make_owned(ecf8_dtype d, ecf8_split sp, uint64_t rows, uint64_t cols
     const void *p = ecf8_encoded_payload(e, &o->bytes);
     o->payload = malloc(o->bytes);
     memcpy(o->payload, p, o->bytes);
-    assert_int_equal(ecf8_stream_from_payload(d, s->split, s->code_bits, rows, cols, s->chunk_rows,
+    assert_int_equal(stream_from_payload(d, s->split, s->code_bits, rows, cols, s->chunk_rows,
                                               s->chunk_cols, s->coded_bytes, o->payload, o->bytes, &o->s),
                      ECF8_OK);
     ecf8_encoded_free(e);
@@ -1091,33 +1103,33 @@ static void test_validate_rejects(void **state)
     assert_int_equal(ecf8_stream_validate(&good), ECF8_OK);
     /* ecf8_stream_from_payload: sizes and alignment. */
     ecf8_stream p;
-    assert_int_equal(ecf8_stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
+    assert_int_equal(stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
                                               good.chunk_rows, good.chunk_cols, good.coded_bytes,
                                               o.payload, o.bytes - 1, &p),
                      ECF8_ERR_CORRUPT);
-    assert_int_equal(ecf8_stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
+    assert_int_equal(stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
                                               good.chunk_rows, good.chunk_cols, good.coded_bytes + 1,
                                               o.payload, o.bytes, &p),
                      ECF8_ERR_CORRUPT);
-    assert_int_equal(ecf8_stream_from_payload(good.dtype, ECF8_SPLIT_BYTE, good.code_bits, good.rows, good.cols,
+    assert_int_equal(stream_from_payload(good.dtype, ECF8_SPLIT_BYTE, good.code_bits, good.rows, good.cols,
                                               good.chunk_rows, good.chunk_cols, good.coded_bytes,
                                               o.payload, o.bytes, &p),
                      ECF8_ERR_CORRUPT);
-    assert_int_equal(ecf8_stream_from_payload(ECF8_DTYPE_OTHER, good.split, good.code_bits, good.rows, good.cols,
+    assert_int_equal(stream_from_payload(ECF8_DTYPE_OTHER, good.split, good.code_bits, good.rows, good.cols,
                                               good.chunk_rows, good.chunk_cols, good.coded_bytes,
                                               o.payload, o.bytes, &p),
                      ECF8_ERR_CORRUPT);
-    assert_int_equal(ecf8_stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
+    assert_int_equal(stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
                                               UINT64_MAX, good.chunk_cols, good.coded_bytes,
                                               o.payload, o.bytes, &p),
                      ECF8_ERR_CORRUPT);
-    assert_int_equal(ecf8_stream_from_payload(good.dtype, good.split, good.code_bits, 0, good.cols,
+    assert_int_equal(stream_from_payload(good.dtype, good.split, good.code_bits, 0, good.cols,
                                               good.chunk_rows, good.chunk_cols, good.coded_bytes,
                                               o.payload, o.bytes, &p),
                      ECF8_ERR_CORRUPT);
     uint8_t *shifted = malloc(o.bytes + 8);
     memcpy(shifted + 4, o.payload, o.bytes);
-    assert_int_equal(ecf8_stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
+    assert_int_equal(stream_from_payload(good.dtype, good.split, good.code_bits, good.rows, good.cols,
                                               good.chunk_rows, good.chunk_cols, good.coded_bytes,
                                               shifted + 4, o.bytes, &p),
                      ECF8_ERR_CORRUPT);
@@ -1138,7 +1150,7 @@ static void test_corrupt_streams_decoders_agree(void **state)
         uint64_t rows, cols;
         uint32_t chunk;
     } cases[] = {
-        {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE, 300, 1000, 0},   /* pair table, 4 lanes */
+        {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE, 300, 1000, 0},   /* pair table, 4 ways */
         {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT, 40, 500, 1000},
         {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_BYTE, 20, 700, 256},
         {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_EXPONENT, 3, 5000, 4096},
@@ -1196,7 +1208,7 @@ int main(void)
         cmocka_unit_test(test_dtype_split_matrix),
         cmocka_unit_test(test_one_symbol_streams),
         cmocka_unit_test(test_fast_paths),
-        cmocka_unit_test(test_lane_schedules),
+        cmocka_unit_test(test_way_schedules),
         cmocka_unit_test(test_threads_identical),
         cmocka_unit_test(test_auto_choice),
         cmocka_unit_test(test_auto_never_larger_than_forced),

@@ -216,7 +216,7 @@ static int upload_fused(ecf8_cl_matmul *mm, const ecf8_tensor_info *w)
     const ecf8_stream *s = &w->stream;
     uint64_t max_count = 0;
     for (uint64_t c = 0; c < s->n_chunks; c++) {
-        uint64_t cnt = ecf8_chunk_count(s, c);
+        uint64_t cnt = ecf8_chunk_elements(s, c);
         if (cnt > max_count) max_count = cnt;
     }
     uint64_t pad = (max_count * (s->code_bits + mm->layout.raw_bits) + 7) / 8 + 16;

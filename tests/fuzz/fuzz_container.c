@@ -28,7 +28,7 @@ static void check_stream(const ecf8_tensor_info *t)
     for (uint64_t c = 0; c < s->n_chunks; c++) {
         FUZZ_CHECK(ecf8_chunk_start(s, c) == at, "tensor '%s': chunk %llu out of order", t->name,
                    (unsigned long long)c);
-        at += ecf8_chunk_count(s, c);
+        at += ecf8_chunk_elements(s, c);
     }
     FUZZ_CHECK(at == s->n_elements && s->n_elements == t->n_elements,
                "tensor '%s': %llu chunks cover %llu of %llu elements", t->name,

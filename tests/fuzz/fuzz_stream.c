@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (flags & 4) {
         s.n_chunks = fuzz_take(&r, 8);
     } else if (s.chunk_rows && s.chunk_cols) {
-        /* As ecf8_stream_from_payload computes it (wrapping arithmetic). */
+        /* As ecf8_stream_open_payload computes it (wrapping arithmetic). */
         s.n_chunks = ((s.rows + s.chunk_rows - 1) / s.chunk_rows) *
                      ((s.cols + s.chunk_cols - 1) / s.chunk_cols);
     }
@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Chunks are contiguous ranges in order and cover the tensor. */
         uint64_t at = 0;
         for (uint64_t c = 0; c < s.n_chunks; c++) {
-            uint64_t start = ecf8_chunk_start(&s, c), count = ecf8_chunk_count(&s, c);
+            uint64_t start = ecf8_chunk_start(&s, c), count = ecf8_chunk_elements(&s, c);
             FUZZ_CHECK(start == at, "chunk %llu starts at %llu, previous ended at %llu",
                        (unsigned long long)c, (unsigned long long)start, (unsigned long long)at);
             FUZZ_CHECK(count > 0 && count <= s.chunk_rows * s.chunk_cols,

@@ -1,0 +1,45 @@
+/* stream.h - the format rules the stream_*.c files share: split layouts by
+ * row of split_layouts.def, element <-> (symbol, raw bits), the chunk size
+ * limit.  What other parts of the library call (stream geometry, payload
+ * layout, opening a stream) is in internal.h. */
+#ifndef ECF8_STREAM_H
+#define ECF8_STREAM_H
+
+#include "internal.h"
+
+/* Hostile files must not make the decoder allocate or loop without bound:
+ * the most elements a chunk may have (encoders never make larger ones). */
+#define ECF8_MAX_CHUNK_ELEMENTS (1u << 22)
+
+/* The rows of split_layouts.def, in order. */
+enum ecf8_split_layout_row {
+#define ECF8_SPLIT_LAYOUT(NAME, DTYPE, SPLIT, ELEMENT_BITS, SYMBOL_SHIFT, SYMBOL_BITS) \
+    ECF8_LAYOUT_##NAME,
+#include "split_layouts.def"
+    ECF8_LAYOUT_COUNT
+};
+
+/* The row of (dtype, split) in split_layouts.def, -1 when there is none;
+ * *out (may be NULL) gets its layout. */
+int ecf8_split_layout_row(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out);
+
+/* The coded symbol of element x. */
+static inline unsigned ecf8_element_symbol(unsigned x, const ecf8_split_layout *l)
+{
+    return (x >> l->symbol_shift) & ((1u << l->symbol_bits) - 1);
+}
+
+/* The element of symbol `sym` and raw bits `raw` (the bits below the
+ * symbol first, then those above it). */
+static inline unsigned ecf8_element_join(unsigned sym, unsigned raw, const ecf8_split_layout *l)
+{
+    unsigned low = raw & ((1u << l->symbol_shift) - 1);
+    return (raw >> l->symbol_shift) << (l->symbol_shift + l->symbol_bits) |
+           sym << l->symbol_shift | low;
+}
+
+/* ECF8_ERR_CORRUPT for chunk c of s, which decoded to `bits` bits that do
+ * not fill exactly its bytes (what every decoder checks at a chunk's end). */
+int ecf8_chunk_length_error(const ecf8_stream *s, uint64_t c, uint64_t bits);
+
+#endif

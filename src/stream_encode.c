@@ -1,0 +1,503 @@
+/* stream_encode.c - the encoder: analysis (histograms, code lengths and
+ * size estimates per split, the split choice) and the two-pass chunked
+ * encode (sizes, then code words written in place), parallel over chunks.
+ * The format it writes is docs/FORMAT.md's; stream.c holds its rules. */
+#include "stream.h"
+
+#include <math.h>
+#include <stdlib.h>
+
+static inline unsigned load_element(const uint8_t *data, uint64_t i, unsigned width)
+{
+    if (width == 1) return data[i];
+    return (unsigned)data[2 * i] | (unsigned)data[2 * i + 1] << 8;
+}
+
+/* ---- analysis --------------------------------------------------------------- */
+#define HIST_BLOCK (1u << 20)
+
+typedef struct hist_job {
+    const uint8_t *data;
+    uint64_t n;
+    unsigned width;
+    ecf8_split_layout exp_layout;
+    uint64_t (*hists)[2][256]; /* per block: exponent field, coded byte */
+} hist_job;
+
+static int hist_task(void *ctx, uint64_t block)
+{
+    hist_job *j = ctx;
+    uint64_t begin = block * HIST_BLOCK, end = begin + HIST_BLOCK;
+    if (end > j->n) end = j->n;
+    uint64_t *he = j->hists[block][0], *hb = j->hists[block][1];
+    if (j->width == 1) {
+        /* Four sub-histograms break the store-to-load chain on runs of one value. */
+        uint32_t h[4][256] = {{0}};
+        uint64_t i = begin;
+        for (; i + 4 <= end; i += 4) {
+            h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
+            h[2][j->data[i + 2]]++, h[3][j->data[i + 3]]++;
+        }
+        for (; i < end; i++) h[0][j->data[i]]++;
+        for (unsigned v = 0; v < 256; v++) {
+            uint64_t c = (uint64_t)h[0][v] + h[1][v] + h[2][v] + h[3][v];
+            hb[v] += c;
+            he[ecf8_element_symbol(v, &j->exp_layout)] += c;
+        }
+    } else {
+        /* 16-bit elements: the high byte (byte split) and the exponent field. */
+        uint32_t hh[2][256] = {{0}}, hx[2][256] = {{0}};
+        const unsigned sh = j->exp_layout.symbol_shift, m = (1u << j->exp_layout.symbol_bits) - 1;
+        uint64_t i = begin;
+        for (; i + 2 <= end; i += 2) {
+            unsigned a = load_element(j->data, i, 2), b = load_element(j->data, i + 1, 2);
+            hh[0][a >> 8]++, hh[1][b >> 8]++;
+            hx[0][(a >> sh) & m]++, hx[1][(b >> sh) & m]++;
+        }
+        for (; i < end; i++) {
+            unsigned a = load_element(j->data, i, 2);
+            hh[0][a >> 8]++, hx[0][(a >> sh) & m]++;
+        }
+        for (unsigned v = 0; v < 256; v++) {
+            hb[v] += (uint64_t)hh[0][v] + hh[1][v];
+            he[v] += (uint64_t)hx[0][v] + hx[1][v];
+        }
+    }
+    return ECF8_OK;
+}
+
+/* Histograms of the exponent field and the coded byte over the tensor. */
+static int histograms(ecf8_dtype dtype, const void *data, uint64_t n, unsigned threads,
+                      uint64_t exp_hist[256], uint64_t byte_hist[256])
+{
+    hist_job j = {.data = data, .n = n, .width = ecf8_dtype_size(dtype)};
+    int st = ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &j.exp_layout);
+    if (st) return st;
+    uint64_t blocks = (n + HIST_BLOCK - 1) / HIST_BLOCK;
+    memset(exp_hist, 0, 256 * sizeof(uint64_t));
+    memset(byte_hist, 0, 256 * sizeof(uint64_t));
+    if (blocks == 0) return ECF8_OK;
+    j.hists = calloc(blocks, sizeof *j.hists);
+    if (!j.hists) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for histograms");
+    st = ecf8_parallel_for(threads, blocks, hist_task, &j);
+    for (uint64_t b = 0; b < blocks; b++)
+        for (unsigned v = 0; v < 256; v++) {
+            exp_hist[v] += j.hists[b][0][v];
+            byte_hist[v] += j.hists[b][1][v];
+        }
+    free(j.hists);
+    return st;
+}
+
+static double entropy_bits(const uint64_t *hist, unsigned n_symbols, uint64_t total)
+{
+    double h = 0;
+    for (unsigned s = 0; s < n_symbols; s++)
+        if (hist[s]) {
+            double p = (double)hist[s] / (double)total;
+            h -= (double)hist[s] * log2(p);
+        }
+    return h;
+}
+
+typedef struct split_plan {
+    ecf8_split split;
+    ecf8_split_layout layout;
+    uint8_t lengths[256];
+    unsigned code_bits;      /* 0 for a one-symbol code */
+    uint64_t payload_bytes;  /* estimate: exact bits, half a pad byte per chunk */
+    uint64_t entropy_bytes;
+} split_plan;
+
+static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
+                      uint64_t n_chunks, unsigned max_bits, split_plan *p)
+{
+    p->split = split;
+    int st = ecf8_split_layout_get(dtype, split, &p->layout);
+    if (st) return st;
+    unsigned nsym = 1u << p->layout.symbol_bits;
+    p->entropy_bytes =
+        (uint64_t)ceil((entropy_bits(hist, nsym, n) + (double)n * p->layout.raw_bits) / 8);
+    p->payload_bytes = 0; /* 0: this split is unavailable */
+    unsigned present = 0;
+    for (unsigned s = 0; s < nsym; s++) present += hist[s] != 0;
+    if (present > (1u << max_bits)) return ECF8_OK; /* no code that short exists */
+    st = ecf8_codebook_build(hist, nsym, max_bits, p->lengths);
+    if (st) return st;
+    unsigned used = 0, maxlen = 0;
+    double bits = 0;
+    for (unsigned s = 0; s < nsym; s++)
+        if (hist[s]) {
+            used++;
+            if (p->lengths[s] > maxlen) maxlen = p->lengths[s];
+            bits += (double)hist[s] * p->lengths[s];
+        }
+    p->code_bits = used <= 1 ? 0 : maxlen;
+    if (used <= 1) bits = 0;
+    bits += (double)n * p->layout.raw_bits;
+    ecf8_payload_layout lay;
+    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * 0.5) + 8;
+    if (!ecf8_payload_layout_compute(nsym, n_chunks, coded, &lay))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
+    p->payload_bytes = lay.total_bytes;
+    return ECF8_OK;
+}
+
+static unsigned options_code_bits(const ecf8_compress_options *o)
+{
+    return o && o->max_code_bits ? o->max_code_bits : ECF8_DEFAULT_CODE_BITS;
+}
+
+static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows, uint64_t cols,
+                   const ecf8_compress_options *options, ecf8_tensor_analysis *out,
+                   split_plan plans[3])
+{
+    memset(out, 0, sizeof *out);
+    unsigned width = ecf8_dtype_size(dtype);
+    out->source_bytes = n * width;
+    out->payload_bytes[ECF8_SPLIT_STORED] = n * width;
+    out->entropy_bound_bytes[ECF8_SPLIT_STORED] = n * width;
+    out->best_split = ECF8_SPLIT_STORED;
+    if (width == 0 || n == 0) return ECF8_OK;
+
+    unsigned max_bits = options_code_bits(options);
+    if (max_bits > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", max_bits, ECF8_MAX_CODE_BITS);
+    uint64_t byte_hist[256];
+    int st = histograms(dtype, data, n, options ? options->threads : 0, out->exponent_histogram,
+                        byte_hist);
+    if (st) return st;
+    uint64_t chunk_rows, chunk_cols, n_chunks;
+    ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &chunk_rows,
+                        &chunk_cols, &n_chunks);
+
+    ecf8_split_layout el;
+    ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &el);
+    out->exponent_symbols = 1u << el.symbol_bits;
+    out->exponent_entropy_bits =
+        entropy_bits(out->exponent_histogram, out->exponent_symbols, n) / (double)n;
+
+    ecf8_split want = options ? options->split : ECF8_SPLIT_AUTO;
+    uint64_t best = n * width;
+    for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
+        const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
+        st = plan_split((ecf8_split)sp, dtype, h, n, n_chunks, max_bits, &plans[sp]);
+        if (st) return st;
+        out->payload_bytes[sp] = plans[sp].payload_bytes;
+        out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
+        bool allowed = want == ECF8_SPLIT_AUTO || want == (ecf8_split)sp;
+        if (allowed && plans[sp].payload_bytes && plans[sp].payload_bytes < best) {
+            best = plans[sp].payload_bytes;
+            out->best_split = (ecf8_split)sp;
+        }
+    }
+    return ECF8_OK;
+}
+
+int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                        const ecf8_compress_options *options, ecf8_tensor_analysis *out)
+{
+    uint64_t n;
+    if (!out || !ecf8_mul_u64(rows, cols, &n) || (!data && n))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "analyze: bad arguments");
+    split_plan plans[3];
+    return analyze(dtype, data, n, rows, cols, options, out, plans);
+}
+
+/* ---- encoder ---------------------------------------------------------------- */
+void (*ecf8_test_hook_between_encode_passes)(const void *data, uint64_t bytes);
+
+struct ecf8_encoded {
+    uint8_t *payload;        /* owned; NULL for STORED (points at the source) */
+    const uint8_t *stored;
+    size_t payload_bytes;
+    ecf8_split split;
+    ecf8_stream stream;
+};
+
+/* What the encoder's write pass puts in a chunk's sized space: the number
+ * of bytes, or one of these when the elements are not the ones the size
+ * pass (or the histogram the code was built from) saw. */
+#define ENC_OVERFLOW UINT64_MAX       /* they need more bytes than were sized */
+#define ENC_NO_CODE (UINT64_MAX - 1)  /* a symbol the code has no word for */
+/* Write-pass table entry of a symbol: code word | length << 16, and
+ * ENC_ABSENT for a symbol the code has no word for. */
+#define ENC_ABSENT (1u << 31)
+
+typedef uint64_t (*enc_bits_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths);
+typedef uint64_t (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint32_t *entries,
+                                 uint8_t *dst, uint64_t capacity);
+
+typedef struct encode_job {
+    const uint8_t *data;
+    unsigned width;
+    ecf8_split_layout layout;
+    ecf8_stream stream;
+    uint8_t lengths[256]; /* emitted lengths: 0 everywhere for a one-symbol code */
+    uint32_t entries[256]; /* the same with the code words, for the write pass */
+    uint64_t *chunk_bytes;
+    uint8_t *coded;
+    uint64_t *offsets;
+    enc_bits_fn bits;
+    enc_write_fn write;
+} encode_job;
+
+#define ENCODE_GROUP 16 /* chunks per parallel task */
+
+/* The encoder's two inner loops, instantiated per row of split_layouts.def
+ * with the field layout as constants (like the decoder's).  Locals only: stores through
+ * uint8_t* may alias anything the compiler would otherwise reload. */
+static inline __attribute__((always_inline)) unsigned enc_element(const uint8_t *data, uint64_t i,
+                                                                  const unsigned W)
+{
+    if (W == 1) return data[i];
+    uint16_t v;
+    memcpy(&v, data + 2 * i, 2);
+    return v;
+}
+
+static inline __attribute__((always_inline)) uint64_t
+enc_bits(const unsigned W, const unsigned SH, const unsigned S, const unsigned R,
+         const uint8_t *data, uint64_t count, const uint8_t *lengths)
+{
+    uint64_t bits = count * R;
+    for (uint64_t i = 0; i < count; i++)
+        bits += lengths[(enc_element(data, i, W) >> SH) & ((1u << S) - 1)];
+    return bits;
+}
+
+/* Writes the chunk into the `capacity` bytes the size pass gave it, and
+ * never past them: the elements may not be the ones that pass saw (a
+ * caller's buffer changing under the encoder), which is reported, not
+ * written out of bounds or coded with a word another symbol owns. */
+static inline __attribute__((always_inline)) uint64_t
+enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned R,
+          const uint8_t *data, uint64_t count, const uint32_t *entries, uint8_t *dst,
+          uint64_t capacity)
+{
+    uint8_t *const begin = dst, *const end = dst + capacity;
+    uint64_t acc = 0;
+    unsigned nbits = 0;
+    uint32_t absent = 0;
+    for (uint64_t i = 0; i < count; i++) {
+        unsigned x = enc_element(data, i, W);
+        uint32_t e = entries[(x >> SH) & ((1u << S) - 1)];
+        unsigned len = (e >> 16) & 31;
+        unsigned raw = (x >> (SH + S)) << SH | (x & ((1u << SH) - 1));
+        absent |= e;
+        acc |= ((uint64_t)(e & 0xffff) | (uint64_t)raw << len) << nbits;
+        nbits += len + R;
+        if (nbits >= 32) {
+            if (ECF8_UNLIKELY(end - dst < 4)) return ENC_OVERFLOW;
+            ecf8_store_le32(dst, (uint32_t)acc);
+            dst += 4, acc >>= 32, nbits -= 32;
+        }
+    }
+    for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) {
+        if (ECF8_UNLIKELY(dst == end)) return ENC_OVERFLOW;
+        *dst++ = (uint8_t)acc, acc >>= 8;
+    }
+    if (absent & ENC_ABSENT) return ENC_NO_CODE;
+    return (uint64_t)(dst - begin);
+}
+
+/* One pair of loops per row of split_layouts.def. */
+#define ECF8_SPLIT_LAYOUT(NAME, DTYPE, SPLIT, ELEMENT_BITS, SHIFT, SYMBOL_BITS)                    \
+    static uint64_t NAME##_bits(const uint8_t *data, uint64_t count, const uint8_t *lengths)   \
+    {                                                                                          \
+        return enc_bits((ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS, (ELEMENT_BITS) - (SYMBOL_BITS), \
+                        data, count, lengths);                                                 \
+    }                                                                                          \
+    static uint64_t NAME##_write(const uint8_t *data, uint64_t count, const uint32_t *entries, \
+                                 uint8_t *dst, uint64_t capacity)                              \
+    {                                                                                          \
+        return enc_write((ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS,                               \
+                         (ELEMENT_BITS) - (SYMBOL_BITS), data, count, entries, dst, capacity); \
+    }
+#include "split_layouts.def"
+
+static const struct {
+    enc_bits_fn bits;
+    enc_write_fn write;
+} encoders[ECF8_LAYOUT_COUNT] = {
+#define ECF8_SPLIT_LAYOUT(NAME, ...) {NAME##_bits, NAME##_write},
+#include "split_layouts.def"
+};
+
+/* Chunks [group * ENCODE_GROUP, ...) through one pass: the size pass
+ * while j->offsets is NULL (bytes per chunk into j->chunk_bytes), then the
+ * write pass into the sized space. */
+static int encode_task(void *ctx, uint64_t group)
+{
+    encode_job *j = ctx;
+    uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
+    if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
+    for (uint64_t c = c0; c < c1; c++) {
+        uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_elements(&j->stream, c);
+        const uint8_t *data = j->data + start * j->width;
+        if (!j->offsets) {
+            j->chunk_bytes[c] = (j->bits(data, count, j->lengths) + 7) / 8;
+            continue;
+        }
+        uint64_t sized = j->offsets[c + 1] - j->offsets[c];
+        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[c], sized);
+        if (wrote != sized)
+            return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
+                             (unsigned long long)c,
+                             wrote == ENC_NO_CODE ? "a symbol the code has no word for"
+                                                  : "not the size it had");
+    }
+    return ECF8_OK;
+}
+
+static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                        const ecf8_compress_options *options, const split_plan *plan,
+                        ecf8_encoded *enc)
+{
+    encode_job j = {.data = data, .width = ecf8_dtype_size(dtype), .layout = plan->layout};
+    ecf8_stream *s = &j.stream;
+    s->dtype = dtype;
+    s->split = plan->split;
+    s->code_bits = plan->code_bits;
+    s->n_symbols = 1u << plan->layout.symbol_bits;
+    s->n_elements = rows * cols;
+    s->rows = rows, s->cols = cols;
+    ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &s->chunk_rows,
+                        &s->chunk_cols, &s->n_chunks);
+    unsigned threads = options ? options->threads : 0;
+
+    int st, row = ecf8_split_layout_row(dtype, plan->split, NULL); /* plan_split found it */
+    j.bits = encoders[row].bits;
+    j.write = encoders[row].write;
+    uint16_t codes[256];
+    st = ecf8_canonical_codes(plan->lengths, s->n_symbols, codes);
+    if (st) return st;
+    for (unsigned i = 0; i < s->n_symbols; i++) {
+        j.lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+        j.entries[i] = !plan->lengths[i] ? ENC_ABSENT
+                     : plan->code_bits ? codes[i] | (uint32_t)j.lengths[i] << 16 : 0;
+    }
+
+    j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
+    if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    uint64_t groups = (s->n_chunks + ENCODE_GROUP - 1) / ENCODE_GROUP;
+    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* sizes */
+    if (st) goto done;
+
+    uint64_t total = 0;
+    for (uint64_t c = 0; c < s->n_chunks; c++) total += j.chunk_bytes[c];
+    s->coded_bytes = total + 8; /* zero pad: decoders may load 8 bytes past the end */
+    ecf8_payload_layout lay;
+    if (!ecf8_payload_layout_compute(s->n_symbols, s->n_chunks, s->coded_bytes, &lay)) {
+        st = ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
+        goto done;
+    }
+    enc->payload = calloc(1, lay.total_bytes);
+    if (!enc->payload) {
+        st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte payload",
+                       (unsigned long long)lay.total_bytes);
+        goto done;
+    }
+    enc->payload_bytes = lay.total_bytes;
+    for (unsigned i = 0; i < s->n_symbols; i += 2)
+        enc->payload[lay.lengths_offset + i / 2] = (uint8_t)(plan->lengths[i] | plan->lengths[i + 1] << 4);
+    /* calloc'd, and offsets_offset is a multiple of 8: aligned. */
+    j.offsets = (uint64_t *)(void *)(enc->payload + lay.offsets_offset);
+    j.coded = enc->payload + lay.coded_offset;
+    uint64_t off = 0;
+    for (uint64_t c = 0; c < s->n_chunks; c++) {
+        j.offsets[c] = off;
+        off += j.chunk_bytes[c];
+    }
+    j.offsets[s->n_chunks] = off;
+    if (ecf8_test_hook_between_encode_passes) ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
+    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* code words */
+    if (st) goto done;
+    memcpy(s->lengths, plan->lengths, s->n_symbols);
+    s->chunk_offsets = j.offsets;
+    s->coded = j.coded;
+    enc->stream = *s;
+    enc->split = plan->split;
+done:
+    free(j.chunk_bytes);
+    return st;
+}
+
+int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64_t cols,
+                       const ecf8_compress_options *options, ecf8_encoded **out)
+{
+    uint64_t n;
+    if (!out || !ecf8_mul_u64(rows, cols, &n) || (!data && n))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: bad arguments");
+    if (options && options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: options struct too small");
+    *out = NULL;
+    ecf8_encoded *enc = calloc(1, sizeof *enc);
+    if (!enc) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    unsigned width = ecf8_dtype_size(dtype);
+
+    ecf8_tensor_analysis an;
+    split_plan plans[3];
+    int st = analyze(dtype, data, n, rows, cols, options, &an, plans);
+    if (st) goto fail;
+    if (an.best_split != ECF8_SPLIT_STORED) {
+        st = encode_coded(dtype, data, rows, cols, options, &plans[an.best_split], enc);
+        if (st) goto fail;
+        /* Auto chose on estimates, each off by less than a byte per chunk:
+         * when the other split is that close, measure it as well. */
+        ecf8_split other = an.best_split == ECF8_SPLIT_EXPONENT ? ECF8_SPLIT_BYTE : ECF8_SPLIT_EXPONENT;
+        uint64_t cr, cc, nc;
+        ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &cr, &cc, &nc);
+        if ((!options || options->split == ECF8_SPLIT_AUTO) && an.payload_bytes[other] &&
+            an.payload_bytes[other] <= an.payload_bytes[an.best_split] + nc + 1) {
+            ecf8_encoded alt = {0};
+            st = encode_coded(dtype, data, rows, cols, options, &plans[other], &alt);
+            if (st) {
+                free(alt.payload);
+                goto fail;
+            }
+            if (alt.payload_bytes < enc->payload_bytes) {
+                free(enc->payload);
+                *enc = alt;
+            } else {
+                free(alt.payload);
+            }
+        }
+        if (enc->payload_bytes < n * width) {
+            *out = enc;
+            return ECF8_OK;
+        }
+        free(enc->payload); /* the estimate was optimistic: store instead */
+        enc->payload = NULL;
+    }
+    enc->split = ECF8_SPLIT_STORED;
+    enc->stored = data;
+    enc->payload_bytes = n * width;
+    if (width == 0) enc->payload_bytes = 0;
+    *out = enc;
+    return ECF8_OK;
+fail:
+    free(enc->payload);
+    free(enc);
+    return st;
+}
+
+void ecf8_encoded_free(ecf8_encoded *enc)
+{
+    if (!enc) return;
+    free(enc->payload);
+    free(enc);
+}
+
+const void *ecf8_encoded_payload(const ecf8_encoded *enc, size_t *bytes)
+{
+    if (bytes) *bytes = enc->payload_bytes;
+    return enc->payload ? enc->payload : enc->stored;
+}
+
+ecf8_split ecf8_encoded_split(const ecf8_encoded *enc) { return enc->split; }
+
+const ecf8_stream *ecf8_encoded_stream(const ecf8_encoded *enc)
+{
+    return enc->split == ECF8_SPLIT_STORED ? NULL : &enc->stream;
+}
