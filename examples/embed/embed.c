@@ -32,6 +32,7 @@
  * --repeat N runs the batch N more times after a warm-up and reports the
  * mean (for benchmarks).  ECF8_PLATFORM / ECF8_DEVICE pick the device.
  */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, strdup, mmap */
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -163,7 +164,9 @@ static float half_to_float(uint16_t h)
 static void find_tensor(model_file *f, const char *name, unsigned ndim, const uint64_t *shape,
                         ecf8_tensor_info *t)
 {
-    if (model_file_find(f, name, t) != ECF8_OK) die("%s: no tensor '%s'", g_model_path, name);
+    int rc = model_file_find(f, name, t);
+    if (rc == ECF8_ERR_NOT_FOUND) die("%s: no tensor '%s'", g_model_path, name);
+    if (rc != ECF8_OK) die("%s: %s", g_model_path, model_file_error(f));
     int ok = t->ndim == ndim;
     for (unsigned d = 0; ok && d < ndim; d++) ok = !shape[d] || t->shape[d] == shape[d];
     if (!ok) {

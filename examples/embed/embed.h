@@ -21,8 +21,10 @@ typedef struct model_file model_file;
  * container).  NULL on failure with a message in err. */
 model_file *model_file_open(const char *path, char *err, size_t err_size);
 void model_file_close(model_file *f);
-/* Describes tensor `name` in *out; ECF8_ERR_NOT_FOUND when there is none. */
+/* Describes tensor `name` in *out; ECF8_ERR_NOT_FOUND when there is none,
+ * another status (and model_file_error) when its description is broken. */
 int model_file_find(model_file *f, const char *name, ecf8_tensor_info *out);
+const char *model_file_error(const model_file *f);
 /* Its original bytes (out_bytes >= source_bytes), checksum checked. */
 int model_file_read(model_file *f, const ecf8_tensor_info *t, void *out, size_t out_bytes);
 

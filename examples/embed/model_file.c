@@ -1,5 +1,6 @@
 /* model_file.c - see embed.h.  The safetensors reader maps the file and
  * parses its JSON header with cJSON (the library's own dependency). */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, strdup, mmap */
 #include "embed.h"
 
 #include <cjson/cJSON.h>
@@ -18,6 +19,7 @@ struct model_file {
     unsigned char *map;
     size_t size, data_start;
     cJSON *header;
+    char error[300]; /* what model_file_find found wrong */
 };
 
 static int safetensors_open(model_file *f, int fd, char *err, size_t err_size)
@@ -88,18 +90,22 @@ void model_file_close(model_file *f)
     free(f);
 }
 
-static int corrupt(const char *name, const char *what)
+static int corrupt(model_file *f, const char *name, const char *what)
 {
-    fprintf(stderr, "ecf8-embed: safetensors tensor '%s': %s\n", name, what);
+    snprintf(f->error, sizeof f->error, "safetensors tensor '%s': %s", name, what);
     return ECF8_ERR_CORRUPT;
 }
+
+const char *model_file_error(const model_file *f) { return f->error; }
 
 int model_file_find(model_file *f, const char *name, ecf8_tensor_info *out)
 {
     if (f->container) {
         size_t i;
         int rc = ecf8_file_find(f->container, name, &i);
-        return rc ? rc : ecf8_file_tensor(f->container, i, out);
+        if (!rc) rc = ecf8_file_tensor(f->container, i, out);
+        if (rc) snprintf(f->error, sizeof f->error, "tensor '%s': %s", name, ecf8_last_error());
+        return rc;
     }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(f->header, name);
     if (!t) return ECF8_ERR_NOT_FOUND;
@@ -108,7 +114,7 @@ int model_file_find(model_file *f, const char *name, ecf8_tensor_info *out)
     const cJSON *offs = cJSON_GetObjectItemCaseSensitive(t, "data_offsets");
     if (!cJSON_IsString(dtype) || !cJSON_IsArray(shape) || cJSON_GetArraySize(offs) != 2 ||
         cJSON_GetArraySize(shape) > ECF8_MAX_DIMS)
-        return corrupt(name, "malformed header entry");
+        return corrupt(f, name, "malformed header entry");
     memset(out, 0, sizeof *out);
     out->name = t->string;
     out->dtype_name = dtype->valuestring;
@@ -117,20 +123,21 @@ int model_file_find(model_file *f, const char *name, ecf8_tensor_info *out)
     out->ndim = (unsigned)cJSON_GetArraySize(shape);
     out->n_elements = 1;
     for (unsigned d = 0; d < out->ndim; d++) {
-        double v = cJSON_GetArrayItem(shape, (int)d)->valuedouble;
-        if (!(v >= 0 && v < 9e15)) return corrupt(name, "bad shape");
+        const cJSON *dim = cJSON_GetArrayItem(shape, (int)d);
+        double v = dim->valuedouble;
+        if (!cJSON_IsNumber(dim) || !(v >= 0 && v < 9e15)) return corrupt(f, name, "bad shape");
         out->shape[d] = (uint64_t)v;
         out->n_elements *= out->shape[d];
     }
     double b = cJSON_GetArrayItem(offs, 0)->valuedouble, e = cJSON_GetArrayItem(offs, 1)->valuedouble;
     if (!(b >= 0 && e >= b && e <= (double)(f->size - f->data_start)))
-        return corrupt(name, "data offsets outside the file");
+        return corrupt(f, name, "data offsets outside the file");
     out->source_bytes = out->payload_bytes = (uint64_t)e - (uint64_t)b;
     out->payload = f->map + f->data_start + (size_t)b;
     unsigned esize = ecf8_dtype_size(out->dtype);
     if (!strcmp(out->dtype_name, "F32")) esize = 4;
     if (esize && out->n_elements * esize != out->source_bytes)
-        return corrupt(name, "byte size does not match shape and dtype");
+        return corrupt(f, name, "byte size does not match shape and dtype");
     out->checksum = ecf8_checksum64(out->payload, (size_t)out->source_bytes);
     return ECF8_OK;
 }

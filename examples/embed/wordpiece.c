@@ -13,6 +13,7 @@
  * letter and drops the combining marks U+0300..U+036F; punctuation is ASCII,
  * Latin-1's, General Punctuation and CJK's.  English text tokenizes exactly
  * as transformers does. */
+#define _POSIX_C_SOURCE 200809L /* clock_gettime, strdup, mmap */
 #include "embed.h"
 
 #include <errno.h>
