@@ -9,33 +9,16 @@
 # FP8/BF16/FP16 tensors, nothing to compress".  The broken files and what
 # each must say come from tests/data/bad/MANIFEST.tsv (make_bad_files.py).
 #
-# Checks that hit a known, reported library bug print "KNOWN BUG" and do not
-# fail the test unless ECF8_TEST_STRICT is set.
 set -u
 
 ECF8=${1:?usage: cli_errors.sh PATH/TO/ecf8}
 DATA=${ECF8_TEST_DATA:-$(cd "$(dirname "$0")" && pwd)/data}
 BAD=$DATA/bad
-STRICT=${ECF8_TEST_STRICT:-0}
 TMP=$(mktemp -d "${ECF8_BUILD_DIR:-${TMPDIR:-/tmp}}/cli-errors-XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
-checks=0 fails=0 known=0
+checks=0 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
-known_bug() {
-    if [ "$STRICT" != 0 ] && [ -n "$STRICT" ]; then fail "known bug $*"; else echo "KNOWN BUG $*"; known=$((known + 1)); fi
-}
-
-# Checks that a failure is known for FILE under CMD; echoes the bug.
-known_for() {
-    # None at present (BUG-10, info not checking stored tensors, is gone:
-    # info reads a container's index only, by design).  Add cases as
-    #   FILE:COMMAND*) echo "BUG-N id: what" ;;
-    case "$1:$2" in
-        *) ;;
-    esac
-}
-
 # expect RC NAMED NEEDLE OUTPUT -- ARGS...
 #   runs ecf8 ARGS; wants exit status RC; for RC != 0 one stderr line
 #   starting "ecf8: NAMED: " (usage errors: "ecf8: ") holding NEEDLE, an empty
@@ -85,11 +68,9 @@ expect() {
     return 0
 }
 
-# check DESCRIPTION KNOWN-BUG-OR-EMPTY (after expect)
+# check DESCRIPTION (after expect)
 check() {
-    if [ -n "$why" ]; then
-        if [ -n "$2" ]; then known_bug "$2 [$1: $why]"; else fail "$1: $why"; fi
-    fi
+    if [ -n "$why" ]; then fail "$1: $why"; fi
 }
 
 # ---- broken files from the manifest ------------------------------------------
@@ -104,18 +85,18 @@ while IFS=$'\t' read -r file kind status stage needle; do
     out=$TMP/out/result
     if [ "$kind" = safetensors ]; then
         expect 1 "$in" "$needle" "$out" -- compress "$in" "$out"
-        check "compress $file" "$(known_for "$file" compress)"
+        check "compress $file"
         expect 1 "$in" "$needle" - -- info "$in"
-        check "info $file" "$(known_for "$file" info)"
+        check "info $file"
         expect 1 "$in" "$needle" - -- info "$in" --json
-        check "info --json $file" "$(known_for "$file" info)"
+        check "info --json $file"
     else
         expect 1 "$in" "$needle" "$out" -- decompress "$in" "$out"
-        check "decompress $file" "$(known_for "$file" decompress)"
+        check "decompress $file"
         expect 1 "$in" "$needle" - -- verify "$in"
-        check "verify $file" "$(known_for "$file" verify)"
+        check "verify $file"
         expect 1 "$in" "$needle" - -- verify "$in" "$BAD/good.safetensors"
-        check "verify $file ORIGINAL" "$(known_for "$file" verify)"
+        check "verify $file ORIGINAL"
         # info reads files without the container magic as safetensors, and
         # of a container the index only: it fails where the open does.
         if [ "$(head -c 5 "$in" | tail -c 4 | od -An -c | tr -d " ")" = ECF8 ]; then
@@ -124,7 +105,7 @@ while IFS=$'\t' read -r file kind status stage needle; do
             else
                 expect 0 - "" - -- info "$in"
             fi
-            check "info $file" "$(known_for "$file" info)"
+            check "info $file"
         fi
     fi
     rm -rf "$in" "$out"
@@ -337,5 +318,5 @@ check "version" ""
 expect 0 - "" - -- help
 check "help" ""
 
-echo "cli_errors: $checks checks, $fails failures, $known known bugs"
+echo "cli_errors: $checks checks, $fails failures"
 [ "$fails" = 0 ]

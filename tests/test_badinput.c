@@ -100,14 +100,6 @@ static char *copy_to(const char *dir, const char *file)
     return dst;
 }
 
-/* Known library bugs that make a golden case fail at one step. */
-static const struct {
-    const char *file, *step, *bug;
-} KNOWN[] = {
-    /* None at present: BUG-10 (inspect not checking stored tensors) is gone,
-     * inspect reads a container's index only, by design. */
-    {"", "", ""},
-};
 
 /* Runs one golden case through every entry point; returns NULL or what
  * went wrong, *step naming the entry point. */
@@ -216,7 +208,6 @@ static void test_golden_bad_files(void **state)
     (void)state;
     char *dir = strdup(tu_temp_dir());
     size_t st_n = 0, ecf8_n = 0;
-    char known[1024] = "";
     for (size_t i = 0; i < n_cases; i++) {
         const bad_case *c = &cases[i];
         st_n += !strcmp(c->kind, "safetensors");
@@ -224,20 +215,12 @@ static void test_golden_bad_files(void **state)
         const char *step = "";
         const char *why = run_case(c, dir, &step);
         if (!why) continue;
-        const char *bug = NULL;
-        for (size_t k = 0; k < sizeof KNOWN / sizeof KNOWN[0]; k++)
-            if (!strcmp(KNOWN[k].file, c->file) && (!strcmp(KNOWN[k].step, "*") || !strcmp(KNOWN[k].step, step)))
-                bug = KNOWN[k].bug;
-        if (!bug) fail_msg("%s (%s, %s): %s", c->file, c->status, c->stage, why);
-        print_message("%s: %s\n", c->file, why);
-        size_t kl = strlen(known);
-        snprintf(known + kl, sizeof known - kl, "%s%.*s", kl ? "; " : "", (int)strcspn(bug, ":"), bug);
+        fail_msg("%s (%s, %s, %s): %s", c->file, c->status, c->stage, step, why);
     }
     assert_true(st_n >= 20);
     assert_true(ecf8_n >= 40);
     tu_remove_tree(dir);
     free(dir);
-    if (known[0]) tu_known_bug(known, "see the KNOWN table in test_badinput.c");
 }
 
 /* The golden good files still read, so old containers stay readable. */
@@ -533,7 +516,7 @@ static void test_compress_message_names_file_once(void **state)
     free(dir), free(out);
     if (twice) {
         free(in);
-        tu_known_bug("BUG-7 compress-message-dup",
+        tu_bug_returned("BUG-7 compress-message-dup",
                      "ecf8_compress_path adds the input path to a message that add_source already "
                      "prefixed with it: 'ecf8: IN: IN: header is not a JSON object'");
     }
@@ -568,7 +551,7 @@ static void test_error_detail_from_worker_threads(void **state)
     ecf8_encoded_free(e);
     free(x), free(out);
     if (empty)
-        tu_known_bug("BUG-9 worker-error-detail",
+        tu_bug_returned("BUG-9 worker-error-detail",
                      "ecf8_parallel_for returns a worker's status but its ecf8_last_error() detail "
                      "stays in the worker's thread-local buffer: the caller sees an empty message");
 }

@@ -61,10 +61,9 @@ typedef struct tu_tensor {
  * malloc'd; *size receives its length. */
 uint8_t *tu_make_safetensors(const tu_tensor *t, size_t n, const char *metadata_json,
                              size_t *size);
-/* A test that hits a known, reported library bug: prints the bug's id and
- * skips the test (CI stays green) unless ECF8_TEST_STRICT is set, in which
- * case it fails.  Tests call it only once they have seen the bug happen, so
- * a fixed bug turns the test back on by itself. */
-void tu_known_bug(const char *id, const char *what);
+/* A test that sees a bug reported and fixed earlier come back (its id,
+ * "BUG-N name", ties it to the history): fails with both.  No bug is known
+ * and open: the suite carries no skip-on-bug hooks. */
+void tu_bug_returned(const char *id, const char *what);
 
 #endif
