@@ -158,6 +158,7 @@ def main():
     tmp = Path(tempfile.mkdtemp())
     try:
         containers = {}
+        plain = {}  # the same with a format 1.0 (plain) index, which ecf8_parse reads
         variants = {"auto": [], "exponent": ["--split", "exponent"], "byte": ["--split", "byte"],
                     "chunk64": ["--chunk", "64"], "bits9": ["--max-code-bits", "9"]}
         for k, v in good.items():
@@ -169,6 +170,10 @@ def main():
                 dst = tmp / f"{k}_{vn}.ecf8"
                 subprocess.run([cli, "compress", str(src), str(dst)] + args, check=True)
                 containers[f"{k}_{vn}"] = dst.read_bytes()
+                dst_plain = tmp / f"{k}_{vn}-plain.ecf8"
+                subprocess.run([cli, "compress", str(src), str(dst_plain), "--plain-index"] + args,
+                               check=True)
+                plain[f"{k}_{vn}"] = dst_plain.read_bytes()
         shard = tmp / "sharded"
         shard.mkdir()
         (shard / "model-00001-of-00002.safetensors").write_bytes(good["edge"])
@@ -182,6 +187,8 @@ def main():
 
     for k, v in containers.items():
         (dirs["fuzz_container"] / f"good_{k}.ecf8").write_bytes(v)
+    for k in ("mixed_auto", "mixed_chunk64"):  # format 1.0 readers' paths too
+        (dirs["fuzz_container"] / f"good_{k}-v1.0.ecf8").write_bytes(plain[k])
     g = containers["mixed_auto"]
     broken = {"truncated": g[:-64], "short": g[:40], "bad_magic": b"\x89ECF9" + g[5:],
               "version2": g[:8] + b"\x02" + g[9:], "flip_index": g[:-40] + bytes([g[-40] ^ 1]) + g[-39:],
@@ -192,7 +199,7 @@ def main():
     n = 0
     for k in ("mixed_auto", "mixed_exponent", "mixed_byte", "mixed_chunk64", "long_rows_chunk64",
               "e5m2_f16_auto", "edge_auto", "mixed_bits9"):
-        for t in ecf8_parse(containers[k]):
+        for t in ecf8_parse(plain[k]):
             s = stream_seed(t)
             if s is not None:
                 (dirs["fuzz_stream"] / f"good_{k}_{n}.bin").write_bytes(s)
