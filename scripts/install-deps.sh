@@ -3,7 +3,7 @@
 # (as root on Debian bookworm).  Does nothing for packages already present.
 # With --python also the PyPI packages that scripts/make_fixtures.py uses.
 set -euo pipefail
-pkgs=(build-essential cmake pkg-config clang clang-15 libclang-rt-14-dev
+pkgs=(build-essential cmake pkg-config clang clang-15 libclc-15 libclang-rt-14-dev
       opencl-headers ocl-icd-opencl-dev pocl-opencl-icd clinfo libclblast-dev
       libcmocka-dev libxxhash-dev libcjson-dev libzstd-dev zstd valgrind python3 python3-pip)
 missing=()
