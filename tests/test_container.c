@@ -1046,7 +1046,7 @@ static void test_directory_odd_members(void **state)
     free(base), free(dir), free(ecf), free(out), free(single);
     if (crashed)
         tu_known_bug("BUG-13 verify-empty-member",
-                     "sink_compare (container.c) calls memcmp(NULL + 0, data, 0) for an empty "
+                     "sink_compare (container_rebuild.c) calls memcmp(NULL + 0, data, 0) for an empty "
                      "original file: undefined behaviour, an abort under UBSan");
 }
 
