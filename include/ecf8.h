@@ -13,6 +13,13 @@
  * objects.  Every function returning int returns ECF8_OK (0) on success or a
  * negative status; ecf8_status_string() names it and ecf8_last_error()
  * gives the detail of this thread's most recent failure.
+ *
+ * A decode-only build of the library (CMake -DECF8_DECODE_ONLY=ON) defines
+ * ECF8_DECODE_ONLY for its users (CMake targets, pkg-config cflags).  It
+ * declares everything here, but the encoder's functions - ecf8_codebook_build,
+ * ecf8_tensor_analyze, ecf8_tensor_encode, ecf8_compress_path(_counted) -
+ * fail there with ECF8_ERR_UNSUPPORTED (ecf8_encoded_* see NULL only), and
+ * ecf8_inspect_path takes .ecf8 files only.
  */
 #ifndef ECF8_H
 #define ECF8_H

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: install what is missing, build (Release), run every
-# test on the real PoCL device; then every test again under ASan+UBSan (with
-# the leak scan on a build without OpenCL), and each libFuzzer target for a
-# short run (FUZZ_SECONDS, default 60).
+# test on the real PoCL device, and the decode-only build's tests; then every
+# test again under ASan+UBSan (with the leak scan on a build without
+# OpenCL), and each libFuzzer target for a short run (FUZZ_SECONDS, default 60).
 #
 # ECF8_REQUIRE_DEVICE=1 (set by .ci/run): the build must have the OpenCL
 # tests and the machine an OpenCL device; without it the OpenCL tests skip
@@ -36,6 +36,13 @@ if [[ -n "${ECF8_REQUIRE_DEVICE:-}" && "$ECF8_REQUIRE_DEVICE" != 0 ]]; then
   fi
 fi
 (cd build && ctest --output-on-failure -j"$jobs")
+
+# The decode-only library (-DECF8_DECODE_ONLY=ON: no encoder, no writer, no
+# cJSON): a build of its own running test_golden and tests/decode_only.sh,
+# a few seconds.
+cmake -S . -B build-decode-only -DCMAKE_BUILD_TYPE=Release -DECF8_DECODE_ONLY=ON -DECF8_OPENCL=OFF
+cmake --build build-decode-only -j"$jobs"
+(cd build-decode-only && ctest --output-on-failure -j"$jobs")
 
 if [[ "${ECF8_SKIP_SANITIZE:-0}" != 1 ]]; then
   # Two ASan+UBSan builds.  LeakSanitizer's exit-time scan crashes now and

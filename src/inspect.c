@@ -1,6 +1,9 @@
 /* inspect.c - per-tensor "to compress or not?" reports for `ecf8 info`. */
 #include "internal.h"
+#include "io.h"
+#ifndef ECF8_DECODE_ONLY
 #include "safetensors.h"
+#endif
 
 #include <stdlib.h>
 #include <unistd.h>
@@ -19,23 +22,6 @@ static int report_add(ecf8_report *r, ecf8_tensor_report **out)
     ecf8_tensor_report *t = r->tensors;
     *out = &t[r->n_tensors++];
     memset(*out, 0, sizeof **out);
-    return ECF8_OK;
-}
-
-/* Fills the analysis fields; split/compressed_bytes as auto would choose. */
-static int analyze_into(ecf8_tensor_report *t, const void *data, uint64_t rows, uint64_t cols,
-                        const ecf8_compress_options *options)
-{
-    t->split = ECF8_SPLIT_STORED;
-    t->compressed_bytes = t->entropy_bound_bytes = t->source_bytes;
-    if (t->dtype == ECF8_DTYPE_OTHER || t->n_elements == 0) return ECF8_OK;
-    int st = ecf8_tensor_analyze(t->dtype, data, rows, cols, options, &t->analysis);
-    if (st) return st;
-    t->split = t->analysis.best_split;
-    t->compressed_bytes = t->analysis.payload_bytes[t->split];
-    for (int s = ECF8_SPLIT_EXPONENT; s <= ECF8_SPLIT_BYTE; s++)
-        if (t->analysis.entropy_bound_bytes[s] < t->entropy_bound_bytes)
-            t->entropy_bound_bytes = t->analysis.entropy_bound_bytes[s];
     return ECF8_OK;
 }
 
@@ -66,6 +52,33 @@ static int copy_names(ecf8_tensor_report *t, const char *name, const char *dtype
     t->name = strdup(name);
     t->dtype_name = strdup(dtype_name);
     return t->name && t->dtype_name ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+}
+
+#ifdef ECF8_DECODE_ONLY
+/* A decode-only library has neither the safetensors reader nor the
+ * analysis: it describes containers only. */
+static int inspect_safetensors(const char *path, const ecf8_compress_options *o, ecf8_report *r)
+{
+    (void)path, (void)o, (void)r;
+    return ecf8_fail(ECF8_ERR_UNSUPPORTED, "not an .ecf8 container, and this libecf8 is "
+                     "decode-only (built with ECF8_DECODE_ONLY): it reads no safetensors");
+}
+#else
+/* Fills the analysis fields; split/compressed_bytes as auto would choose. */
+static int analyze_into(ecf8_tensor_report *t, const void *data, uint64_t rows, uint64_t cols,
+                        const ecf8_compress_options *options)
+{
+    t->split = ECF8_SPLIT_STORED;
+    t->compressed_bytes = t->entropy_bound_bytes = t->source_bytes;
+    if (t->dtype == ECF8_DTYPE_OTHER || t->n_elements == 0) return ECF8_OK;
+    int st = ecf8_tensor_analyze(t->dtype, data, rows, cols, options, &t->analysis);
+    if (st) return st;
+    t->split = t->analysis.best_split;
+    t->compressed_bytes = t->analysis.payload_bytes[t->split];
+    for (int s = ECF8_SPLIT_EXPONENT; s <= ECF8_SPLIT_BYTE; s++)
+        if (t->analysis.entropy_bound_bytes[s] < t->entropy_bound_bytes)
+            t->entropy_bound_bytes = t->analysis.entropy_bound_bytes[s];
+    return ECF8_OK;
 }
 
 static int inspect_safetensors(const char *path, const ecf8_compress_options *o, ecf8_report *r)
@@ -101,6 +114,7 @@ static int inspect_safetensors(const char *path, const ecf8_compress_options *o,
     ecf8_st_close(&sf);
     return st;
 }
+#endif
 
 static int inspect_container(const char *path, const ecf8_compress_options *o, ecf8_report *r)
 {

@@ -67,7 +67,7 @@ int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *c
  * info): header and index are read and validated as ecf8_file_open does,
  * the payloads of a format 1.1 file stay on disk and are read one at a
  * time by the rebuild (a 1.0 file is read whole).  Its tensor infos'
- * payload pointers must not be dereferenced outside container.c. */
+ * payload pointers must not be dereferenced outside container_*.c. */
 int ecf8_file_open_index(const char *path, ecf8_file **out);
 
 /* Whether bytes start with the .ecf8 magic (docs/FORMAT.md 2). */
@@ -127,19 +127,6 @@ int ecf8_stream_open_payload(const ecf8_stream_geometry *g, const void *payload,
 int ecf8_stream_open_parts(const ecf8_stream_geometry *g, const uint8_t *packed_lengths,
                            const void *offsets, uint64_t offsets_bytes, const void *coded,
                            uint64_t coded_avail, ecf8_stream *out);
-/* ecf8_stream_open_payload and ecf8_stream_open_parts with the geometry
- * as positional arguments, for container.c until it moves to the forms
- * above (it is being changed on another branch). */
-int ecf8_stream_from_payload_copy(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
-                                  uint64_t rows, uint64_t cols, uint64_t chunk_rows,
-                                  uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
-                                  uint64_t payload_bytes, ecf8_stream *out, uint64_t **offsets_copy);
-int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bits, uint64_t rows,
-                           uint64_t cols, uint64_t chunk_rows, uint64_t chunk_cols,
-                           uint64_t coded_bytes, const uint8_t *packed_lengths,
-                           const void *offsets, uint64_t offsets_bytes, const void *coded,
-                           uint64_t coded_avail, ecf8_stream *out);
-
 /* Tensor t (stored or coded) into out (source_bytes, out_bytes >= that),
  * checked against its checksum: what ecf8_file_read_tensor does once it has
  * found t, for callers that hold an ecf8_tensor_info (the matmul). */

@@ -216,27 +216,13 @@ int ecf8_stream_open_payload(const ecf8_stream_geometry *g, const void *payload,
     return st;
 }
 
-/* The positional forms container.c still calls. */
-#define GEOMETRY_OF_ARGS                                                                    \
-    {.dtype = dtype, .split = split, .code_bits = code_bits, .rows = rows, .cols = cols,    \
-     .chunk_rows = chunk_rows, .chunk_cols = chunk_cols, .coded_bytes = coded_bytes}
-
-int ecf8_stream_from_parts(ecf8_dtype dtype, ecf8_split split, unsigned code_bits, uint64_t rows,
-                           uint64_t cols, uint64_t chunk_rows, uint64_t chunk_cols,
-                           uint64_t coded_bytes, const uint8_t *packed_lengths,
-                           const void *offsets, uint64_t offsets_bytes, const void *coded,
-                           uint64_t coded_avail, ecf8_stream *out)
+/* The encoder's options, here so that a decode-only build (which has no
+ * encoder) still fills them for ecf8_inspect_path. */
+void ecf8_compress_options_init(ecf8_compress_options *o)
 {
-    const ecf8_stream_geometry g = GEOMETRY_OF_ARGS;
-    return ecf8_stream_open_parts(&g, packed_lengths, offsets, offsets_bytes, coded, coded_avail,
-                                  out);
-}
-
-int ecf8_stream_from_payload_copy(ecf8_dtype dtype, ecf8_split split, unsigned code_bits,
-                                  uint64_t rows, uint64_t cols, uint64_t chunk_rows,
-                                  uint64_t chunk_cols, uint64_t coded_bytes, const void *payload,
-                                  uint64_t payload_bytes, ecf8_stream *out, uint64_t **offsets_copy)
-{
-    const ecf8_stream_geometry g = GEOMETRY_OF_ARGS;
-    return ecf8_stream_open_payload(&g, payload, payload_bytes, out, offsets_copy);
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+    o->split = ECF8_SPLIT_AUTO;
+    o->max_code_bits = ECF8_DEFAULT_CODE_BITS;
+    o->chunk_elements = ECF8_DEFAULT_CHUNK_ELEMENTS;
 }

@@ -1046,8 +1046,8 @@ static void test_directory_odd_members(void **state)
     free(base), free(dir), free(ecf), free(out), free(single);
     if (crashed)
         tu_bug_returned("BUG-13 verify-empty-member",
-                     "sink_compare (container.c) calls memcmp(NULL + 0, data, 0) for an empty "
-                     "original file: undefined behaviour, an abort under UBSan");
+                        "sink_compare (container_rebuild.c) calls memcmp(NULL + 0, data, 0) for an "
+                        "empty original file: undefined behaviour, an abort under UBSan");
 }
 
 /* ---- containers in memory ---------------------------------------------------- */

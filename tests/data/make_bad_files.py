@@ -20,7 +20,7 @@ stage    parse  (safetensors: compress/info fail)
          decode (the file opens; verify, decompress and info fail)
 needle   a substring the one-line error message must contain
 
-The container layout used here is the one written by src/container.c (see the
+The container layout used here is the one written by src/container_write.c (see the
 comment at its top); regenerate after an intentional format change.
 """
 import argparse

@@ -1,0 +1,336 @@
+/* container_rebuild.c - byte-exact reconstruction of the original files
+ * from a container (ecf8_decompress_path*: all or nothing, through
+ * temporary files) and verification (ecf8_verify_path*: rebuilt and
+ * compared with the originals piece by piece, or decoded and checked). */
+#define _GNU_SOURCE
+#include "container.h"
+
+#include <errno.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+/* ecf8_decode_options as of the first version: older callers pass this much. */
+#define DECODE_OPTIONS_V1_BYTES (offsetof(ecf8_decode_options, progress_user) + sizeof(void *))
+
+void ecf8_decode_options_init(ecf8_decode_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->struct_size = sizeof *o;
+}
+
+/* NULL options are the defaults; a struct smaller than the first version's
+ * is refused rather than read past its end. */
+static int decode_options_get(const ecf8_decode_options *options, ecf8_decode_options *out)
+{
+    ecf8_decode_options_init(out);
+    if (!options) return ECF8_OK;
+    if (options->struct_size < DECODE_OPTIONS_V1_BYTES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode options struct too small (struct_size %zu)",
+                         options->struct_size);
+    /* Fields after the caller's struct_size keep their defaults. */
+    memcpy(out, options, options->struct_size < sizeof *out ? options->struct_size : sizeof *out);
+    out->struct_size = sizeof *out;
+    return ECF8_OK;
+}
+
+/* Bytes of the original file(s) rebuilt so far, reported to the caller. */
+typedef struct progress_state {
+    const ecf8_decode_options *options;
+    uint64_t done, total;
+} progress_state;
+
+static void progress_start(progress_state *p, const ecf8_decode_options *o, const ecf8_file *f)
+{
+    p->options = o;
+    p->done = p->total = 0;
+    for (size_t i = 0; i < f->n_sources; i++) p->total += f->sources[i].source_bytes;
+    if (o->progress) o->progress(o->progress_user, 0, p->total);
+}
+
+static void progress_add(progress_state *p, uint64_t bytes)
+{
+    p->done += bytes;
+    if (p->options->progress) p->options->progress(p->options->progress_user, p->done, p->total);
+}
+
+/* Streams source file i: its header bytes, then each tensor decoded and
+ * checked.  `sink` receives the bytes in order (a file or a comparator). */
+typedef int (*sink_fn)(void *ctx, const void *data, size_t n);
+
+static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_fn sink, void *ctx,
+                          progress_state *progress, ecf8_tensor_decode_fn decode, void *decode_ctx)
+{
+    const source_info *s = &f->sources[i];
+    int st = sink(ctx, s->prefix, s->prefix_bytes);
+    if (!st) progress_add(progress, s->prefix_bytes);
+    uint64_t max = 0;
+    for (uint32_t k = 0; k < s->n_tensors; k++) {
+        const ecf8_tensor_info *t = &f->tensors[s->first_tensor + k];
+        if (t->split != ECF8_SPLIT_STORED && t->source_bytes > max) max = t->source_bytes;
+    }
+    uint8_t *buf = max ? malloc(max) : NULL;
+    if (max && !buf) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %llu-byte tensor", (unsigned long long)max);
+    uint8_t *payload = NULL; /* a file opened by ecf8_file_open_index: one payload at a time */
+    size_t payload_cap = 0;
+    for (uint32_t k = 0; k < s->n_tensors && !st; k++) {
+        size_t ti = s->first_tensor + k;
+        ecf8_tensor_info t;
+        if ((st = ecf8_file_payload_read(f, &f->tensors[ti], &payload, &payload_cap, &t))) break;
+        if (t.split == ECF8_SPLIT_STORED) {
+            if (ecf8_hash64(t.payload, t.source_bytes) != t.checksum)
+                st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
+            else
+                st = sink(ctx, t.payload, t.source_bytes);
+        } else {
+            st = decode ? decode(decode_ctx, f, ti, buf, max)
+                        : ecf8_tensor_decode_checked(&t, buf, max, threads);
+            if (!st) st = sink(ctx, buf, t.source_bytes);
+        }
+        if (!st) progress_add(progress, t.source_bytes);
+    }
+    free(payload);
+    free(buf);
+    return st;
+}
+
+static int sink_outfile(void *ctx, const void *data, size_t n)
+{
+    return ecf8_outfile_write(ctx, data, n);
+}
+
+/* The output rules of ecf8_output_check for every file the container
+ * rebuilds, and for a directory container an out_path that is a directory
+ * (or a link to one) or absent. */
+static int check_outputs(const ecf8_file *f, const char *in_path, const char *out_path, bool overwrite)
+{
+    if (!ecf8_file_is_directory(f)) return ecf8_output_check(out_path, in_path, overwrite);
+    if (!out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
+    struct stat sb;
+    if (stat(out_path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "%s: not a directory (the container holds a directory)", out_path);
+    int st = ECF8_OK;
+    for (size_t i = 0; i < f->n_sources && !st; i++) {
+        char *path = ecf8_join_path(out_path, f->sources[i].path);
+        st = path ? ecf8_output_check(path, in_path, overwrite) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        free(path);
+    }
+    return st;
+}
+
+/* A container can expand without bound (a constant tensor is a one-symbol
+ * code of no bits: 236 bytes can be 3 GiB): refuses, before writing
+ * anything, an output larger than the free space of the filesystem it goes
+ * to (out_path when it is a directory, else the directory it is in), and
+ * says how large it would be. */
+static int check_output_space(const ecf8_file *f, const char *out_path, uint64_t output_bytes)
+{
+    char *where = strdup(out_path);
+    if (!where) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    struct stat sb;
+    if (stat(out_path, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        char *slash = strrchr(where, '/');
+        if (!slash) strcpy(where, ".");
+        else if (slash == where) slash[1] = '\0';
+        else *slash = '\0';
+    }
+    struct statvfs vfs;
+    int st = ECF8_OK;
+    /* Where statvfs cannot tell, opening the output reports the problem. */
+    if (statvfs(where, &vfs) == 0) {
+        uint64_t free_bytes = (uint64_t)vfs.f_bavail * (uint64_t)vfs.f_frsize;
+        if (output_bytes > free_bytes)
+            st = ecf8_fail(ECF8_ERR_IO, "%s: the output would be %llu bytes (from a %llu-byte "
+                           "container), the filesystem has %llu bytes free", out_path,
+                           (unsigned long long)output_bytes, (unsigned long long)f->bytes.size,
+                           (unsigned long long)free_bytes);
+    }
+    free(where);
+    return st;
+}
+
+int ecf8_decompress_path(const char *in_path, const char *out_path, unsigned threads)
+{
+    ecf8_decode_options o;
+    ecf8_decode_options_init(&o);
+    o.threads = threads;
+    return ecf8_decompress_path_ex(in_path, out_path, &o);
+}
+
+int ecf8_decompress_path_ex(const char *in_path, const char *out_path, const ecf8_decode_options *options)
+{
+    return ecf8_decompress_path_with(in_path, out_path, options, NULL, NULL);
+}
+
+int ecf8_decompress_path_with(const char *in_path, const char *out_path,
+                              const ecf8_decode_options *options, ecf8_tensor_decode_fn decode,
+                              void *decode_ctx)
+{
+    ecf8_clear_error();
+    ecf8_decode_options o;
+    if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    if (!in_path[0] || !out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
+    int st = decode_options_get(options, &o);
+    if (st) return st;
+    unsigned threads = o.threads;
+    ecf8_file *f;
+    /* The CPU decoder reads one payload at a time; a device decoder is
+     * handed the open file, its payloads in memory. */
+    st = decode ? ecf8_file_open(in_path, &f) : ecf8_file_open_index(in_path, &f);
+    if (st) return ecf8_fail_context(st, "%s", in_path);
+    progress_state progress;
+    progress_start(&progress, &o, f);
+    bool dir = ecf8_file_is_directory(f);
+    _Atomic(ecf8_temp *) *made_dir = NULL; /* a directory this call created */
+    ecf8_outfile *outs = NULL;
+    size_t opened = 0;
+    /* Every output is checked before anything is decoded or created, and
+     * the expansion against the free space. */
+    if ((st = check_outputs(f, in_path, out_path, o.overwrite != 0))) goto done;
+    if ((st = check_output_space(f, out_path, progress.total))) goto done;
+    if (dir && ecf8_temp_create_dir(out_path, &made_dir) != 0 && errno != EEXIST) {
+        st = ecf8_fail(ECF8_ERR_IO, "%s: cannot create directory: %s", out_path,
+                       errno == EINTR ? "interrupted" : strerror(errno));
+        goto done;
+    }
+    /* Every source is written under a temporary name first; they are put in
+     * place only once all of them are complete (all or nothing). */
+    outs = calloc(f->n_sources, sizeof *outs);
+    if (!outs) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); goto done; }
+    for (size_t i = 0; i < f->n_sources && !st; i++) {
+        char *path = dir ? ecf8_join_path(out_path, f->sources[i].path) : strdup(out_path);
+        if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+        st = ecf8_outfile_open(&outs[i], path, in_path, o.overwrite != 0);
+        if (!st) {
+            opened = i + 1;
+            st = rebuild_source(f, i, threads, sink_outfile, &outs[i], &progress, decode, decode_ctx);
+            if (st && !outs[i].failed) st = ecf8_fail_context(st, "%s", in_path);
+            else if (!st) st = ecf8_outfile_finish(&outs[i]);
+        }
+        free(path);
+    }
+    /* A file that changed meanwhile explains any other failure too. */
+    int changed = ecf8_file_payloads_unchanged(f);
+    if (changed) st = ecf8_fail_context(changed, "%s", in_path);
+    for (size_t i = 0; i < opened; i++) {
+        if (st) ecf8_outfile_abort(&outs[i]);
+        else st = ecf8_outfile_commit(&outs[i]);
+    }
+    if (st && made_dir) rmdir(out_path);
+    ecf8_temp_release(made_dir);
+done:
+    free(outs);
+    ecf8_file_close(f);
+    return st;
+}
+
+/* The original is read piece by piece beside the reconstruction, not
+ * copied whole: verify already holds the container in memory. */
+#define COMPARE_PIECE ((size_t)4 << 20)
+
+typedef struct compare_ctx {
+    int fd;
+    struct stat before; /* the original's version when opened */
+    uint64_t pos;
+    uint8_t *piece;     /* COMPARE_PIECE bytes */
+    bool original_failed; /* the error is about the original (name it) */
+} compare_ctx;
+
+static int sink_compare(void *ctx, const void *data, size_t n)
+{
+    compare_ctx *c = ctx;
+    const uint8_t *d = data;
+    while (n) {
+        size_t want = n < COMPARE_PIECE ? n : COMPARE_PIECE, got;
+        int st = ecf8_read_at(c->fd, c->piece, want, c->pos, &got);
+        if (st) {
+            c->original_failed = true;
+            return st;
+        }
+        if (got < want || memcmp(c->piece, d, want) != 0) {
+            size_t at = 0;
+            while (at < got && c->piece[at] == d[at]) at++;
+            c->original_failed = true;
+            return ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the original at byte %llu",
+                             (unsigned long long)(c->pos + at));
+        }
+        c->pos += want, d += want, n -= want;
+    }
+    return ECF8_OK;
+}
+
+/* Rebuilds source i of f and compares it with the file at path. */
+static int compare_source(const ecf8_file *f, size_t i, const char *path, unsigned threads,
+                          progress_state *progress, compare_ctx *c)
+{
+    int st = ecf8_open_regular_file(path, &c->fd, &c->before);
+    if (st) {
+        c->original_failed = true;
+        return st;
+    }
+    if (!(c->piece = malloc(COMPARE_PIECE))) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!st) st = rebuild_source(f, i, threads, sink_compare, c, progress, NULL, NULL);
+    uint64_t size = (uint64_t)c->before.st_size;
+    if (!st && c->pos != size) {
+        c->original_failed = true;
+        st = c->pos < size ? ecf8_fail(ECF8_ERR_MISMATCH, "original has %llu more bytes",
+                                       (unsigned long long)(size - c->pos))
+                           : ecf8_fail(ECF8_ERR_MISMATCH, "reconstruction differs from the "
+                                       "original at byte %llu", (unsigned long long)size);
+    }
+    /* A mismatch with an original that changed meanwhile says nothing. */
+    struct stat after;
+    if ((!st || c->original_failed) && fstat(c->fd, &after) == 0 &&
+        !ecf8_same_file_version(&c->before, &after)) {
+        c->original_failed = true;
+        st = ecf8_fail(ECF8_ERR_IO, "input changed while being read");
+    }
+    close(c->fd);
+    free(c->piece);
+    return st;
+}
+
+static int sink_discard(void *ctx, const void *data, size_t n)
+{
+    (void)ctx, (void)data, (void)n;
+    return ECF8_OK;
+}
+
+int ecf8_verify_path(const char *in_path, const char *original_path, unsigned threads)
+{
+    ecf8_decode_options o;
+    ecf8_decode_options_init(&o);
+    o.threads = threads;
+    return ecf8_verify_path_ex(in_path, original_path, &o);
+}
+
+int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ecf8_decode_options *options)
+{
+    ecf8_clear_error();
+    ecf8_decode_options o;
+    int st = decode_options_get(options, &o);
+    if (st) return st;
+    unsigned threads = o.threads;
+    ecf8_file *f;
+    st = ecf8_file_open_index(in_path, &f);
+    if (st) return ecf8_fail_context(st, "%s", in_path);
+    progress_state progress;
+    progress_start(&progress, &o, f);
+    bool dir = ecf8_file_is_directory(f);
+    for (size_t i = 0; i < f->n_sources && !st; i++) {
+        if (!original_path) {
+            st = rebuild_source(f, i, threads, sink_discard, NULL, &progress, NULL, NULL);
+            if (st) st = ecf8_fail_context(st, "%s", in_path);
+            continue;
+        }
+        char *path = dir ? ecf8_join_path(original_path, f->sources[i].path) : strdup(original_path);
+        compare_ctx c = {0};
+        if (!path) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+        st = compare_source(f, i, path, threads, &progress, &c);
+        if (st) st = ecf8_fail_context(st, "%s", c.original_failed ? path : in_path);
+        free(path);
+    }
+    int changed = ecf8_file_payloads_unchanged(f); /* explains any other failure too */
+    if (changed) st = ecf8_fail_context(changed, "%s", in_path);
+    ecf8_file_close(f);
+    return st;
+}

@@ -1,0 +1,396 @@
+/* container_write.c - the .ecf8 container's writer: ecf8_compress_path
+ * reads safetensors files (or a checkpoint directory), codes their tensors
+ * and streams the payloads, then writes the index (zstd-compressed unless
+ * plain_index) and last the header that points at it. */
+#define _GNU_SOURCE
+#include "container.h"
+#include "safetensors.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <zstd.h>
+
+/* ---- growable byte buffer for the index ----------------------------------- */
+typedef struct bytebuf {
+    uint8_t *data;
+    size_t len, cap;
+} bytebuf;
+
+static int bb_reserve(bytebuf *b, size_t extra)
+{
+    if (b->len + extra <= b->cap) return ECF8_OK;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap < b->len + extra) cap *= 2;
+    uint8_t *p = realloc(b->data, cap);
+    if (!p) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    b->data = p;
+    b->cap = cap;
+    return ECF8_OK;
+}
+
+static int bb_append(bytebuf *b, const void *p, size_t n, uint64_t *offset)
+{
+    int st = bb_reserve(b, n);
+    if (st) return st;
+    if (offset) *offset = b->len;
+    if (n) memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return ECF8_OK;
+}
+
+/* ---- writer ------------------------------------------------------------------ */
+typedef struct source_rec {
+    uint64_t path_off, path_len, prefix_off, prefix_len, source_bytes;
+    uint32_t first_tensor, n_tensors;
+} source_rec;
+
+typedef struct writer {
+    ecf8_outfile out;
+    bytebuf blob;
+    bytebuf tensors; /* TENSOR_ENTRY_BYTES each */
+    source_rec *sources;
+    size_t n_sources;
+    uint64_t n_tensors;
+    uint64_t codable_tensors; /* of a dtype ecf8 codes, not empty */
+    const ecf8_compress_options *options;
+    uint64_t done, total;
+} writer;
+
+static void put_u64(uint8_t *p, size_t at, uint64_t v) { ecf8_store_le64(p + at, v); }
+static void put_u32(uint8_t *p, size_t at, uint32_t v) { ecf8_store_le32(p + at, v); }
+
+static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t source_base)
+{
+    const uint8_t *data;
+    int st = ecf8_st_read_tensor(sf, t, &data);
+    if (st) return st;
+    uint8_t e[TENSOR_ENTRY_BYTES] = {0};
+    uint64_t off;
+    st = bb_append(&w->blob, t->name, strlen(t->name), &off);
+    if (st) return st;
+    put_u64(e, 0, off);
+    put_u32(e, 8, (uint32_t)strlen(t->name));
+    put_u32(e, 12, (uint32_t)strlen(t->dtype_name));
+    if ((st = bb_append(&w->blob, t->dtype_name, strlen(t->dtype_name), &off))) return st;
+    put_u64(e, 16, off);
+    e[24] = (uint8_t)t->dtype;
+    e[26] = (uint8_t)t->ndim;
+    for (unsigned d = 0; d < t->ndim; d++) put_u64(e, 32 + 8 * d, t->shape[d]);
+    put_u64(e, 96, t->offset - source_base);
+    put_u64(e, 104, t->bytes);
+    put_u64(e, 168, ecf8_hash64(data, t->bytes));
+
+    ecf8_encoded *enc = NULL;
+    ecf8_split split = ECF8_SPLIT_STORED;
+    const void *payload = data;
+    size_t payload_bytes = t->bytes;
+    if (t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0) {
+        w->codable_tensors++;
+        uint64_t rows, cols;
+        ecf8_st_tensor_view(t, &rows, &cols);
+        st = ecf8_tensor_encode(t->dtype, data, rows, cols, w->options, &enc);
+        if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
+        split = ecf8_encoded_split(enc);
+        payload = ecf8_encoded_payload(enc, &payload_bytes);
+        const ecf8_stream *s = ecf8_encoded_stream(enc);
+        if (s) {
+            /* With a compressed index the code lengths and the chunk
+             * offsets move into it: zstd stores them in a quarter of their
+             * size (lengths are alike across tensors, offsets grow slowly),
+             * about 0.3% of a checkpoint.  The payload is the coded stream. */
+            if (!w->options->plain_index) {
+                uint8_t packed[128] = {0};
+                uint64_t off_at;
+                for (unsigned i = 0; i < s->n_symbols; i++) packed[i / 2] |= (uint8_t)(s->lengths[i] << (4 * (i & 1)));
+                static const uint8_t zeros[8] = {0};
+                st = bb_append(&w->blob, packed, s->n_symbols / 2, &off);
+                if (!st) st = bb_append(&w->blob, zeros, ecf8_align_up(w->blob.len, 8) - w->blob.len, NULL);
+                if (!st) st = bb_append(&w->blob, s->chunk_offsets, (s->n_chunks + 1) * 8, &off_at);
+                if (st) {
+                    ecf8_encoded_free(enc);
+                    return st;
+                }
+                e[28] = TENSOR_FLAGS_PARTS_IN_INDEX;
+                put_u64(e, 176, off);
+                put_u64(e, 184, off_at);
+                size_t skip = (size_t)(s->coded - (const uint8_t *)payload);
+                payload = s->coded;
+                payload_bytes -= skip;
+            }
+            e[27] = (uint8_t)s->code_bits;
+            put_u64(e, 128, s->rows);
+            put_u64(e, 136, s->cols);
+            put_u64(e, 144, s->chunk_rows);
+            put_u64(e, 152, s->chunk_cols);
+            put_u64(e, 160, s->coded_bytes);
+        }
+    }
+    e[25] = (uint8_t)split;
+    st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
+    put_u64(e, 112, w->out.pos);
+    put_u64(e, 120, payload_bytes);
+    if (!st) st = ecf8_outfile_write(&w->out, payload, payload_bytes);
+    ecf8_encoded_free(enc);
+    if (!st) st = bb_append(&w->tensors, e, sizeof e, NULL);
+    w->n_tensors++;
+    w->done += t->bytes;
+    if (w->options && w->options->progress)
+        w->options->progress(w->options->progress_user, w->done, w->total);
+    return st;
+}
+
+static int add_source(writer *w, const char *rel_path, const char *full_path, bool is_safetensors)
+{
+    source_rec *r = realloc(w->sources, (w->n_sources + 1) * sizeof *r);
+    if (!r) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    w->sources = r;
+    r = &w->sources[w->n_sources++];
+    memset(r, 0, sizeof *r);
+    r->first_tensor = (uint32_t)w->n_tensors;
+    int st = bb_append(&w->blob, rel_path, strlen(rel_path), &r->path_off);
+    if (st) return st;
+    r->path_len = strlen(rel_path);
+
+    if (!is_safetensors) { /* e.g. the shard index json: kept verbatim */
+        ecf8_file_copy m;
+        if ((st = ecf8_file_copy_read(full_path, &m))) return ecf8_fail_context(st, "%s", full_path);
+        r->prefix_len = r->source_bytes = m.size;
+        st = bb_append(&w->blob, m.data, m.size, &r->prefix_off);
+        w->done += m.size;
+        if (w->options && w->options->progress)
+            w->options->progress(w->options->progress_user, w->done, w->total);
+        ecf8_file_copy_free(&m);
+        return st;
+    }
+    st_file sf;
+    if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
+    r->source_bytes = sf.size;
+    r->prefix_len = sf.data_start;
+    st = bb_append(&w->blob, sf.prefix, sf.data_start, &r->prefix_off);
+    const uint64_t done_before = w->done;
+    w->done += sf.data_start;
+    if (w->options && w->options->progress)
+        w->options->progress(w->options->progress_user, w->done, w->total);
+    for (size_t i = 0; i < sf.n_tensors && !st; i++) st = write_tensor(w, &sf, &sf.tensors[i], 0);
+    /* The tensors were read one at a time: all from the version opened. */
+    if (!st) st = ecf8_st_check_unchanged(&sf);
+    if (!st && w->done != done_before + sf.size) {
+        /* The total counts whole files: the gaps between tensors too. */
+        w->done = done_before + sf.size;
+        if (w->options && w->options->progress)
+            w->options->progress(w->options->progress_user, w->done, w->total);
+    }
+    if (st && !w->out.failed) st = ecf8_fail_context(st, "%s", full_path);
+    r = &w->sources[w->n_sources - 1];
+    r->n_tensors = (uint32_t)(w->n_tensors - r->first_tensor);
+    ecf8_st_close(&sf);
+    return st;
+}
+
+static int finish(writer *w, uint32_t flags)
+{
+    int st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
+    if (st) return st;
+    uint64_t meta_offset = w->out.pos;
+    uint8_t mh[META_HEADER_BYTES] = {0};
+    put_u32(mh, 0, (uint32_t)w->n_sources);
+    put_u32(mh, 4, flags);
+    put_u64(mh, 8, w->n_tensors);
+    uint64_t blob_offset = META_HEADER_BYTES + w->n_sources * SOURCE_ENTRY_BYTES + w->tensors.len;
+    put_u64(mh, 16, blob_offset);
+    put_u64(mh, 24, w->blob.len);
+    bytebuf meta = {0};
+    st = bb_append(&meta, mh, sizeof mh, NULL);
+    for (size_t i = 0; i < w->n_sources && !st; i++) {
+        const source_rec *r = &w->sources[i];
+        uint8_t e[SOURCE_ENTRY_BYTES];
+        put_u64(e, 0, r->path_off);
+        put_u64(e, 8, r->path_len);
+        put_u64(e, 16, r->prefix_off);
+        put_u64(e, 24, r->prefix_len);
+        put_u64(e, 32, r->source_bytes);
+        put_u32(e, 40, r->first_tensor);
+        put_u32(e, 44, r->n_tensors);
+        st = bb_append(&meta, e, sizeof e, NULL);
+    }
+    if (!st) st = bb_append(&meta, w->tensors.data, w->tensors.len, NULL);
+    if (!st) st = bb_append(&meta, w->blob.data, w->blob.len, NULL);
+    /* The index is mostly fixed-size entries with zero fields, names and the
+     * JSON headers: zstd shrinks it 3-10x, which is 1-2% of a checkpoint made
+     * of many small tensors.  Level 19 costs a few ms per 100 KB of index;
+     * huge indexes (very large JSON headers) get a faster level. */
+    uint8_t *packed = NULL;
+    size_t packed_len = 0;
+    bool zstd_index = !st && !w->options->plain_index;
+    if (zstd_index) {
+        size_t cap = ZSTD_compressBound(meta.len);
+        packed = malloc(cap);
+        if (!packed) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        if (!st) {
+            packed_len = ZSTD_compress(packed, cap, meta.data, meta.len, meta.len <= (8u << 20) ? 19 : 9);
+            if (ZSTD_isError(packed_len))
+                st = ecf8_fail(ECF8_ERR_NOMEM, "compressing the index: %s", ZSTD_getErrorName(packed_len));
+            else if (!index_expansion_ok(meta.len, packed_len) ||
+                     !tensor_table_expansion_ok(w->n_tensors, packed_len))
+                st = ecf8_fail(ECF8_ERR_ARGUMENT,
+                               "the index (%zu bytes) compresses to %zu, more than readers accept; "
+                               "write it uncompressed (--plain-index)", meta.len, packed_len);
+        }
+    }
+    const uint8_t *index = zstd_index ? packed : meta.data;
+    size_t index_len = zstd_index ? packed_len : meta.len;
+    if (!st) st = ecf8_outfile_write(&w->out, index, index_len);
+    if (!st) {
+        uint8_t h[HEADER_BYTES] = {0};
+        memcpy(h, ECF8_MAGIC, 8);
+        h[8] = ECF8_FORMAT_VERSION; /* u16 major */
+        h[10] = zstd_index ? ECF8_FORMAT_MINOR : 0;
+        put_u32(h, 12, zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0);
+        put_u64(h, 16, w->out.pos);
+        put_u64(h, 24, meta_offset);
+        put_u64(h, 32, index_len);
+        put_u64(h, 40, ecf8_hash64(index, index_len));
+        put_u64(h, 48, zstd_index ? meta.len : 0);
+        put_u64(h, 56, ecf8_hash64(h, 56));
+        st = ecf8_outfile_pwrite(&w->out, h, sizeof h, 0);
+    }
+    free(packed);
+    free(meta.data);
+    return st;
+}
+
+static bool is_subdirectory(DIR *d, const struct dirent *de)
+{
+    if (de->d_type != DT_UNKNOWN) return de->d_type == DT_DIR;
+    struct stat sb;
+    return fstatat(dirfd(d), de->d_name, &sb, 0) == 0 && S_ISDIR(sb.st_mode);
+}
+
+/* Sorted names of the *.safetensors and *.json files of a directory. */
+static int list_checkpoint_dir(const char *dir, char ***names_out, size_t *n_out)
+{
+    DIR *d = opendir(dir);
+    if (!d) return ecf8_fail(ECF8_ERR_IO, "%s: cannot open directory: %s", dir, strerror(errno));
+    char **names = NULL;
+    size_t n = 0;
+    int st = ECF8_OK;
+    struct dirent *de;
+    size_t n_safetensors = 0;
+    char subdir[256] = ""; /* one subdirectory, to name when there are no shards */
+    while ((de = readdir(d)) && !st) {
+        if (!subdir[0] && de->d_name[0] != '.' && is_subdirectory(d, de))
+            snprintf(subdir, sizeof subdir, "%s", de->d_name);
+        if (!ecf8_checkpoint_file_name(de->d_name)) continue;
+        n_safetensors += ecf8_ends_with(de->d_name, ".safetensors");
+        if (n == MAX_SOURCES) {
+            st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: more than %d checkpoint files", dir, MAX_SOURCES);
+            break;
+        }
+        char **p = realloc(names, (n + 1) * sizeof *names);
+        if (!p || !(p[n] = strdup(de->d_name))) {
+            if (p) names = p;
+            st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+            break;
+        }
+        names = p;
+        n++;
+    }
+    closedir(d);
+    /* A directory of subdirectories (a diffusers pipeline: unet/, vae/,
+     * ... beside a model_index.json) would become a container of its json
+     * files alone. */
+    if (!st && n_safetensors == 0 && subdir[0])
+        st = ecf8_fail(ECF8_ERR_NOT_FOUND, "%s: no .safetensors files in the directory itself; "
+                       "subdirectories such as '%s' are not read (compress each one)", dir, subdir);
+    else if (!st && n_safetensors == 0)
+        st = ecf8_fail(ECF8_ERR_NOT_FOUND, "%s: no .safetensors files in directory", dir);
+    if (st) {
+        for (size_t i = 0; i < n; i++) free(names[i]);
+        free(names);
+        return st;
+    }
+    qsort(names, n, sizeof *names, ecf8_cmp_str);
+    *names_out = names;
+    *n_out = n;
+    return ECF8_OK;
+}
+
+static uint64_t path_size(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+}
+
+int ecf8_compress_path(const char *in_path, const char *out_path,
+                       const ecf8_compress_options *options)
+{
+    uint64_t codable;
+    return ecf8_compress_path_counted(in_path, out_path, options, &codable);
+}
+
+int ecf8_compress_path_counted(const char *in_path, const char *out_path,
+                               const ecf8_compress_options *options, uint64_t *codable_tensors)
+{
+    ecf8_clear_error();
+    if (codable_tensors) *codable_tensors = 0;
+    ecf8_compress_options defaults;
+    if (!options) {
+        ecf8_compress_options_init(&defaults);
+        options = &defaults;
+    }
+    if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    if (!in_path[0] || !out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
+    /* The writer itself reads plain_index, a field older callers lack:
+     * check here, not only in the encoder (a file may have nothing to code). */
+    if (options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "compress: options struct too small");
+    struct stat sb;
+    if (stat(in_path, &sb) != 0)
+        return ecf8_fail(ECF8_ERR_IO, "%s: cannot open: %s", in_path, strerror(errno));
+    bool is_dir = S_ISDIR(sb.st_mode);
+    char **names = NULL;
+    size_t n_names = 0;
+    int st;
+    if (is_dir && (st = list_checkpoint_dir(in_path, &names, &n_names))) return st;
+
+    /* overwrite came after the first version of the struct. */
+    bool overwrite = options->overwrite && (options->struct_size == 0 ||
+                                            options->struct_size >= offsetof(ecf8_compress_options, overwrite) + sizeof(int));
+    writer w = {.options = options};
+    if ((st = ecf8_outfile_open(&w.out, out_path, in_path, overwrite))) goto done;
+    uint8_t zero[HEADER_BYTES] = {0};
+    st = ecf8_outfile_write(&w.out, zero, sizeof zero);
+    if (!is_dir) {
+        w.total = (uint64_t)sb.st_size;
+        if (!st) st = add_source(&w, "", in_path, true); /* names in_path on failure */
+    } else {
+        for (size_t i = 0; i < n_names; i++) {
+            char *full = ecf8_join_path(in_path, names[i]);
+            if (!full) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+            w.total += path_size(full);
+            free(full);
+        }
+        for (size_t i = 0; i < n_names && !st; i++) {
+            char *full = ecf8_join_path(in_path, names[i]);
+            if (!full) { st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory"); break; }
+            st = add_source(&w, names[i], full, ecf8_ends_with(names[i], ".safetensors"));
+            if (st && !w.out.failed && !strstr(ecf8_last_error(), in_path))
+                st = ecf8_fail_context(st, "%s", full);
+            free(full);
+        }
+    }
+    if (!st) st = finish(&w, is_dir ? FLAG_DIRECTORY : 0);
+    if (!st) {
+        st = ecf8_outfile_commit(&w.out);
+    } else {
+        ecf8_outfile_abort(&w.out);
+    }
+done:
+    if (!st && codable_tensors) *codable_tensors = w.codable_tensors;
+    for (size_t i = 0; i < n_names; i++) free(names[i]);
+    free(names);
+    free(w.blob.data);
+    free(w.tensors.data);
+    free(w.sources);
+    return st;
+}
