@@ -160,27 +160,6 @@ static int engine_enqueue(const device *d, engine_id e, ecf8_cl_matmul *mm, clbl
 }
 
 /* ---- the bench ----------------------------------------------------------------------------- */
-/* FP8/BF16 element -> double (exact). */
-static double element_value(ecf8_dtype dt, const uint8_t *w, size_t i)
-{
-    if (dt == ECF8_DTYPE_BF16) {
-        uint32_t bits = (uint32_t)(w[2 * i] | w[2 * i + 1] << 8) << 16;
-        float v;
-        memcpy(&v, &bits, sizeof v);
-        return v;
-    }
-    unsigned b = w[i], em = b & 0x7F;
-    double sign = (b & 0x80) ? -1.0 : 1.0;
-    if (dt == ECF8_DTYPE_F8_E4M3) {
-        if (em == 0x7F) return NAN;
-        unsigned e = em >> 3, mt = em & 7;
-        return sign * (e ? ldexp(1.0 + mt / 8.0, (int)e - 7) : ldexp(mt / 8.0, -6));
-    }
-    unsigned e = em >> 2, mt = em & 3;
-    if (e == 31) return mt ? NAN : sign * INFINITY;
-    return sign * (e ? ldexp(1.0 + mt / 4.0, (int)e - 15) : ldexp(mt / 4.0, -14));
-}
-
 /* A flush kernel that reads and writes a buffer larger than the device's
  * last-level cache, so the next run reads its weights from memory. */
 static const char flush_source[] =
@@ -280,21 +259,8 @@ static int bench_tile(const char *path, const mm_weight *src, const uint8_t *raw
     if (ecf8_tensor_encode(dt, b->raw, n, k, &o, &b->enc)) return bench_lib_error(path, "encoding the tiled weight failed");
     snprintf(b->name, sizeof b->name, "%s (tiled to %llux%llu)", src->w.name, (unsigned long long)n,
              (unsigned long long)k);
-    ecf8_tensor_info *t = &b->info;
-    memset(t, 0, sizeof *t);
-    t->name = b->name;
-    t->dtype = dt;
-    t->dtype_name = src->w.dtype_name;
-    t->split = ecf8_encoded_split(b->enc);
-    t->ndim = 2;
-    t->shape[0] = n, t->shape[1] = k;
-    t->n_elements = n * k;
-    t->source_bytes = n * k * es;
-    size_t pb;
-    t->payload = ecf8_encoded_payload(b->enc, &pb);
-    t->payload_bytes = pb;
-    t->checksum = XXH3_64bits(b->raw, (size_t)(n * k * es));
-    if (t->split != ECF8_SPLIT_STORED) t->stream = *ecf8_encoded_stream(b->enc);
+    if (ecf8_encoded_tensor_info(b->enc, b->name, dt, b->raw, n, k, &b->info))
+        return bench_lib_error(path, "describing the tiled weight failed");
     if (src->has_scale) {
         size_t snb = (size_t)src->s.shape[0], skb = (size_t)src->s.shape[1];
         size_t nb = (size_t)(n + 127) / 128, kb = (size_t)(k + 127) / 128;
@@ -462,7 +428,7 @@ static int bench_one(const device *d, const bench_weight *b, size_t m, unsigned 
                     memcpy(&f, (const uint8_t *)b->scale.payload + 4 * ((j / 128) * nkb + c / 128), 4);
                     s = f;
                 }
-                wrow[c] = element_value(t->dtype, b->raw, j * k + c) * s;
+                wrow[c] = (double)ecf8_element_to_float(t->dtype, b->raw, j * k + c) * s; /* exact */
             }
             for (size_t i = 0; i < m; i++) {
                 double acc = 0;

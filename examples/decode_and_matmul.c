@@ -10,7 +10,8 @@
  *
  * TENSOR defaults to the first 2-D F8_E4M3/F8_E5M2/BF16 "*.weight" tensor;
  * an FP8 weight needs its block scales "<TENSOR>_scale_inv" (the
- * DeepSeek-V3 / Qwen3-FP8 layout: F32 [ceil(N/128), ceil(K/128)]).
+ * DeepSeek-V3 / Qwen3-FP8 layout: F32 [ceil(N/128), ceil(K/128)]), which
+ * ecf8_file_find_scale finds.
  * ECF8_PLATFORM / ECF8_DEVICE pick another device (index or name part).
  *
  * Build against an installed ecf8 with examples/CMakeLists.txt, or:
@@ -44,31 +45,6 @@
         }                                                                             \
     } while (0)
 
-/* Element values of the weight dtypes (for the CPU check at the end). */
-static float fp8_to_float(uint8_t v, int e5m2)
-{
-    int sign = v >> 7, mbits = e5m2 ? 2 : 3, bias = e5m2 ? 15 : 7;
-    int exp = (v >> mbits) & (e5m2 ? 31 : 15), man = v & ((1 << mbits) - 1);
-    float mag;
-    if (exp == 0)
-        mag = ldexpf((float)man, 1 - bias - mbits); /* subnormal */
-    else if (e5m2 && exp == 31)
-        mag = man ? NAN : INFINITY;
-    else if (!e5m2 && exp == 15 && man == 7)
-        mag = NAN; /* E4M3 (fn) has no infinities */
-    else
-        mag = ldexpf((float)(man | 1 << mbits), exp - bias - mbits);
-    return sign ? -mag : mag;
-}
-
-static float bf16_to_float(const uint8_t *p)
-{
-    uint32_t bits = (uint32_t)p[0] << 16 | (uint32_t)p[1] << 24;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static int is_linear_weight(const ecf8_tensor_info *t)
 {
     size_t n = strlen(t->name);
@@ -101,11 +77,9 @@ int main(int argc, char **argv)
         for (wi = 0; wi < count; wi++) {
             CHECK(ecf8_file_tensor(file, wi, &w));
             if (!is_linear_weight(&w)) continue;
-            char name[1024];
-            snprintf(name, sizeof name, "%s_scale_inv", w.name);
             if (w.dtype == ECF8_DTYPE_BF16) {
                 if (bf16 == count) bf16 = wi;
-            } else if (ecf8_file_find(file, name, &si) == ECF8_OK) {
+            } else if (ecf8_file_find_scale(file, wi, &si) == ECF8_OK) {
                 break;
             }
         }
@@ -123,9 +97,7 @@ int main(int argc, char **argv)
            (unsigned long long)w.payload_bytes);
     float *scales = NULL;
     if (fp8) {
-        char name[1024];
-        snprintf(name, sizeof name, "%s_scale_inv", w.name);
-        CHECK(ecf8_file_find(file, name, &si));
+        CHECK(ecf8_file_find_scale(file, wi, &si));
         CHECK(ecf8_file_tensor(file, si, &scale));
         scales = malloc(scale.source_bytes);
         CHECK(ecf8_file_read_tensor(file, si, scales, scale.source_bytes, 0));
@@ -190,9 +162,9 @@ int main(int argc, char **argv)
         for (size_t j = 0; j < n && j < 8; j++) {
             double ref = 0, mag = 0;
             for (size_t i = 0; i < k; i++) {
-                double wv = fp8 ? fp8_to_float(wbytes[j * k + i], w.dtype == ECF8_DTYPE_F8_E5M2) *
-                                      scales[(j / 128) * kb + i / 128]
-                                : bf16_to_float(wbytes + 2 * (j * k + i));
+                /* the exact value of the element, times its block's scale */
+                double wv = ecf8_element_to_float(w.dtype, wbytes, j * k + i) *
+                            (fp8 ? scales[(j / 128) * kb + i / 128] : 1.0f);
                 ref += x[r * k + i] * wv;
                 mag += fabs(x[r * k + i] * wv);
             }

@@ -355,6 +355,54 @@ ECF8_API int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *ou
  * ecf8_cl_enqueue_decode and check the result themselves. */
 ECF8_API uint64_t ecf8_checksum64(const void *data, size_t bytes);
 
+/* ---- helpers: scales, in-memory tensors, element values ------------------- */
+/* Where an FP8 weight keeps its scales.  Two naming conventions, tried in
+ * this order (a weight "A.kernel" reads as "A.weight"):
+ *
+ *   convention  weight     scale tensor          used by
+ *   0           A.weight   A.weight_scale_inv    DeepSeek-V3, Qwen3-FP8 (block scales)
+ *   1           A.weight   A.weight_scale        compressed-tensors, AutoFP8
+ *   0, 1        A.kernel   A.weight_scale_inv, A.weight_scale
+ *   0, 1        N (other)  N_scale_inv, N_scale
+ *
+ * ecf8_scale_name writes the scale name of `weight_name` under `convention`
+ * into out: ECF8_ERR_NOT_FOUND for a convention past the table,
+ * ECF8_ERR_ARGUMENT when it does not fit in out_size bytes (out is then
+ * ""), e.g. for error messages and files other than containers. */
+ECF8_API int ecf8_scale_name(const char *weight_name, unsigned convention, char *out,
+                             size_t out_size);
+/* Index of the scale tensor of tensor `weight_index`: the one tensor named
+ * by a convention of the table above.  ECF8_ERR_NOT_FOUND when there is
+ * none (ecf8_last_error() names both candidates), ECF8_ERR_CORRUPT when
+ * both exist (which applies is ambiguous; the message names both),
+ * ECF8_ERR_ARGUMENT for an index out of range; *scale_index is written on
+ * success only.  Neither dtype nor shape is checked: ecf8_cl_matmul_create
+ * checks the scales it is given. */
+ECF8_API int ecf8_file_find_scale(const ecf8_file *file, size_t weight_index, size_t *scale_index);
+
+/* Describes an in-memory encoding as ecf8_file_tensor describes a
+ * container's tensor, e.g. for ecf8_cl_tensor_create and
+ * ecf8_cl_matmul_create: `dtype`, `data`, `rows` and `cols` are the ones
+ * given to ecf8_tensor_encode (data for the checksum), and the tensor is
+ * 2-D [rows, cols] with source_file 0.  *out points into `enc` (payload,
+ * stream; a STORED payload is `data` itself) and at `name` (NULL: ""), and
+ * stays valid as long as they do.  ECF8_ERR_ARGUMENT when the encoding is
+ * not of that dtype and shape, or for NULL. */
+ECF8_API int ecf8_encoded_tensor_info(const ecf8_encoded *enc, const char *name, ecf8_dtype dtype,
+                                      const void *data, uint64_t rows, uint64_t cols,
+                                      ecf8_tensor_info *out);
+
+/* The exact value of element `index` of little-endian `data` of a coded
+ * dtype as a float (every F8_E4M3, F8_E5M2, BF16 and F16 value is one):
+ * subnormals exactly, signed zeros and E5M2/F16 infinities kept.  A NaN
+ * keeps its sign; FP8 NaNs (E4M3 S.1111.111, E5M2 S.11111.xx) read as the
+ * quiet NaN, BF16 and F16 NaNs keep their payload (BF16 bit for bit).
+ * NaN for ECF8_DTYPE_OTHER or NULL data. */
+ECF8_API float ecf8_element_to_float(ecf8_dtype dtype, const void *data, size_t index);
+/* The same for elements 0 .. n-1 into out[0 .. n-1].  ECF8_ERR_UNSUPPORTED
+ * for ECF8_DTYPE_OTHER, ECF8_ERR_ARGUMENT for NULL with n > 0. */
+ECF8_API int ecf8_elements_to_float(ecf8_dtype dtype, const void *data, size_t n, float *out);
+
 /* Compresses a .safetensors file, or a directory holding a sharded
  * checkpoint (*.safetensors plus *.json), into out_path.  The output is
  * written to a temporary name (".ecf8-XXXXXX" in out_path's directory) and

@@ -110,20 +110,7 @@ static ecf8_tensor_info info_of(const ecf8_encoded *enc, ecf8_dtype d, const voi
                                 uint64_t rows, uint64_t cols, const char *name)
 {
     ecf8_tensor_info t;
-    memset(&t, 0, sizeof t);
-    size_t bytes;
-    t.name = name;
-    t.dtype = d;
-    t.dtype_name = ecf8_dtype_name(d);
-    t.split = ecf8_encoded_split(enc);
-    t.ndim = 2;
-    t.shape[0] = rows, t.shape[1] = cols;
-    t.n_elements = rows * cols;
-    t.source_bytes = rows * cols * ecf8_dtype_size(d);
-    t.payload = ecf8_encoded_payload(enc, &bytes);
-    t.payload_bytes = bytes;
-    t.checksum = ecf8_hash64(data, (size_t)t.source_bytes);
-    if (t.split != ECF8_SPLIT_STORED) t.stream = *ecf8_encoded_stream(enc);
+    assert_int_equal(ecf8_encoded_tensor_info(enc, name, d, data, rows, cols, &t), ECF8_OK);
     return t;
 }
 

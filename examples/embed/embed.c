@@ -152,14 +152,6 @@ static void launch(gpu *g, cl_kernel k, size_t g0, size_t g1, unsigned nargs, ..
 #define ARG(v) sizeof(v), (const void *)&(v)
 
 /* ---- weights ----------------------------------------------------------------------- */
-static float half_to_float(uint16_t h)
-{
-    int e = h >> 10 & 31, m = h & 1023;
-    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY)
-                                                       : ldexpf((float)(m | 1024), e - 25);
-    return h >> 15 ? -v : v;
-}
-
 /* Tensor `name`, which must have `ndim` dims equal to shape[] (0 = any). */
 static void find_tensor(model_file *f, const char *name, unsigned ndim, const uint64_t *shape,
                         ecf8_tensor_info *t)
@@ -190,13 +182,8 @@ static float *read_f32(model_file *f, const ecf8_tensor_info *t)
     float *out = xmalloc(n * sizeof *out);
     if (!strcmp(t->dtype_name, "F32")) {
         memcpy(out, raw, n * 4);
-    } else if (t->dtype == ECF8_DTYPE_BF16) {
-        for (size_t i = 0; i < n; i++) {
-            uint32_t bits = (uint32_t)raw[2 * i] << 16 | (uint32_t)raw[2 * i + 1] << 24;
-            memcpy(&out[i], &bits, 4);
-        }
-    } else if (t->dtype == ECF8_DTYPE_F16) {
-        for (size_t i = 0; i < n; i++) out[i] = half_to_float((uint16_t)(raw[2 * i] | raw[2 * i + 1] << 8));
+    } else if (t->dtype == ECF8_DTYPE_BF16 || t->dtype == ECF8_DTYPE_F16) {
+        check(ecf8_elements_to_float(t->dtype, raw, n, out), t->name);
     } else {
         die("%s: tensor '%s' is %s: want F32, BF16 or F16", g_model_path, t->name, t->dtype_name);
     }
@@ -264,7 +251,7 @@ static void load_linear(gpu *g, model *md, model_file *f, const char *prefix, ui
     }
     if (fp8) {
         const uint64_t sshape[2] = {(n + 127) / 128, (k + 127) / 128};
-        snprintf(name, sizeof name, "%s.weight_scale_inv", prefix);
+        check(ecf8_scale_name(w.name, 0, name, sizeof name), w.name); /* "<prefix>.weight_scale_inv" */
         find_tensor(f, name, 2, sshape, &s);
         if (strcmp(s.dtype_name, "F32"))
             die("%s: tensor '%s' is %s, not F32", g_model_path, name, s.dtype_name);

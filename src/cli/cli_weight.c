@@ -28,17 +28,6 @@ static int matmul_dtype(ecf8_dtype d)
     return d == ECF8_DTYPE_F8_E4M3 || d == ECF8_DTYPE_F8_E5M2 || d == ECF8_DTYPE_BF16;
 }
 
-/* The scale of `A.weight` is `A.weight_scale_inv`; of `A.kernel`,
- * `A.weight_scale_inv`. */
-static void scale_name_of(const char *name, char *out, size_t size)
-{
-    size_t n = strlen(name);
-    if (n >= 7 && !strcmp(name + n - 7, ".kernel"))
-        snprintf(out, size, "%.*s.weight_scale_inv", (int)(n - 7), name);
-    else
-        snprintf(out, size, "%s_scale_inv", name);
-}
-
 static int load_weight(const ecf8_file *f, const char *name, mm_weight *out, char *why, size_t size)
 {
     size_t i;
@@ -51,10 +40,16 @@ static int load_weight(const ecf8_file *f, const char *name, mm_weight *out, cha
                             "tensor '%s' is %s with %u dims; matmul needs a 2-D F8_E4M3, F8_E5M2 or BF16 weight",
                             name, t->dtype_name, t->ndim);
     if (t->dtype == ECF8_DTYPE_BF16) return 0;
-    scale_name_of(name, out->scale_name, sizeof out->scale_name);
-    if (ecf8_file_find(f, out->scale_name, &i))
+    /* The table of ecf8_file_find_scale: "A.weight_scale_inv" (or
+     * "A.weight_scale") of "A.weight" or "A.kernel". */
+    ecf8_scale_name(name, 0, out->scale_name, sizeof out->scale_name);
+    size_t si;
+    int st = ecf8_file_find_scale(f, i, &si);
+    if (st == ECF8_ERR_NOT_FOUND)
         return weight_error(why, size, "FP8 tensor '%s' has no scale tensor '%s'", name, out->scale_name);
-    if (ecf8_file_tensor(f, i, &out->s)) return lib_why(why, size, "unreadable scale tensor");
+    if (st) return lib_why(why, size, "no scale tensor");
+    if (ecf8_file_tensor(f, si, &out->s)) return lib_why(why, size, "unreadable scale tensor");
+    snprintf(out->scale_name, sizeof out->scale_name, "%s", out->s.name);
     out->has_scale = 1;
     return 0;
 }
@@ -69,12 +64,8 @@ static int pick_weight(const ecf8_file *f, mm_weight *out, char *why, size_t siz
         ecf8_tensor_info t;
         if (ecf8_file_tensor(f, i, &t) || !matmul_dtype(t.dtype) || t.ndim != 2) continue;
         if (strstr(t.name, "embed")) continue;
-        if (t.dtype != ECF8_DTYPE_BF16) {
-            char sname[1024];
-            size_t j;
-            scale_name_of(t.name, sname, sizeof sname);
-            if (ecf8_file_find(f, sname, &j)) continue;
-        }
+        size_t j;
+        if (t.dtype != ECF8_DTYPE_BF16 && ecf8_file_find_scale(f, i, &j)) continue;
         if (t.n_elements > best_n) best = t.name, best_n = t.n_elements;
     }
     if (!best) return weight_error(why, size, "no 2-D F8_E4M3/F8_E5M2 (with scales) or BF16 weight to multiply");

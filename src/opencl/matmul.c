@@ -68,18 +68,12 @@ static uint32_t f32_bits(float f)
     return u;
 }
 
-/* fp32 bits of an FP8 element exactly as cl/matmul.cl computes them. */
+/* fp32 bits of an FP8 element as cl/matmul.cl computes them: its exact
+ * value, NaN codes as the quiet NaN with their sign (ecf8_element_to_float). */
 static uint32_t fp8_bits(ecf8_dtype dtype, unsigned b)
 {
-    uint32_t s = (uint32_t)(b & 0x80u) << 24, em = b & 0x7Fu;
-    if (dtype == ECF8_DTYPE_F8_E4M3) {
-        if (em == 0x7F) return s | 0x7FC00000u;
-        if (em < 8) return s | f32_bits((float)em * 0x1p-9f);
-        return s | (em + 960u) << 20;
-    }
-    if (em >= 0x7C) return s | (em == 0x7C ? 0x7F800000u : 0x7FC00000u);
-    if (em < 4) return s | f32_bits((float)em * 0x1p-16f);
-    return s | (em + 448u) << 21;
+    const uint8_t byte = (uint8_t)b;
+    return f32_bits(ecf8_element_to_float(dtype, &byte, 0));
 }
 
 /* The kernel's decode table: bits 0-3 the code length, above them a value
