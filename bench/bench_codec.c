@@ -30,7 +30,11 @@
  *
  * Order-0 bound: per coded tensor the min over splits (stored, exponent,
  * byte) of ecf8_tensor_analysis.entropy_bound_bytes; other tensors and the
- * safetensors header at their size. */
+ * safetensors header at their size.
+ *
+ * This file reads the checkpoint and measures; bench_codec_report.c prints
+ * the results (JSON, table, summary); bench_codec.h is what both share. */
+#include "bench_codec.h"
 #include "bench_util.h"
 #include "ecf8.h"
 
@@ -53,9 +57,6 @@
 #define PAPER_GAP_BITS 4u        /* bit offset of a thread's first code */
 #define PAPER_BLOCK_BYTES 4096u  /* coded bytes per block (one u64 position) */
 #define ZSTD_LEVEL 19
-#define TARGET_BOUND_RATIO 1.01
-#define TARGET_ENCODE_MBPS 150.0
-#define TARGET_DECODE_GBPS 1.0
 #define MAX_REPEAT 1000
 
 /* ---- small helpers ------------------------------------------------------ */
@@ -98,7 +99,7 @@ static void *xcalloc(size_t n, size_t m)
 
 /* CLOCK_MONOTONIC by default; --clock cpu uses the calling thread's CPU
  * time, which a busy shared machine does not inflate (1-thread figures only). */
-static clockid_t g_clock = CLOCK_MONOTONIC;
+clockid_t g_clock = CLOCK_MONOTONIC;
 
 static double now_s(void)
 {
@@ -109,7 +110,7 @@ static double now_s(void)
 
 /* --stat min reports the fastest repeat instead of the median: the better
  * estimate of the uncontended cost when comparing two builds on a busy box. */
-static bool g_stat_min = false;
+bool g_stat_min = false;
 
 /* Median (or minimum, --stat min) of n values (sorts a copy). */
 static double median(const double *v, size_t n)
@@ -121,17 +122,6 @@ static double median(const double *v, size_t n)
     double m = g_stat_min ? c[0] : n % 2 ? c[n / 2] : (c[n / 2 - 1] + c[n / 2]) / 2;
     free(c);
     return m;
-}
-
-static double rate(uint64_t bytes, double seconds, double unit)
-{
-    return seconds > 0 ? (double)bytes / seconds / unit : 0;
-}
-
-static const char *base_name(const char *path)
-{
-    const char *s = strrchr(path, '/');
-    return s ? s + 1 : path;
 }
 
 static int mkdir_p(const char *path)
@@ -172,21 +162,6 @@ static uint8_t *read_file(const char *path, size_t *size)
     return p;
 }
 
-static int write_file_atomic(const char *path, const void *data, size_t n)
-{
-    char tmp[4608];
-    snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return -1;
-    bool ok = fwrite(data, 1, n, f) == n;
-    ok = (fclose(f) == 0) && ok;
-    if (!ok || rename(tmp, path) != 0) {
-        remove(tmp);
-        return -1;
-    }
-    return 0;
-}
-
 static uint64_t file_size(const char *path)
 {
     struct stat st;
@@ -194,7 +169,7 @@ static uint64_t file_size(const char *path)
 }
 
 /* ---- the safetensors file ---------------------------------------------- */
-typedef struct tensor {
+struct tensor {
     char *name;
     char dtype_name[32];
     ecf8_dtype dtype;
@@ -206,18 +181,7 @@ typedef struct tensor {
     uint64_t bound_bytes;
     uint64_t paper_bytes;                  /* paper layout, this dtype coded */
     int group;
-} tensor;
-
-typedef struct model {
-    const char *path;
-    uint8_t *data;
-    size_t size;
-    uint64_t header_bytes; /* 8 + JSON header */
-    tensor *t;
-    size_t nt;
-    time_t mtime_s;
-    long mtime_ns;
-} model;
+};
 
 static int parse_safetensors(model *m)
 {
@@ -317,16 +281,6 @@ static double coded_bits(const uint8_t *data, uint64_t n, const ecf8_stream *s)
     return bits;
 }
 
-/* ---- groups (dtype, split) for the breakdown ---------------------------- */
-#define MAX_GROUPS 16
-typedef struct group {
-    ecf8_dtype dtype;
-    ecf8_split split;
-    unsigned tensors;
-    uint64_t elements, source_bytes, payload_bytes, bound_bytes;
-    double enc1_s, dec1_s; /* medians */
-} group;
-
 /* ---- zstd -19 with an on-disk cache ------------------------------------- */
 static void cache_path(const model *m, char *out, size_t cap)
 {
@@ -368,39 +322,21 @@ static uint8_t *zstd19_frame(const model *m, size_t *frame_bytes, bool *cached, 
     ZSTD_freeCCtx(cc);
     if (ZSTD_isError(r)) die("%s: zstd: %s", m->path, ZSTD_getErrorName(r));
     *frame_bytes = r;
-    if (write_file_atomic(path, f, r) != 0)
-        fprintf(stderr, "%s: warning: cannot write cache %s\n", prog, path);
+    /* All or nothing (ecf8_output): a reader never finds half a frame. */
+    ecf8_output *out = NULL;
+    int st = ecf8_output_open(path, NULL, 1, &out);
+    if (st == ECF8_OK) {
+        st = ecf8_output_write(out, f, r);
+        if (st == ECF8_OK)
+            st = ecf8_output_commit(out);
+        else
+            ecf8_output_abort(out);
+    }
+    if (st != ECF8_OK) fprintf(stderr, "%s: warning: cannot write cache %s\n", prog, path);
     return f;
 }
 
-/* ---- options ------------------------------------------------------------ */
-typedef enum { MODE_ALL, MODE_DECODE, MODE_ENCODE } bench_mode;
-
-typedef struct bench_opts {
-    unsigned threads; /* the "all threads" figure: 0 = one per core */
-    unsigned repeat;
-    bool json, zstd;
-    bench_mode mode;
-} bench_opts;
-
-/* ---- results ----------------------------------------------------------- */
-typedef struct results {
-    uint64_t source_bytes, header_bytes, coded_source_bytes, stored_bytes;
-    uint64_t ecf8_bytes, ecf8_payload_bytes, zstd19_bytes;
-    uint64_t paper_e4m3_bytes, paper_all_bytes, bound_bytes;
-    unsigned n_tensors, n_coded;
-    bool roundtrip_file_ok, roundtrip_mem_ok, zstd_cached;
-    double zstd19_compress_s;
-    /* medians, seconds */
-    double enc1, encA, dec1, decA, file1, fileA, verified1, zstd_dec, compress_file;
-    unsigned threads_all;
-    /* ecf8_bytes - entropy_bound_bytes, by cause (bytes) */
-    double ov_split, ov_huffman, ov_chunk_pad, ov_offsets, ov_lengths, ov_stream_pad,
-        ov_stored, ov_container;
-    group groups[MAX_GROUPS];
-    unsigned n_groups;
-} results;
-
+/* ---- results ------------------------------------------------------------ */
 static int group_of(results *r, ecf8_dtype dtype, ecf8_split split)
 {
     for (unsigned g = 0; g < r->n_groups; g++)
@@ -481,219 +417,6 @@ static double time_verified(ecf8_file *f, model *m, const size_t *map, uint8_t *
               m->path);
     }
     return now_s() - t0;
-}
-
-/* ---- output ------------------------------------------------------------- */
-/* ,"key":value, or null for a figure that was not measured (0). */
-static void json_num(const char *key, int decimals, double v)
-{
-    if (v > 0)
-        printf(",\"%s\":%.*f", key, decimals, v);
-    else
-        printf(",\"%s\":null", key);
-}
-
-static double ratio(uint64_t a, uint64_t b) { return b ? (double)a / (double)b : 0; }
-
-static void print_json(const model *m, const results *r, const bench_opts *o)
-{
-    const double MB = 1e6, GB = 1e9;
-    printf("{\"file\":");
-    bench_json_string(stdout, m->path);
-    printf(",\"repeat\":%u,\"threads_all\":%u,\"clock\":\"%s\",\"stat\":\"%s\"", o->repeat,
-           r->threads_all, g_clock == CLOCK_MONOTONIC ? "monotonic" : "thread_cputime",
-           g_stat_min ? "min" : "median");
-    printf(",\"tensors\":%u,\"coded_tensors\":%u", r->n_tensors, r->n_coded);
-    printf(",\"source_bytes\":%llu,\"header_bytes\":%llu,\"coded_source_bytes\":%llu",
-           (unsigned long long)r->source_bytes, (unsigned long long)r->header_bytes,
-           (unsigned long long)r->coded_source_bytes);
-    if (o->mode == MODE_ALL) {
-        printf(",\"ecf8_bytes\":%llu,\"ecf8_payload_bytes\":%llu",
-               (unsigned long long)r->ecf8_bytes, (unsigned long long)r->ecf8_payload_bytes);
-        if (o->zstd) printf(",\"zstd19_bytes\":%llu", (unsigned long long)r->zstd19_bytes);
-        printf(",\"ecf8_paper_layout_bytes\":%llu,\"ecf8_paper_layout_all_dtypes_bytes\":%llu",
-               (unsigned long long)r->paper_e4m3_bytes, (unsigned long long)r->paper_all_bytes);
-        printf(",\"paper_layout_compared\":\"all_dtypes\"");
-        printf(",\"entropy_bound_bytes\":%llu", (unsigned long long)r->bound_bytes);
-        printf(",\"ecf8_ratio\":%.5f,\"ecf8_over_bound\":%.5f",
-               ratio(r->ecf8_bytes, r->source_bytes), ratio(r->ecf8_bytes, r->bound_bytes));
-        if (o->zstd)
-            printf(",\"zstd19_ratio\":%.5f,\"ecf8_over_zstd19\":%.5f",
-                   ratio(r->zstd19_bytes, r->source_bytes), ratio(r->ecf8_bytes, r->zstd19_bytes));
-        printf(",\"ecf8_over_paper_layout\":%.5f,\"ecf8_over_paper_layout_all_dtypes\":%.5f",
-               ratio(r->ecf8_bytes, r->paper_e4m3_bytes), ratio(r->ecf8_bytes, r->paper_all_bytes));
-        printf(",\"overhead_bytes\":{\"split_choice\":%.0f,\"huffman\":%.0f,"
-               "\"chunk_padding\":%.0f,\"chunk_offsets\":%.0f,\"code_lengths\":%.0f,"
-               "\"stream_pad\":%.0f,\"stored_small\":%.0f,\"container\":%.0f}",
-               r->ov_split, r->ov_huffman, r->ov_chunk_pad, r->ov_offsets, r->ov_lengths,
-               r->ov_stream_pad, r->ov_stored, r->ov_container);
-        printf(",\"roundtrip_file_ok\":%s,\"roundtrip_memory_ok\":%s",
-               r->roundtrip_file_ok ? "true" : "false", r->roundtrip_mem_ok ? "true" : "false");
-    }
-    if (o->mode != MODE_DECODE)
-        printf(",\"encode_mbps_per_core\":%.1f", rate(r->coded_source_bytes, r->enc1, MB)),
-            json_num("encode_mbps_all", 1, rate(r->coded_source_bytes, r->encA, MB));
-    if (o->mode == MODE_ALL)
-        json_num("compress_file_mbps_all", 1, rate(r->source_bytes, r->compress_file, MB));
-    if (o->mode != MODE_ENCODE) {
-        printf(",\"decode_gbps_per_core\":%.3f", rate(r->coded_source_bytes, r->dec1, GB));
-        json_num("decode_gbps_all", 3, rate(r->coded_source_bytes, r->decA, GB));
-        printf(",\"file_decode_gbps_per_core\":%.3f", rate(r->source_bytes, r->file1, GB));
-        json_num("file_decode_gbps_all", 3, rate(r->source_bytes, r->fileA, GB));
-    }
-    if (o->mode == MODE_ALL) {
-        printf(",\"verified_decode_gbps_per_core\":%.3f", rate(r->source_bytes, r->verified1, GB));
-        if (o->zstd) {
-            double z = rate(r->source_bytes, r->zstd_dec, GB);
-            printf(",\"zstd_decode_gbps_per_core\":%.3f", z);
-            printf(",\"decode_over_zstd\":%.3f,\"file_decode_over_zstd\":%.3f",
-                   z > 0 ? rate(r->coded_source_bytes, r->dec1, GB) / z : 0,
-                   z > 0 ? rate(r->source_bytes, r->file1, GB) / z : 0);
-            printf(",\"zstd19_cached\":%s", r->zstd_cached ? "true" : "false");
-        }
-    }
-    printf(",\"groups\":[");
-    for (unsigned g = 0; g < r->n_groups; g++) {
-        const group *G = &r->groups[g];
-        printf("%s{\"dtype\":\"%s\",\"split\":\"%s\",\"tensors\":%u,\"elements\":%llu,"
-               "\"source_bytes\":%llu,\"payload_bytes\":%llu,\"entropy_bound_bytes\":%llu",
-               g ? "," : "", ecf8_dtype_name(G->dtype), ecf8_split_name(G->split), G->tensors,
-               (unsigned long long)G->elements, (unsigned long long)G->source_bytes,
-               (unsigned long long)G->payload_bytes, (unsigned long long)G->bound_bytes);
-        if (o->mode != MODE_DECODE)
-            printf(",\"encode_mbps_per_core\":%.1f,\"encode_ns_per_element\":%.3f",
-                   rate(G->source_bytes, G->enc1_s, MB),
-                   G->elements ? G->enc1_s * 1e9 / (double)G->elements : 0);
-        if (o->mode != MODE_ENCODE)
-            printf(",\"decode_gbps_per_core\":%.3f,\"decode_ns_per_element\":%.3f",
-                   rate(G->source_bytes, G->dec1_s, GB),
-                   G->elements ? G->dec1_s * 1e9 / (double)G->elements : 0);
-        printf("}");
-    }
-    printf("]}\n");
-    fflush(stdout);
-}
-
-static const char *pass(bool ok) { return ok ? "PASS" : "FAIL"; }
-
-/* A figure in a fixed-width column, "-" when it was not measured. */
-static const char *fig(char *buf, size_t cap, int decimals, double v)
-{
-    if (v <= 0) return "-";
-    snprintf(buf, cap, "%.*f", decimals, v);
-    return buf;
-}
-
-static void print_table(const model *m, const results *r, const bench_opts *o)
-{
-    const double MB = 1e6, GB = 1e9, S = (double)r->source_bytes;
-    printf("\n== %s: %llu bytes, %u tensors (%u coded), %s of %u, all = %u threads%s\n",
-           m->path, (unsigned long long)r->source_bytes, r->n_tensors, r->n_coded,
-           g_stat_min ? "best" : "median", o->repeat, r->threads_all, g_clock == CLOCK_MONOTONIC ? "" : ", thread CPU time");
-    if (o->mode == MODE_ALL) {
-        printf("  %-38s %12s %8s\n", "size", "bytes", "% src");
-        printf("  %-38s %12llu %8.3f\n", "source", (unsigned long long)r->source_bytes, 100.0);
-        printf("  %-38s %12llu %8.3f  roundtrip %s\n", "ecf8", (unsigned long long)r->ecf8_bytes,
-               100 * (double)r->ecf8_bytes / S,
-               r->roundtrip_file_ok && r->roundtrip_mem_ok ? "byte-exact" : "MISMATCH");
-        printf("  %-38s %12.0f %8.3f  = split %.0f + huffman %.0f + chunk pad %.0f + offsets %.0f\n"
-               "  %-38s %12s %8s    + code lengths %.0f + stream pad %.0f + stored small %.0f"
-               " + container %.0f\n",
-               "ecf8 - bound", (double)r->ecf8_bytes - (double)r->bound_bytes,
-               100 * ((double)r->ecf8_bytes - (double)r->bound_bytes) / (double)r->bound_bytes,
-               r->ov_split, r->ov_huffman, r->ov_chunk_pad, r->ov_offsets, "", "", "",
-               r->ov_lengths, r->ov_stream_pad, r->ov_stored, r->ov_container);
-        printf("  %-38s %12llu %8.3f  ecf8/bound %.4f <= %.2f %s\n", "order-0 entropy bound",
-               (unsigned long long)r->bound_bytes, 100 * (double)r->bound_bytes / S,
-               ratio(r->ecf8_bytes, r->bound_bytes), TARGET_BOUND_RATIO,
-               pass(ratio(r->ecf8_bytes, r->bound_bytes) <= TARGET_BOUND_RATIO));
-        if (o->zstd)
-            printf("  %-38s %12llu %8.3f  ecf8/zstd %.4f %s%s\n", "zstd -19 (libzstd, 1 thread)",
-                   (unsigned long long)r->zstd19_bytes, 100 * (double)r->zstd19_bytes / S,
-                   ratio(r->ecf8_bytes, r->zstd19_bytes), pass(r->ecf8_bytes < r->zstd19_bytes),
-                   r->zstd_cached ? " (cached)" : "");
-        printf("  %-38s %12llu %8.3f  ecf8/layout %.4f\n", "ECF8 paper layout (E4M3 only)",
-               (unsigned long long)r->paper_e4m3_bytes, 100 * (double)r->paper_e4m3_bytes / S,
-               ratio(r->ecf8_bytes, r->paper_e4m3_bytes));
-        printf("  %-38s %12llu %8.3f  ecf8/layout %.4f %s\n", "ECF8 layout, all dtypes (compared)",
-               (unsigned long long)r->paper_all_bytes, 100 * (double)r->paper_all_bytes / S,
-               ratio(r->ecf8_bytes, r->paper_all_bytes), pass(r->ecf8_bytes < r->paper_all_bytes));
-    }
-    printf("  %-38s %12s %10s\n", "speed", "1 thread", "all");
-    if (o->mode != MODE_DECODE) {
-        double e1 = rate(r->coded_source_bytes, r->enc1, MB);
-        char b[32];
-        printf("  %-38s %12.1f %10s  >= %.0f MB/s/core %s\n", "encode MB/s (coded tensors)", e1,
-               fig(b, sizeof b, 1, rate(r->coded_source_bytes, r->encA, MB)), TARGET_ENCODE_MBPS,
-               pass(e1 >= TARGET_ENCODE_MBPS));
-        if (o->mode == MODE_ALL)
-            printf("  %-38s %12s %10s\n", "compress file MB/s (ecf8_compress_path)", "-",
-                   fig(b, sizeof b, 1, rate(r->source_bytes, r->compress_file, MB)));
-    }
-    if (o->mode != MODE_ENCODE) {
-        double d1 = rate(r->coded_source_bytes, r->dec1, GB);
-        double z = o->mode == MODE_ALL && o->zstd ? rate(r->source_bytes, r->zstd_dec, GB) : 0;
-        char b[32];
-        printf("  %-38s %12.3f %10s  >= %.1f GB/s/core %s\n", "decode GB/s (coded tensors)", d1,
-               fig(b, sizeof b, 3, rate(r->coded_source_bytes, r->decA, GB)),
-               TARGET_DECODE_GBPS, pass(d1 >= TARGET_DECODE_GBPS));
-        printf("  %-38s %12.3f %10s\n", "decode GB/s (whole file, in memory)",
-               rate(r->source_bytes, r->file1, GB),
-               fig(b, sizeof b, 3, rate(r->source_bytes, r->fileA, GB)));
-        if (o->mode == MODE_ALL) {
-            printf("  %-38s %12.3f %10s\n", "decode GB/s (.ecf8, checksums)",
-                   rate(r->source_bytes, r->verified1, GB), "-");
-            if (o->zstd)
-                printf("  %-38s %12.3f %10s  coded/zstd %.2fx %s (whole file %.2fx)\n",
-                       "zstd -d GB/s (level-19 frame)", z, "-", z > 0 ? d1 / z : 0,
-                       pass(d1 > z), z > 0 ? rate(r->source_bytes, r->file1, GB) / z : 0);
-        }
-    }
-    printf("  %-18s %4s %10s %11s %11s %11s %9s %9s %9s %9s\n", "dtype/split", "n", "elements",
-           "src bytes", "payload", "bound", "pay/src", "pay/bnd", "enc MB/s", "dec GB/s");
-    for (unsigned g = 0; g < r->n_groups; g++) {
-        const group *G = &r->groups[g];
-        char name[40];
-        snprintf(name, sizeof name, "%s/%s", ecf8_dtype_name(G->dtype), ecf8_split_name(G->split));
-        printf("  %-18s %4u %10llu %11llu %11llu %11llu %9.4f %9.4f", name, G->tensors,
-               (unsigned long long)G->elements, (unsigned long long)G->source_bytes,
-               (unsigned long long)G->payload_bytes, (unsigned long long)G->bound_bytes,
-               ratio(G->payload_bytes, G->source_bytes), ratio(G->payload_bytes, G->bound_bytes));
-        if (o->mode != MODE_DECODE)
-            printf(" %9.1f", rate(G->source_bytes, G->enc1_s, MB));
-        else
-            printf(" %9s", "-");
-        if (o->mode != MODE_ENCODE)
-            printf(" %9.3f", rate(G->source_bytes, G->dec1_s, GB));
-        printf("\n");
-    }
-    fflush(stdout);
-}
-
-/* One line per file: every "Done means" figure and its verdict. */
-static void print_summary(const char *const *files, const results *r, size_t nf,
-                          const bench_opts *o)
-{
-    const double MB = 1e6, GB = 1e9;
-    printf("\nsummary (%s of %u; enc/dec = 1 thread; * = target missed)\n",
-           g_stat_min ? "best" : "median", o->repeat);
-    printf("  %-30s %7s %7s %7s %7s %7s %8s %7s %7s %7s\n", "file", "ecf8", "/bound",
-           "/zstd19", "/layout", "zstd19", "enc MB/s", "dec GB/s", "zstd-d", "dec/zd");
-    for (size_t i = 0; i < nf; i++) {
-        const results *x = &r[i];
-        double b = ratio(x->ecf8_bytes, x->bound_bytes), z = ratio(x->ecf8_bytes, x->zstd19_bytes);
-        double l = ratio(x->ecf8_bytes, x->paper_all_bytes);
-        double e = rate(x->coded_source_bytes, x->enc1, MB), d = rate(x->coded_source_bytes, x->dec1, GB);
-        double zd = rate(x->source_bytes, x->zstd_dec, GB);
-        printf("  %-30.30s %7.4f %6.4f%s %6.4f%s %6.4f%s %7.4f %7.1f%s %6.3f%s %7.3f %6.2f%s\n",
-               base_name(files[i]), ratio(x->ecf8_bytes, x->source_bytes), b,
-               b <= TARGET_BOUND_RATIO ? " " : "*", z, o->zstd && z < 1 ? " " : "*", l,
-               l < 1 ? " " : "*", ratio(x->zstd19_bytes, x->source_bytes), e,
-               e >= TARGET_ENCODE_MBPS ? " " : "*", d, d >= TARGET_DECODE_GBPS ? " " : "*", zd,
-               zd > 0 ? d / zd : 0, zd > 0 && d > zd ? " " : "*");
-    }
-    printf("  (ecf8, zstd19: size / source; /bound, /zstd19, /layout: ecf8 size over each;\n"
-           "   layout = ECF8 paper layout applied to all coded dtypes)\n");
 }
 
 /* ---- one file ------------------------------------------------------------- */
