@@ -124,7 +124,13 @@ for file in "$LONG" "$TMP/long.ecf8"; do
     done
 done
 "$ECF8" info --json "$TMP/long.ecf8" >"$TMP/info.json"
-check "info --json is not JSON" python3 -m json.tool "$TMP/info.json" /dev/null
+check "info --json: not JSON with kind and the per-dtype sums" python3 -c '
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["kind"] == "ecf8", d["kind"]
+s = {x["dtype"]: x for x in d["dtypes"]}
+assert s["BF16"]["tensors"] == 2 and s["BF16"]["source_bytes"] == 512, s
+assert sum(x["tensors"] for x in d["dtypes"]) == len(d["tensors"]) == 5' "$TMP/info.json"
 "$ECF8" info --json --histogram "${PREFIX}q_proj.weight" "$LONG" >"$TMP/hist.json"
 check "info --json --histogram is not JSON" python3 -c '
 import json, sys

@@ -84,8 +84,9 @@ static void print_json(const char *path, const ecf8_report *r)
 {
     printf("{\"file\": ");
     cli_json_string(stdout, path);
-    printf(", \"file_bytes\": %llu, \"source_bytes\": %llu, \"tensors\": [",
-           (unsigned long long)r->file_bytes, (unsigned long long)r->source_bytes);
+    printf(", \"kind\": \"%s\", \"file_bytes\": %llu, \"source_bytes\": %llu, \"tensors\": [",
+           r->is_container ? "ecf8" : "safetensors", (unsigned long long)r->file_bytes,
+           (unsigned long long)r->source_bytes);
     for (size_t i = 0; i < r->n_tensors; i++) {
         const ecf8_tensor_report *t = &r->tensors[i];
         json_tensor_start(i, t);
