@@ -52,7 +52,7 @@ static const command_help g_commands[] = {
      "Names are printed in full, in the last column.  An .ecf8 file is described from its index:\n"
      "no tensor is decoded (no entropy figures; verify decodes).\n"},
     {"ls", "FILE.ecf8|FILE.safetensors [options]",
-     "list the tensors: name, dtype, shape, bytes and split (one line each)",
+     "list the tensors, one line each: dtype, shape, bytes, split and the name (last, in full)",
      {{"--json", "print a JSON array instead of lines (default: lines)"}, OPT_HELP},
      "An .ecf8 file is listed from its index.  For a .safetensors file the split is the one\n"
      "compress --split auto would choose, which reads the tensors.\n"},
@@ -72,7 +72,7 @@ static const command_help g_commands[] = {
      {{"--tensor NAME", "the weight W, [N, K] (required)"},
       {"--input X.npy", "float32 array of shape (K,) or (M, K) (required)"},
       {"--output Y.npy", "float32 result, (N,) or (M, N) (required)"},
-      {"--engine fused|uncompressed", "fused (default) decodes W on the fly; uncompressed decodes it once first"},
+      {"--engine fused|uncompressed", "fused (default) decodes only the tiles it multiplies; uncompressed reads W stored raw (same Y, bit for bit)"},
       OPT_FORCE, OPT_HELP},
      NULL},
     {"version", "", "print the version of ecf8 and of the container format it writes", {OPT_HELP}, NULL},
@@ -103,7 +103,7 @@ void cli_overview(FILE *f)
 int cli_help(const char *command)
 {
     const command_help *c = find_command(command);
-    if (!c) return cli_usage_error("help: unknown command '%s'", command);
+    if (!c) return cli_usage_error("unknown command '%s'", command);
     printf("usage: ecf8 %s%s%s\n\n%s.\n\noptions:\n", c->name, c->args[0] ? " " : "", c->args, c->summary);
     for (const help_option *o = c->options; o < c->options + 10 && o->flag; o++)
         printf("  %-28s %s\n", o->flag, o->text);
