@@ -20,6 +20,10 @@ int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
  * `value_options` (space-separated) given last lacks its value; anything
  * else is unknown. */
 int cli_unknown_option(const char *command, const char *option, bool last, const char *value_options);
+/* The usage error for a path argument ecf8 cannot take, or 0: an empty
+ * one, or "-" as an output (ecf8 does not write to standard output; "./-"
+ * names a file called "-"). */
+int cli_bad_path(const char *path, bool output);
 bool cli_parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 #include <stdio.h>
 /* Writes s so that it can do no harm where it lands: JSON (json true: the
@@ -45,6 +49,16 @@ void cli_install_decode_progress(ecf8_decode_options *o, const char *what);
 void cli_progress_clear(void);
 
 int cli_info(int argc, char **argv);
+/* `ecf8 ls` (cli_info.c) and `ecf8 extract` (cli_extract.c). */
+int cli_ls(int argc, char **argv);
+int cli_extract(int argc, char **argv);
+
+/* Help (cli_help.c): the overview of every command; one command's synopsis
+ * and options on stdout (0), or the usage error for an unknown command (2);
+ * whether argv holds --help or -h. */
+void cli_overview(FILE *f);
+int cli_help(const char *command);
+bool cli_wants_help(int argc, char **argv);
 
 /* Device commands (cli_opencl.c, or stubs without OpenCL). */
 int cli_devices(int argc, char **argv);

@@ -92,10 +92,7 @@ int cli_usage_error(const char *fmt, ...)
     return 2;
 }
 
-/* The usage error for a path argument ecf8 cannot take, or 0: an empty
- * one, or "-" as an output (ecf8 does not write to standard output; "./-"
- * names a file called "-"). */
-static int bad_path(const char *path, bool output)
+int cli_bad_path(const char *path, bool output)
 {
     if (!path[0]) return cli_usage_error("empty file name");
     if (output && !strcmp(path, "-"))
@@ -235,8 +232,8 @@ static int cmd_compress(int argc, char **argv)
         }
     }
     if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N] [--force]");
-    int rc = bad_path(paths[0], false);
-    if (rc || (rc = bad_path(paths[1], true))) return rc;
+    int rc = cli_bad_path(paths[0], false);
+    if (rc || (rc = cli_bad_path(paths[1], true))) return rc;
     cli_install_progress(&o, "compressing");
     uint64_t codable_tensors;
     int st = ecf8_compress_path_counted(paths[0], paths[1], &o, &codable_tensors);
@@ -265,7 +262,7 @@ static int parse_threads_and_paths(const char *command, int argc, char **argv, c
         } else if (force && (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f"))) {
             *force = true;
         } else if (!argv[i][0] || (force && *np == 1 && !strcmp(argv[i], "-"))) {
-            return bad_path(argv[i], force != NULL);
+            return cli_bad_path(argv[i], force != NULL);
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_unknown_option(command, argv[i], i + 1 == argc, "--threads");
         } else if (*np < max_paths) {
@@ -321,27 +318,6 @@ static int cmd_verify(int argc, char **argv)
     return 0;
 }
 
-static void usage(FILE *f)
-{
-    fprintf(f,
-            "ecf8 %s - lossless compression of FP8/BF16/FP16 weights\n\n"
-            "usage:\n"
-            "  ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N]\n"
-            "                [--max-code-bits B] [--chunk ELEMENTS] [--plain-index] [--force]\n"
-            "  ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--engine auto|opencl|cpu] [--threads N] [--force]\n"
-            "  ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]\n"
-            "  ecf8 info FILE.safetensors|FILE.ecf8 [--json] [--histogram TENSOR]\n"
-            "  ecf8 devices [--json]\n"
-            "  ecf8 matmul FILE.ecf8 --tensor NAME --input X.npy --output Y.npy\n"
-            "              [--engine fused|uncompressed] [--force]\n"
-            "  ecf8 version\n\n"
-            "Outputs are written under a temporary name and renamed into place when complete.\n"
-            "An existing output file is replaced only with --force (-f); a symbolic link, device\n"
-            "or FIFO is never replaced.  SIGINT, SIGTERM, SIGHUP and SIGPIPE remove temporaries.\n"
-            "Benchmarks: ecf8-bench-decode, ecf8-bench-matmul, ecf8-bench-codec (bench/).\n",
-            ECF8_VERSION_STRING);
-}
-
 /* A catchable signal that would end the process: remove the temporaries of
  * the outputs in progress, then die of the signal as if never caught (the
  * exit status a shell sees stays 128 + the signal's number). */
@@ -371,17 +347,27 @@ static void install_signal_handlers(void)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        usage(stderr);
+        cli_overview(stderr);
         return 2;
     }
     install_signal_handlers();
     const char *cmd = argv[1];
     argc -= 2;
     argv += 2;
+    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
+        if (argc > 1) return cli_usage_error("usage: ecf8 help [COMMAND]");
+        if (argc == 1 && strcmp(argv[0], "--help") && strcmp(argv[0], "-h")) return cli_help(argv[0]);
+        if (argc == 1) return cli_help("help");
+        cli_overview(stdout);
+        return 0;
+    }
+    if (cli_wants_help(argc, argv) && strcmp(cmd, "bench")) return cli_help(cmd);
     if (!strcmp(cmd, "compress")) return cmd_compress(argc, argv);
     if (!strcmp(cmd, "decompress")) return cmd_decompress(argc, argv);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
     if (!strcmp(cmd, "info")) return cli_info(argc, argv);
+    if (!strcmp(cmd, "ls")) return cli_ls(argc, argv);
+    if (!strcmp(cmd, "extract")) return cli_extract(argc, argv);
     if (!strcmp(cmd, "devices")) return cli_devices(argc, argv);
     if (!strcmp(cmd, "bench")) {
         fprintf(stderr, "ecf8: 'ecf8 bench' moved out of the tool: run ecf8-bench-decode or "
@@ -392,10 +378,6 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("ecf8 %s (format version %d.%d)\n", ECF8_VERSION_STRING, ECF8_FORMAT_VERSION,
                ECF8_FORMAT_MINOR);
-        return 0;
-    }
-    if (!strcmp(cmd, "help") || !strcmp(cmd, "--help") || !strcmp(cmd, "-h")) {
-        usage(stdout);
         return 0;
     }
     return cli_usage_error("unknown command '%s'", cmd);

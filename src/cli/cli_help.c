@@ -1,0 +1,119 @@
+/* cli_help.c - `ecf8 help [CMD]`, `ecf8 CMD --help`: every command's
+ * synopsis and one line per option, with what it does and its default.
+ * The overview (`ecf8 help`) is made from the same table. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct help_option {
+    const char *flag; /* as typed, with its value's placeholder */
+    const char *text; /* what it does; its default */
+} help_option;
+
+typedef struct command_help {
+    const char *name;
+    const char *args;    /* the synopsis after "ecf8 NAME" */
+    const char *summary; /* one line */
+    help_option options[10];
+    const char *notes; /* NULL or lines ending in '\n' */
+} command_help;
+
+#define OPT_FORCE {"--force, -f", "replace an existing output file (default: refuse; a link, device or FIFO is never replaced)"}
+#define OPT_THREADS(what) {"--threads N", what " threads, 0..256 (default 0: one per core)"}
+#define OPT_HELP {"--help, -h", "print this help and exit"}
+
+static const command_help g_commands[] = {
+    {"compress", "IN.safetensors|DIR OUT.ecf8 [options]",
+     "compress a .safetensors file or a checkpoint directory (*.safetensors + *.json) into a container",
+     {{"--split auto|exponent|byte", "what is entropy-coded: auto (default) takes the smaller of the exponent "
+                                     "field and the whole (high) byte per tensor, or stores it when coding does not shrink it"},
+      {"--max-code-bits B", "longest Huffman code, 1..13 (default 12)"},
+      {"--chunk ELEMENTS", "elements per independently decodable chunk, 64..1048576 (default 4096)"},
+      OPT_THREADS("encoder"),
+      {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1)"},
+      OPT_FORCE, OPT_HELP},
+     NULL},
+    {"decompress", "IN.ecf8 OUT.safetensors|DIR [options]",
+     "rebuild the original file (or directory) byte for byte, every checksum checked",
+     {{"--engine auto|opencl|cpu", "decoder: auto (default) uses an OpenCL device that is not a CPU, else the CPU decoder"},
+      OPT_THREADS("CPU decoder"), OPT_FORCE, OPT_HELP},
+     "All or nothing: outputs are written under temporary names and renamed when all are complete.\n"},
+    {"verify", "IN.ecf8 [ORIGINAL.safetensors|DIR] [options]",
+     "decode every tensor and check its checksum; with ORIGINAL, compare the rebuild with it byte for byte",
+     {OPT_THREADS("decoder"), OPT_HELP},
+     NULL},
+    {"info", "FILE.safetensors|FILE.ecf8 [options]",
+     "per tensor, to compress or not: dtype, shape, split, bits per weight coded and bound",
+     {{"--json", "print JSON instead of the table (default: a table)"},
+      {"--histogram TENSOR", "the exponent histogram of one tensor of a .safetensors file (text, or JSON with --json)"},
+      {"--wide", "add each tensor's byte counts, source and coded, to the table (default: bits per weight only)"},
+      OPT_HELP},
+     "Names are printed in full, in the last column.  An .ecf8 file is described from its index:\n"
+     "no tensor is decoded (no entropy figures; verify decodes).\n"},
+    {"ls", "FILE.ecf8|FILE.safetensors [options]",
+     "list the tensors, one line each: dtype, shape, bytes, split and the name (last, in full)",
+     {{"--json", "print a JSON array instead of lines (default: lines)"}, OPT_HELP},
+     "An .ecf8 file is listed from its index.  For a .safetensors file the split is the one\n"
+     "compress --split auto would choose, which reads the tensors.\n"},
+    {"extract", "FILE.ecf8 TENSOR -o OUT.npy|OUT.bin [options]",
+     "decode one tensor, check its checksum and write it to OUT",
+     {{"-o, --output OUT", "the output file (required): OUT.npy a NumPy array, any other name the raw bytes"},
+      OPT_FORCE, OPT_HELP},
+     "A .npy holds the tensor's dtype and shape (F64/F32/F16, I64..I8, U64..U8, BOOL).  BF16 and FP8\n"
+     "have no NumPy dtype: their .npy holds the raw bits as uint16 / uint8 (a note says so;\n"
+     "numpy: a.view(ml_dtypes.bfloat16)); OUT.bin holds the bytes as the safetensors file did.\n"},
+    {"devices", "[options]",
+     "list the OpenCL platforms and devices and the one ecf8 uses (ECF8_PLATFORM / ECF8_DEVICE)",
+     {{"--json", "print JSON instead of text (default: text)"}, OPT_HELP},
+     NULL},
+    {"matmul", "FILE.ecf8 --tensor NAME --input X.npy --output Y.npy [options]",
+     "Y = X W^T on an OpenCL device, W a tensor of the container (FP8 with block scales or BF16)",
+     {{"--tensor NAME", "the weight W, [N, K] (required)"},
+      {"--input X.npy", "float32 array of shape (K,) or (M, K) (required)"},
+      {"--output Y.npy", "float32 result, (N,) or (M, N) (required)"},
+      {"--engine fused|uncompressed", "fused (default) decodes only the tiles it multiplies; uncompressed reads W stored raw (same Y, bit for bit)"},
+      OPT_FORCE, OPT_HELP},
+     NULL},
+    {"version", "", "print the version of ecf8 and of the container format it writes", {OPT_HELP}, NULL},
+    {"help", "[COMMAND]", "print the overview, or a command's help (as ecf8 COMMAND --help)", {OPT_HELP}, NULL},
+};
+
+static const command_help *find_command(const char *name)
+{
+    for (size_t i = 0; i < sizeof g_commands / sizeof *g_commands; i++)
+        if (!strcmp(g_commands[i].name, name)) return &g_commands[i];
+    return NULL;
+}
+
+void cli_overview(FILE *f)
+{
+    fprintf(f, "ecf8 %s - lossless compression of FP8/BF16/FP16 weights\n\nusage:\n", ECF8_VERSION_STRING);
+    for (size_t i = 0; i < sizeof g_commands / sizeof *g_commands; i++) {
+        const command_help *c = &g_commands[i];
+        fprintf(f, "  ecf8 %s%s%s\n      %s\n", c->name, c->args[0] ? " " : "", c->args, c->summary);
+    }
+    fprintf(f, "\n'ecf8 help COMMAND' (or 'ecf8 COMMAND --help') lists a command's options.\n"
+               "Outputs are written under a temporary name and renamed into place when complete.\n"
+               "An existing output file is replaced only with --force (-f); a symbolic link, device\n"
+               "or FIFO is never replaced.  SIGINT, SIGTERM, SIGHUP and SIGPIPE remove temporaries.\n"
+               "Benchmarks: ecf8-bench-decode, ecf8-bench-matmul, ecf8-bench-codec (bench/).\n");
+}
+
+int cli_help(const char *command)
+{
+    const command_help *c = find_command(command);
+    if (!c) return cli_usage_error("unknown command '%s'", command);
+    printf("usage: ecf8 %s%s%s\n\n%s.\n\noptions:\n", c->name, c->args[0] ? " " : "", c->args, c->summary);
+    for (const help_option *o = c->options; o < c->options + 10 && o->flag; o++)
+        printf("  %-28s %s\n", o->flag, o->text);
+    if (c->notes) printf("\n%s", c->notes);
+    return 0;
+}
+
+bool cli_wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return true;
+    return false;
+}
