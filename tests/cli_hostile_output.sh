@@ -213,6 +213,17 @@ for shard in range(4):
 PY
 "$ECF8" compress --threads 2 "$TMP/big" "$TMP/big.ecf8" || fail "compress the big checkpoint"
 
+# On a terminal (script(1) gives one) the progress bar shows the rate and an
+# ETA, and is erased before the command's own line.
+if command -v script >/dev/null; then
+    script -qec "'$ECF8' verify --threads 1 '$TMP/big.ecf8'" /dev/null >"$TMP/tty.txt" 2>&1 </dev/null ||
+        fail "verify on a terminal: $(tail -c 200 "$TMP/tty.txt")"
+    grep -aq 'verifying \[#*.*\] *[0-9]*%  [0-9.]* MB/s  ETA [0-9]*:[0-9][0-9]:[0-9][0-9]' "$TMP/tty.txt" ||
+        fail "progress bar without rate and ETA: $(tr '\r' '\n' <"$TMP/tty.txt" | head -n 3)"
+    tr '\r' '\n' <"$TMP/tty.txt" | grep -aq "^$TMP/big.ecf8: OK" ||
+        fail "progress bar not erased before the result line"
+fi
+
 # interrupt SIG WATCH OUT -- ARGS...: runs ecf8 ARGS, sends SIG as soon as a
 # temporary appears in WATCH (or in OUT, an output directory), and checks the
 # exit status (128 + SIG, or 1), that no temporary is left in either and that

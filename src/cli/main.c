@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Length of the well-formed UTF-8 sequence at p (1 to 4), 0 when the byte
@@ -128,31 +129,54 @@ void cli_json_string(FILE *f, const char *s)
 
 #define PROGRESS_WIDTH 40
 
-/* Whether a bar is on stderr's current line (only ever with a terminal). */
+/* Whether a bar is on stderr's current line (only ever with a terminal),
+ * and when the operation it shows began (for the rate and the ETA). */
 static bool g_bar_drawn;
+static double g_bar_start = -1;
+#define BAR_LINE (PROGRESS_WIDTH + 64)
+
+static double monotonic_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 /* Erases the bar's line, so that what follows (an error) starts clean; a
  * no-op when no bar is drawn, so nothing is written to a non-terminal. */
 void cli_progress_clear(void)
 {
     if (!g_bar_drawn) return;
-    fprintf(stderr, "\r%*s\r", PROGRESS_WIDTH + 20, "");
+    fprintf(stderr, "\r%*s\r", BAR_LINE, "");
     fflush(stderr);
     g_bar_drawn = false;
 }
 
-/* Draws a progress bar on stderr; installed only when stderr is a terminal. */
+/* Draws "WHAT [####    ]  42%  123.4 MB/s  ETA 0:07" on stderr; installed
+ * only when stderr is a terminal.  The rate is of the bytes the callback
+ * counts (the original tensors' bytes) since the first call. */
 static void progress_bar(void *user, uint64_t done, uint64_t total)
 {
     const char *what = user;
+    double now = monotonic_seconds();
+    if (g_bar_start < 0 || done == 0) g_bar_start = now;
     if (done >= total) {
         cli_progress_clear();
+        g_bar_start = -1;
         return;
     }
     int width = PROGRESS_WIDTH, filled = (int)((double)done / (double)total * width);
-    fprintf(stderr, "\r%s [%.*s%*s] %3d%%", what, filled,
+    char tail[64] = "";
+    double elapsed = now - g_bar_start;
+    if (elapsed > 0.02 && done > 0) {
+        double rate = (double)done / elapsed, eta = (double)(total - done) / rate;
+        unsigned secs = eta < 359999 ? (unsigned)(eta + 0.5) : 359999;
+        snprintf(tail, sizeof tail, "  %.1f MB/s  ETA %u:%02u:%02u", rate * 1e-6, secs / 3600,
+                 secs / 60 % 60, secs % 60);
+    }
+    fprintf(stderr, "\r%s [%.*s%*s] %3d%%%-40s", what, filled,
             "########################################", width - filled, "",
-            (int)(100.0 * (double)done / (double)total));
+            (int)(100.0 * (double)done / (double)total), tail);
     fflush(stderr);
     g_bar_drawn = true;
 }
