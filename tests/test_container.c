@@ -1,7 +1,9 @@
 /* test_container.c - the .ecf8 container: byte-exact compress/decompress of
- * the real slices and of synthetic files with every kind of tensor, sharded
- * directories, verify (with and without the original), the ecf8_file_*
- * accessors and the all-or-nothing outputs. */
+ * the real slices and of synthetic files with every kind of tensor, both
+ * index formats, sharded directories (and their odd members), verify with
+ * and without the original, the ecf8_file_* accessors and the progress
+ * callbacks.  Output rules: test_outputs.c; ecf8_inspect_path and
+ * containers in memory: test_container_open.c. */
 #include "testutil.h"
 
 #include "internal.h"
@@ -10,35 +12,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include <xxhash.h>
 
-static const char *SLICES[] = {"minilm-slice-e4m3.safetensors", "minilm-slice-e5m2.safetensors",
-                               "minilm-slice-bf16.safetensors"};
-
-static char *dup_path(const char *p)
-{
-    char *s = strdup(p);
-    assert_non_null(s);
-    return s;
-}
-
-static void compress_ok(const char *src, const char *dst, const ecf8_compress_options *o)
-{
-    int st = tu_compress_over(src, dst, o);
-    if (st) fail_msg("compress %s: %d %s", src, st, ecf8_last_error());
-}
-
 /* compress -> decompress -> identical bytes; verify with and without the
  * original.  Returns the container size. */
 static size_t roundtrip_file(const char *src, const char *dir, const ecf8_compress_options *o)
 {
-    char *ecf = dup_path(tu_path(dir, "rt.ecf8")), *out = dup_path(tu_path(dir, "rt.safetensors"));
-    compress_ok(src, ecf, o);
+    char *ecf = tu_strdup(tu_path(dir, "rt.ecf8")), *out = tu_strdup(tu_path(dir, "rt.safetensors"));
+    tu_compress_ok(src, ecf, o);
     assert_int_equal(tu_count_tmp_files(dir), 0);
     int st = tu_decompress_over(ecf, out, 0);
     if (st) fail_msg("decompress: %s", ecf8_last_error());
@@ -62,9 +47,9 @@ static void test_real_slices_roundtrip(void **state)
     (void)state;
     const char *dir = tu_temp_dir();
     assert_non_null(dir);
-    char *d = dup_path(dir);
+    char *d = tu_strdup(dir);
     for (size_t i = 0; i < 3; i++) {
-        const char *src = tu_data_path(SLICES[i]);
+        const char *src = tu_data_path(TU_SLICES[i]);
         struct stat sb;
         assert_int_equal(stat(src, &sb), 0);
         size_t size = roundtrip_file(src, d, NULL);
@@ -94,17 +79,17 @@ static void test_real_slices_roundtrip(void **state)
 static void test_deterministic_output(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
-    const char *src = tu_data_path(SLICES[0]);
-    char *a = dup_path(tu_path(d, "a.ecf8")), *b = dup_path(tu_path(d, "b.ecf8"));
+    char *d = tu_strdup(tu_temp_dir());
+    const char *src = tu_data_path(TU_SLICES[0]);
+    char *a = tu_strdup(tu_path(d, "a.ecf8")), *b = tu_strdup(tu_path(d, "b.ecf8"));
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
     o.threads = 1;
-    compress_ok(src, a, &o);
+    tu_compress_ok(src, a, &o);
     const unsigned threads[] = {2, 5, 0};
     for (size_t i = 0; i < 3; i++) {
         o.threads = threads[i];
-        compress_ok(src, b, &o);
+        tu_compress_ok(src, b, &o);
         assert_true(tu_files_equal(a, b));
     }
     tu_remove_tree(d);
@@ -117,14 +102,14 @@ static void test_deterministic_output(void **state)
 static void test_plain_and_compressed_index(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
-    const char *src = tu_data_path(SLICES[0]);
-    char *z = dup_path(tu_path(d, "z.ecf8")), *p = dup_path(tu_path(d, "p.ecf8"));
+    char *d = tu_strdup(tu_temp_dir());
+    const char *src = tu_data_path(TU_SLICES[0]);
+    char *z = tu_strdup(tu_path(d, "z.ecf8")), *p = tu_strdup(tu_path(d, "p.ecf8"));
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
-    compress_ok(src, z, &o);
+    tu_compress_ok(src, z, &o);
     o.plain_index = 1;
-    compress_ok(src, p, &o);
+    tu_compress_ok(src, p, &o);
     size_t nz, np;
     uint8_t *iz = tu_read_file(z, &nz), *ip = tu_read_file(p, &np);
     assert_non_null(iz);
@@ -138,7 +123,7 @@ static void test_plain_and_compressed_index(void **state)
     assert_int_equal(ecf8_load_le64(ip + 48), 0);
     assert_true(nz < np);
     /* An options struct older than plain_index is refused, nothing written. */
-    char *old = dup_path(tu_path(d, "old.ecf8"));
+    char *old = tu_strdup(tu_path(d, "old.ecf8"));
     o.struct_size = offsetof(ecf8_compress_options, plain_index);
     assert_int_equal(ecf8_compress_path(src, old, &o), ECF8_ERR_ARGUMENT);
     assert_false(tu_exists(old));
@@ -324,15 +309,15 @@ static void check_accessors(const char *ecf, const char *src, const synth *s)
 static void test_synthetic_every_dtype(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
+    char *d = tu_strdup(tu_temp_dir());
     synth s;
     make_every_dtype(&s);
     size_t size;
     uint8_t *img = tu_make_safetensors(s.t, s.n, METADATA, &size);
-    char *src = dup_path(tu_path(d, "every.safetensors")), *ecf = dup_path(tu_path(d, "every.ecf8"));
+    char *src = tu_strdup(tu_path(d, "every.safetensors")), *ecf = tu_strdup(tu_path(d, "every.ecf8"));
     assert_int_equal(tu_write_file(src, img, size), 0);
     roundtrip_file(src, d, NULL);
-    compress_ok(src, ecf, NULL);
+    tu_compress_ok(src, ecf, NULL);
     check_accessors(ecf, src, &s);
     /* The F8/BF16/F16 weights are coded. */
     ecf8_file *f;
@@ -371,7 +356,7 @@ static void test_synthetic_every_dtype(void **state)
 static void test_header_verbatim(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
+    char *d = tu_strdup(tu_temp_dir());
     uint8_t w[64 * 64];
     tu_fill_weights_e4m3(w, sizeof w, 4);
     const char *json = "{ \"b\" : {\"dtype\":\"F8_E4M3\", \"shape\":[64,64], \"data_offsets\":[8,4104]},\n"
@@ -383,7 +368,7 @@ static void test_header_verbatim(void **state)
     memcpy(img + 8, json, hl);
     memset(img + 8 + hl, 0x3F, 8);
     memcpy(img + 16 + hl, w, sizeof w);
-    char *src = dup_path(tu_path(d, "h.safetensors"));
+    char *src = tu_strdup(tu_path(d, "h.safetensors"));
     assert_int_equal(tu_write_file(src, img, size), 0);
     roundtrip_file(src, d, NULL);
     free(img);
@@ -396,7 +381,7 @@ static void test_header_verbatim(void **state)
 static void test_empty_tensor_shares_offset(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
+    char *d = tu_strdup(tu_temp_dir());
     uint8_t data[16] = {1, 2, 3};
     const char *orders[] = {
         "{\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]},"
@@ -406,7 +391,7 @@ static void test_empty_tensor_shares_offset(void **state)
         "{\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
         "\"a\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[16,16]}}",
     };
-    char *src = dup_path(tu_path(d, "e.safetensors"));
+    char *src = tu_strdup(tu_path(d, "e.safetensors"));
     int failed = -1;
     for (int k = 0; k < 3 && failed < 0; k++) {
         size_t hl = strlen(orders[k]);
@@ -416,7 +401,7 @@ static void test_empty_tensor_shares_offset(void **state)
         memcpy(img + 8 + hl, data, 16);
         assert_int_equal(tu_write_file(src, img, 8 + hl + 16), 0);
         free(img);
-        char *ecf = dup_path(tu_path(d, "e.ecf8"));
+        char *ecf = tu_strdup(tu_path(d, "e.ecf8"));
         if (tu_compress_over(src, ecf, NULL) != ECF8_OK) failed = k;
         else roundtrip_file(src, d, NULL);
         free(ecf);
@@ -433,7 +418,7 @@ static void test_empty_tensor_shares_offset(void **state)
 static void test_long_tensor_name(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
+    char *d = tu_strdup(tu_temp_dir());
     size_t nl = 70000;
     char *name = malloc(nl + 1);
     for (size_t i = 0; i < nl; i++) name[i] = (char)('a' + i % 26);
@@ -444,7 +429,7 @@ static void test_long_tensor_name(void **state)
                       {.name = "short", .dtype = "F32", .ndim = 1, .shape = {1}, .data = w, .bytes = 4}};
     size_t size;
     uint8_t *img = tu_make_safetensors(t, 2, NULL, &size);
-    char *src = dup_path(tu_path(d, "n.safetensors")), *ecf = dup_path(tu_path(d, "n.ecf8"));
+    char *src = tu_strdup(tu_path(d, "n.safetensors")), *ecf = tu_strdup(tu_path(d, "n.ecf8"));
     assert_int_equal(tu_write_file(src, img, size), 0);
     int cst = ecf8_compress_path(src, ecf, NULL);
     ecf8_file *f = NULL;
@@ -473,9 +458,9 @@ static const char *INDEX_JSON =
 
 static char *make_shard_dir(const char *base)
 {
-    char *dir = dup_path(tu_path(base, "ckpt"));
+    char *dir = tu_strdup(tu_path(base, "ckpt"));
     assert_int_equal(mkdir(dir, 0755), 0);
-    assert_int_equal(tu_copy_file(tu_data_path(SLICES[1]), tu_path(dir, "model-00001-of-00002.safetensors")), 0);
+    assert_int_equal(tu_copy_file(tu_data_path(TU_SLICES[1]), tu_path(dir, "model-00001-of-00002.safetensors")), 0);
     synth s;
     make_every_dtype(&s);
     size_t size;
@@ -494,10 +479,10 @@ static const char *SHARDS[] = {"model-00001-of-00002.safetensors", "model-00002-
 static void test_sharded_directory(void **state)
 {
     (void)state;
-    char *base = dup_path(tu_temp_dir());
+    char *base = tu_strdup(tu_temp_dir());
     char *dir = make_shard_dir(base);
-    char *ecf = dup_path(tu_path(base, "ckpt.ecf8")), *out = dup_path(tu_path(base, "restored"));
-    compress_ok(dir, ecf, NULL);
+    char *ecf = tu_strdup(tu_path(base, "ckpt.ecf8")), *out = tu_strdup(tu_path(base, "restored"));
+    tu_compress_ok(dir, ecf, NULL);
     assert_int_equal(tu_count_tmp_files(base), 0);
     assert_int_equal(tu_count_tmp_files(dir), 0);
 
@@ -542,7 +527,7 @@ static void test_sharded_directory(void **state)
     assert_int_equal(ecf8_verify_path(ecf, out, 2), ECF8_OK);
 
     /* A changed shard is a mismatch naming that shard. */
-    char *shard = dup_path(tu_path(out, SHARDS[1]));
+    char *shard = tu_strdup(tu_path(out, SHARDS[1]));
     size_t n;
     uint8_t *b = tu_read_file(shard, &n);
     b[n - 1] ^= 1;
@@ -557,9 +542,9 @@ static void test_sharded_directory(void **state)
     free(shard);
 
     /* A directory without checkpoint files. */
-    char *empty = dup_path(tu_path(base, "empty"));
+    char *empty = tu_strdup(tu_path(base, "empty"));
     assert_int_equal(mkdir(empty, 0755), 0);
-    char *e2 = dup_path(tu_path(base, "empty.ecf8"));
+    char *e2 = tu_strdup(tu_path(base, "empty.ecf8"));
     assert_int_equal(ecf8_compress_path(empty, e2, NULL), ECF8_ERR_NOT_FOUND);
     assert_non_null(strstr(ecf8_last_error(), empty));
     assert_false(tu_exists(e2));
@@ -573,10 +558,10 @@ static void test_sharded_directory(void **state)
 static void test_sharded_decompress_all_or_nothing(void **state)
 {
     (void)state;
-    char *base = dup_path(tu_temp_dir());
+    char *base = tu_strdup(tu_temp_dir());
     char *dir = make_shard_dir(base);
-    char *ecf = dup_path(tu_path(base, "ckpt.ecf8")), *out = dup_path(tu_path(base, "restored"));
-    compress_ok(dir, ecf, NULL);
+    char *ecf = tu_strdup(tu_path(base, "ckpt.ecf8")), *out = tu_strdup(tu_path(base, "restored"));
+    tu_compress_ok(dir, ecf, NULL);
     /* Corrupt the stored payload of the last tensor of the second shard
      * (payloads are covered by their tensor checksum only). */
     ecf8_file *f;
@@ -610,272 +595,6 @@ static void test_sharded_decompress_all_or_nothing(void **state)
                                  "leaves the output directory with the earlier shards in it"
                                : "decompress of a directory container that fails leaves an empty "
                                  "output directory behind");
-}
-
-/* ---- verify and outputs ------------------------------------------------------------ */
-static void test_verify_detects_mismatch(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    const char *src = tu_data_path(SLICES[1]);
-    char *ecf = dup_path(tu_path(d, "v.ecf8")), *orig = dup_path(tu_path(d, "orig.safetensors"));
-    compress_ok(src, ecf, NULL);
-    size_t n;
-    uint8_t *b = tu_read_file(src, &n);
-    size_t flips[] = {0, 7, 8, 500, n / 2, n - 1};
-    for (size_t i = 0; i < sizeof flips / sizeof flips[0]; i++) {
-        b[flips[i]] ^= 0x10;
-        assert_int_equal(tu_write_file(orig, b, n), 0);
-        assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_MISMATCH);
-        char want[64];
-        snprintf(want, sizeof want, "at byte %zu", flips[i]);
-        assert_non_null(strstr(ecf8_last_error(), want));
-        assert_non_null(strstr(ecf8_last_error(), orig));
-        b[flips[i]] ^= 0x10;
-    }
-    assert_int_equal(tu_write_file(orig, b, n - 1), 0); /* shorter */
-    assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_MISMATCH);
-    uint8_t *longer = malloc(n + 3);
-    memcpy(longer, b, n);
-    memset(longer + n, 0, 3);
-    assert_int_equal(tu_write_file(orig, longer, n + 3), 0); /* longer */
-    assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_MISMATCH);
-    assert_non_null(strstr(ecf8_last_error(), "3 more bytes"));
-    assert_int_equal(tu_write_file(orig, "", 0), 0); /* empty */
-    assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_MISMATCH);
-    remove(orig);
-    assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_ERR_IO);
-    assert_non_null(strstr(ecf8_last_error(), orig));
-    assert_int_equal(ecf8_verify_path(ecf, d, 0), ECF8_ERR_IO); /* a directory */
-    /* A different but valid original. */
-    assert_int_equal(ecf8_verify_path(ecf, tu_data_path(SLICES[2]), 0), ECF8_ERR_MISMATCH);
-    assert_int_equal(tu_write_file(orig, b, n), 0);
-    assert_int_equal(ecf8_verify_path(ecf, orig, 0), ECF8_OK);
-    free(b), free(longer);
-    tu_remove_tree(d);
-    free(d), free(ecf), free(orig);
-}
-
-/* What may be an output: never a link, a device, a FIFO or a directory
- * (left as they were), an existing file only with overwrite, never "". */
-/* The public output files: all or nothing, the same rules. */
-static void test_output_api(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    char *path = dup_path(tu_path(d, "y.bin")), *fifo = dup_path(tu_path(d, "fifo"));
-    ecf8_output *o = NULL;
-    assert_int_equal(ecf8_output_open(path, NULL, 0, &o), ECF8_OK);
-    assert_int_equal(ecf8_output_write(o, "abc", 3), ECF8_OK);
-    assert_int_equal(ecf8_output_write(o, "def", 3), ECF8_OK);
-    struct stat sb;
-    assert_int_not_equal(stat(path, &sb), 0); /* nothing in place before the commit */
-    assert_int_equal(ecf8_output_commit(o), ECF8_OK);
-    size_t n = 0;
-    uint8_t *got = tu_read_file(path, &n);
-    assert_non_null(got);
-    assert_int_equal(n, 6);
-    assert_memory_equal(got, "abcdef", 6);
-    free(got);
-    /* An existing file needs overwrite; an aborted one leaves it as it was. */
-    assert_int_equal(ecf8_output_open(path, NULL, 0, &o), ECF8_ERR_EXISTS);
-    assert_null(o);
-    assert_int_equal(ecf8_output_open(path, NULL, 1, &o), ECF8_OK);
-    assert_int_equal(ecf8_output_write(o, "x", 1), ECF8_OK);
-    ecf8_output_abort(o);
-    got = tu_read_file(path, &n);
-    assert_non_null(got);
-    assert_int_equal(n, 6);
-    free(got);
-    /* The input itself, a FIFO, an empty name: refused. */
-    assert_int_equal(ecf8_output_open(path, path, 1, &o), ECF8_ERR_ARGUMENT);
-    assert_int_equal(mkfifo(fifo, 0600), 0);
-    assert_int_equal(ecf8_output_open(fifo, NULL, 1, &o), ECF8_ERR_ARGUMENT);
-    assert_non_null(strstr(ecf8_last_error(), "not a regular file"));
-    assert_int_equal(ecf8_output_open("", NULL, 1, &o), ECF8_ERR_ARGUMENT);
-    tu_remove_tree(d);
-    free(d), free(path), free(fifo);
-}
-
-static void test_output_rules(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    const char *src = tu_data_path(SLICES[0]);
-    char *ecf = dup_path(tu_path(d, "r.ecf8")), *target = dup_path(tu_path(d, "target"));
-    char *link = dup_path(tu_path(d, "link")), *fifo = dup_path(tu_path(d, "fifo"));
-    compress_ok(src, ecf, NULL);
-    assert_int_equal(tu_write_file(target, "precious", 8), 0);
-    assert_int_equal(symlink(target, link), 0);
-    assert_int_equal(mkfifo(fifo, 0600), 0);
-    ecf8_compress_options o;
-    ecf8_compress_options_init(&o);
-    o.overwrite = 1;
-    ecf8_decode_options dopt;
-    ecf8_decode_options_init(&dopt);
-    dopt.overwrite = 1;
-    const char *refused[] = {link, fifo, "/dev/null", d};
-    for (size_t i = 0; i < 4; i++) {
-        struct stat before, after;
-        assert_int_equal(lstat(refused[i], &before), 0);
-        assert_int_equal(ecf8_compress_path(src, refused[i], &o), ECF8_ERR_ARGUMENT);
-        assert_non_null(strstr(ecf8_last_error(), "not a regular file"));
-        assert_int_equal(ecf8_decompress_path_ex(ecf, refused[i], &dopt), ECF8_ERR_ARGUMENT);
-        assert_non_null(strstr(ecf8_last_error(), refused[i]));
-        assert_int_equal(lstat(refused[i], &after), 0);
-        assert_int_equal(after.st_ino, before.st_ino);
-        assert_int_equal(after.st_mode, before.st_mode);
-    }
-    assert_true(tu_files_equal(target, link)); /* the link's target is untouched too */
-    /* An existing file: refused by default, replaced with overwrite. */
-    assert_int_equal(ecf8_compress_path(src, target, NULL), ECF8_ERR_EXISTS);
-    assert_non_null(strstr(ecf8_last_error(), "already exists"));
-    assert_int_equal(ecf8_decompress_path(ecf, target, 0), ECF8_ERR_EXISTS);
-    uint8_t *kept = tu_read_file(target, NULL);
-    assert_int_equal(kept[0], 'p');
-    free(kept);
-    assert_int_equal(ecf8_decompress_path_ex(ecf, target, &dopt), ECF8_OK);
-    assert_true(tu_files_equal(src, target));
-    /* A struct_size from before overwrite existed reads overwrite as 0. */
-    o.struct_size = ECF8_COMPRESS_OPTIONS_V1_BYTES;
-    assert_int_equal(ecf8_compress_path(src, ecf, &o), ECF8_ERR_EXISTS);
-    /* Empty names. */
-    assert_int_equal(ecf8_compress_path(src, "", NULL), ECF8_ERR_ARGUMENT);
-    assert_string_equal(ecf8_last_error(), "empty file name");
-    assert_int_equal(ecf8_decompress_path(ecf, "", 0), ECF8_ERR_ARGUMENT);
-    assert_string_equal(ecf8_last_error(), "empty file name");
-    /* A 250-byte name: its temporary's name is short. */
-    char name[251];
-    memset(name, 'n', 250);
-    name[250] = '\0';
-    char *longname = dup_path(tu_path(d, name));
-    compress_ok(src, longname, NULL);
-    assert_int_equal(tu_decompress_over(longname, target, 0), ECF8_OK);
-    assert_true(tu_files_equal(src, target));
-    assert_int_equal(tu_count_tmp_files(d), 0);
-    tu_remove_tree(d);
-    free(d), free(ecf), free(target), free(link), free(fifo), free(longname);
-}
-
-/* Progress callback that plays a signal handler arriving mid-compress. */
-static void remove_temporaries_now(void *user, uint64_t done, uint64_t total)
-{
-    (void)done, (void)total;
-    int *calls = user;
-    if ((*calls)++ == 1) ecf8_remove_temporary_files();
-}
-
-/* ecf8_remove_temporary_files removes the temporary of a compress in
- * progress, and no output is made after it (in a child: it is for good). */
-static void test_remove_temporary_files(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    char *ecf = dup_path(tu_path(d, "x.ecf8"));
-    fflush(NULL);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        alarm(120);
-        int calls = 0;
-        ecf8_compress_options o;
-        ecf8_compress_options_init(&o);
-        o.threads = 1;
-        o.progress = remove_temporaries_now;
-        o.progress_user = &calls;
-        int st = ecf8_compress_path(tu_data_path(SLICES[0]), ecf, &o);
-        int again = ecf8_compress_path(tu_data_path(SLICES[0]), ecf, NULL);
-        _exit(calls > 1 && st == ECF8_ERR_IO && again == ECF8_ERR_IO &&
-                      strstr(ecf8_last_error(), "interrupted") ? 0 : 3);
-    }
-    int wst = 0;
-    assert_int_equal(waitpid(pid, &wst, 0), pid);
-    assert_true(WIFEXITED(wst));
-    assert_int_equal(WEXITSTATUS(wst), 0);
-    assert_false(tu_exists(ecf));
-    assert_int_equal(tu_count_entries(d), 0);
-    tu_remove_tree(d);
-    free(d), free(ecf);
-}
-
-static void test_outputs(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    const char *src = tu_data_path(SLICES[1]);
-    char *ecf = dup_path(tu_path(d, "o.ecf8")), *out = dup_path(tu_path(d, "o.safetensors"));
-    /* An existing output is replaced whole. */
-    assert_int_equal(tu_write_file(ecf, "old contents", 12), 0);
-    compress_ok(src, ecf, NULL);
-    assert_int_equal(tu_write_file(out, "old", 3), 0);
-    assert_int_equal(ecf8_decompress_path(ecf, out, 0), ECF8_ERR_EXISTS);
-    assert_int_equal(tu_decompress_over(ecf, out, 0), ECF8_OK);
-    assert_true(tu_files_equal(src, out));
-    assert_int_equal(tu_count_tmp_files(d), 0);
-    /* Outputs into a directory that does not exist fail and name the path. */
-    char *bad = dup_path(tu_path(d, "no/such/dir/x.ecf8"));
-    assert_int_equal(ecf8_compress_path(src, bad, NULL), ECF8_ERR_IO);
-    assert_non_null(strstr(ecf8_last_error(), bad));
-    assert_int_equal(ecf8_decompress_path(ecf, bad, 0), ECF8_ERR_IO);
-    assert_non_null(strstr(ecf8_last_error(), bad));
-    /* Missing inputs. */
-    char *missing = dup_path(tu_path(d, "missing.safetensors"));
-    assert_int_equal(ecf8_compress_path(missing, ecf, NULL), ECF8_ERR_IO);
-    assert_non_null(strstr(ecf8_last_error(), missing));
-    assert_true(tu_exists(ecf)); /* the previous output is untouched */
-    assert_int_equal(ecf8_decompress_path(missing, out, 0), ECF8_ERR_IO);
-    assert_int_equal(ecf8_verify_path(missing, NULL, 0), ECF8_ERR_IO);
-    assert_int_equal(ecf8_compress_path(NULL, ecf, NULL), ECF8_ERR_ARGUMENT);
-    ecf8_file *f = (ecf8_file *)1;
-    assert_int_equal(ecf8_file_open(NULL, &f), ECF8_ERR_ARGUMENT);
-    assert_int_equal(ecf8_file_open(missing, &f), ECF8_ERR_IO);
-    assert_null(f);
-    assert_int_equal(ecf8_file_open(d, &f), ECF8_ERR_IO); /* a directory */
-    /* Compressing a container or decompressing a safetensors file. */
-    char *x = dup_path(tu_path(d, "x"));
-    assert_int_equal(ecf8_compress_path(ecf, x, NULL), ECF8_ERR_CORRUPT);
-    assert_non_null(strstr(ecf8_last_error(), "is already an ecf8 container"));
-    assert_int_equal(ecf8_decompress_path(src, x, 0), ECF8_ERR_CORRUPT);
-    assert_false(tu_exists(x));
-    assert_int_equal(tu_count_tmp_files(d), 0);
-    tu_remove_tree(d);
-    free(d), free(ecf), free(out), free(bad), free(missing), free(x);
-}
-
-/* ecf8_inspect_path on both kinds of file agrees with the container. */
-static void test_inspect(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    const char *src = tu_data_path(SLICES[0]);
-    char *ecf = dup_path(tu_path(d, "i.ecf8"));
-    compress_ok(src, ecf, NULL);
-    ecf8_report a, b;
-    assert_int_equal(ecf8_inspect_path(src, NULL, &a), ECF8_OK);
-    assert_int_equal(ecf8_inspect_path(ecf, NULL, &b), ECF8_OK);
-    assert_int_equal(a.is_container, 0);
-    assert_int_equal(b.is_container, 1);
-    assert_int_equal(a.n_tensors, b.n_tensors);
-    assert_int_equal(a.source_bytes, b.source_bytes);
-    struct stat sb;
-    assert_int_equal(stat(ecf, &sb), 0);
-    assert_int_equal(b.file_bytes, (uint64_t)sb.st_size);
-    ecf8_file *f;
-    assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
-    for (size_t i = 0; i < a.n_tensors; i++) {
-        assert_string_equal(a.tensors[i].name, b.tensors[i].name);
-        ecf8_tensor_info info;
-        ecf8_file_tensor(f, i, &info);
-        assert_int_equal(b.tensors[i].split, info.split);
-        assert_int_equal(b.tensors[i].compressed_bytes, info.payload_bytes);
-        /* The prediction for the source is auto's choice. */
-        assert_int_equal(a.tensors[i].split, info.split);
-    }
-    ecf8_file_close(f);
-    ecf8_report_free(&a);
-    ecf8_report_free(&b);
-    tu_remove_tree(d);
-    free(d), free(ecf);
 }
 
 /* The progress callbacks: from the calling thread, monotonic, ending at the
@@ -939,23 +658,23 @@ static void check_decode_progress(const char *ecf, const char *original, const c
 static void test_progress_callback(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
+    char *d = tu_strdup(tu_temp_dir());
     char *dir = make_shard_dir(d);
-    const char *inputs[] = {tu_data_path(SLICES[0]), dir};
-    char *ecf = dup_path(tu_path(d, "p.ecf8"));
+    const char *inputs[] = {tu_data_path(TU_SLICES[0]), dir};
+    char *ecf = tu_strdup(tu_path(d, "p.ecf8"));
     for (size_t i = 0; i < 2; i++) {
-        char *in = dup_path(inputs[i]);
+        char *in = tu_strdup(inputs[i]);
         progress_log log = {.caller = pthread_self()};
         ecf8_compress_options o;
         ecf8_compress_options_init(&o);
         o.progress = on_progress;
         o.progress_user = &log;
         o.threads = 4;
-        compress_ok(in, ecf, &o);
+        tu_compress_ok(in, ecf, &o);
         /* Up to the whole input, gaps between tensors included. */
         assert_progress_sane(&log, 1);
         assert_int_equal(log.last_done, log.last_total);
-        char *out = dup_path(tu_path(d, i ? "restored" : "restored.safetensors"));
+        char *out = tu_strdup(tu_path(d, i ? "restored" : "restored.safetensors"));
         check_decode_progress(ecf, in, out);
         tu_remove_tree(out);
         free(out);
@@ -970,9 +689,9 @@ static void test_progress_callback(void **state)
 static void test_inspect_progress(void **state)
 {
     (void)state;
-    char *d = dup_path(tu_temp_dir());
-    char *src = dup_path(tu_data_path(SLICES[1])), *ecf = dup_path(tu_path(d, "ip.ecf8"));
-    compress_ok(src, ecf, NULL);
+    char *d = tu_strdup(tu_temp_dir());
+    char *src = tu_strdup(tu_data_path(TU_SLICES[1])), *ecf = tu_strdup(tu_path(d, "ip.ecf8"));
+    tu_compress_ok(src, ecf, NULL);
     const char *inputs[] = {src, ecf};
     for (size_t i = 0; i < 2; i++) {
         progress_log log = {.caller = pthread_self()};
@@ -1007,17 +726,17 @@ static void test_inspect_progress(void **state)
 static void test_directory_odd_members(void **state)
 {
     (void)state;
-    char *base = dup_path(tu_temp_dir());
-    char *dir = dup_path(tu_path(base, "odd")), *ecf = dup_path(tu_path(base, "odd.ecf8")),
-         *out = dup_path(tu_path(base, "odd.out"));
+    char *base = tu_strdup(tu_temp_dir());
+    char *dir = tu_strdup(tu_path(base, "odd")), *ecf = tu_strdup(tu_path(base, "odd.ecf8")),
+         *out = tu_strdup(tu_path(base, "odd.out"));
     assert_int_equal(mkdir(dir, 0755), 0);
     assert_int_equal(tu_write_file(tu_path(dir, "empty.json"), "", 0), 0);
     size_t size;
     uint8_t *img = tu_make_safetensors(NULL, 0, METADATA, &size);
     assert_int_equal(tu_write_file(tu_path(dir, "header-only.safetensors"), img, size), 0);
     free(img);
-    assert_int_equal(tu_copy_file(tu_data_path(SLICES[2]), tu_path(dir, "weights.safetensors")), 0);
-    compress_ok(dir, ecf, NULL);
+    assert_int_equal(tu_copy_file(tu_data_path(TU_SLICES[2]), tu_path(dir, "weights.safetensors")), 0);
+    tu_compress_ok(dir, ecf, NULL);
     assert_int_equal(ecf8_decompress_path(ecf, out, 0), ECF8_OK);
     const char *names[] = {"empty.json", "header-only.safetensors", "weights.safetensors"};
     for (size_t i = 0; i < 3; i++) assert_true(tu_files_equal(tu_path(dir, names[i]), tu_path(out, names[i])));
@@ -1035,8 +754,8 @@ static void test_directory_odd_members(void **state)
     bool crashed = !WIFEXITED(wst) || (WEXITSTATUS(wst) != 0 && WEXITSTATUS(wst) != 3);
     if (!crashed) assert_int_equal(WEXITSTATUS(wst), 0);
     /* A single-file container decompressed onto a directory: refused. */
-    char *single = dup_path(tu_path(base, "single.ecf8"));
-    compress_ok(tu_data_path(SLICES[1]), single, NULL);
+    char *single = tu_strdup(tu_path(base, "single.ecf8"));
+    tu_compress_ok(tu_data_path(TU_SLICES[1]), single, NULL);
     assert_int_equal(ecf8_decompress_path(single, out, 0), ECF8_ERR_ARGUMENT);
     assert_non_null(strstr(ecf8_last_error(), out));
     assert_non_null(strstr(ecf8_last_error(), "not a regular file"));
@@ -1048,195 +767,6 @@ static void test_directory_odd_members(void **state)
         tu_bug_returned("BUG-13 verify-empty-member",
                         "sink_compare (container_rebuild.c) calls memcmp(NULL + 0, data, 0) for an "
                         "empty original file: undefined behaviour, an abort under UBSan");
-}
-
-/* ---- containers in memory ---------------------------------------------------- */
-/* A tensor of a memory-opened file equals the path reader's, its payload at
- * the same offset from the start of the container. */
-static void assert_same_tensor(const ecf8_tensor_info *a, const uint8_t *base_a,
-                               const ecf8_tensor_info *b, const uint8_t *base_b)
-{
-    assert_string_equal(a->name, b->name);
-    assert_string_equal(a->dtype_name, b->dtype_name);
-    assert_int_equal(a->dtype, b->dtype);
-    assert_int_equal(a->split, b->split);
-    assert_int_equal(a->ndim, b->ndim);
-    assert_memory_equal(a->shape, b->shape, sizeof a->shape);
-    assert_int_equal(a->n_elements, b->n_elements);
-    assert_int_equal(a->source_bytes, b->source_bytes);
-    assert_int_equal(a->payload_bytes, b->payload_bytes);
-    assert_int_equal(a->checksum, b->checksum);
-    assert_int_equal(a->source_file, b->source_file);
-    assert_int_equal((const uint8_t *)a->payload - base_a, (const uint8_t *)b->payload - base_b);
-    if (a->split == ECF8_SPLIT_STORED) return;
-    const ecf8_stream *x = &a->stream, *y = &b->stream;
-    assert_int_equal(x->code_bits, y->code_bits);
-    assert_int_equal(x->rows, y->rows);
-    assert_int_equal(x->cols, y->cols);
-    assert_int_equal(x->chunk_rows, y->chunk_rows);
-    assert_int_equal(x->chunk_cols, y->chunk_cols);
-    assert_int_equal(x->n_chunks, y->n_chunks);
-    assert_int_equal(x->coded_bytes, y->coded_bytes);
-    assert_memory_equal(x->lengths, y->lengths, sizeof x->lengths);
-    assert_memory_equal(x->chunk_offsets, y->chunk_offsets, (x->n_chunks + 1) * sizeof(uint64_t));
-    assert_int_equal(x->coded - base_a, y->coded - base_b);
-}
-
-/* Both index formats of every real slice: the same sources, tensors and
- * decoded bytes from memory as from the path, and the caller's bytes are
- * only read. */
-static void test_open_memory_matches_path(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    for (size_t s = 0; s < sizeof SLICES / sizeof SLICES[0]; s++)
-        for (int plain = 0; plain < 2; plain++) {
-            char *ecf = dup_path(tu_path(d, "m.ecf8"));
-            ecf8_compress_options o;
-            ecf8_compress_options_init(&o);
-            o.plain_index = plain;
-            compress_ok(tu_data_path(SLICES[s]), ecf, &o);
-            size_t size;
-            uint8_t *mem = tu_read_file(ecf, &size), *copy = malloc(size);
-            assert_non_null(mem);
-            assert_non_null(copy);
-            memcpy(copy, mem, size);
-            ecf8_file *fp = NULL, *fm = NULL;
-            assert_int_equal(ecf8_file_open(ecf, &fp), ECF8_OK);
-            assert_int_equal(ecf8_file_open_memory(mem, size, &fm), ECF8_OK);
-            assert_int_equal(ecf8_file_size(fm), size);
-            assert_int_equal(ecf8_file_is_directory(fm), ecf8_file_is_directory(fp));
-            assert_int_equal(ecf8_file_source_count(fm), ecf8_file_source_count(fp));
-            size_t pa, pb;
-            const uint8_t *prefix = ecf8_file_source_prefix(fm, 0, &pa);
-            assert_int_equal(ecf8_file_source_bytes(fm, 0), ecf8_file_source_bytes(fp, 0));
-            assert_non_null(ecf8_file_source_prefix(fp, 0, &pb));
-            assert_int_equal(pa, pb);
-            assert_memory_equal(prefix, ecf8_file_source_prefix(fp, 0, &pb), pa);
-            /* A format 1.0 prefix points into the caller's bytes, not a copy. */
-            if (plain) assert_true(prefix >= mem && prefix + pa <= mem + size);
-            ecf8_tensor_info first;
-            assert_int_equal(ecf8_file_tensor(fp, 0, &first), ECF8_OK);
-            const uint8_t *base_p = (const uint8_t *)first.payload;
-            assert_int_equal(ecf8_file_tensor(fm, 0, &first), ECF8_OK);
-            const uint8_t *base_m = (const uint8_t *)first.payload;
-            assert_int_equal(ecf8_file_tensor_count(fm), ecf8_file_tensor_count(fp));
-            for (size_t i = 0; i < ecf8_file_tensor_count(fp); i++) {
-                ecf8_tensor_info a, b;
-                assert_int_equal(ecf8_file_tensor(fm, i, &a), ECF8_OK);
-                assert_int_equal(ecf8_file_tensor(fp, i, &b), ECF8_OK);
-                assert_same_tensor(&a, base_m, &b, base_p);
-                assert_true((const uint8_t *)a.payload >= mem &&
-                            (const uint8_t *)a.payload + a.payload_bytes <= mem + size);
-                uint8_t *x = malloc(a.source_bytes + 1), *y = malloc(b.source_bytes + 1);
-                assert_int_equal(ecf8_file_read_tensor(fm, i, x, a.source_bytes, 0), ECF8_OK);
-                assert_int_equal(ecf8_file_read_tensor(fp, i, y, b.source_bytes, 0), ECF8_OK);
-                assert_memory_equal(x, y, a.source_bytes);
-                free(x), free(y);
-            }
-            ecf8_file_close(fm);
-            ecf8_file_close(fp);
-            assert_memory_equal(mem, copy, size); /* read only, and closing frees nothing of it */
-            free(mem), free(copy);
-            remove(ecf);
-            free(ecf);
-        }
-    tu_remove_tree(d);
-    free(d);
-}
-
-/* Opens `bytes` both ways: the path reader on a file holding them and
- * ecf8_file_open_memory on an aligned copy must agree on the status and the
- * detail. */
-static void assert_open_agrees(const char *dir, const char *what, const uint8_t *bytes, size_t size)
-{
-    const char *path = tu_path(dir, "cut.ecf8");
-    assert_int_equal(tu_write_file(path, bytes, size), 0);
-    ecf8_file *fp = NULL, *fm = NULL;
-    int sp = ecf8_file_open(path, &fp);
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", ecf8_last_error());
-    uint8_t *copy = malloc(size ? size : 1);
-    assert_non_null(copy);
-    if (size) memcpy(copy, bytes, size);
-    int sm = ecf8_file_open_memory(copy, size, &fm);
-    if (sp != sm || strcmp(msg, ecf8_last_error()))
-        fail_msg("%s (%zu bytes): path %d '%s', memory %d '%s'", what, size, sp, msg, sm,
-                 ecf8_last_error());
-    assert_true(sp ? fp == NULL && fm == NULL : fp != NULL && fm != NULL);
-    ecf8_file_close(fp);
-    ecf8_file_close(fm);
-    free(copy);
-}
-
-static int has_suffix(const char *s, const char *suffix)
-{
-    size_t n = strlen(s), k = strlen(suffix);
-    return n >= k && !strcmp(s + n - k, suffix);
-}
-
-/* Every bad-input file, every golden container and truncations of both
- * index formats: ecf8_file_open_memory fails (or succeeds) exactly as
- * ecf8_file_open does, with the same detail. */
-static void test_open_memory_same_errors(void **state)
-{
-    (void)state;
-    char *d = dup_path(tu_temp_dir());
-    const char *dirs[] = {"bad", "golden"};
-    size_t checked = 0;
-    for (size_t k = 0; k < 2; k++) {
-        char *dir_path = dup_path(tu_data_path(dirs[k]));
-        DIR *dir = opendir(dir_path);
-        assert_non_null(dir);
-        for (struct dirent *e; (e = readdir(dir));) {
-            if (!has_suffix(e->d_name, ".ecf8")) continue;
-            size_t size;
-            uint8_t *bytes = tu_read_file(tu_path(dir_path, e->d_name), &size);
-            assert_true(bytes || size == 0);
-            assert_open_agrees(d, e->d_name, bytes, size);
-            free(bytes);
-            checked++;
-        }
-        closedir(dir);
-        free(dir_path);
-    }
-    assert_true(checked > 60);
-    for (int plain = 0; plain < 2; plain++) {
-        char *ecf = dup_path(tu_path(d, "t.ecf8"));
-        ecf8_compress_options o;
-        ecf8_compress_options_init(&o);
-        o.plain_index = plain;
-        compress_ok(tu_data_path(SLICES[0]), ecf, &o);
-        size_t size;
-        uint8_t *full = tu_read_file(ecf, &size);
-        assert_non_null(full);
-        /* Every length through the header, then a spread over the rest,
-         * the index at the end included. */
-        for (size_t n = 0; n <= size; n += n < 80 ? 1 : n > size - 600 ? 37 : size / 97)
-            assert_open_agrees(d, plain ? "truncated format 1.0" : "truncated format 1.1", full, n);
-        assert_open_agrees(d, "whole", full, size);
-        free(full);
-        remove(ecf);
-        free(ecf);
-    }
-    tu_remove_tree(d);
-    free(d);
-}
-
-/* Arguments only the memory opener has. */
-static void test_open_memory_arguments(void **state)
-{
-    (void)state;
-    ecf8_file *f = (ecf8_file *)&f;
-    assert_int_equal(ecf8_file_open_memory(NULL, 16, &f), ECF8_ERR_ARGUMENT);
-    assert_null(f);
-    uint64_t words[16] = {0};
-    assert_int_equal(ecf8_file_open_memory(words, sizeof words, NULL), ECF8_ERR_ARGUMENT);
-    assert_int_equal(ecf8_file_open_memory((const uint8_t *)words + 1, 64, &f), ECF8_ERR_ARGUMENT);
-    assert_non_null(strstr(ecf8_last_error(), "aligned"));
-    /* NULL and 0 is an empty container, as an empty file is. */
-    assert_int_equal(ecf8_file_open_memory(NULL, 0, &f), ECF8_ERR_CORRUPT);
-    assert_null(f);
 }
 
 int main(void)
@@ -1251,18 +781,9 @@ int main(void)
         cmocka_unit_test(test_long_tensor_name),
         cmocka_unit_test(test_sharded_directory),
         cmocka_unit_test(test_sharded_decompress_all_or_nothing),
-        cmocka_unit_test(test_verify_detects_mismatch),
-        cmocka_unit_test(test_outputs),
-        cmocka_unit_test(test_output_rules),
-        cmocka_unit_test(test_output_api),
-        cmocka_unit_test(test_remove_temporary_files),
-        cmocka_unit_test(test_inspect),
         cmocka_unit_test(test_progress_callback),
         cmocka_unit_test(test_inspect_progress),
         cmocka_unit_test(test_directory_odd_members),
-        cmocka_unit_test(test_open_memory_matches_path),
-        cmocka_unit_test(test_open_memory_same_errors),
-        cmocka_unit_test(test_open_memory_arguments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -246,3 +246,70 @@ void tu_bug_returned(const char *id, const char *what)
 {
     fail_msg("fixed bug %s is back: %s", id, what);
 }
+
+const char *const TU_SLICES[3] = {"minilm-slice-e4m3.safetensors", "minilm-slice-e5m2.safetensors",
+                                  "minilm-slice-bf16.safetensors"};
+
+char *tu_strdup(const char *s)
+{
+    char *d = strdup(s);
+    assert_non_null(d);
+    return d;
+}
+
+void tu_compress_ok(const char *src, const char *dst, const ecf8_compress_options *options)
+{
+    int st = tu_compress_over(src, dst, options);
+    if (st) fail_msg("compress %s: %d %s", src, st, ecf8_last_error());
+}
+
+static double tu_gauss(uint64_t *s)
+{
+    double u1 = ((double)(tu_rand(s) >> 11) + 0.5) / 9007199254740992.0;
+    double u2 = ((double)(tu_rand(s) >> 11) + 0.5) / 9007199254740992.0;
+    return sqrt(-2 * log(u1)) * cos(6.283185307179586 * u2);
+}
+
+static uint16_t tu_to_bf16(float f)
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return (uint16_t)((u + 0x7FFF + ((u >> 16) & 1)) >> 16);
+}
+
+static uint16_t tu_to_f16(float f) /* truncating; tiny values become subnormals */
+{
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    uint32_t sign = (u >> 16) & 0x8000;
+    int e = (int)((u >> 23) & 0xFF) - 127 + 15;
+    if (e <= 0) return (uint16_t)(sign | ((u >> 13) & 0x3FF) >> (1 - e));
+    if (e >= 31) return (uint16_t)(sign | 0x7BFF);
+    return (uint16_t)(sign | (uint32_t)e << 10 | ((u >> 13) & 0x3FF));
+}
+
+void *tu_make_weights(ecf8_dtype dtype, size_t n, uint64_t seed)
+{
+    unsigned w = ecf8_dtype_size(dtype);
+    uint8_t *p = malloc(n * w + 1);
+    uint64_t s = seed * 2654435761u + 1;
+    assert_non_null(p);
+    if (dtype == ECF8_DTYPE_F8_E4M3) {
+        tu_fill_weights_e4m3(p, n, seed);
+    } else if (dtype == ECF8_DTYPE_F8_E5M2) {
+        for (size_t i = 0; i < n; i++) {
+            double g = tu_gauss(&s) * 0.05;
+            int e = (int)floor(log2(fabs(g) + 1e-30)) + 15;
+            if (e < 0) e = 0;
+            if (e > 30) e = 30;
+            p[i] = (uint8_t)((g < 0) << 7 | e << 2 | (tu_rand(&s) & 3));
+        }
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            float f = (float)(tu_gauss(&s) * 0.02);
+            uint16_t v = dtype == ECF8_DTYPE_BF16 ? tu_to_bf16(f) : tu_to_f16(f);
+            p[2 * i] = (uint8_t)v, p[2 * i + 1] = (uint8_t)(v >> 8);
+        }
+    }
+    return p;
+}

@@ -66,4 +66,16 @@ uint8_t *tu_make_safetensors(const tu_tensor *t, size_t n, const char *metadata_
  * and open: the suite carries no skip-on-bug hooks. */
 void tu_bug_returned(const char *id, const char *what);
 
+/* ---- shared by the split codec, container and OpenCL suites ------------- */
+/* The real checkpoint slices in tests/data (file names). */
+extern const char *const TU_SLICES[3];
+/* strdup that fails the test when out of memory. */
+char *tu_strdup(const char *s);
+/* tu_compress_over, failing the test with the library's error. */
+void tu_compress_ok(const char *src, const char *dst, const ecf8_compress_options *options);
+/* Trained-weight-like data of any coded dtype (FP8 E4M3/E5M2, BF16, F16):
+ * n elements, little-endian, Gaussian values (tiny F16 ones subnormal);
+ * malloc'd with one spare byte. */
+void *tu_make_weights(ecf8_dtype dtype, size_t n, uint64_t seed);
+
 #endif
