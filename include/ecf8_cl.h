@@ -13,6 +13,16 @@
  * code passed through, or an ECF8_ERR_* code; ecf8_status_string() names
  * any of them and ecf8_last_error() names the failing OpenCL call or
  * carries the program build log.
+ *
+ * Threads: an ecf8_cl_tensor or ecf8_cl_matmul is used by one thread at a
+ * time (its calls set kernel arguments on its own kernels); different
+ * objects may be used from different threads at once, on one context and
+ * queue or several.  The program and disk caches are thread-safe.
+ * Lifetimes: an object keeps its context alive until freed; wait for the
+ * commands it enqueued (their events) before freeing it.  Loading:
+ * ecf8_cl_tensor_create_async and ecf8_cl_load upload without blocking
+ * (the payload must stay valid until the ready event completes);
+ * ecf8_cl_tensor_verify is the full content check.
  */
 #ifndef ECF8_CL_H
 #define ECF8_CL_H
@@ -168,9 +178,10 @@ ECF8_API int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device,
  * then enqueued on `queue` (in order or out of order) after the
  * `num_wait_events` events of `wait_events`, and *ready (NULL: not wanted;
  * else the caller releases it) completes when the tensor can be decoded.
- * info->payload (and, for format 1.1 files, the chunk offsets the stream
- * points at: both stay valid while the ecf8_file is open) must stay valid
- * and unchanged until *ready completes.  Decodes of the tensor wait for the
+ * info->payload (valid while its ecf8_file is open) must stay valid and
+ * unchanged until *ready completes; everything else the upload reads is
+ * copied in the call.  The kernels are built (or found in the program
+ * cache) in the call, as ecf8_cl_tensor_create_ex does.  Decodes of the tensor wait for the
  * upload themselves (ecf8_cl_enqueue_decode adds it to their wait list
  * while it may still run), so any queue of the context may decode it
  * straight away; commands of the caller's own that read what a decode
