@@ -10,7 +10,9 @@
  * This header is the host library: codebooks, the chunked tensor codec, the
  * `.ecf8` container and the safetensors bridge.  It needs no OpenCL; the
  * device side lives in ecf8_cl.h.  All functions are thread-safe on distinct
- * objects.  Every function returning int returns ECF8_OK (0) on success or a
+ * objects; on one object, see each type (ecf8_file: any number of threads
+ * may read one open file at once; ecf8_decoder, ecf8_encoded, ecf8_output:
+ * one thread at a time).  Every function returning int returns ECF8_OK (0) on success or a
  * negative status; ecf8_status_string() names it and ecf8_last_error()
  * gives the detail of this thread's most recent failure.
  *
@@ -350,6 +352,37 @@ ECF8_API int ecf8_file_find(const ecf8_file *file, const char *name, size_t *ind
 /* Decodes tensor `index` into out (source_bytes) and checks its checksum. */
 ECF8_API int ecf8_file_read_tensor(const ecf8_file *file, size_t index, void *out,
                                    size_t out_bytes, unsigned threads);
+/* Threads: an open ecf8_file is read-only.  Any number of threads may call
+ * the functions above on one file at once (ecf8_file_tensor,
+ * ecf8_file_find, ecf8_file_read_tensor, ...) and decode its tensors
+ * side by side; only ecf8_file_close must wait until they all returned.
+ * ecf8_file_read_tensor with threads != 1 decodes on the process-wide pool,
+ * which runs one decode at a time (a second caller waits for it): loader
+ * threads that decode in parallel each use an ecf8_decoder instead. */
+
+/* ---- decoders: CPU decoding on the caller's threads ---------------------- */
+/* A decoding context that owns its threads, like zstd's ZSTD_DCtx.
+ * `threads` 1 decodes on the calling thread and never uses a pool, so N
+ * loader threads with one single-threaded decoder each decode N tensors at
+ * once; `threads` > 1 gives the decoder a private pool of threads - 1
+ * helper threads (started at its first decode that uses them, ended by
+ * ecf8_decoder_free), the calling thread being the last; 0 is one per
+ * core.  Decoders never use or wait for the process-wide pool.  One decoder
+ * must not be used by two threads at once (different decoders may be, on
+ * the same file).  NULL when out of memory. */
+typedef struct ecf8_decoder ecf8_decoder;
+ECF8_API ecf8_decoder *ecf8_decoder_create(unsigned threads);
+/* The decoder's thread count (0 resolved to the core count); 0 for NULL. */
+ECF8_API unsigned ecf8_decoder_threads(const ecf8_decoder *decoder);
+/* ecf8_file_read_tensor on the decoder's threads: tensor `index` of `file`
+ * decoded into out (out_bytes >= its source_bytes) and checked against its
+ * checksum; the same statuses. */
+ECF8_API int ecf8_decoder_read_tensor(ecf8_decoder *decoder, const ecf8_file *file, size_t index,
+                                      void *out, size_t out_bytes);
+/* Ends the decoder's threads and frees it; NULL is a no-op.  Not while a
+ * ecf8_decoder_read_tensor on it runs. */
+ECF8_API void ecf8_decoder_free(ecf8_decoder *decoder);
+
 /* The format's per-tensor checksum of `bytes` decoded bytes (XXH3-64, seed
  * 0; ecf8_tensor_info.checksum): for callers that decode on a device with
  * ecf8_cl_enqueue_decode and check the result themselves. */

@@ -13,6 +13,16 @@
  * code passed through, or an ECF8_ERR_* code; ecf8_status_string() names
  * any of them and ecf8_last_error() names the failing OpenCL call or
  * carries the program build log.
+ *
+ * Threads: an ecf8_cl_tensor or ecf8_cl_matmul is used by one thread at a
+ * time (its calls set kernel arguments on its own kernels); different
+ * objects may be used from different threads at once, on one context and
+ * queue or several.  The program and disk caches are thread-safe.
+ * Lifetimes: an object keeps its context alive until freed; wait for the
+ * commands it enqueued (their events) before freeing it.  Loading:
+ * ecf8_cl_tensor_create_async and ecf8_cl_load upload without blocking
+ * (the payload must stay valid until the ready event completes);
+ * ecf8_cl_tensor_verify is the full content check.
  */
 #ifndef ECF8_CL_H
 #define ECF8_CL_H
@@ -145,7 +155,15 @@ typedef struct ecf8_cl_tensor ecf8_cl_tensor;
  * length and code) and uploads its payload and decode table.  Works for
  * coded and stored tensors.  Blocking.  A tensor object holds the kernels
  * its decodes set arguments on: one tensor must not be used by two threads
- * at once (different tensors may). */
+ * at once (different tensors may, on one context and queue or several).
+ *
+ * Lifetimes: a tensor keeps its context alive (retained) and needs nothing
+ * of the file or info it came from once its upload is done.  Before
+ * ecf8_cl_tensor_free, wait for every decode of it that is still queued
+ * (its out_event, clFinish or ecf8_cl_tensor_check): the device buffers
+ * outlive the free until those commands end, but their error word is no
+ * longer read, and a decode enqueued after the free is a use after free.
+ * ecf8_cl_tensor_free waits for the tensor's own upload, if still running. */
 ECF8_API int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
                                    const ecf8_tensor_info *info, ecf8_cl_tensor **out);
 /* The same with the decode_* fields of `tuning` (NULL: none).
@@ -153,6 +171,27 @@ ECF8_API int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_c
 ECF8_API int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device,
                                       cl_command_queue queue, const ecf8_tensor_info *info,
                                       const ecf8_cl_tuning *tuning, ecf8_cl_tensor **out);
+/* The same without blocking: everything checked on the host (arguments,
+ * tuning, the stream's structure: every offset, code length and the chunk
+ * geometry, as ecf8_cl_tensor_create) happens in the call, and an invalid
+ * tensor fails here with no object and nothing enqueued.  The upload is
+ * then enqueued on `queue` (in order or out of order) after the
+ * `num_wait_events` events of `wait_events`, and *ready (NULL: not wanted;
+ * else the caller releases it) completes when the tensor can be decoded.
+ * info->payload (valid while its ecf8_file is open) must stay valid and
+ * unchanged until *ready completes; everything else the upload reads is
+ * copied in the call.  The kernels are built (or found in the program
+ * cache) in the call, as ecf8_cl_tensor_create_ex does.  Decodes of the tensor wait for the
+ * upload themselves (ecf8_cl_enqueue_decode adds it to their wait list
+ * while it may still run), so any queue of the context may decode it
+ * straight away; commands of the caller's own that read what a decode
+ * wrote follow the decode's event as usual.  A failed upload (its event's
+ * status negative) is returned by the next decode of the tensor. */
+ECF8_API int ecf8_cl_tensor_create_async(cl_context context, cl_device_id device,
+                                         cl_command_queue queue, const ecf8_tensor_info *info,
+                                         const ecf8_cl_tuning *tuning, cl_uint num_wait_events,
+                                         const cl_event *wait_events, ecf8_cl_tensor **out,
+                                         cl_event *ready);
 ECF8_API void ecf8_cl_tensor_free(ecf8_cl_tensor *tensor);
 /* Bytes the decoded tensor occupies (n_elements * element size). */
 ECF8_API size_t ecf8_cl_tensor_decoded_bytes(const ecf8_cl_tensor *tensor);
@@ -172,7 +211,9 @@ ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
  * tensor is created, except the portable one of a tensor planned for
  * another (a CPU's vector kernel), built at its first decode to an offset
  * that is not a multiple of 4: that decode may take a build and return
- * its errors (ECF8_ERR_BUILD). */
+ * its errors (ECF8_ERR_BUILD).  Alignment: an out_offset that is a
+ * multiple of 4 (better: 64) keeps the fast kernel; any other offset runs
+ * the slower portable kernel (bit-identical output). */
 ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
                                     size_t out_offset, cl_uint num_wait_events,
                                     const cl_event *wait_events, cl_event *out_event);
@@ -183,6 +224,54 @@ ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue que
  * passes this check: compare ecf8_checksum64 of the output with the
  * tensor's checksum for that (ecf8_cl_decode_to_host does both). */
 ECF8_API int ecf8_cl_tensor_check(ecf8_cl_tensor *tensor, cl_command_queue queue);
+/* Decodes the tensor on the device into a scratch buffer, reads it back
+ * and checks it against the tensor's XXH3-64 checksum: the full content
+ * check ecf8_cl_load leaves out (see there).  Blocking; needs
+ * decoded_bytes of host memory for the call.  ECF8_ERR_CORRUPT (a chunk
+ * failed its length check) or ECF8_ERR_CHECKSUM, ecf8_last_error() naming
+ * the tensor. */
+ECF8_API int ecf8_cl_tensor_verify(ecf8_cl_tensor *tensor, cl_command_queue queue);
+
+/* ---- loading a file onto a device ------------------------------------------ */
+/* Called once per tensor loaded, on the calling thread of ecf8_cl_load, in
+ * the order of `indices`: `index` is the tensor's index in the file,
+ * `tensor` and `ready` (as ecf8_cl_tensor_create_async's) are the
+ * callback's to keep and free/release.  A non-zero return stops the load
+ * and is ecf8_cl_load's result. */
+typedef int (*ecf8_cl_load_callback)(void *user, size_t index, ecf8_cl_tensor *tensor,
+                                     cl_event ready);
+/* Loads tensors `indices[0 .. n-1]` of `file` (indices NULL: all of them,
+ * n ignored) onto `device` with ecf8_cl_tensor_create_async on `queue`:
+ * every tensor's structure is validated on the host before its upload is
+ * enqueued, the uploads do not block, so they overlap each other, the host
+ * work of the next tensors and the caller's decodes; nothing is decoded on
+ * the host.  Returns once every upload is enqueued: `file` must stay open
+ * until every ready event has completed (or clFinish(queue)).  On the
+ * first failure (an index out of range: ECF8_ERR_ARGUMENT; an invalid
+ * tensor: ECF8_ERR_CORRUPT naming it) the load stops; the tensors already
+ * handed to the callback stay valid and the callback's.
+ *
+ * What is checked, without a full host checksum: ecf8_file_open checked
+ * the header, index and each coded tensor's stream structure (offsets,
+ * code lengths, chunk geometry); create checks them again.  On the device,
+ * each decode checks every chunk: a chunk passes when the bits its elements
+ * consume, rounded up to bytes, equal its stored byte length (chunk
+ * offsets[c + 1] - offsets[c]); else ECF8_ERR_CORRUPT from the tensor's
+ * next ecf8_cl_tensor_check or ecf8_cl_decode_to_host.  Detected: damage
+ * that changes how many bits a chunk decodes to - most flipped code bits,
+ * zeroed or filled payload, shifted chunk offsets.  Not detected: a flipped
+ * raw (sign / mantissa) bit, a code word turned into another code word of
+ * the same length, a change in a chunk's padding bits, and any damage to a
+ * stored (uncoded) tensor: those decode without error to wrong values.
+ * ecf8_cl_tensor_verify (or ecf8_cl_decode_to_host) compares the checksum
+ * and catches them all.  (ecf8_cl_matmul_create still decodes W on the host
+ * to check it, because the fused kernel has no per-chunk check; a device
+ * decode + ecf8_cl_tensor_verify could replace that host decode.) */
+ECF8_API int ecf8_cl_load(cl_context context, cl_device_id device, cl_command_queue queue,
+                          const ecf8_file *file, const size_t *indices, size_t n,
+                          const ecf8_cl_tuning *tuning, ecf8_cl_load_callback callback,
+                          void *user);
+
 /* ecf8_decompress_path_ex with every coded tensor decoded on the device
  * (checked against its checksum): the original file or directory rebuilt
  * byte for byte through temporary files, renamed only once all are

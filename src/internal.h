@@ -85,6 +85,17 @@ extern void (*ecf8_test_hook_between_encode_passes)(const void *data, uint64_t b
 typedef int (*ecf8_task_fn)(void *ctx, uint64_t index);
 int ecf8_parallel_for(unsigned threads, uint64_t n, ecf8_task_fn fn, void *ctx);
 unsigned ecf8_default_threads(void);
+/* A private pool of up to `helpers` helper threads (started at its first
+ * job, joined by ecf8_pool_free), for an ecf8_decoder.  ecf8_pool_use makes
+ * the calling thread's ecf8_parallel_for run on p (NULL: the shared pool)
+ * and returns the pool it used before. */
+typedef struct ecf8_pool ecf8_pool;
+int ecf8_pool_create(unsigned helpers, ecf8_pool **out);
+void ecf8_pool_free(ecf8_pool *p);
+ecf8_pool *ecf8_pool_use(ecf8_pool *p);
+/* Jobs the shared pool has run (tests: a 1-thread or private-pool decode
+ * must not add to it). */
+extern _Atomic uint_fast64_t ecf8_shared_pool_jobs;
 
 /* ---- tensor payload layout (docs/FORMAT.md) ---------------------------- */
 /* Byte offsets inside a coded payload, derived from its counts. */

@@ -5,7 +5,8 @@
 #   find_package(ecf8) -> ecf8::ecf8 (shared) and ecf8::ecf8_static,
 #   pkg-config ecf8    -> shared (-lecf8) and static (libecf8.a + --static).
 # Also checks the installed files and the installed CLI, and builds (and,
-# with an OpenCL device, runs) examples/decode_and_matmul against it; with
+# with an OpenCL device, runs) examples/decode_and_matmul and
+# examples/load_into_buffer against it; with
 # ECF8_REQUIRE_DEVICE set, a missing device fails instead of skipping the run.
 # And checks that the installed libecf8.so exports exactly the functions the
 # installed headers declare.
@@ -136,17 +137,19 @@ if [ "$OPENCL" = ON ]; then
         fail "examples build"
     fi
     "$PREFIX/bin/ecf8" compress "$DATA/minilm-slice-e4m3.safetensors" "$TMP/e4m3.ecf8" >/dev/null
-    rc=0
-    LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
-        "$TMP/examples/decode_and_matmul" "$TMP/e4m3.ecf8" >"$TMP/ex-run.log" 2>&1 || rc=$?
-    if [ $rc -eq 0 ]; then
-        echo "decode_and_matmul: ok ($(tail -1 "$TMP/ex-run.log"))"
-    elif grep -qE "no OpenCL (platform|device)|NO_DEVICE" "$TMP/ex-run.log" &&
-         [[ -z "${ECF8_REQUIRE_DEVICE:-}" || "$ECF8_REQUIRE_DEVICE" = 0 ]]; then
-        echo "decode_and_matmul: built; not run (no OpenCL device)"
-    else
-        cat "$TMP/ex-run.log"
-        fail "decode_and_matmul"
-    fi
+    for example in decode_and_matmul load_into_buffer; do
+        rc=0
+        LD_LIBRARY_PATH="$LIBDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+            "$TMP/examples/$example" "$TMP/e4m3.ecf8" >"$TMP/ex-run.log" 2>&1 || rc=$?
+        if [ $rc -eq 0 ]; then
+            echo "$example: ok ($(tail -1 "$TMP/ex-run.log"))"
+        elif grep -qE "no OpenCL (platform|device)|NO_DEVICE" "$TMP/ex-run.log" &&
+             [[ -z "${ECF8_REQUIRE_DEVICE:-}" || "$ECF8_REQUIRE_DEVICE" = 0 ]]; then
+            echo "$example: built; not run (no OpenCL device)"
+        else
+            cat "$TMP/ex-run.log"
+            fail "$example"
+        fi
+    done
 fi
 echo "cli_install: all consumers built against the installed package and passed"

@@ -50,7 +50,23 @@ struct ecf8_cl_tensor {
      * unread: the check waits for all of them. */
     cl_command_queue *pending;
     size_t n_pending;
+    /* ecf8_cl_tensor_create_async: the upload (NULL once seen complete),
+     * which the tensor's own commands wait for, and while creating, how the
+     * upload is enqueued (NULL: blocking). */
+    cl_event ready;
+    struct upload *upload;
 };
+
+/* The upload's writes, ordered after the caller's wait list; blocking
+ * unless t->upload (defined with the async create, at the end). */
+static int upload_write(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem buf, size_t offset,
+                        size_t bytes, const void *src, const char *what);
+/* Ends the upload: waits for it (blocking), or joins its writes into
+ * t->ready, `owned` (host memory the writes read) freed when they are done. */
+static int upload_end(ecf8_cl_tensor *t, cl_command_queue queue, int st, void *owned);
+/* The caller's wait list plus the tensor's upload while it may run. */
+static int ready_wait_list(ecf8_cl_tensor *t, cl_uint *n, const cl_event **list,
+                           cl_event **alloc);
 
 /* The arguments every decode kernel takes (DECODE_KERNEL_ARGS in
  * cl/decode_common.cl); only the table differs by kernel. */
@@ -187,21 +203,15 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(error word)");
     }
     static const cl_uint zero[4] = {0};
-    if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, 0, info->payload_bytes,
-                                           payload, 0, NULL, NULL)) != CL_SUCCESS)
-        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(payload)");
-    if (!st && (err = clEnqueueWriteBuffer(queue, t->data, CL_FALSE, info->payload_bytes, tail,
-                                           host_tail, 0, NULL, NULL)) != CL_SUCCESS)
-        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(decode tables)");
-    if (!st && (err = clEnqueueWriteBuffer(queue, t->error, CL_FALSE, 0, sizeof zero, zero, 0,
-                                           NULL, NULL)) != CL_SUCCESS)
-        st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(error word)");
-    /* Blocking: the payload may live in a mapping the caller closes next,
-     * and host_tail is freed here; after a failed enqueue too, the writes
-     * already queued must end first. */
-    err = clFinish(queue);
-    if (!st && err != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish(upload)");
-    free(host_tail);
+    if (!st) st = upload_write(t, queue, t->data, 0, info->payload_bytes, payload, "payload");
+    if (!st) st = upload_write(t, queue, t->data, info->payload_bytes, tail, host_tail,
+                               "decode tables");
+    if (!st) st = upload_write(t, queue, t->error, 0, sizeof zero, zero, "error word");
+    /* Blocking, or with the async create once the writes are done: the
+     * payload may live in a mapping the caller closes next, and host_tail
+     * is freed then; after a failed enqueue too, the writes already queued
+     * must end first. */
+    st = upload_end(t, queue, st, host_tail);
     if (st) return st;
 
     t->geom = *s;
@@ -260,9 +270,9 @@ int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_qu
     return ecf8_cl_tensor_create_ex(context, device, queue, info, NULL, out);
 }
 
-int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device, cl_command_queue queue,
-                             const ecf8_tensor_info *info, const ecf8_cl_tuning *tuning_in,
-                             ecf8_cl_tensor **out)
+static int tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
+                         const ecf8_tensor_info *info, const ecf8_cl_tuning *tuning_in,
+                         struct upload *upload, ecf8_cl_tensor **out)
 {
     if (!context || !device || !queue || !info || !out)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor create: NULL argument");
@@ -284,6 +294,7 @@ int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device, cl_command
     t->width = width;
     t->n_elements = info->n_elements;
     t->checksum = info->checksum;
+    t->upload = upload;
     snprintf(t->name, sizeof t->name, "%s", info->name ? info->name : "");
     int st = ECF8_OK;
     if (info->split == ECF8_SPLIT_STORED) {
@@ -297,10 +308,9 @@ int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device, cl_command
         if (!st && t->device_bytes) {
             t->data = clCreateBuffer(context, CL_MEM_READ_ONLY, t->device_bytes, NULL, &err);
             if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(stored)");
-            else if ((err = clEnqueueWriteBuffer(queue, t->data, CL_TRUE, 0, t->device_bytes,
-                                                 info->payload, 0, NULL, NULL)) != CL_SUCCESS)
-                st = ecf8_cl_fail(err, "clEnqueueWriteBuffer(stored)");
+            else st = upload_write(t, queue, t->data, 0, t->device_bytes, info->payload, "stored");
         }
+        st = upload_end(t, queue, st, NULL);
     } else {
         uint64_t bytes;
         if (!ecf8_mul_u64(info->stream.n_elements, width, &bytes) || bytes != info->source_bytes ||
@@ -316,8 +326,16 @@ int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device, cl_command
         ecf8_cl_tensor_free(t);
         return st;
     }
+    t->upload = NULL;
     *out = t;
     return ECF8_OK;
+}
+
+int ecf8_cl_tensor_create_ex(cl_context context, cl_device_id device, cl_command_queue queue,
+                             const ecf8_tensor_info *info, const ecf8_cl_tuning *tuning_in,
+                             ecf8_cl_tensor **out)
+{
+    return tensor_create(context, device, queue, info, tuning_in, NULL, out);
 }
 
 /* The queues with decodes whose error word is unread. */
@@ -347,6 +365,11 @@ void ecf8_cl_tensor_free(ecf8_cl_tensor *t)
     for (int k = 0; k < ECF8_CL_DECODE_KERNELS; k++)
         if (t->kernel[k]) clReleaseKernel(t->kernel[k]);
     pending_release(t);
+    if (t->ready) {
+        /* The upload may still read the caller's payload: done when this returns. */
+        clWaitForEvents(1, &t->ready);
+        clReleaseEvent(t->ready);
+    }
     if (t->data) clReleaseMemObject(t->data);
     if (t->error) clReleaseMemObject(t->error);
     if (t->context) clReleaseContext(t->context);
@@ -371,6 +394,10 @@ const char *ecf8_cl_tensor_kernel(const ecf8_cl_tensor *t, size_t out_offset)
     return ecf8_cl_decode_kernel_name(pick_kernel(t, out_offset));
 }
 
+static int decode_enqueue(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
+                          size_t out_offset, cl_uint num_wait_events,
+                          const cl_event *wait_events, cl_event *out_event);
+
 int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
                            size_t out_offset, cl_uint num_wait_events,
                            const cl_event *wait_events, cl_event *out_event)
@@ -385,6 +412,18 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
         return ecf8_fail(ECF8_ERR_ARGUMENT,
                          "decode: output of %zu bytes at offset %zu cannot hold %zu bytes", out_size,
                          out_offset, t->decoded_bytes);
+    cl_event *with_ready = NULL;
+    int rst = ready_wait_list(t, &num_wait_events, &wait_events, &with_ready);
+    if (rst) return rst;
+    int st = decode_enqueue(t, queue, out, out_offset, num_wait_events, wait_events, out_event);
+    free(with_ready);
+    return st;
+}
+
+static int decode_enqueue(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
+                          size_t out_offset, cl_uint num_wait_events,
+                          const cl_event *wait_events, cl_event *out_event)
+{
     cl_int err;
     if (t->split == ECF8_SPLIT_STORED) {
         if (t->decoded_bytes == 0) {
@@ -452,7 +491,14 @@ int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out,
     if (t->decoded_bytes == 0) return ECF8_OK;
     cl_int err;
     if (t->split == ECF8_SPLIT_STORED) {
-        err = clEnqueueReadBuffer(queue, t->data, CL_TRUE, 0, t->decoded_bytes, out, 0, NULL, NULL);
+        cl_uint n_wait = 0;
+        const cl_event *wait = NULL;
+        cl_event *with_ready = NULL;
+        st = ready_wait_list(t, &n_wait, &wait, &with_ready);
+        if (st) return st;
+        err = clEnqueueReadBuffer(queue, t->data, CL_TRUE, 0, t->decoded_bytes, out, n_wait, wait,
+                                  NULL);
+        free(with_ready);
         if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueReadBuffer(stored)");
     } else {
         /* The host memory itself as the output buffer: no copy on devices
@@ -524,4 +570,102 @@ int ecf8_cl_decompress_path_ex(cl_context context, cl_device_id device, cl_comma
     if (st) return st;
     device_decoder d = {context, device, queue, &tuning};
     return ecf8_decompress_path_with(in_path, out_path, options, decode_on_device, &d);
+}
+
+/* ---- non-blocking create ----------------------------------------------------- */
+struct upload {
+    cl_uint n_wait;
+    const cl_event *wait;
+    cl_event ev[3]; /* payload, tables, error word (stored: one) */
+    cl_uint n_ev;
+};
+
+static int upload_write(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem buf, size_t offset,
+                        size_t bytes, const void *src, const char *what)
+{
+    struct upload *u = t->upload;
+    cl_int err = u ? clEnqueueWriteBuffer(queue, buf, CL_FALSE, offset, bytes, src, u->n_wait,
+                                          u->wait, &u->ev[u->n_ev])
+                   : clEnqueueWriteBuffer(queue, buf, CL_FALSE, offset, bytes, src, 0, NULL, NULL);
+    if (err != CL_SUCCESS) {
+        char call[64];
+        snprintf(call, sizeof call, "clEnqueueWriteBuffer(%s)", what);
+        return ecf8_cl_fail(err, call);
+    }
+    if (u) u->n_ev++;
+    return ECF8_OK;
+}
+
+static void CL_CALLBACK free_when_done(cl_event event, cl_int status, void *owned)
+{
+    (void)event;
+    (void)status;
+    free(owned);
+}
+
+static int upload_end(ecf8_cl_tensor *t, cl_command_queue queue, int st, void *owned)
+{
+    struct upload *u = t->upload;
+    cl_int err;
+    if (!u) {
+        err = clFinish(queue);
+        if (!st && err != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish(upload)");
+        free(owned);
+        return st;
+    }
+    if (!st) {
+        /* One event for the whole upload (a stored tensor of 0 bytes: a
+         * marker after the caller's wait list). */
+        err = u->n_ev ? clEnqueueMarkerWithWaitList(queue, u->n_ev, u->ev, &t->ready)
+                      : clEnqueueMarkerWithWaitList(queue, u->n_wait, u->wait, &t->ready);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clEnqueueMarkerWithWaitList(upload)");
+    }
+    if (!st && owned && clSetEventCallback(t->ready, CL_COMPLETE, free_when_done, owned) == CL_SUCCESS)
+        owned = NULL;
+    /* After a failure, and where no callback frees `owned`, the writes
+     * already queued must end first. */
+    if ((st || owned) && u->n_ev) clWaitForEvents(u->n_ev, u->ev);
+    for (cl_uint i = 0; i < u->n_ev; i++) clReleaseEvent(u->ev[i]);
+    u->n_ev = 0;
+    free(owned);
+    return st;
+}
+
+static int ready_wait_list(ecf8_cl_tensor *t, cl_uint *n, const cl_event **list, cl_event **alloc)
+{
+    *alloc = NULL;
+    if (!t->ready) return ECF8_OK;
+    cl_int status = CL_QUEUED;
+    ECF8_CL_CHECK(clGetEventInfo(t->ready, CL_EVENT_COMMAND_EXECUTION_STATUS, sizeof status,
+                                 &status, NULL),
+                  "clGetEventInfo(upload)");
+    if (status < 0) return ecf8_cl_fail(status, "tensor upload");
+    if (status == CL_COMPLETE) {
+        clReleaseEvent(t->ready);
+        t->ready = NULL;
+        return ECF8_OK;
+    }
+    cl_event *l = malloc((*n + 1) * sizeof *l);
+    if (!l) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (*n) memcpy(l, *list, *n * sizeof *l);
+    l[(*n)++] = t->ready;
+    *list = *alloc = l;
+    return ECF8_OK;
+}
+
+int ecf8_cl_tensor_create_async(cl_context context, cl_device_id device, cl_command_queue queue,
+                                const ecf8_tensor_info *info, const ecf8_cl_tuning *tuning,
+                                cl_uint num_wait_events, const cl_event *wait_events,
+                                ecf8_cl_tensor **out, cl_event *ready)
+{
+    if (ready) *ready = NULL;
+    if ((num_wait_events > 0) != (wait_events != NULL))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor create: wait list and its count disagree");
+    struct upload u = {.n_wait = num_wait_events, .wait = wait_events};
+    int st = tensor_create(context, device, queue, info, tuning, &u, out);
+    if (!st && ready) {
+        *ready = (*out)->ready;
+        clRetainEvent(*ready);
+    }
+    return st;
 }
