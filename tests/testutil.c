@@ -45,11 +45,13 @@ uint8_t *tu_read_file(const char *path, size_t *size)
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    uint8_t *p = malloc(n > 0 ? (size_t)n : 1);
+    /* One byte more, always 0: text files read this way are C strings. */
+    uint8_t *p = malloc(n > 0 ? (size_t)n + 1 : 1);
     if (p && n > 0 && fread(p, 1, (size_t)n, f) != (size_t)n) {
         free(p);
         p = NULL;
     }
+    if (p) p[n > 0 ? n : 0] = 0;
     fclose(f);
     if (p && size) *size = (size_t)n;
     return p;

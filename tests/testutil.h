@@ -16,7 +16,8 @@ const char *tu_data_path(const char *name);
 const char *tu_temp_dir(void);
 /* Joins dir/name into a static rotating buffer. */
 const char *tu_path(const char *dir, const char *name);
-/* Whole file into malloc'd memory (NULL on failure). */
+/* Whole file into malloc'd memory (NULL on failure), followed by a 0 byte
+ * not counted in *size, so a text file is a C string. */
 uint8_t *tu_read_file(const char *path, size_t *size);
 int tu_write_file(const char *path, const void *data, size_t size);
 /* Deterministic pseudo-random numbers (xorshift64*). */
