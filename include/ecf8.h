@@ -62,15 +62,22 @@ extern "C" {
 #define ECF8_VERSION_STRING "1.0.0"
 
 /* Container format version written by this library (see docs/FORMAT.md):
- * major 1; minor 1 when the index is compressed, 0 otherwise. */
+ * major 1; minor 2 with layout-1 tensors, else 1 when the index is
+ * compressed, 0 otherwise (the highest this library writes). */
 #define ECF8_FORMAT_VERSION 1
-#define ECF8_FORMAT_MINOR 1
+#define ECF8_FORMAT_MINOR 2
 
 /* Longest code the decoder accepts: a 2^13-entry table of uint16 is 16 KiB,
  * small enough for the local memory of every OpenCL device. */
 #define ECF8_MAX_CODE_BITS 13
 #define ECF8_DEFAULT_CODE_BITS 12
 #define ECF8_DEFAULT_CHUNK_ELEMENTS 4096
+/* Stream layouts (docs/FORMAT.md 4.4): 0 serial chunks, 1 lane streams
+ * (format 1.2), whose chunks default to 8192 and hold at most 65536 elements. */
+#define ECF8_STREAM_LAYOUT_SERIAL 0
+#define ECF8_STREAM_LAYOUT_LANES 1
+#define ECF8_DEFAULT_LANE_CHUNK_ELEMENTS 8192
+#define ECF8_MAX_LANE_CHUNK_ELEMENTS 65536
 #define ECF8_MAX_DIMS 8
 
 /* ---- status codes ------------------------------------------------------ */
@@ -179,6 +186,10 @@ typedef struct ecf8_stream {
     uint8_t lengths[256];      /* code length per symbol (0 = unused) */
     const uint64_t *chunk_offsets; /* n_chunks + 1 byte offsets into coded */
     const uint8_t *coded;      /* the chunk bit streams */
+    /* ECF8_STREAM_LAYOUT_SERIAL (0, as a zeroed struct reads) or _LANES:
+     * how a chunk's bits are arranged (docs/FORMAT.md 4.4).  Added in
+     * library 1.1 at the end (ecf8_tensor_info grows with it). */
+    unsigned stream_layout;
 } ecf8_stream;
 
 /* First flat element index of chunk c (c < n_chunks; not checked). */
@@ -232,6 +243,13 @@ typedef struct ecf8_compress_options {
      * out_path.  Default 0: it fails with ECF8_ERR_EXISTS instead.  (Added
      * after plain_index: a struct_size that ends at plain_index reads as 0.) */
     int overwrite;
+    /* ECF8_STREAM_LAYOUT_SERIAL (default) or ECF8_STREAM_LAYOUT_LANES (a
+     * format 1.2 file).  With layout 1 a chunk_elements of 0 or
+     * ECF8_DEFAULT_CHUNK_ELEMENTS means ECF8_DEFAULT_LANE_CHUNK_ELEMENTS and
+     * targets above ECF8_MAX_LANE_CHUNK_ELEMENTS are lowered to it.  The
+     * same code lengths as layout 0; only the bit arrangement differs.
+     * (Added after overwrite: a struct_size that ends there reads as 0.) */
+    unsigned stream_layout;
 } ecf8_compress_options;
 
 /* Sets every field to its default: struct_size = sizeof(ecf8_compress_options),

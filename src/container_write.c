@@ -52,6 +52,7 @@ typedef struct writer {
     size_t n_sources;
     uint64_t n_tensors;
     uint64_t codable_tensors; /* of a dtype ecf8 codes, not empty */
+    uint64_t lane_tensors;    /* coded with stream layout 1: header flag bit 1, format 1.2 */
     const ecf8_compress_options *options;
     uint64_t done, total;
 } writer;
@@ -118,6 +119,8 @@ static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t sou
                 payload_bytes -= skip;
             }
             e[27] = (uint8_t)s->code_bits;
+            e[29] = (uint8_t)s->stream_layout;
+            if (s->stream_layout) w->lane_tensors++;
             put_u64(e, 128, s->rows);
             put_u64(e, 136, s->cols);
             put_u64(e, 144, s->chunk_rows);
@@ -244,8 +247,8 @@ static int finish(writer *w, uint32_t flags)
         uint8_t h[HEADER_BYTES] = {0};
         memcpy(h, ECF8_MAGIC, 8);
         h[8] = ECF8_FORMAT_VERSION; /* u16 major */
-        h[10] = zstd_index ? ECF8_FORMAT_MINOR : 0;
-        put_u32(h, 12, zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0);
+        h[10] = w->lane_tensors ? 2 : zstd_index ? 1 : 0;
+        put_u32(h, 12, (zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0) | (w->lane_tensors ? HEADER_FLAG_LANES : 0));
         put_u64(h, 16, w->out.pos);
         put_u64(h, 24, meta_offset);
         put_u64(h, 32, index_len);

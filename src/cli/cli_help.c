@@ -29,7 +29,10 @@ static const command_help g_commands[] = {
      {{"--split auto|exponent|byte", "what is entropy-coded: auto (default) takes the smaller of the exponent "
                                      "field and the whole (high) byte per tensor, or stores it when coding does not shrink it"},
       {"--max-code-bits B", "longest Huffman code, 1..13 (default 12)"},
-      {"--chunk ELEMENTS", "elements per independently decodable chunk, 64..1048576 (default 4096)"},
+      {"--chunk ELEMENTS", "elements per independently decodable chunk, 64..1048576 (default 4096; "
+                           "8192 with --layout 1, which takes at most 65536)"},
+      {"--layout 0|1", "stream layout: 0 serial chunks (default), 1 lane streams (32 per chunk, for "
+                       "GPU decoders; a format 1.2 file that ecf8 1.0 and 1.1 refuse)"},
       OPT_THREADS("encoder"),
       {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1)"},
       OPT_FORCE, OPT_HELP},

@@ -242,13 +242,16 @@ static int cmd_compress(int argc, char **argv)
             if (!cli_parse_uint(argv[++i], 1u << 20, &v) || v < 64)
                 return cli_usage_error("bad --chunk '%s' (64..1048576 elements)", argv[i]);
             o.chunk_elements = (uint32_t)v;
+        } else if (!strcmp(argv[i], "--layout") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 1, &v)) return cli_usage_error("bad --layout '%s' (0 or 1)", argv[i]);
+            o.stream_layout = (unsigned)v;
         } else if (!strcmp(argv[i], "--plain-index")) {
             o.plain_index = 1;
         } else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
             o.overwrite = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_unknown_option("compress", argv[i], i + 1 == argc,
-                                      "--split --threads --max-code-bits --chunk");
+                                      "--split --threads --max-code-bits --chunk --layout");
         } else if (np < 2) {
             paths[np++] = argv[i];
         } else {
