@@ -438,6 +438,18 @@ ECF8_API int ecf8_elements_to_float(ecf8_dtype dtype, const void *data, size_t n
  * Failures name the file at fault: a full disk names out_path. */
 ECF8_API int ecf8_compress_path(const char *in_path, const char *out_path,
                                 const ecf8_compress_options *options);
+/* Re-lays the container at in_path as a new one at out_path with every
+ * coded tensor in options->stream_layout, keeping its code lengths (no new
+ * statistics: a lossless bit reshuffle), split, names and sources; the
+ * index stays plain or compressed as it was.  Tensors already in that
+ * layout keep their chunks; others get chunks of the layout's target
+ * (chunk_elements as ecf8_compress_path reads it), so converting a default
+ * layout-0 file to 1 and back gives it byte for byte.  Reads options'
+ * stream_layout, chunk_elements, threads, progress and overwrite; the
+ * output follows ecf8_compress_path's rules.  A decode-only library
+ * returns ECF8_ERR_UNSUPPORTED. */
+ECF8_API int ecf8_convert_path(const char *in_path, const char *out_path,
+                               const ecf8_compress_options *options);
 /* ecf8_compress_path that also gives the number of tensors whose dtype
  * ecf8 codes (F8_E4M3, F8_E5M2, BF16, F16; empty ones not counted): 0 means
  * the container only stores the checkpoint, a little larger than it was. */
