@@ -144,9 +144,9 @@ int ecf8_stream_check(const ecf8_stream *s, bool lane_tables)
                              (unsigned long long)c, (unsigned long long)a, (unsigned long long)b,
                              (unsigned long long)limit);
         if (lanes && !lane_tables) {
-            if (a % 4) /* what ecf8_lane_chunk_parse checks first */
-                return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu starts at byte %llu, not a multiple of 4",
-                                 (unsigned long long)c, (unsigned long long)a);
+            if (a % 4 || b % 4) /* what ecf8_lane_chunk_parse checks first */
+                return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu spans bytes %llu..%llu, not on 4-byte boundaries",
+                                 (unsigned long long)c, (unsigned long long)a, (unsigned long long)b);
             continue;
         }
         if (lanes) {

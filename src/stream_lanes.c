@@ -43,9 +43,9 @@ int ecf8_lane_chunk_parse(const ecf8_stream *s, const ecf8_split_layout *l, uint
     const uint8_t *p = s->coded + off;
     const unsigned q = 32 / l->element_bits;
     out->count = ecf8_chunk_elements(s, c);
-    if (off % 4)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu starts at byte %llu, not a multiple of 4", cc,
-                         (unsigned long long)off);
+    if (off % 4 || bytes % 4)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu spans bytes %llu..%llu, not on 4-byte boundaries",
+                         cc, (unsigned long long)off, (unsigned long long)(off + bytes));
     if (bytes < 36)
         return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu: %llu bytes, too short for its lane table", cc,
                          (unsigned long long)bytes);
