@@ -207,7 +207,9 @@ ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
  * (as ecf8_decode_table_build with code_bits; code_bits must be the longest
  * length), and that chunk_offsets start
  * at 0, never decrease, end at coded_bytes - 8 and give no chunk more bytes
- * than any coding of it.  It trusts that `coded` holds coded_bytes bytes
+ * than any coding of it; for stream_layout 1 also chunks of at most
+ * ECF8_MAX_LANE_CHUNK_ELEMENTS, on 4-byte boundaries, whose lane tables
+ * (read from `coded`) fit their symbols and add up to the chunk.  It trusts that `coded` holds coded_bytes bytes
  * and chunk_offsets n_chunks + 1 entries (it cannot see the buffers'
  * sizes); given that, the decoders and kernels cannot read or write out of
  * bounds.  ECF8_ERR_CORRUPT on the first rule broken, ECF8_ERR_ARGUMENT
@@ -216,7 +218,7 @@ ECF8_API int ecf8_stream_validate(const ecf8_stream *s);
 
 /* Decodes the whole tensor into out (n_elements * element size bytes)
  * using `threads` threads (0 = one per core).  ECF8_ERR_CORRUPT when a
- * chunk does not consume exactly its bytes.  `s` must have passed
+ * chunk (layout 1: a lane) does not consume exactly its bytes (bits).  `s` must have passed
  * ecf8_stream_validate (streams from ecf8_file_tensor and
  * ecf8_encoded_stream have): the decoders trust its offsets and lengths. */
 ECF8_API int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes,
