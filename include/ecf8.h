@@ -59,20 +59,27 @@ extern "C" {
 #endif
 
 #define ECF8_VERSION_MAJOR 1
-#define ECF8_VERSION_MINOR 0
+#define ECF8_VERSION_MINOR 1
 #define ECF8_VERSION_PATCH 0
-#define ECF8_VERSION_STRING "1.0.0"
+#define ECF8_VERSION_STRING "1.1.0"
 
 /* Container format version written by this library (see docs/FORMAT.md):
- * major 1; minor 1 when the index is compressed, 0 otherwise. */
+ * major 1; minor 2 with layout-1 tensors, else 1 when the index is
+ * compressed, 0 otherwise (the highest this library writes). */
 #define ECF8_FORMAT_VERSION 1
-#define ECF8_FORMAT_MINOR 1
+#define ECF8_FORMAT_MINOR 2
 
 /* Longest code the decoder accepts: a 2^13-entry table of uint16 is 16 KiB,
  * small enough for the local memory of every OpenCL device. */
 #define ECF8_MAX_CODE_BITS 13
 #define ECF8_DEFAULT_CODE_BITS 12
 #define ECF8_DEFAULT_CHUNK_ELEMENTS 4096
+/* Stream layouts (docs/FORMAT.md 4.4): 0 serial chunks, 1 lane streams
+ * (format 1.2), whose chunks default to 8192 and hold at most 65536 elements. */
+#define ECF8_STREAM_LAYOUT_SERIAL 0
+#define ECF8_STREAM_LAYOUT_LANES 1
+#define ECF8_DEFAULT_LANE_CHUNK_ELEMENTS 8192
+#define ECF8_MAX_LANE_CHUNK_ELEMENTS 65536
 #define ECF8_MAX_DIMS 8
 
 /* ---- status codes ------------------------------------------------------ */
@@ -181,6 +188,11 @@ typedef struct ecf8_stream {
     uint8_t lengths[256];      /* code length per symbol (0 = unused) */
     const uint64_t *chunk_offsets; /* n_chunks + 1 byte offsets into coded */
     const uint8_t *coded;      /* the chunk bit streams */
+    /* ECF8_STREAM_LAYOUT_SERIAL (0, as a zeroed struct reads) or _LANES:
+     * how a chunk's bits are arranged (docs/FORMAT.md 4.4).  Added in
+     * library 1.1 at the end (ecf8_tensor_info grows with it: the shared
+     * library's SONAME became libecf8.so.2). */
+    unsigned stream_layout;
 } ecf8_stream;
 
 /* First flat element index of chunk c (c < n_chunks; not checked). */
@@ -198,7 +210,9 @@ ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk);
  * (as ecf8_decode_table_build with code_bits; code_bits must be the longest
  * length), and that chunk_offsets start
  * at 0, never decrease, end at coded_bytes - 8 and give no chunk more bytes
- * than any coding of it.  It trusts that `coded` holds coded_bytes bytes
+ * than any coding of it; for stream_layout 1 also chunks of at most
+ * ECF8_MAX_LANE_CHUNK_ELEMENTS, on 4-byte boundaries, whose lane tables
+ * (read from `coded`) fit their symbols and add up to the chunk.  It trusts that `coded` holds coded_bytes bytes
  * and chunk_offsets n_chunks + 1 entries (it cannot see the buffers'
  * sizes); given that, the decoders and kernels cannot read or write out of
  * bounds.  ECF8_ERR_CORRUPT on the first rule broken, ECF8_ERR_ARGUMENT
@@ -207,7 +221,7 @@ ECF8_API int ecf8_stream_validate(const ecf8_stream *s);
 
 /* Decodes the whole tensor into out (n_elements * element size bytes)
  * using `threads` threads (0 = one per core).  ECF8_ERR_CORRUPT when a
- * chunk does not consume exactly its bytes.  `s` must have passed
+ * chunk (layout 1: a lane) does not consume exactly its bytes (bits).  `s` must have passed
  * ecf8_stream_validate (streams from ecf8_file_tensor and
  * ecf8_encoded_stream have): the decoders trust its offsets and lengths. */
 ECF8_API int ecf8_stream_decode(const ecf8_stream *s, void *out, size_t out_bytes,
@@ -234,6 +248,13 @@ typedef struct ecf8_compress_options {
      * out_path.  Default 0: it fails with ECF8_ERR_EXISTS instead.  (Added
      * after plain_index: a struct_size that ends at plain_index reads as 0.) */
     int overwrite;
+    /* ECF8_STREAM_LAYOUT_SERIAL (default) or ECF8_STREAM_LAYOUT_LANES (a
+     * format 1.2 file).  With layout 1 a chunk_elements of 0 or
+     * ECF8_DEFAULT_CHUNK_ELEMENTS means ECF8_DEFAULT_LANE_CHUNK_ELEMENTS and
+     * targets above ECF8_MAX_LANE_CHUNK_ELEMENTS are lowered to it.  The
+     * same code lengths as layout 0; only the bit arrangement differs.
+     * (Added after overwrite: a struct_size that ends there reads as 0.) */
+    unsigned stream_layout;
 } ecf8_compress_options;
 
 /* Sets every field to its default: struct_size = sizeof(ecf8_compress_options),
@@ -453,6 +474,18 @@ ECF8_API int ecf8_elements_to_float(ecf8_dtype dtype, const void *data, size_t n
  * Failures name the file at fault: a full disk names out_path. */
 ECF8_API int ecf8_compress_path(const char *in_path, const char *out_path,
                                 const ecf8_compress_options *options);
+/* Re-lays the container at in_path as a new one at out_path with every
+ * coded tensor in options->stream_layout, keeping its code lengths (no new
+ * statistics: a lossless bit reshuffle), split, names and sources; the
+ * index stays plain or compressed as it was.  Tensors already in that
+ * layout keep their chunks; others get chunks of the layout's target
+ * (chunk_elements as ecf8_compress_path reads it), so converting a default
+ * layout-0 file to 1 and back gives it byte for byte.  Reads options'
+ * stream_layout, chunk_elements, threads, progress and overwrite; the
+ * output follows ecf8_compress_path's rules.  A decode-only library
+ * returns ECF8_ERR_UNSUPPORTED. */
+ECF8_API int ecf8_convert_path(const char *in_path, const char *out_path,
+                               const ecf8_compress_options *options);
 /* ecf8_compress_path that also gives the number of tensors whose dtype
  * ecf8 codes (F8_E4M3, F8_E5M2, BF16, F16; empty ones not counted): 0 means
  * the container only stores the checkpoint, a little larger than it was. */

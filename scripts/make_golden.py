@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes the golden files of format version 1.0 and 1.1 into tests/data/golden/.
+"""Writes the golden files of format version 1.0, 1.1 and 1.2 into tests/data/golden/.
 
 For each coded dtype (F8_E4M3, F8_E5M2, BF16, F16) a small real source
 (rows of all-MiniLM-L6-v2 weights from the committed slices, cast with
@@ -71,10 +71,13 @@ def main():
             "steps": ("I64", np.arange(3, dtype=np.int64)),
         })
         # Format 1.0 (plain index) for both splits, format 1.1 (zstd index).
+        # Format 1.2: stream layout 1 (lane streams) for both splits.
         for split, suffix, extra in (("exponent", "", ["--plain-index"]), ("byte", "", ["--plain-index"]),
-                                     ("byte", "-v1.1", [])):
+                                     ("byte", "-v1.1", []), ("exponent", "-v1.2", ["--layout", "1"]),
+                                     ("byte", "-v1.2", ["--layout", "1"])):
             dst = os.path.join(OUT, f"{dtype.lower()}-{split}{suffix}.ecf8")
-            subprocess.run([ecf8, "compress", "--split", split, "--chunk", "1024", src, dst] + extra, check=True)
+            subprocess.run([ecf8, "compress", "--force", "--split", split, "--chunk", "1024", src, dst] + extra,
+                           check=True)
             print(dst, os.path.getsize(dst))
 
 

@@ -27,6 +27,8 @@ static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a
 #define TENSOR_ENTRY_BYTES 192
 #define FLAG_DIRECTORY 1u
 #define HEADER_FLAG_ZSTD_INDEX 1u /* format 1.1: the index is one zstd frame */
+#define HEADER_FLAG_LANES 2u      /* format 1.2: some tensor has stream layout 1 */
+#define HEADER_FLAGS_KNOWN (HEADER_FLAG_ZSTD_INDEX | HEADER_FLAG_LANES)
 /* Format 1.1 tensor flags: code lengths and chunk offsets in the blob (both
  * or neither: the payload is then the coded stream alone). */
 #define TENSOR_FLAGS_PARTS_IN_INDEX 3u
@@ -90,6 +92,7 @@ struct ecf8_file {
     struct stat opened; /* the file's version when opened */
     uint8_t *index; /* the decompressed index of a format 1.1 file, else NULL */
     uint32_t flags;
+    uint32_t header_flags;
     source_info *sources;
     size_t n_sources;
     ecf8_tensor_info *tensors;

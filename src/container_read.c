@@ -63,7 +63,14 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': bad dtype, split or rank", t->name);
     /* Tensor flags: format 1.1 and coded tensors only. */
     bool parts_in_index = e[28] == TENSOR_FLAGS_PARTS_IN_INDEX && format_1_1 && e[25] != ECF8_SPLIT_STORED;
-    for (size_t i = parts_in_index ? 29 : 28; i < 32; i++)
+    if (e[29] > ECF8_STREAM_LAYOUT_LANES || (e[29] && e[25] == ECF8_SPLIT_STORED))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stream layout %u invalid", t->name, e[29]);
+    if (e[29] && !(f->header_flags & HEADER_FLAG_LANES))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': stream layout 1 in a file whose header "
+                         "does not announce lane streams (flag bit 1)", t->name);
+    if (!parts_in_index && e[28])
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
+    for (size_t i = 30; i < 32; i++)
         if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
     for (size_t i = parts_in_index ? 192 : 176; i < TENSOR_ENTRY_BYTES; i++)
         if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
@@ -115,7 +122,9 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
                                     .rows = rows, .cols = cols,
                                     .chunk_rows = ecf8_load_le64(e + 144),
                                     .chunk_cols = ecf8_load_le64(e + 152),
-                                    .coded_bytes = ecf8_load_le64(e + 160)};
+                                    .coded_bytes = ecf8_load_le64(e + 160),
+                                    .stream_layout = e[29],
+                                    .coded_later = f->payloads_on_disk && parts_in_index};
     if (!parts_in_index) {
         /* A payload with its offsets inside, in a file whose payloads
          * stay on disk (format 1.1 allows it): this one is read now. */
@@ -163,13 +172,18 @@ static int open_index(ecf8_file *f)
         return ecf8_fail(ECF8_ERR_CHECKSUM, "header checksum mismatch");
     uint32_t header_flags = ecf8_load_le32(p + 12);
     uint64_t index_raw = ecf8_load_le64(p + 48);
-    if ((header_flags & ~HEADER_FLAG_ZSTD_INDEX) || (!header_flags && index_raw))
+    if (header_flags & ~HEADER_FLAGS_KNOWN)
+        return ecf8_fail(ECF8_ERR_VERSION, "unknown header flags 0x%x (feature bits 0x%x are newer than "
+                         "this library, which reads bit 0, zstd index, and bit 1, lane streams)",
+                         header_flags, header_flags & ~HEADER_FLAGS_KNOWN);
+    if (!(header_flags & HEADER_FLAG_ZSTD_INDEX) && index_raw)
         return ecf8_fail(ECF8_ERR_VERSION, "unknown header flags");
     if (ecf8_load_le64(p + 16) != size)
         return ecf8_fail(ECF8_ERR_CORRUPT, "file is %llu bytes, header says %llu (truncated?)",
                          (unsigned long long)size, (unsigned long long)ecf8_load_le64(p + 16));
     uint64_t meta_off = ecf8_load_le64(p + 24), meta_len = ecf8_load_le64(p + 32);
-    uint64_t min_len = header_flags ? 1 : META_HEADER_BYTES;
+    uint64_t min_len = header_flags & HEADER_FLAG_ZSTD_INDEX ? 1 : META_HEADER_BYTES;
+    f->header_flags = header_flags;
     if (meta_off < HEADER_BYTES || meta_off > size || meta_len > size - meta_off || meta_len < min_len)
         return ecf8_fail(ECF8_ERR_CORRUPT, "index at %llu+%llu lies outside the file",
                          (unsigned long long)meta_off, (unsigned long long)meta_len);
@@ -271,6 +285,14 @@ static int open_index(ecf8_file *f)
         next_tensor += s->n_tensors;
     }
     if (next_tensor != n_tensors) return ecf8_fail(ECF8_ERR_CORRUPT, "tensors outside every source");
+    if (f->header_flags & HEADER_FLAG_LANES) {
+        size_t lanes = 0;
+        for (size_t i = 0; i < f->n_tensors; i++)
+            lanes += f->tensors[i].split != ECF8_SPLIT_STORED &&
+                     f->tensors[i].stream.stream_layout == ECF8_STREAM_LAYOUT_LANES;
+        if (!lanes)
+            return ecf8_fail(ECF8_ERR_CORRUPT, "header flag bit 1 (lane streams) set, no tensor has stream layout 1");
+    }
     /* Distinct paths: two sources must never be written to one file. */
     char **paths = malloc(f->n_sources * sizeof *paths);
     if (!paths) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");

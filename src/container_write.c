@@ -52,6 +52,7 @@ typedef struct writer {
     size_t n_sources;
     uint64_t n_tensors;
     uint64_t codable_tensors; /* of a dtype ecf8 codes, not empty */
+    uint64_t lane_tensors;    /* coded with stream layout 1: header flag bit 1, format 1.2 */
     const ecf8_compress_options *options;
     uint64_t done, total;
 } writer;
@@ -59,31 +60,93 @@ typedef struct writer {
 static void put_u64(uint8_t *p, size_t at, uint64_t v) { ecf8_store_le64(p + at, v); }
 static void put_u32(uint8_t *p, size_t at, uint32_t v) { ecf8_store_le32(p + at, v); }
 
+/* The entry fields every tensor has (name, dtype, shape, where it was in
+ * its source, checksum), the names appended to the blob. */
+static int entry_start(writer *w, uint8_t *e, const char *name, const char *dtype_name,
+                       ecf8_dtype dtype, unsigned ndim, const uint64_t *shape,
+                       uint64_t source_offset, uint64_t bytes, uint64_t checksum)
+{
+    uint64_t off;
+    int st = bb_append(&w->blob, name, strlen(name), &off);
+    if (st) return st;
+    put_u64(e, 0, off);
+    put_u32(e, 8, (uint32_t)strlen(name));
+    put_u32(e, 12, (uint32_t)strlen(dtype_name));
+    if ((st = bb_append(&w->blob, dtype_name, strlen(dtype_name), &off))) return st;
+    put_u64(e, 16, off);
+    e[24] = (uint8_t)dtype;
+    e[26] = (uint8_t)ndim;
+    for (unsigned d = 0; d < ndim; d++) put_u64(e, 32 + 8 * d, shape[d]);
+    put_u64(e, 96, source_offset);
+    put_u64(e, 104, bytes);
+    put_u64(e, 168, checksum);
+    return ECF8_OK;
+}
+
+/* The rest of entry e and the payload: `payload` is the tensor's bytes
+ * (STORED) or the payload that stream s describes. */
+static int entry_finish(writer *w, uint8_t *e, ecf8_split split, const void *payload,
+                        size_t payload_bytes, const ecf8_stream *s, uint64_t source_bytes)
+{
+    int st = ECF8_OK;
+    if (s) {
+        /* With a compressed index the code lengths and the chunk
+         * offsets move into it: zstd stores them in a quarter of their
+         * size (lengths are alike across tensors, offsets grow slowly),
+         * about 0.3% of a checkpoint.  The payload is the coded stream. */
+        if (!w->options->plain_index) {
+            uint8_t packed[128] = {0};
+            uint64_t off, off_at;
+            for (unsigned i = 0; i < s->n_symbols; i++) packed[i / 2] |= (uint8_t)(s->lengths[i] << (4 * (i & 1)));
+            static const uint8_t zeros[8] = {0};
+            st = bb_append(&w->blob, packed, s->n_symbols / 2, &off);
+            if (!st) st = bb_append(&w->blob, zeros, ecf8_align_up(w->blob.len, 8) - w->blob.len, NULL);
+            if (!st) st = bb_append(&w->blob, s->chunk_offsets, (s->n_chunks + 1) * 8, &off_at);
+            if (st) return st;
+            e[28] = TENSOR_FLAGS_PARTS_IN_INDEX;
+            put_u64(e, 176, off);
+            put_u64(e, 184, off_at);
+            size_t skip = (size_t)(s->coded - (const uint8_t *)payload);
+            payload = s->coded;
+            payload_bytes -= skip;
+        }
+        e[27] = (uint8_t)s->code_bits;
+        e[29] = (uint8_t)s->stream_layout;
+        if (s->stream_layout) w->lane_tensors++;
+        put_u64(e, 128, s->rows);
+        put_u64(e, 136, s->cols);
+        put_u64(e, 144, s->chunk_rows);
+        put_u64(e, 152, s->chunk_cols);
+        put_u64(e, 160, s->coded_bytes);
+    }
+    e[25] = (uint8_t)split;
+    st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
+    put_u64(e, 112, w->out.pos);
+    put_u64(e, 120, payload_bytes);
+    if (!st) st = ecf8_outfile_write(&w->out, payload, payload_bytes);
+    if (!st) st = bb_append(&w->tensors, e, TENSOR_ENTRY_BYTES, NULL);
+    w->n_tensors++;
+    w->done += source_bytes;
+    if (w->options && w->options->progress)
+        w->options->progress(w->options->progress_user, w->done, w->total);
+    return st;
+}
+
 static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t source_base)
 {
     const uint8_t *data;
     int st = ecf8_st_read_tensor(sf, t, &data);
     if (st) return st;
     uint8_t e[TENSOR_ENTRY_BYTES] = {0};
-    uint64_t off;
-    st = bb_append(&w->blob, t->name, strlen(t->name), &off);
+    st = entry_start(w, e, t->name, t->dtype_name, t->dtype, t->ndim, t->shape,
+                     t->offset - source_base, t->bytes, ecf8_hash64(data, t->bytes));
     if (st) return st;
-    put_u64(e, 0, off);
-    put_u32(e, 8, (uint32_t)strlen(t->name));
-    put_u32(e, 12, (uint32_t)strlen(t->dtype_name));
-    if ((st = bb_append(&w->blob, t->dtype_name, strlen(t->dtype_name), &off))) return st;
-    put_u64(e, 16, off);
-    e[24] = (uint8_t)t->dtype;
-    e[26] = (uint8_t)t->ndim;
-    for (unsigned d = 0; d < t->ndim; d++) put_u64(e, 32 + 8 * d, t->shape[d]);
-    put_u64(e, 96, t->offset - source_base);
-    put_u64(e, 104, t->bytes);
-    put_u64(e, 168, ecf8_hash64(data, t->bytes));
 
     ecf8_encoded *enc = NULL;
     ecf8_split split = ECF8_SPLIT_STORED;
     const void *payload = data;
     size_t payload_bytes = t->bytes;
+    const ecf8_stream *s = NULL;
     if (t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0) {
         w->codable_tensors++;
         uint64_t rows, cols;
@@ -92,50 +155,10 @@ static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t sou
         if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
         split = ecf8_encoded_split(enc);
         payload = ecf8_encoded_payload(enc, &payload_bytes);
-        const ecf8_stream *s = ecf8_encoded_stream(enc);
-        if (s) {
-            /* With a compressed index the code lengths and the chunk
-             * offsets move into it: zstd stores them in a quarter of their
-             * size (lengths are alike across tensors, offsets grow slowly),
-             * about 0.3% of a checkpoint.  The payload is the coded stream. */
-            if (!w->options->plain_index) {
-                uint8_t packed[128] = {0};
-                uint64_t off_at;
-                for (unsigned i = 0; i < s->n_symbols; i++) packed[i / 2] |= (uint8_t)(s->lengths[i] << (4 * (i & 1)));
-                static const uint8_t zeros[8] = {0};
-                st = bb_append(&w->blob, packed, s->n_symbols / 2, &off);
-                if (!st) st = bb_append(&w->blob, zeros, ecf8_align_up(w->blob.len, 8) - w->blob.len, NULL);
-                if (!st) st = bb_append(&w->blob, s->chunk_offsets, (s->n_chunks + 1) * 8, &off_at);
-                if (st) {
-                    ecf8_encoded_free(enc);
-                    return st;
-                }
-                e[28] = TENSOR_FLAGS_PARTS_IN_INDEX;
-                put_u64(e, 176, off);
-                put_u64(e, 184, off_at);
-                size_t skip = (size_t)(s->coded - (const uint8_t *)payload);
-                payload = s->coded;
-                payload_bytes -= skip;
-            }
-            e[27] = (uint8_t)s->code_bits;
-            put_u64(e, 128, s->rows);
-            put_u64(e, 136, s->cols);
-            put_u64(e, 144, s->chunk_rows);
-            put_u64(e, 152, s->chunk_cols);
-            put_u64(e, 160, s->coded_bytes);
-        }
+        s = ecf8_encoded_stream(enc);
     }
-    e[25] = (uint8_t)split;
-    st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
-    put_u64(e, 112, w->out.pos);
-    put_u64(e, 120, payload_bytes);
-    if (!st) st = ecf8_outfile_write(&w->out, payload, payload_bytes);
+    st = entry_finish(w, e, split, payload, payload_bytes, s, t->bytes);
     ecf8_encoded_free(enc);
-    if (!st) st = bb_append(&w->tensors, e, sizeof e, NULL);
-    w->n_tensors++;
-    w->done += t->bytes;
-    if (w->options && w->options->progress)
-        w->options->progress(w->options->progress_user, w->done, w->total);
     return st;
 }
 
@@ -244,8 +267,8 @@ static int finish(writer *w, uint32_t flags)
         uint8_t h[HEADER_BYTES] = {0};
         memcpy(h, ECF8_MAGIC, 8);
         h[8] = ECF8_FORMAT_VERSION; /* u16 major */
-        h[10] = zstd_index ? ECF8_FORMAT_MINOR : 0;
-        put_u32(h, 12, zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0);
+        h[10] = w->lane_tensors ? 2 : zstd_index ? 1 : 0;
+        put_u32(h, 12, (zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0) | (w->lane_tensors ? HEADER_FLAG_LANES : 0));
         put_u64(h, 16, w->out.pos);
         put_u64(h, 24, meta_offset);
         put_u64(h, 32, index_len);
@@ -389,6 +412,98 @@ done:
     if (!st && codable_tensors) *codable_tensors = w.codable_tensors;
     for (size_t i = 0; i < n_names; i++) free(names[i]);
     free(names);
+    free(w.blob.data);
+    free(w.tensors.data);
+    free(w.sources);
+    return st;
+}
+
+/* ---- re-laying a container ------------------------------------------------ */
+/* Tensor i of f into w: stored ones as they are, coded ones with the same
+ * code lengths in `layout` (their chunk geometry kept when the layout is). */
+static int convert_tensor(writer *w, const ecf8_file *f, size_t i, uint64_t source_offset,
+                          unsigned layout)
+{
+    const ecf8_tensor_info *t = &f->tensors[i];
+    uint8_t e[TENSOR_ENTRY_BYTES] = {0};
+    int st = entry_start(w, e, t->name, t->dtype_name, t->dtype, t->ndim, t->shape, source_offset,
+                         t->source_bytes, t->checksum);
+    if (st) return st;
+    if (t->split == ECF8_SPLIT_STORED)
+        return entry_finish(w, e, t->split, t->payload, t->payload_bytes, NULL, t->source_bytes);
+    uint8_t *elements = malloc(t->source_bytes), *payload = NULL;
+    if (!elements) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    st = ecf8_tensor_decode_checked(t, elements, t->source_bytes, w->options->threads);
+    ecf8_stream code = t->stream, s;
+    size_t payload_bytes = 0;
+    if (!st && code.stream_layout != layout) {
+        uint64_t n_chunks;
+        code.stream_layout = layout;
+        ecf8_chunk_geometry(code.rows, code.cols,
+                            ecf8_layout_chunk_target(layout, w->options->chunk_elements),
+                            &code.chunk_rows, &code.chunk_cols, &n_chunks);
+    }
+    if (!st) st = ecf8_stream_build(&code, elements, w->options->threads, &payload, &payload_bytes, &s);
+    if (!st) st = entry_finish(w, e, t->split, payload, payload_bytes, &s, t->source_bytes);
+    free(payload);
+    free(elements);
+    return st ? ecf8_fail_context(st, "tensor '%s'", t->name) : ECF8_OK;
+}
+
+int ecf8_convert_path(const char *in_path, const char *out_path, const ecf8_compress_options *options)
+{
+    ecf8_clear_error();
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    if (options) {
+        if (options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
+            return ecf8_fail(ECF8_ERR_ARGUMENT, "convert: options struct too small");
+        size_t n = options->struct_size && options->struct_size < sizeof o ? options->struct_size : sizeof o;
+        memcpy(&o, options, n);
+        o.struct_size = sizeof o;
+    }
+    if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    if (!in_path[0] || !out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
+    if (o.stream_layout > ECF8_STREAM_LAYOUT_LANES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "convert: stream layout %u (0 or 1)", o.stream_layout);
+    ecf8_file *f;
+    int st = ecf8_file_open(in_path, &f);
+    if (st) return ecf8_fail_context(st, "%s", in_path);
+    o.plain_index = f->index == NULL; /* the index stays as it was */
+    writer w = {.options = &o};
+    for (size_t i = 0; i < f->n_sources; i++) w.total += f->sources[i].source_bytes;
+    if ((st = ecf8_outfile_open(&w.out, out_path, in_path, o.overwrite != 0))) goto done;
+    uint8_t zero[HEADER_BYTES] = {0};
+    st = ecf8_outfile_write(&w.out, zero, sizeof zero);
+    for (size_t i = 0; i < f->n_sources && !st; i++) {
+        const source_info *src = &f->sources[i];
+        source_rec *r = realloc(w.sources, (w.n_sources + 1) * sizeof *r);
+        if (!r) {
+            st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+            break;
+        }
+        w.sources = r;
+        r = &w.sources[w.n_sources++];
+        memset(r, 0, sizeof *r);
+        r->first_tensor = (uint32_t)w.n_tensors;
+        r->path_len = strlen(src->path);
+        r->prefix_len = src->prefix_bytes;
+        r->source_bytes = src->source_bytes;
+        st = bb_append(&w.blob, src->path, r->path_len, &r->path_off);
+        if (!st) st = bb_append(&w.blob, src->prefix, src->prefix_bytes, &r->prefix_off);
+        w.done += src->prefix_bytes;
+        uint64_t pos = src->prefix_bytes;
+        for (uint32_t k = 0; k < src->n_tensors && !st; k++) {
+            st = convert_tensor(&w, f, src->first_tensor + k, pos, o.stream_layout);
+            pos += f->tensors[src->first_tensor + k].source_bytes;
+        }
+        w.sources[w.n_sources - 1].n_tensors = src->n_tensors;
+    }
+    if (!st) st = finish(&w, f->flags);
+    if (!st) st = ecf8_outfile_commit(&w.out);
+    else ecf8_outfile_abort(&w.out);
+done:
+    ecf8_file_close(f);
     free(w.blob.data);
     free(w.tensors.data);
     free(w.sources);

@@ -68,3 +68,9 @@ int ecf8_compress_path_counted(const char *in_path, const char *out_path,
     if (codable_tensors) *codable_tensors = 0;
     return decode_only("compress");
 }
+
+int ecf8_convert_path(const char *in_path, const char *out_path, const ecf8_compress_options *options)
+{
+    (void)in_path, (void)out_path, (void)options;
+    return decode_only("ecf8_convert_path");
+}

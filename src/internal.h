@@ -108,6 +108,26 @@ typedef struct ecf8_payload_layout {
 bool ecf8_payload_layout_compute(unsigned n_symbols, uint64_t n_chunks,
                                  uint64_t coded_bytes, ecf8_payload_layout *out);
 
+/* The chunk target a layout uses for the option `chunk_elements` (0: the
+ * default): layout 1 reads 0 and the layout-0 default as 8192 and caps it
+ * at ECF8_MAX_LANE_CHUNK_ELEMENTS, which keeps lane lengths in 16 bits. */
+uint64_t ecf8_layout_chunk_target(unsigned stream_layout, uint64_t chunk_elements);
+
+/* A coded payload (lengths | offsets | coded stream, docs/FORMAT.md 4.3)
+ * of the elements at `data` under the code, geometry and stream_layout of
+ * *code (its lengths, code_bits, chunk_rows/cols; pointers unused), made
+ * with a plain bit writer: what transcoding between layouts and the
+ * layout-1 encoder use.  *payload (malloc'd) and *out (pointing into it)
+ * on success; ECF8_ERR_IO when an element has no code word. */
+int ecf8_stream_build(const ecf8_stream *code, const void *data, unsigned threads,
+                      uint8_t **payload, size_t *payload_bytes, ecf8_stream *out);
+/* Re-lays stream s as `layout` with the same code lengths (a lossless
+ * reshuffle; no new statistics): decodes it and rebuilds with chunks of
+ * ecf8_layout_chunk_target(layout, chunk_elements). */
+int ecf8_stream_relayout(const ecf8_stream *s, unsigned layout, uint64_t chunk_elements,
+                         unsigned threads, uint8_t **payload, size_t *payload_bytes,
+                         ecf8_stream *out);
+
 /* Chooses the chunk geometry of a rows x cols tensor for a target size. */
 void ecf8_chunk_geometry(uint64_t rows, uint64_t cols, uint64_t target,
                          uint64_t *chunk_rows, uint64_t *chunk_cols, uint64_t *n_chunks);
@@ -122,7 +142,15 @@ typedef struct ecf8_stream_geometry {
     uint64_t rows, cols;
     uint64_t chunk_rows, chunk_cols;
     uint64_t coded_bytes;
+    unsigned stream_layout; /* tensor-entry byte 29 */
+    /* The coded bytes are not there yet (read later): layout-1 lane tables
+     * are then checked by the decoders, which parse each chunk's anyway. */
+    bool coded_later;
 } ecf8_stream_geometry;
+
+/* ecf8_stream_validate, with layout-1 lane tables (which are in the coded
+ * bytes) checked or not. */
+int ecf8_stream_check(const ecf8_stream *s, bool lane_tables);
 
 /* Builds an ecf8_stream of geometry g over a payload in memory (pointers
  * into it) and validates it.  With offsets_copy, the chunk offsets are

@@ -81,7 +81,9 @@ int ecf8_chunk_length_error(const ecf8_stream *s, uint64_t c, uint64_t bits)
 }
 
 /* ---- validation ------------------------------------------------------------ */
-int ecf8_stream_validate(const ecf8_stream *s)
+int ecf8_stream_validate(const ecf8_stream *s) { return ecf8_stream_check(s, true); }
+
+int ecf8_stream_check(const ecf8_stream *s, bool lane_tables)
 {
     if (!s) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL stream");
     ecf8_split_layout l;
@@ -129,12 +131,30 @@ int ecf8_stream_validate(const ecf8_stream *s)
     if (s->chunk_offsets[0] != 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "first chunk offset %llu, expected 0",
                          (unsigned long long)s->chunk_offsets[0]);
+    if (s->stream_layout > ECF8_STREAM_LAYOUT_LANES)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "unknown stream layout %u", s->stream_layout);
+    const bool lanes = s->stream_layout == ECF8_STREAM_LAYOUT_LANES;
+    if (lanes && chunk_elems > ECF8_MAX_LANE_CHUNK_ELEMENTS)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "layout-1 chunks of %llu elements exceed the limit of %u",
+                         (unsigned long long)chunk_elems, ECF8_MAX_LANE_CHUNK_ELEMENTS);
     for (uint64_t c = 0; c < s->n_chunks; c++) {
         uint64_t a = s->chunk_offsets[c], b = s->chunk_offsets[c + 1];
         if (b < a || b > limit)
             return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu spans bytes %llu..%llu of a %llu-byte stream",
                              (unsigned long long)c, (unsigned long long)a, (unsigned long long)b,
                              (unsigned long long)limit);
+        if (lanes && !lane_tables) {
+            if (a % 4 || b % 4) /* what ecf8_lane_chunk_parse checks first */
+                return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu spans bytes %llu..%llu, not on 4-byte boundaries",
+                                 (unsigned long long)c, (unsigned long long)a, (unsigned long long)b);
+            continue;
+        }
+        if (lanes) {
+            ecf8_lane_chunk lc;
+            int st2 = ecf8_lane_chunk_parse(s, &l, c, &lc);
+            if (st2) return st2;
+            continue;
+        }
         if (b - a > (ecf8_chunk_elements(s, c) * elem_bits + 7) / 8)
             return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu is longer than any coding of it",
                              (unsigned long long)c);
@@ -153,7 +173,8 @@ int ecf8_stream_open_parts(const ecf8_stream_geometry *g, const uint8_t *packed_
 {
     ecf8_stream s = {.dtype = g->dtype, .split = g->split, .code_bits = g->code_bits,
                      .rows = g->rows, .cols = g->cols, .chunk_rows = g->chunk_rows,
-                     .chunk_cols = g->chunk_cols, .coded_bytes = g->coded_bytes};
+                     .chunk_cols = g->chunk_cols, .coded_bytes = g->coded_bytes,
+                     .stream_layout = g->stream_layout};
     ecf8_split_layout l;
     if (ecf8_split_layout_row(g->dtype, g->split, &l) < 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "split %d invalid for dtype %d", (int)g->split,
@@ -176,7 +197,7 @@ int ecf8_stream_open_parts(const ecf8_stream_geometry *g, const uint8_t *packed_
     s.coded = coded;
     if ((uintptr_t)s.chunk_offsets % 8)
         return ecf8_fail(ECF8_ERR_CORRUPT, "chunk offsets not 8-byte aligned");
-    int st = ecf8_stream_validate(&s);
+    int st = ecf8_stream_check(&s, !g->coded_later);
     if (st) return st;
     *out = s;
     return ECF8_OK;

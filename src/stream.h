@@ -42,4 +42,24 @@ static inline unsigned ecf8_element_join(unsigned sym, unsigned raw, const ecf8_
  * not fill exactly its bytes (what every decoder checks at a chunk's end). */
 int ecf8_chunk_length_error(const ecf8_stream *s, uint64_t c, uint64_t bits);
 
+/* ---- layout 1, lane streams (stream_lanes.c) ---------------------------- */
+#define ECF8_LANES 32
+#define ECF8_LANE_ESCAPE 0xffffu /* lane-table base that says 32 u16 lengths follow */
+/* Where the parts of layout-1 chunk c lie, from its lane table. */
+typedef struct ecf8_lane_chunk {
+    uint64_t count;                 /* elements */
+    uint32_t start[ECF8_LANES + 1]; /* lane bit offsets from the first lane's start */
+    unsigned table_bytes;           /* 36, or 68 with the escape */
+    uint64_t raw_offset;            /* raw plane, bytes from the chunk start */
+} ecf8_lane_chunk;
+/* Elements lane `lane` codes of a chunk of `count` elements, q a word. */
+uint64_t ecf8_lane_elements(uint64_t count, unsigned q, unsigned lane);
+/* Reads and checks chunk c's lane table (lengths within what its symbols
+ * can take, sizes adding up to the chunk): ECF8_ERR_CORRUPT otherwise. */
+int ecf8_lane_chunk_parse(const ecf8_stream *s, const ecf8_split_layout *l, uint64_t c,
+                          ecf8_lane_chunk *out);
+int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, void *out,
+                      unsigned threads);
+int ecf8_lanes_decode_reference(const ecf8_stream *s, const ecf8_split_layout *l, void *out);
+
 #endif

@@ -110,7 +110,7 @@ typedef struct split_plan {
 } split_plan;
 
 static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
-                      uint64_t n_chunks, unsigned max_bits, split_plan *p)
+                      uint64_t n_chunks, unsigned max_bits, unsigned layout, split_plan *p)
 {
     p->split = split;
     int st = ecf8_split_layout_get(dtype, split, &p->layout);
@@ -136,11 +136,28 @@ static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     if (used <= 1) bits = 0;
     bits += (double)n * p->layout.raw_bits;
     ecf8_payload_layout lay;
-    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * 0.5) + 8;
+    /* Layout 1: a 36-byte lane table and two 4-byte pads (half full) per chunk. */
+    double per_chunk = layout == ECF8_STREAM_LAYOUT_LANES ? 36 + 1.5 + (p->layout.raw_bits ? 1.5 : 0) : 0.5;
+    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * per_chunk) + 8;
     if (!ecf8_payload_layout_compute(nsym, n_chunks, coded, &lay))
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
     p->payload_bytes = lay.total_bytes;
     return ECF8_OK;
+}
+
+/* The stream layout the options ask for (0 when struct_size ends before it). */
+static unsigned options_layout(const ecf8_compress_options *o)
+{
+    if (!o || (o->struct_size && o->struct_size < offsetof(ecf8_compress_options, stream_layout) +
+                                                       sizeof o->stream_layout))
+        return ECF8_STREAM_LAYOUT_SERIAL;
+    return o->stream_layout;
+}
+
+/* The chunk target of the options for their layout. */
+static uint64_t options_chunk_target(const ecf8_compress_options *o)
+{
+    return ecf8_layout_chunk_target(options_layout(o), o ? o->chunk_elements : 0);
 }
 
 static unsigned options_code_bits(const ecf8_compress_options *o)
@@ -168,8 +185,8 @@ static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows
                         byte_hist);
     if (st) return st;
     uint64_t chunk_rows, chunk_cols, n_chunks;
-    ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &chunk_rows,
-                        &chunk_cols, &n_chunks);
+    ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &chunk_rows, &chunk_cols,
+                        &n_chunks);
 
     ecf8_split_layout el;
     ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &el);
@@ -181,7 +198,8 @@ static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows
     uint64_t best = n * width;
     for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
         const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
-        st = plan_split((ecf8_split)sp, dtype, h, n, n_chunks, max_bits, &plans[sp]);
+        st = plan_split((ecf8_split)sp, dtype, h, n, n_chunks, max_bits, options_layout(options),
+                        &plans[sp]);
         if (st) return st;
         out->payload_bytes[sp] = plans[sp].payload_bytes;
         out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
@@ -362,9 +380,16 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     s->n_symbols = 1u << plan->layout.symbol_bits;
     s->n_elements = rows * cols;
     s->rows = rows, s->cols = cols;
-    ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &s->chunk_rows,
+    ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &s->chunk_rows,
                         &s->chunk_cols, &s->n_chunks);
     unsigned threads = options ? options->threads : 0;
+    if (options_layout(options) == ECF8_STREAM_LAYOUT_LANES) {
+        s->stream_layout = ECF8_STREAM_LAYOUT_LANES;
+        memcpy(s->lengths, plan->lengths, s->n_symbols);
+        int st = ecf8_stream_build(s, data, threads, &enc->payload, &enc->payload_bytes, &enc->stream);
+        if (!st) enc->split = plan->split;
+        return st;
+    }
 
     int st, row = ecf8_split_layout_row(dtype, plan->split, NULL); /* plan_split found it */
     j.bits = encoders[row].bits;
@@ -431,6 +456,8 @@ int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64
         return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: bad arguments");
     if (options && options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: options struct too small");
+    if (options_layout(options) > ECF8_STREAM_LAYOUT_LANES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: stream layout %u (0 or 1)", options_layout(options));
     *out = NULL;
     ecf8_encoded *enc = calloc(1, sizeof *enc);
     if (!enc) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
@@ -447,7 +474,7 @@ int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64
          * when the other split is that close, measure it as well. */
         ecf8_split other = an.best_split == ECF8_SPLIT_EXPONENT ? ECF8_SPLIT_BYTE : ECF8_SPLIT_EXPONENT;
         uint64_t cr, cc, nc;
-        ecf8_chunk_geometry(rows, cols, options ? options->chunk_elements : 0, &cr, &cc, &nc);
+        ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &cr, &cc, &nc);
         if ((!options || options->split == ECF8_SPLIT_AUTO) && an.payload_bytes[other] &&
             an.payload_bytes[other] <= an.payload_bytes[an.best_split] + nc + 1) {
             ecf8_encoded alt = {0};

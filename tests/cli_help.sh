@@ -8,6 +8,7 @@
 #  - `info` prints long names in full (two names alike for 48 characters
 #    stay apart), a per-dtype summary, and --json --histogram as JSON;
 #  - `ls` lists a .safetensors file and its .ecf8 alike (one line a tensor);
+#  - `compress --layout 1` and `convert --layout 0|1` (stream layouts);
 #  - `extract` writes exactly the tensor's bytes (.bin), or a .npy with the
 #    dtype's descr (the raw bits for BF16/FP8, with a note); a missing tensor
 #    is one line "ecf8: FILE: no tensor named 'X'", exit 1, no output.
@@ -30,7 +31,8 @@ check() { # check WHAT COMMAND...: the command succeeds
 # ---- help ---------------------------------------------------------------------
 # The options each command parses (keep in step with src/cli/*.c).
 declare -A OPTIONS=(
-    [compress]="--split --max-code-bits --chunk --threads --plain-index --force -f"
+    [compress]="--split --max-code-bits --chunk --threads --plain-index --layout --force -f"
+    [convert]="--layout --chunk --threads --force -f"
     [decompress]="--engine --threads --force -f"
     [verify]="--threads"
     [info]="--json --histogram --wide"
@@ -219,6 +221,37 @@ if [ "$rc" != 1 ] || [ "$(cat "$TMP/err")" != "ecf8: $TMP/long.ecf8: no tensor n
     [ -s "$TMP/out" ] || [ -e "$TMP/m.npy" ] || ls -A "$TMP" | grep -q '^\.ecf8-'; then
     fail "extract of a missing tensor: exit $rc, stderr '$(cat "$TMP/err")', output or temporary left"
 fi
+
+# ---- stream layouts: compress --layout 1, convert --layout ------------------------
+# Layout-1 files rebuild their source byte for byte; converting a default
+# file to layout 1 gives what compress --layout 1 writes, and back to 0 the
+# original file; convert follows compress's output rules (--force) and
+# needs --layout (usage error, exit 2).
+status() { # status WHAT WANT COMMAND...: the command exits with WANT
+    checks=$((checks + 1))
+    "${@:3}" >/dev/null 2>&1
+    local rc=$?
+    [ "$rc" = "$2" ] || fail "$1: exit status $rc, want $2"
+}
+
+for src in "$DATA"/minilm-slice-*.safetensors; do
+    b=$(basename "$src" .safetensors)
+    check "$b: compress" "$ECF8" compress "$src" "$TMP/$b.0.ecf8"
+    check "$b: compress --layout 1" "$ECF8" compress --layout 1 "$src" "$TMP/$b.1.ecf8"
+    check "$b: verify layout 1" "$ECF8" verify "$TMP/$b.1.ecf8" "$src"
+    check "$b: decompress layout 1" "$ECF8" decompress "$TMP/$b.1.ecf8" "$TMP/$b.rt.safetensors"
+    check "$b: layout 1 rebuilds the source" cmp -s "$src" "$TMP/$b.rt.safetensors"
+    check "$b: convert 0 -> 1" "$ECF8" convert "$TMP/$b.0.ecf8" "$TMP/$b.c1.ecf8" --layout 1
+    check "$b: convert 0 -> 1 = compress --layout 1" cmp -s "$TMP/$b.1.ecf8" "$TMP/$b.c1.ecf8"
+    check "$b: convert 1 -> 0" "$ECF8" convert "$TMP/$b.c1.ecf8" "$TMP/$b.c0.ecf8" --layout 0
+    check "$b: convert 1 -> 0 = the original container" cmp -s "$TMP/$b.0.ecf8" "$TMP/$b.c0.ecf8"
+    status "$b: convert onto an existing file" 1 "$ECF8" convert "$TMP/$b.c1.ecf8" "$TMP/$b.c0.ecf8" --layout 0
+    check "$b: convert --force" "$ECF8" convert "$TMP/$b.c1.ecf8" "$TMP/$b.c0.ecf8" --layout 0 --force
+done
+status "convert without --layout" 2 "$ECF8" convert "$TMP/x.ecf8" "$TMP/y.ecf8"
+status "convert --layout 2" 2 "$ECF8" convert "$TMP/x.ecf8" "$TMP/y.ecf8" --layout 2
+status "compress --layout 2" 2 "$ECF8" compress "$DATA/minilm-slice-e4m3.safetensors" "$TMP/y.ecf8" --layout 2
+status "convert of a missing file" 1 "$ECF8" convert "$TMP/missing.ecf8" "$TMP/y.ecf8" --layout 1
 
 echo "cli_help: $checks checks, $fails failures"
 [ "$fails" = 0 ]

@@ -260,7 +260,10 @@ done
 
 # ---- decompress on the device -----------------------------------------------------------
 run "compress the BF16 slice" compress "$DATA/minilm-slice-bf16.safetensors" "$TMP/bf16.ecf8"
-for pair in "$TMP/w.ecf8:$TMP/w.safetensors" "$TMP/bf16.ecf8:$DATA/minilm-slice-bf16.safetensors"; do
+# Stream layout 1 (lane streams): transcoded to layout 0 on the host, then the kernels.
+run "compress --layout 1 the E4M3 slice" compress --layout 1 "$DATA/minilm-slice-e4m3.safetensors" "$TMP/lanes.ecf8"
+for pair in "$TMP/w.ecf8:$TMP/w.safetensors" "$TMP/bf16.ecf8:$DATA/minilm-slice-bf16.safetensors" \
+    "$TMP/lanes.ecf8:$DATA/minilm-slice-e4m3.safetensors" "$DATA/golden/bf16-exponent-v1.2.ecf8:$DATA/golden/bf16.safetensors"; do
     in=${pair%%:*} original=${pair#*:}
     run "decompress --engine opencl $in" decompress --engine opencl "$in" "$TMP/rt.safetensors" &&
         { cmp -s "$original" "$TMP/rt.safetensors" || fail "decompress --engine opencl $in: output differs"; }

@@ -85,6 +85,31 @@ static void roundtrip(ecf8_dtype d, const void *data, uint64_t rows, uint64_t co
 }
 
 /* ---- tests ------------------------------------------------------------------------ */
+typedef struct shape_case {
+    uint64_t rows, cols;
+    uint32_t chunk;
+} shape_case;
+
+/* Every dtype and split over the shapes, weights seeded by seed_step *
+ * shape + dtype + seed_add, names starting with prefix. */
+static void roundtrip_shapes(const shape_case *shapes, size_t n_shapes, unsigned seed_step,
+                             unsigned seed_add, const char *prefix)
+{
+    char name[64];
+    for (size_t di = 0; di < 4; di++)
+        for (ecf8_split sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++)
+            for (size_t si = 0; si < n_shapes; si++) {
+                uint64_t n = shapes[si].rows * shapes[si].cols;
+                uint8_t *w = make_weights(DTYPES[di], n, seed_step * si + di + seed_add, si % 2 == 0);
+                snprintf(name, sizeof name, "%s%s/%s/%llux%llu", prefix, ecf8_dtype_name(DTYPES[di]),
+                         ecf8_split_name(sp), (unsigned long long)shapes[si].rows,
+                         (unsigned long long)shapes[si].cols);
+                roundtrip(DTYPES[di], w, shapes[si].rows, shapes[si].cols, sp, shapes[si].chunk,
+                          0, name);
+                free(w);
+            }
+}
+
 /* Every dtype and split over geometries that cover whole-row bands with a
  * partial last band, row segments with a partial last segment, one chunk,
  * odd lengths and chunk counts that do not fill a work-group. */
@@ -92,7 +117,7 @@ static void test_dtypes_and_splits(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    static const struct { uint64_t rows, cols; uint32_t chunk; } shapes[] = {
+    static const shape_case shapes[] = {
         {1000, 384, 4096}, /* bands of 10 rows, last band 0 rows short */
         {997, 129, 1000},  /* bands of 7 rows, odd row length, partial band */
         {9, 5000, 4096},   /* segments of 2560 + 2440 */
@@ -101,19 +126,19 @@ static void test_dtypes_and_splits(void **state)
         {1, 100003, 1000}, /* one row, odd length */
         {40, 7, 64},       /* tiny chunks of 63 elements */
     };
-    char name[64];
-    for (size_t di = 0; di < 4; di++)
-        for (ecf8_split sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++)
-            for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-                uint64_t n = shapes[si].rows * shapes[si].cols;
-                uint8_t *w = make_weights(DTYPES[di], n, 7 * si + di + 1, si % 2 == 0);
-                snprintf(name, sizeof name, "%s/%s/%llux%llu", ecf8_dtype_name(DTYPES[di]),
-                         ecf8_split_name(sp), (unsigned long long)shapes[si].rows,
-                         (unsigned long long)shapes[si].cols);
-                roundtrip(DTYPES[di], w, shapes[si].rows, shapes[si].cols, sp, shapes[si].chunk,
-                          0, name);
-                free(w);
-            }
+    roundtrip_shapes(shapes, sizeof shapes / sizeof shapes[0], 7, 1, "");
+}
+
+/* Stream layout 1 (lane streams): the tensor is transcoded to layout 0 on
+ * the host and decodes on the device like any other. */
+static void test_stream_layout_1(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const shape_case shapes[] = {{997, 129, 1000}, {3, 70001, 0}, {40, 7, 64}};
+    g_stream_layout = ECF8_STREAM_LAYOUT_LANES;
+    roundtrip_shapes(shapes, sizeof shapes / sizeof shapes[0], 5, 3, "layout 1 ");
+    g_stream_layout = ECF8_STREAM_LAYOUT_SERIAL;
 }
 
 /* The lanes kernel in shapes the automatic choice may not pick here (it
@@ -484,6 +509,7 @@ int main(void)
         cmocka_unit_test(test_one_symbol),
         cmocka_unit_test(test_all_fp8_codes),
         cmocka_unit_test(test_dtypes_and_splits),
+        cmocka_unit_test(test_stream_layout_1),
         cmocka_unit_test(test_lane_shapes),
         cmocka_unit_test(test_code_lengths),
         cmocka_unit_test(test_many_small_tensors),

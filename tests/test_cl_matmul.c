@@ -305,6 +305,25 @@ static void test_large_batch(void **state)
     weight_free(&w);
 }
 
+/* A weight in stream layout 1 (lane streams) has no fused kernel yet: refused
+ * with ECF8_ERR_UNSUPPORTED, which names the way out. */
+static void test_lane_streams_refused(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 96, 260, 5);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.stream_layout = ECF8_STREAM_LAYOUT_LANES;
+    weight_encode(&w, &o);
+    ecf8_cl_matmul *mm = NULL;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info, 0, &mm),
+                     ECF8_ERR_UNSUPPORTED);
+    assert_non_null(strstr(ecf8_last_error(), "convert --layout 0"));
+    weight_free(&w);
+}
+
 /* BF16 X is converted on load: same result as the fp32 X it rounds to. */
 static void test_bf16_input(void **state)
 {
@@ -589,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_one_lane),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_bf16_input),
+        cmocka_unit_test(test_lane_streams_refused),
         cmocka_unit_test(test_zero_weights),
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_dequantize),

@@ -1,4 +1,4 @@
-/* test_golden.c - format compatibility: the committed version-1.0 and 1.1 files in
+/* test_golden.c - format compatibility: the committed version-1.0, 1.1 and 1.2 files in
  * tests/data/golden/ (scripts/make_golden.py) must keep decoding to their
  * sources byte for byte, with the split they were written with. */
 #include "testutil.h"
@@ -26,6 +26,7 @@ static void check_golden(const char *dtype, const char *split_name, ecf8_split s
     ecf8_tensor_info t;
     assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
     assert_int_equal(t.split, split);
+    assert_int_equal(t.stream.stream_layout, strstr(split_name, "v1.2") ? 1u : 0u);
     assert_int_equal(t.ndim, 2);
     assert_int_equal(t.shape[0], 16);
     assert_int_equal(t.shape[1], 1536);
@@ -58,12 +59,23 @@ static void test_golden_v1_1(void **state)
     for (size_t d = 0; d < 4; d++) check_golden(dtypes[d], "byte-v1.1", ECF8_SPLIT_BYTE);
 }
 
+/* Format 1.2: stream layout 1 (lane streams), chunks of 1024 elements. */
+static void test_golden_v1_2(void **state)
+{
+    (void)state;
+    for (size_t d = 0; d < 4; d++) {
+        check_golden(dtypes[d], "exponent-v1.2", ECF8_SPLIT_EXPONENT);
+        check_golden(dtypes[d], "byte-v1.2", ECF8_SPLIT_BYTE);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_golden_exponent),
         cmocka_unit_test(test_golden_byte),
         cmocka_unit_test(test_golden_v1_1),
+        cmocka_unit_test(test_golden_v1_2),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -70,12 +70,16 @@ static inline ecf8_tensor_info info_of(const ecf8_encoded *enc, ecf8_dtype d, co
     return t;
 }
 
+/* The stream layout encode() writes (test_stream_layout_1 sets it). */
+static unsigned g_stream_layout;
+
 static inline ecf8_encoded *encode(ecf8_dtype d, const void *data, uint64_t rows, uint64_t cols,
                                    ecf8_split split, uint32_t chunk, unsigned max_bits)
 {
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
     o.split = split;
+    o.stream_layout = g_stream_layout;
     if (chunk) o.chunk_elements = chunk;
     if (max_bits) o.max_code_bits = max_bits;
     ecf8_encoded *enc = NULL;

@@ -22,7 +22,8 @@ class _Stream(ctypes.Structure):  # ecf8_stream, include/ecf8.h
                 ("cols", ctypes.c_uint64), ("chunk_rows", ctypes.c_uint64),
                 ("chunk_cols", ctypes.c_uint64), ("n_chunks", ctypes.c_uint64),
                 ("coded_bytes", ctypes.c_uint64), ("lengths", ctypes.c_uint8 * 256),
-                ("chunk_offsets", ctypes.c_void_p), ("coded", ctypes.c_void_p)]
+                ("chunk_offsets", ctypes.c_void_p), ("coded", ctypes.c_void_p),
+                ("stream_layout", ctypes.c_uint)]
 
 
 class _TensorInfo(ctypes.Structure):  # ecf8_tensor_info, include/ecf8.h

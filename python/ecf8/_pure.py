@@ -6,6 +6,8 @@ Optional packages:
       files, whose index is one zstd frame (the default of `ecf8 compress`);
       without it such files raise UnsupportedError.  Format 1.0 files
       (`ecf8 compress --plain-index`) need nothing.
+Format 1.2 files with stream layout 1 (lane streams, header flag bit 1)
+raise UnsupportedError: the libecf8 backend reads them.
   xxhash: XXH3-64 checksums of the header, the index and every tensor.
       Without it the checksums are not verified (ChecksumsSkippedWarning,
       once); every structural rule, including that each chunk consumes
@@ -132,9 +134,13 @@ class PureFile(_Names):
         minor, flags, file_size, meta_off, meta_bytes, meta_sum, raw_bytes, hsum = \
             struct.unpack_from("<HIQQQQQQ", d, 10)
         _check_sum(d[:56], hsum, "header", p)
-        if flags & ~1 or (not flags and raw_bytes):
+        if flags & ~3 or (not flags & 1 and raw_bytes):
             raise VersionError("%s: unknown header flags (0x%x), a feature of a later format "
                                "version" % (p, flags))
+        if flags & 2:
+            raise UnsupportedError("%s: stream layout 1 (lane streams, format 1.2) is not read by "
+                                   "the pure-Python reader; use backend='lib' (libecf8), or "
+                                   "`ecf8 convert --layout 0`" % p)
         if file_size != len(d):
             raise CorruptError("%s: header says %d bytes, file has %d (truncated or appended)"
                                % (p, file_size, len(d)))

@@ -88,7 +88,15 @@ def is_v11(path):
     return len(head) == 16 and struct.unpack_from("<I", head, 12)[0] & 1 == 1
 
 
+def is_lanes(path):
+    with open(path, "rb") as f:
+        head = f.read(16)
+    return len(head) == 16 and struct.unpack_from("<I", head, 12)[0] & 2 == 2
+
+
 def pure_can_read(path):
+    if is_lanes(path):
+        return False
     return not is_v11(path) or _pure._zstd is not None or getattr(_pure, "_zstd314", None)
 
 
@@ -102,6 +110,12 @@ def test_golden(bs):
         runs = [(b, None) for b in bs if b != "pure"]
         if pure_can_read(path):
             runs += [("pure", "doubling"), ("pure", "lockstep")]
+        elif is_lanes(path):
+            try:
+                ecf8.load_file(path, backend="pure")
+                check(False, "%s: the pure reader read stream layout 1" % os.path.basename(path))
+            except ecf8.UnsupportedError as e:
+                check("lane streams" in str(e), "%s: pure reader's message: %s" % (path, e))
         else:
             (check(False, "zstandard missing") if REQUIRE else
              note("zstandard missing: pure backend skips %s" % os.path.basename(path)))

@@ -29,11 +29,22 @@ static const command_help g_commands[] = {
      {{"--split auto|exponent|byte", "what is entropy-coded: auto (default) takes the smaller of the exponent "
                                      "field and the whole (high) byte per tensor, or stores it when coding does not shrink it"},
       {"--max-code-bits B", "longest Huffman code, 1..13 (default 12)"},
-      {"--chunk ELEMENTS", "elements per independently decodable chunk, 64..1048576 (default 4096)"},
+      {"--chunk ELEMENTS", "elements per independently decodable chunk, 64..1048576 (default 4096; "
+                           "8192 with --layout 1, which takes at most 65536)"},
+      {"--layout 0|1", "stream layout: 0 serial chunks (default), 1 lane streams (32 per chunk, for "
+                       "GPU decoders; a format 1.2 file that ecf8 1.0 and 1.1 refuse)"},
       OPT_THREADS("encoder"),
       {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1)"},
       OPT_FORCE, OPT_HELP},
      NULL},
+    {"convert", "IN.ecf8 OUT.ecf8 --layout 0|1 [options]",
+     "re-lay a container's coded tensors in another stream layout, with the same code lengths",
+     {{"--layout 0|1", "the stream layout to write: 0 serial chunks, 1 lane streams (format 1.2)"},
+      {"--chunk ELEMENTS", "target elements per chunk of tensors whose layout changes (default 4096; "
+                           "8192 for layout 1)"},
+      OPT_THREADS("decoder and encoder"), OPT_FORCE, OPT_HELP},
+     "Names, sources, splits and code lengths are kept and the index stays plain or compressed\n"
+     "as it was; converting a default file to layout 1 and back gives it byte for byte.\n"},
     {"decompress", "IN.ecf8 OUT.safetensors|DIR [options]",
      "rebuild the original file (or directory) byte for byte, every checksum checked",
      {{"--engine auto|opencl|cpu", "decoder: auto (default) uses an OpenCL device that is not a CPU, else the CPU decoder"},

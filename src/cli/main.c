@@ -217,6 +217,46 @@ static void note_files_left_out(const char *dir)
     closedir(d);
 }
 
+static int cmd_convert(int argc, char **argv)
+{
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    const char *paths[2];
+    int np = 0, layout = -1;
+    for (int i = 0; i < argc; i++) {
+        unsigned long long v;
+        if (!strcmp(argv[i], "--layout") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 1, &v)) return cli_usage_error("bad --layout '%s' (0 or 1)", argv[i]);
+            layout = (int)v;
+        } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 256, &v)) return cli_usage_error("bad --threads '%s'", argv[i]);
+            o.threads = (unsigned)v;
+        } else if (!strcmp(argv[i], "--chunk") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 1u << 20, &v) || v < 64)
+                return cli_usage_error("bad --chunk '%s' (64..1048576 elements)", argv[i]);
+            o.chunk_elements = (uint32_t)v;
+        } else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
+            o.overwrite = 1;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            return cli_unknown_option("convert", argv[i], i + 1 == argc, "--layout --chunk --threads");
+        } else if (np < 2) {
+            paths[np++] = argv[i];
+        } else {
+            return cli_usage_error("unexpected argument '%s'", argv[i]);
+        }
+    }
+    if (np != 2 || layout < 0)
+        return cli_usage_error("%s", "usage: ecf8 convert IN.ecf8 OUT.ecf8 --layout 0|1 [--chunk N] [--threads N] [--force]");
+    o.stream_layout = (unsigned)layout;
+    int rc = cli_bad_path(paths[0], false);
+    if (rc || (rc = cli_bad_path(paths[1], true))) return rc;
+    cli_install_progress(&o, "converting");
+    int st = ecf8_convert_path(paths[0], paths[1], &o);
+    if (st) return cli_fail(st, "conversion failed");
+    cli_progress_clear();
+    return 0;
+}
+
 static int cmd_compress(int argc, char **argv)
 {
     ecf8_compress_options o;
@@ -242,13 +282,16 @@ static int cmd_compress(int argc, char **argv)
             if (!cli_parse_uint(argv[++i], 1u << 20, &v) || v < 64)
                 return cli_usage_error("bad --chunk '%s' (64..1048576 elements)", argv[i]);
             o.chunk_elements = (uint32_t)v;
+        } else if (!strcmp(argv[i], "--layout") && i + 1 < argc) {
+            if (!cli_parse_uint(argv[++i], 1, &v)) return cli_usage_error("bad --layout '%s' (0 or 1)", argv[i]);
+            o.stream_layout = (unsigned)v;
         } else if (!strcmp(argv[i], "--plain-index")) {
             o.plain_index = 1;
         } else if (!strcmp(argv[i], "--force") || !strcmp(argv[i], "-f")) {
             o.overwrite = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_unknown_option("compress", argv[i], i + 1 == argc,
-                                      "--split --threads --max-code-bits --chunk");
+                                      "--split --threads --max-code-bits --chunk --layout");
         } else if (np < 2) {
             paths[np++] = argv[i];
         } else {
@@ -387,6 +430,7 @@ int main(int argc, char **argv)
     }
     if (cli_wants_help(argc, argv) && strcmp(cmd, "bench")) return cli_help(cmd);
     if (!strcmp(cmd, "compress")) return cmd_compress(argc, argv);
+    if (!strcmp(cmd, "convert")) return cmd_convert(argc, argv);
     if (!strcmp(cmd, "decompress")) return cmd_decompress(argc, argv);
     if (!strcmp(cmd, "verify")) return cmd_verify(argc, argv);
     if (!strcmp(cmd, "info")) return cli_info(argc, argv);

@@ -123,8 +123,8 @@ static int make_kernel(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, const cha
 }
 
 /* Validates, uploads payload and tables, and prepares the kernels. */
-static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
-                         const ecf8_cl_tuning *tuning)
+static int prepare_serial(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
+                          const ecf8_cl_tuning *tuning)
 {
     const ecf8_stream *s = &info->stream;
     int st = ecf8_stream_validate(s);
@@ -261,6 +261,28 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     t->use[ECF8_CL_DECODE_PORTABLE] = !t->use[ECF8_CL_DECODE_LANES] &&
                                       !t->use[ECF8_CL_DECODE_PAIRS] && !t->use[ECF8_CL_DECODE_COOP];
     if (t->use[ECF8_CL_DECODE_PORTABLE]) st = make_kernel(t, ECF8_CL_DECODE_PORTABLE, t->portable_options);
+    return st;
+}
+
+/* The kernels decode stream layout 0: a layout-1 tensor is transcoded on
+ * the host first (same code lengths, decoded and checked by the CPU
+ * decoder) and that is uploaded (the upload is blocking, so the host copy
+ * goes right after). */
+static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
+                         const ecf8_cl_tuning *tuning)
+{
+    if (info->stream.stream_layout == ECF8_STREAM_LAYOUT_SERIAL)
+        return prepare_serial(t, queue, info, tuning);
+    ecf8_tensor_info serial = *info;
+    uint8_t *payload = NULL;
+    size_t bytes = 0;
+    int st = ecf8_stream_relayout(&info->stream, ECF8_STREAM_LAYOUT_SERIAL, 0, 0, &payload, &bytes,
+                                  &serial.stream);
+    if (st) return st;
+    serial.payload = payload;
+    serial.payload_bytes = bytes;
+    st = prepare_serial(t, queue, &serial, tuning);
+    free(payload);
     return st;
 }
 

@@ -142,6 +142,10 @@ static int validate_weight(const ecf8_tensor_info *w)
                          name);
     int st = ecf8_stream_validate(s);
     if (st) return ecf8_fail_context(st, "tensor '%s'", name);
+    if (s->stream_layout != ECF8_STREAM_LAYOUT_SERIAL)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s': stream layout %u (lane streams) has no "
+                         "fused matmul yet; ecf8 convert --layout 0 re-lays the file", name,
+                         s->stream_layout);
     if (s->coded_bytes >= MM_LIMIT / 2)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s': coded stream over 1 GiB", name);
     if (s->chunk_cols < s->cols && s->chunk_cols % 64)

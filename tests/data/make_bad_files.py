@@ -505,6 +505,46 @@ def main():
               C, "decode", "chunk 0")
     ecf8_emit("ecf8-stored-bitflip.ecf8", mod(flip(p1 + 2, 0x04), "none"), "CHECKSUM", "decode", "checksum mismatch")
 
+    # Stream layout 1 (lane streams, format 1.2): the same tensor, plain index.
+    lanes_path = os.path.join(tmp, "lanes.ecf8")
+    run(compress_good + [lanes_path, "--plain-index", "--layout", "1"])
+    lanes = open(lanes_path, "rb").read()
+    L = Ecf8(lanes)
+    lt0 = L.tensor(0)
+    assert lanes[lt0 + 29] == 1 and u32(lanes, 12) == 2, "tensor 0 must have stream layout 1"
+    lp0 = u64(lanes, lt0 + 112)
+    loffs = lp0 + 16
+    lcoded = loffs + 8 * (n_chunks + 1)
+    lcoded_bytes = u64(lanes, lt0 + 160)
+    assert lanes[lcoded : lcoded + 2] != b"\xff\xff", "chunk 0 must have the short lane table"
+
+    def lmod(fn, rehash="none"):
+        e = Ecf8(lanes)
+        fn(e.img)
+        return e.rehash() if rehash == "both" else e.rehash_header() if rehash == "header" else bytes(e.img)
+
+    def lane_delta(lane, by):
+        def f(b):
+            b[lcoded + 2 + lane] = (b[lcoded + 2 + lane] + by) & 0xFF
+        return f
+
+    def lanes_moved(b):  # lane 3 a bit longer, lane 4 a bit shorter: the sizes still add up
+        lane_delta(3, 1)(b)
+        lane_delta(4, -1)(b)
+
+    ecf8_emit("ecf8-lanes-table-sum.ecf8", lmod(lane_delta(5, 64)), C, "open", "chunk 0: lane table gives")
+    ecf8_emit("ecf8-lanes-lane-moved.ecf8", lmod(lanes_moved), C, "decode", "chunk 0 lane 3")
+    ecf8_emit("ecf8-lanes-lane-long.ecf8", lmod(lambda b: b.__setitem__(slice(lcoded, lcoded + 2), b"\xfe\xfe")),
+              C, "open", "more than its symbols can take")
+    ecf8_emit("ecf8-lanes-offset-past.ecf8", lmod(lambda b: put64(b, loffs + 8, lcoded_bytes)), C, "open",
+              "spans bytes")
+    ecf8_emit("ecf8-lanes-offset-unaligned.ecf8", lmod(lambda b: put64(b, loffs + 8, u64(lanes, loffs + 8) + 2)),
+              C, "open", "not on 4-byte boundaries")
+    ecf8_emit("ecf8-lanes-flag-missing.ecf8", lmod(lambda b: put32(b, 12, 0), "header"), C, "open",
+              "does not announce lane streams")
+    ecf8_emit("ecf8-lanes-layout-2.ecf8", lmod(lambda b: b.__setitem__(L.tensor(0) + 29, 2), "both"), C, "open",
+              "stream layout 2 invalid")
+
     # directory containers: unsafe source paths
     D = Ecf8(good_dir)
     names = [(u64(good_dir, D.source(i)), u64(good_dir, D.source(i) + 8)) for i in range(D.n_sources)]
