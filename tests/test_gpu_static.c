@@ -10,8 +10,10 @@
  * most 64 registers (full occupancy headroom, GPU-DESIGN.md); the matmul
  * kernels' figures are printed (the GEMM keeps its accumulator tile in a
  * stack frame on GPUs today: the layout-1 fused matmul of issue 13 is to
- * remove it).  Skipped where no clang with these targets is installed
- * (scripts/install-deps.sh installs clang-15 and libclc-15). */
+ * remove it).  Also the CPU programs for AVX2 and AVX-512 hosts alike, so a
+ * warning only one kind of host would print is caught on either.  Skipped
+ * where no clang with these targets is installed (scripts/install-deps.sh
+ * installs clang-15 and libclc-15). */
 #include "testutil.h"
 
 #include "kernel_variants.h"
@@ -171,9 +173,68 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
     if (have_ptxas) assert_true(checked > 0);
 }
 
+/* The programs PoCL builds on either kind of x86 host this project meets,
+ * whatever host the test runs on: the plans for 256-bit (AVX2, PoCL's
+ * `pthread-haswell`) and 512-bit (`pthread-skylake-avx512`) devices,
+ * compiled by clang for that CPU with its default warnings as errors (the
+ * warnings PoCL's compiler prints; a 16-lane vector on AVX2 gives 112 of
+ * them).  Only the programs whose code depends on the vector width: the
+ * lanes decode kernel and the matmul (its AVX-512 gather path). */
+static void cpu_programs_compile_quietly_for_avx2_and_avx512(void **state)
+{
+    (void)state;
+    const char *clang = clang_binary();
+    char probe[512];
+    snprintf(probe, sizeof probe,
+             "echo 'kernel void k(global int *p) { p[0] = 1; }' | %s -x cl -cl-std=CL1.2 "
+             "-target x86_64-pc-linux-gnu -Xclang -finclude-default-header -fsyntax-only - "
+             ">/dev/null 2>&1", clang);
+    if (system(probe) != 0) {
+        print_message("no clang for OpenCL C on x86-64: CPU target checks skipped\n");
+        skip();
+    }
+    static const struct {
+        unsigned vector_bits;
+        const char *march;
+    } hosts[] = {{256, "haswell"}, {512, "skylake-avx512"}};
+    const char *dir = tu_temp_dir();
+    char src_path[4200], log_path[4200], cmd[12000], what[600], first[1600] = "";
+    snprintf(src_path, sizeof src_path, "%s", tu_path(dir, "k.cl"));
+    snprintf(log_path, sizeof log_path, "%s", tu_path(dir, "log.txt"));
+    size_t failed = 0, compiled = 0;
+    for (size_t h = 0; h < sizeof hosts / sizeof hosts[0]; h++) {
+        ecf8_cl_device_caps cpu = {.type = CL_DEVICE_TYPE_CPU, .compute_units = 2,
+                                   .max_work_group = 4096, .vector_bits = hosts[h].vector_bits,
+                                   .is_cpu = 1};
+        static variants all, built;
+        all.n = built.n = 0;
+        decode_variants(&cpu, &all);
+        matmul_variants(&all);
+        one_per_shape(&all, &built);
+        for (size_t i = 0; i < built.n; i++) {
+            if (strcmp(built.program[i], "decode_lanes") && strcmp(built.program[i], "matmul"))
+                continue;
+            const char *src = ecf8_cl_source(built.program[i]);
+            assert_int_equal(tu_write_file(src_path, src, strlen(src)), 0);
+            snprintf(cmd, sizeof cmd,
+                     "%s -x cl -cl-std=CL1.2 -target x86_64-pc-linux-gnu -march=%s -O2 "
+                     "-Xclang -finclude-default-header -Werror %s -S -o /dev/null '%s' >'%s' 2>&1",
+                     clang, hosts[h].march, built.opts[i], src_path, log_path);
+            snprintf(what, sizeof what, "%s.cl %s (%s)", built.program[i], built.opts[i],
+                     hosts[h].march);
+            failed += !run_logged(cmd, log_path, what, first, sizeof first);
+            compiled++;
+        }
+    }
+    print_message("%zu CPU programs compiled for haswell and skylake-avx512\n", compiled);
+    if (failed) fail_msg("%zu CPU target compiles warn or fail; first: %s", failed, first);
+    assert_true(compiled > 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(gpu_programs_compile_without_stack_or_spills)};
+        cmocka_unit_test(gpu_programs_compile_without_stack_or_spills),
+        cmocka_unit_test(cpu_programs_compile_quietly_for_avx2_and_avx512)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
