@@ -31,6 +31,17 @@ static const char *clang_binary(void)
     return system("command -v clang-15 >/dev/null 2>&1") == 0 ? "clang-15" : "clang";
 }
 
+/* Whether clang compiles OpenCL C for `target` (a -target triple). */
+static bool clang_targets(const char *clang, const char *target)
+{
+    char probe[512];
+    snprintf(probe, sizeof probe,
+             "echo 'kernel void k(global int *p) { p[0] = 1; }' | %s -x cl -cl-std=CL1.2 "
+             "-target %s -Xclang -finclude-default-header -fsyntax-only - >/dev/null 2>&1",
+             clang, target);
+    return system(probe) == 0;
+}
+
 /* Runs cmd (stdout and stderr into log_path); on failure the first
  * failure's description goes to first (when empty). */
 static bool run_logged(const char *cmd, const char *log_path, const char *what, char *first,
@@ -75,12 +86,7 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
 {
     (void)state;
     const char *clang = clang_binary();
-    char probe[512];
-    snprintf(probe, sizeof probe,
-             "echo 'kernel void k(global int *p) { p[0] = 1; }' | %s -x cl -cl-std=CL1.2 "
-             "-target nvptx64-unknown-nvidiacl -Xclang -finclude-default-header -fsyntax-only - "
-             ">/dev/null 2>&1", clang);
-    if (system(probe) != 0) {
+    if (!clang_targets(clang, "nvptx64-unknown-nvidiacl")) {
         print_message("no clang with the nvptx64 target: gpu-static checks skipped\n");
         skip();
     }
@@ -184,12 +190,7 @@ static void cpu_programs_compile_quietly_for_avx2_and_avx512(void **state)
 {
     (void)state;
     const char *clang = clang_binary();
-    char probe[512];
-    snprintf(probe, sizeof probe,
-             "echo 'kernel void k(global int *p) { p[0] = 1; }' | %s -x cl -cl-std=CL1.2 "
-             "-target x86_64-pc-linux-gnu -Xclang -finclude-default-header -fsyntax-only - "
-             ">/dev/null 2>&1", clang);
-    if (system(probe) != 0) {
+    if (!clang_targets(clang, "x86_64-pc-linux-gnu")) {
         print_message("no clang for OpenCL C on x86-64: CPU target checks skipped\n");
         skip();
     }

@@ -54,7 +54,8 @@ static void device_close(device *d)
 /* Whether the user named a device (then auto uses it, whatever it is). */
 static bool device_named(void)
 {
-    const char *p = getenv("ECF8_PLATFORM"), *d = getenv("ECF8_DEVICE");
+    const char *p, *d;
+    cli_env_device(&p, &d);
     return (p && *p) || (d && *d);
 }
 
