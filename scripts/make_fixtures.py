@@ -158,6 +158,32 @@ def make_slices(out, force):
         emit(out / f"{fname}.safetensors", part, meta, v, force)
 
 
+LLM_SHAPES = {"model.layers.0.self_attn.q_proj.weight": (4096, 4096),
+              "model.layers.0.mlp.down_proj.weight": (4096, 14336)}
+
+
+def make_llm(out, force):
+    """An LLM-shaped E4M3 checkpoint (llm-e4m3.safetensors, 75 MB): no LLM is on
+    PyPI, so each weight of LLM_SHAPES is drawn i.i.d. (seeded) from the pooled
+    values of MiniLM's Linear weights, then block-quantised like the others.
+    The value statistics are real; nothing repeats, so zstd finds no long
+    matches that real weights would not have."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "llm-e4m3.safetensors"
+    if path.exists() and not force:
+        print(f"{path}  {path.stat().st_size} bytes (exists, kept)")
+        return
+    src, meta = load(minilm_path())
+    pool = np.concatenate([a.ravel() for n, a in sorted(src.items()) if is_fp8_target(n, a)])
+    rng = np.random.default_rng(20261207)
+    tensors = {}
+    for name, shape in LLM_SHAPES.items():
+        w = pool[rng.integers(0, pool.size, size=shape[0] * shape[1])].reshape(shape)
+        tensors[name], tensors[scale_name(name)] = quantize_fp8(w, "e4m3")
+    write_safetensors(path, tensors, {"format": "pt", "ecf8_fixture": "llm-e4m3"})
+    print(f"{path}  {path.stat().st_size} bytes")
+
+
 def main():
     default_out = os.environ.get("ECF8_FIXTURE_DIR") or str(Path.home() / ".cache/ecf8/fixtures")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
@@ -168,12 +194,16 @@ def main():
     ap.add_argument("--esrgan", default=str(REPO / "../shared/data/esrgan-thick-x2-f32.safetensors"),
                     help="ESRGAN-thick FP32 safetensors (default: <repo>/../shared/data/...)")
     ap.add_argument("--slice", metavar="DIR", help="write only the small committed slices into DIR")
+    ap.add_argument("--llm", action="store_true",
+                    help="also write llm-e4m3.safetensors (4096x4096 and 4096x14336 E4M3)")
     ap.add_argument("--force", action="store_true", help="regenerate files that already exist")
     a = ap.parse_args()
     if a.slice:
         make_slices(Path(a.slice), a.force)
     else:
         make_full(Path(a.out), Path(a.esrgan), a.force)
+        if a.llm:
+            make_llm(Path(a.out), a.force)
 
 
 if __name__ == "__main__":
