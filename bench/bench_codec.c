@@ -3,7 +3,7 @@
  * entropy bound (the "Done means" figures of issue 2).
  *
  * Usage: ecf8-bench-codec FILE.safetensors [...] [--threads N] [--repeat R]
- *                         [--json] [--mode all|decode|encode] [--no-zstd]
+ *                         [--json] [--mode all|decode|encode] [--no-zstd] [--layout 0|1]
  *
  * Per file, in one run:
  *   sizes   source; .ecf8 (ecf8_compress_path, default options); zstd -19 of
@@ -111,6 +111,8 @@ static double now_s(void)
 /* --stat min reports the fastest repeat instead of the median: the better
  * estimate of the uncontended cost when comparing two builds on a busy box. */
 bool g_stat_min = false;
+/* --layout: the stream layout every .ecf8 and encoded tensor is made with. */
+static unsigned g_layout = ECF8_STREAM_LAYOUT_SERIAL;
 
 /* Median (or minimum, --stat min) of n values (sorts a copy). */
 static double median(const double *v, size_t n)
@@ -359,6 +361,7 @@ static double time_encode(model *m, unsigned threads, double *group_s)
 {
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
+    o.stream_layout = g_layout;
     o.threads = threads;
     double total = 0;
     for (size_t i = 0; i < m->nt; i++) {
@@ -443,6 +446,7 @@ static void bench_file(const char *path, const bench_opts *o, results *r)
     /* Analysis, the encoded streams, the bounds and the paper layout. */
     ecf8_compress_options opts;
     ecf8_compress_options_init(&opts);
+    opts.stream_layout = g_layout;
     r->bound_bytes = r->paper_e4m3_bytes = r->paper_all_bytes = r->ecf8_payload_bytes =
         m.header_bytes;
     for (size_t i = 0; i < m.nt; i++) {
@@ -612,9 +616,10 @@ static void usage(void)
 {
     fprintf(stderr,
             "usage: %s FILE.safetensors [...] [--threads N] [--repeat R] [--json]\n"
-            "       [--mode all|decode|encode] [--no-zstd] [--clock wall|cpu]\n"
+            "       [--mode all|decode|encode] [--no-zstd] [--clock wall|cpu] [--layout 0|1]\n"
             "       [--stat median|min]\n"
             "  --threads N  threads for the \"all\" figures (default: one per core)\n"
+            "  --layout L   stream layout of every coded tensor: 0 serial chunks (default), 1 lane streams\n"
             "  --repeat R   repeats per timing, the median is reported (default 5)\n"
             "  --json       one JSON object per file on stdout\n"
             "  --mode       decode/encode: time only that (for profilers)\n"
@@ -648,6 +653,8 @@ int main(int argc, char **argv)
             o.repeat = parse_uint(argv[++i], 1, MAX_REPEAT);
         else if (!strcmp(a, "--json"))
             o.json = true;
+        else if (!strcmp(a, "--layout") && i + 1 < argc)
+            g_layout = parse_uint(argv[++i], 0, ECF8_STREAM_LAYOUT_LANES);
         else if (!strcmp(a, "--clock") && i + 1 < argc) {
             const char *c = argv[++i];
             if (!strcmp(c, "wall")) g_clock = CLOCK_MONOTONIC;

@@ -58,8 +58,10 @@ uint64_t ecf8_lane_elements(uint64_t count, unsigned q, unsigned lane);
  * can take, sizes adding up to the chunk): ECF8_ERR_CORRUPT otherwise. */
 int ecf8_lane_chunk_parse(const ecf8_stream *s, const ecf8_split_layout *l, uint64_t c,
                           ecf8_lane_chunk *out);
-int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, void *out,
-                      unsigned threads);
+/* The decoder (stream_lanes_decode.c; `row` is the split layout's row,
+ * `portable` as for ecf8_stream_decode_isa). */
+int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, int row, void *out,
+                      unsigned threads, bool portable);
 int ecf8_lanes_decode_reference(const ecf8_stream *s, const ecf8_split_layout *l, void *out);
 
 #endif

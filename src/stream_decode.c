@@ -298,7 +298,8 @@ int ecf8_stream_decode_isa(const ecf8_stream *s, void *out, size_t out_bytes, un
     if (out_bytes < s->n_elements * (l.element_bits / 8))
         return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: output of %zu bytes, need %llu", out_bytes,
                          (unsigned long long)(s->n_elements * (l.element_bits / 8)));
-    if (s->stream_layout == ECF8_STREAM_LAYOUT_LANES) return ecf8_lanes_decode(s, &l, out, threads);
+    if (s->stream_layout == ECF8_STREAM_LAYOUT_LANES)
+        return ecf8_lanes_decode(s, &l, row, out, threads, portable);
     unsigned width = l.element_bits / 8;
     if (s->code_bits == 0 && l.raw_bits == 0 && width == 1 && s->chunk_offsets[s->n_chunks] == 0) {
         /* A constant FP8 tensor (one symbol, no raw bits): validation has

@@ -9,7 +9,8 @@
 #include <stdint.h>
 
 /* ecf8_stream_decode, which picks the fastest decoder the CPU runs; with
- * `portable` the one for the baseline instruction set instead. */
+ * `portable` the one for the baseline instruction set instead (the tests
+ * run both). */
 int ecf8_stream_decode_isa(const ecf8_stream *s, void *out, size_t out_bytes, unsigned threads,
                            bool portable);
 

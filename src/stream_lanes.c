@@ -1,7 +1,8 @@
 /* stream_lanes.c - stream layout 1, "lane streams" (docs/FORMAT.md 4.4):
- * the lane tables and their checks, the portable decoder, and the plain
+ * the lane tables and their checks, and the plain
  * bit writer that builds a payload of either layout from elements and a
- * code (the layout-1 encoder, and transcoding between layouts).
+ * code (the layout-1 encoder, and transcoding between layouts).  The
+ * decoder is stream_lanes_decode.c.
  *
  * A layout-1 chunk is its lane table (36 bytes: u16 base and 32 u8
  * deltas, or 68: base 0xffff and 32 u16 lengths, each with 2 zero bytes),
@@ -78,92 +79,9 @@ int ecf8_lane_chunk_parse(const ecf8_stream *s, const ecf8_split_layout *l, uint
     return ECF8_OK;
 }
 
-/* ---- the portable decoder ------------------------------------------------- */
-typedef struct lanes_job {
-    const ecf8_stream *s;
-    ecf8_split_layout l;
-    uint8_t *out;
-    uint32_t table[1u << ECF8_MAX_CODE_BITS]; /* length | element bits of the symbol << 8 */
-    uint16_t raw_map[1u << 11];
-} lanes_job;
-
-#define LANES_GROUP 8
-
-static int lanes_chunk(const lanes_job *j, uint64_t c)
-{
-    const ecf8_stream *s = j->s;
-    const unsigned W = j->l.element_bits / 8, q = 4 / W, R = j->l.raw_bits, tbits = s->code_bits;
-    ecf8_lane_chunk lc;
-    int st = ecf8_lane_chunk_parse(s, &j->l, c, &lc);
-    if (st) return st;
-    const uint8_t *lanes = s->coded + s->chunk_offsets[c] + lc.table_bytes;
-    const uint8_t *plane = s->coded + s->chunk_offsets[c] + lc.raw_offset;
-    uint8_t *o = j->out + ecf8_chunk_start(s, c) * W;
-    const uint64_t words = ecf8_ceil_div(lc.count, q), rmask = (1u << R) - 1;
-    for (unsigned k = 0; k < ECF8_LANES; k++) {
-        uint64_t pos = lc.start[k];
-        const uint64_t end = lc.start[k + 1];
-        for (uint64_t w = k; w < words; w += ECF8_LANES) {
-            uint64_t e1 = (w + 1) * q < lc.count ? (w + 1) * q : lc.count;
-            for (uint64_t e = w * q; e < e1; e++) {
-                if (ECF8_UNLIKELY(pos > end)) /* loads stay inside the chunk's lanes */
-                    return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu lane %u runs past its %llu bits",
-                                     (unsigned long long)c, k, (unsigned long long)(end - lc.start[k]));
-                uint64_t b = ecf8_load_le64(lanes + pos / 8) >> (pos & 7);
-                uint32_t t = j->table[b & ((1u << tbits) - 1)];
-                pos += t & 15;
-                unsigned x = t >> 8;
-                if (R) {
-                    uint64_t rb = e * R;
-                    unsigned raw = (unsigned)((ecf8_load_le64(plane + rb / 8) >> (rb & 7)) & rmask);
-                    x |= R > j->l.symbol_shift ? j->raw_map[raw] : raw;
-                }
-                if (W == 1) o[e] = (uint8_t)x;
-                else o[2 * e] = (uint8_t)x, o[2 * e + 1] = (uint8_t)(x >> 8);
-            }
-        }
-        if (pos != end)
-            return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu lane %u decodes to %llu bits, its lane table says %llu",
-                             (unsigned long long)c, k, (unsigned long long)(pos - lc.start[k]),
-                             (unsigned long long)(end - lc.start[k]));
-    }
-    return ECF8_OK;
-}
-
-static int lanes_task(void *ctx, uint64_t group)
-{
-    const lanes_job *j = ctx;
-    uint64_t c1 = (group + 1) * LANES_GROUP;
-    if (c1 > j->s->n_chunks) c1 = j->s->n_chunks;
-    for (uint64_t c = group * LANES_GROUP; c < c1; c++) {
-        int st = lanes_chunk(j, c);
-        if (st) return st;
-    }
-    return ECF8_OK;
-}
-
-int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, void *out, unsigned threads)
-{
-    lanes_job *j = malloc(sizeof *j);
-    if (!j) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    j->s = s, j->l = *l, j->out = out;
-    uint16_t *t16 = malloc(sizeof(uint16_t) << ECF8_MAX_CODE_BITS);
-    int st = t16 ? ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, t16)
-                 : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    if (!st) {
-        for (uint32_t i = 0; i < (1u << s->code_bits); i++)
-            j->table[i] = (t16[i] & 15u) | (uint32_t)(t16[i] >> 4) << (l->symbol_shift + 8);
-        if (l->raw_bits > l->symbol_shift)
-            for (unsigned raw = 0; raw < (1u << l->raw_bits); raw++)
-                j->raw_map[raw] = (uint16_t)ecf8_element_join(0, raw, l);
-        st = ecf8_parallel_for(threads, ecf8_ceil_div(s->n_chunks, LANES_GROUP), lanes_task, j);
-    }
-    free(t16);
-    free(j);
-    return st;
-}
-
 /* ---- building a payload of either layout ------------------------------------ */
+#define LANES_GROUP 8 /* chunks per task */
+
 typedef struct build_job {
     const uint8_t *data;
     ecf8_split_layout l;

@@ -1,7 +1,8 @@
 /* test_lanes.c - stream layout 1, lane streams (docs/FORMAT.md 4.4): round
  * trips of every fixture and dtype/split in both layouts through the fast
- * and the reference decoder, conversion 0 -> 1 -> 0 byte for byte, and the
+ * decoder (both instruction-set instances) and the reference decoder, conversion 0 -> 1 -> 0 byte for byte, and the
  * corruptions a lane table can carry. */
+#include "stream_decode.h" /* ecf8_stream_decode_isa */
 #include "testutil.h"
 
 #include <stdio.h>
@@ -25,6 +26,9 @@ static void check_decoders_agree(const char *path, unsigned want_layout)
         uint8_t *a = malloc(t.source_bytes), *b = malloc(t.source_bytes);
         assert_int_equal(ecf8_stream_decode(&t.stream, a, t.source_bytes, 2), ECF8_OK);
         assert_int_equal(ecf8_stream_decode_reference(&t.stream, b, t.source_bytes), ECF8_OK);
+        assert_memory_equal(a, b, t.source_bytes);
+        /* The baseline instruction set's instance too. */
+        assert_int_equal(ecf8_stream_decode_isa(&t.stream, a, t.source_bytes, 1, true), ECF8_OK);
         assert_memory_equal(a, b, t.source_bytes);
         assert_int_equal(ecf8_checksum64(a, t.source_bytes), t.checksum);
         free(a);
@@ -88,6 +92,8 @@ static void test_all_dtypes_odd_shapes(void **state)
                         assert_true(s->chunk_rows * s->chunk_cols <= ECF8_MAX_LANE_CHUNK_ELEMENTS);
                         assert_int_equal(ecf8_stream_validate(s), ECF8_OK);
                         assert_int_equal(ecf8_stream_decode(s, a, n * w, 2), ECF8_OK);
+                        assert_memory_equal(a, data, n * w);
+                        assert_int_equal(ecf8_stream_decode_isa(s, a, n * w, 1, true), ECF8_OK);
                         assert_memory_equal(a, data, n * w);
                         assert_int_equal(ecf8_stream_decode_reference(s, b, n * w), ECF8_OK);
                         assert_memory_equal(b, data, n * w);
