@@ -3,21 +3,22 @@
  * oracle it is tested against.
  *
  * A chunk's 32 lanes are independent Huffman streams, so a core decodes
- * eight of them side by side in scalar code: eight dependency chains
+ * four of them side by side in scalar code: four dependency chains
  * (load entry -> shift the bit buffer) in flight hide each other's
  * latency, which a single chain cannot (the same reason layout 0 decodes
- * several chunks at once).  A lookup of the next TABLE bits (>= the longest
- * code) yields up to three symbols (entry: symbols in bytes 0-2, stored as
+ * several chunks at once).  A lookup of the next multi_bits bits (>= the
+ * longest code) yields up to three symbols (entry: symbols in bytes 0-2, stored as
  * a word; bits consumed in 24-29; count in 30-31), so short codes such as
  * the exponents of trained weights cost one lookup per two or three
  * elements.  The symbols go to a per-lane scratch row; a second pass joins
  * them with the raw plane into output words (lane l, row k -> word
  * 32k + l), four FP8 elements at a time in SWAR where the split allows.
  *
- * Gather-based AVX2 decoding (eight lanes in a ymm) was not taken: Zen 1
- * runs VPGATHERDD at about one element per 2.5 cycles, no better than the
- * scalar loads it replaces, and the multi-symbol table already gives more
- * than one element per lookup. */
+ * No AVX2/AVX-512 gather path yet: gathers are microcoded on Zen 1 (the
+ * only host measured so far), and a gather decodes one symbol per lane
+ * where a lookup here yields up to three; it needs an AVX-512 host to be
+ * measured against this one.  Four ways, not eight: eight spill their
+ * pointers and measured no faster; two leave the chains exposed. */
 #include "stream.h"
 #include "cpu_features.h"
 #include "stream_decode.h"
