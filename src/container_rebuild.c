@@ -37,12 +37,13 @@ static int decode_options_get(const ecf8_decode_options *options, ecf8_decode_op
 typedef struct progress_state {
     const ecf8_decode_options *options;
     uint64_t done, total;
+    uint64_t tensor_done; /* of the tensor being decoded, reported band by band */
 } progress_state;
 
 static void progress_start(progress_state *p, const ecf8_decode_options *o, const ecf8_file *f)
 {
     p->options = o;
-    p->done = p->total = 0;
+    p->done = p->total = p->tensor_done = 0;
     for (size_t i = 0; i < f->n_sources; i++) p->total += f->sources[i].source_bytes;
     if (o->progress) o->progress(o->progress_user, 0, p->total);
 }
@@ -51,6 +52,36 @@ static void progress_add(progress_state *p, uint64_t bytes)
 {
     p->done += bytes;
     if (p->options->progress) p->options->progress(p->options->progress_user, p->done, p->total);
+}
+
+/* ecf8_tensor_decode_checked on the CPU, a band of chunk rows of about
+ * PROGRESS_BAND_BYTES at a time when there is a progress callback, so that
+ * the bar moves within a large tensor (the checksum still covers the whole
+ * tensor, after its last band). */
+#define PROGRESS_BAND_BYTES (16u << 20)
+static int decode_in_bands(const ecf8_tensor_info *t, void *out, size_t out_bytes, unsigned threads,
+                           progress_state *progress)
+{
+    const ecf8_stream *s = &t->stream;
+    const uint64_t bands = ecf8_ceil_div(s->rows, s->chunk_rows);
+    const uint64_t band_bytes = s->chunk_rows * s->cols * ecf8_dtype_size(s->dtype);
+    if (!progress->options->progress || t->source_bytes < 2 * PROGRESS_BAND_BYTES || bands < 2 ||
+        out_bytes < t->source_bytes)
+        return ecf8_tensor_decode_checked(t, out, out_bytes, threads);
+    const uint64_t step = band_bytes >= PROGRESS_BAND_BYTES ? 1 : PROGRESS_BAND_BYTES / band_bytes;
+    const char *name = t->name ? t->name : "";
+    for (uint64_t b0 = 0; b0 < bands; b0 += step) {
+        uint64_t b1 = b0 + step < bands ? b0 + step : bands;
+        ecf8_stream band = ecf8_stream_band(s, b0, b1);
+        size_t at = (size_t)(b0 * band_bytes), bytes = (size_t)(band.n_elements * ecf8_dtype_size(s->dtype));
+        int st = ecf8_stream_decode(&band, (uint8_t *)out + at, bytes, threads);
+        if (st) return ecf8_fail_context(st, "tensor '%s'", name);
+        progress_add(progress, bytes);
+        progress->tensor_done += bytes;
+    }
+    if (ecf8_hash64(out, t->source_bytes) != t->checksum)
+        return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", name);
+    return ECF8_OK;
 }
 
 /* Streams source file i: its header bytes, then each tensor decoded and
@@ -83,10 +114,11 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
                 st = sink(ctx, t.payload, t.source_bytes);
         } else {
             st = decode ? decode(decode_ctx, f, ti, buf, max)
-                        : ecf8_tensor_decode_checked(&t, buf, max, threads);
+                        : decode_in_bands(&t, buf, max, threads, progress);
             if (!st) st = sink(ctx, buf, t.source_bytes);
         }
-        if (!st) progress_add(progress, t.source_bytes);
+        if (!st) progress_add(progress, t.source_bytes - progress->tensor_done);
+        progress->tensor_done = 0;
     }
     free(payload);
     free(buf);

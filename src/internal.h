@@ -177,6 +177,11 @@ int ecf8_tensor_decode_checked(const ecf8_tensor_info *t, void *out, size_t out_
  * into out and checks its checksum.  The OpenCL runtime passes a device
  * decoder (ecf8_cl_decompress_path); everything else - temporary files,
  * all or nothing, progress - is shared. */
+/* The chunk rows (bands of chunk_rows rows) band0..band1-1 of s as a
+ * stream of their own: its elements are those rows of s, contiguous in
+ * s's output from row band0 * chunk_rows on.  Shares s's buffers. */
+ecf8_stream ecf8_stream_band(const ecf8_stream *s, uint64_t band0, uint64_t band1);
+
 typedef int (*ecf8_tensor_decode_fn)(void *ctx, const ecf8_file *f, size_t index, void *out,
                                      size_t out_bytes);
 int ecf8_decompress_path_with(const char *in_path, const char *out_path,

@@ -53,6 +53,19 @@ uint64_t ecf8_chunk_elements(const ecf8_stream *s, uint64_t chunk)
     return nr * nc;
 }
 
+ecf8_stream ecf8_stream_band(const ecf8_stream *s, uint64_t band0, uint64_t band1)
+{
+    ecf8_stream b = *s;
+    const uint64_t segs = ecf8_ceil_div(s->cols, s->chunk_cols), row0 = band0 * s->chunk_rows;
+    uint64_t row1 = band1 * s->chunk_rows;
+    if (row1 > s->rows) row1 = s->rows;
+    b.rows = row1 - row0;
+    b.n_elements = b.rows * s->cols;
+    b.n_chunks = (band1 - band0) * segs;
+    b.chunk_offsets = s->chunk_offsets + band0 * segs; /* offsets stay relative to coded */
+    return b;
+}
+
 /* The 1.0 name of ecf8_chunk_elements, still exported (deprecated). */
 uint64_t ecf8_chunk_count(const ecf8_stream *s, uint64_t chunk)
 {

@@ -684,6 +684,45 @@ static void test_progress_callback(void **state)
     free(d), free(dir), free(ecf);
 }
 
+/* A tensor of several progress bands (40 MiB, either layout) moves the
+ * bar within itself: at least two reports between its start and its end,
+ * and the output is still the original byte for byte. */
+static void test_progress_within_tensor(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    const size_t rows = 4096, cols = 10240, n = rows * cols;
+    uint8_t *w = malloc(n);
+    assert_non_null(w);
+    tu_fill_weights_e4m3(w, n, 7);
+    tu_tensor t = {"big.weight", "F8_E4M3", 2, {rows, cols}, w, n};
+    size_t size;
+    uint8_t *img = tu_make_safetensors(&t, 1, NULL, &size);
+    char *src = tu_strdup(tu_path(d, "big.safetensors")), *ecf = tu_strdup(tu_path(d, "big.ecf8"));
+    char *out = tu_strdup(tu_path(d, "big.out.safetensors"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    for (unsigned layout = 0; layout <= 1; layout++) {
+        ecf8_compress_options co;
+        ecf8_compress_options_init(&co);
+        co.stream_layout = layout, co.overwrite = 1;
+        tu_compress_ok(src, ecf, &co);
+        progress_log log = {.caller = pthread_self()};
+        ecf8_decode_options o = {.struct_size = sizeof o, .progress = on_progress, .progress_user = &log};
+        assert_int_equal(ecf8_decompress_path_ex(ecf, out, &o), ECF8_OK);
+        assert_progress_sane(&log, 5); /* 0, the header, >= 2 bands inside, the end */
+        assert_int_equal(log.last_done, size);
+        size_t got_size;
+        uint8_t *got = tu_read_file(out, &got_size);
+        assert_int_equal(got_size, size);
+        assert_memory_equal(got, img, size);
+        free(got);
+        remove(out);
+    }
+    free(w), free(img), free(src), free(ecf), free(out);
+    tu_remove_tree(d);
+    free(d);
+}
+
 /* ecf8_inspect_path reports the bytes of tensors analysed: from 0, one call
  * per tensor at least, ending at the sum of the tensors' sizes. */
 static void test_inspect_progress(void **state)
@@ -782,6 +821,7 @@ int main(void)
         cmocka_unit_test(test_sharded_directory),
         cmocka_unit_test(test_sharded_decompress_all_or_nothing),
         cmocka_unit_test(test_progress_callback),
+        cmocka_unit_test(test_progress_within_tensor),
         cmocka_unit_test(test_inspect_progress),
         cmocka_unit_test(test_directory_odd_members),
     };
