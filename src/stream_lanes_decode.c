@@ -135,15 +135,33 @@ static inline __attribute__((always_inline)) uint64_t refill(const uint8_t *lane
     return (b & ((1ull << SENTINEL_BITS) - 1)) | 1ull << SENTINEL_BITS;
 }
 
+/* The low `bits` bits of b (mask: the same as a mask): one BZHI where the
+ * caller is compiled for BMI2 (compilers do not form it from a mask kept in
+ * a register), a copy and an AND otherwise. */
+static inline __attribute__((always_inline)) uint64_t low_bits(uint64_t b, unsigned bits,
+                                                               uint64_t mask, bool bmi2)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (bmi2) {
+        uint64_t r;
+        __asm__("bzhi %2, %1, %0" : "=r"(r) : "r"(b), "r"((uint64_t)bits));
+        return r;
+    }
+#endif
+    (void)bits, (void)bmi2;
+    return b & mask;
+}
+
 /* Decodes lanes first..first+WAYS-1 of a chunk into their scratch rows.
  * Only the bit buffer and output pointer of each way live in registers
  * through a round (four ways: eight of them; eight ways spilled). */
 static inline __attribute__((always_inline)) int
 decode_ways(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf8_lane_chunk *lc,
-            const unsigned q, unsigned first, uint8_t *rows)
+            const unsigned q, unsigned first, uint8_t *rows, const bool bmi2)
 {
     const uint32_t *multi = j->multi;
-    const uint64_t mmask = (1u << j->multi_bits) - 1;
+    const unsigned mbits = j->multi_bits; /* a local: the stores below may alias *j */
+    const uint64_t mmask = (1u << mbits) - 1;
     uint32_t pos[WAYS], end[WAYS];
     uint8_t *o[WAYS], *stop[WAYS];
     for (unsigned k = 0; k < WAYS; k++) {
@@ -168,51 +186,35 @@ decode_ways(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf8_lane
             for (unsigned k = 0; k < WAYS; k++) b[k] = refill(lanes, pos[k]);
             _Pragma("GCC unroll 4") for (unsigned u = 0; u < ROUND_LOOKUPS; u++)
                 _Pragma("GCC unroll 8") for (unsigned k = 0; k < WAYS; k++) {
-                    uint32_t e = multi[b[k] & mmask];
+                    uint32_t e = multi[low_bits(b[k], mbits, mmask, bmi2)];
                     memcpy(o[k], &e, 4);
                     o[k] += e >> 30;
-                    b[k] >>= (e >> 24) & 63;
+                    b[k] >>= (e >> 24 | e << 8) & 63; /* one RORX with BMI2 */
                 }
             for (unsigned k = 0; k < WAYS; k++)
                 pos[k] += (uint32_t)__builtin_clzll(b[k]) - (63 - SENTINEL_BITS);
         }
     }
-    /* Then one lookup per refill, still side by side, while three symbols
-     * fit every lane; last each lane's few remaining symbols alone: whole
-     * lookups while three fit, then single symbols, so that a lane stops
-     * exactly at its last symbol. */
+    /* Then the last symbols of every lane, still side by side, one lookup
+     * per refill: a whole lookup where three symbols fit, a single symbol
+     * (in the same entry form) where fewer do, nothing where the lane is
+     * done, chosen without branches, so that each lane stops exactly at
+     * its last symbol. */
+    const uint16_t *single = j->single;
+    const uint64_t smask = (1u << j->s->code_bits) - 1;
     for (;;) {
-        uint64_t room = UINT64_MAX;
-        unsigned past = 0;
-        for (unsigned k = 0; k < WAYS; k++) {
-            uint64_t r = (uint64_t)(stop[k] - o[k]);
-            if (r < room) room = r;
-            past |= pos[k] > end[k];
-        }
-        if (room < 3 || past) break;
+        unsigned live = 0, past = 0;
+        for (unsigned k = 0; k < WAYS; k++) live |= o[k] < stop[k], past |= pos[k] > end[k];
+        if (!live || past) break;
         _Pragma("GCC unroll 8") for (unsigned k = 0; k < WAYS; k++) {
             uint64_t b = ecf8_load_le64(lanes + pos[k] / 8) >> (pos[k] & 7);
-            uint32_t e = multi[b & mmask];
+            uint64_t room = (uint64_t)(stop[k] - o[k]);
+            uint32_t t = single[b & smask];
+            uint32_t e = room >= 3 ? multi[b & mmask] : (t >> 4) | (t & 15) << 24 | 1u << 30;
+            e = room ? e : 0;
             memcpy(o[k], &e, 4);
             o[k] += e >> 30;
             pos[k] += (e >> 24) & 63;
-        }
-    }
-    const uint16_t *single = j->single;
-    const uint64_t smask = (1u << j->s->code_bits) - 1;
-    for (unsigned k = 0; k < WAYS; k++) {
-        while (o[k] < stop[k] && pos[k] <= end[k]) {
-            uint64_t b = ecf8_load_le64(lanes + pos[k] / 8) >> (pos[k] & 7);
-            if (stop[k] - o[k] >= 3) {
-                uint32_t e = multi[b & mmask];
-                memcpy(o[k], &e, 4);
-                o[k] += e >> 30;
-                pos[k] += (e >> 24) & 63;
-            } else {
-                uint16_t e = single[b & smask];
-                *o[k]++ = (uint8_t)(e >> 4);
-                pos[k] += e & 15;
-            }
         }
     }
 check:
@@ -231,7 +233,7 @@ static int decode_lanes_base(const fast_job *j, uint64_t c, const uint8_t *lanes
 {
     int st = ECF8_OK;
     for (unsigned first = 0; first < ECF8_LANES && !st; first += WAYS)
-        st = decode_ways(j, c, lanes, lc, q, first, rows);
+        st = decode_ways(j, c, lanes, lc, q, first, rows, false);
     return st;
 }
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -241,7 +243,7 @@ decode_lanes_bmi2(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf
 {
     int st = ECF8_OK;
     for (unsigned first = 0; first < ECF8_LANES && !st; first += WAYS)
-        st = decode_ways(j, c, lanes, lc, q, first, rows);
+        st = decode_ways(j, c, lanes, lc, q, first, rows, true);
     return st;
 }
 #endif
