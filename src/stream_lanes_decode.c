@@ -218,6 +218,11 @@ decode_ways(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf8_lane
         }
     }
 check:
+    /* A lane past its end stopped the others where they were: name it. */
+    for (unsigned k = 0; k < WAYS; k++)
+        if (pos[k] > end[k])
+            return lane_error(c, first + k, pos[k] - lc->start[first + k],
+                              end[k] - lc->start[first + k]);
     for (unsigned k = 0; k < WAYS; k++)
         if (pos[k] != end[k] || o[k] != stop[k])
             return lane_error(c, first + k, pos[k] - lc->start[first + k],
