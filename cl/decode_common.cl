@@ -90,6 +90,19 @@ inline void report_chunk(__global uint *error, ulong c, ulong bits, ulong bytes)
     }
 }
 
+/* A lane of a layout-1 chunk (decode_streams.cl) that decodes to `bits`
+ * bits where its lane table says `length`: error[4] holds the lane + 1
+ * (0 for a chunk of layout 0). */
+inline void report_lane(__global uint *error, ulong c, uint lane, uint bits, uint length)
+{
+    if (atomic_cmpxchg(error, 0u, (uint)c + 1) == 0) {
+        error[1] = bits;
+        error[2] = 0;
+        error[3] = length;
+        error[4] = lane + 1;
+    }
+}
+
 inline void store_element(__global uchar *dst, uint i, uint x)
 {
 #if ECF8_WIDTH == 1
