@@ -16,8 +16,9 @@
  *     output words (one vector store, no transpose) and their raw bits one
  *     contiguous vector load; only the stream and table reads are gathers.
  *     The sets are independent lookup chains, which hide each other's
- *     gather latency.  The table is read from global memory (a CPU's
- *     local memory is the same cache, and the copy would cost a thread).
+ *     gather latency.  The 16-bit table is read from global memory (a
+ *     CPU's local memory is the same cache) by 32-bit loads, and the lane
+ *     streams by the qword reader (one unaligned 64-bit load per word).
  *
  * Bit positions are 32-bit and relative to the chunk's lane area (a chunk
  * holds at most 2^16 elements).  Loads are aligned 32-bit words (the lane
@@ -35,6 +36,12 @@
 #endif
 #ifndef ECF8_NSETS
 #define ECF8_NSETS 1          /* vectors per work-item (divides 32 / ECF8_VW) */
+#endif
+#ifndef ECF8_READER
+#define ECF8_READER 0         /* 0 word queue, 1 qword loads (CPUs only) */
+#endif
+#if ECF8_READER && ECF8_VW == 1
+#error the qword reader is for CPU devices (unaligned loads)
 #endif
 #define Q (4 / ECF8_WIDTH)    /* elements per 32-bit output word */
 #define LPI (ECF8_VW * ECF8_NSETS)
@@ -68,6 +75,19 @@ typedef uint8 vu;
     (uint8)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
             f((i).s7))
 #define CONVERT_VU convert_uint8
+typedef ulong8 vl;
+/* Component by component, not convert_ulong8/convert_uint8: library
+ * calls that pass 512-bit vectors, which change the ABI without AVX-512
+ * (PoCL prints a warning per call on AVX2 hosts). */
+#define CONVERT_VL(x)                                                                  \
+    ((ulong8)((ulong)(x).s0, (ulong)(x).s1, (ulong)(x).s2, (ulong)(x).s3, (ulong)(x).s4, \
+              (ulong)(x).s5, (ulong)(x).s6, (ulong)(x).s7))
+#define CONVERT_VU_L(x)                                                                \
+    ((uint8)((uint)(x).s0, (uint)(x).s1, (uint)(x).s2, (uint)(x).s3, (uint)(x).s4,      \
+             (uint)(x).s5, (uint)(x).s6, (uint)(x).s7))
+#define GATHERL(f, i)                                                                   \
+    (ulong8)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+             f((i).s7))
 #define VLOAD_US(i, p) vload8(i, p)
 #define LANE_IDS ((uint8)(0, 1, 2, 3, 4, 5, 6, 7))
 #define STORE_BYTES(v, i, p)                                                      \
@@ -84,6 +104,13 @@ typedef uint16 vu;
              f((i).s7), f((i).s8), f((i).s9), f((i).sa), f((i).sb), f((i).sc), f((i).sd), \
              f((i).se), f((i).sf))
 #define CONVERT_VU convert_uint16
+typedef ulong16 vl;
+#define CONVERT_VL convert_ulong16
+#define CONVERT_VU_L convert_uint16
+#define GATHERL(f, i)                                                                   \
+    (ulong16)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+              f((i).s7), f((i).s8), f((i).s9), f((i).sa), f((i).sb), f((i).sc), f((i).sd), \
+              f((i).se), f((i).sf))
 #define VLOAD_US(i, p) vload16(i, p)
 #define LANE_IDS ((uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
 #define STORE_BYTES(v, i, p)                                                      \
@@ -125,7 +152,9 @@ inline vu join_in_word(vu sym, vu raw, uint j)
 #if ECF8_VW == 1
 #define TABLE_AT(i) ((uint)table[i])
 #else
-#define TABLE_AT(i) table[i]
+/* The 16-bit table (half the cache of the 32-bit one), read by 32-bit
+ * loads at any 2-byte offset (CPUs). */
+#define TABLE_AT(i) (*(__global const uint *)(table + 2 * (i)) & 0xffffu)
 #endif
 #define LANE_AT(i) lw[i]
 #define PLANE_AT(i) pw[i]
@@ -145,6 +174,34 @@ inline vu join_in_word(vu sym, vu raw, uint j)
         vu s_ = p[k] & 31;                                                         \
         win[k] = (cur[k] >> s_) | ((nxt[k] << 1) << (31 - s_));                    \
     } while (0)
+
+/* Qword reader (ECF8_READER 1): a 64-bit load at the byte holding bit p,
+ * shifted by p & 7, holds >= 57 valid bits, enough for Q64 symbols, taken
+ * through 32-bit windows of QSUB symbols each (c: bits taken since the
+ * load): one load per output word for codes up to 14 bits where the word
+ * queue needs two, but the load is on the chain of lookups. */
+#define Q64 (57 / CODE_BITS_NZ)
+#define QSUB (32 / CODE_BITS_NZ)
+#define QWORD_AT(i) (*(__global const ulong *)(lb + (i)))
+#if ECF8_READER == 1
+#define WINDOW(k, j)                                                               \
+    do {                                                                           \
+        if ((j) % Q64 == 0) {                                                      \
+            w64[k] = GATHERL(QWORD_AT, min(p[k] >> 3, (vu)last8)) >> CONVERT_VL(p[k] & 7); \
+            win[k] = CONVERT_VU_L(w64[k]);                                         \
+            taken[k] = 0;                                                          \
+        } else if ((j) % Q64 % QSUB == 0) {                                        \
+            win[k] = CONVERT_VU_L(w64[k] >> CONVERT_VL(taken[k]));                 \
+        }                                                                          \
+    } while (0)
+#define TAKEN(k, n) (taken[k] += (n))
+#else
+#define WINDOW(k, j)                                                               \
+    do {                                                                           \
+        if ((j) % SPW == 0) REFILL(k);                                             \
+    } while (0)
+#define TAKEN(k, n) ((void)0)
+#endif
 
 /* The raw bits of output word s * 32 + (lane) of every lane of set k. */
 #if ECF8_RAW_BITS == 0
@@ -172,11 +229,12 @@ inline vu raw_gather(uint w0, __global const uint *pw, uint lastp)
         {                                                                          \
             _Pragma("unroll") for (uint k = 0; k < ECF8_NSETS; k++)                \
             {                                                                      \
-                if (j % SPW == 0) REFILL(k);                                       \
+                WINDOW(k, j);                                                      \
                 vu e_ = GATHER(TABLE_AT, win[k] & (vu)TMASK);                      \
                 vu len_ = e_ & 15;                                                 \
                 win[k] >>= len_;                                                   \
                 p[k] += len_;                                                      \
+                TAKEN(k, len_);                                                    \
                 vu x_ = join_in_word(e_ >> 4, raw_[k], j);                         \
                 acc[k] = j == 0 ? x_ : acc[k] | x_;                                \
             }                                                                      \
@@ -185,13 +243,13 @@ inline vu raw_gather(uint w0, __global const uint *pw, uint lastp)
 
 __kernel void ecf8_decode_streams(DECODE_KERNEL_ARGS)
 {
-    __global const uint *gtable = (__global const uint *)(data + table_at);
 #if ECF8_VW == 1
+    __global const ushort *gtable = (__global const ushort *)(data + table_at);
     __local ushort table[TABLE_SIZE];
-    for (uint i = get_local_id(0); i <= TMASK; i += get_local_size(0)) table[i] = (ushort)gtable[i];
+    for (uint i = get_local_id(0); i <= TMASK; i += get_local_size(0)) table[i] = gtable[i];
     barrier(CLK_LOCAL_MEM_FENCE);
 #else
-    __global const uint *table = gtable;
+    __global const uchar *table = data + table_at;
 #endif
     __global const ulong *offsets = (__global const ulong *)(data + offsets_at);
     __global const uchar *stream = data + coded_at;
@@ -236,6 +294,10 @@ __kernel void ecf8_decode_streams(DECODE_KERNEL_ARGS)
         ulong lane_at = min((off + (escape ? 68 : 36)) / 4, last_word);
         __global const uint *lw = words + lane_at;
         uint lastw = (uint)min(last_word - lane_at, (ulong)0xfffffff0u);
+#if ECF8_READER == 1
+        __global const uchar *lb = (__global const uchar *)lw;
+        uint last8 = lastw * 4 - 4; /* the stream is >= 8 bytes: lastw >= 1 */
+#endif
 #if ECF8_RAW_BITS
         ulong plane_at = min(lane_at + ((ulong)total + 31) / 32, last_word);
         __global const uint *pw = words + plane_at;
@@ -255,6 +317,10 @@ __kernel void ecf8_decode_streams(DECODE_KERNEL_ARGS)
 
         vu p[ECF8_NSETS], cur[ECF8_NSETS], nxt[ECF8_NSETS], nn[ECF8_NSETS], wc[ECF8_NSETS];
         vu win[ECF8_NSETS], acc[ECF8_NSETS], pend[ECF8_NSETS];
+#if ECF8_READER == 1
+        vl w64[ECF8_NSETS];
+        vu taken[ECF8_NSETS];
+#endif
 #pragma unroll
         for (uint k = 0; k < ECF8_NSETS; k++) {
             p[k] = VLOADU(k, st);

@@ -27,10 +27,6 @@
  * high), its stored bytes (layout 1: the lane's bits), and layout 1's
  * failing lane + 1. */
 #define ERROR_WORDS 5
-/* The streams kernel on CPUs: work-items per compute unit (each loops
- * over its share of the chunks, so PoCL's per-work-group cost is paid a
- * few times per thread, not per chunk). */
-#define STREAMS_CPU_ITEMS_PER_UNIT 4
 
 struct ecf8_cl_tensor {
     cl_context context;
@@ -83,8 +79,10 @@ static int ready_wait_list(ecf8_cl_tensor *t, cl_uint *n, const cl_event **list,
 static int set_args(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, cl_mem out, size_t out_offset)
 {
     cl_kernel k = t->kernel[which];
-    cl_ulong table_at = which == ECF8_CL_DECODE_LANES || which == ECF8_CL_DECODE_STREAMS
-                            ? t->table32_at
+    /* The streams kernel: the 16-bit table, which CPUs gather from (half
+     * the cache of the 32-bit one) and GPUs copy to local memory. */
+    cl_ulong table_at = which == ECF8_CL_DECODE_STREAMS ? t->table16_at
+                        : which == ECF8_CL_DECODE_LANES ? t->table32_at
                         : which == ECF8_CL_DECODE_PAIRS ? t->pairs_at
                                                         : t->table16_at;
     cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes, table_at, out_offset,
@@ -133,9 +131,13 @@ static int make_kernel(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, const cha
         /* Work-items loop over the chunks, 32 / (VW x NSETS) per chunk. */
         uint64_t per_chunk = 32 / (t->streams_vw * t->streams_nsets), n = t->geom.n_chunks;
         if (t->streams_vw > 1) {
-            uint64_t slots = (uint64_t)t->units * STREAMS_CPU_ITEMS_PER_UNIT;
+            /* CPUs: a chunk per work-group of one (8K elements, several
+             * microseconds: PoCL's cost per work-group is small beside
+             * it, and the threads balance well when another process
+             * takes a core; a few work-items per core looping over their
+             * shares were no faster). */
             t->local[which] = 1;
-            t->global[which] = (size_t)((slots < n ? slots : n) * per_chunk);
+            t->global[which] = (size_t)(n * per_chunk);
         } else {
             /* ECF8_STREAMS_WG_CHUNKS chunks per work-group (fewer where the
              * device cannot run that many: any power of two works), enough

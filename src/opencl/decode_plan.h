@@ -39,7 +39,7 @@ typedef struct ecf8_cl_decode_plan {
      * (every other field then says "none"), its lanes per vector (1: one
      * lane per work-item, GPUs) and vectors per work-item. */
     bool streams;
-    unsigned streams_vw, streams_nsets;
+    unsigned streams_vw, streams_nsets, streams_reader; /* reader: 1 qwords (CPUs), 0 words */
     unsigned vw, nsets, reader; /* lanes kernel shape (0 where there is no lanes kernel) */
     unsigned nl;                /* pairs kernel: chunks per work-item */
     unsigned wg;                /* portable kernel: work-group size (before the device cap) */
