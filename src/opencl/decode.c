@@ -8,8 +8,10 @@
  * then its whole
  * payload goes into one device buffer followed by zero padding and the
  * decode tables the host builds from the code lengths (16-bit entries for
- * the portable kernel's local memory, 32-bit ones for the lanes kernel's
- * gathers, and the pair table for the pairs kernel).  A chunk whose decode
+ * the portable kernel's local memory and the streams kernel, 32-bit ones
+ * for the lanes kernel's gathers, and the pair table for the pairs
+ * kernel).  A tensor of stream layout 1 uploads as it is and decodes with
+ * the streams kernel (cl/decode_streams.cl) at any output offset.  A chunk whose decode
  * does not consume exactly its stored bytes is recorded in an error buffer
  * that decode_to_host checks.  Stored tensors are a device copy. */
 #include "decode_plan.h"

@@ -100,7 +100,7 @@ static bool tuned(const ecf8_cl_tuning *tuning, const char *kernel)
 
 /* Stream layout 1: the streams kernel whatever the tuning's kernel (the
  * others decode layout 0 only), with the widest vectors the device has
- * (or decode_vw below that) on CPUs, one chunk per work-item unless
+ * (or decode_vw below that; decode_vw 1: the GPU shape) on CPUs, one chunk per work-item unless
  * decode_nsets asks for fewer vectors (a divisor of 32 / VW); one lane per
  * work-item elsewhere.  Any output alignment (byte stores where a chunk's
  * output is not 4-byte aligned), so no fallback is needed.  Its code
@@ -112,7 +112,7 @@ static void plan_streams(const ecf8_cl_device_caps *caps, const ecf8_stream *s, 
 {
     unsigned max_vw = caps->vector_bits >= 512 ? 16 : caps->vector_bits >= 256 ? 8 : 0;
     unsigned vw = 1;
-    if (caps->is_cpu && max_vw) {
+    if (caps->is_cpu && max_vw && tuning->decode_vw != 1) {
         vw = max_vw;
         if (tuning->decode_vw == 8 || tuning->decode_vw == 16)
             vw = tuning->decode_vw < max_vw ? tuning->decode_vw : max_vw;
