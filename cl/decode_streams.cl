@@ -304,7 +304,11 @@ __kernel void ecf8_decode_streams(DECODE_KERNEL_ARGS)
         uint lastp = (uint)min(last_word - plane_at, (ulong)0xfffffff0u);
 #if WORD_RAW == 16
         __global const ushort *p16 = (__global const ushort *)pw;
-        uint last16 = lastp * 2 + 2 >= ECF8_VW ? lastp * 2 + 2 - ECF8_VW : 0;
+        /* The last 16-bit unit of the stream: a vector load starting
+         * there reads at most 2 x (VW - 1) bytes past it, into the
+         * buffer's zero padding (a tighter bound would move the loads of
+         * the last chunk's last words). */
+        uint last16 = lastp * 2 + 1;
 #endif
 #endif
 

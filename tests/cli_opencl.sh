@@ -274,6 +274,15 @@ for pair in "$TMP/w.ecf8:$TMP/w.safetensors" "$TMP/bf16.ecf8:$DATA/minilm-slice-
         { cmp -s "$original" "$TMP/rt.safetensors" || fail "decompress --engine opencl $in: output differs"; }
     rm -f "$TMP/rt.safetensors"
 done
+# The broken layout-1 files refused on the device as on the CPU (the lane
+# moved inside its chunk passes the open and fails in the streams kernel).
+while IFS=$'\t' read -r file kind status stage needle; do
+    case "$file" in ecf8-lanes-*) ;; *) continue ;; esac
+    cp "$DATA/bad/$file" "$TMP/$file"
+    refused "decompress --engine opencl $file" "$TMP/$file" "$needle" "$TMP/rt.safetensors" \
+        decompress --engine opencl "$TMP/$file" "$TMP/rt.safetensors"
+    rm -f "$TMP/$file"
+done <"$DATA/bad/MANIFEST.tsv"
 
 # The default engine (auto) on a device that is a CPU decodes with the
 # native CPU decoder: a cold cache stays empty (no kernel is built) and

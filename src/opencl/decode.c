@@ -274,7 +274,7 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     /* One work-item per group of NL chunks, one per work-group like the
      * lanes kernel. */
     t->local[ECF8_CL_DECODE_PAIRS] = 1;
-    t->global[ECF8_CL_DECODE_PAIRS] = (size_t)((s->n_chunks + plan.nl - 1) / plan.nl);
+    if (plan.nl) t->global[ECF8_CL_DECODE_PAIRS] = (size_t)((s->n_chunks + plan.nl - 1) / plan.nl);
     /* Enough groups to fill the device several times over; each loops
      * over its chunks and loads the decode table once. */
     uint64_t groups = (uint64_t)(caps.compute_units ? caps.compute_units : 1) * 16;
