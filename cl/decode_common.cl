@@ -1,5 +1,5 @@
 /* decode_common.cl - chunk-parallel decode of an ecf8 coded tensor (OpenCL
- * C 1.2): what the four decode kernels share.
+ * C 1.2): what the five decode kernels share.
  *
  * The stream of a chunk is a sequence of elements, each its symbol's code
  * word (LSB first) followed by RAW_BITS raw bits; chunk c starts at byte
@@ -11,9 +11,10 @@
  * read is clamped into the stream and every store stays inside the chunk's
  * own output range, whatever the data.
  *
- * Four kernels share the geometry code here, each in its own file and its
- * own program (decode_KERNEL.cl, built as this file followed by that one:
- * cmake/EmbedCL.cmake), so a device compiles only the kernels it runs:
+ * Four kernels of stream layout 0 share the geometry code here, each in
+ * its own file and its own program (decode_KERNEL.cl, built as this file
+ * followed by that one: cmake/EmbedCL.cmake), so a device compiles only
+ * the kernels it runs:
  *   ecf8_decode        portable: one chunk per work-item, the decode table
  *                      in local memory, 16-byte stores.  Any device.
  *   ecf8_decode_coop   for GPUs: a work-group per chunk, its segments
@@ -31,6 +32,24 @@
  *                      elements per lookup of a pair table (faster than the
  *                      lanes kernel where a tensor has too few chunks to
  *                      fill its vectors).
+ *
+ * Stream layout 1 (lane streams, docs/FORMAT.md 4.4) has a kernel of its
+ * own, the only one that decodes it, on every device:
+ *   ecf8_decode_streams  the 32 lanes of a chunk decoded side by side,
+ *                      each from its start in the lane table to its
+ *                      length (checked: report_lane), its raw bits read
+ *                      by address from the raw plane.  GPUs: one lane per
+ *                      work-item, 32 x ECF8_STREAMS_WG_CHUNKS per work-
+ *                      group, the table in local memory, every step's 32
+ *                      words one 128-byte store.  CPUs: a chunk per
+ *                      work-item in 4 x 8 (AVX2) or 2 x 16 (AVX-512) uint
+ *                      vector lanes, each step's words of a vector one
+ *                      vector store and their raw bits one vector load,
+ *                      only the stream and table reads gathers (no
+ *                      transposes, no chunks of unequal lengths side by
+ *                      side as in the lanes kernel).  Any output
+ *                      alignment (byte stores where a chunk's output is
+ *                      not 4-byte aligned).
  *
  * Built with -D options per tensor kind (decode_plan.c); every one has a
  * default so each program compiles on its own.  ECF8_CODE_BITS is the
@@ -87,6 +106,19 @@ inline void report_chunk(__global uint *error, ulong c, ulong bits, ulong bytes)
         error[1] = (uint)bits;
         error[2] = (uint)(bits >> 32);
         error[3] = (uint)bytes;
+    }
+}
+
+/* A lane of a layout-1 chunk (decode_streams.cl) that decodes to `bits`
+ * bits where its lane table says `length`: error[4] holds the lane + 1
+ * (0 for a chunk of layout 0). */
+inline void report_lane(__global uint *error, ulong c, uint lane, uint bits, uint length)
+{
+    if (atomic_cmpxchg(error, 0u, (uint)c + 1) == 0) {
+        error[1] = bits;
+        error[2] = 0;
+        error[3] = length;
+        error[4] = lane + 1;
     }
 }
 

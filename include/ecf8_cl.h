@@ -75,11 +75,16 @@ typedef struct ecf8_cl_tuning {
                                   "coop" (the cooperative kernel on any device),
                                   "pairs" (the pairs kernel on CPUs for every FP8
                                   stream it can decode), "lanes" (the lanes kernel
-                                  where the pairs kernel would run) */
-    unsigned decode_vw;        /* lanes kernel: vector width 8 or 16 (capped by
-                                  the device's vector registers) */
-    unsigned decode_nsets;     /* lanes kernel: independent vector sets, 1-8 */
-    unsigned decode_reader;    /* lanes kernel: stream reader, 1 words, 2 qwords */
+                                  where the pairs kernel would run); stream
+                                  layout 1 always runs the streams kernel */
+    unsigned decode_vw;        /* lanes and streams kernels: vector width 8 or 16
+                                  (capped by the device's vector registers);
+                                  streams kernel: 1 = one lane per work-item */
+    unsigned decode_nsets;     /* lanes kernel: independent vector sets, 1-8;
+                                  streams kernel: vectors per work-item, a
+                                  divisor of 32 / vector width */
+    unsigned decode_reader;    /* lanes and streams kernels: stream reader,
+                                  1 words, 2 qwords */
     unsigned decode_nl;        /* pairs kernel: chunks per work-item */
     unsigned decode_wg;        /* portable kernel: work-group size */
     /* Fused matmul (ecf8_cl_matmul_create_ex). */

@@ -3,8 +3,9 @@
  * tests/test_gpu_static.c compiles them for GPU instruction sets): the
  * decode plans (decode_plan.c) of every dtype, split and code length over
  * chunk counts and column shapes that reach every lane shape, untuned and
- * with the cooperative kernel forced (each kernel is a program of its own:
- * decode_portable, decode_coop, decode_lanes, decode_pairs), and the matmul
+ * with the cooperative kernel forced, in both stream layouts (each kernel
+ * is a program of its own: decode_portable, decode_coop, decode_lanes,
+ * decode_pairs, decode_streams for layout 1), and the matmul
  * programs of every dtype, split, code length group and X type. */
 #ifndef ECF8_TEST_KERNEL_VARIANTS_H
 #define ECF8_TEST_KERNEL_VARIANTS_H
@@ -16,7 +17,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#define MAX_VARIANTS 512
+#define MAX_VARIANTS 1024
 
 typedef struct variants {
     char opts[MAX_VARIANTS][400];
@@ -56,13 +57,15 @@ static void decode_variants(const ecf8_cl_device_caps *caps, variants *v)
             unsigned width = ecf8_dtype_size(dtypes[d]);
             for (unsigned code_bits = 0; code_bits <= ECF8_MAX_CODE_BITS; code_bits++)
                 for (size_t c = 0; c < sizeof chunk_counts / sizeof chunk_counts[0]; c++)
-                    for (uint64_t cols = 4095; cols <= 4096; cols++) { /* lanes unusable, usable */
+                    for (uint64_t cols = 4095; cols <= 4096; cols++) /* lanes unusable, usable */
+                    for (unsigned layout = 0; layout <= 1; layout++) {
                         uint64_t rows = chunk_counts[c];
                         ecf8_stream s = {.dtype = dtypes[d], .split = splits[p],
                                          .code_bits = code_bits, .n_symbols = 1u << l.symbol_bits,
                                          .n_elements = rows * cols, .rows = rows, .cols = cols,
                                          .chunk_rows = 1, .chunk_cols = cols, .n_chunks = rows,
-                                         .coded_bytes = offsets[rows] + 8, .chunk_offsets = offsets};
+                                         .coded_bytes = offsets[rows] + 8, .chunk_offsets = offsets,
+                                         .stream_layout = layout};
                         for (size_t u = 0; u < 2; u++) {
                             ecf8_cl_decode_plan plan;
                             assert_int_equal(ecf8_cl_decode_plan_make(caps, &s, width,

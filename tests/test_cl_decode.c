@@ -50,7 +50,9 @@ static void check_tensor(const ecf8_tensor_info *t, const void *original)
         assert_int_equal(ecf8_cl_tensor_decoded_bytes(ct), n);
         assert_true(ecf8_cl_tensor_device_bytes(ct) >= (t->split == ECF8_SPLIT_STORED ? n : 1));
         const char *ran = ecf8_cl_tensor_kernel(ct, 0);
-        if (caps.is_cpu && !strcmp(KERNELS[k], "pairs") && pairs_fit(t))
+        bool lanes1 = t->split != ECF8_SPLIT_STORED && t->stream.stream_layout == ECF8_STREAM_LAYOUT_LANES;
+        if (lanes1) assert_string_equal(ran, "streams"); /* whatever the tuning asks */
+        else if (caps.is_cpu && !strcmp(KERNELS[k], "pairs") && pairs_fit(t))
             assert_string_equal(ran, "pairs");
         if (!pairs_fit(t)) assert_string_not_equal(ran, "pairs");
         memset(dev, 0x5A, n);
@@ -129,15 +131,28 @@ static void test_dtypes_and_splits(void **state)
     roundtrip_shapes(shapes, sizeof shapes / sizeof shapes[0], 7, 1, "");
 }
 
-/* Stream layout 1 (lane streams): the tensor is transcoded to layout 0 on
- * the host and decodes on the device like any other. */
+/* Stream layout 1 (lane streams): the streams kernel, uploaded as it is,
+ * in the device's own shape and in every other it can be built in here:
+ * one lane per work-item (the GPU shape) and on vector CPUs 1, 2 and 4
+ * vectors per work-item and the word reader; chunks of odd sizes (partial
+ * words, lanes without words) at odd output offsets (byte stores). */
 static void test_stream_layout_1(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    static const shape_case shapes[] = {{997, 129, 1000}, {3, 70001, 0}, {40, 7, 64}};
+    static const shape_case shapes[] = {{997, 129, 1000}, {3, 70001, 0}, {40, 7, 64}, {5, 1, 0}};
+    static const unsigned tunings[][3] = {{0, 0, 0}, {1, 0, 0}, {8, 1, 0}, {8, 2, 1}, {8, 4, 1}};
+    char name[64];
     g_stream_layout = ECF8_STREAM_LAYOUT_LANES;
-    roundtrip_shapes(shapes, sizeof shapes / sizeof shapes[0], 5, 3, "layout 1 ");
+    for (size_t k = 0; k < sizeof tunings / sizeof tunings[0]; k++) {
+        g_tuning.decode_vw = tunings[k][0];
+        g_tuning.decode_nsets = tunings[k][1];
+        g_tuning.decode_reader = tunings[k][2];
+        snprintf(name, sizeof name, "layout 1 (vw %u, nsets %u, reader %u) ", tunings[k][0],
+                 tunings[k][1], tunings[k][2]);
+        roundtrip_shapes(shapes, sizeof shapes / sizeof shapes[0], 5 + (unsigned)k, 3, name);
+    }
+    g_tuning.decode_vw = g_tuning.decode_nsets = g_tuning.decode_reader = 0;
     g_stream_layout = ECF8_STREAM_LAYOUT_SERIAL;
 }
 

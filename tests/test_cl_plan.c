@@ -127,6 +127,48 @@ static void small_tensors_share_a_program(void **state)
     }
 }
 
+/* Stream layout 1: the streams kernel alone, whatever the tuning's
+ * kernel; a chunk per work-item in the device's widest vectors on CPUs
+ * (never 16 lanes without AVX-512), one lane per work-item on GPUs and
+ * narrow CPUs; code length classes by the code bits alone (the raw bits
+ * are in the plane). */
+static void layout_1_plans_the_streams_kernel(void **state)
+{
+    (void)state;
+    ecf8_cl_device_caps avx2 = cpu(256), avx512 = cpu(512), sse = cpu(128);
+    ecf8_cl_device_caps gpu = {.type = CL_DEVICE_TYPE_GPU, .compute_units = 132, .vector_bits = 32};
+    const ecf8_cl_tuning coop = {.struct_size = sizeof coop, .decode_kernel = "coop",
+                                 .decode_vw = 16};
+    const struct {
+        const ecf8_cl_device_caps *caps;
+        const ecf8_cl_tuning *tuning;
+        unsigned vw, nsets, reader;
+    } cases[] = {{&avx2, NULL, 8, 4, 1}, {&avx2, &coop, 8, 4, 1}, {&avx512, NULL, 16, 2, 1},
+                 {&sse, NULL, 1, 1, 0},  {&gpu, NULL, 1, 1, 0},   {&gpu, &coop, 1, 1, 0}};
+    for (uint64_t chunks = 1; chunks <= 1000; chunks += 37)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            ecf8_stream s = stream_of(ECF8_DTYPE_F8_E4M3, chunks, 9);
+            s.stream_layout = ECF8_STREAM_LAYOUT_LANES;
+            s.split = ECF8_SPLIT_EXPONENT;
+            s.n_symbols = 16;
+            ecf8_cl_decode_plan p;
+            assert_int_equal(ecf8_cl_decode_plan_make(cases[i].caps, &s, 1, cases[i].tuning, &p), 0);
+            assert_true(p.streams);
+            assert_false(p.lanes || p.pairs || p.coop);
+            for (int k = 0; k < ECF8_CL_DECODE_KERNELS; k++)
+                assert_int_equal(p.options[k][0] != '\0', k == ECF8_CL_DECODE_STREAMS);
+            assert_int_equal(p.streams_vw, cases[i].vw);
+            assert_int_equal(p.streams_nsets, cases[i].nsets);
+            assert_int_equal(option(&p, ECF8_CL_DECODE_STREAMS, "-DECF8_VW="), (int)cases[i].vw);
+            assert_int_equal(option(&p, ECF8_CL_DECODE_STREAMS, "-DECF8_NSETS="), (int)cases[i].nsets);
+            assert_int_equal(option(&p, ECF8_CL_DECODE_STREAMS, "-DECF8_READER="), (int)cases[i].reader);
+            /* 9-bit codes (and 4 raw bits) share the class of 9 and 10 bits:
+             * three symbols per 32-bit window. */
+            if (chunks * 4096 > 16384)
+                assert_int_equal(option(&p, ECF8_CL_DECODE_STREAMS, "-DECF8_CODE_BITS="), 10);
+        }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -134,6 +176,7 @@ int main(void)
         cmocka_unit_test(tuning_cannot_exceed_the_device),
         cmocka_unit_test(narrow_cpus_and_gpus_have_no_lanes_kernel),
         cmocka_unit_test(small_tensors_share_a_program),
+        cmocka_unit_test(layout_1_plans_the_streams_kernel),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

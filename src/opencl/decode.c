@@ -8,8 +8,10 @@
  * then its whole
  * payload goes into one device buffer followed by zero padding and the
  * decode tables the host builds from the code lengths (16-bit entries for
- * the portable kernel's local memory, 32-bit ones for the lanes kernel's
- * gathers, and the pair table for the pairs kernel).  A chunk whose decode
+ * the portable kernel's local memory and the streams kernel, 32-bit ones
+ * for the lanes kernel's gathers, and the pair table for the pairs
+ * kernel).  A tensor of stream layout 1 uploads as it is and decodes with
+ * the streams kernel (cl/decode_streams.cl) at any output offset.  A chunk whose decode
  * does not consume exactly its stored bytes is recorded in an error buffer
  * that decode_to_host checks.  Stored tensors are a device copy. */
 #include "decode_plan.h"
@@ -20,8 +22,13 @@
 #include <stdlib.h>
 
 /* Zero bytes after the payload, so 8-byte loads near the end stay inside
- * the buffer even before the kernel clamps them. */
+ * the buffer even before the kernel clamps them (and a layout-1 lane
+ * table, up to 68 bytes from a chunk's start, lies inside it). */
 #define PAYLOAD_PAD 64
+/* The error record: first failing chunk + 1 (0: none), its bits (low,
+ * high), its stored bytes (layout 1: the lane's bits), and layout 1's
+ * failing lane + 1. */
+#define ERROR_WORDS 5
 
 struct ecf8_cl_tensor {
     cl_context context;
@@ -46,6 +53,7 @@ struct ecf8_cl_tensor {
     bool use[ECF8_CL_DECODE_KERNELS]; /* the plan's choice (portable: always possible) */
     char portable_options[sizeof((ecf8_cl_decode_plan *)0)->options[0]];
     unsigned portable_wg;     /* the plan's work-group size, before the device cap */
+    unsigned streams_vw, streams_nsets, units; /* the streams kernel's shape, compute units */
     /* The queues (retained, each once) holding decodes whose error word is
      * unread: the check waits for all of them. */
     cl_command_queue *pending;
@@ -73,7 +81,10 @@ static int ready_wait_list(ecf8_cl_tensor *t, cl_uint *n, const cl_event **list,
 static int set_args(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, cl_mem out, size_t out_offset)
 {
     cl_kernel k = t->kernel[which];
-    cl_ulong table_at = which == ECF8_CL_DECODE_LANES   ? t->table32_at
+    /* The streams kernel: the 16-bit table, which CPUs gather from (half
+     * the cache of the 32-bit one) and GPUs copy to local memory. */
+    cl_ulong table_at = which == ECF8_CL_DECODE_STREAMS ? t->table16_at
+                        : which == ECF8_CL_DECODE_LANES ? t->table32_at
                         : which == ECF8_CL_DECODE_PAIRS ? t->pairs_at
                                                         : t->table16_at;
     cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes, table_at, out_offset,
@@ -118,12 +129,38 @@ static int make_kernel(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, const cha
         t->local[which] = wg;
         t->global[which] = (size_t)ecf8_align_up(t->geom.n_chunks, wg);
     }
+    if (which == ECF8_CL_DECODE_STREAMS) {
+        /* Work-items loop over the chunks, 32 / (VW x NSETS) per chunk. */
+        uint64_t per_chunk = 32 / (t->streams_vw * t->streams_nsets), n = t->geom.n_chunks;
+        if (t->streams_vw > 1) {
+            /* CPUs: a chunk per work-group of one (8K elements, several
+             * microseconds: PoCL's cost per work-group is small beside
+             * it, and the threads balance well when another process
+             * takes a core; a few work-items per core looping over their
+             * shares were no faster). */
+            t->local[which] = 1;
+            t->global[which] = (size_t)(n * per_chunk);
+        } else {
+            /* ECF8_STREAMS_WG_CHUNKS chunks per work-group (fewer where the
+             * device cannot run that many: any power of two works), enough
+             * groups to fill the device several times over, each copying
+             * the decode table into local memory once. */
+            size_t wg = 32 * ECF8_STREAMS_WG_CHUNKS, max_wg = 0;
+            if (clGetKernelWorkGroupInfo(k, t->device, CL_KERNEL_WORK_GROUP_SIZE, sizeof max_wg,
+                                         &max_wg, NULL) == CL_SUCCESS)
+                while (wg > 1 && wg > max_wg) wg /= 2;
+            uint64_t groups = (n + ECF8_STREAMS_WG_CHUNKS - 1) / ECF8_STREAMS_WG_CHUNKS;
+            uint64_t most = (uint64_t)t->units * 16;
+            t->local[which] = wg;
+            t->global[which] = (size_t)((groups < most ? groups : most) * 32 * ECF8_STREAMS_WG_CHUNKS);
+        }
+    }
     t->kernel[which] = k;
     return ECF8_OK;
 }
 
 /* Validates, uploads payload and tables, and prepares the kernels. */
-static int prepare_serial(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
+static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
                           const ecf8_cl_tuning *tuning)
 {
     const ecf8_stream *s = &info->stream;
@@ -199,10 +236,11 @@ static int prepare_serial(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(payload)");
     }
     if (!st) {
-        t->error = clCreateBuffer(t->context, CL_MEM_READ_WRITE, 4 * sizeof(cl_uint), NULL, &err);
+        t->error = clCreateBuffer(t->context, CL_MEM_READ_WRITE, ERROR_WORDS * sizeof(cl_uint), NULL,
+                                  &err);
         if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(error word)");
     }
-    static const cl_uint zero[4] = {0};
+    static const cl_uint zero[ERROR_WORDS] = {0};
     if (!st) st = upload_write(t, queue, t->data, 0, info->payload_bytes, payload, "payload");
     if (!st) st = upload_write(t, queue, t->data, info->payload_bytes, tail, host_tail,
                                "decode tables");
@@ -220,6 +258,10 @@ static int prepare_serial(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_
     t->use[ECF8_CL_DECODE_LANES] = plan.lanes;
     t->use[ECF8_CL_DECODE_PAIRS] = plan.pairs;
     t->use[ECF8_CL_DECODE_COOP] = plan.coop;
+    t->use[ECF8_CL_DECODE_STREAMS] = plan.streams;
+    t->streams_vw = plan.streams_vw;
+    t->streams_nsets = plan.streams_nsets;
+    t->units = caps.compute_units ? caps.compute_units : 1;
     memcpy(t->portable_options, plan.options[ECF8_CL_DECODE_PORTABLE], sizeof t->portable_options);
     t->portable_wg = plan.wg;
     /* One work-item per group: on a CPU a work-item is already a thread's
@@ -232,7 +274,7 @@ static int prepare_serial(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_
     /* One work-item per group of NL chunks, one per work-group like the
      * lanes kernel. */
     t->local[ECF8_CL_DECODE_PAIRS] = 1;
-    t->global[ECF8_CL_DECODE_PAIRS] = (size_t)((s->n_chunks + plan.nl - 1) / plan.nl);
+    if (plan.nl) t->global[ECF8_CL_DECODE_PAIRS] = (size_t)((s->n_chunks + plan.nl - 1) / plan.nl);
     /* Enough groups to fill the device several times over; each loops
      * over its chunks and loads the decode table once. */
     uint64_t groups = (uint64_t)(caps.compute_units ? caps.compute_units : 1) * 16;
@@ -259,32 +301,12 @@ static int prepare_serial(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_
         }
     }
     t->use[ECF8_CL_DECODE_PORTABLE] = !t->use[ECF8_CL_DECODE_LANES] &&
-                                      !t->use[ECF8_CL_DECODE_PAIRS] && !t->use[ECF8_CL_DECODE_COOP];
+                                      !t->use[ECF8_CL_DECODE_PAIRS] && !t->use[ECF8_CL_DECODE_COOP] &&
+                                      !t->use[ECF8_CL_DECODE_STREAMS];
     if (t->use[ECF8_CL_DECODE_PORTABLE]) st = make_kernel(t, ECF8_CL_DECODE_PORTABLE, t->portable_options);
     return st;
 }
 
-/* The kernels decode stream layout 0: a layout-1 tensor is transcoded on
- * the host first (same code lengths, decoded and checked by the CPU
- * decoder) and that is uploaded (the upload is blocking, so the host copy
- * goes right after). */
-static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_tensor_info *info,
-                         const ecf8_cl_tuning *tuning)
-{
-    if (info->stream.stream_layout == ECF8_STREAM_LAYOUT_SERIAL)
-        return prepare_serial(t, queue, info, tuning);
-    ecf8_tensor_info serial = *info;
-    uint8_t *payload = NULL;
-    size_t bytes = 0;
-    int st = ecf8_stream_relayout(&info->stream, ECF8_STREAM_LAYOUT_SERIAL, 0, 0, &payload, &bytes,
-                                  &serial.stream);
-    if (st) return st;
-    serial.payload = payload;
-    serial.payload_bytes = bytes;
-    st = prepare_serial(t, queue, &serial, tuning);
-    free(payload);
-    return st;
-}
 
 int ecf8_cl_tensor_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *info, ecf8_cl_tensor **out)
@@ -404,6 +426,7 @@ size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *t) { return t ? t->devi
 /* The kernel a decode to `out_offset` runs. */
 static ecf8_cl_decode_kernel pick_kernel(const ecf8_cl_tensor *t, size_t out_offset)
 {
+    if (t->use[ECF8_CL_DECODE_STREAMS]) return ECF8_CL_DECODE_STREAMS; /* any offset */
     if (t->use[ECF8_CL_DECODE_COOP]) return ECF8_CL_DECODE_COOP;
     if (t->use[ECF8_CL_DECODE_PAIRS]) return ECF8_CL_DECODE_PAIRS;
     if (t->use[ECF8_CL_DECODE_LANES] && out_offset % 4 == 0) return ECF8_CL_DECODE_LANES;
@@ -474,8 +497,8 @@ static int decode_enqueue(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
 static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
 {
     if (!t->error || !t->n_pending) return ECF8_OK;
-    cl_uint word[4] = {0};
-    static const cl_uint zero[4] = {0};
+    cl_uint word[ERROR_WORDS] = {0};
+    static const cl_uint zero[ERROR_WORDS] = {0};
     /* The decodes ran on the pending queues, which may not include `queue`,
      * and on an out-of-order queue the read below could overtake them:
      * wait for them first. */
@@ -488,7 +511,11 @@ static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
     if (word[0] == 0) return ECF8_OK;
     ECF8_CL_CHECK(clEnqueueWriteBuffer(queue, t->error, CL_TRUE, 0, sizeof zero, zero, 0, NULL, NULL),
                   "clEnqueueWriteBuffer(error word)");
-    /* Worded like the CPU decoder's message. */
+    /* Worded like the CPU decoders' messages. */
+    if (word[4])
+        return ecf8_fail(ECF8_ERR_CORRUPT,
+                         "tensor '%s': chunk %u lane %u decodes to %u bits, its lane table says %u",
+                         t->name, word[0] - 1, word[4] - 1, word[1], word[3]);
     return ecf8_fail(ECF8_ERR_CORRUPT,
                      "tensor '%s': chunk %u decodes to %llu bits, its stream holds %u bytes", t->name,
                      word[0] - 1, (unsigned long long)word[1] | (unsigned long long)word[2] << 32,

@@ -6,7 +6,8 @@
  * elements fit its 13-bit lookups, else the lanes kernel (many chunks per
  * work-item in vector lanes) when the chunk outputs are 4-byte aligned and
  * the device has vector registers of 256 bits or more; every other case
- * the portable kernel.  GPUs run the cooperative kernel.  Vector widths
+ * the portable kernel.  GPUs run the cooperative kernel.  Stream layout 1
+ * runs the streams kernel on every device (plan_streams).  Vector widths
  * come from the device (CL_DEVICE_NATIVE_VECTOR_WIDTH_INT), never from the
  * tensor alone: a 16-lane uint vector on an AVX2 host is emulated, slowly,
  * and PoCL's compiler prints ABI warnings for it on stderr. */
@@ -97,6 +98,45 @@ static bool tuned(const ecf8_cl_tuning *tuning, const char *kernel)
     return tuning->decode_kernel && !strcmp(tuning->decode_kernel, kernel);
 }
 
+/* Stream layout 1: the streams kernel whatever the tuning's kernel (the
+ * others decode layout 0 only), with the widest vectors the device has
+ * (or decode_vw below that; decode_vw 1: the GPU shape) on CPUs, one chunk per work-item unless
+ * decode_nsets asks for fewer vectors (a divisor of 32 / VW); one lane per
+ * work-item elsewhere.  Any output alignment (byte stores where a chunk's
+ * output is not 4-byte aligned), so no fallback is needed.  Its code
+ * length class counts the code bits only: the raw bits are in the plane,
+ * not in the lane streams. */
+static void plan_streams(const ecf8_cl_device_caps *caps, const ecf8_stream *s, unsigned width,
+                         const ecf8_split_layout *l, bool small, const ecf8_cl_tuning *tuning,
+                         ecf8_cl_decode_plan *plan)
+{
+    unsigned max_vw = caps->vector_bits >= 512 ? 16 : caps->vector_bits >= 256 ? 8 : 0;
+    unsigned vw = 1;
+    if (caps->is_cpu && max_vw && tuning->decode_vw != 1) {
+        vw = max_vw;
+        if (tuning->decode_vw == 8 || tuning->decode_vw == 16)
+            vw = tuning->decode_vw < max_vw ? tuning->decode_vw : max_vw;
+    }
+    unsigned nsets = vw > 1 ? 32 / vw : 1; /* a chunk per work-item on CPUs */
+    if (vw > 1 && tuning->decode_nsets && tuning->decode_nsets <= 32 / vw &&
+        (32 / vw) % tuning->decode_nsets == 0)
+        nsets = tuning->decode_nsets;
+    /* CPUs: the qword reader (one load per output word of codes up to 14
+     * bits, where the word queue needs two; measured about 10% faster on
+     * an AVX2 host with PoCL, FP8 byte split, 4 sets) unless the tuning
+     * asks for words. */
+    plan->streams_reader = vw > 1 && tuning->decode_reader != 1;
+    plan->streams = true;
+    plan->streams_vw = vw;
+    plan->streams_nsets = nsets;
+    plan->code_bits_class = code_bits_class(small ? ECF8_MAX_CODE_BITS : s->code_bits, 0);
+    snprintf(plan->options[ECF8_CL_DECODE_STREAMS], sizeof plan->options[0],
+             "-DECF8_WIDTH=%u -DECF8_CODE_BITS=%u -DECF8_RAW_BITS=%u -DECF8_SYMBOL_SHIFT=%u "
+             "-DECF8_SYMBOL_BITS=%u -DECF8_VW=%u -DECF8_NSETS=%u -DECF8_READER=%u",
+             width, plan->code_bits_class, l->raw_bits, l->symbol_shift, l->symbol_bits, vw, nsets,
+             plan->streams_reader);
+}
+
 int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream *s,
                              unsigned width, const ecf8_cl_tuning *tuning,
                              ecf8_cl_decode_plan *plan)
@@ -107,6 +147,11 @@ int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream 
     ecf8_split_layout l;
     int st = ecf8_split_layout_get(s->dtype, s->split, &l);
     if (st) return st;
+    bool small = s->cols <= SMALL_TENSOR_ELEMENTS && s->rows <= SMALL_TENSOR_ELEMENTS / s->cols;
+    if (s->stream_layout == ECF8_STREAM_LAYOUT_LANES) {
+        plan_streams(caps, s, width, &l, small, tuning, plan);
+        return ECF8_OK;
+    }
     bool portable_only = tuned(tuning, "portable"), coop_anywhere = tuned(tuning, "coop");
     unsigned elem_bits = s->code_bits + l.raw_bits;
 
@@ -136,7 +181,6 @@ int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream 
     plan->coop = elem_bits > 0 && (coop_anywhere || (!caps->is_cpu && !portable_only));
     plan->wg = tuning->decode_wg ? tuning->decode_wg : caps->is_cpu ? 8 : 64;
 
-    bool small = s->cols <= SMALL_TENSOR_ELEMENTS && s->rows <= SMALL_TENSOR_ELEMENTS / s->cols;
     plan->code_bits_class = code_bits_class(small ? ECF8_MAX_CODE_BITS : s->code_bits, l.raw_bits);
     /* One program per kernel and (width, split, code length class, its own
      * parameters). */
@@ -163,6 +207,7 @@ static const char *const decode_names[ECF8_CL_DECODE_KERNELS][3] = {
     {"decode_coop", "ecf8_decode_coop", "coop"},
     {"decode_lanes", "ecf8_decode_lanes", "lanes"},
     {"decode_pairs", "ecf8_decode_pairs", "pairs"},
+    {"decode_streams", "ecf8_decode_streams", "streams"},
 };
 
 const char *ecf8_cl_decode_program(ecf8_cl_decode_kernel k) { return decode_names[k][0]; }

@@ -12,6 +12,9 @@
 
 /* Work-items per chunk of the cooperative GPU kernel (cl/decode_coop.cl). */
 #define ECF8_COOP_WG 64
+/* Chunks per work-group of the streams kernel with one lane per work-item
+ * (cl/decode_streams.cl on GPUs): 32 work-items each. */
+#define ECF8_STREAMS_WG_CHUNKS 4
 
 /* The decode kernels, each in a program of its own (cl/decode_common.cl +
  * cl/decode_KERNEL.cl), so a device compiles only the kernels it runs. */
@@ -20,6 +23,7 @@ typedef enum ecf8_cl_decode_kernel {
     ECF8_CL_DECODE_COOP,     /* ecf8_decode_coop: GPUs */
     ECF8_CL_DECODE_LANES,    /* ecf8_decode_lanes: CPUs with 256/512-bit vectors */
     ECF8_CL_DECODE_PAIRS,    /* ecf8_decode_pairs: FP8 on CPUs */
+    ECF8_CL_DECODE_STREAMS,  /* ecf8_decode_streams: stream layout 1, any device */
     ECF8_CL_DECODE_KERNELS
 } ecf8_cl_decode_kernel;
 
@@ -31,6 +35,11 @@ const char *ecf8_cl_decode_kernel_name(ecf8_cl_decode_kernel k);
 
 typedef struct ecf8_cl_decode_plan {
     bool pairs, lanes, coop;    /* kernels to create besides the portable one */
+    /* Stream layout 1: the streams kernel, the only one that decodes it
+     * (every other field then says "none"), its lanes per vector (1: one
+     * lane per work-item, GPUs) and vectors per work-item. */
+    bool streams;
+    unsigned streams_vw, streams_nsets, streams_reader; /* reader: 1 qwords (CPUs), 0 words */
     unsigned vw, nsets, reader; /* lanes kernel shape (0 where there is no lanes kernel) */
     unsigned nl;                /* pairs kernel: chunks per work-item */
     unsigned wg;                /* portable kernel: work-group size (before the device cap) */
@@ -38,8 +47,9 @@ typedef struct ecf8_cl_decode_plan {
     /* Each kernel's build options: only the -D names its program uses, so
      * kernels that do not depend on a parameter share a program across its
      * values (the pairs kernel one per NL, whatever the code).  The
-     * portable kernel's always (any decode to an unaligned offset may need
-     * it), the others' where the plan uses the kernel, else "". */
+     * portable kernel's always for layout 0 (any decode to an unaligned
+     * offset may need it), the others' where the plan uses the kernel,
+     * else "". */
     char options[ECF8_CL_DECODE_KERNELS][192];
 } ecf8_cl_decode_plan;
 
