@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* ecf8_decode_options as of the first version: older callers pass this much. */
 #define DECODE_OPTIONS_V1_BYTES (offsetof(ecf8_decode_options, progress_user) + sizeof(void *))
@@ -54,21 +55,24 @@ static void progress_add(progress_state *p, uint64_t bytes)
     if (p->options->progress) p->options->progress(p->options->progress_user, p->done, p->total);
 }
 
+/* The output a rebuild decodes at a time: the window of a file whose
+ * payloads stay on disk, and the step of the progress reports. */
+#define WINDOW_BYTES (16u << 20)
+
 /* ecf8_tensor_decode_checked on the CPU, a band of chunk rows of about
- * PROGRESS_BAND_BYTES at a time when there is a progress callback, so that
+ * WINDOW_BYTES at a time when there is a progress callback, so that
  * the bar moves within a large tensor (the checksum still covers the whole
  * tensor, after its last band). */
-#define PROGRESS_BAND_BYTES (16u << 20)
 static int decode_in_bands(const ecf8_tensor_info *t, void *out, size_t out_bytes, unsigned threads,
                            progress_state *progress)
 {
     const ecf8_stream *s = &t->stream;
     const uint64_t bands = ecf8_ceil_div(s->rows, s->chunk_rows);
     const uint64_t band_bytes = s->chunk_rows * s->cols * ecf8_dtype_size(s->dtype);
-    if (!progress->options->progress || t->source_bytes < 2 * PROGRESS_BAND_BYTES || bands < 2 ||
+    if (!progress->options->progress || t->source_bytes < 2 * WINDOW_BYTES || bands < 2 ||
         out_bytes < t->source_bytes)
         return ecf8_tensor_decode_checked(t, out, out_bytes, threads);
-    const uint64_t step = band_bytes >= PROGRESS_BAND_BYTES ? 1 : PROGRESS_BAND_BYTES / band_bytes;
+    const uint64_t step = band_bytes >= WINDOW_BYTES ? 1 : WINDOW_BYTES / band_bytes;
     const char *name = t->name ? t->name : "";
     for (uint64_t b0 = 0; b0 < bands; b0 += step) {
         uint64_t b1 = b0 + step < bands ? b0 + step : bands;
@@ -88,12 +92,99 @@ static int decode_in_bands(const ecf8_tensor_info *t, void *out, size_t out_byte
  * checked.  `sink` receives the bytes in order (a file or a comparator). */
 typedef int (*sink_fn)(void *ctx, const void *data, size_t n);
 
+/* A file opened with its payloads on disk is rebuilt a window at a time:
+ * a stored tensor WINDOW_BYTES of it, a coded one a band of chunk rows of
+ * about WINDOW_BYTES of output (more only where one band is larger), its
+ * coded bytes read for that band alone and its checksum hashed as the
+ * bands go, so memory stays O(window) whatever the tensor's size. */
+typedef struct window {
+    uint8_t *coded, *out;
+    uint64_t *offsets;
+    size_t coded_cap, out_cap, offsets_cap;
+    XXH3_state_t *hash;
+} window;
+
+static int grow(void **p, size_t *cap, size_t need)
+{
+    if (need <= *cap) return ECF8_OK;
+    void *q = realloc(*p, need);
+    if (!q) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for a %zu-byte window", need);
+    *p = q, *cap = need;
+    return ECF8_OK;
+}
+
+/* Reads n bytes of f at `at` (an address in its reserved range) into dst. */
+static int read_payload(const ecf8_file *f, const void *at, void *dst, size_t n)
+{
+    size_t got;
+    int st = ecf8_read_at(f->fd, dst, n, (uint64_t)((const uint8_t *)at - f->bytes.data), &got);
+    if (!st && got < n) st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    return st;
+}
+
+static int rebuild_tensor_windowed(const ecf8_file *f, const ecf8_tensor_info *t, unsigned threads,
+                                   sink_fn sink, void *ctx, progress_state *progress, window *w)
+{
+    const char *name = t->name ? t->name : "";
+    const unsigned width = ecf8_dtype_size(t->dtype);
+    int st = XXH3_64bits_reset(w->hash) == XXH_OK ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (t->split == ECF8_SPLIT_STORED) {
+        for (uint64_t at = 0; at < t->source_bytes && !st; at += WINDOW_BYTES) {
+            size_t n = (size_t)(t->source_bytes - at < WINDOW_BYTES ? t->source_bytes - at : WINDOW_BYTES);
+            if (!(st = grow((void **)&w->out, &w->out_cap, n)) &&
+                !(st = read_payload(f, (const uint8_t *)t->payload + at, w->out, n))) {
+                XXH3_64bits_update(w->hash, w->out, n);
+                if (!(st = sink(ctx, w->out, n))) progress_add(progress, n);
+            }
+        }
+    } else {
+        const ecf8_stream *s = &t->stream;
+        const uint64_t bands = ecf8_ceil_div(s->rows, s->chunk_rows), segs = ecf8_ceil_div(s->cols, s->chunk_cols);
+        const uint64_t band_bytes = s->chunk_rows * s->cols * width;
+        const uint64_t step = band_bytes >= WINDOW_BYTES ? 1 : WINDOW_BYTES / band_bytes;
+        for (uint64_t b0 = 0; b0 < bands && !st; b0 += step) {
+            const uint64_t b1 = b0 + step < bands ? b0 + step : bands;
+            const uint64_t c0 = b0 * segs, c1 = b1 * segs < s->n_chunks ? b1 * segs : s->n_chunks;
+            const uint64_t from = s->chunk_offsets[c0], coded = s->chunk_offsets[c1] - from;
+            ecf8_stream band = ecf8_stream_band(s, b0, b1);
+            const size_t bytes = (size_t)(band.n_elements * width);
+            if ((st = grow((void **)&w->coded, &w->coded_cap, (size_t)coded + 8)) ||
+                (st = grow((void **)&w->offsets, &w->offsets_cap, (size_t)(c1 - c0 + 1) * sizeof *w->offsets)) ||
+                (st = grow((void **)&w->out, &w->out_cap, bytes ? bytes : 1)) ||
+                (st = read_payload(f, s->coded + from, w->coded, (size_t)coded)))
+                break;
+            memset(w->coded + coded, 0, 8); /* the stream's zero pad, as after its last chunk */
+            for (uint64_t c = c0; c <= c1; c++) w->offsets[c - c0] = s->chunk_offsets[c] - from;
+            band.coded = w->coded, band.chunk_offsets = w->offsets, band.coded_bytes = coded + 8;
+            if ((st = ecf8_stream_decode(&band, w->out, bytes, threads))) {
+                st = ecf8_fail_context(st, "tensor '%s'", name);
+                break;
+            }
+            XXH3_64bits_update(w->hash, w->out, bytes);
+            if (!(st = sink(ctx, w->out, bytes))) progress_add(progress, bytes);
+        }
+    }
+    if (!st && XXH3_64bits_digest(w->hash) != t->checksum)
+        st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", name);
+    if (!st && !t->source_bytes) progress_add(progress, 0); /* one report per tensor at least */
+    return st;
+}
+
 static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_fn sink, void *ctx,
                           progress_state *progress, ecf8_tensor_decode_fn decode, void *decode_ctx)
 {
     const source_info *s = &f->sources[i];
     int st = sink(ctx, s->prefix, s->prefix_bytes);
     if (!st) progress_add(progress, s->prefix_bytes);
+    if (f->payloads_on_disk && !decode) {
+        window w = {.hash = XXH3_createState()};
+        if (!w.hash && !st) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        for (uint32_t k = 0; k < s->n_tensors && !st; k++)
+            st = rebuild_tensor_windowed(f, &f->tensors[s->first_tensor + k], threads, sink, ctx, progress, &w);
+        XXH3_freeState(w.hash);
+        free(w.coded), free(w.out), free(w.offsets);
+        return st;
+    }
     uint64_t max = 0;
     for (uint32_t k = 0; k < s->n_tensors; k++) {
         const ecf8_tensor_info *t = &f->tensors[s->first_tensor + k];
