@@ -184,6 +184,30 @@ def make_llm(out, force):
     print(f"{path}  {path.stat().st_size} bytes")
 
 
+def make_many(out, force):
+    """A checkpoint of many small real tensors (many-e4m3.safetensors, ~11 K
+    tensors, 25 MB): MiniLM's weights cut into row slices (8 rows of each
+    Linear weight, 64 of each embedding) and converted as the e4m3 variant
+    converts them (each Linear slice with its own block scales)."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "many-e4m3.safetensors"
+    if path.exists() and not force:
+        print(f"{path}  {path.stat().st_size} bytes (exists, kept)")
+        return
+    src, meta = load(minilm_path())
+    parts = {}
+    for name, a in sorted(src.items()):
+        if a.dtype.kind != "f" or a.ndim != 2:
+            parts[name] = a
+            continue
+        step = 8 if is_fp8_target(name, a) else 64
+        stem = name.rsplit(".", 1)[0]
+        for i in range(0, a.shape[0], step):
+            parts[f"{stem}.rows{i:05d}.weight"] = a[i:i + step]
+    write_safetensors(path, convert(parts, "e4m3"), {**meta, "format": "pt", "ecf8_fixture": "many-e4m3"})
+    print(f"{path}  {path.stat().st_size} bytes")
+
+
 def main():
     default_out = os.environ.get("ECF8_FIXTURE_DIR") or str(Path.home() / ".cache/ecf8/fixtures")
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
@@ -196,6 +220,8 @@ def main():
     ap.add_argument("--slice", metavar="DIR", help="write only the small committed slices into DIR")
     ap.add_argument("--llm", action="store_true",
                     help="also write llm-e4m3.safetensors (4096x4096 and 4096x14336 E4M3)")
+    ap.add_argument("--many", action="store_true",
+                    help="also write many-e4m3.safetensors (~11 K small real tensors)")
     ap.add_argument("--force", action="store_true", help="regenerate files that already exist")
     a = ap.parse_args()
     if a.slice:
@@ -204,6 +230,8 @@ def main():
         make_full(Path(a.out), Path(a.esrgan), a.force)
         if a.llm:
             make_llm(Path(a.out), a.force)
+        if a.many:
+            make_many(Path(a.out), a.force)
 
 
 if __name__ == "__main__":
