@@ -410,28 +410,39 @@ ECF8_API void ecf8_decoder_free(ecf8_decoder *decoder);
 ECF8_API uint64_t ecf8_checksum64(const void *data, size_t bytes);
 
 /* ---- helpers: scales, in-memory tensors, element values ------------------- */
-/* Where an FP8 weight keeps its scales.  Two naming conventions, tried in
- * this order (a weight "A.kernel" reads as "A.weight"):
+/* Where an FP8 weight keeps its scales: the naming rules of the published
+ * FP8 checkpoint families, where the dequantised weight is q * scale.  For a
+ * weight "A.weight" (or "A.kernel", read as "A.weight") the conventions
+ * name these tensors:
  *
- *   convention  weight     scale tensor          used by
- *   0           A.weight   A.weight_scale_inv    DeepSeek-V3, Qwen3-FP8 (block scales)
- *   1           A.weight   A.weight_scale        compressed-tensors, AutoFP8
- *   0, 1        A.kernel   A.weight_scale_inv, A.weight_scale
- *   0, 1        N (other)  N_scale_inv, N_scale
+ *   conv.  scale tensor        family: scale dtype and shape
+ *   0      A.weight_scale_inv  DeepSeek-V3: F32 [ceil(N/128), ceil(K/128)] blocks
+ *                              Qwen3-FP8: BF16/F16 blocks
+ *                              Mistral (HF): F32 scalar []
+ *   1      A.weight_scale      compressed-tensors, AutoFP8, ModelOpt, fbgemm:
+ *                              scalar [] or [1], per-channel [N, 1], blocks,
+ *                              MXFP8 U8 (E8M0) [N, K/32]
+ *   2      A.qscale_weight     Mistral native (consolidated.safetensors)
+ *   3      A.scale             DeepSeek-V4: F8_E8M0 128x128 or 32x32 blocks
+ *
+ * A weight N with neither suffix has conventions 0 and 1 only: N_scale_inv,
+ * N_scale.  ("_scale_inv" is a historical name: every family multiplies.)
  *
  * ecf8_scale_name writes the scale name of `weight_name` under `convention`
- * into out: ECF8_ERR_NOT_FOUND for a convention past the table,
+ * into out: ECF8_ERR_NOT_FOUND (out "") for a convention past the table or
+ * one that does not apply to the name (2 and 3 without the suffix),
  * ECF8_ERR_ARGUMENT when it does not fit in out_size bytes (out is then
  * ""), e.g. for error messages and files other than containers. */
+#define ECF8_SCALE_CONVENTIONS 4
 ECF8_API int ecf8_scale_name(const char *weight_name, unsigned convention, char *out,
                              size_t out_size);
 /* Index of the scale tensor of tensor `weight_index`: the one tensor named
  * by a convention of the table above.  ECF8_ERR_NOT_FOUND when there is
- * none (ecf8_last_error() names both candidates), ECF8_ERR_CORRUPT when
- * both exist (which applies is ambiguous; the message names both),
- * ECF8_ERR_ARGUMENT for an index out of range; *scale_index is written on
- * success only.  Neither dtype nor shape is checked: ecf8_cl_matmul_create
- * checks the scales it is given. */
+ * none (ecf8_last_error() names every candidate), ECF8_ERR_CORRUPT when
+ * more than one exists (which applies is ambiguous; the message names each
+ * one present), ECF8_ERR_ARGUMENT for an index out of range; *scale_index is
+ * written on success only.  Neither dtype nor shape is checked:
+ * ecf8_cl_matmul_create checks the scales it is given. */
 ECF8_API int ecf8_file_find_scale(const ecf8_file *file, size_t weight_index, size_t *scale_index);
 
 /* Describes an in-memory encoding as ecf8_file_tensor describes a

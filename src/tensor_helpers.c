@@ -4,15 +4,34 @@
  * the public API only. */
 #include "internal.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* ---- scale tensors ------------------------------------------------------------ */
-/* The conventions, in order of preference: the suffix appended to the
- * weight's base name ("A.weight"; "A.kernel" reads as "A.weight"). */
-static const char *const scale_suffixes[] = {"_scale_inv", "_scale"};
-#define N_SCALE_CONVENTIONS (sizeof scale_suffixes / sizeof scale_suffixes[0])
+/* The naming rules of ecf8.h's table (ecf8_file_find_scale), in convention
+ * order: the suffix that replaces ".weight" of "A.weight" (or "A.kernel"),
+ * and for conventions 0 and 1 the suffix appended to any other name. */
+static const struct {
+    const char *after_stem;  /* "A" + this */
+    const char *after_other; /* other names: name + this; NULL: does not apply */
+} scale_rules[] = {
+    {".weight_scale_inv", "_scale_inv"}, /* DeepSeek-V3, Qwen3-FP8, Mistral (HF) */
+    {".weight_scale", "_scale"},         /* compressed-tensors, AutoFP8, ModelOpt, fbgemm */
+    {".qscale_weight", NULL},            /* Mistral native */
+    {".scale", NULL},                    /* DeepSeek-V4 (F8_E8M0 blocks) */
+};
+#define N_SCALE_CONVENTIONS (sizeof scale_rules / sizeof scale_rules[0])
+_Static_assert(N_SCALE_CONVENTIONS == ECF8_SCALE_CONVENTIONS, "ecf8.h's table and scale_rules differ");
+
+/* Length of the stem "A" of "A.weight" or "A.kernel", or -1. */
+static ptrdiff_t weight_stem(const char *name, size_t n)
+{
+    if (n >= 7 && (!strcmp(name + n - 7, ".weight") || !strcmp(name + n - 7, ".kernel")))
+        return (ptrdiff_t)(n - 7);
+    return -1;
+}
 
 int ecf8_scale_name(const char *weight_name, unsigned convention, char *out, size_t out_size)
 {
@@ -21,11 +40,16 @@ int ecf8_scale_name(const char *weight_name, unsigned convention, char *out, siz
     if (convention >= N_SCALE_CONVENTIONS)
         return ecf8_fail(ECF8_ERR_NOT_FOUND, "scale name: no naming convention %u", convention);
     size_t n = strlen(weight_name);
+    ptrdiff_t stem = weight_stem(weight_name, n);
     int len;
-    if (n >= 7 && !strcmp(weight_name + n - 7, ".kernel"))
-        len = snprintf(out, out_size, "%.*s.weight%s", (int)(n - 7), weight_name, scale_suffixes[convention]);
+    if (stem >= 0)
+        len = snprintf(out, out_size, "%.*s%s", (int)stem, weight_name, scale_rules[convention].after_stem);
+    else if (scale_rules[convention].after_other)
+        len = snprintf(out, out_size, "%s%s", weight_name, scale_rules[convention].after_other);
     else
-        len = snprintf(out, out_size, "%s%s", weight_name, scale_suffixes[convention]);
+        return ecf8_fail(ECF8_ERR_NOT_FOUND,
+                         "scale name: convention %u applies to names ending in .weight or .kernel, not '%s'",
+                         convention, weight_name);
     if (len < 0 || (size_t)len >= out_size) {
         out[0] = '\0';
         return ecf8_fail(ECF8_ERR_ARGUMENT, "scale name of '%s': %d bytes do not fit in %zu", weight_name,
@@ -34,19 +58,40 @@ int ecf8_scale_name(const char *weight_name, unsigned convention, char *out, siz
     return ECF8_OK;
 }
 
+/* "'a'", "'a' and 'b'", "'a', 'b' and 'c'" (last_sep "or": ... or 'c') into
+ * buf; names[i] for i < n. */
+static void quote_list(char *buf, size_t size, const char *const *names, size_t n, const char *last_sep)
+{
+    size_t at = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < n && at < size; i++) {
+        const char *sep = i == 0 ? "" : i + 1 == n ? last_sep : ", ";
+        int k = snprintf(buf + at, size - at, "%s'%s'", sep, names[i]);
+        if (k < 0) break;
+        at += (size_t)k;
+    }
+}
+
+/* The rules (ecf8.h has the table with the checkpoint families): every
+ * convention's name for the weight is looked up; exactly one present is the
+ * scale, none is ECF8_ERR_NOT_FOUND and several ECF8_ERR_CORRUPT, both with
+ * every name in the message. */
 int ecf8_file_find_scale(const ecf8_file *file, size_t weight_index, size_t *scale_index)
 {
     if (!file || !scale_index) return ecf8_fail(ECF8_ERR_ARGUMENT, "find scale: NULL argument");
     ecf8_tensor_info w;
     int st = ecf8_file_tensor(file, weight_index, &w);
     if (st) return st;
-    size_t size = strlen(w.name) + 32, found[N_SCALE_CONVENTIONS], n_found = 0;
-    char *names = malloc(N_SCALE_CONVENTIONS * size);
+    const size_t size = strlen(w.name) + 32, list_size = N_SCALE_CONVENTIONS * (size + 8);
+    size_t found[N_SCALE_CONVENTIONS], n_found = 0, n_tried = 0;
+    char *names = malloc(N_SCALE_CONVENTIONS * size + list_size);
     if (!names) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    const char *which[N_SCALE_CONVENTIONS];
+    char *list = names + N_SCALE_CONVENTIONS * size;
+    const char *tried[N_SCALE_CONVENTIONS], *which[N_SCALE_CONVENTIONS];
     for (unsigned c = 0; c < N_SCALE_CONVENTIONS; c++) {
         char *name = names + c * size;
-        ecf8_scale_name(w.name, c, name, size); /* fits: the suffixes are short */
+        if (ecf8_scale_name(w.name, c, name, size)) continue; /* does not apply; the suffixes fit */
+        tried[n_tried++] = name;
         size_t i;
         if (ecf8_file_find(file, name, &i) == ECF8_OK) which[n_found] = name, found[n_found++] = i;
     }
@@ -54,11 +99,12 @@ int ecf8_file_find_scale(const ecf8_file *file, size_t weight_index, size_t *sca
         *scale_index = found[0];
         st = ECF8_OK;
     } else if (n_found == 0) {
-        st = ecf8_fail(ECF8_ERR_NOT_FOUND, "tensor '%s' has no scale tensor '%s' or '%s'", w.name, names,
-                       names + size);
+        quote_list(list, list_size, tried, n_tried, " or ");
+        st = ecf8_fail(ECF8_ERR_NOT_FOUND, "tensor '%s' has no scale tensor %s", w.name, list);
     } else {
-        st = ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' has two scale tensors, '%s' and '%s': which one applies is ambiguous",
-                       w.name, which[0], which[1]);
+        quote_list(list, list_size, which, n_found, " and ");
+        st = ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' has %zu scale tensors, %s: which one applies is ambiguous",
+                       w.name, n_found, list);
     }
     free(names);
     return st;

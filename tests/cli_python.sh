@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python package (python/): both backends against every golden file and
-# the bad files, and their speed on the minilm slices (python/tests/test_ecf8.py).
+# the bad files, and the minilm slices in both stream layouts (python/tests/test_ecf8.py;
+# speeds: python/bench_load.py).
 # $1: the ecf8 binary.  The ctypes backend loads the build tree's
 # libecf8.so ($ECF8_BUILD_DIR).  Skipped (77) without numpy unless
 # ECF8_REQUIRE_MODEL=1, which also requires ml_dtypes, zstandard and xxhash

@@ -1,7 +1,8 @@
 /* test_helpers.c - the helpers of ecf8.h's "helpers" section: every FP8,
  * BF16 and F16 code to float against an ldexp reference derived here, the
  * scale naming table on a real checkpoint slice and on synthetic files
- * (each convention, both at once, none), and ecf8_encoded_tensor_info
+ * (each FP8 checkpoint family's names and scale forms, two or three at
+ * once, none), and ecf8_encoded_tensor_info
  * against what a container reports for the same tensor. */
 #include "testutil.h"
 
@@ -152,12 +153,21 @@ static void test_scale_name(void **state)
         {"lm_head", 0, "lm_head_scale_inv"},
         {"lm_head", 1, "lm_head_scale"},
         {"kernel", 0, "kernel_scale_inv"},
+        {"layers.0.attention.wq.weight", 2, "layers.0.attention.wq.qscale_weight"},
+        {"dense.kernel", 2, "dense.qscale_weight"},
+        {"layers.0.attn.wq_a.weight", 3, "layers.0.attn.wq_a.scale"},
+        {"dense.kernel", 3, "dense.scale"},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
         assert_int_equal(ecf8_scale_name(table[i].weight, table[i].convention, out, sizeof out), ECF8_OK);
         assert_string_equal(out, table[i].scale);
     }
-    assert_int_equal(ecf8_scale_name("a.weight", 2, out, sizeof out), ECF8_ERR_NOT_FOUND);
+    /* Conventions 2 and 3 need a ".weight"/".kernel" stem; 4 is past the table. */
+    strcpy(out, "x");
+    assert_int_equal(ecf8_scale_name("lm_head", 2, out, sizeof out), ECF8_ERR_NOT_FOUND);
+    assert_string_equal(out, "");
+    assert_int_equal(ecf8_scale_name("lm_head", 3, out, sizeof out), ECF8_ERR_NOT_FOUND);
+    assert_int_equal(ecf8_scale_name("a.weight", ECF8_SCALE_CONVENTIONS, out, sizeof out), ECF8_ERR_NOT_FOUND);
     assert_int_equal(ecf8_scale_name("a.weight", 0, out, 18), ECF8_ERR_ARGUMENT); /* needs 19 */
     assert_string_equal(out, "");
     assert_int_equal(ecf8_scale_name("a.weight", 0, out, 19), ECF8_OK);
@@ -210,27 +220,66 @@ static void test_find_scale_real(void **state)
     ecf8_file_close(f);
 }
 
-/* Each convention alone, both at once (ambiguous), none, and "A.kernel". */
+/* Each checkpoint family's names and scale forms (ecf8.h's table), on a
+ * synthetic file: found alone, ambiguous when two or three are present
+ * (every one named), and not found (every candidate named). */
 static void test_find_scale_conventions(void **state)
 {
     (void)state;
-    uint8_t w[16 * 32];
-    float s[1] = {0.5f};
+    uint8_t w[64 * 64], e8m0[4] = {127, 126, 128, 127};
+    float s[16] = {0.5f};
+    uint16_t bf[1] = {0x3f00}; /* BF16 0.5 */
     tu_fill_weights_e4m3(w, sizeof w, 3);
+    for (int i = 1; i < 16; i++) s[i] = 0.25f * (float)i;
+#define W(n) {n, "F8_E4M3", 2, {16, 32}, w, 16 * 32}
     const tu_tensor t[] = {
-        {"inv.weight", "F8_E4M3", 2, {16, 32}, w, sizeof w},
-        {"inv.weight_scale_inv", "F32", 2, {1, 1}, s, 4},
-        {"auto.weight", "F8_E4M3", 2, {16, 32}, w, sizeof w},
+        /* DeepSeek-V3: F32 128x128 blocks */
+        W("model.layers.0.mlp.up_proj.weight"),
+        {"model.layers.0.mlp.up_proj.weight_scale_inv", "F32", 2, {1, 1}, s, 4},
+        /* Qwen3-FP8: BF16 blocks */
+        W("qwen.weight"),
+        {"qwen.weight_scale_inv", "BF16", 2, {1, 1}, bf, 2},
+        /* compressed-tensors / AutoFP8: scalar [] */
+        W("auto.weight"),
         {"auto.weight_scale", "F32", 0, {0}, s, 4},
-        {"both.weight", "F8_E4M3", 2, {16, 32}, w, sizeof w},
+        /* ModelOpt: [1] */
+        W("modelopt.weight"),
+        {"modelopt.weight_scale", "F32", 1, {1}, s, 4},
+        /* fbgemm: per-channel [N, 1] */
+        W("fbgemm.weight"),
+        {"fbgemm.weight_scale", "F32", 2, {16, 1}, s, 64},
+        /* MXFP8: U8 E8M0 [N, K/32] */
+        W("mx.weight"),
+        {"mx.weight_scale", "U8", 2, {16, 1}, w, 16},
+        /* Mistral (HF): weight_scale_inv scalar; native: qscale_weight (qscale_act is the activations') */
+        W("mistral.weight"),
+        {"mistral.weight_scale_inv", "F32", 0, {0}, s, 4},
+        W("layers.0.attention.wq.weight"),
+        {"layers.0.attention.wq.qscale_act", "F32", 0, {0}, s, 4},
+        {"layers.0.attention.wq.qscale_weight", "F32", 0, {0}, s, 4},
+        /* DeepSeek-V4: A.scale in F8_E8M0, 128x128 and 32x32 blocks */
+        W("layers.0.attn.wq_a.weight"),
+        {"layers.0.attn.wq_a.scale", "F8_E8M0", 2, {1, 1}, e8m0, 1},
+        {"layers.0.ffn.w1.weight", "F8_E4M3", 2, {64, 64}, w, sizeof w},
+        {"layers.0.ffn.w1.scale", "F8_E8M0", 2, {2, 2}, e8m0, 4},
+        /* "A.kernel" reads as "A.weight"; other names: N_scale_inv, N_scale */
+        W("dense.kernel"),
+        {"dense.weight_scale_inv", "F32", 2, {1, 1}, s, 4},
+        W("lm_head"),
+        {"lm_head_scale", "F32", 0, {0}, s, 4},
+        /* ambiguous: two, and three conventions at once */
+        W("both.weight"),
         {"both.weight_scale_inv", "F32", 2, {1, 1}, s, 4},
         {"both.weight_scale", "F32", 0, {0}, s, 4},
-        {"none.weight", "F8_E4M3", 2, {16, 32}, w, sizeof w},
-        {"dense.kernel", "F8_E4M3", 2, {16, 32}, w, sizeof w},
-        {"dense.weight_scale_inv", "F32", 2, {1, 1}, s, 4},
-        {"lm_head", "F8_E4M3", 2, {16, 32}, w, sizeof w},
-        {"lm_head_scale", "F32", 0, {0}, s, 4},
+        W("three.weight"),
+        {"three.weight_scale_inv", "F32", 2, {1, 1}, s, 4},
+        {"three.qscale_weight", "F32", 0, {0}, s, 4},
+        {"three.scale", "F8_E8M0", 2, {1, 1}, e8m0, 1},
+        /* none */
+        W("none.weight"),
+        W("head"),
     };
+#undef W
     size_t size;
     uint8_t *img = tu_make_safetensors(t, sizeof t / sizeof t[0], NULL, &size);
     const char *dir = tu_temp_dir(), *src = tu_path(dir, "w.safetensors"), *out = tu_path(dir, "w.ecf8");
@@ -240,18 +289,41 @@ static void test_find_scale_conventions(void **state)
     ecf8_file *f;
     assert_int_equal(ecf8_file_open(out, &f), ECF8_OK);
     size_t si;
-    static const char *const pairs[][2] = {{"inv.weight", "inv.weight_scale_inv"},
-                                           {"auto.weight", "auto.weight_scale"},
-                                           {"dense.kernel", "dense.weight_scale_inv"},
-                                           {"lm_head", "lm_head_scale"}};
+    static const char *const pairs[][2] = {
+        {"model.layers.0.mlp.up_proj.weight", "model.layers.0.mlp.up_proj.weight_scale_inv"},
+        {"qwen.weight", "qwen.weight_scale_inv"},
+        {"auto.weight", "auto.weight_scale"},
+        {"modelopt.weight", "modelopt.weight_scale"},
+        {"fbgemm.weight", "fbgemm.weight_scale"},
+        {"mx.weight", "mx.weight_scale"},
+        {"mistral.weight", "mistral.weight_scale_inv"},
+        {"layers.0.attention.wq.weight", "layers.0.attention.wq.qscale_weight"},
+        {"layers.0.attn.wq_a.weight", "layers.0.attn.wq_a.scale"},
+        {"layers.0.ffn.w1.weight", "layers.0.ffn.w1.scale"},
+        {"dense.kernel", "dense.weight_scale_inv"},
+        {"lm_head", "lm_head_scale"},
+    };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        assert_int_equal(ecf8_file_find_scale(f, find(f, pairs[i][0]), &si), ECF8_OK);
+        si = 12345;
+        if (ecf8_file_find_scale(f, find(f, pairs[i][0]), &si) != ECF8_OK)
+            fail_msg("%s: %s", pairs[i][0], ecf8_last_error());
         assert_int_equal(si, find(f, pairs[i][1]));
     }
+    si = 12345;
     assert_int_equal(ecf8_file_find_scale(f, find(f, "both.weight"), &si), ECF8_ERR_CORRUPT);
-    assert_non_null(strstr(ecf8_last_error(), "'both.weight_scale_inv' and 'both.weight_scale'"));
+    assert_non_null(strstr(ecf8_last_error(), "2 scale tensors, 'both.weight_scale_inv' and 'both.weight_scale'"));
+    assert_non_null(strstr(ecf8_last_error(), "ambiguous"));
+    assert_int_equal(ecf8_file_find_scale(f, find(f, "three.weight"), &si), ECF8_ERR_CORRUPT);
+    assert_non_null(strstr(ecf8_last_error(),
+                           "3 scale tensors, 'three.weight_scale_inv', 'three.qscale_weight' and 'three.scale'"));
     assert_int_equal(ecf8_file_find_scale(f, find(f, "none.weight"), &si), ECF8_ERR_NOT_FOUND);
-    assert_non_null(strstr(ecf8_last_error(), "'none.weight_scale_inv' or 'none.weight_scale'"));
+    assert_non_null(strstr(ecf8_last_error(), "no scale tensor 'none.weight_scale_inv', 'none.weight_scale', "
+                                              "'none.qscale_weight' or 'none.scale'"));
+    assert_int_equal(ecf8_file_find_scale(f, find(f, "head"), &si), ECF8_ERR_NOT_FOUND);
+    assert_non_null(strstr(ecf8_last_error(), "no scale tensor 'head_scale_inv' or 'head_scale'"));
+    assert_int_equal(si, 12345); /* untouched by failures */
+    /* Scales are not weights with scales of their own. */
+    assert_int_equal(ecf8_file_find_scale(f, find(f, "auto.weight_scale"), &si), ECF8_ERR_NOT_FOUND);
     ecf8_file_close(f);
 }
 

@@ -6,8 +6,9 @@ Optional packages:
       files, whose index is one zstd frame (the default of `ecf8 compress`);
       without it such files raise UnsupportedError.  Format 1.0 files
       (`ecf8 compress --plain-index`) need nothing.
-Format 1.2 files with stream layout 1 (lane streams, header flag bit 1)
-raise UnsupportedError: the libecf8 backend reads them.
+Format 1.2 files (stream layout 1, lane streams, header flag bit 1) are read
+  as well: every chunk's lane table is checked at open, and the 32 lanes of
+  all chunks of a tensor are decoded side by side.
   xxhash: XXH3-64 checksums of the header, the index and every tensor.
       Without it the checksums are not verified (ChecksumsSkippedWarning,
       once); every structural rule, including that each chunk consumes
@@ -108,7 +109,7 @@ class _Tensor:
     __slots__ = ("name", "dtype_name", "dtype", "split", "shape", "source_bytes",
                  "payload_offset", "payload_bytes", "rows", "cols", "chunk_rows",
                  "chunk_cols", "coded_bytes", "checksum", "code_bits", "lengths", "offsets",
-                 "n_chunks", "source_offset_", "coded_at", "layout")
+                 "n_chunks", "source_offset_", "coded_at", "layout", "stream_layout", "lanes")
 
 
 class PureFile(_Names):
@@ -137,10 +138,6 @@ class PureFile(_Names):
         if flags & ~3 or (not flags & 1 and raw_bytes):
             raise VersionError("%s: unknown header flags (0x%x), a feature of a later format "
                                "version" % (p, flags))
-        if flags & 2:
-            raise UnsupportedError("%s: stream layout 1 (lane streams, format 1.2) is not read by "
-                                   "the pure-Python reader; use backend='lib' (libecf8), or "
-                                   "`ecf8 convert --layout 0`" % p)
         if file_size != len(d):
             raise CorruptError("%s: header says %d bytes, file has %d (truncated or appended)"
                                % (p, file_size, len(d)))
@@ -155,7 +152,11 @@ class PureFile(_Names):
         _check_sum(stored, meta_sum, "index", p)
         index = _decompress_index(stored, raw_bytes, p) if compressed else stored
         self.meta_offset = meta_off
+        self.lanes_flag = bool(flags & 2)
         self._parse_index(index, compressed, meta_bytes)
+        if self.lanes_flag and not any(t.split and t.stream_layout == 1 for t in self.tensors):
+            raise CorruptError("%s: header flag bit 1 (lane streams) set, no tensor has stream "
+                               "layout 1" % p)
 
     def _parse_index(self, ix, compressed, meta_bytes):
         p = self.path
@@ -228,7 +229,7 @@ class PureFile(_Names):
     def _parse_tensor(self, ix, o, j, ref, blob, compressed):
         p = self.path
         (no, nl, dl, do, code, split, ndim, code_bits, tflags) = struct.unpack_from("<QIIQBBBBB", ix, o)
-        reserved = ix[o + 29:o + 32]
+        stream_layout, reserved = ix[o + 29], ix[o + 30:o + 32]
         shape = struct.unpack_from("<8Q", ix, o + 32)
         (src_off, src_bytes, pay_off, pay_bytes, rows, cols, crows, ccols, coded, csum,
          len_off, offs_off) = struct.unpack_from("<12Q", ix, o + 96)
@@ -237,8 +238,14 @@ class PureFile(_Names):
         t.dtype_name = ref(do, dl, "tensor %d dtype" % j).decode("utf-8", "replace")
         what = "%s: tensor %r" % (p, t.name)
         if code != _DTYPE_CODES.get(t.dtype_name, 0) or split > 2 or ndim > 8 \
-                or code_bits > 13 or reserved != b"\0\0\0" or any(shape[ndim:]):
+                or code_bits > 13 or reserved != b"\0\0" or any(shape[ndim:]):
             raise CorruptError("%s: bad dtype, split or shape fields" % what)
+        if stream_layout > 1 or (stream_layout and split == 0):
+            raise CorruptError("%s: stream layout %d invalid" % (what, stream_layout))
+        if stream_layout and not self.lanes_flag:
+            raise CorruptError("%s: stream layout 1 in a file whose header does not announce "
+                               "lane streams (flag bit 1)" % what)
+        t.stream_layout = stream_layout
         if pay_off % 64 or pay_off < 64 or pay_off + pay_bytes > self.meta_offset:
             raise CorruptError("%s: payload outside the payload area" % what)
         t.shape = tuple(shape[:ndim])
@@ -261,6 +268,9 @@ class PureFile(_Names):
         if rows != erows or rows * cols != n or not (1 <= crows <= rows and 1 <= ccols <= cols) \
                 or (ccols < cols and crows != 1) or crows * ccols > 1 << 22:
             raise CorruptError("%s: bad chunk geometry" % what)
+        if stream_layout and crows * ccols > 1 << 16:
+            raise CorruptError("%s: layout-1 chunks of %d elements exceed the limit of 65536"
+                               % (what, crows * ccols))
         segs = -(-cols // ccols)
         t.n_chunks = -(-rows // crows) * segs
         nlen = (1 << S) // 2
@@ -299,9 +309,12 @@ class PureFile(_Names):
         if coded < 8 or o_[0] != 0 or o_[-1] != coded - 8 or np.any(np.diff(o_) < 0):
             raise CorruptError("%s: bad chunk offsets" % what)
         counts = _chunk_counts(t)
-        if np.any(np.diff(o_) > (counts * (code_bits + R) + 7) // 8):
-            raise CorruptError("%s: a chunk is longer than any coding of it" % what)
         t.layout = (ebits, shift, S, R)
+        if stream_layout:
+            t.lanes = _lane_tables(t, np.frombuffer(self.data, np.uint8, coded, t.coded_at),
+                                   counts, what)
+        elif np.any(np.diff(o_) > (counts * (code_bits + R) + 7) // 8):
+            raise CorruptError("%s: a chunk is longer than any coding of it" % what)
         return t
 
     # -- tensors ------------------------------------------------------------
@@ -313,7 +326,9 @@ class PureFile(_Names):
         else:
             stream = np.frombuffer(d, np.uint8, t.coded_bytes, t.coded_at)
             try:
-                raw = _decode(t, stream).view(np.uint8)
+                raw = (_decode_lanes(t, stream) if t.stream_layout else _decode(t, stream)).view(np.uint8)
+            except _LaneError as e:
+                raise CorruptError("%s: tensor %r: %s" % (self.path, t.name, e.args[0])) from None
             except _ChunkError as e:
                 raise CorruptError("%s: tensor %r: chunk %d does not consume exactly its bytes"
                                    % (self.path, t.name, e.args[0])) from None
@@ -329,6 +344,10 @@ class _ChunkError(Exception):
     pass
 
 
+class _LaneError(Exception):
+    pass
+
+
 def _chunk_counts(t):
     segs = -(-t.cols // t.chunk_cols)
     c = np.arange(t.n_chunks, dtype=np.int64)
@@ -337,9 +356,10 @@ def _chunk_counts(t):
     return np.minimum(t.chunk_rows, t.rows - row0) * np.minimum(t.chunk_cols, t.cols - col0)
 
 
-def _tables(t):
-    """Decode tables indexed by the next code_bits + R stream bits: the
-    element value and the bits it takes (code word + raw bits)."""
+def _code_table(t):
+    """The canonical code's decode table indexed by the next code_bits stream
+    bits: the symbol and its code length (one entry, length 0, for a
+    one-symbol code)."""
     ebits, shift, S, R = t.layout
     cb = t.code_bits
     lengths = t.lengths.astype(np.int64)
@@ -365,6 +385,15 @@ def _tables(t):
             sl = slice(rev, None, 1 << L)
             dsym[sl] = sym
             dlen[sl] = L
+    return dsym, dlen
+
+
+def _tables(t):
+    """Decode tables indexed by the next code_bits + R stream bits: the
+    element value and the bits it takes (code word + raw bits)."""
+    ebits, shift, S, R = t.layout
+    cb = t.code_bits
+    dsym, dlen = _code_table(t)
     T = cb + R
     idx = np.arange(1 << T, dtype=np.int64)
     sym = dsym[idx & ((1 << cb) - 1)]
@@ -440,3 +469,124 @@ def _decode(t, stream):
     keep = np.arange(maxcount)[:, None] < counts[None, :]
     out[:] = vals.T[keep.T]
     return out
+
+
+# -- stream layout 1: lane streams (docs/FORMAT.md 4.4) ------------------------
+_LANES = 32
+
+
+def _align4(bits):
+    """Bytes of `bits` bits padded to a multiple of 4 bytes."""
+    return (bits + 31) // 32 * 4
+
+
+def _lane_elements(counts, q):
+    """(n_chunks, 32): the elements lane k of each chunk codes, its words
+    k, k + 32, ... of q elements (the chunk's last word may be partial)."""
+    words = (-(-counts // q))[:, None]
+    k = np.arange(_LANES)
+    n = np.where(words > k, (words - k + _LANES - 1) // _LANES * q, 0)
+    return n - np.where((words - 1) % _LANES == k, words * q - counts[:, None], 0)
+
+
+def _lane_tables(t, stream, counts, what):
+    """Every chunk's lane table, checked as ecf8_lane_chunk_parse does
+    (offsets on 4-byte boundaries, a table that fits, zero table padding,
+    no lane longer than its symbols can take, and table + lanes + raw plane
+    adding up to the chunk).  Returns (lane bit starts (n_chunks, 33)
+    relative to the first lane, table bytes, elements per lane)."""
+    ebits, shift, S, R = t.layout
+    q = 32 // ebits
+    a, b = t.offsets[:-1], t.offsets[1:]
+    nbytes = b - a
+    C = a.size
+    tab = stream[np.minimum(a[:, None] + np.arange(68), stream.size - 1)].astype(np.int64)
+    esc = (tab[:, 0] | tab[:, 1] << 8) == 0xFFFF
+    tbytes = np.where(esc, 68, 36)
+    lens = np.where(esc[:, None], tab[:, 2:66:2] | tab[:, 3:67:2] << 8,
+                    (tab[:, 0] | tab[:, 1] << 8)[:, None] + tab[:, 2:34])
+    pad = np.where(esc, tab[:, 66] | tab[:, 67], tab[:, 34] | tab[:, 35])
+    nlane = _lane_elements(counts, q)
+    most = nlane * t.code_bits
+    starts = np.zeros((C, _LANES + 1), np.int64)
+    np.cumsum(lens, axis=1, out=starts[:, 1:])
+    total = starts[:, _LANES]
+    want = tbytes + _align4(total) + _align4(counts * R)
+    checks = [
+        ((a % 4 != 0) | (b % 4 != 0), lambda c: "chunk %d spans bytes %d..%d, not on 4-byte "
+         "boundaries" % (c, a[c], b[c])),
+        (nbytes < tbytes, lambda c: "chunk %d: %d bytes, too short for its lane table"
+         % (c, nbytes[c])),
+        (pad != 0, lambda c: "chunk %d: lane table padding not zero" % c),
+        ((lens > most).any(axis=1), lambda c: (lambda k: "chunk %d lane %d: %d bits, more than "
+         "its symbols can take (%d)" % (c, k, lens[c, k], most[c, k]))(
+            int(np.argmax(lens[c] > most[c])))),
+        (want != nbytes, lambda c: "chunk %d: lane table gives %d lane bits and %d bytes, the "
+         "chunk holds %d" % (c, total[c], want[c], nbytes[c])),
+    ]
+    bad = np.zeros(C, bool)
+    for m, _ in checks:
+        bad |= m
+    if bad.any():
+        c = int(np.argmax(bad))
+        for m, msg in checks:
+            if m[c]:
+                raise CorruptError("%s: %s" % (what, msg(c)))
+    return starts, tbytes, nlane
+
+
+def _decode_lanes(t, stream):
+    """Layout 1: the 32 lanes of every chunk decoded side by side, one
+    symbol per lane and step; each lane must end exactly at its length.
+    Raw bits come from each chunk's raw plane, in element order."""
+    ebits, shift, S, R = t.layout
+    q = 32 // ebits
+    starts, tbytes, nlane = t.lanes
+    counts = _chunk_counts(t)
+    C, cb = t.n_chunks, t.code_bits
+    a = t.offsets[:-1]
+    dsym, dlen = _code_table(t)
+    steps = int(nlane.max())
+    M = -(-steps // q)  # words of the longest lane
+    # Zero padding past the stream: a corrupt lane decoding too far reads
+    # zeros (and is then caught by its end position), never out of bounds.
+    b = np.zeros(stream.size + (steps * cb) // 8 + 8, np.int64)
+    b[:stream.size] = stream
+    words = b[:-3] | (b[1:-2] << 8) | (b[2:-1] << 16) | (b[3:] << 24)
+    lane0 = (a + tbytes) * 8  # bit of each chunk's first lane in the stream
+    if cb:
+        syms = np.empty((M * q, C * _LANES), np.uint8)
+        pos = (lane0[:, None] + starts[:, :_LANES]).ravel()
+        nl = nlane.ravel()
+        full = int(nl.min())
+        mask = (1 << cb) - 1
+        for j in range(M * q):
+            ix = (words[pos >> 3] >> (pos & 7)) & mask
+            syms[j] = dsym[ix]
+            step = dlen[ix]
+            if j >= full:
+                step *= j < nl
+            pos += step
+        got = pos.reshape(C, _LANES) - lane0[:, None] - starts[:, :_LANES]
+        want = np.diff(starts, axis=1)
+        bad = np.flatnonzero(got != want)
+        if bad.size:
+            c, k = divmod(int(bad[0]), _LANES)
+            g, w = int(got[c, k]), int(want[c, k])
+            raise _LaneError("chunk %d lane %d %s, its lane table says %d"
+                             % (c, k, "runs past its end (%d bits)" % g if g > w
+                                else "decodes to %d bits" % g, w))
+        # Step j = m*q + e of lane k is element (32*m + k)*q + e of its chunk.
+        per = syms.reshape(M, q, C, _LANES).transpose(2, 0, 3, 1).reshape(C, M * _LANES * q)
+        sym = per[np.arange(M * _LANES * q)[None, :] < counts[:, None]].astype(np.int64)
+    else:
+        sym = np.full(int(counts.sum()), int(dsym[0]), np.int64)
+    val = sym << shift
+    if R:
+        first = np.zeros(C, np.int64)
+        np.cumsum(counts[:-1], out=first[1:])
+        rpos = np.repeat(lane0 + _align4(starts[:, _LANES]) * 8, counts)  # raw planes
+        rpos += (np.arange(sym.size, dtype=np.int64) - np.repeat(first, counts)) * R
+        raw = (words[rpos >> 3] >> (rpos & 7)) & ((1 << R) - 1)
+        val |= ((raw >> shift) << (shift + S)) | (raw & ((1 << shift) - 1))
+    return val.astype(np.uint8 if ebits == 8 else np.uint16)
