@@ -76,9 +76,9 @@ int cli_matmul_run(int argc, char **argv);
 
 /* The Linear weight a matmul multiplies (cli_weight.c, shared with
  * bench/bench_matmul.c): W, and for FP8 its [ceil(N/128), ceil(K/128)]
- * block scales, the tensor ecf8_file_find_scale finds ("A.weight_scale_inv"
- * of "A.weight" or "A.kernel"; scale_name is its name, or the one looked
- * for when it is missing). */
+ * block scales, the tensor ecf8_file_find_scale finds by the naming rules
+ * of the FP8 checkpoint families (ecf8.h); scale_name is its name, or the
+ * first one looked for when it is missing. */
 typedef struct mm_weight {
     ecf8_tensor_info w, s;
     int has_scale;

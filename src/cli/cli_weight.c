@@ -40,22 +40,31 @@ static int load_weight(const ecf8_file *f, const char *name, mm_weight *out, cha
                             "tensor '%s' is %s with %u dims; matmul needs a 2-D F8_E4M3, F8_E5M2 or BF16 weight",
                             name, t->dtype_name, t->ndim);
     if (t->dtype == ECF8_DTYPE_BF16) return 0;
-    /* The table of ecf8_file_find_scale: "A.weight_scale_inv" (or
-     * "A.weight_scale") of "A.weight" or "A.kernel". */
+    /* The naming rules of ecf8_file_find_scale (ecf8.h); its error names
+     * every candidate looked for, or every one found when they clash. */
     ecf8_scale_name(name, 0, out->scale_name, sizeof out->scale_name);
     size_t si;
-    int st = ecf8_file_find_scale(f, i, &si);
-    if (st == ECF8_ERR_NOT_FOUND)
-        return weight_error(why, size, "FP8 tensor '%s' has no scale tensor '%s'", name, out->scale_name);
-    if (st) return lib_why(why, size, "no scale tensor");
+    if (ecf8_file_find_scale(f, i, &si)) return lib_why(why, size, "no scale tensor");
     if (ecf8_file_tensor(f, si, &out->s)) return lib_why(why, size, "unreadable scale tensor");
     snprintf(out->scale_name, sizeof out->scale_name, "%s", out->s.name);
     out->has_scale = 1;
     return 0;
 }
 
-/* The largest Linear-like weight: 2-D, FP8 with a scale or BF16, not an
- * embedding table. */
+/* Whether FP8 weight i has a scale in the form the matmul takes today:
+ * F32 blocks of 128x128, [ceil(N/128), ceil(K/128)] (other families'
+ * forms are found by ecf8_file_find_scale but refused by the matmul). */
+static int block_scaled(const ecf8_file *f, size_t i, const ecf8_tensor_info *w)
+{
+    size_t j;
+    ecf8_tensor_info s;
+    if (ecf8_file_find_scale(f, i, &j) || ecf8_file_tensor(f, j, &s)) return 0;
+    return s.dtype == ECF8_DTYPE_OTHER && !strcmp(s.dtype_name, "F32") && s.ndim == 2 &&
+           s.shape[0] == (w->shape[0] + 127) / 128 && s.shape[1] == (w->shape[1] + 127) / 128;
+}
+
+/* The largest Linear-like weight: 2-D, FP8 with block scales (as
+ * block_scaled) or BF16, not an embedding table. */
 static int pick_weight(const ecf8_file *f, mm_weight *out, char *why, size_t size)
 {
     const char *best = NULL;
@@ -64,8 +73,7 @@ static int pick_weight(const ecf8_file *f, mm_weight *out, char *why, size_t siz
         ecf8_tensor_info t;
         if (ecf8_file_tensor(f, i, &t) || !matmul_dtype(t.dtype) || t.ndim != 2) continue;
         if (strstr(t.name, "embed")) continue;
-        size_t j;
-        if (t.dtype != ECF8_DTYPE_BF16 && ecf8_file_find_scale(f, i, &j)) continue;
+        if (t.dtype != ECF8_DTYPE_BF16 && !block_scaled(f, i, &t)) continue;
         if (t.n_elements > best_n) best = t.name, best_n = t.n_elements;
     }
     if (!best) return weight_error(why, size, "no 2-D F8_E4M3/F8_E5M2 (with scales) or BF16 weight to multiply");
