@@ -113,6 +113,16 @@ typedef enum ecf8_cl_disk_cache {
  * for an unknown policy or a directory name over 4000 bytes. */
 ECF8_API int ecf8_cl_set_disk_cache(ecf8_cl_disk_cache policy, const char *dir);
 
+/* Told of each OpenCL program the library builds from source (one neither
+ * its in-memory nor its disk cache holds): `done` 0 just before the build
+ * and 1 after it, on the thread that builds, `program` its name (e.g.
+ * "decode_streams").  For a notice such as "building OpenCL kernels": a
+ * driver with a cache of its own (PoCL) makes these builds quick after the
+ * first run, so a notice should wait a moment and speak only if the build
+ * is still going.  Process-wide and thread-safe; NULL removes the hook. */
+typedef void (*ecf8_cl_build_hook)(void *user, const char *program, int done);
+ECF8_API void ecf8_cl_set_build_hook(ecf8_cl_build_hook hook, void *user);
+
 /* Facts about a device, as `ecf8 devices` lists them.  The caller sets
  * struct_size to sizeof(ecf8_cl_device_info); fields past struct_size are
  * not written, so a caller built against an older, shorter struct keeps

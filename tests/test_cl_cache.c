@@ -1,7 +1,8 @@
 /* test_cl_cache.c - the in-memory program cache lets contexts go: after
  * ecf8_cl_release_context (or ecf8_cl_cache_clear) no program built for a
  * context is left in it and the library holds no reference to the context,
- * over create/release cycles and from several threads at once. */
+ * over create/release cycles and from several threads at once; the build
+ * hook hears of the builds the cache does not serve. */
 #include "testutil_cl.h"
 
 #include "opencl/runtime.h"
@@ -159,6 +160,44 @@ static void test_cache_clear(void **state)
     clReleaseContext(b);
 }
 
+/* The build hook hears of every build from source, before and after, and
+ * of none that the in-memory cache serves; NULL removes it. */
+typedef struct build_log {
+    int started, done, open;
+    char last[64];
+} build_log;
+
+static void on_build(void *user, const char *program, int done)
+{
+    build_log *l = user;
+    if (done) l->done++, l->open--;
+    else l->started++, l->open++;
+    snprintf(l->last, sizeof l->last, "%s", program);
+}
+
+static void test_build_hook(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    build_log log = {0};
+    ecf8_cl_set_build_hook(on_build, &log);
+    cl_context ctx = new_context();
+    decode_ok(ctx, NULL);
+    assert_true(log.started >= 1);
+    assert_int_equal(log.started, log.done);
+    assert_int_equal(log.open, 0);
+    assert_int_equal(strncmp(log.last, "decode_", 7), 0);
+    int before = log.started;
+    decode_ok(ctx, NULL); /* the same program, from the in-memory cache */
+    assert_int_equal(log.started, before);
+    ecf8_cl_set_build_hook(NULL, NULL);
+    assert_int_equal(ecf8_cl_release_context(ctx), ECF8_OK);
+    decode_ok(ctx, NULL); /* built again, unheard */
+    assert_int_equal(log.started, before);
+    ecf8_cl_release_context(ctx);
+    clReleaseContext(ctx);
+}
+
 /* Threads filling and releasing the cache at once, each with its own
  * contexts, leave nothing behind. */
 static void *thread_cycles(void *arg)
@@ -200,6 +239,7 @@ int main(void)
         cmocka_unit_test(test_release_context_cycles),
         cmocka_unit_test(test_release_context_keeps_live_objects),
         cmocka_unit_test(test_cache_clear),
+        cmocka_unit_test(test_build_hook),
         cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* A positive integer variable up to 65536, 0 when unset or not one. */
 static unsigned env_unsigned(const char *name)
@@ -42,5 +43,6 @@ int cli_env_open(cl_context *context, cl_device_id *device, cl_command_queue *qu
 {
     const char *want_platform, *want_device;
     cli_env_device(&want_platform, &want_device);
+    if (isatty(2)) cli_build_notice_install();
     return ecf8_cl_open(want_platform, want_device, context, device, queue);
 }

@@ -13,7 +13,11 @@
 void cli_env_tuning(ecf8_cl_tuning *tuning);
 /* The device preferences ECF8_PLATFORM and ECF8_DEVICE (NULL when unset). */
 void cli_env_device(const char **platform, const char **device);
-/* ecf8_cl_open on the device those choose. */
+/* ecf8_cl_open on the device those choose; on a terminal (stderr) also
+ * cli_build_notice_install. */
 int cli_env_open(cl_context *context, cl_device_id *device, cl_command_queue *queue);
+/* Says "building OpenCL kernels" on stderr once a kernel build has run
+ * for a second (cli_notice.c). */
+void cli_build_notice_install(void);
 
 #endif

@@ -420,13 +420,36 @@ static int build_failure(cl_program program, cl_device_id device, const char *na
     return st;
 }
 
+/* ecf8_cl_set_build_hook's hook and its argument. */
+static pthread_mutex_t hook_lock = PTHREAD_MUTEX_INITIALIZER;
+static ecf8_cl_build_hook build_hook;
+static void *build_hook_user;
+
+void ecf8_cl_set_build_hook(ecf8_cl_build_hook hook, void *user)
+{
+    pthread_mutex_lock(&hook_lock);
+    build_hook = hook, build_hook_user = user;
+    pthread_mutex_unlock(&hook_lock);
+}
+
+static void tell_build_hook(const char *name, int done)
+{
+    pthread_mutex_lock(&hook_lock);
+    ecf8_cl_build_hook hook = build_hook;
+    void *user = build_hook_user;
+    pthread_mutex_unlock(&hook_lock);
+    if (hook) hook(user, name, done);
+}
+
 static int build_from_source(cl_context context, cl_device_id device, const char *name,
                              const char *source, const char *options, cl_program *out)
 {
     cl_int err;
     cl_program program = clCreateProgramWithSource(context, 1, &source, NULL, &err);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateProgramWithSource");
+    tell_build_hook(name, 0);
     err = clBuildProgram(program, 1, &device, options, NULL, NULL);
+    tell_build_hook(name, 1);
     if (err != CL_SUCCESS) {
         int st = build_failure(program, device, name, options, err);
         clReleaseProgram(program);
