@@ -39,6 +39,20 @@
  *                    load (M in chunks of ECF8_MM_MMAX, re-decoding per
  *                    chunk).
  *   ecf8_mm_dequant  (ECF8_MM_FUSED=0) raw weights -> fp32 w * scale, for SGEMM.
+ *
+ * Stream layout 1 (lane streams, docs/FORMAT.md 4.4) has kernels of its own
+ * (ECF8_MM_STREAMS=1, a program without the layout-0 ones; the section
+ * "stream layout 1" below): ecf8_mm_sgemv1..4 and ecf8_mm_sgemm, CPU-shaped
+ * (SVW = 8 chunks side by side in 256-bit vectors, 16 with AVX-512; one
+ * step of a chunk's 32 lanes is 128 consecutive columns, one k-block), the
+ * same reduction order, so Y is bit-identical to the uncompressed kernel
+ * and to layout 0.  The host runs them on CPU devices where every chunk
+ * row piece is a multiple of 128 columns (K % 128 == 0; row segments of a
+ * multiple of 128).  Everywhere else -- GPUs, matmul_lanes 1, other
+ * shapes -- a layout-1 weight's fused engine runs this file's
+ * uncompressed kernels (ECF8_MM_FUSED=0) on the raw weights the host
+ * decoded and checked at create: the same Y, without the compression in
+ * device memory (src/opencl/matmul.c).
  *   ecf8_mm_probe    reports ECF8_MM_LANES and ECF8_MM_IL through its
  *                    reqd_work_group_size.
  *
@@ -49,7 +63,9 @@
  * code + raw bits <= 6, 12, 25; the code length itself is the argument
  * tmask); ECF8_MM_LANES (0 = choose), ECF8_MM_IL, ECF8_MM_XBF16 (X is
  * bf16), ECF8_MM_MB (X rows per pass in gemm), ECF8_MM_GI, ECF8_MM_MMAX,
- * ECF8_MM_PREFETCH.
+ * ECF8_MM_PREFETCH; ECF8_MM_STREAMS (the layout-1 kernels: ECF8_MM_IL is then
+ * their sets of SVW chunks per work-item, default 1) and ECF8_MM_SRELOAD (a
+ * second 64-bit load per word, for 15-bit FP8 codes).
  * Index arithmetic is 32-bit: the host keeps every buffer under 2 GiB. */
 #pragma OPENCL FP_CONTRACT OFF
 

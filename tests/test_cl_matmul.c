@@ -390,6 +390,41 @@ static void test_lane_streams(void **state)
         }
 }
 
+/* The longest codes the encoder writes (13 bits, a geometric symbol
+ * distribution): four of them still fit the lane-stream kernels' one
+ * 64-bit load per word.  (Files with 15-bit codes, which other encoders
+ * may write, take ECF8_MM_SRELOAD, a second load: built by test_cl_kernels,
+ * not run here.) */
+static void test_lane_streams_long_codes(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    weight w;
+    size_t n = 64, k = 4096, count = n * k;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, n, k, 17);
+    size_t at = 0;
+    for (unsigned sym = 0; at < count; sym++) {
+        size_t c = sym < 17 ? count >> (sym + 1) : 1;
+        for (size_t i = 0; i < c && at < count; i++) w.data[at++] = (uint8_t)(0x30 + sym);
+    }
+    uint64_t r = 9;
+    for (size_t i = count - 1; i > 0; i--) { /* shuffle */
+        size_t j = (size_t)(tu_rand(&r) % (i + 1));
+        uint8_t t = w.data[i];
+        w.data[i] = w.data[j], w.data[j] = t;
+    }
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.split = ECF8_SPLIT_BYTE;
+    o.max_code_bits = 13;
+    o.stream_layout = ECF8_STREAM_LAYOUT_LANES;
+    weight_encode(&w, &o);
+    assert_int_equal(w.info.stream.code_bits, 13);
+    const size_t ms[] = {1, 4, 64};
+    check_weight(&w, ms, 3, 1);
+    weight_free(&w);
+}
+
 static void test_lane_streams_one_lane(void **state)
 {
     g_tuning.matmul_lanes = 1;
@@ -696,6 +731,7 @@ int main(void)
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_bf16_input),
         cmocka_unit_test(test_lane_streams),
+        cmocka_unit_test(test_lane_streams_long_codes),
         cmocka_unit_test(test_lane_streams_one_lane),
         cmocka_unit_test(test_zero_weights),
         cmocka_unit_test(test_special_values),

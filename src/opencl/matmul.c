@@ -18,7 +18,20 @@
  * Programs are specialised by -D options per (dtype, split, code length,
  * X type) and built on first use; the runtime caches them.  The kernel picks
  * its lane count (16 with AVX-512 gathers, else 1) and reports it through a
- * probe kernel. */
+ * probe kernel.
+ *
+ * Stream layout 1 (lane streams): on a CPU device, where every chunk row
+ * piece is a multiple of 128 columns (K % 128 == 0, and CC % 128 == 0 for
+ * row segments), the fused engine runs the lane-stream kernels
+ * (ECF8_MM_STREAMS, ecf8_mm_sgemv1..4 / ecf8_mm_sgemm: 8 or 16 chunks per
+ * vector, reported as the lane count), on the stream padded for a whole
+ * band's worth of over-decoding.  Everywhere else (GPU devices, the
+ * matmul_lanes 1 tuning, other shapes) it falls back to the uncompressed
+ * kernel on the raw weights that the create-time host decode produced and
+ * checked: bit-identical Y, but the weight is held raw in device memory
+ * (fused_bytes says so).  A GPU-shaped lane-stream kernel, or a device
+ * decode (decode_streams) into a scratch buffer per call, would keep it
+ * compressed there. */
 #include "runtime.h"
 
 #include <math.h>
@@ -493,7 +506,10 @@ void ecf8_cl_matmul_streams_options(ecf8_dtype dtype, const ecf8_split_layout *l
                                     unsigned code_bits, int xbf16, const ecf8_cl_tuning *tuning,
                                     char *opts, size_t size)
 {
-    ecf8_cl_matmul_program_options(dtype, layout, code_bits, 1, xbf16, tuning, opts, size);
+    /* Code length 0 for the base options: their ECF8_MM_GRP is the layout-0
+     * reader's, unused here, so one program serves every code length but
+     * the longest. */
+    ecf8_cl_matmul_program_options(dtype, layout, 0, 1, xbf16, tuning, opts, size);
     /* A 64-bit load holds >= 57 valid bits: four FP8 codes of 15 bits need
      * a second one. */
     int reload = ecf8_dtype_size(dtype) == 1 && 4 * code_bits > 57;
