@@ -3,8 +3,10 @@
  * for E4M3, E5M2 and BF16 weights, batch sizes 1, 3, 17 and 64, shapes that
  * are not multiples of 128, every chunk geometry (bands of rows, row
  * segments, partial last band), zero and NaN/Inf weights, a real
- * checkpoint's Linear weights, and the validation errors.  Skips when no
- * OpenCL device exists. */
+ * checkpoint's Linear weights, and the validation errors; weights in stream
+ * layout 1 (lane streams) against the uncompressed kernel and layout 0,
+ * through the lane-stream kernels and the raw-weight fallback.  Skips when
+ * no OpenCL device exists. */
 #include "testutil.h"
 
 #include "ecf8_cl.h"
