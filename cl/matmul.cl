@@ -39,6 +39,20 @@
  *                    load (M in chunks of ECF8_MM_MMAX, re-decoding per
  *                    chunk).
  *   ecf8_mm_dequant  (ECF8_MM_FUSED=0) raw weights -> fp32 w * scale, for SGEMM.
+ *
+ * Stream layout 1 (lane streams, docs/FORMAT.md 4.4) has kernels of its own
+ * (ECF8_MM_STREAMS=1, a program without the layout-0 ones; the section
+ * "stream layout 1" below): ecf8_mm_sgemv1..4 and ecf8_mm_sgemm, CPU-shaped
+ * (SVW = 8 chunks side by side in 256-bit vectors, 16 with AVX-512; one
+ * step of a chunk's 32 lanes is 128 consecutive columns, one k-block), the
+ * same reduction order, so Y is bit-identical to the uncompressed kernel
+ * and to layout 0.  The host runs them on CPU devices where every chunk
+ * row piece is a multiple of 128 columns (K % 128 == 0; row segments of a
+ * multiple of 128).  Everywhere else -- GPUs, matmul_lanes 1, other
+ * shapes -- a layout-1 weight's fused engine runs this file's
+ * uncompressed kernels (ECF8_MM_FUSED=0) on the raw weights the host
+ * decoded and checked at create: the same Y, without the compression in
+ * device memory (src/opencl/matmul.c).
  *   ecf8_mm_probe    reports ECF8_MM_LANES and ECF8_MM_IL through its
  *                    reqd_work_group_size.
  *
@@ -49,7 +63,9 @@
  * code + raw bits <= 6, 12, 25; the code length itself is the argument
  * tmask); ECF8_MM_LANES (0 = choose), ECF8_MM_IL, ECF8_MM_XBF16 (X is
  * bf16), ECF8_MM_MB (X rows per pass in gemm), ECF8_MM_GI, ECF8_MM_MMAX,
- * ECF8_MM_PREFETCH.
+ * ECF8_MM_PREFETCH; ECF8_MM_STREAMS (the layout-1 kernels: ECF8_MM_IL is then
+ * their sets of SVW chunks per work-item, default 1) and ECF8_MM_SRELOAD (a
+ * second 64-bit load per word, for 15-bit FP8 codes).
  * Index arithmetic is 32-bit: the host keeps every buffer under 2 GiB. */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -108,8 +124,17 @@
 #error "ECF8_MM_LANES=16 needs AVX-512 gathers"
 #endif
 
+#ifndef ECF8_MM_STREAMS
+#define ECF8_MM_STREAMS 0
+#endif
+#if ECF8_MM_STREAMS && !ECF8_MM_FUSED
+#error "ECF8_MM_STREAMS is a fused (coded W) program"
+#endif
+
 #ifndef ECF8_MM_IL
-#if ECF8_MM_LANES == 16
+#if ECF8_MM_STREAMS
+#define ECF8_MM_IL 1
+#elif ECF8_MM_LANES == 16
 #define ECF8_MM_IL 4
 #else
 #define ECF8_MM_IL 1
@@ -440,6 +465,7 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
 #endif
 }
 
+#if !ECF8_MM_STREAMS
 /* ---- GEMV: M = 1..4 rows of X, multiply-add as elements are decoded --------- */
 /* Multiply-adds one decoded element into the MD partial sums of its lanes. */
 #define GEMV_CONSUME(i, kk, value)                                                \
@@ -560,6 +586,325 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
     }
 }
 
+#endif /* !ECF8_MM_STREAMS */
+
+#if ECF8_MM_STREAMS
+/* ---- stream layout 1 (lane streams, docs/FORMAT.md 4.4) on CPU devices -------
+ * A chunk's 32 lane streams code its 32-bit words (SQ elements each, 4 FP8
+ * or 2 BF16): lane l the words l, l + 32, ...  So one step of the 32 lanes,
+ * taken in lane order, yields the next 32 x SQ elements of the chunk in
+ * column order, and SSTEPS steps one 128-column k-block.  A work-item owns
+ * SVW x ECF8_MM_IL bands (chunks side by side in the lanes of SVW-wide
+ * vectors: 8 on 256-bit, 16 on 512-bit registers), all at the same row and
+ * k-block, so every reduction chain of the contract is a vector chain over
+ * SVW rows of W, the 32 lane decodes of a step are independent gather
+ * chains that overlap each other and the FMA chain, and X is one
+ * broadcast load per element.  Lane bit positions live in private memory
+ * (32 per chunk); a lane word is one unaligned 64-bit gather shifted by
+ * the position's low bits (>= 57 valid bits: SQ codes of <= 14 bits, a
+ * second load where the code length is 15: ECF8_MM_SRELOAD), its raw bits
+ * one unaligned 32-bit gather from the raw plane.  The host runs these
+ * kernels only where every chunk row piece is a multiple of 128 columns
+ * (K % 128 == 0, and CC % 128 == 0 for row segments), so chunks end on
+ * whole steps; it pads the stream so that the lanes of clamped bands and
+ * of rows past a partial last band (decoded, never stored) read inside the
+ * buffer.
+ *   ecf8_mm_sgemv<M>  M = 1..4: multiply-add each decoded element at once.
+ *   ecf8_mm_sgemm     any M: a k-block decoded once into private memory,
+ *                     then every row of X over it (M in chunks of
+ *                     ECF8_MM_MMAX, re-decoding per chunk). */
+#if defined(__AVX512F__)
+#define SVW 16
+typedef uint16 su;
+typedef float16 sf;
+typedef ulong16 sl;
+#define AS_SU as_uint16
+#define AS_SF as_float16
+#define CVT_SF convert_float16
+#define SVLOAD vload16
+#define SVSTORE vstore16
+#define S_LANES ((uint16)(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15))
+#define SG(T, f, i)                                                                \
+    (T)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+        f((i).s7), f((i).s8), f((i).s9), f((i).sa), f((i).sb), f((i).sc), f((i).sd), \
+        f((i).se), f((i).sf))
+#define S_CVT_L convert_ulong16
+#define S_CVT_U_L convert_uint16
+#else
+#define SVW 8
+typedef uint8 su;
+typedef float8 sf;
+typedef ulong8 sl;
+#define AS_SU as_uint8
+#define AS_SF as_float8
+#define CVT_SF convert_float8
+#define SVLOAD vload8
+#define SVSTORE vstore8
+#define S_LANES ((uint8)(0, 1, 2, 3, 4, 5, 6, 7))
+#define SG(T, f, i)                                                                \
+    (T)(f((i).s0), f((i).s1), f((i).s2), f((i).s3), f((i).s4), f((i).s5), f((i).s6), \
+        f((i).s7))
+/* Component by component: convert_ulong8 / convert_uint8 of 512-bit vectors
+ * are library calls that change the ABI without AVX-512 (PoCL warns). */
+#define S_CVT_L(x)                                                                 \
+    ((ulong8)((ulong)(x).s0, (ulong)(x).s1, (ulong)(x).s2, (ulong)(x).s3, (ulong)(x).s4, \
+              (ulong)(x).s5, (ulong)(x).s6, (ulong)(x).s7))
+#define S_CVT_U_L(x)                                                               \
+    ((uint8)((uint)(x).s0, (uint)(x).s1, (uint)(x).s2, (uint)(x).s3, (uint)(x).s4, \
+             (uint)(x).s5, (uint)(x).s6, (uint)(x).s7))
+#endif
+#define SIL ECF8_MM_IL
+#define SQ (4u / ES)              /* elements per 32-bit word */
+#define SSTEPS (4u / SQ)          /* steps of the 32 lanes per 128-column block */
+#define SWR (SQ * ECF8_MM_RAW_BITS) /* raw bits per word: 0, 12 or 16 */
+#ifndef ECF8_MM_SRELOAD
+#define ECF8_MM_SRELOAD 0
+#endif
+
+DEFINE_FP8_VALUES(sv, su, sf, AS_SU, AS_SF, CVT_SF)
+
+/* Value of a coded element from its table entry (the host table, as
+ * coded_value) and raw bits. */
+inline sf s_value(su e, su raw)
+{
+#if ECF8_MM_WDT == 3
+    su low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
+    return AS_SF((e & ~15u) | ((high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) | low) << 16));
+#elif ECF8_MM_RAW_BITS == 0
+    (void)raw;
+    return AS_SF(e & ~15u);
+#else
+    su low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
+    su b = high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) | (e >> 4) << ECF8_MM_SYM_SHIFT | low;
+#if ECF8_MM_WDT == 1
+    return e4m3_sv(b);
+#else
+    return e5m2_sv(b);
+#endif
+#endif
+}
+
+#define S_QW(a) (*(__global const ulong *)(coded + (a)))
+#define S_U32(a) (*(__global const uint *)(coded + (a)))
+#define S_TB(i) (table[i])
+#define S_SC(i) (scale[i])
+
+/* Positions set i of this work-item's bands at the start of their chunk of
+ * segment seg: the lane tables parsed into the lane bit positions p, the
+ * lane areas' byte offsets la and the raw planes' pb. */
+inline void s_seek(su *p, su *la, su *pb, __global const uchar *coded,
+                   __global const uint *offs, uint i, uint seg, uint SEGS, uint NB)
+{
+    uint st[32 * SVW], la_[SVW], pb_[SVW];
+    for (uint c_ = 0; c_ < SVW; c_++) {
+        uint b = min(((uint)get_global_id(0) * SIL + i) * SVW + c_, NB - 1u);
+        uint off = offs[b * SEGS + seg];
+        __global const uchar *t = coded + off;
+        uint base = (uint)t[0] | (uint)t[1] << 8, tot = 0;
+        bool esc = base == 0xFFFFu;
+        for (uint l = 0; l < 32; l++) {
+            st[l * SVW + c_] = tot;
+            tot += esc ? (uint)t[2 + 2 * l] | (uint)t[3 + 2 * l] << 8 : base + t[2 + l];
+        }
+        uint lane = off + (esc ? 68u : 36u);
+        la_[c_] = lane;
+        pb_[c_] = lane + (tot + 31u) / 32u * 4u;
+    }
+    for (uint l = 0; l < 32; l++) p[l] = SVLOAD(l, st);
+    *la = SVLOAD(0, la_);
+    *pb = SVLOAD(0, pb_);
+}
+
+/* Decodes word w of the chunk from its lane (bit position *p) into v. */
+inline void s_word(sf *v, su *p, su la, su pb, uint w, __global const uchar *coded,
+                   __global const uint *table, uint tmask)
+{
+    su pos = *p;
+    sl q = SG(sl, S_QW, la + (pos >> 3)) >> S_CVT_L(pos & 7u);
+    su win = S_CVT_U_L(q);
+#if SWR
+    uint rb = w * SWR;
+    su raw = (SG(su, S_U32, pb + (rb >> 3)) >> (rb & 7u)) & ((1u << SWR) - 1u);
+#else
+    su raw = 0;
+    (void)pb, (void)w;
+#endif
+    su e0 = SG(su, S_TB, win & tmask), n0 = e0 & 15u;
+    win >>= n0;
+    su e1 = SG(su, S_TB, win & tmask), n1 = e1 & 15u;
+    v[0] = s_value(e0, raw & ((1u << ECF8_MM_RAW_BITS) - 1u));
+    v[1] = s_value(e1, (raw >> ECF8_MM_RAW_BITS) & ((1u << ECF8_MM_RAW_BITS) - 1u));
+#if SQ == 4
+    su t = n0 + n1;
+#if ECF8_MM_SRELOAD
+    su pos2 = pos + t;
+    win = S_CVT_U_L(SG(sl, S_QW, la + (pos2 >> 3)) >> S_CVT_L(pos2 & 7u));
+#else
+    win = S_CVT_U_L(q >> S_CVT_L(t));
+#endif
+    su e2 = SG(su, S_TB, win & tmask), n2 = e2 & 15u;
+    win >>= n2;
+    su e3 = SG(su, S_TB, win & tmask), n3 = e3 & 15u;
+    v[2] = s_value(e2, (raw >> (2 * ECF8_MM_RAW_BITS)) & ((1u << ECF8_MM_RAW_BITS) - 1u));
+    v[3] = s_value(e3, (raw >> (3 * ECF8_MM_RAW_BITS)) & ((1u << ECF8_MM_RAW_BITS) - 1u));
+    *p = pos + t + n2 + n3;
+#else
+    *p = pos + n0 + n1;
+#endif
+}
+
+/* The scales of set i's rows (bands * CR + row) for k-block kb. */
+inline sf s_scale(__global const float *scale, uint i, uint row, uint kb, uint CR, uint NKB,
+                  uint N, uint NB)
+{
+#if ECF8_MM_WDT == 3
+    (void)scale, (void)i, (void)row, (void)kb, (void)CR, (void)NKB, (void)N, (void)NB;
+    return (sf)(1.0f);
+#else
+    su b = min((su)(((uint)get_global_id(0) * SIL + i) * SVW) + S_LANES, (su)(NB - 1u));
+    su n = min(b * CR + row, (su)(N - 1u));
+    return SG(sf, S_SC, (n >> 7) * NKB + kb);
+#endif
+}
+
+inline sf s_accumulate(sf acc, sf p, sf s)
+{
+#if ECF8_MM_WDT == 3
+    (void)s;
+    return acc + p;
+#else
+    return fma(p, s, acc);
+#endif
+}
+
+/* Stores set i's results for row `row` of its bands (live bands, rows < N). */
+inline void s_store(__global float *y, uint i, uint row, sf v, uint CR, uint N, uint NB)
+{
+    float o[SVW];
+    SVSTORE(v, 0, o);
+    uint b0 = ((uint)get_global_id(0) * SIL + i) * SVW;
+    for (uint c_ = 0; c_ < SVW; c_++) {
+        uint b = b0 + c_, n = b * CR + row;
+        if (b < NB && n < N) y[n] = o[c_];
+    }
+}
+
+/* Seeks every set where a chunk starts: row 0 of a band, or a segment. */
+#define S_SEEK_IF_START(row, kb)                                                   \
+    do {                                                                           \
+        uint k0_ = (kb) * 128u;                                                    \
+        if (SEGS > 1 ? k0_ % CC == 0 : ((row) == 0 && (kb) == 0)) {                \
+            for (uint i_ = 0; i_ < SIL; i_++)                                      \
+                s_seek(p[i_], &la[i_], &pb[i_], coded, offs, i_, SEGS > 1 ? k0_ / CC : 0u, \
+                       SEGS, NB);                                                  \
+            w0 = 0;                                                                \
+        }                                                                          \
+    } while (0)
+
+#define DEFINE_SGEMV(MD)                                                           \
+    __kernel void ecf8_mm_sgemv##MD(MM_ARGS)                                       \
+    {                                                                              \
+        (void)M, (void)RS;                                                         \
+        x += x_off;                                                                \
+        y += y_off;                                                                \
+        su p[SIL][32], la[SIL], pb[SIL];                                           \
+        uint w0 = 0; /* the chunk's word of lane 0 at this step */                 \
+        for (uint row = 0; row < CR; row++) {                                      \
+            sf acc[SIL][MD];                                                       \
+            for (int i = 0; i < SIL; i++)                                          \
+                for (int m = 0; m < MD; m++) acc[i][m] = (sf)(0.0f);               \
+            for (uint kb = 0; kb < NKB; kb++) {                                    \
+                S_SEEK_IF_START(row, kb);                                          \
+                sf pp[SIL][MD];                                                    \
+                for (int i = 0; i < SIL; i++)                                      \
+                    for (int m = 0; m < MD; m++) pp[i][m] = (sf)(0.0f);            \
+                for (uint h = 0; h < SSTEPS; h++, w0 += 32u) {                     \
+                    __global const xtype *xk = x + kb * 128u + h * 32u * SQ;       \
+                    _Pragma("unroll") for (uint l = 0; l < 32; l++)                \
+                    {                                                              \
+                        _Pragma("unroll") for (int i = 0; i < SIL; i++)            \
+                        {                                                          \
+                            sf v[4];                                               \
+                            s_word(v, &p[i][l], la[i], pb[i], w0 + l, coded, table, tmask); \
+                            _Pragma("unroll") for (uint j = 0; j < SQ; j++)        \
+                            {                                                      \
+                                _Pragma("unroll") for (int m = 0; m < MD; m++)     \
+                                    pp[i][m] = fma((sf)(X_LOAD(xk, m * K + l * SQ + j)), \
+                                                   v[j], pp[i][m]);                \
+                            }                                                      \
+                        }                                                          \
+                    }                                                              \
+                }                                                                  \
+                for (int i = 0; i < SIL; i++) {                                    \
+                    sf s = s_scale(scale, i, row, kb, CR, NKB, N, NB);             \
+                    for (int m = 0; m < MD; m++) acc[i][m] = s_accumulate(acc[i][m], pp[i][m], s); \
+                }                                                                  \
+            }                                                                      \
+            for (int i = 0; i < SIL; i++)                                          \
+                for (int m = 0; m < MD; m++) s_store(y + m * N, i, row, acc[i][m], CR, N, NB); \
+        }                                                                          \
+    }
+
+DEFINE_SGEMV(1)
+DEFINE_SGEMV(2)
+DEFINE_SGEMV(3)
+DEFINE_SGEMV(4)
+
+__kernel void ecf8_mm_sgemm(MM_ARGS)
+{
+    (void)RS;
+    x += x_off;
+    y += y_off;
+    su p[SIL][32], la[SIL], pb[SIL];
+    uint w0 = 0;
+    sf wb[SIL][128];
+    sf acc[SIL][ECF8_MM_MMAX];
+    for (uint m0 = 0; m0 < M; m0 += ECF8_MM_MMAX) {
+        uint mn = min((uint)ECF8_MM_MMAX, M - m0);
+        for (uint row = 0; row < CR; row++) {
+            for (int i = 0; i < SIL; i++)
+                for (uint m = 0; m < mn; m++) acc[i][m] = (sf)(0.0f);
+            for (uint kb = 0; kb < NKB; kb++) {
+                S_SEEK_IF_START(row, kb);
+                for (uint h = 0; h < SSTEPS; h++, w0 += 32u) {
+#pragma unroll
+                    for (uint l = 0; l < 32; l++) {
+#pragma unroll
+                        for (int i = 0; i < SIL; i++) {
+                            sf v[4];
+                            s_word(v, &p[i][l], la[i], pb[i], w0 + l, coded, table, tmask);
+#pragma unroll
+                            for (uint j = 0; j < SQ; j++) wb[i][(h * 32u + l) * SQ + j] = v[j];
+                        }
+                    }
+                }
+                for (int i = 0; i < SIL; i++) {
+                    sf s = s_scale(scale, i, row, kb, CR, NKB, N, NB);
+                    for (uint mb = 0; mb < mn; mb += ECF8_MM_MB) {
+                        __global const xtype *xr[ECF8_MM_MB];
+                        for (int j = 0; j < ECF8_MM_MB; j++)
+                            xr[j] = x + (m0 + min(mb + (uint)j, mn - 1u)) * K + kb * 128u;
+                        sf pq[ECF8_MM_MB];
+                        for (int j = 0; j < ECF8_MM_MB; j++) pq[j] = (sf)(0.0f);
+                        for (uint kk = 0; kk < 128u; kk++) {
+                            sf wv = wb[i][kk];
+#pragma unroll
+                            for (int j = 0; j < ECF8_MM_MB; j++)
+                                pq[j] = fma((sf)(X_LOAD(xr[j], kk)), wv, pq[j]);
+                        }
+                        for (int j = 0; j < ECF8_MM_MB; j++)
+                            if (mb + (uint)j < mn)
+                                acc[i][mb + j] = s_accumulate(acc[i][mb + j], pq[j], s);
+                    }
+                }
+            }
+            for (int i = 0; i < SIL; i++)
+                for (uint m = 0; m < mn; m++) s_store(y + (m0 + m) * N, i, row, acc[i][m], CR, N, NB);
+        }
+    }
+}
+#endif
+
 #if !ECF8_MM_FUSED
 /* The dequantising work-item's vectors: 16 columns as one vector where the
  * device has 512-bit registers or is not an x86 CPU, as two of 8 on x86
@@ -622,7 +967,12 @@ __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *s
 #endif
 
 /* ECF8_MM_LANES and ECF8_MM_IL, read by the host through CL_KERNEL_COMPILE_WORK_GROUP_SIZE. */
-__kernel __attribute__((reqd_work_group_size(ECF8_MM_LANES, ECF8_MM_IL, 1))) void
+#if ECF8_MM_STREAMS
+#define PROBE_LANES SVW
+#else
+#define PROBE_LANES ECF8_MM_LANES
+#endif
+__kernel __attribute__((reqd_work_group_size(PROBE_LANES, ECF8_MM_IL, 1))) void
 ecf8_mm_probe(__global uint *unused)
 {
     (void)unused;

@@ -99,6 +99,24 @@ static void matmul_variants(variants *v)
         }
 }
 
+/* The layout-1 (lane streams) fused matmul programs: CPU devices only. */
+static void matmul_streams_variants(variants *v)
+{
+    static const ecf8_dtype mm_dtypes[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_F8_E5M2, ECF8_DTYPE_BF16};
+    char opts[400];
+    for (size_t d = 0; d < sizeof mm_dtypes / sizeof mm_dtypes[0]; d++)
+        for (int xbf16 = 0; xbf16 <= 1; xbf16++)
+            for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
+                ecf8_split_layout l;
+                if (ecf8_split_layout_get(mm_dtypes[d], splits[p], &l)) continue;
+                for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++) {
+                    ecf8_cl_matmul_streams_options(mm_dtypes[d], &l, code_bits, xbf16, NULL, opts,
+                                                   sizeof opts);
+                    add_variant(v, "matmul", opts);
+                }
+            }
+}
+
 /* The decode options with the code length class cut out: the shape. */
 static void shape_of(const char *opts, char *shape, size_t size)
 {

@@ -9,7 +9,8 @@
  * chunk counts and column shapes that reach every lane shape, untuned and
  * with the cooperative kernel forced (each kernel is a program of its
  * own: decode_portable, decode_coop, decode_lanes, decode_pairs), and the
- * matmul programs of every dtype, split, code length group and X type.
+ * matmul programs of every dtype, split, code length group and X type (on
+ * CPU devices also the layout-1 lane-stream ones, matmul_streams_variants).
  * Code lengths only change constants inside a shape, so each distinct
  * option string is built once, from source (no cache), its build log
  * read. */
@@ -31,6 +32,7 @@ static void every_variant_builds_quietly(void **state)
     static variants all, built;
     decode_variants(&caps, &all);
     matmul_variants(&all);
+    if (caps.is_cpu) matmul_streams_variants(&all);
     one_per_shape(&all, &built);
     print_message("%zu option sets, %zu builds on %s\n", all.n, built.n, caps.name);
 

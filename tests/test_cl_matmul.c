@@ -3,8 +3,10 @@
  * for E4M3, E5M2 and BF16 weights, batch sizes 1, 3, 17 and 64, shapes that
  * are not multiples of 128, every chunk geometry (bands of rows, row
  * segments, partial last band), zero and NaN/Inf weights, a real
- * checkpoint's Linear weights, and the validation errors.  Skips when no
- * OpenCL device exists. */
+ * checkpoint's Linear weights, and the validation errors; weights in stream
+ * layout 1 (lane streams) against the uncompressed kernel and layout 0,
+ * through the lane-stream kernels and the raw-weight fallback.  Skips when
+ * no OpenCL device exists. */
 #include "testutil.h"
 
 #include "ecf8_cl.h"
@@ -305,23 +307,139 @@ static void test_large_batch(void **state)
     weight_free(&w);
 }
 
-/* A weight in stream layout 1 (lane streams) has no fused kernel yet: refused
- * with ECF8_ERR_UNSUPPORTED, which names the way out. */
-static void test_lane_streams_refused(void **state)
+/* Y of the fused engine for w coded with options o (weight re-encoded). */
+static void fused_y(weight *w, const ecf8_compress_options *o, const float *x, size_t m, float *y,
+                    unsigned *lanes)
+{
+    ecf8_encoded_free(w->enc);
+    w->enc = NULL;
+    weight_encode(w, o);
+    ecf8_cl_matmul *mm = NULL;
+    int st = ecf8_cl_matmul_create_ex(g_ctx, g_dev, g_queue, &w->info, scale_of(w),
+                                      ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED), &g_tuning, &mm);
+    if (st) print_error("create: %s: %s\n", ecf8_status_string(st), ecf8_last_error());
+    assert_int_equal(st, ECF8_OK);
+    run(mm, ECF8_CL_ENGINE_FUSED, x, m * w->k * 4, 0, m, w->n, y);
+    ecf8_cl_matmul_info info;
+    assert_int_equal(ecf8_cl_matmul_get_info(mm, &info), ECF8_OK);
+    if (lanes) *lanes = info.lanes;
+    ecf8_cl_matmul_free(mm);
+}
+
+/* Stream layout 1 (lane streams): the fused engine gives Y bit-identical to
+ * the uncompressed kernel and to the layout-0 fused kernel, for M = 1, 2, 4
+ * and 64, both FP8 dtypes and both splits, BF16, bands of rows (a partial
+ * last band), row segments of 128-multiples (the lane-stream kernels: 8 or
+ * 16 lanes on a CPU device) and shapes they do not take (K % 128 != 0,
+ * segments of 4032: the raw-weight fallback), and the one-lane tuning (the
+ * GPU path, also the fallback). */
+static void test_lane_streams(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const struct { size_t n, k; uint32_t chunk; int kernel; } cases[] = {
+        {200, 256, 0, 1},     /* 32-row bands, partial last band */
+        {131, 4096, 0, 1},    /* 2-row bands, odd N */
+        {70, 1024, 1000, 1},  /* one-row chunks (target under a row) */
+        {9, 16384, 0, 1},     /* row segments of 8192 */
+        {5, 640, 256, 1},     /* segments of 256, the last of 128 */
+        {33, 384, 200, 0},    /* segments of 192: fallback */
+        {33, 300, 0, 0},      /* K % 128 != 0: fallback */
+        {3, 20000, 4096, 0},  /* segments of 4032: fallback */
+    };
+    static const struct { ecf8_dtype dt; ecf8_split split; } kinds[] = {
+        {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE},     {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT},
+        {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_BYTE},     {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_EXPONENT},
+        {ECF8_DTYPE_BF16, ECF8_SPLIT_EXPONENT},    {ECF8_DTYPE_BF16, ECF8_SPLIT_BYTE},
+    };
+    static const size_t ms[] = {1, 2, 4, 64};
+    for (size_t d = 0; d < sizeof kinds / sizeof kinds[0]; d++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            weight w;
+            weight_init(&w, kinds[d].dt, cases[c].n, cases[c].k, 41 + c);
+            ecf8_compress_options o;
+            ecf8_compress_options_init(&o);
+            o.split = kinds[d].split;
+            if (cases[c].chunk) o.chunk_elements = cases[c].chunk;
+            o.stream_layout = ECF8_STREAM_LAYOUT_LANES;
+            weight_encode(&w, &o);
+            assert_int_equal(w.info.split, kinds[d].split);
+            assert_int_equal(w.info.stream.stream_layout, 1);
+            int whole = w.info.stream.cols % 128 == 0 &&
+                        (w.info.stream.chunk_cols == w.info.stream.cols ||
+                         w.info.stream.chunk_cols % 128 == 0);
+            if (whole != cases[c].kernel) print_error("%zux%zu chunk %u: cr %llu cc %llu\n", w.n, w.k, cases[c].chunk, (unsigned long long)w.info.stream.chunk_rows, (unsigned long long)w.info.stream.chunk_cols);
+            assert_int_equal(whole, cases[c].kernel);
+            /* layout 1: fused == uncompressed (and the float64 bound) */
+            check_weight(&w, ms, cases[c].n * cases[c].k > 200000 ? 3 : 4, 1);
+            for (size_t t = 0; t < 4; t++) {
+                size_t m = ms[t];
+                float *x = make_x(m, w.k, 500 + m), *y1 = malloc(m * w.n * 4), *y0 = malloc(m * w.n * 4);
+                unsigned lanes1 = 0;
+                fused_y(&w, &o, x, m, y1, &lanes1);
+                if (whole && g_tuning.matmul_lanes != 1) assert_true(lanes1 == 8 || lanes1 == 16);
+                ecf8_compress_options o0 = o;
+                o0.stream_layout = ECF8_STREAM_LAYOUT_SERIAL;
+                fused_y(&w, &o0, x, m, y0, NULL);
+                if (memcmp(y1, y0, m * w.n * 4)) {
+                    print_error("%s %zux%zu split %s m=%zu: layout 1 != layout 0\n",
+                                ecf8_dtype_name(w.dtype), w.n, w.k, ecf8_split_name(w.info.split), m);
+                    fail();
+                }
+                free(x), free(y1), free(y0);
+            }
+            weight_free(&w);
+        }
+}
+
+/* The longest codes the encoder writes (13 bits, a geometric symbol
+ * distribution): four of them still fit the lane-stream kernels' one
+ * 64-bit load per word.  (Files with 15-bit codes, which other encoders
+ * may write, take ECF8_MM_SRELOAD, a second load: built by test_cl_kernels,
+ * not run here.) */
+static void test_lane_streams_long_codes(void **state)
 {
     (void)state;
     NEED_DEVICE();
     weight w;
-    weight_init(&w, ECF8_DTYPE_F8_E4M3, 96, 260, 5);
+    size_t n = 64, k = 4096, count = n * k;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, n, k, 17);
+    size_t at = 0;
+    for (unsigned sym = 0; at < count; sym++) {
+        size_t c = sym < 17 ? count >> (sym + 1) : 1;
+        for (size_t i = 0; i < c && at < count; i++) w.data[at++] = (uint8_t)(0x30 + sym);
+    }
+    uint64_t r = 9;
+    for (size_t i = count - 1; i > 0; i--) { /* shuffle */
+        size_t j = (size_t)(tu_rand(&r) % (i + 1));
+        uint8_t t = w.data[i];
+        w.data[i] = w.data[j], w.data[j] = t;
+    }
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.split = ECF8_SPLIT_BYTE;
+    o.max_code_bits = 13;
+    o.stream_layout = ECF8_STREAM_LAYOUT_LANES;
+    weight_encode(&w, &o);
+    assert_int_equal(w.info.stream.code_bits, 13);
+    const size_t ms[] = {1, 4, 64};
+    check_weight(&w, ms, 3, 1);
+    weight_free(&w);
+}
+
+static void test_lane_streams_one_lane(void **state)
+{
+    g_tuning.matmul_lanes = 1;
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 131, 4096, 3);
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
     o.stream_layout = ECF8_STREAM_LAYOUT_LANES;
     weight_encode(&w, &o);
-    ecf8_cl_matmul *mm = NULL;
-    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info, 0, &mm),
-                     ECF8_ERR_UNSUPPORTED);
-    assert_non_null(strstr(ecf8_last_error(), "convert --layout 0"));
+    (void)state;
+    check_weight(&w, all_ms, 4, 0);
     weight_free(&w);
+    g_tuning.matmul_lanes = 0;
 }
 
 /* BF16 X is converted on load: same result as the fp32 X it rounds to. */
@@ -415,19 +533,23 @@ static void test_special_values(void **state)
 }
 
 /* Linear weights of a real checkpoint slice, through the .ecf8 container. */
-static void real_file(const char *fixture)
+static void real_file(const char *fixture, unsigned stream_layout)
 {
     const char *dir = tu_temp_dir();
     assert_non_null(dir);
     char out[4200];
     snprintf(out, sizeof out, "%s/slice.ecf8", dir);
-    assert_int_equal(ecf8_compress_path(tu_data_path(fixture), out, NULL), ECF8_OK);
+    ecf8_compress_options co;
+    ecf8_compress_options_init(&co);
+    co.stream_layout = stream_layout;
+    assert_int_equal(ecf8_compress_path(tu_data_path(fixture), out, &co), ECF8_OK);
     ecf8_file *f;
     assert_int_equal(ecf8_file_open(out, &f), ECF8_OK);
     int tested = 0;
     for (size_t i = 0; i < ecf8_file_tensor_count(f); i++) {
         ecf8_tensor_info t, sc;
         assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
+        if (t.split != ECF8_SPLIT_STORED) assert_int_equal(t.stream.stream_layout, stream_layout);
         size_t len = strlen(t.name);
         if (t.ndim != 2 || len < 7 || strcmp(t.name + len - 7, ".weight") ||
             (t.dtype != ECF8_DTYPE_F8_E4M3 && t.dtype != ECF8_DTYPE_F8_E5M2 && t.dtype != ECF8_DTYPE_BF16))
@@ -449,8 +571,8 @@ static void real_file(const char *fixture)
         int st = ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, scp, 0, &mm);
         if (st) print_error("%s: %s\n", t.name, ecf8_last_error());
         assert_int_equal(st, ECF8_OK);
-        const size_t ms[] = {1, 17};
-        for (size_t q = 0; q < 2; q++) {
+        const size_t ms[] = {1, 2, 4, 17, 64};
+        for (size_t q = 0; q < (stream_layout ? 5u : 2u); q++) {
             size_t m = ms[q];
             float *x = make_x(m, k, 3 + q), *yf = malloc(m * n * 4), *yu = malloc(m * n * 4);
             run(mm, ECF8_CL_ENGINE_FUSED, x, m * k * 4, 0, m, n, yf);
@@ -471,9 +593,11 @@ static void test_real_checkpoint(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    real_file("minilm-slice-e4m3.safetensors");
-    real_file("minilm-slice-e5m2.safetensors");
-    real_file("minilm-slice-bf16.safetensors");
+    for (unsigned layout = 0; layout <= 1; layout++) {
+        real_file("minilm-slice-e4m3.safetensors", layout);
+        real_file("minilm-slice-e5m2.safetensors", layout);
+        real_file("minilm-slice-bf16.safetensors", layout);
+    }
 }
 
 /* Dequantize gives w * scale rounded once. */
@@ -608,11 +732,15 @@ int main(void)
         cmocka_unit_test(test_one_lane),
         cmocka_unit_test(test_large_batch),
         cmocka_unit_test(test_bf16_input),
-        cmocka_unit_test(test_lane_streams_refused),
+        cmocka_unit_test(test_lane_streams),
+        cmocka_unit_test(test_lane_streams_long_codes),
+        cmocka_unit_test(test_lane_streams_one_lane),
         cmocka_unit_test(test_zero_weights),
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_dequantize),
         cmocka_unit_test(test_real_checkpoint),
     };
+    const char *only = getenv("ECF8_TEST_FILTER"); /* e.g. test_lane_streams* */
+    if (only) cmocka_set_test_filter(only);
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -212,6 +212,7 @@ static void cpu_programs_compile_quietly_for_avx2_and_avx512(void **state)
         all.n = built.n = 0;
         decode_variants(&cpu, &all);
         matmul_variants(&all);
+        matmul_streams_variants(&all);
         one_per_shape(&all, &built);
         for (size_t i = 0; i < built.n; i++) {
             if (strcmp(built.program[i], "decode_lanes") && strcmp(built.program[i], "decode_streams") &&

@@ -18,7 +18,20 @@
  * Programs are specialised by -D options per (dtype, split, code length,
  * X type) and built on first use; the runtime caches them.  The kernel picks
  * its lane count (16 with AVX-512 gathers, else 1) and reports it through a
- * probe kernel. */
+ * probe kernel.
+ *
+ * Stream layout 1 (lane streams): on a CPU device, where every chunk row
+ * piece is a multiple of 128 columns (K % 128 == 0, and CC % 128 == 0 for
+ * row segments), the fused engine runs the lane-stream kernels
+ * (ECF8_MM_STREAMS, ecf8_mm_sgemv1..4 / ecf8_mm_sgemm: 8 or 16 chunks per
+ * vector, reported as the lane count), on the stream padded for a whole
+ * band's worth of over-decoding.  Everywhere else (GPU devices, the
+ * matmul_lanes 1 tuning, other shapes) it falls back to the uncompressed
+ * kernel on the raw weights that the create-time host decode produced and
+ * checked: bit-identical Y, but the weight is held raw in device memory
+ * (fused_bytes says so).  A GPU-shaped lane-stream kernel, or a device
+ * decode (decode_streams) into a scratch buffer per call, would keep it
+ * compressed there. */
 #include "runtime.h"
 
 #include <math.h>
@@ -29,10 +42,12 @@
 #define MM_MAX_GEMV_M 4    /* ecf8_mm_gemv1..4; larger batches use ecf8_mm_gemm */
 #define MM_LIMIT (1u << 31) /* kernels index with 32-bit arithmetic */
 
-enum { MM_GEMV1, MM_GEMV2, MM_GEMV3, MM_GEMV4, MM_GEMM, MM_DEQUANT, MM_N_KERNELS };
+enum { MM_GEMV1, MM_GEMV2, MM_GEMV3, MM_GEMV4, MM_GEMM, MM_DEQUANT,
+       MM_SGEMV1, MM_SGEMV2, MM_SGEMV3, MM_SGEMV4, MM_SGEMM, MM_N_KERNELS };
 static const char *const kernel_names[MM_N_KERNELS] = {
     "ecf8_mm_gemv1", "ecf8_mm_gemv2", "ecf8_mm_gemv3", "ecf8_mm_gemv4", "ecf8_mm_gemm",
-    "ecf8_mm_dequant"};
+    "ecf8_mm_dequant", "ecf8_mm_sgemv1", "ecf8_mm_sgemv2", "ecf8_mm_sgemv3", "ecf8_mm_sgemv4",
+    "ecf8_mm_sgemm"};
 
 /* One built variant: its program (lanes chosen by the kernel source) and
  * the kernels, created on first use. */
@@ -52,6 +67,11 @@ struct ecf8_cl_matmul {
     ecf8_split_layout layout;
     unsigned code_bits;
     unsigned engines;
+    /* Stream layout 1: streams = the fused engine runs the lane-stream
+     * kernels (CPU device, whole 128-column row pieces); fused_raw = it runs
+     * the uncompressed kernel on the raw weights instead (any other layout-1
+     * case: GPUs, other shapes, matmul_lanes 1). */
+    int streams, fused_raw;
     uint32_t n, k, cr, cc, segs, nkb;
     uint32_t raw_stride; /* elements from one raw row to the next */
     cl_mem coded, offsets, table, scale, raw;
@@ -142,13 +162,12 @@ static int validate_weight(const ecf8_tensor_info *w)
                          name);
     int st = ecf8_stream_validate(s);
     if (st) return ecf8_fail_context(st, "tensor '%s'", name);
-    if (s->stream_layout != ECF8_STREAM_LAYOUT_SERIAL)
-        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s': stream layout %u (lane streams) has no "
-                         "fused matmul yet; ecf8 convert --layout 0 re-lays the file", name,
-                         s->stream_layout);
     if (s->coded_bytes >= MM_LIMIT / 2)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s': coded stream over 1 GiB", name);
-    if (s->chunk_cols < s->cols && s->chunk_cols % 64)
+    /* Layout 1 (lane streams) takes any geometry: the shapes its kernels
+     * do not cover run on the raw weights (ecf8_cl_matmul_create). */
+    if (s->stream_layout == ECF8_STREAM_LAYOUT_SERIAL && s->chunk_cols < s->cols &&
+        s->chunk_cols % 64)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED,
                          "tensor '%s': row segments of %llu columns are not 64-aligned", name,
                          (unsigned long long)s->chunk_cols);
@@ -218,6 +237,14 @@ static int upload_fused(ecf8_cl_matmul *mm, const ecf8_tensor_info *w)
         if (cnt > max_count) max_count = cnt;
     }
     uint64_t pad = (max_count * (s->code_bits + mm->layout.raw_bits) + 7) / 8 + 16;
+    /* Layout 1: the lanes of a band past a partial last band's rows, or of
+     * a clamped band, decode on past their lane's end (results never
+     * stored): from the chunk's lane area, up to the band's element count
+     * times 15 bits (the longest code), and raw plane loads up to count *
+     * raw bits past it, plus an 8-byte load. */
+    if (mm->streams)
+        pad = ((uint64_t)mm->cr * (mm->segs > 1 ? mm->cc : mm->k) *
+                   (ECF8_MAX_CODE_BITS + mm->layout.raw_bits) + 7) / 8 + 128;
     uint64_t total = s->coded_bytes + pad;
     if (total >= MM_LIMIT)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED, "tensor '%s': padded stream over 2 GiB",
@@ -358,6 +385,15 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
         st = ecf8_split_layout_get(s->dtype, s->split, &mm->layout);
     }
     if (!st) st = ecf8_cl_device_caps_get(device, &mm->caps);
+    if (!st && weight->split != ECF8_SPLIT_STORED &&
+        weight->stream.stream_layout == ECF8_STREAM_LAYOUT_LANES) {
+        /* The lane-stream kernels are CPU-shaped (vector gathers, unaligned
+         * 64-bit loads) and walk whole 32-lane steps: 128 columns of a row
+         * per step (FP8; two steps for BF16). */
+        int whole = mm->k % MM_BLOCK == 0 && (mm->segs == 1 || mm->cc % MM_BLOCK == 0);
+        mm->streams = mm->caps.is_cpu && mm->tuning.matmul_lanes != 1 && whole;
+        mm->fused_raw = !mm->streams;
+    }
     if (!st && scale_inv) {
         mm->scale_bytes = scale_inv->payload_bytes;
         st = make_buffer(mm, (size_t)scale_inv->payload_bytes, scale_inv->payload, &mm->scale, "scales");
@@ -367,10 +403,11 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
     }
     /* A stored W has no stream: the fused engine reads the raw buffer. */
     int need_raw = (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)) ||
-                   weight->split == ECF8_SPLIT_STORED;
+                   weight->split == ECF8_SPLIT_STORED ||
+                   (mm->fused_raw && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED)));
     if (!st && need_raw) st = upload_raw(mm, raw);
     if (!st && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED))) {
-        if (weight->split == ECF8_SPLIT_STORED)
+        if (weight->split == ECF8_SPLIT_STORED || mm->fused_raw)
             mm->fused_bytes = (uint64_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype) + mm->scale_bytes;
         else
             st = upload_fused(mm, weight);
@@ -424,7 +461,7 @@ int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info)
 /* Whether `engine` decodes (the fused engine on a coded W). */
 static int engine_decodes(const ecf8_cl_matmul *mm, ecf8_cl_engine engine)
 {
-    return engine == ECF8_CL_ENGINE_FUSED && mm->split != ECF8_SPLIT_STORED;
+    return engine == ECF8_CL_ENGINE_FUSED && mm->split != ECF8_SPLIT_STORED && !mm->fused_raw;
 }
 
 void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
@@ -465,12 +502,31 @@ void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *l
     snprintf(opts, size, "%s%s%s", base, one_lane ? " -DECF8_MM_LANES=1" : "", extra);
 }
 
+void ecf8_cl_matmul_streams_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
+                                    unsigned code_bits, int xbf16, const ecf8_cl_tuning *tuning,
+                                    char *opts, size_t size)
+{
+    /* Code length 0 for the base options: their ECF8_MM_GRP is the layout-0
+     * reader's, unused here, so one program serves every code length but
+     * the longest. */
+    ecf8_cl_matmul_program_options(dtype, layout, 0, 1, xbf16, tuning, opts, size);
+    /* A 64-bit load holds >= 57 valid bits: four FP8 codes of 15 bits need
+     * a second one. */
+    int reload = ecf8_dtype_size(dtype) == 1 && 4 * code_bits > 57;
+    size_t used = strlen(opts);
+    snprintf(opts + used, size - used, " -DECF8_MM_STREAMS=1 -DECF8_MM_SRELOAD=%d", reload);
+}
+
 static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
 {
     char opts[400];
-    ecf8_cl_matmul_program_options(mm->dtype, &mm->layout, mm->code_bits,
-                                   engine_decodes(mm, engine), xbf16, &mm->tuning, opts,
-                                   sizeof opts);
+    if (engine_decodes(mm, engine) && mm->streams)
+        ecf8_cl_matmul_streams_options(mm->dtype, &mm->layout, mm->code_bits, xbf16, &mm->tuning,
+                                       opts, sizeof opts);
+    else
+        ecf8_cl_matmul_program_options(mm->dtype, &mm->layout, mm->code_bits,
+                                       engine_decodes(mm, engine), xbf16, &mm->tuning, opts,
+                                       sizeof opts);
     int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &v->prog);
     cl_int err = CL_SUCCESS;
     cl_kernel probe = NULL;
@@ -483,7 +539,7 @@ static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, m
         err = clGetKernelWorkGroupInfo(probe, mm->device, CL_KERNEL_COMPILE_WORK_GROUP_SIZE,
                                        sizeof wg, wg, NULL);
         if (err) st = ecf8_cl_fail(err, "clGetKernelWorkGroupInfo(ecf8_mm_probe)");
-        else if (wg[0] != 1 && wg[0] != 16)
+        else if (wg[0] != 1 && wg[0] != 8 && wg[0] != 16)
             st = ecf8_fail(ECF8_ERR_BUILD, "matmul kernels report %zu lanes", wg[0]);
     }
     if (probe) clReleaseKernel(probe);
@@ -612,6 +668,8 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
     if (st) return st;
 
     int which = m <= MM_MAX_GEMV_M ? MM_GEMV1 + (int)m - 1 : MM_GEMM;
+    if (engine_decodes(mm, engine) && mm->streams)
+        which = m <= MM_MAX_GEMV_M ? MM_SGEMV1 + (int)m - 1 : MM_SGEMM;
     launch_args a = {engine_decodes(mm, engine) ? mm->coded : mm->raw, x, y, x_offset / xes,
                      y_offset / 4, (cl_uint)m, (mm->n + mm->cr - 1) / mm->cr};
     /* A work-item takes lanes * interleave bands (CR whole rows each, or

@@ -71,6 +71,13 @@ void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *l
                                     unsigned code_bits, int fused, int xbf16,
                                     const ecf8_cl_tuning *tuning, char *opts, size_t size);
 
+/* The same for the layout-1 (lane streams) fused kernels, ecf8_mm_sgemv1..4
+ * and ecf8_mm_sgemm, which only CPU devices build (the host runs them where
+ * every chunk row piece is a multiple of 128 columns). */
+void ecf8_cl_matmul_streams_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
+                                    unsigned code_bits, int xbf16, const ecf8_cl_tuning *tuning,
+                                    char *opts, size_t size);
+
 /* The kernel a decode of t to out_offset runs: "pairs", "lanes", "coop",
  * "portable", or "copy" for a stored tensor (for the tests). */
 const char *ecf8_cl_tensor_kernel(const ecf8_cl_tensor *t, size_t out_offset);
