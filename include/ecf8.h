@@ -59,9 +59,9 @@ extern "C" {
 #endif
 
 #define ECF8_VERSION_MAJOR 1
-#define ECF8_VERSION_MINOR 1
+#define ECF8_VERSION_MINOR 2
 #define ECF8_VERSION_PATCH 0
-#define ECF8_VERSION_STRING "1.1.0"
+#define ECF8_VERSION_STRING "1.2.0"
 
 /* Container format version written by this library (see docs/FORMAT.md):
  * major 1; minor 2 with layout-1 tensors, else 1 when the index is
@@ -331,6 +331,17 @@ typedef struct ecf8_tensor_info {
  * index.  Needs memory for the whole file (ecf8_decompress_path and
  * ecf8_verify_path read one payload at a time instead). */
 ECF8_API int ecf8_file_open(const char *path, ecf8_file **out);
+/* Reads only the header and index of a container (memory for the index,
+ * not the payloads: listing a checkpoint of any size is quick), validated
+ * as ecf8_file_open validates them.  Tensor infos from such a file have
+ * payload and stream.coded NULL (the geometry, code lengths and chunk
+ * offsets are there); ecf8_file_read_tensor reads a payload from the file
+ * when asked, and a payload changed on disk since the open is an
+ * ECF8_ERR_IO.  A format 1.0 file (plain index, offsets in the payloads)
+ * is read whole, as by ecf8_file_open. */
+ECF8_API int ecf8_file_open_index(const char *path, ecf8_file **out);
+/* The container's format version (docs/FORMAT.md: major 1; minor 0, 1 or 2). */
+ECF8_API void ecf8_file_format_version(const ecf8_file *file, unsigned *major, unsigned *minor);
 /* The same for a container already in memory (read into a buffer, or your
  * own mapping): `size` bytes at `data`, checked exactly as ecf8_file_open
  * checks a file, with the same status for the same bytes.  Nothing is

@@ -86,13 +86,16 @@ struct ecf8_file {
     bool owns_bytes;      /* false for ecf8_file_open_memory: the caller frees them */
     /* Opened by ecf8_file_open_index: `bytes` is an address range reserved
      * for the whole file, holding its header and index only; payloads stay
-     * on disk (fd) and are read one at a time (tensor_payload_read). */
+     * on disk (fd) and are read one at a time (ecf8_file_payload_read):
+     * the tensors' payload pointers point into the reserved range, so only
+     * container_*.c use them (ecf8_file_tensor hands out NULL instead). */
     bool payloads_on_disk;
     int fd;
     struct stat opened; /* the file's version when opened */
     uint8_t *index; /* the decompressed index of a format 1.1 file, else NULL */
     uint32_t flags;
     uint32_t header_flags;
+    unsigned format_minor;
     source_info *sources;
     size_t n_sources;
     ecf8_tensor_info *tensors;

@@ -172,6 +172,7 @@ static int open_index(ecf8_file *f)
         return ecf8_fail(ECF8_ERR_CHECKSUM, "header checksum mismatch");
     uint32_t header_flags = ecf8_load_le32(p + 12);
     uint64_t index_raw = ecf8_load_le64(p + 48);
+    f->format_minor = (unsigned)p[10] | (unsigned)p[11] << 8;
     if (header_flags & ~HEADER_FLAGS_KNOWN)
         return ecf8_fail(ECF8_ERR_VERSION, "unknown header flags 0x%x (feature bits 0x%x are newer than "
                          "this library, which reads bit 0, zstd index, and bit 1, lane streams)",
@@ -502,7 +503,17 @@ int ecf8_file_tensor(const ecf8_file *f, size_t index, ecf8_tensor_info *out)
     if (!f || !out || index >= f->n_tensors)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor index %zu out of range", index);
     *out = f->tensors[index];
+    if (f->payloads_on_disk) { /* on disk: ecf8_file_read_tensor reads it */
+        out->payload = NULL;
+        out->stream.coded = NULL;
+    }
     return ECF8_OK;
+}
+
+void ecf8_file_format_version(const ecf8_file *f, unsigned *major, unsigned *minor)
+{
+    if (major) *major = f ? ECF8_FORMAT_VERSION : 0;
+    if (minor) *minor = f ? f->format_minor : 0;
 }
 
 int ecf8_file_find(const ecf8_file *f, const char *name, size_t *index)
@@ -523,13 +534,24 @@ int ecf8_file_read_tensor(const ecf8_file *f, size_t index, void *out, size_t ou
     if (out_bytes < t->source_bytes)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': output of %zu bytes, need %llu", t->name,
                          out_bytes, (unsigned long long)t->source_bytes);
-    return ecf8_tensor_decode_checked(t, out, out_bytes, threads);
+    if (!f->payloads_on_disk) return ecf8_tensor_decode_checked(t, out, out_bytes, threads);
+    uint8_t *buf = NULL;
+    size_t cap = 0;
+    ecf8_tensor_info view;
+    int st = ecf8_file_payload_read(f, t, &buf, &cap, &view);
+    if (!st) st = ecf8_tensor_decode_checked(&view, out, out_bytes, threads);
+    if (!st) st = ecf8_file_payloads_unchanged(f);
+    free(buf);
+    return st;
 }
 
 int ecf8_tensor_decode_checked(const ecf8_tensor_info *t, void *out, size_t out_bytes,
                                unsigned threads)
 {
     int st = ECF8_OK;
+    if (t->source_bytes && (t->split == ECF8_SPLIT_STORED ? !t->payload : !t->stream.coded))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': its payload is not in memory (a file opened "
+                         "with ecf8_file_open_index: ecf8_file_read_tensor reads it)", t->name ? t->name : "");
     if (t->split == ECF8_SPLIT_STORED)
         memcpy(out, t->payload, t->source_bytes);
     else

@@ -63,12 +63,6 @@ uint64_t ecf8_hash64(const void *data, size_t len);
 /* Canonical code words, bit-reversed for the LSB-first stream. */
 int ecf8_canonical_codes(const uint8_t *lengths, unsigned n_symbols, uint16_t *codes);
 
-/* Opens a container for one pass over its tensors (decompress, verify,
- * info): header and index are read and validated as ecf8_file_open does,
- * the payloads of a format 1.1 file stay on disk and are read one at a
- * time by the rebuild (a 1.0 file is read whole).  Its tensor infos'
- * payload pointers must not be dereferenced outside container_*.c. */
-int ecf8_file_open_index(const char *path, ecf8_file **out);
 
 /* Whether bytes start with the .ecf8 magic (docs/FORMAT.md 2). */
 bool ecf8_has_container_magic(const void *data, size_t size);

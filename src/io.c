@@ -224,6 +224,10 @@ int ecf8_outfile_finish(ecf8_outfile *o)
 {
     int st = ECF8_OK;
     if (fflush(o->fp) != 0 || ferror(o->fp)) st = write_failed(o, "write", errno);
+    /* On disk before it is renamed into place, so that a crash leaves the
+     * old file or the whole new one, never a renamed empty one.  (EINVAL:
+     * a file that cannot be synced, e.g. a pipe.) */
+    if (!st && fsync(fileno(o->fp)) != 0 && errno != EINVAL) st = write_failed(o, "sync", errno);
     if (fclose(o->fp) != 0 && !st) st = write_failed(o, "close", errno);
     o->fp = NULL;
     return st;
@@ -249,10 +253,27 @@ static int put_in_place(const ecf8_outfile *o)
     return ECF8_OK;
 }
 
+/* The directory entry of a rename made durable too (best effort: a
+ * directory that cannot be opened or synced keeps the rename anyway). */
+static void sync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[4096];
+    if (!slash) snprintf(dir, sizeof dir, ".");
+    else if (slash == path) snprintf(dir, sizeof dir, "/");
+    else if ((size_t)(slash - path) < sizeof dir) snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    else return;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return;
+    (void)fsync(fd);
+    close(fd);
+}
+
 int ecf8_outfile_commit(ecf8_outfile *o)
 {
     int st = o->fp ? ecf8_outfile_finish(o) : ECF8_OK;
     if (!st) st = put_in_place(o);
+    if (!st) sync_parent(o->path);
     if (st) unlink(o->tmp_path);
     ecf8_temp_release(o->temp);
     free(o->path);

@@ -99,6 +99,9 @@ int ecf8_stream_validate(const ecf8_stream *s) { return ecf8_stream_check(s, tru
 int ecf8_stream_check(const ecf8_stream *s, bool lane_tables)
 {
     if (!s) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL stream");
+    if (!s->coded || !s->chunk_offsets) /* CORRUPT, as ecf8.h says of every stream it refuses */
+        return ecf8_fail(ECF8_ERR_CORRUPT, "stream without its coded bytes or chunk offsets (a tensor "
+                         "of a file opened with ecf8_file_open_index: ecf8_file_read_tensor reads it)");
     ecf8_split_layout l;
     if (s->split != ECF8_SPLIT_EXPONENT && s->split != ECF8_SPLIT_BYTE)
         return ecf8_fail(ECF8_ERR_CORRUPT, "split %d is not a coded split", (int)s->split);

@@ -291,7 +291,10 @@ static int decode_task(void *ctx, uint64_t task)
 int ecf8_stream_decode_isa(const ecf8_stream *s, void *out, size_t out_bytes, unsigned threads,
                            bool portable)
 {
-    if (!s || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: NULL argument");
+    if (!s || !out || !s->coded || !s->chunk_offsets)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode: NULL argument%s",
+                         s && !s->coded ? " (the stream's coded bytes: a tensor of a file opened with "
+                                          "ecf8_file_open_index, which ecf8_file_read_tensor reads)" : "");
     ecf8_split_layout l;
     int st, row = ecf8_split_layout_row(s->dtype, s->split, &l);
     if (row < 0) return ecf8_split_layout_get(s->dtype, s->split, &l); /* the reason */

@@ -201,7 +201,13 @@ for f in minilm-slice-e4m3 minilm-slice-e5m2 minilm-slice-bf16; do
         expect 0 - "" - -- info "$file" --json
         check "info --json $file" ""
         if command -v python3 >/dev/null; then
-            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert {"file_bytes","source_bytes","tensors"} <= set(d); assert all({"name","dtype","shape","elements","split","source_bytes","compressed_bytes","entropy_bound_bytes","exponent_entropy_bits"} <= set(t) for t in d["tensors"])' "$TMP/stdout" ||
+            python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert {"file_bytes","source_bytes","tensors"} <= set(d); assert all({"name","dtype","shape","elements","split","source_bytes","compressed_bytes","entropy_bound_bytes","exponent_entropy_bits","stream"} <= set(t) for t in d["tensors"])
+if d["kind"] == "ecf8":
+    assert d["format_version"] in ("1.0", "1.1", "1.2") and sum(s["bytes"] for s in d["sources"]) == d["source_bytes"], d
+    assert all((t["stream"] is None) == (t["split"] == "stored") for t in d["tensors"])
+    assert all(t["stream"]["chunks"] >= 1 and t["stream"]["layout"] in (0, 1) for t in d["tensors"] if t["stream"])
+else:
+    assert "format_version" not in d and all(t["stream"] is None for t in d["tensors"])' "$TMP/stdout" ||
                 fail "info --json $file: not the documented JSON"
         fi
     done

@@ -723,6 +723,54 @@ static void test_progress_within_tensor(void **state)
     free(d);
 }
 
+/* ecf8_file_open_index: the same tensors, geometry and format version as
+ * ecf8_file_open, no payloads in its infos (decoding them is an argument
+ * error, not a crash), and ecf8_file_read_tensor reads each from disk. */
+static void test_open_index(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    char *ecf = tu_strdup(tu_path(d, "oi.ecf8"));
+    for (unsigned layout = 0; layout <= 1; layout++) {
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.stream_layout = layout, o.overwrite = 1;
+        tu_compress_ok(tu_data_path(TU_SLICES[0]), ecf, &o);
+        ecf8_file *whole, *index;
+        assert_int_equal(ecf8_file_open(ecf, &whole), ECF8_OK);
+        assert_int_equal(ecf8_file_open_index(ecf, &index), ECF8_OK);
+        unsigned major, minor;
+        ecf8_file_format_version(index, &major, &minor);
+        assert_int_equal(major, 1);
+        assert_int_equal(minor, layout ? 2 : 1);
+        assert_int_equal(ecf8_file_tensor_count(index), ecf8_file_tensor_count(whole));
+        for (size_t i = 0; i < ecf8_file_tensor_count(whole); i++) {
+            ecf8_tensor_info a, b;
+            assert_int_equal(ecf8_file_tensor(whole, i, &a), ECF8_OK);
+            assert_int_equal(ecf8_file_tensor(index, i, &b), ECF8_OK);
+            assert_string_equal(a.name, b.name);
+            assert_int_equal(a.checksum, b.checksum);
+            assert_null(b.payload);
+            uint8_t *x = malloc(a.source_bytes + 1), *y = malloc(a.source_bytes + 1);
+            assert_int_equal(ecf8_file_read_tensor(whole, i, x, a.source_bytes, 1), ECF8_OK);
+            assert_int_equal(ecf8_file_read_tensor(index, i, y, a.source_bytes, 1), ECF8_OK);
+            assert_memory_equal(x, y, a.source_bytes);
+            if (b.split != ECF8_SPLIT_STORED) {
+                assert_int_equal(b.stream.stream_layout, layout);
+                assert_int_equal(b.stream.n_chunks, a.stream.n_chunks);
+                assert_null(b.stream.coded);
+                assert_int_equal(ecf8_stream_decode(&b.stream, y, a.source_bytes, 1), ECF8_ERR_ARGUMENT);
+                assert_int_equal(ecf8_stream_validate(&b.stream), ECF8_ERR_CORRUPT);
+            }
+            free(x), free(y);
+        }
+        ecf8_file_close(whole);
+        ecf8_file_close(index);
+    }
+    tu_remove_tree(d);
+    free(d), free(ecf);
+}
+
 /* ecf8_inspect_path reports the bytes of tensors analysed: from 0, one call
  * per tensor at least, ending at the sum of the tensors' sizes. */
 static void test_inspect_progress(void **state)
@@ -822,6 +870,7 @@ int main(void)
         cmocka_unit_test(test_sharded_decompress_all_or_nothing),
         cmocka_unit_test(test_progress_callback),
         cmocka_unit_test(test_progress_within_tensor),
+        cmocka_unit_test(test_open_index),
         cmocka_unit_test(test_inspect_progress),
         cmocka_unit_test(test_directory_odd_members),
     };

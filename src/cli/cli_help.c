@@ -61,7 +61,9 @@ static const command_help g_commands[] = {
       {"--wide", "add each tensor's byte counts, source and coded, to the table (default: bits per weight only)"},
       OPT_HELP},
      "Names are printed in full, in the last column.  An .ecf8 file is described from its index:\n"
-     "no tensor is decoded (no entropy figures; verify decodes).\n"},
+     "no tensor is decoded (no entropy figures; verify decodes).  Its --json also gives the\n"
+     "format version, the source files and each coded tensor's stream (layout, longest code,\n"
+     "chunk rows and columns, chunks).\n"},
     {"ls", "FILE.ecf8|FILE.safetensors [options]",
      "list the tensors, one line each: dtype, shape, bytes, split and the name (last, in full)",
      {{"--json", "print a JSON array instead of lines (default: lines)"}, OPT_HELP},

@@ -80,16 +80,51 @@ static void json_tensor_start(size_t i, const ecf8_tensor_report *t)
     print_shape(stdout, t, true);
 }
 
-static void print_json(const char *path, const ecf8_report *r)
+/* A container's facts beyond the report (f: its index, NULL for a
+ * .safetensors file): format version and source files. */
+static void print_json_container(const ecf8_file *f)
+{
+    unsigned major, minor;
+    ecf8_file_format_version(f, &major, &minor);
+    printf(", \"format_version\": \"%u.%u\", \"sources\": [", major, minor);
+    for (size_t i = 0; i < ecf8_file_source_count(f); i++) {
+        printf("%s{\"path\": ", i ? ", " : "");
+        const char *p = ecf8_file_source_path(f, i);
+        cli_json_string(stdout, p ? p : "");
+        printf(", \"bytes\": %llu}", (unsigned long long)ecf8_file_source_bytes(f, i));
+    }
+    printf("]");
+}
+
+/* Tensor i's stream: layout, longest code and chunking (null for a stored
+ * tensor or a .safetensors file). */
+static void print_json_stream(const ecf8_file *f, size_t i)
+{
+    ecf8_tensor_info t;
+    if (!f || ecf8_file_tensor(f, i, &t) || t.split == ECF8_SPLIT_STORED) {
+        printf(", \"stream\": null");
+        return;
+    }
+    const ecf8_stream *s = &t.stream;
+    printf(", \"stream\": {\"layout\": %u, \"code_bits\": %u, \"chunk_rows\": %llu, \"chunk_cols\": %llu, "
+           "\"chunks\": %llu}",
+           s->stream_layout, s->code_bits, (unsigned long long)s->chunk_rows,
+           (unsigned long long)s->chunk_cols, (unsigned long long)s->n_chunks);
+}
+
+static void print_json(const char *path, const ecf8_report *r, const ecf8_file *f)
 {
     printf("{\"file\": ");
     cli_json_string(stdout, path);
-    printf(", \"kind\": \"%s\", \"file_bytes\": %llu, \"source_bytes\": %llu, \"tensors\": [",
+    printf(", \"kind\": \"%s\", \"file_bytes\": %llu, \"source_bytes\": %llu",
            r->is_container ? "ecf8" : "safetensors", (unsigned long long)r->file_bytes,
            (unsigned long long)r->source_bytes);
+    if (f) print_json_container(f);
+    printf(", \"tensors\": [");
     for (size_t i = 0; i < r->n_tensors; i++) {
         const ecf8_tensor_report *t = &r->tensors[i];
         json_tensor_start(i, t);
+        print_json_stream(f, i);
         printf(", \"elements\": %llu, \"split\": \"%s\", \"source_bytes\": %llu, "
                "\"compressed_bytes\": %llu, \"entropy_bound_bytes\": ",
                (unsigned long long)t->n_elements, ecf8_split_name(t->split),
@@ -258,7 +293,16 @@ int cli_info(int argc, char **argv)
             print_histogram(path, &r.tensors[i], json);
         }
     } else if (json) {
-        print_json(path, &r);
+        /* The index again, for the facts the report does not carry. */
+        ecf8_file *f = NULL;
+        if (r.is_container && ecf8_file_open_index(path, &f)) f = NULL;
+        if (r.is_container && !f) {
+            const char *why = ecf8_last_error();
+            rc = cli_error("%s: %s", path, why[0] ? why : "cannot read the index");
+        } else {
+            print_json(path, &r, f);
+        }
+        ecf8_file_close(f);
     } else {
         print_table(path, &r, a.wide);
     }

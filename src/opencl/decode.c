@@ -325,6 +325,9 @@ static int tensor_create(cl_context context, cl_device_id device, cl_command_que
     int tst = ecf8_cl_tuning_read(tuning_in, &tuning);
     if (tst) return tst;
     unsigned width = ecf8_dtype_size(info->dtype);
+    if (info->split == ECF8_SPLIT_STORED && info->source_bytes && !info->payload)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': its payload is not in memory (a file opened "
+                         "with ecf8_file_open_index)", info->name ? info->name : "");
     if (info->split != ECF8_SPLIT_STORED && width == 0)
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': coded tensor of an uncoded dtype",
                          info->name ? info->name : "");
