@@ -18,6 +18,7 @@
 /* ---- bench decode ------------------------------------------------------------------- */
 typedef struct tensor_result {
     const char *name;
+    const char *kernel; /* the decode kernel that ran ("streams", "lanes", ...; NULL: stored) */
     ecf8_dtype dtype;
     ecf8_split split;
     uint64_t bytes, payload_bytes, zstd_bytes;
@@ -115,6 +116,7 @@ static int bench_tensor(bench_device *d, const ecf8_tensor_info *t, unsigned rep
         }
     }
     if (!st) r->wall_s = bench_median(times, repeat);
+    if (!st) r->kernel = ecf8_cl_tensor_kernel(ct, 0);
     if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, dev, n);
     if (!st && memcmp(dev, ref, n))
         st = ecf8_fail(ECF8_ERR_MISMATCH, "tensor '%s': device decode differs from the CPU decoder", t->name);
@@ -464,6 +466,7 @@ int main(int argc, char **argv)
             if (r->bytes < min_bytes) continue;
             printf("%s\n  {\"name\": ", first ? "" : ",");
             bench_json_string(stdout, r->name);
+            printf(", \"kernel\": \"%s\"", r->kernel ? r->kernel : "copy");
             printf(", \"dtype\": \"%s\", \"split\": \"%s\", \"bytes\": %llu, \"ecf8_ratio\": %.4f, "
                    "\"zstd_ratio\": %.4f, \"opencl_decode_gbps\": %.3f, \"opencl_decode_wall_gbps\": %.3f, "
                    "\"opencl_copy_gbps\": %.3f, \"cpu_decode_gbps\": %.3f, \"zstd_decode_gbps\": %.3f}",
@@ -476,19 +479,18 @@ int main(int argc, char **argv)
         }
         printf("\n]}\n");
     } else {
-        printf("%s on %s (%s), medians of %llu runs, GB/s of decoded output\n", path, caps.name,
-               caps.is_cpu ? "lanes kernel, pairs for FP8 tensors of under 16 chunks" : "coop kernel",
-               repeat);
-        printf("%-44s %-8s %10s %7s %7s %7s %7s %7s %7s\n", "tensor", "dtype", "bytes", "ocl",
-               "ocl+up", "copy", "cpu", "zstd", "ratio");
+        printf("%s on %s, medians of %llu runs, GB/s of decoded output\n", path, caps.name, repeat);
+        printf("%-44s %-8s %10s %7s %7s %7s %7s %7s %7s %s\n", "tensor", "dtype", "bytes", "ocl",
+               "ocl+up", "copy", "cpu", "zstd", "ratio", "kernel");
         for (size_t i = 0; i < nres; i++) {
             const tensor_result *r = &res[i];
             if (r->bytes < min_bytes) continue;
-            printf("%-44.44s %-8s %10llu %7.2f %7.2f %7.2f %7.2f %7.2f %7.3f\n", r->name,
+            printf("%-44.44s %-8s %10llu %7.2f %7.2f %7.2f %7.2f %7.2f %7.3f %s\n", r->name,
                    ecf8_dtype_name(r->dtype), (unsigned long long)r->bytes,
                    bench_gbps((double)r->bytes, r->kernel_s), bench_gbps((double)r->bytes, r->wall_s),
                    bench_gbps((double)r->bytes, r->copy_s), bench_gbps((double)r->bytes, r->cpu_s),
-                   bench_gbps((double)r->bytes, r->zstd_s), (double)r->payload_bytes / (double)r->bytes);
+                   bench_gbps((double)r->bytes, r->zstd_s), (double)r->payload_bytes / (double)r->bytes,
+                   r->kernel ? r->kernel : "copy");
         }
         for (int dt = 0; dt <= 4; dt++) {
             const totals *t = dt ? &by_dtype[dt] : &all;
