@@ -7,10 +7,12 @@
  * sets with -Wall -Werror: the source the vendor compilers build.  Where
  * the CUDA toolkit's ptxas is installed, the NVIDIA PTX is assembled for
  * sm_90 and every decode kernel must have no stack frame, no spill and at
- * most 64 registers (full occupancy headroom, GPU-DESIGN.md); the matmul
+ * most 64 registers (full occupancy headroom, GPU-DESIGN.md), and each
+ * decode kernel's static SASS instruction count is printed (cubin .text
+ * size / 16, read with readelf), so a change can be compared; the matmul
  * kernels' figures are printed (the GEMM keeps its accumulator tile in a
- * stack frame on GPUs today: the layout-1 fused matmul of issue 13 is to
- * remove it).  Also the CPU programs for AVX2 and AVX-512 hosts alike, so a
+ * stack frame on GPUs today; layout-1 weights run the raw-weight fallback
+ * on GPUs, see cl/matmul.cl).  Also the CPU programs for AVX2 and AVX-512 hosts alike, so a
  * warning only one kind of host would print is caught on either.  Skipped
  * where no clang with these targets is installed (scripts/install-deps.sh
  * installs clang-15 and libclc-15). */
@@ -62,6 +64,45 @@ typedef struct ptx_function {
     unsigned stack, spill_stores, spill_loads, registers;
 } ptx_function;
 
+/* Static SASS instruction counts of each decode kernel over its variants,
+ * so that a change can be compared: the size of its .text section in the
+ * cubin (readelf; nvdisasm is not needed) over 16 bytes, the sm_90
+ * instruction size (the count includes the padding after the last one). */
+typedef struct sass_count {
+    char program[32], kernel[64];
+    unsigned least, most, variants;
+} sass_count;
+
+static size_t sass_add(const char *cubin, const char *program, sass_count *c, size_t n, size_t max)
+{
+    char cmd[4400];
+    snprintf(cmd, sizeof cmd, "readelf -S -W '%s' 2>/dev/null", cubin);
+    FILE *p = popen(cmd, "r");
+    if (!p) return n;
+    char line[512];
+    while (fgets(line, sizeof line, p)) {
+        char *t = strstr(line, " .text.");
+        char name[64];
+        unsigned long addr, off, size;
+        if (!t || sscanf(t, " .text.%63s PROGBITS %lx %lx %lx", name, &addr, &off, &size) != 4) continue;
+        unsigned insns = (unsigned)(size / 16);
+        size_t k = 0;
+        while (k < n && (strcmp(c[k].program, program) || strcmp(c[k].kernel, name))) k++;
+        if (k == n) {
+            if (n == max) continue;
+            snprintf(c[k].program, sizeof c[k].program, "%s", program);
+            snprintf(c[k].kernel, sizeof c[k].kernel, "%s", name);
+            c[k].least = c[k].most = insns, c[k].variants = 0;
+            n++;
+        }
+        if (insns < c[k].least) c[k].least = insns;
+        if (insns > c[k].most) c[k].most = insns;
+        c[k].variants++;
+    }
+    pclose(p);
+    return n;
+}
+
 /* The per-function lines of `ptxas -v`. */
 static size_t parse_ptxas(const char *log, ptx_function *f, size_t max)
 {
@@ -104,10 +145,13 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
     one_per_shape(&all, &built);
 
     const char *dir = tu_temp_dir();
-    char src_path[4200], ptx_path[4200], log_path[4200], cmd[12000], what[600];
+    char src_path[4200], ptx_path[4200], log_path[4200], cubin_path[4200], cmd[12000], what[600];
     snprintf(src_path, sizeof src_path, "%s", tu_path(dir, "k.cl"));
     snprintf(ptx_path, sizeof ptx_path, "%s", tu_path(dir, "k.ptx"));
     snprintf(log_path, sizeof log_path, "%s", tu_path(dir, "log.txt"));
+    snprintf(cubin_path, sizeof cubin_path, "%s", tu_path(dir, "k.cubin"));
+    sass_count sass[32];
+    size_t n_sass = 0;
     size_t failed = 0, checked = 0;
     unsigned max_regs = 0;
     size_t mm_framed = 0;
@@ -136,13 +180,14 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
             continue;
         }
         if (!have_ptxas) continue;
-        snprintf(cmd, sizeof cmd, "ptxas -v -arch=sm_90 '%s' -o /dev/null >'%s' 2>&1", ptx_path,
-                 log_path);
+        snprintf(cmd, sizeof cmd, "ptxas -v -arch=sm_90 '%s' -o '%s' >'%s' 2>&1", ptx_path,
+                 cubin_path, log_path);
         snprintf(what, sizeof what, "%s.cl %s (ptxas sm_90)", built.program[i], built.opts[i]);
         if (!run_logged(cmd, log_path, what, first, sizeof first)) {
             failed++;
             continue;
         }
+        if (decode) n_sass = sass_add(cubin_path, built.program[i], sass, n_sass, 32);
         size_t n = 0;
         uint8_t *log = tu_read_file(log_path, &n);
         assert_non_null(log);
@@ -175,6 +220,9 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
                       mm_first);
     print_message("%zu GPU programs compiled for amdgcn and nvptx64; %zu decode kernels assembled "
                   "for sm_90, at most %u registers\n", built.n, checked, max_regs);
+    for (size_t k = 0; k < n_sass; k++)
+        print_message("sm_90 SASS, static: %s %s %u-%u instructions over its %u variants\n",
+                      sass[k].program, sass[k].kernel, sass[k].least, sass[k].most, sass[k].variants);
     if (failed) fail_msg("%zu GPU checks failed; first: %s", failed, first);
     if (have_ptxas) assert_true(checked > 0);
 }
