@@ -7,11 +7,20 @@
  * Reduction order (the contract; it depends only on (k-block, position),
  * never on chunking, lanes or work-group shape):
  *     acc = 0
- *     for each k-block b of 128 columns, ascending (the last may be shorter):
+ *     for each k-block b of SK columns, ascending (the last may be shorter):
  *         p = 0
  *         for k in the block, ascending:  p = fma(x[m, k], w[n, k], p)
- *         acc = fma(p, scale_inv[n / 128, b], acc)     (BF16: acc = acc + p)
+ *         acc = fma(p, scale[n >> SRS, b], acc)        (BF16: acc = acc + p)
  *     y[m, n] = acc
+ * SK = ECF8_MM_SK, 128 (default) or 32; SRS, the kernel argument, is log2 of
+ * the rows one scale row covers (7, 5 or 0).  The host widens every scale
+ * form to an F32 grid [ceil(N / 2^SRS), ceil(K / SK)] exactly
+ * (src/opencl/matmul.c): 128x128 F32 blocks (DeepSeek-V3) are that grid
+ * as stored (SK 128, SRS 7, the contract of 1.x unchanged); a scalar fills
+ * a 128x128 grid (SK 128, SRS 7); per-row scales a [N, ceil(K/128)] grid
+ * (SK 128, SRS 0); 32x32 blocks (SK 32, SRS 5) and 1x32 blocks (MXFP8:
+ * SK 32, SRS 0) keep their own grid, so the scale is applied once per
+ * 32-column sub-block.  BF16 weights have no scales: SK 128 always.
  * w[n, k] is the exact fp32 value of the stored FP8/BF16 element (FP8 NaN
  * becomes the quiet NaN 0x7FC00000 with the element's sign, E5M2 +-Inf stays
  * +-Inf).  FP_CONTRACT is off and every multiply-add is an explicit fma(), so
@@ -63,7 +72,8 @@
  * code + raw bits <= 6, 12, 25; the code length itself is the argument
  * tmask); ECF8_MM_LANES (0 = choose), ECF8_MM_IL, ECF8_MM_XBF16 (X is
  * bf16), ECF8_MM_MB (X rows per pass in gemm), ECF8_MM_GI, ECF8_MM_MMAX,
- * ECF8_MM_PREFETCH; ECF8_MM_STREAMS (the layout-1 kernels: ECF8_MM_IL is then
+ * ECF8_MM_PREFETCH; ECF8_MM_SK (scale block columns, 128 or 32: the
+ * contract above); ECF8_MM_STREAMS (the layout-1 kernels: ECF8_MM_IL is then
  * their sets of SVW chunks per work-item, default 1) and ECF8_MM_SRELOAD (a
  * second 64-bit load per word, for 15-bit FP8 codes).
  * Index arithmetic is 32-bit: the host keeps every buffer under 2 GiB. */
@@ -102,6 +112,16 @@
 #ifndef ECF8_MM_PREFETCH
 #define ECF8_MM_PREFETCH 64
 #endif
+#ifndef ECF8_MM_SK
+#define ECF8_MM_SK 128
+#endif
+#if ECF8_MM_SK != 128 && ECF8_MM_SK != 32
+#error "ECF8_MM_SK must be 128 or 32"
+#endif
+#if ECF8_MM_SK != 128 && ECF8_MM_WDT == 3
+#error "BF16 weights have no scales: ECF8_MM_SK is 128"
+#endif
+#define SUBS (128u / ECF8_MM_SK) /* scale blocks per 128-column block */
 
 #if defined(__has_builtin)
 #if __has_builtin(__builtin_ia32_gathersiv16si) && __has_builtin(__builtin_ia32_gathersiv16sf)
@@ -381,12 +401,19 @@ typedef float xtype;
 
 /* The common kernel arguments.  The weight is NB bands: CR rows each (the
  * last band may hold fewer) or, with SEGS > 1, one row cut into SEGS chunks
- * of CC columns.  NKB = ceil(K / 128), the scale row stride; RS, the raw
- * weights' row stride in elements (>= K). */
+ * of CC columns.  NKB = ceil(K / 128); RS, the raw weights' row stride in
+ * elements (>= K); SRS, the scale grid's row shift (scale row n >> SRS). */
 #define MM_ARGS                                                                   \
     READER_ARGS, __global const float *scale, __global const xtype *x, ulong x_off, \
         __global float *y, ulong y_off, uint M, uint N, uint K, uint CR, uint CC, \
-        uint SEGS, uint NKB, uint NB, uint RS
+        uint SEGS, uint NKB, uint NB, uint RS, uint SRS
+
+/* The scale grid's row stride: ceil(K / ECF8_MM_SK). */
+#if ECF8_MM_SK == 128
+#define SSTRIDE NKB
+#else
+#define SSTRIDE ((K + (ECF8_MM_SK - 1u)) / ECF8_MM_SK)
+#endif
 
 /* Lane group i of this work-item: its bands, clamped to the last one so
  * that every lane decodes a real chunk (and every loop runs the same number
@@ -426,12 +453,14 @@ typedef float xtype;
 #define AT_CHUNK_START(k0) ((k0) == 0)
 #endif
 
-inline vf scale_of(__global const float *scale, vu n, uint kb, uint NKB, uint N)
+/* The scale of rows n (clamped to the last row) for scale block kb; stride
+ * is the grid's row stride. */
+inline vf scale_of(__global const float *scale, vu n, uint kb, uint stride, uint N, uint SRS)
 {
 #if ECF8_MM_WDT == 3
     return (vf)(1.0f);
 #else
-    return GATHER_F32(scale, (min(n, (vu)(N - 1u)) >> 7) * NKB + kb);
+    return GATHER_F32(scale, (min(n, (vu)(N - 1u)) >> (vu)(SRS)) * stride + kb);
 #endif
 }
 
@@ -475,6 +504,16 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
             fma((vf)(X_LOAD(x, j_ * K + k0 + (kk))), w_, p[i][j_]);               \
     } while (0)
 
+/* Columns per reader call: 64, or one scale block of 32 (which ends at each
+ * call); a 128-column block ends where its second half of 64 does. */
+#if ECF8_MM_SK == 128
+#define GEMV_STEP 64u
+#define GEMV_BLOCK_END(k0) ((k0) & 64u)
+#else
+#define GEMV_STEP ((uint)ECF8_MM_SK)
+#define GEMV_BLOCK_END(k0) 1
+#endif
+
 #define DEFINE_GEMV(MD)                                                           \
     __kernel void ecf8_mm_gemv##MD(MM_ARGS)                                       \
     {                                                                             \
@@ -488,14 +527,15 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
             vf acc[ECF8_MM_IL][MD], p[ECF8_MM_IL][MD];                            \
             for (int i = 0; i < ECF8_MM_IL; i++)                                  \
                 for (int j = 0; j < MD; j++) acc[i][j] = p[i][j] = (vf)(0.0f);    \
-            for (uint k0 = 0; k0 < K; k0 += 64) {                                 \
-                uint ne = min(64u, K - k0);                                       \
+            for (uint k0 = 0; k0 < K; k0 += GEMV_STEP) {                          \
+                uint ne = min(GEMV_STEP, K - k0);                                 \
                 if (AT_CHUNK_START(k0)) SEEK(r, bands, row, k0);                  \
                 READER_PREFETCH(r);                                               \
                 READER_BLOCK(r, ne, GEMV_CONSUME);                                \
-                if ((k0 & 64u) || k0 + 64 >= K) {                                 \
+                if (GEMV_BLOCK_END(k0) || k0 + GEMV_STEP >= K) {                  \
                     for (int i = 0; i < ECF8_MM_IL; i++) {                        \
-                        vf s = scale_of(scale, bands[i] * CR + row, k0 >> 7, NKB, N); \
+                        vf s = scale_of(scale, bands[i] * CR + row, k0 / ECF8_MM_SK, \
+                                        SSTRIDE, N, SRS);                         \
                         for (int j = 0; j < MD; j++) {                            \
                             acc[i][j] = block_accumulate(acc[i][j], p[i][j], s);  \
                             p[i][j] = (vf)(0.0f);                                 \
@@ -548,17 +588,24 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
                 /* ECF8_MM_GI lane groups share each X value: ECF8_MM_GI * ECF8_MM_MB multiply-adds
                  * per ECF8_MM_GI + ECF8_MM_MB loads. */
                 for (int i0 = 0; i0 < ECF8_MM_IL; i0 += ECF8_MM_GI) {
-                    vf s[ECF8_MM_GI];
+                    vf s[ECF8_MM_GI][SUBS];
                     for (int g = 0; g < ECF8_MM_GI; g++)
-                        s[g] = scale_of(scale, bands[i0 + g] * CR + row, k0 >> 7, NKB, N);
+                        for (uint q = 0; q < SUBS; q++)
+                            s[g][q] = scale_of(scale, bands[i0 + g] * CR + row,
+                                               min(k0 / ECF8_MM_SK + q, SSTRIDE - 1u), SSTRIDE,
+                                               N, SRS);
                     for (uint mb = 0; mb < mn; mb += ECF8_MM_MB) {
                         __global const xtype *xr[ECF8_MM_MB];
                         for (int j = 0; j < ECF8_MM_MB; j++)
                             xr[j] = x + (m0 + min(mb + (uint)j, mn - 1u)) * K + k0;
+                        /* one pass per scale block of the 128 columns */
+                        for (uint q = 0; q < SUBS; q++) {
+                        uint ks = q * ECF8_MM_SK, ke = min(ks + ECF8_MM_SK, ne);
+                        if (ks >= ne) break;
                         vf p[ECF8_MM_GI][ECF8_MM_MB];
                         for (int g = 0; g < ECF8_MM_GI; g++)
                             for (int j = 0; j < ECF8_MM_MB; j++) p[g][j] = (vf)(0.0f);
-                        for (uint kk = 0; kk < ne; kk++) {
+                        for (uint kk = ks; kk < ke; kk++) {
                             vf wv[ECF8_MM_GI];
 #pragma unroll
                             for (int g = 0; g < ECF8_MM_GI; g++)
@@ -575,7 +622,8 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
                             for (int j = 0; j < ECF8_MM_MB; j++)
                                 if (mb + (uint)j < mn)
                                     acc[i0 + g][mb + j] =
-                                        block_accumulate(acc[i0 + g][mb + j], p[g][j], s[g]);
+                                        block_accumulate(acc[i0 + g][mb + j], p[g][j], s[g][q]);
+                        }
                     }
                 }
             }
@@ -753,17 +801,19 @@ inline void s_word(sf *v, su *p, su la, su pb, uint w, __global const uchar *cod
 #endif
 }
 
-/* The scales of set i's rows (bands * CR + row) for k-block kb. */
-inline sf s_scale(__global const float *scale, uint i, uint row, uint kb, uint CR, uint NKB,
-                  uint N, uint NB)
+/* The scales of set i's rows (bands * CR + row) for scale block kb of a
+ * grid of row stride `stride`. */
+inline sf s_scale(__global const float *scale, uint i, uint row, uint kb, uint CR, uint stride,
+                  uint N, uint NB, uint SRS)
 {
 #if ECF8_MM_WDT == 3
-    (void)scale, (void)i, (void)row, (void)kb, (void)CR, (void)NKB, (void)N, (void)NB;
+    (void)scale, (void)i, (void)row, (void)kb, (void)CR, (void)stride, (void)N, (void)NB,
+        (void)SRS;
     return (sf)(1.0f);
 #else
     su b = min((su)(((uint)get_global_id(0) * SIL + i) * SVW) + S_LANES, (su)(NB - 1u));
     su n = min(b * CR + row, (su)(N - 1u));
-    return SG(sf, S_SC, (n >> 7) * NKB + kb);
+    return SG(sf, S_SC, (n >> (su)(SRS)) * stride + kb);
 #endif
 }
 
@@ -801,6 +851,36 @@ inline void s_store(__global float *y, uint i, uint row, sf v, uint CR, uint N, 
         }                                                                          \
     } while (0)
 
+/* The contract's scale step in the GEMV: once per 128-column block
+ * (SK 128), or, for FP8 with SK 32, after each 8 lanes of a step (a step of
+ * the 32 lanes is the block's 128 columns, 4 per lane). */
+#if ECF8_MM_SK == 128
+#define S_SUB_FLUSH(l, MD) ((void)0)
+#define S_BLOCK_FLUSH(MD)                                                          \
+    do {                                                                           \
+        for (int i = 0; i < SIL; i++) {                                            \
+            sf s = s_scale(scale, i, row, kb, CR, NKB, N, NB, SRS);                \
+            for (int m = 0; m < MD; m++) acc[i][m] = s_accumulate(acc[i][m], pp[i][m], s); \
+        }                                                                          \
+    } while (0)
+#else
+#define S_LANES_PER_SUB (ECF8_MM_SK / SQ)
+#define S_SUB_FLUSH(l, MD)                                                         \
+    do {                                                                           \
+        if ((l) % S_LANES_PER_SUB == S_LANES_PER_SUB - 1u) {                       \
+            for (int i = 0; i < SIL; i++) {                                        \
+                sf s = s_scale(scale, i, row, kb * SUBS + (l) / S_LANES_PER_SUB, CR, \
+                               SSTRIDE, N, NB, SRS);                               \
+                for (int m = 0; m < MD; m++) {                                     \
+                    acc[i][m] = s_accumulate(acc[i][m], pp[i][m], s);              \
+                    pp[i][m] = (sf)(0.0f);                                         \
+                }                                                                  \
+            }                                                                      \
+        }                                                                          \
+    } while (0)
+#define S_BLOCK_FLUSH(MD) ((void)0)
+#endif
+
 #define DEFINE_SGEMV(MD)                                                           \
     __kernel void ecf8_mm_sgemv##MD(MM_ARGS)                                       \
     {                                                                              \
@@ -833,12 +913,10 @@ inline void s_store(__global float *y, uint i, uint row, sf v, uint CR, uint N, 
                                                    v[j], pp[i][m]);                \
                             }                                                      \
                         }                                                          \
+                        S_SUB_FLUSH(l, MD);                                        \
                     }                                                              \
                 }                                                                  \
-                for (int i = 0; i < SIL; i++) {                                    \
-                    sf s = s_scale(scale, i, row, kb, CR, NKB, N, NB);             \
-                    for (int m = 0; m < MD; m++) acc[i][m] = s_accumulate(acc[i][m], pp[i][m], s); \
-                }                                                                  \
+                S_BLOCK_FLUSH(MD);                                                 \
             }                                                                      \
             for (int i = 0; i < SIL; i++)                                          \
                 for (int m = 0; m < MD; m++) s_store(y + m * N, i, row, acc[i][m], CR, N, NB); \
@@ -879,22 +957,26 @@ __kernel void ecf8_mm_sgemm(MM_ARGS)
                     }
                 }
                 for (int i = 0; i < SIL; i++) {
-                    sf s = s_scale(scale, i, row, kb, CR, NKB, N, NB);
+                    sf s[SUBS];
+                    for (uint q = 0; q < SUBS; q++)
+                        s[q] = s_scale(scale, i, row, kb * SUBS + q, CR, SSTRIDE, N, NB, SRS);
                     for (uint mb = 0; mb < mn; mb += ECF8_MM_MB) {
                         __global const xtype *xr[ECF8_MM_MB];
                         for (int j = 0; j < ECF8_MM_MB; j++)
                             xr[j] = x + (m0 + min(mb + (uint)j, mn - 1u)) * K + kb * 128u;
-                        sf pq[ECF8_MM_MB];
-                        for (int j = 0; j < ECF8_MM_MB; j++) pq[j] = (sf)(0.0f);
-                        for (uint kk = 0; kk < 128u; kk++) {
-                            sf wv = wb[i][kk];
+                        for (uint q = 0; q < SUBS; q++) { /* per scale block */
+                            sf pq[ECF8_MM_MB];
+                            for (int j = 0; j < ECF8_MM_MB; j++) pq[j] = (sf)(0.0f);
+                            for (uint kk = q * ECF8_MM_SK; kk < (q + 1u) * ECF8_MM_SK; kk++) {
+                                sf wv = wb[i][kk];
 #pragma unroll
+                                for (int j = 0; j < ECF8_MM_MB; j++)
+                                    pq[j] = fma((sf)(X_LOAD(xr[j], kk)), wv, pq[j]);
+                            }
                             for (int j = 0; j < ECF8_MM_MB; j++)
-                                pq[j] = fma((sf)(X_LOAD(xr[j], kk)), wv, pq[j]);
+                                if (mb + (uint)j < mn)
+                                    acc[i][mb + j] = s_accumulate(acc[i][mb + j], pq[j], s[q]);
                         }
-                        for (int j = 0; j < ECF8_MM_MB; j++)
-                            if (mb + (uint)j < mn)
-                                acc[i][mb + j] = s_accumulate(acc[i][mb + j], pq[j], s);
                     }
                 }
             }
@@ -926,20 +1008,22 @@ DEFINE_FP8_VALUES(dq, uint16, float16, as_uint16, as_float16, convert_float16)
 typedef float16 dq_float;
 #endif
 
-/* Raw weights [N, K] -> fp32 w * scale_inv (rounded once), row-major, for a
+/* Raw weights [N, K] -> fp32 w * scale (rounded once), row-major, for a
  * stock SGEMM.  2-D range (ceil(K / 16), N): 16 columns per work-item, which
- * never straddle a 128-column scale block. */
+ * never straddle a scale block (of 128 or 32 columns).  NKB here is the
+ * scale grid's row stride, SRS its row shift. */
 __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *scale,
-                              __global float *out, ulong out_off, uint N, uint K, uint NKB)
+                              __global float *out, ulong out_off, uint N, uint K, uint NKB,
+                              uint SRS)
 {
     uint k0 = (uint)get_global_id(0) * 16u, n = (uint)get_global_id(1);
     if (k0 >= K || n >= N) return;
     size_t i = (size_t)n * K + k0;
     out += out_off;
 #if ECF8_MM_WDT == 3
-    (void)scale, (void)NKB; /* BF16 weights carry no scales */
+    (void)scale, (void)NKB, (void)SRS; /* BF16 weights carry no scales */
 #else
-    float s = scale[(n >> 7) * NKB + (k0 >> 7)];
+    float s = scale[(n >> SRS) * NKB + k0 / ECF8_MM_SK];
 #endif
     if (k0 + 16u <= K) {
         for (uint h = 0; h < 16u; h += DQ_VW) {

@@ -307,17 +307,25 @@ ECF8_API int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue que
 
 /* ---- fused decode + matmul ----------------------------------------------- */
 /* Y[m, n] = X[m, k] * W[n, k]^T for a Linear weight W (2-D, F8_E4M3 or
- * F8_E5M2 with its [ceil(n/128), ceil(k/128)] F32 block scales `scale_inv`,
- * or BF16 with scale_inv NULL).  X and Y are row-major fp32 (X may be BF16
- * with ECF8_CL_INPUT_BF16).  The fused engine decodes only the tiles it
- * multiplies; the uncompressed engine reads the same weights stored raw and
+ * F8_E5M2 with its scale tensor `scale_inv`, the dequantised weight being
+ * w * scale, or BF16 with scale_inv NULL).  Scale forms: dtype F32, BF16,
+ * F16 (stored or coded), F8_E8M0 or U8 read as E8M0 (2^(e - 127), 255 NaN);
+ * shape [] or [1] (scalar), [n] or [n, 1] (per row), or blocks
+ * [ceil(n/bn), ceil(k/bk)] of bn x bk = 128x128, 32x32 or 1x32 (MXFP8),
+ * edge blocks partial.  The host widens them to F32 exactly.  X and Y
+ * are row-major fp32 (X may be BF16 with ECF8_CL_INPUT_BF16).  The fused
+ * engine decodes only the tiles it multiplies; the uncompressed engine reads the same weights stored raw and
  * uses the same reduction order, so both give bit-identical Y.
  *
- * Reduction order (both engines, any batch size): for each 128-column block
- * b, p = sum over its columns in ascending order of fma(x, w, p) with w the
- * exact fp32 value of the stored element; then acc = fma(p, scale_inv[n/128,
- * b], acc) (BF16: acc + p).  FP8 NaN codes read as a quiet NaN, E5M2 +-Inf
- * as +-Inf, subnormals exactly. */
+ * Reduction order (both engines, any batch size): for each k-block b of SK
+ * columns, p = sum over its columns in ascending order of fma(x, w, p) with
+ * w the exact fp32 value of the stored element; then acc = fma(p, s, acc)
+ * with s the scale of row n and block b (BF16: acc + p).  SK is 128 for
+ * 128x128 blocks, scalars and per-row scales (the 1.x contract: F32 128x128
+ * scales give the Y they always gave; a scalar or per-row scale gives the Y
+ * of the 128x128 grid holding its values), 32 for 32x32 and 1x32 blocks.
+ * FP8 NaN codes read as a quiet NaN, E5M2 +-Inf as +-Inf, subnormals
+ * exactly; NaN, Inf and zero scales enter the fma as they are. */
 typedef enum ecf8_cl_engine {
     ECF8_CL_ENGINE_FUSED = 0,
     ECF8_CL_ENGINE_UNCOMPRESSED = 1
@@ -349,8 +357,9 @@ typedef struct ecf8_cl_matmul ecf8_cl_matmul;
  * Then the fused engine uploads the compressed payload and a decode table;
  * the uncompressed engine uploads the raw elements of that host decode as
  * its baseline.  Shapes: W [n, k] with n, k >= 1 and every device buffer
- * under 2 GiB; scale_inv F32 [ceil(n/128), ceil(k/128)] for FP8, NULL for
- * BF16 (ECF8_ERR_SHAPE / ECF8_ERR_ARGUMENT otherwise).  A stored (uncoded)
+ * under 2 GiB; scale_inv in one of the forms above for FP8 (another shape
+ * or dtype: ECF8_ERR_SHAPE, the message naming the tensor and the shapes
+ * W takes), NULL for BF16 (ECF8_ERR_ARGUMENT otherwise).  A stored (uncoded)
  * W is accepted: the fused engine then reads it raw.  Blocking.  One object
  * must not be used by two threads at once. */
 ECF8_API int ecf8_cl_matmul_create(cl_context context, cl_device_id device,

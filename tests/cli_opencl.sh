@@ -166,6 +166,90 @@ def body(path):
 assert body(sys.argv[1] + "/y-fused-x1.npy") == body(sys.argv[1] + "/y-fused-x3.npy")[: 384 * 4]
 PY
 
+# ---- scale forms of other families ----------------------------------------------
+# A small file in the compressed-tensors / MXFP8 conventions: U8 (E8M0) 1x32
+# blocks [N, K/32], BF16 per-row [N, 1], F8_E8M0 32x32 blocks, and a scale
+# of no form.  Both engines give the same Y, which matches a float64
+# reference of q * scale.
+python3 - "$TMP/forms.safetensors" <<'PY' || fail "building forms.safetensors"
+import json, random, struct, sys
+rng = random.Random(3)
+def e4m3(b):
+    s, e, m = b >> 7, b >> 3 & 15, b & 7
+    v = (m / 8.0) * 2.0 ** -6 if e == 0 else (1 + m / 8.0) * 2.0 ** (e - 7)
+    return -v if s else v
+tensors = []
+def weight(name, n, k):
+    data = bytes((rng.randrange(0x20, 0x48) | (rng.randrange(2) << 7)) for _ in range(n * k))
+    tensors.append((name, "F8_E4M3", [n, k], data))
+weight("mx.weight", 40, 96)
+tensors.append(("mx.weight_scale", "U8", [40, 3], bytes(rng.randrange(118, 124) for _ in range(120))))
+weight("pc.weight", 48, 96)
+tensors.append(("pc.weight_scale", "BF16", [48, 1],
+                b"".join(struct.pack("<H", (rng.randrange(118, 124) << 7) | rng.randrange(128)) for _ in range(48))))
+weight("v4.weight", 40, 96)
+tensors.append(("v4.scale", "F8_E8M0", [2, 3], bytes(rng.randrange(118, 124) for _ in range(6))))
+weight("bad.weight", 40, 96)
+tensors.append(("bad.weight_scale", "F32", [5, 5], b"\0\0\x80\x3f" * 25))
+header, off, blob = {}, 0, b""
+for name, dt, shape, data in tensors:
+    header[name] = {"dtype": dt, "shape": shape, "data_offsets": [off, off + len(data)]}
+    off += len(data)
+    blob += data
+h = json.dumps(header).encode()
+h += b" " * (-len(h) % 8)
+open(sys.argv[1], "wb").write(struct.pack("<Q", len(h)) + h + blob)
+PY
+npy "$TMP/x96.npy" "<f4" "(2, 96)" 0
+run "compress forms" compress "$TMP/forms.safetensors" "$TMP/forms.ecf8" &&
+    run "compress forms --layout 1" compress --layout 1 "$TMP/forms.safetensors" "$TMP/forms1.ecf8"
+for f in forms forms1; do
+    for t in mx pc v4; do
+        for engine in fused uncompressed; do
+            run "matmul $f $t.weight $engine" matmul "$TMP/$f.ecf8" --tensor "$t.weight" \
+                --input "$TMP/x96.npy" --output "$TMP/y-$f-$t-$engine.npy" --engine "$engine"
+        done
+        cmp -s "$TMP/y-$f-$t-fused.npy" "$TMP/y-$f-$t-uncompressed.npy" ||
+            fail "matmul $f $t.weight: fused and uncompressed Y differ"
+    done
+    refused "matmul $f bad.weight (scale of no form)" "$TMP/$f.ecf8" \
+        "scale tensor 'bad.weight_scale' has shape [5, 5], weight 'bad.weight' [40, 96] takes a scalar" \
+        "$TMP/y-bad.npy" matmul "$TMP/$f.ecf8" --tensor bad.weight --input "$TMP/x96.npy" \
+        --output "$TMP/y-bad.npy"
+done
+python3 - "$TMP" <<'PY' || fail "matmul of the scale forms: Y is not q * scale"
+import json, struct, sys
+d = sys.argv[1]
+src = open(d + "/forms.safetensors", "rb").read()
+n = struct.unpack_from("<Q", src)[0]
+hdr = json.loads(src[8 : 8 + n])
+raw = lambda name: src[8 + n + hdr[name]["data_offsets"][0] : 8 + n + hdr[name]["data_offsets"][1]]
+def e4m3(b):
+    s, e, m = b >> 7, b >> 3 & 15, b & 7
+    v = (m / 8.0) * 2.0 ** -6 if e == 0 else (1 + m / 8.0) * 2.0 ** (e - 7)
+    return -v if s else v
+def npy(path):
+    b = open(path, "rb").read()
+    hl = struct.unpack_from("<H", b, 8)[0]
+    return struct.unpack("<%df" % ((len(b) - 10 - hl) // 4), b[10 + hl :])
+x = npy(d + "/x96.npy")
+scales = {
+    "mx": lambda r, c, s=raw("mx.weight_scale"): 2.0 ** (s[r * 3 + c // 32] - 127),
+    "pc": lambda r, c, s=raw("pc.weight_scale"): struct.unpack("<f", b"\0\0" + s[2 * r : 2 * r + 2])[0],
+    "v4": lambda r, c, s=raw("v4.scale"): 2.0 ** (s[(r // 32) * 3 + c // 32] - 127),
+}
+for f in ("forms", "forms1"):
+    for t, sc in scales.items():
+        w = raw(t + ".weight")
+        rows = hdr[t + ".weight"]["shape"][0]
+        y = npy("%s/y-%s-%s-fused.npy" % (d, f, t))
+        for m in range(2):
+            for r in range(rows):
+                terms = [x[m * 96 + c] * e4m3(w[r * 96 + c]) * sc(r, c) for c in range(96)]
+                ref, mag = sum(terms), sum(abs(v) for v in terms)
+                assert abs(y[m * rows + r] - ref) <= 40 * 2.0 ** -24 * mag + 1e-30, (f, t, m, r, y[m * rows + r], ref)
+PY
+
 # ---- bad inputs --------------------------------------------------------------------
 y=$TMP/out/y.npy
 mkdir -p "$TMP/out"

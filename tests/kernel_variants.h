@@ -6,7 +6,8 @@
  * with the cooperative kernel forced, in both stream layouts (each kernel
  * is a program of its own: decode_portable, decode_coop, decode_lanes,
  * decode_pairs, decode_streams for layout 1), and the matmul
- * programs of every dtype, split, code length group and X type. */
+ * programs of every dtype, split, code length group, X type and scale
+ * block width (128 or 32 columns). */
 #ifndef ECF8_TEST_KERNEL_VARIANTS_H
 #define ECF8_TEST_KERNEL_VARIANTS_H
 
@@ -84,19 +85,21 @@ static void matmul_variants(variants *v)
     static const ecf8_dtype mm_dtypes[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_F8_E5M2, ECF8_DTYPE_BF16};
     char opts[400];
     for (size_t d = 0; d < sizeof mm_dtypes / sizeof mm_dtypes[0]; d++)
-        for (int xbf16 = 0; xbf16 <= 1; xbf16++) {
-            ecf8_cl_matmul_program_options(mm_dtypes[d], NULL, 0, 0, xbf16, NULL, opts, sizeof opts);
-            add_variant(v, "matmul", opts);
-            for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
-                ecf8_split_layout l;
-                if (ecf8_split_layout_get(mm_dtypes[d], splits[p], &l)) continue;
-                for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++) {
-                    ecf8_cl_matmul_program_options(mm_dtypes[d], &l, code_bits, 1, xbf16, NULL, opts,
-                                                   sizeof opts);
-                    add_variant(v, "matmul", opts);
+        for (int xbf16 = 0; xbf16 <= 1; xbf16++)
+            for (unsigned sk = 128; sk >= 32; sk /= 4) { /* scale blocks of 128 or 32 columns */
+                ecf8_cl_matmul_program_options(mm_dtypes[d], NULL, 0, 0, xbf16, sk, NULL, opts,
+                                               sizeof opts);
+                add_variant(v, "matmul", opts);
+                for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
+                    ecf8_split_layout l;
+                    if (ecf8_split_layout_get(mm_dtypes[d], splits[p], &l)) continue;
+                    for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++) {
+                        ecf8_cl_matmul_program_options(mm_dtypes[d], &l, code_bits, 1, xbf16, sk,
+                                                       NULL, opts, sizeof opts);
+                        add_variant(v, "matmul", opts);
+                    }
                 }
             }
-        }
 }
 
 /* The layout-1 (lane streams) fused matmul programs: CPU devices only. */
@@ -109,11 +112,12 @@ static void matmul_streams_variants(variants *v)
             for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
                 ecf8_split_layout l;
                 if (ecf8_split_layout_get(mm_dtypes[d], splits[p], &l)) continue;
-                for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++) {
-                    ecf8_cl_matmul_streams_options(mm_dtypes[d], &l, code_bits, xbf16, NULL, opts,
-                                                   sizeof opts);
-                    add_variant(v, "matmul", opts);
-                }
+                for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++)
+                    for (unsigned sk = 128; sk >= 32; sk /= 4) {
+                        ecf8_cl_matmul_streams_options(mm_dtypes[d], &l, code_bits, xbf16, sk, NULL,
+                                                       opts, sizeof opts);
+                        add_variant(v, "matmul", opts);
+                    }
             }
 }
 

@@ -5,8 +5,10 @@
  * segments, partial last band), zero and NaN/Inf weights, a real
  * checkpoint's Linear weights, and the validation errors; weights in stream
  * layout 1 (lane streams) against the uncompressed kernel and layout 0,
- * through the lane-stream kernels and the raw-weight fallback.  Skips when
- * no OpenCL device exists. */
+ * through the lane-stream kernels and the raw-weight fallback; every scale
+ * form of the FP8 families (F32/BF16/F16/E8M0/U8 scalars, per-row scales,
+ * 128x128, 32x32 and 1x32 blocks) on real and synthetic weights, and the
+ * scale shapes and dtypes refused.  Skips when no OpenCL device exists. */
 #include "testutil.h"
 
 #include "ecf8_cl.h"
@@ -626,6 +628,406 @@ static void test_dequantize(void **state)
     weight_free(&w);
 }
 
+/* ---- scale forms (issue 14) ------------------------------------------------------ */
+/* The scale dtypes and layouts of the FP8 families (ecf8.h's table): each
+ * built as a tensor of its own from exact values, the weight multiplied
+ * with both engines (bit for bit, both stream layouts, M = 1 and 64) and
+ * checked against a float64 reference that applies the family's
+ * convention (w = q * scale) straight from the stored scale bytes. */
+enum { SD_F32, SD_BF16, SD_F16, SD_E8M0, SD_U8, SD_COUNT };
+static const char *const sd_names[SD_COUNT] = {"F32", "BF16", "F16", "F8_E8M0", "U8"};
+static const unsigned sd_size[SD_COUNT] = {4, 2, 2, 1, 1};
+enum { SL_SCALAR0, SL_SCALAR1, SL_ROW1, SL_ROW2, SL_B128, SL_B32, SL_MX, SL_COUNT };
+static const char *const sl_names[SL_COUNT] = {"[]", "[1]", "[N]", "[N,1]", "128x128", "32x32", "1x32"};
+
+typedef struct scale_form {
+    int sd, sl;
+    unsigned ndim;
+    uint64_t shape[2];
+    size_t count;
+    uint8_t *bytes;      /* stored elements */
+    ecf8_encoded *enc;   /* BF16/F16 coded by ecf8 (coded = 1) */
+    ecf8_tensor_info info;
+} scale_form;
+
+/* The scale value of stored element i, decoded here independently of the
+ * library (float64; E8M0: 2^(e - 127), 255 NaN). */
+static double sf_value(const scale_form *f, size_t i)
+{
+    const uint8_t *b = f->bytes;
+    switch (f->sd) {
+    case SD_F32: {
+        float v;
+        memcpy(&v, b + 4 * i, 4);
+        return v;
+    }
+    case SD_BF16: {
+        uint32_t u = (uint32_t)(b[2 * i] | b[2 * i + 1] << 8) << 16;
+        float v;
+        memcpy(&v, &u, 4);
+        return v;
+    }
+    case SD_F16: {
+        unsigned h = b[2 * i] | b[2 * i + 1] << 8, e = h >> 10 & 31, m = h & 1023;
+        double v = e == 31 ? (m ? NAN : INFINITY) : e ? ldexp(1024 + m, (int)e - 25) : ldexp(m, -24);
+        return h >> 15 ? -v : v;
+    }
+    default:
+        return b[i] == 255 ? NAN : ldexp(1.0, (int)b[i] - 127);
+    }
+}
+
+/* Scale of weight element (r, c) under the form (row/column block). */
+static double sf_at(const scale_form *f, size_t r, size_t c, size_t k)
+{
+    switch (f->sl) {
+    case SL_SCALAR0: case SL_SCALAR1: return sf_value(f, 0);
+    case SL_ROW1: case SL_ROW2: return sf_value(f, r);
+    case SL_B128: return sf_value(f, (r / 128) * ((k + 127) / 128) + c / 128);
+    case SL_B32: return sf_value(f, (r / 32) * ((k + 31) / 32) + c / 32);
+    default: return sf_value(f, r * ((k + 31) / 32) + c / 32);
+    }
+}
+
+/* A scale tensor of dtype sd and layout sl for W [n, k], values in
+ * [2^-12, 2^-6) (finite, exact in every dtype); coded: BF16/F16 coded by
+ * ecf8 where it compresses. */
+static void sf_make(scale_form *f, int sd, int sl, size_t n, size_t k, uint64_t seed, int coded)
+{
+    memset(f, 0, sizeof *f);
+    f->sd = sd, f->sl = sl;
+    switch (sl) {
+    case SL_SCALAR0: f->ndim = 0; break;
+    case SL_SCALAR1: f->ndim = 1, f->shape[0] = 1; break;
+    case SL_ROW1: f->ndim = 1, f->shape[0] = n; break;
+    case SL_ROW2: f->ndim = 2, f->shape[0] = n, f->shape[1] = 1; break;
+    case SL_B128: f->ndim = 2, f->shape[0] = (n + 127) / 128, f->shape[1] = (k + 127) / 128; break;
+    case SL_B32: f->ndim = 2, f->shape[0] = (n + 31) / 32, f->shape[1] = (k + 31) / 32; break;
+    default: f->ndim = 2, f->shape[0] = n, f->shape[1] = (k + 31) / 32; break;
+    }
+    f->count = 1;
+    for (unsigned i = 0; i < f->ndim; i++) f->count *= f->shape[i];
+    size_t es = sd_size[sd];
+    f->bytes = malloc(f->count * es);
+    assert_non_null(f->bytes);
+    uint64_t s = seed | 1;
+    for (size_t i = 0; i < f->count; i++) {
+        uint64_t r = tu_rand(&s);
+        unsigned e = 115 + (unsigned)(r % 6); /* 2^-12 .. 2^-7 */
+        if (sd == SD_F32) {
+            uint32_t u = e << 23 | (uint32_t)(r >> 20 & 0x7FFFFF);
+            memcpy(f->bytes + 4 * i, &u, 4);
+        } else if (sd == SD_BF16) {
+            unsigned h = e << 7 | (unsigned)(r >> 30 & 0x7F);
+            f->bytes[2 * i] = (uint8_t)h, f->bytes[2 * i + 1] = (uint8_t)(h >> 8);
+        } else if (sd == SD_F16) {
+            unsigned h = (e - 112) << 10 | (unsigned)(r >> 30 & 0x3FF);
+            f->bytes[2 * i] = (uint8_t)h, f->bytes[2 * i + 1] = (uint8_t)(h >> 8);
+        } else {
+            f->bytes[i] = (uint8_t)e;
+        }
+    }
+    ecf8_tensor_info *t = &f->info;
+    t->name = "test.weight_scale";
+    t->dtype_name = sd_names[sd];
+    t->dtype = sd == SD_BF16 ? ECF8_DTYPE_BF16 : sd == SD_F16 ? ECF8_DTYPE_F16 : ECF8_DTYPE_OTHER;
+    if (coded && (sd == SD_BF16 || sd == SD_F16) && f->ndim == 2) {
+        assert_int_equal(ecf8_tensor_encode(t->dtype, f->bytes, f->shape[0], f->shape[1], NULL, &f->enc),
+                         ECF8_OK);
+        assert_int_equal(ecf8_encoded_tensor_info(f->enc, t->name, t->dtype, f->bytes, f->shape[0],
+                                                  f->shape[1], t), ECF8_OK);
+        t->dtype_name = sd_names[sd];
+    } else {
+        t->split = ECF8_SPLIT_STORED;
+        t->payload = f->bytes;
+        t->payload_bytes = f->count * es;
+    }
+    t->ndim = f->ndim;
+    t->shape[0] = f->shape[0], t->shape[1] = f->shape[1];
+    t->n_elements = f->count;
+    t->source_bytes = f->count * es;
+    t->checksum = XXH3_64bits(f->bytes, f->count * es);
+}
+
+static void sf_free(scale_form *f)
+{
+    ecf8_encoded_free(f->enc);
+    free(f->bytes);
+}
+
+/* Checks y against sum_k x q s in float64 within the fp32 bound of the
+ * contract: blocks of sk columns, then one fma per block. */
+static void check_reference_form(ecf8_dtype dt, const uint8_t *w, const scale_form *f, const float *x,
+                                 const float *y, size_t m, size_t n, size_t k)
+{
+    size_t sk = f->sl == SL_B32 || f->sl == SL_MX ? 32 : 128, nkb = (k + sk - 1) / sk;
+    double gamma = ((double)sk + (double)nkb + 2.0) * ldexp(1.0, -24) * 1.01;
+    double *sc = malloc(n * k * sizeof *sc);
+    assert_non_null(sc);
+    for (size_t j = 0; j < n; j++)
+        for (size_t c = 0; c < k; c++)
+            sc[j * k + c] = (double)ecf8_element_to_float(dt, w, j * k + c) * sf_at(f, j, c, k);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            double ref = 0, mag = 0;
+            for (size_t c = 0; c < k; c++) {
+                double t = (double)x[i * k + c] * sc[j * k + c];
+                ref += t;
+                mag += fabs(t);
+            }
+            if (!isfinite(ref)) continue;
+            double err = fabs((double)y[i * n + j] - ref), bound = gamma * mag + 1e-35;
+            if (!(err <= bound)) {
+                print_error("scale %s %s: y[%zu,%zu] = %.9g, reference %.17g, error %.3g > bound %.3g\n",
+                            sd_names[f->sd], sl_names[f->sl], i, j, (double)y[i * n + j], ref, err, bound);
+                fail();
+            }
+        }
+    free(sc);
+}
+
+/* Both engines on w with scale form f: bit-identical; the reference when
+ * `reference`.  y_out (m = ms[0]'s Y of the fused engine) if not NULL. */
+static void check_form(weight *w, const scale_form *f, const size_t *ms, size_t n_ms, int reference,
+                       float *y_out)
+{
+    ecf8_cl_matmul *mm = NULL;
+    int st = ecf8_cl_matmul_create_ex(g_ctx, g_dev, g_queue, &w->info, &f->info, 0, &g_tuning, &mm);
+    if (st) print_error("create (scale %s %s): %s: %s\n", sd_names[f->sd], sl_names[f->sl],
+                        ecf8_status_string(st), ecf8_last_error());
+    assert_int_equal(st, ECF8_OK);
+    for (size_t t = 0; t < n_ms; t++) {
+        size_t m = ms[t];
+        float *x = make_x(m, w->k, 2000 + m), *yf = malloc(m * w->n * 4), *yu = malloc(m * w->n * 4);
+        assert_non_null(yf);
+        assert_non_null(yu);
+        run(mm, ECF8_CL_ENGINE_FUSED, x, m * w->k * 4, 0, m, w->n, yf);
+        run(mm, ECF8_CL_ENGINE_UNCOMPRESSED, x, m * w->k * 4, 0, m, w->n, yu);
+        if (memcmp(yf, yu, m * w->n * 4)) {
+            for (size_t i = 0; i < m * w->n; i++)
+                if (memcmp(&yf[i], &yu[i], 4)) {
+                    print_error("scale %s %s, %s %zux%zu layout %u m=%zu: y[%zu] fused %.9g != "
+                                "uncompressed %.9g\n", sd_names[f->sd], sl_names[f->sl],
+                                ecf8_dtype_name(w->dtype), w->n, w->k,
+                                w->info.split == ECF8_SPLIT_STORED ? 0u : w->info.stream.stream_layout,
+                                m, i, (double)yf[i], (double)yu[i]);
+                    break;
+                }
+            fail();
+        }
+        if (reference) check_reference_form(w->dtype, w->data, f, x, yf, m, w->n, w->k);
+        if (y_out && t == 0) memcpy(y_out, yf, m * w->n * 4);
+        free(x), free(yf), free(yu);
+    }
+    ecf8_cl_matmul_free(mm);
+}
+
+/* w's data re-encoded in stream layout `layout`. */
+static void weight_reencode(weight *w, unsigned layout)
+{
+    ecf8_encoded_free(w->enc);
+    w->enc = NULL;
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.stream_layout = layout;
+    weight_encode(w, &o);
+}
+
+/* Every (dtype, layout) form on w, both stream layouts, M = 1 and 64. */
+static void all_forms(weight *w)
+{
+    static const size_t ms[] = {1, 64};
+    for (unsigned layout = 0; layout <= 1; layout++) {
+        weight_reencode(w, layout);
+        for (int sd = 0; sd < SD_COUNT; sd++)
+            for (int sl = 0; sl < SL_COUNT; sl++) {
+                scale_form f;
+                sf_make(&f, sd, sl, w->n, w->k, 100 + 10 * (uint64_t)sd + (uint64_t)sl, layout);
+                check_form(w, &f, ms, 2, 1, NULL);
+                sf_free(&f);
+            }
+    }
+}
+
+/* A real checkpoint's weight from a slice in tests/data (its own scales
+ * replaced by each form). */
+static void real_weight(weight *w, const char *fixture, const char *name)
+{
+    const char *dir = tu_temp_dir();
+    assert_non_null(dir);
+    char out[4200];
+    snprintf(out, sizeof out, "%s/forms.ecf8", dir);
+    ecf8_compress_options co;
+    ecf8_compress_options_init(&co);
+    co.overwrite = 1;
+    int st = ecf8_compress_path(tu_data_path(fixture), out, &co);
+    if (st) print_error("%s: %s\n", fixture, ecf8_last_error());
+    assert_int_equal(st, ECF8_OK);
+    ecf8_file *file;
+    assert_int_equal(ecf8_file_open(out, &file), ECF8_OK);
+    size_t i;
+    assert_int_equal(ecf8_file_find(file, name, &i), ECF8_OK);
+    ecf8_tensor_info t;
+    assert_int_equal(ecf8_file_tensor(file, i, &t), ECF8_OK);
+    memset(w, 0, sizeof *w);
+    w->dtype = t.dtype, w->n = t.shape[0], w->k = t.shape[1];
+    w->data = malloc(w->n * w->k);
+    assert_non_null(w->data);
+    assert_int_equal(ecf8_file_read_tensor(file, i, w->data, w->n * w->k, 0), ECF8_OK);
+    ecf8_file_close(file);
+    w->scale = malloc(((w->n + 127) / 128) * ((w->k + 127) / 128) * sizeof(float));
+    for (size_t c = 0; c < ((w->n + 127) / 128) * ((w->k + 127) / 128); c++) w->scale[c] = 1.0f;
+}
+
+static void test_scale_forms(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    /* real weights: the E4M3 slice's FFN output [384, 1536], the E5M2
+     * slice's key projection [384, 384] */
+    weight w;
+    real_weight(&w, "minilm-slice-e4m3.safetensors", "encoder.layer.0.output.dense.weight");
+    all_forms(&w);
+    weight_free(&w);
+    real_weight(&w, "minilm-slice-e5m2.safetensors", "encoder.layer.1.attention.self.key.weight");
+    all_forms(&w);
+    weight_free(&w);
+    /* partial edge blocks everywhere: N = 70, K = 300 (layout 1: the
+     * raw-weight fallback) */
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 70, 300, 61);
+    all_forms(&w);
+    weight_free(&w);
+}
+
+/* The 32-column forms on the portable one-lane kernels (the GPU path) and
+ * on row segments (layout 0: segments of 192 columns, layout 1 of 256). */
+static void test_scale_forms_one_lane(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const size_t ms[] = {1, 3, 64};
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 77, 640, 62);
+    for (int lanes1 = 1; lanes1 >= 0; lanes1--)
+        for (unsigned layout = 0; layout <= 1; layout++) {
+            g_tuning.matmul_lanes = lanes1 ? 1 : 0;
+            ecf8_encoded_free(w.enc);
+            w.enc = NULL;
+            ecf8_compress_options o;
+            ecf8_compress_options_init(&o);
+            o.stream_layout = layout;
+            o.chunk_elements = lanes1 ? 0 : 200;
+            weight_encode(&w, &o);
+            for (int sl = SL_ROW2; sl < SL_COUNT; sl++) {
+                scale_form f;
+                sf_make(&f, sl == SL_MX ? SD_U8 : SD_BF16, sl, w.n, w.k, 7 + (uint64_t)sl, 0);
+                check_form(&w, &f, ms, 3, 1, NULL);
+                sf_free(&f);
+            }
+        }
+    g_tuning.matmul_lanes = 0;
+    weight_free(&w);
+}
+
+/* A scalar or per-row scale gives the Y of the F32 128x128 grid that holds
+ * the same values, bit for bit (the same contract); NaN, Inf and zero
+ * scales go through both engines alike. */
+static void test_scale_forms_equivalent(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const size_t m1[] = {1}, m64[] = {64};
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 200, 300, 63);
+    size_t nb = 2, kb = 3;
+    for (unsigned layout = 0; layout <= 1; layout++) {
+        weight_reencode(&w, layout);
+        for (int mi = 0; mi < 2; mi++) {
+            const size_t *ms = mi ? m64 : m1;
+            size_t m = ms[0];
+            float *ya = malloc(m * w.n * 4), *yb = malloc(m * w.n * 4);
+            scale_form f;
+            sf_make(&f, SD_E8M0, SL_SCALAR0, w.n, w.k, 3, 0);
+            check_form(&w, &f, ms, 1, 1, ya);
+            for (size_t i = 0; i < nb * kb; i++) w.scale[i] = (float)sf_value(&f, 0);
+            w.scale_info.checksum = XXH3_64bits(w.scale, nb * kb * 4);
+            sf_free(&f);
+            check_weight(&w, ms, 1, 0); /* the 1.x path */
+            ecf8_cl_matmul *mm;
+            assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info, 0, &mm), ECF8_OK);
+            float *x = make_x(m, w.k, 2000 + m);
+            run(mm, ECF8_CL_ENGINE_FUSED, x, m * w.k * 4, 0, m, w.n, yb);
+            ecf8_cl_matmul_free(mm);
+            assert_memory_equal(ya, yb, m * w.n * 4);
+            free(x), free(ya), free(yb);
+        }
+        /* special scale values: per-row and 1x32 F32 with NaN, +-Inf, 0, -0,
+         * a subnormal; E8M0 with 255 (NaN) and 0 (2^-127) */
+        for (int sl = SL_ROW1; sl < SL_COUNT; sl++) {
+            scale_form f;
+            sf_make(&f, SD_F32, sl, w.n, w.k, 11, 0);
+            static const uint32_t special[] = {0x7FC00000u, 0x7F800000u, 0xFF800000u, 0, 0x80000000u, 1, 0xFFC12345u};
+            for (size_t i = 0; i < f.count; i += 5)
+                memcpy(f.bytes + 4 * i, &special[(i / 5) % 7], 4);
+            f.info.checksum = XXH3_64bits(f.bytes, f.count * 4);
+            check_form(&w, &f, m64, 1, 1, NULL);
+            sf_free(&f);
+            sf_make(&f, SD_E8M0, sl, w.n, w.k, 12, 0);
+            for (size_t i = 0; i < f.count; i += 4) f.bytes[i] = i % 8 ? 255 : 0;
+            f.info.checksum = XXH3_64bits(f.bytes, f.count);
+            check_form(&w, &f, m1, 1, 1, NULL);
+            sf_free(&f);
+        }
+    }
+    weight_free(&w);
+}
+
+/* Scale shapes and dtypes that fit no form are refused, naming the tensor
+ * and what was expected. */
+static void test_scale_form_errors(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    weight w;
+    weight_init(&w, ECF8_DTYPE_F8_E4M3, 200, 300, 64);
+    weight_encode(&w, NULL);
+    ecf8_cl_matmul *mm = NULL;
+    scale_form f;
+    sf_make(&f, SD_F32, SL_B32, w.n, w.k, 1, 0);
+    ecf8_tensor_info bad = f.info;
+    static const struct { unsigned ndim; uint64_t a, b; } shapes[] = {
+        {1, 199, 0}, {2, 200, 2}, {2, 7, 9}, {2, 1, 1}, {2, 2, 10}, {3, 1, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        bad.ndim = shapes[i].ndim;
+        bad.shape[0] = shapes[i].a, bad.shape[1] = shapes[i].b, bad.shape[2] = 1;
+        assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &bad, 0, &mm), ECF8_ERR_SHAPE);
+        assert_null(mm);
+        const char *e = ecf8_last_error();
+        assert_non_null(strstr(e, "scale tensor 'test.weight_scale'"));
+        assert_non_null(strstr(e, "weight 'test.weight' [200, 300] takes a scalar [] or [1], per-row [200] or "
+                                  "[200, 1], or blocks: 128x128 needs [2, 3], 32x32 [7, 10], 1x32 [200, 10]"));
+    }
+    static const char *const dtypes[] = {"I32", "F64", "F8_E4M3", "BOOL"};
+    for (size_t i = 0; i < 4; i++) {
+        bad = f.info;
+        bad.dtype_name = dtypes[i];
+        assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &bad, 0, &mm), ECF8_ERR_SHAPE);
+        assert_non_null(strstr(ecf8_last_error(), "expected F32, BF16, F16, F8_E8M0 or U8"));
+        assert_non_null(strstr(ecf8_last_error(), "of 'test.weight'"));
+    }
+    /* a payload that does not hold the shape's elements */
+    bad = f.info;
+    bad.payload_bytes -= 4;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &bad, 0, &mm), ECF8_ERR_CORRUPT);
+    /* the checksum of a widened form is checked too */
+    bad = f.info;
+    bad.checksum ^= 1;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &bad, 0, &mm), ECF8_ERR_CHECKSUM);
+    assert_non_null(strstr(ecf8_last_error(), "scale tensor 'test.weight_scale' of 'test.weight': checksum mismatch"));
+    sf_free(&f);
+    weight_free(&w);
+}
+
 /* Shape and argument errors are refused before any kernel runs. */
 static void test_errors(void **state)
 {
@@ -739,6 +1141,10 @@ int main(void)
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_dequantize),
         cmocka_unit_test(test_real_checkpoint),
+        cmocka_unit_test(test_scale_forms),
+        cmocka_unit_test(test_scale_forms_one_lane),
+        cmocka_unit_test(test_scale_forms_equivalent),
+        cmocka_unit_test(test_scale_form_errors),
     };
     const char *only = getenv("ECF8_TEST_FILTER"); /* e.g. test_lane_streams* */
     if (only) cmocka_set_test_filter(only);

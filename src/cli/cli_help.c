@@ -81,7 +81,8 @@ static const command_help g_commands[] = {
      {{"--json", "print JSON instead of text (default: text)"}, OPT_HELP},
      NULL},
     {"matmul", "FILE.ecf8 --tensor NAME --input X.npy --output Y.npy [options]",
-     "Y = X W^T on an OpenCL device, W a tensor of the container (FP8 with block scales or BF16)",
+     "Y = X W^T on an OpenCL device, W a tensor of the container (FP8 with its scales: F32, BF16, F16\n"
+     "or E8M0; scalar, per-row, 128x128, 32x32 or 1x32 blocks; or BF16)",
      {{"--tensor NAME", "the weight W, [N, K] (required)"},
       {"--input X.npy", "float32 array of shape (K,) or (M, K) (required)"},
       {"--output Y.npy", "float32 result, (N,) or (M, N) (required)"},

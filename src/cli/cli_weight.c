@@ -51,20 +51,31 @@ static int load_weight(const ecf8_file *f, const char *name, mm_weight *out, cha
     return 0;
 }
 
-/* Whether FP8 weight i has a scale in the form the matmul takes today:
- * F32 blocks of 128x128, [ceil(N/128), ceil(K/128)] (other families'
- * forms are found by ecf8_file_find_scale but refused by the matmul). */
+/* Whether FP8 weight i has a scale in a form the matmul takes (the forms
+ * ecf8_cl_matmul_create accepts, ecf8_cl.h): F32, BF16, F16, F8_E8M0 or U8;
+ * a scalar [] or [1], per-row [N] or [N, 1], or blocks [ceil(N/bn),
+ * ceil(K/bk)] of 128x128, 32x32 or 1x32. */
 static int block_scaled(const ecf8_file *f, size_t i, const ecf8_tensor_info *w)
 {
     size_t j;
     ecf8_tensor_info s;
     if (ecf8_file_find_scale(f, i, &j) || ecf8_file_tensor(f, j, &s)) return 0;
-    return s.dtype == ECF8_DTYPE_OTHER && !strcmp(s.dtype_name, "F32") && s.ndim == 2 &&
-           s.shape[0] == (w->shape[0] + 127) / 128 && s.shape[1] == (w->shape[1] + 127) / 128;
+    const char *dn = s.dtype_name ? s.dtype_name : "";
+    int dtype_ok = s.dtype == ECF8_DTYPE_BF16 || s.dtype == ECF8_DTYPE_F16 ||
+                   (s.dtype == ECF8_DTYPE_OTHER &&
+                    (!strcmp(dn, "F32") || !strcmp(dn, "F8_E8M0") || !strcmp(dn, "U8")));
+    if (!dtype_ok) return 0;
+    uint64_t n = w->shape[0], k = w->shape[1];
+    if (s.ndim == 0) return 1;
+    if (s.ndim == 1) return s.shape[0] == 1 || s.shape[0] == n;
+    if (s.ndim != 2) return 0;
+    uint64_t a = s.shape[0], b = s.shape[1];
+    return (a == (n + 127) / 128 && b == (k + 127) / 128) || (a == n && b == 1) ||
+           (a == (n + 31) / 32 && b == (k + 31) / 32) || (a == n && b == (k + 31) / 32);
 }
 
-/* The largest Linear-like weight: 2-D, FP8 with block scales (as
- * block_scaled) or BF16, not an embedding table. */
+/* The largest Linear-like weight: 2-D, FP8 with scales the matmul takes
+ * (block_scaled) or BF16, not an embedding table. */
 static int pick_weight(const ecf8_file *f, mm_weight *out, char *why, size_t size)
 {
     const char *best = NULL;

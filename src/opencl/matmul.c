@@ -73,6 +73,7 @@ struct ecf8_cl_matmul {
      * case: GPUs, other shapes, matmul_lanes 1). */
     int streams, fused_raw;
     uint32_t n, k, cr, cc, segs, nkb;
+    uint32_t srs, sk, sstride; /* the scale grid: row shift, block columns, row stride */
     uint32_t raw_stride; /* elements from one raw row to the next */
     cl_mem coded, offsets, table, scale, raw;
     uint64_t fused_bytes, raw_bytes, scale_bytes;
@@ -174,39 +175,172 @@ static int validate_weight(const ecf8_tensor_info *w)
     return ECF8_OK;
 }
 
-static int validate_scale(const ecf8_tensor_info *w, const ecf8_tensor_info *sc)
+/* ---- scales --------------------------------------------------------------------- */
+/* The scale forms of the FP8 families (ecf8.h, ecf8_file_find_scale), the
+ * dequantised weight being q * scale in each:
+ *   dtypes   F32, BF16, F16, F8_E8M0 and U8 read as E8M0 (2^(e - 127), e = 255
+ *            NaN), stored or (BF16, F16) coded;
+ *   shapes   scalar [] or [1]; per-row [N] or [N, 1]; blocks
+ *            [ceil(N/bn), ceil(K/bk)] of bn x bk = 128x128, 32x32 or 1x32
+ *            (MXFP8), edge blocks partial.
+ * The host widens each to F32 exactly and hands the kernels a grid
+ * [ceil(N / 2^srs), ceil(K / sk)] (the contract of cl/matmul.cl): 128x128
+ * blocks as they are (F32 ones uploaded as stored: the 1.x path), a scalar
+ * as a 128x128 grid, per-row scales as a [N, ceil(K/128)] grid, 32x32 and
+ * 1x32 blocks as their own grid with sk 32 (the scale applied per 32-column
+ * block).  Where shapes of two forms coincide (N <= 32 and K <= 32, or
+ * N = 1) they mean the same scales and the same reduction order. */
+enum { SF_SCALAR, SF_ROW, SF_BLOCKS };
+
+typedef struct scale_plan {
+    int form;
+    unsigned bn, bk;       /* SF_BLOCKS: the block */
+    unsigned es;           /* bytes per stored element: 4, 2 or 1 */
+    int e8m0;              /* 1-byte elements are E8M0 */
+    unsigned srs, sk;      /* the kernels' grid: rows n >> srs, columns of sk */
+    uint64_t grid_rows, grid_cols;
+    float *grid;           /* the widened grid; NULL: upload the stored F32 as is */
+} scale_plan;
+
+static uint64_t ceil_div(uint64_t a, uint64_t b) { return (a + b - 1) / b; }
+
+/* "[a, b]" of a tensor's shape into buf. */
+static void shape_text(const ecf8_tensor_info *t, char *buf, size_t size)
+{
+    size_t used = (size_t)snprintf(buf, size, "[");
+    for (unsigned i = 0; i < t->ndim && i < ECF8_MAX_DIMS && used + 24 < size; i++)
+        used += (size_t)snprintf(buf + used, size - used, "%s%llu", i ? ", " : "",
+                                 (unsigned long long)t->shape[i]);
+    snprintf(buf + used, size - used, "]");
+}
+
+static int plan_scale(const ecf8_tensor_info *w, const ecf8_tensor_info *sc, scale_plan *p)
 {
     const char *name = tensor_name(w);
+    memset(p, 0, sizeof *p);
     if (w->dtype == ECF8_DTYPE_BF16) {
         if (sc)
             return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': BF16 weights take no scale tensor",
                              name);
+        p->srs = 7, p->sk = MM_BLOCK;
         return ECF8_OK;
     }
     if (!sc)
-        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': FP8 weights need their scale_inv tensor",
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': FP8 weights need their scale tensor",
                          name);
-    uint64_t nb = (w->shape[0] + MM_BLOCK - 1) / MM_BLOCK, kb = (w->shape[1] + MM_BLOCK - 1) / MM_BLOCK;
     const char *sname = tensor_name(sc);
-    if (sc->dtype != ECF8_DTYPE_OTHER || !sc->dtype_name || strcmp(sc->dtype_name, "F32"))
-        return ecf8_fail(ECF8_ERR_SHAPE, "scale tensor '%s' of '%s' is %s, expected F32", sname,
-                         name, sc->dtype_name ? sc->dtype_name : ecf8_dtype_name(sc->dtype));
-    if (sc->ndim != 2 || sc->shape[0] != nb || sc->shape[1] != kb) {
-        char got[96] = "";
-        size_t used = 0;
-        for (unsigned i = 0; i < sc->ndim && i < ECF8_MAX_DIMS && used < sizeof got - 24; i++)
-            used += (size_t)snprintf(got + used, sizeof got - used, "%s%llu", i ? ", " : "",
-                                     (unsigned long long)sc->shape[i]);
+    const char *dn = sc->dtype_name ? sc->dtype_name : ecf8_dtype_name(sc->dtype);
+    if (sc->dtype == ECF8_DTYPE_BF16 || sc->dtype == ECF8_DTYPE_F16) p->es = 2;
+    else if (sc->dtype == ECF8_DTYPE_OTHER && dn && !strcmp(dn, "F32")) p->es = 4;
+    else if (sc->dtype == ECF8_DTYPE_OTHER && dn && (!strcmp(dn, "F8_E8M0") || !strcmp(dn, "U8")))
+        p->es = 1, p->e8m0 = 1;
+    else
         return ecf8_fail(ECF8_ERR_SHAPE,
-                         "scale tensor '%s' has shape [%s], weight '%s' [%llu, %llu] needs [%llu, %llu]",
-                         sname, got, name, (unsigned long long)w->shape[0],
-                         (unsigned long long)w->shape[1], (unsigned long long)nb,
-                         (unsigned long long)kb);
+                         "scale tensor '%s' of '%s' is %s, expected F32, BF16, F16, F8_E8M0 or U8 "
+                         "(E8M0)", sname, name, dn ? dn : "?");
+    uint64_t n = w->shape[0], k = w->shape[1];
+    const uint64_t *sh = sc->shape;
+    if (sc->ndim == 0 || (sc->ndim == 1 && sh[0] == 1)) {
+        p->form = SF_SCALAR;
+    } else if (sc->ndim == 1 && sh[0] == n) {
+        p->form = SF_ROW;
+    } else if (sc->ndim == 2 && sh[0] == ceil_div(n, 128) && sh[1] == ceil_div(k, 128)) {
+        p->form = SF_BLOCKS, p->bn = 128, p->bk = 128;
+    } else if (sc->ndim == 2 && sh[0] == n && sh[1] == 1) {
+        p->form = SF_ROW;
+    } else if (sc->ndim == 2 && sh[0] == ceil_div(n, 32) && sh[1] == ceil_div(k, 32)) {
+        p->form = SF_BLOCKS, p->bn = 32, p->bk = 32;
+    } else if (sc->ndim == 2 && sh[0] == n && sh[1] == ceil_div(k, 32)) {
+        p->form = SF_BLOCKS, p->bn = 1, p->bk = 32;
+    } else {
+        char got[96];
+        shape_text(sc, got, sizeof got);
+        unsigned long long N = n, K = k;
+        return ecf8_fail(ECF8_ERR_SHAPE,
+                         "scale tensor '%s' has shape %s, weight '%s' [%llu, %llu] takes a scalar "
+                         "[] or [1], per-row [%llu] or [%llu, 1], or blocks: 128x128 needs "
+                         "[%llu, %llu], 32x32 [%llu, %llu], 1x32 [%llu, %llu]",
+                         sname, got, name, N, K, N, N, (unsigned long long)ceil_div(n, 128),
+                         (unsigned long long)ceil_div(k, 128), (unsigned long long)ceil_div(n, 32),
+                         (unsigned long long)ceil_div(k, 32), N, (unsigned long long)ceil_div(k, 32));
     }
-    if (sc->split != ECF8_SPLIT_STORED || !sc->payload || sc->payload_bytes != nb * kb * 4)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "scale tensor '%s': payload of %llu bytes, expected %llu",
-                         sname, (unsigned long long)sc->payload_bytes,
-                         (unsigned long long)(nb * kb * 4));
+    uint64_t count = 1;
+    for (unsigned i = 0; i < sc->ndim; i++) count *= sh[i];
+    if (sc->n_elements != count || sc->source_bytes != count * p->es || !sc->payload ||
+        (sc->split == ECF8_SPLIT_STORED && sc->payload_bytes != count * p->es))
+        return ecf8_fail(ECF8_ERR_CORRUPT,
+                         "scale tensor '%s': %llu elements in %llu payload bytes, expected %llu %s "
+                         "elements (%llu bytes)", sname, (unsigned long long)sc->n_elements,
+                         (unsigned long long)sc->payload_bytes, (unsigned long long)count, dn,
+                         (unsigned long long)(count * p->es));
+    switch (p->form) {
+    case SF_SCALAR: p->srs = 7, p->sk = 128; break;
+    case SF_ROW: p->srs = 0, p->sk = 128; break;
+    default: p->srs = p->bn == 128 ? 7 : p->bn == 32 ? 5 : 0, p->sk = p->bk; break;
+    }
+    p->grid_rows = ceil_div(n, (uint64_t)1 << p->srs);
+    p->grid_cols = ceil_div(k, p->sk);
+    return ECF8_OK;
+}
+
+/* Element i of stored scale bytes as the exact F32 value. */
+static float scale_value(const scale_plan *p, const ecf8_tensor_info *sc, const uint8_t *b,
+                         size_t i)
+{
+    uint32_t u;
+    float f;
+    if (p->es == 4) {
+        memcpy(&f, b + 4 * i, 4);
+        return f;
+    }
+    if (p->es == 2) return ecf8_element_to_float(sc->dtype == ECF8_DTYPE_F16 ? ECF8_DTYPE_F16 : ECF8_DTYPE_BF16, b, i);
+    /* E8M0: 2^(e - 127); e = 0 is 2^-127, an fp32 subnormal; 255 is NaN */
+    u = b[i] == 255 ? 0x7FC00000u : b[i] ? (uint32_t)b[i] << 23 : 0x00400000u;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+/* The scales checked against their checksum (every engine reads them as
+ * they are: a flipped bit there changes Y as surely as one in W) and, for
+ * every form but stored F32 128x128 blocks, widened into p->grid. */
+static int load_scale(const ecf8_tensor_info *w, const ecf8_tensor_info *sc, scale_plan *p)
+{
+    if (!sc) return ECF8_OK;
+    if (p->form == SF_BLOCKS && p->bn == 128 && p->es == 4 && sc->split == ECF8_SPLIT_STORED) {
+        if (ecf8_hash64(sc->payload, (size_t)sc->payload_bytes) != sc->checksum)
+            return ecf8_fail(ECF8_ERR_CHECKSUM, "scale tensor '%s' of '%s': checksum mismatch",
+                             tensor_name(sc), tensor_name(w));
+        return ECF8_OK; /* uploaded as stored */
+    }
+    size_t bytes = (size_t)sc->source_bytes;
+    uint8_t *raw = malloc(bytes ? bytes : 1);
+    uint64_t cells = p->grid_rows * p->grid_cols;
+    p->grid = malloc((size_t)cells * sizeof *p->grid);
+    if (!raw || !p->grid) {
+        free(raw);
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for the scales of '%s'", tensor_name(w));
+    }
+    int st;
+    if (sc->split == ECF8_SPLIT_STORED) {
+        st = ecf8_hash64(sc->payload, bytes) == sc->checksum ? ECF8_OK : ECF8_ERR_CHECKSUM;
+        if (!st) memcpy(raw, sc->payload, bytes);
+    } else {
+        st = ecf8_tensor_decode_checked(sc, raw, bytes, 0);
+    }
+    if (st) {
+        free(raw);
+        if (st == ECF8_ERR_CHECKSUM)
+            return ecf8_fail(ECF8_ERR_CHECKSUM, "scale tensor '%s' of '%s': checksum mismatch",
+                             tensor_name(sc), tensor_name(w));
+        return ecf8_fail_context(st, "scale tensor '%s' of '%s'", tensor_name(sc), tensor_name(w));
+    }
+    uint64_t gr = p->grid_rows, gc = p->grid_cols;
+    for (uint64_t r = 0; r < gr; r++)
+        for (uint64_t c = 0; c < gc; c++) {
+            size_t i = p->form == SF_SCALAR ? 0 : p->form == SF_ROW ? (size_t)r : (size_t)(r * gc + c);
+            p->grid[r * gc + c] = scale_value(p, sc, raw, i);
+        }
+    free(raw);
     return ECF8_OK;
 }
 
@@ -319,16 +453,6 @@ static int verify_weight(const ecf8_tensor_info *w, const uint8_t **raw, uint8_t
     return ECF8_OK;
 }
 
-/* The block scales are read by every engine as they are stored: a flipped
- * bit there changes Y as surely as one in W. */
-static int verify_scale(const ecf8_tensor_info *w, const ecf8_tensor_info *sc)
-{
-    if (sc && ecf8_hash64(sc->payload, (size_t)sc->payload_bytes) != sc->checksum)
-        return ecf8_fail(ECF8_ERR_CHECKSUM, "scale tensor '%s' of '%s': checksum mismatch",
-                         tensor_name(sc), tensor_name(w));
-    return ECF8_OK;
-}
-
 int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
                           unsigned engines, ecf8_cl_matmul **out)
@@ -351,17 +475,22 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
                          ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED);
     if (engines == 0) engines = all;
     if (engines & ~all) return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul create: unknown engine mask 0x%x", engines);
+    scale_plan sp = {0};
     int st = validate_weight(weight);
-    if (!st) st = validate_scale(weight, scale_inv);
-    if (!st) st = verify_scale(weight, scale_inv);
+    if (!st) st = plan_scale(weight, scale_inv, &sp);
+    if (!st) st = load_scale(weight, scale_inv, &sp);
     const uint8_t *raw = NULL;
     uint8_t *raw_owned = NULL;
     if (!st) st = verify_weight(weight, &raw, &raw_owned);
-    if (st) return st;
+    if (st) {
+        free(sp.grid);
+        return st;
+    }
 
     ecf8_cl_matmul *mm = calloc(1, sizeof *mm);
     if (!mm) {
         free(raw_owned);
+        free(sp.grid);
         return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     }
     mm->context = context;
@@ -374,6 +503,8 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
     mm->n = (uint32_t)weight->shape[0];
     mm->k = (uint32_t)weight->shape[1];
     mm->nkb = (mm->k + MM_BLOCK - 1) / MM_BLOCK;
+    mm->srs = sp.srs, mm->sk = sp.sk;
+    mm->sstride = (uint32_t)sp.grid_cols;
     if (weight->split == ECF8_SPLIT_STORED) {
         mm->cr = 1, mm->cc = mm->k, mm->segs = 1;
     } else {
@@ -394,7 +525,10 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
         mm->streams = mm->caps.is_cpu && mm->tuning.matmul_lanes != 1 && whole;
         mm->fused_raw = !mm->streams;
     }
-    if (!st && scale_inv) {
+    if (!st && sp.grid) {
+        mm->scale_bytes = sp.grid_rows * sp.grid_cols * sizeof(float);
+        st = make_buffer(mm, (size_t)mm->scale_bytes, sp.grid, &mm->scale, "scales");
+    } else if (!st && scale_inv) {
         mm->scale_bytes = scale_inv->payload_bytes;
         st = make_buffer(mm, (size_t)scale_inv->payload_bytes, scale_inv->payload, &mm->scale, "scales");
     } else if (!st) {
@@ -413,6 +547,7 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
             st = upload_fused(mm, weight);
     }
     free(raw_owned);
+    free(sp.grid);
     if (st) {
         ecf8_cl_matmul_free(mm);
         return st;
@@ -465,7 +600,7 @@ static int engine_decodes(const ecf8_cl_matmul *mm, ecf8_cl_engine engine)
 }
 
 void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
-                                    unsigned code_bits, int fused, int xbf16,
+                                    unsigned code_bits, int fused, int xbf16, unsigned scale_k,
                                     const ecf8_cl_tuning *tuning, char *opts, size_t size)
 {
     static const ecf8_cl_tuning untuned = {.struct_size = sizeof untuned};
@@ -499,17 +634,20 @@ void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *l
     if (mb) snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DECF8_MM_MB=%u", mb);
     if (ahead)
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " -DECF8_MM_PREFETCH=%u", ahead);
-    snprintf(opts, size, "%s%s%s", base, one_lane ? " -DECF8_MM_LANES=1" : "", extra);
+    /* Scale blocks of 32 columns (FP8 only; 128, the default, adds nothing,
+     * so the 128x128 programs are the ones of 1.x). */
+    const char *sk = scale_k == 32 && dtype != ECF8_DTYPE_BF16 ? " -DECF8_MM_SK=32" : "";
+    snprintf(opts, size, "%s%s%s%s", base, one_lane ? " -DECF8_MM_LANES=1" : "", sk, extra);
 }
 
 void ecf8_cl_matmul_streams_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
-                                    unsigned code_bits, int xbf16, const ecf8_cl_tuning *tuning,
-                                    char *opts, size_t size)
+                                    unsigned code_bits, int xbf16, unsigned scale_k,
+                                    const ecf8_cl_tuning *tuning, char *opts, size_t size)
 {
     /* Code length 0 for the base options: their ECF8_MM_GRP is the layout-0
      * reader's, unused here, so one program serves every code length but
      * the longest. */
-    ecf8_cl_matmul_program_options(dtype, layout, 0, 1, xbf16, tuning, opts, size);
+    ecf8_cl_matmul_program_options(dtype, layout, 0, 1, xbf16, scale_k, tuning, opts, size);
     /* A 64-bit load holds >= 57 valid bits: four FP8 codes of 15 bits need
      * a second one. */
     int reload = ecf8_dtype_size(dtype) == 1 && 4 * code_bits > 57;
@@ -521,12 +659,12 @@ static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, m
 {
     char opts[400];
     if (engine_decodes(mm, engine) && mm->streams)
-        ecf8_cl_matmul_streams_options(mm->dtype, &mm->layout, mm->code_bits, xbf16, &mm->tuning,
-                                       opts, sizeof opts);
+        ecf8_cl_matmul_streams_options(mm->dtype, &mm->layout, mm->code_bits, xbf16, mm->sk,
+                                       &mm->tuning, opts, sizeof opts);
     else
         ecf8_cl_matmul_program_options(mm->dtype, &mm->layout, mm->code_bits,
-                                       engine_decodes(mm, engine), xbf16, &mm->tuning, opts,
-                                       sizeof opts);
+                                       engine_decodes(mm, engine), xbf16, mm->sk, &mm->tuning,
+                                       opts, sizeof opts);
     int st = ecf8_cl_program_get(mm->context, mm->device, "matmul", opts, &v->prog);
     cl_int err = CL_SUCCESS;
     cl_kernel probe = NULL;
@@ -631,8 +769,8 @@ static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
     err |= clSetKernelArg(k, i++, sizeof(cl_ulong), &a->x_off);
     err |= clSetKernelArg(k, i++, sizeof(cl_mem), &a->y);
     err |= clSetKernelArg(k, i++, sizeof(cl_ulong), &a->y_off);
-    const cl_uint dims[] = {a->m,    mm->n,   mm->k,    mm->cr,        mm->cc,
-                            mm->segs, mm->nkb, a->bands, mm->raw_stride};
+    const cl_uint dims[] = {a->m,    mm->n,   mm->k,    mm->cr,         mm->cc,
+                            mm->segs, mm->nkb, a->bands, mm->raw_stride, mm->srs};
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
         err |= clSetKernelArg(k, i++, sizeof(cl_uint), &dims[d]);
     if (err != CL_SUCCESS) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(matmul)");
@@ -710,7 +848,7 @@ int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_me
     if (!st) st = get_kernel(v, MM_DEQUANT, &k);
     if (st) return st;
     cl_ulong off = out_offset / 4;
-    cl_uint n = mm->n, kk = mm->k, nkb = mm->nkb;
+    cl_uint n = mm->n, kk = mm->k, nkb = mm->sstride, srs = mm->srs;
     cl_int err = clSetKernelArg(k, 0, sizeof(cl_mem), &raw);
     err |= clSetKernelArg(k, 1, sizeof(cl_mem), &mm->scale);
     err |= clSetKernelArg(k, 2, sizeof(cl_mem), &out);
@@ -718,6 +856,7 @@ int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_me
     err |= clSetKernelArg(k, 4, sizeof n, &n);
     err |= clSetKernelArg(k, 5, sizeof kk, &kk);
     err |= clSetKernelArg(k, 6, sizeof nkb, &nkb);
+    err |= clSetKernelArg(k, 7, sizeof srs, &srs);
     if (err) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(dequantize)");
     size_t global[2] = {(mm->k + 15) / 16, mm->n};
     err = clEnqueueNDRangeKernel(queue, k, 2, NULL, global, NULL, num_wait_events, wait_events,

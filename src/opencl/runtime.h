@@ -63,20 +63,21 @@ int ecf8_cl_device_caps_get(cl_device_id device, ecf8_cl_device_caps *caps);
 
 /* The build options of the matmul program (cl/matmul.cl) for weights of
  * `dtype` coded with `layout` and codes up to `code_bits` (fused), or raw
- * (fused 0; layout may be NULL); xbf16: X is BF16; tuning's matmul_*
+ * (fused 0; layout may be NULL); xbf16: X is BF16; scale_k: the scale
+ * blocks' columns, 128 or 32 (FP8; cl/matmul.cl's contract); tuning's matmul_*
  * fields (NULL: none, else as ecf8_cl_tuning_read gives it).  Every program the
  * matmul engines build comes from here (tests/test_cl_kernels.c builds
  * them all). */
 void ecf8_cl_matmul_program_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
-                                    unsigned code_bits, int fused, int xbf16,
+                                    unsigned code_bits, int fused, int xbf16, unsigned scale_k,
                                     const ecf8_cl_tuning *tuning, char *opts, size_t size);
 
 /* The same for the layout-1 (lane streams) fused kernels, ecf8_mm_sgemv1..4
  * and ecf8_mm_sgemm, which only CPU devices build (the host runs them where
  * every chunk row piece is a multiple of 128 columns). */
 void ecf8_cl_matmul_streams_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
-                                    unsigned code_bits, int xbf16, const ecf8_cl_tuning *tuning,
-                                    char *opts, size_t size);
+                                    unsigned code_bits, int xbf16, unsigned scale_k,
+                                    const ecf8_cl_tuning *tuning, char *opts, size_t size);
 
 /* The kernel a decode of t to out_offset runs: "pairs", "lanes", "coop",
  * "portable", or "copy" for a stored tensor (for the tests). */
