@@ -121,6 +121,19 @@ uint64_t ecf8_layout_chunk_target(unsigned stream_layout, uint64_t chunk_element
  * on success; ECF8_ERR_IO when an element has no code word. */
 int ecf8_stream_build(const ecf8_stream *code, const void *data, unsigned threads,
                       uint8_t **payload, size_t *payload_bytes, ecf8_stream *out);
+/* Chunks [c0, c1) of the stream s describes (its code, geometry,
+ * stream_layout and n_symbols; pointers unused), whose elements are at
+ * `data` from chunk c0's first on (chunks are consecutive runs of
+ * elements), built as ecf8_stream_build builds them: the size pass when
+ * coded is NULL (bytes of chunk c into chunk_bytes[c - c0], layout 1 its
+ * lane lengths into lane_bits[(c - c0) * 32...]), else the write pass
+ * (chunk c at coded + offsets[c - c0], into zeroed space of the sizes the
+ * size pass gave, with the same lane_bits).  ECF8_ERR_IO "input changed
+ * during compression" when an element has no code word or a chunk is not
+ * the size it had. */
+int ecf8_stream_build_range(const ecf8_stream *s, const void *data, uint64_t c0, uint64_t c1,
+                            unsigned threads, uint64_t *chunk_bytes, uint32_t *lane_bits,
+                            const uint64_t *offsets, uint8_t *coded);
 /* Re-lays stream s as `layout` with the same code lengths (a lossless
  * reshuffle; no new statistics): decodes it and rebuilds with chunks of
  * ecf8_layout_chunk_target(layout, chunk_elements). */

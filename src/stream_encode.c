@@ -107,6 +107,7 @@ typedef struct split_plan {
     unsigned code_bits;      /* 0 for a one-symbol code */
     uint64_t payload_bytes;  /* estimate: exact bits, half a pad byte per chunk */
     uint64_t entropy_bytes;
+    uint64_t bits;           /* exact: code words and raw bits of all the elements */
 } split_plan;
 
 static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
@@ -126,15 +127,18 @@ static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     if (st) return st;
     unsigned used = 0, maxlen = 0;
     double bits = 0;
+    uint64_t exact = 0;
     for (unsigned s = 0; s < nsym; s++)
         if (hist[s]) {
             used++;
             if (p->lengths[s] > maxlen) maxlen = p->lengths[s];
             bits += (double)hist[s] * p->lengths[s];
+            exact += hist[s] * p->lengths[s];
         }
     p->code_bits = used <= 1 ? 0 : maxlen;
-    if (used <= 1) bits = 0;
+    if (used <= 1) bits = 0, exact = 0;
     bits += (double)n * p->layout.raw_bits;
+    p->bits = exact + n * p->layout.raw_bits;
     ecf8_payload_layout lay;
     /* Layout 1: a 36-byte lane table and two 4-byte pads (half full) per chunk. */
     double per_chunk = layout == ECF8_STREAM_LAYOUT_LANES ? 36 + 1.5 + (p->layout.raw_bits ? 1.5 : 0) : 0.5;
@@ -165,6 +169,10 @@ static unsigned options_code_bits(const ecf8_compress_options *o)
     return o && o->max_code_bits ? o->max_code_bits : ECF8_DEFAULT_CODE_BITS;
 }
 
+static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
+                              const ecf8_compress_options *options, const uint64_t byte_hist[256],
+                              ecf8_tensor_analysis *out, split_plan plans[3]);
+
 static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows, uint64_t cols,
                    const ecf8_compress_options *options, ecf8_tensor_analysis *out,
                    split_plan plans[3])
@@ -177,13 +185,24 @@ static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows
     out->best_split = ECF8_SPLIT_STORED;
     if (width == 0 || n == 0) return ECF8_OK;
 
-    unsigned max_bits = options_code_bits(options);
-    if (max_bits > ECF8_MAX_CODE_BITS)
-        return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", max_bits, ECF8_MAX_CODE_BITS);
+    if (options_code_bits(options) > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", options_code_bits(options),
+                         ECF8_MAX_CODE_BITS);
     uint64_t byte_hist[256];
     int st = histograms(dtype, data, n, options ? options->threads : 0, out->exponent_histogram,
                         byte_hist);
     if (st) return st;
+    return analyze_histograms(dtype, n, rows, cols, options, byte_hist, out, plans);
+}
+
+/* analyze's choice from the histograms (out->exponent_histogram, set, and
+ * byte_hist) of the tensor's n elements. */
+static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
+                              const ecf8_compress_options *options, const uint64_t byte_hist[256],
+                              ecf8_tensor_analysis *out, split_plan plans[3])
+{
+    unsigned width = ecf8_dtype_size(dtype), max_bits = options_code_bits(options);
+    int st;
     uint64_t chunk_rows, chunk_cols, n_chunks;
     ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &chunk_rows, &chunk_cols,
                         &n_chunks);
@@ -253,9 +272,11 @@ typedef struct encode_job {
     ecf8_stream stream;
     uint8_t lengths[256]; /* emitted lengths: 0 everywhere for a one-symbol code */
     uint32_t entries[256]; /* the same with the code words, for the write pass */
-    uint64_t *chunk_bytes;
+    uint64_t *chunk_bytes; /* index c - c0 */
     uint8_t *coded;
-    uint64_t *offsets;
+    uint64_t *offsets;     /* index c - c0: chunk c at coded + offsets[c - c0] */
+    uint64_t c0, c1;       /* the chunks coded: [c0, c1) */
+    uint64_t base;         /* element index of data[0] (chunk c0's first) */
     enc_bits_fn bits;
     enc_write_fn write;
 } encode_job;
@@ -348,22 +369,41 @@ static const struct {
 static int encode_task(void *ctx, uint64_t group)
 {
     encode_job *j = ctx;
-    uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
-    if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
+    uint64_t c0 = j->c0 + group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
+    if (c1 > j->c1) c1 = j->c1;
     for (uint64_t c = c0; c < c1; c++) {
         uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_elements(&j->stream, c);
-        const uint8_t *data = j->data + start * j->width;
+        const uint8_t *data = j->data + (start - j->base) * j->width;
+        const uint64_t k = c - j->c0;
         if (!j->offsets) {
-            j->chunk_bytes[c] = (j->bits(data, count, j->lengths) + 7) / 8;
+            j->chunk_bytes[k] = (j->bits(data, count, j->lengths) + 7) / 8;
             continue;
         }
-        uint64_t sized = j->offsets[c + 1] - j->offsets[c];
-        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[c], sized);
+        uint64_t sized = j->offsets[k + 1] - j->offsets[k];
+        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[k], sized);
         if (wrote != sized)
             return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
                              (unsigned long long)c,
                              wrote == ENC_NO_CODE ? "a symbol the code has no word for"
                                                   : "not the size it had");
+    }
+    return ECF8_OK;
+}
+
+/* The layout-0 loops and tables of plan's code into j. */
+static int serial_tables(ecf8_dtype dtype, const split_plan *plan, encode_job *j)
+{
+    int row = ecf8_split_layout_row(dtype, plan->split, NULL); /* plan_split found it */
+    j->bits = encoders[row].bits;
+    j->write = encoders[row].write;
+    uint16_t codes[256];
+    const unsigned n_symbols = 1u << plan->layout.symbol_bits;
+    int st = ecf8_canonical_codes(plan->lengths, n_symbols, codes);
+    if (st) return st;
+    for (unsigned i = 0; i < n_symbols; i++) {
+        j->lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+        j->entries[i] = !plan->lengths[i] ? ENC_ABSENT
+                      : plan->code_bits ? codes[i] | (uint32_t)j->lengths[i] << 16 : 0;
     }
     return ECF8_OK;
 }
@@ -382,6 +422,7 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     s->rows = rows, s->cols = cols;
     ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &s->chunk_rows,
                         &s->chunk_cols, &s->n_chunks);
+    j.c1 = s->n_chunks;
     unsigned threads = options ? options->threads : 0;
     if (options_layout(options) == ECF8_STREAM_LAYOUT_LANES) {
         s->stream_layout = ECF8_STREAM_LAYOUT_LANES;
@@ -391,17 +432,8 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
         return st;
     }
 
-    int st, row = ecf8_split_layout_row(dtype, plan->split, NULL); /* plan_split found it */
-    j.bits = encoders[row].bits;
-    j.write = encoders[row].write;
-    uint16_t codes[256];
-    st = ecf8_canonical_codes(plan->lengths, s->n_symbols, codes);
+    int st = serial_tables(dtype, plan, &j);
     if (st) return st;
-    for (unsigned i = 0; i < s->n_symbols; i++) {
-        j.lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
-        j.entries[i] = !plan->lengths[i] ? ENC_ABSENT
-                     : plan->code_bits ? codes[i] | (uint32_t)j.lengths[i] << 16 : 0;
-    }
 
     j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
     if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
