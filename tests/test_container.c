@@ -888,6 +888,46 @@ static void test_windowed_encode_identical(void **state)
     free(src), free(whole), free(win), free(out), free(d);
 }
 
+/* The windowed path keeps the encoder's check: elements that are not
+ * those its size pass saw are "input changed during compression", and
+ * nothing is left behind. */
+static void flip_window(const void *data, uint64_t bytes)
+{
+    uint8_t *p = (uint8_t *)data;
+    for (uint64_t i = 0; i < bytes; i++) p[i] = 0x7e; /* one long code word, many times */
+}
+
+static void test_windowed_encode_input_changed(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    const size_t n = 2u << 20;
+    uint8_t *e4 = tu_make_weights(ECF8_DTYPE_F8_E4M3, n, 21);
+    tu_tensor t[] = {{"w", "F8_E4M3", 2, {512, n / 512}, e4, n}};
+    size_t size;
+    uint8_t *img = tu_make_safetensors(t, 1, NULL, &size);
+    char *src = tu_strdup(tu_path(d, "w.safetensors")), *ecf = tu_strdup(tu_path(d, "w.ecf8"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    for (unsigned layout = 0; layout < 2; layout++) {
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.stream_layout = layout;
+        ecf8_test_encode_window_bytes = 1u << 18;
+        ecf8_test_hook_between_encode_passes = flip_window;
+        int st = ecf8_compress_path(src, ecf, &o);
+        ecf8_test_hook_between_encode_passes = NULL;
+        ecf8_test_encode_window_bytes = 0;
+        assert_int_equal(st, ECF8_ERR_IO);
+        assert_non_null(strstr(ecf8_last_error(), "input changed during compression"));
+        assert_non_null(strstr(ecf8_last_error(), "tensor 'w'"));
+        assert_false(tu_exists(ecf));
+        assert_int_equal(tu_count_tmp_files(d), 0);
+    }
+    free(img), free(e4);
+    tu_remove_tree(d);
+    free(src), free(ecf), free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -905,6 +945,7 @@ int main(void)
         cmocka_unit_test(test_inspect_progress),
         cmocka_unit_test(test_directory_odd_members),
         cmocka_unit_test(test_windowed_encode_identical),
+        cmocka_unit_test(test_windowed_encode_input_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
