@@ -1,7 +1,7 @@
 #!/bin/sh
-# bounded_memory.sh - peak resident memory of `ecf8 decompress` and `ecf8
-# verify` on a checkpoint with one large tensor (issue 14: < 1.5 GiB for a
-# >= 6 GiB tensor).  The tensor is the LLM fixture's q_proj E4M3 bytes
+# bounded_memory.sh - peak resident memory of `ecf8 compress`, `ecf8
+# decompress` and `ecf8 verify` on a checkpoint with one large tensor
+# (issue 14: < 1.5 GiB for a >= 6 GiB tensor).  The tensor is the LLM fixture's q_proj E4M3 bytes
 # (scripts/make_fixtures.py --llm) tiled to ROWSx16384 (default 393216 rows:
 # 6 GiB), written with a small header by python3.  Needs 2x its size on
 # disk under $TMPDIR plus the .ecf8.  Prints one JSON object per command:
@@ -38,13 +38,27 @@ with open(dst, "wb") as f:
         f.write(tile[:k])
         left -= k
 PY
-"$ECF8" compress "$tmp/big.safetensors" "$tmp/big.ecf8" >/dev/null
 bytes=$(($ROWS * 16384))
 measure() {
+    label=$2
+    case $1 in "${ECF8_BASELINE:-/}") label="baseline $2" ;; esac
     /usr/bin/time -f "%M %e" -o "$tmp/time" "$@" >/dev/null
     read -r rss wall < "$tmp/time"
-    printf '{"command": "%s", "tensor_bytes": %s, "max_rss_kib": %s, "wall_s": %s}\n' "$2" "$bytes" "$rss" "$wall"
+    printf '{"command": "%s", "tensor_bytes": %s, "max_rss_kib": %s, "wall_s": %s}\n' "$label" "$bytes" "$rss" "$wall"
 }
+compress_both() { # OUT [options]: ours, and the baseline's to compare
+    out=$1
+    shift
+    measure "$ECF8" compress "$@" "$tmp/big.safetensors" "$out"
+    if [ -n "${ECF8_BASELINE:-}" ]; then
+        measure "$ECF8_BASELINE" compress "$@" "$tmp/big.safetensors" "$tmp/base.ecf8"
+        cmp "$out" "$tmp/base.ecf8" || { say "the baseline's container differs ($*)"; exit 1; }
+        rm -f "$tmp/base.ecf8"
+    fi
+}
+compress_both "$tmp/lanes.ecf8" --layout 1 --plain-index
+rm -f "$tmp/lanes.ecf8"
+compress_both "$tmp/big.ecf8"
 measure "$ECF8" decompress --engine cpu "$tmp/big.ecf8" "$tmp/out.safetensors"
 cmp "$tmp/out.safetensors" "$tmp/big.safetensors"
 rm -f "$tmp/out.safetensors"

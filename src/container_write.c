@@ -8,6 +8,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <xxhash.h>
 #include <zstd.h>
 
 /* ---- growable byte buffer for the index ----------------------------------- */
@@ -83,48 +84,48 @@ static int entry_start(writer *w, uint8_t *e, const char *name, const char *dtyp
     return ECF8_OK;
 }
 
-/* The rest of entry e and the payload: `payload` is the tensor's bytes
- * (STORED) or the payload that stream s describes. */
-static int entry_finish(writer *w, uint8_t *e, ecf8_split split, const void *payload,
-                        size_t payload_bytes, const ecf8_stream *s, uint64_t source_bytes)
+/* The fields of entry e that describe the code of stream s; with a
+ * compressed index, its code lengths and chunk offsets go into the index
+ * (the payload is then the coded stream alone). */
+static int entry_code_fields(writer *w, uint8_t *e, const ecf8_stream *s)
 {
-    int st = ECF8_OK;
-    if (s) {
-        /* With a compressed index the code lengths and the chunk
-         * offsets move into it: zstd stores them in a quarter of their
-         * size (lengths are alike across tensors, offsets grow slowly),
-         * about 0.3% of a checkpoint.  The payload is the coded stream. */
-        if (!w->options->plain_index) {
-            uint8_t packed[128] = {0};
-            uint64_t off, off_at;
-            for (unsigned i = 0; i < s->n_symbols; i++) packed[i / 2] |= (uint8_t)(s->lengths[i] << (4 * (i & 1)));
-            static const uint8_t zeros[8] = {0};
-            st = bb_append(&w->blob, packed, s->n_symbols / 2, &off);
-            if (!st) st = bb_append(&w->blob, zeros, ecf8_align_up(w->blob.len, 8) - w->blob.len, NULL);
-            if (!st) st = bb_append(&w->blob, s->chunk_offsets, (s->n_chunks + 1) * 8, &off_at);
-            if (st) return st;
-            e[28] = TENSOR_FLAGS_PARTS_IN_INDEX;
-            put_u64(e, 176, off);
-            put_u64(e, 184, off_at);
-            size_t skip = (size_t)(s->coded - (const uint8_t *)payload);
-            payload = s->coded;
-            payload_bytes -= skip;
-        }
-        e[27] = (uint8_t)s->code_bits;
-        e[29] = (uint8_t)s->stream_layout;
-        if (s->stream_layout) w->lane_tensors++;
-        put_u64(e, 128, s->rows);
-        put_u64(e, 136, s->cols);
-        put_u64(e, 144, s->chunk_rows);
-        put_u64(e, 152, s->chunk_cols);
-        put_u64(e, 160, s->coded_bytes);
+    /* With a compressed index the code lengths and the chunk
+     * offsets move into it: zstd stores them in a quarter of their
+     * size (lengths are alike across tensors, offsets grow slowly),
+     * about 0.3% of a checkpoint.  The payload is the coded stream. */
+    if (!w->options->plain_index) {
+        uint8_t packed[128] = {0};
+        uint64_t off, off_at;
+        for (unsigned i = 0; i < s->n_symbols; i++) packed[i / 2] |= (uint8_t)(s->lengths[i] << (4 * (i & 1)));
+        static const uint8_t zeros[8] = {0};
+        int st = bb_append(&w->blob, packed, s->n_symbols / 2, &off);
+        if (!st) st = bb_append(&w->blob, zeros, ecf8_align_up(w->blob.len, 8) - w->blob.len, NULL);
+        if (!st) st = bb_append(&w->blob, s->chunk_offsets, (s->n_chunks + 1) * 8, &off_at);
+        if (st) return st;
+        e[28] = TENSOR_FLAGS_PARTS_IN_INDEX;
+        put_u64(e, 176, off);
+        put_u64(e, 184, off_at);
     }
+    e[27] = (uint8_t)s->code_bits;
+    e[29] = (uint8_t)s->stream_layout;
+    if (s->stream_layout) w->lane_tensors++;
+    put_u64(e, 128, s->rows);
+    put_u64(e, 136, s->cols);
+    put_u64(e, 144, s->chunk_rows);
+    put_u64(e, 152, s->chunk_cols);
+    put_u64(e, 160, s->coded_bytes);
+    return ECF8_OK;
+}
+
+/* Entry e of a tensor whose payload is written at payload_pos, into the
+ * tensor table. */
+static int entry_add(writer *w, uint8_t *e, ecf8_split split, uint64_t payload_pos,
+                     uint64_t payload_bytes, uint64_t source_bytes)
+{
     e[25] = (uint8_t)split;
-    st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
-    put_u64(e, 112, w->out.pos);
+    put_u64(e, 112, payload_pos);
     put_u64(e, 120, payload_bytes);
-    if (!st) st = ecf8_outfile_write(&w->out, payload, payload_bytes);
-    if (!st) st = bb_append(&w->tensors, e, TENSOR_ENTRY_BYTES, NULL);
+    int st = bb_append(&w->tensors, e, TENSOR_ENTRY_BYTES, NULL);
     w->n_tensors++;
     w->done += source_bytes;
     if (w->options && w->options->progress)
@@ -132,8 +133,34 @@ static int entry_finish(writer *w, uint8_t *e, ecf8_split split, const void *pay
     return st;
 }
 
+/* The rest of entry e and the payload: `payload` is the tensor's bytes
+ * (STORED) or the payload that stream s describes. */
+static int entry_finish(writer *w, uint8_t *e, ecf8_split split, const void *payload,
+                        size_t payload_bytes, const ecf8_stream *s, uint64_t source_bytes)
+{
+    int st = ECF8_OK;
+    if (s) {
+        if ((st = entry_code_fields(w, e, s))) return st;
+        if (!w->options->plain_index) {
+            size_t skip = (size_t)(s->coded - (const uint8_t *)payload);
+            payload = s->coded;
+            payload_bytes -= skip;
+        }
+    }
+    st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
+    uint64_t pos = w->out.pos;
+    if (!st) st = ecf8_outfile_write(&w->out, payload, payload_bytes);
+    int st2 = entry_add(w, e, split, pos, payload_bytes, source_bytes);
+    return st ? st : st2;
+}
+
+static int write_tensor_windowed(writer *w, st_file *sf, const st_tensor *t, uint64_t window);
+static uint64_t encode_window_bytes(void);
+
 static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t source_base)
 {
+    if (t->bytes > encode_window_bytes() && source_base == 0)
+        return write_tensor_windowed(w, sf, t, encode_window_bytes());
     const uint8_t *data;
     int st = ecf8_st_read_tensor(sf, t, &data);
     if (st) return st;
@@ -159,6 +186,159 @@ static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t sou
     }
     st = entry_finish(w, e, split, payload, payload_bytes, s, t->bytes);
     ecf8_encoded_free(enc);
+    return st;
+}
+
+/* ---- a tensor larger than a window ------------------------------------------
+ * Read, coded and written a window at a time, so that memory stays
+ * O(window) whatever the tensor's size: a first pass over the file builds
+ * the histograms (the code needs the whole tensor's statistics), a second
+ * measures the coded sizes where the choice of split needs them exactly,
+ * and the last codes each window's chunks and writes them out at once,
+ * hashing the bytes it coded.  The bytes are those of the tensor coded
+ * whole (ecf8_tensor_encode).  A format 1.0 payload's chunk offsets come
+ * before the coded stream: their place is written as zeros and filled at
+ * the end. */
+#define ENCODE_WINDOW_BYTES ((uint64_t)64 << 20)
+uint64_t ecf8_test_encode_window_bytes;
+
+static uint64_t encode_window_bytes(void)
+{
+    return ecf8_test_encode_window_bytes ? ecf8_test_encode_window_bytes : ENCODE_WINDOW_BYTES;
+}
+
+typedef struct window_buf {
+    uint8_t *data;
+    size_t cap;
+} window_buf;
+
+/* n bytes of sf at `at` into wb (grown as needed). */
+static int window_read(st_file *sf, window_buf *wb, uint64_t at, uint64_t n)
+{
+    if (n > wb->cap) {
+        free(wb->data);
+        wb->cap = 0;
+        if (!(wb->data = malloc((size_t)n))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        wb->cap = (size_t)n;
+    }
+    size_t got;
+    int st = ecf8_read_at(sf->fd, wb->data, (size_t)n, at, &got);
+    if (!st && got < n) st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    return st;
+}
+
+/* Between passes over the tensor: the file must be the version opened. */
+static int passes_unchanged(const st_file *sf)
+{
+    struct stat now;
+    if (fstat(sf->fd, &now) != 0) return ecf8_fail(ECF8_ERR_IO, "cannot stat: %s", strerror(errno));
+    if (!ecf8_same_file_version(&sf->opened, &now))
+        return ecf8_fail(ECF8_ERR_IO, "input changed during compression");
+    return ECF8_OK;
+}
+
+static int encode_windows(writer *w, st_file *sf, const st_tensor *t, ecf8_window_encoder *enc,
+                          window_buf *wb, uint64_t window, XXH3_state_t *hash, uint64_t *payload_pos,
+                          uint64_t *payload_bytes)
+{
+    const unsigned width = ecf8_dtype_size(t->dtype);
+    const uint64_t step = window / width * width;
+    int st = ECF8_OK;
+    /* Pass 1: the histograms. */
+    for (uint64_t at = 0; at < t->bytes && !st; at += step) {
+        uint64_t n = t->bytes - at < step ? t->bytes - at : step;
+        if (!(st = window_read(sf, wb, t->offset + at, n))) st = ecf8_wenc_histogram(enc, wb->data, n / width);
+    }
+    bool need_sizes = false;
+    if (!st) st = ecf8_wenc_plan(enc, &need_sizes);
+    const uint64_t n_chunks = ecf8_wenc_chunks(enc);
+    /* Pass 2, where the choice needs them: the exact sizes. */
+    for (uint64_t c0 = 0, c1; need_sizes && c0 < n_chunks && !st; c0 = c1) {
+        uint64_t first, count;
+        c1 = ecf8_wenc_window(enc, c0, window, &first, &count);
+        if (!(st = passes_unchanged(sf)) && !(st = window_read(sf, wb, t->offset + first * width, count * width)))
+            st = ecf8_wenc_size(enc, wb->data, c0, c1);
+    }
+    if (!st && need_sizes) st = ecf8_wenc_choose(enc);
+    if (!st) st = passes_unchanged(sf);
+    if (st) return st;
+    if ((st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN))) return st;
+    *payload_pos = w->out.pos;
+    if (ecf8_wenc_split(enc) == ECF8_SPLIT_STORED) return ECF8_OK; /* the caller copies it */
+    /* Pass 3: the code, window by window. */
+    const ecf8_stream *s = ecf8_wenc_stream(enc);
+    ecf8_payload_layout lay;
+    uint8_t *head = NULL;
+    if (!ecf8_payload_layout_compute(s->n_symbols, n_chunks, 0, &lay))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
+    if (w->options->plain_index) { /* lengths, then the offsets' place */
+        if (!(head = calloc(1, (size_t)lay.coded_offset))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        for (unsigned i = 0; i < s->n_symbols; i += 2)
+            head[lay.lengths_offset + i / 2] = (uint8_t)(s->lengths[i] | s->lengths[i + 1] << 4);
+        st = ecf8_outfile_write(&w->out, head, (size_t)lay.coded_offset);
+    }
+    uint64_t done = 0;
+    for (uint64_t c0 = 0, c1; c0 < n_chunks && !st; c0 = c1) {
+        uint64_t first, count;
+        const uint8_t *coded;
+        size_t coded_bytes;
+        c1 = ecf8_wenc_window(enc, c0, window, &first, &count);
+        if ((st = window_read(sf, wb, t->offset + first * width, count * width))) break;
+        XXH3_64bits_update(hash, wb->data, (size_t)(count * width));
+        if ((st = ecf8_wenc_code(enc, wb->data, c0, c1, &coded, &coded_bytes)) ||
+            (st = ecf8_outfile_write(&w->out, coded, coded_bytes)))
+            break;
+        done += count * width;
+        if (w->options->progress && c1 < n_chunks)
+            w->options->progress(w->options->progress_user, w->done + done, w->total);
+    }
+    static const uint8_t pad[8] = {0}; /* the coded stream's zero pad */
+    if (!st) st = ecf8_outfile_write(&w->out, pad, sizeof pad);
+    if (!st && head)
+        st = ecf8_outfile_pwrite(&w->out, s->chunk_offsets, (size_t)(n_chunks + 1) * 8,
+                                 *payload_pos + lay.offsets_offset);
+    free(head);
+    *payload_bytes = w->out.pos - *payload_pos; /* 1.0: with lengths and offsets */
+    return st;
+}
+
+static int write_tensor_windowed(writer *w, st_file *sf, const st_tensor *t, uint64_t window)
+{
+    XXH3_state_t *hash = XXH3_createState();
+    window_buf wb = {0};
+    ecf8_window_encoder *enc = NULL;
+    uint64_t payload_pos = 0, payload_bytes = 0;
+    int st = hash && XXH3_64bits_reset(hash) == XXH_OK ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    const bool coded = t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0;
+    if (!st && coded) {
+        uint64_t rows, cols;
+        ecf8_st_tensor_view(t, &rows, &cols);
+        st = ecf8_wenc_create(t->dtype, rows, cols, w->options, &enc);
+        if (!st) st = encode_windows(w, sf, t, enc, &wb, window, hash, &payload_pos, &payload_bytes);
+        if (st && !w->out.failed) st = ecf8_fail_context(st, "tensor '%s'", t->name);
+    }
+    const bool stored = !coded || ecf8_wenc_split(enc) == ECF8_SPLIT_STORED;
+    if (!st && stored) { /* the tensor as it is */
+        if (!coded && !(st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN))) payload_pos = w->out.pos;
+        for (uint64_t at = 0; at < t->bytes && !st; at += window) {
+            uint64_t n = t->bytes - at < window ? t->bytes - at : window;
+            if (!(st = window_read(sf, &wb, t->offset + at, n))) {
+                XXH3_64bits_update(hash, wb.data, (size_t)n);
+                st = ecf8_outfile_write(&w->out, wb.data, (size_t)n);
+            }
+        }
+        payload_bytes = t->bytes;
+    }
+    uint8_t e[TENSOR_ENTRY_BYTES] = {0};
+    if (!st) st = entry_start(w, e, t->name, t->dtype_name, t->dtype, t->ndim, t->shape, t->offset,
+                              t->bytes, XXH3_64bits_digest(hash));
+    if (!st && coded) w->codable_tensors++;
+    if (!st && !stored) st = entry_code_fields(w, e, ecf8_wenc_stream(enc));
+    if (!st) st = entry_add(w, e, stored ? ECF8_SPLIT_STORED : ecf8_wenc_split(enc), payload_pos,
+                            payload_bytes, t->bytes);
+    ecf8_wenc_free(enc);
+    XXH3_freeState(hash);
+    free(wb.data);
     return st;
 }
 

@@ -72,6 +72,36 @@ bool ecf8_has_container_magic(const void *data, size_t size);
  * them exactly there (what a caller's buffer changing underneath does). */
 extern void (*ecf8_test_hook_between_encode_passes)(const void *data, uint64_t bytes);
 
+/* ---- the windowed encoder (stream_encode.c) --------------------------------
+ * Codes a tensor given a window (a run of whole chunks) at a time, into
+ * the bytes ecf8_tensor_encode makes of it whole:
+ *   create; histogram(every element, in windows of any size, in order or
+ *   not); plan -> need_sizes; when need_sizes: size(each window of
+ *   chunks), then choose; then split(): STORED, or code(each window of
+ *   chunks, in order) giving its coded bytes, which follow each other in
+ *   the coded stream (then 8 zero bytes of pad); stream() at the end is the
+ *   code and geometry, chunk_offsets into the coded stream and coded_bytes
+ *   (coded NULL).  window() gives the chunks c0..*return of at most
+ *   max_bytes (one chunk at least) and the elements they hold. */
+typedef struct ecf8_window_encoder ecf8_window_encoder;
+/* Test hook, 0 in normal use: the window (bytes) of the compressor's
+ * windowed path, which codes tensors larger than it (64 MiB by default). */
+extern uint64_t ecf8_test_encode_window_bytes;
+int ecf8_wenc_create(ecf8_dtype dtype, uint64_t rows, uint64_t cols,
+                     const ecf8_compress_options *options, ecf8_window_encoder **out);
+void ecf8_wenc_free(ecf8_window_encoder *w);
+uint64_t ecf8_wenc_chunks(const ecf8_window_encoder *w);
+uint64_t ecf8_wenc_window(const ecf8_window_encoder *w, uint64_t c0, uint64_t max_bytes,
+                          uint64_t *first_element, uint64_t *n_elements);
+int ecf8_wenc_histogram(ecf8_window_encoder *w, const void *data, uint64_t n_elements);
+int ecf8_wenc_plan(ecf8_window_encoder *w, bool *need_sizes);
+int ecf8_wenc_size(ecf8_window_encoder *w, const void *data, uint64_t c0, uint64_t c1);
+int ecf8_wenc_choose(ecf8_window_encoder *w);
+ecf8_split ecf8_wenc_split(const ecf8_window_encoder *w);
+int ecf8_wenc_code(ecf8_window_encoder *w, const void *data, uint64_t c0, uint64_t c1,
+                   const uint8_t **coded, size_t *bytes);
+const ecf8_stream *ecf8_wenc_stream(ecf8_window_encoder *w);
+
 /* ---- a fixed pool of worker threads ------------------------------------ */
 /* ecf8_parallel_for runs fn(ctx, i) for i in [0, n) on up to `threads`
  * threads (0 = one per core), the caller's thread included, and returns
@@ -115,6 +145,19 @@ uint64_t ecf8_layout_chunk_target(unsigned stream_layout, uint64_t chunk_element
  * on success; ECF8_ERR_IO when an element has no code word. */
 int ecf8_stream_build(const ecf8_stream *code, const void *data, unsigned threads,
                       uint8_t **payload, size_t *payload_bytes, ecf8_stream *out);
+/* Chunks [c0, c1) of the stream s describes (its code, geometry,
+ * stream_layout and n_symbols; pointers unused), whose elements are at
+ * `data` from chunk c0's first on (chunks are consecutive runs of
+ * elements), built as ecf8_stream_build builds them: the size pass when
+ * coded is NULL (bytes of chunk c into chunk_bytes[c - c0], layout 1 its
+ * lane lengths into lane_bits[(c - c0) * 32...]), else the write pass
+ * (chunk c at coded + offsets[c - c0], into zeroed space of the sizes the
+ * size pass gave, with the same lane_bits).  ECF8_ERR_IO "input changed
+ * during compression" when an element has no code word or a chunk is not
+ * the size it had. */
+int ecf8_stream_build_range(const ecf8_stream *s, const void *data, uint64_t c0, uint64_t c1,
+                            unsigned threads, uint64_t *chunk_bytes, uint32_t *lane_bits,
+                            const uint64_t *offsets, uint8_t *coded);
 /* Re-lays stream s as `layout` with the same code lengths (a lossless
  * reshuffle; no new statistics): decodes it and rebuilds with chunks of
  * ecf8_layout_chunk_target(layout, chunk_elements). */

@@ -107,6 +107,7 @@ typedef struct split_plan {
     unsigned code_bits;      /* 0 for a one-symbol code */
     uint64_t payload_bytes;  /* estimate: exact bits, half a pad byte per chunk */
     uint64_t entropy_bytes;
+    uint64_t bits;           /* exact: code words and raw bits of all the elements */
 } split_plan;
 
 static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
@@ -126,15 +127,18 @@ static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     if (st) return st;
     unsigned used = 0, maxlen = 0;
     double bits = 0;
+    uint64_t exact = 0;
     for (unsigned s = 0; s < nsym; s++)
         if (hist[s]) {
             used++;
             if (p->lengths[s] > maxlen) maxlen = p->lengths[s];
             bits += (double)hist[s] * p->lengths[s];
+            exact += hist[s] * p->lengths[s];
         }
     p->code_bits = used <= 1 ? 0 : maxlen;
-    if (used <= 1) bits = 0;
+    if (used <= 1) bits = 0, exact = 0;
     bits += (double)n * p->layout.raw_bits;
+    p->bits = exact + n * p->layout.raw_bits;
     ecf8_payload_layout lay;
     /* Layout 1: a 36-byte lane table and two 4-byte pads (half full) per chunk. */
     double per_chunk = layout == ECF8_STREAM_LAYOUT_LANES ? 36 + 1.5 + (p->layout.raw_bits ? 1.5 : 0) : 0.5;
@@ -165,6 +169,10 @@ static unsigned options_code_bits(const ecf8_compress_options *o)
     return o && o->max_code_bits ? o->max_code_bits : ECF8_DEFAULT_CODE_BITS;
 }
 
+static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
+                              const ecf8_compress_options *options, const uint64_t byte_hist[256],
+                              ecf8_tensor_analysis *out, split_plan plans[3]);
+
 static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows, uint64_t cols,
                    const ecf8_compress_options *options, ecf8_tensor_analysis *out,
                    split_plan plans[3])
@@ -177,13 +185,24 @@ static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows
     out->best_split = ECF8_SPLIT_STORED;
     if (width == 0 || n == 0) return ECF8_OK;
 
-    unsigned max_bits = options_code_bits(options);
-    if (max_bits > ECF8_MAX_CODE_BITS)
-        return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", max_bits, ECF8_MAX_CODE_BITS);
+    if (options_code_bits(options) > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", options_code_bits(options),
+                         ECF8_MAX_CODE_BITS);
     uint64_t byte_hist[256];
     int st = histograms(dtype, data, n, options ? options->threads : 0, out->exponent_histogram,
                         byte_hist);
     if (st) return st;
+    return analyze_histograms(dtype, n, rows, cols, options, byte_hist, out, plans);
+}
+
+/* analyze's choice from the histograms (out->exponent_histogram, set, and
+ * byte_hist) of the tensor's n elements. */
+static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
+                              const ecf8_compress_options *options, const uint64_t byte_hist[256],
+                              ecf8_tensor_analysis *out, split_plan plans[3])
+{
+    unsigned width = ecf8_dtype_size(dtype), max_bits = options_code_bits(options);
+    int st;
     uint64_t chunk_rows, chunk_cols, n_chunks;
     ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &chunk_rows, &chunk_cols,
                         &n_chunks);
@@ -253,9 +272,11 @@ typedef struct encode_job {
     ecf8_stream stream;
     uint8_t lengths[256]; /* emitted lengths: 0 everywhere for a one-symbol code */
     uint32_t entries[256]; /* the same with the code words, for the write pass */
-    uint64_t *chunk_bytes;
+    uint64_t *chunk_bytes; /* index c - c0 */
     uint8_t *coded;
-    uint64_t *offsets;
+    uint64_t *offsets;     /* index c - c0: chunk c at coded + offsets[c - c0] */
+    uint64_t c0, c1;       /* the chunks coded: [c0, c1) */
+    uint64_t base;         /* element index of data[0] (chunk c0's first) */
     enc_bits_fn bits;
     enc_write_fn write;
 } encode_job;
@@ -348,22 +369,41 @@ static const struct {
 static int encode_task(void *ctx, uint64_t group)
 {
     encode_job *j = ctx;
-    uint64_t c0 = group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
-    if (c1 > j->stream.n_chunks) c1 = j->stream.n_chunks;
+    uint64_t c0 = j->c0 + group * ENCODE_GROUP, c1 = c0 + ENCODE_GROUP;
+    if (c1 > j->c1) c1 = j->c1;
     for (uint64_t c = c0; c < c1; c++) {
         uint64_t start = ecf8_chunk_start(&j->stream, c), count = ecf8_chunk_elements(&j->stream, c);
-        const uint8_t *data = j->data + start * j->width;
+        const uint8_t *data = j->data + (start - j->base) * j->width;
+        const uint64_t k = c - j->c0;
         if (!j->offsets) {
-            j->chunk_bytes[c] = (j->bits(data, count, j->lengths) + 7) / 8;
+            j->chunk_bytes[k] = (j->bits(data, count, j->lengths) + 7) / 8;
             continue;
         }
-        uint64_t sized = j->offsets[c + 1] - j->offsets[c];
-        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[c], sized);
+        uint64_t sized = j->offsets[k + 1] - j->offsets[k];
+        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[k], sized);
         if (wrote != sized)
             return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
                              (unsigned long long)c,
                              wrote == ENC_NO_CODE ? "a symbol the code has no word for"
                                                   : "not the size it had");
+    }
+    return ECF8_OK;
+}
+
+/* The layout-0 loops and tables of plan's code into j. */
+static int serial_tables(ecf8_dtype dtype, const split_plan *plan, encode_job *j)
+{
+    int row = ecf8_split_layout_row(dtype, plan->split, NULL); /* plan_split found it */
+    j->bits = encoders[row].bits;
+    j->write = encoders[row].write;
+    uint16_t codes[256];
+    const unsigned n_symbols = 1u << plan->layout.symbol_bits;
+    int st = ecf8_canonical_codes(plan->lengths, n_symbols, codes);
+    if (st) return st;
+    for (unsigned i = 0; i < n_symbols; i++) {
+        j->lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+        j->entries[i] = !plan->lengths[i] ? ENC_ABSENT
+                      : plan->code_bits ? codes[i] | (uint32_t)j->lengths[i] << 16 : 0;
     }
     return ECF8_OK;
 }
@@ -382,6 +422,7 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     s->rows = rows, s->cols = cols;
     ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &s->chunk_rows,
                         &s->chunk_cols, &s->n_chunks);
+    j.c1 = s->n_chunks;
     unsigned threads = options ? options->threads : 0;
     if (options_layout(options) == ECF8_STREAM_LAYOUT_LANES) {
         s->stream_layout = ECF8_STREAM_LAYOUT_LANES;
@@ -391,17 +432,8 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
         return st;
     }
 
-    int st, row = ecf8_split_layout_row(dtype, plan->split, NULL); /* plan_split found it */
-    j.bits = encoders[row].bits;
-    j.write = encoders[row].write;
-    uint16_t codes[256];
-    st = ecf8_canonical_codes(plan->lengths, s->n_symbols, codes);
+    int st = serial_tables(dtype, plan, &j);
     if (st) return st;
-    for (unsigned i = 0; i < s->n_symbols; i++) {
-        j.lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
-        j.entries[i] = !plan->lengths[i] ? ENC_ABSENT
-                     : plan->code_bits ? codes[i] | (uint32_t)j.lengths[i] << 16 : 0;
-    }
 
     j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
     if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
@@ -527,4 +559,260 @@ ecf8_split ecf8_encoded_split(const ecf8_encoded *enc) { return enc->split; }
 const ecf8_stream *ecf8_encoded_stream(const ecf8_encoded *enc)
 {
     return enc->split == ECF8_SPLIT_STORED ? NULL : &enc->stream;
+}
+
+/* ---- windowed encoder --------------------------------------------------------
+ * The same choices and bytes as ecf8_tensor_encode for a tensor that is
+ * given a window (a run of whole chunks) at a time: the histograms of the
+ * whole tensor first, then, where the choice needs exact sizes (the other
+ * split within a byte per chunk, or a payload possibly not smaller than
+ * the tensor), a size pass, then the chunks coded window by window. */
+struct ecf8_window_encoder {
+    ecf8_dtype dtype;
+    unsigned width, layout, threads;
+    uint64_t rows, cols, n;
+    const ecf8_compress_options *options;
+    uint64_t exp_hist[256], byte_hist[256];
+    ecf8_tensor_analysis an;
+    split_plan plans[3];
+    ecf8_split cand[2];    /* splits that may be chosen, best estimate first */
+    unsigned n_cand;
+    uint64_t cand_coded[2]; /* their coded bytes after the size pass */
+    ecf8_stream s;         /* geometry; once chosen the code, and offsets as coded */
+    encode_job job;        /* layout 0: loops and tables of the chosen code */
+    uint64_t *offsets;     /* n_chunks + 1 */
+    uint64_t coded_so_far, next_chunk;
+    uint64_t *chunk_bytes, *rel; /* per window */
+    uint32_t *lane_bits;
+    size_t scratch_chunks;
+    uint8_t *coded;
+    size_t coded_cap;
+};
+
+int ecf8_wenc_create(ecf8_dtype dtype, uint64_t rows, uint64_t cols,
+                     const ecf8_compress_options *options, ecf8_window_encoder **out)
+{
+    uint64_t n;
+    *out = NULL;
+    if (!ecf8_mul_u64(rows, cols, &n) || n == 0 || ecf8_dtype_size(dtype) == 0)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: bad arguments");
+    if (options && options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: options struct too small");
+    if (options_layout(options) > ECF8_STREAM_LAYOUT_LANES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: stream layout %u (0 or 1)", options_layout(options));
+    ecf8_window_encoder *w = calloc(1, sizeof *w);
+    if (!w) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    w->dtype = dtype, w->width = ecf8_dtype_size(dtype), w->rows = rows, w->cols = cols, w->n = n;
+    w->options = options;
+    w->layout = options_layout(options);
+    w->threads = options ? options->threads : 0;
+    w->s.dtype = dtype;
+    w->s.rows = rows, w->s.cols = cols, w->s.n_elements = n;
+    w->s.stream_layout = w->layout;
+    ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &w->s.chunk_rows,
+                        &w->s.chunk_cols, &w->s.n_chunks);
+    w->an.best_split = ECF8_SPLIT_STORED;
+    *out = w;
+    return ECF8_OK;
+}
+
+void ecf8_wenc_free(ecf8_window_encoder *w)
+{
+    if (!w) return;
+    free(w->offsets), free(w->chunk_bytes), free(w->rel), free(w->lane_bits), free(w->coded);
+    free(w);
+}
+
+uint64_t ecf8_wenc_chunks(const ecf8_window_encoder *w) { return w->s.n_chunks; }
+
+uint64_t ecf8_wenc_window(const ecf8_window_encoder *w, uint64_t c0, uint64_t max_bytes,
+                          uint64_t *first, uint64_t *count)
+{
+    /* Chunks are runs of consecutive elements: whole rows (chunk_cols ==
+     * cols) or pieces of one row (chunk_rows == 1). */
+    const ecf8_stream *s = &w->s;
+    const uint64_t per = s->chunk_rows * s->chunk_cols * w->width; /* a whole chunk, at most */
+    uint64_t c1 = c0 + (per >= max_bytes ? 1 : max_bytes / per);
+    if (c1 > s->n_chunks) c1 = s->n_chunks;
+    *first = ecf8_chunk_start(s, c0);
+    *count = (c1 == s->n_chunks ? s->n_elements : ecf8_chunk_start(s, c1)) - *first;
+    return c1;
+}
+
+int ecf8_wenc_histogram(ecf8_window_encoder *w, const void *data, uint64_t n_elements)
+{
+    uint64_t e[256], b[256];
+    int st = histograms(w->dtype, data, n_elements, w->threads, e, b);
+    for (unsigned v = 0; v < 256 && !st; v++) w->exp_hist[v] += e[v], w->byte_hist[v] += b[v];
+    return st;
+}
+
+/* A bound on the coded bytes of plan p: chunks round up to a byte
+ * (layout 0), or add at most a 68-byte lane table and two 4-byte pads. */
+static uint64_t coded_bound(const ecf8_window_encoder *w, const split_plan *p)
+{
+    uint64_t per_chunk = w->layout == ECF8_STREAM_LAYOUT_LANES ? 68 + 4 + 4 : 1;
+    return p->bits / 8 + 1 + w->s.n_chunks * per_chunk + 8;
+}
+
+static uint64_t payload_total(const ecf8_window_encoder *w, ecf8_split split, uint64_t coded)
+{
+    ecf8_payload_layout lay;
+    if (!ecf8_payload_layout_compute(1u << w->plans[split].layout.symbol_bits, w->s.n_chunks, coded, &lay))
+        return UINT64_MAX;
+    return lay.total_bytes;
+}
+
+/* Makes the code of `split` the one that chunks are sized and coded with. */
+static int use_code(ecf8_window_encoder *w, ecf8_split split)
+{
+    const split_plan *p = &w->plans[split];
+    w->s.split = split;
+    w->s.code_bits = p->code_bits;
+    w->s.n_symbols = 1u << p->layout.symbol_bits;
+    memcpy(w->s.lengths, p->lengths, w->s.n_symbols);
+    w->job = (encode_job){.width = w->width, .layout = p->layout, .stream = w->s};
+    return w->layout == ECF8_STREAM_LAYOUT_LANES ? ECF8_OK : serial_tables(w->dtype, p, &w->job);
+}
+
+/* Settles on `split` (STORED: the tensor as it is) for the windows. */
+static int choose(ecf8_window_encoder *w, ecf8_split split)
+{
+    w->n_cand = 0;
+    w->s.split = split;
+    if (split == ECF8_SPLIT_STORED) return ECF8_OK;
+    int st = use_code(w, split);
+    if (st) return st;
+    if (!(w->offsets = malloc((w->s.n_chunks + 1) * sizeof *w->offsets)))
+        return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    w->offsets[0] = 0;
+    return ECF8_OK;
+}
+
+int ecf8_wenc_plan(ecf8_window_encoder *w, bool *need_sizes)
+{
+    ecf8_tensor_analysis *an = &w->an;
+    memset(an, 0, sizeof *an);
+    an->source_bytes = w->n * w->width;
+    an->payload_bytes[ECF8_SPLIT_STORED] = an->entropy_bound_bytes[ECF8_SPLIT_STORED] = w->n * w->width;
+    an->best_split = ECF8_SPLIT_STORED;
+    *need_sizes = false;
+    if (options_code_bits(w->options) > ECF8_MAX_CODE_BITS)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", options_code_bits(w->options),
+                         ECF8_MAX_CODE_BITS);
+    memcpy(an->exponent_histogram, w->exp_hist, sizeof w->exp_hist);
+    int st = analyze_histograms(w->dtype, w->n, w->rows, w->cols, w->options, w->byte_hist, an, w->plans);
+    if (st || an->best_split == ECF8_SPLIT_STORED) return st ? st : choose(w, ECF8_SPLIT_STORED);
+    /* As ecf8_tensor_encode: the other split when its estimate is close. */
+    ecf8_split best = an->best_split;
+    ecf8_split other = best == ECF8_SPLIT_EXPONENT ? ECF8_SPLIT_BYTE : ECF8_SPLIT_EXPONENT;
+    w->cand[0] = best, w->n_cand = 1;
+    if ((!w->options || w->options->split == ECF8_SPLIT_AUTO) && an->payload_bytes[other] &&
+        an->payload_bytes[other] <= an->payload_bytes[best] + w->s.n_chunks + 1)
+        w->cand[w->n_cand++] = other;
+    if (w->n_cand == 1 && payload_total(w, best, coded_bound(w, &w->plans[best])) < w->n * w->width)
+        return choose(w, best);
+    *need_sizes = true;
+    w->cand_coded[0] = w->cand_coded[1] = 0;
+    return ECF8_OK;
+}
+
+static int grow_scratch(ecf8_window_encoder *w, uint64_t chunks)
+{
+    if (chunks + 1 <= w->scratch_chunks) return ECF8_OK;
+    size_t n = (size_t)chunks + 1;
+    free(w->chunk_bytes), free(w->rel), free(w->lane_bits);
+    w->chunk_bytes = malloc(n * sizeof *w->chunk_bytes);
+    w->rel = malloc(n * sizeof *w->rel);
+    w->lane_bits = malloc(n * ECF8_LANES * sizeof *w->lane_bits);
+    w->scratch_chunks = n;
+    if (w->chunk_bytes && w->rel && w->lane_bits) return ECF8_OK;
+    w->scratch_chunks = 0;
+    return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+}
+
+/* The size pass of chunks [c0, c1) under the code w->s (layout 1) or
+ * w->job (layout 0): bytes per chunk into w->chunk_bytes. */
+static int size_chunks(ecf8_window_encoder *w, const void *data, uint64_t c0, uint64_t c1)
+{
+    int st = grow_scratch(w, c1 - c0);
+    if (st) return st;
+    if (w->layout == ECF8_STREAM_LAYOUT_LANES)
+        return ecf8_stream_build_range(&w->s, data, c0, c1, w->threads, w->chunk_bytes, w->lane_bits,
+                                       NULL, NULL);
+    encode_job *j = &w->job;
+    j->data = data, j->c0 = c0, j->c1 = c1, j->base = ecf8_chunk_start(&w->s, c0);
+    j->chunk_bytes = w->chunk_bytes, j->offsets = NULL, j->coded = NULL;
+    return ecf8_parallel_for(w->threads, ecf8_ceil_div(c1 - c0, ENCODE_GROUP), encode_task, j);
+}
+
+int ecf8_wenc_size(ecf8_window_encoder *w, const void *data, uint64_t c0, uint64_t c1)
+{
+    for (unsigned k = 0; k < w->n_cand; k++) {
+        int st = use_code(w, w->cand[k]);
+        if (!st) st = size_chunks(w, data, c0, c1);
+        if (st) return st;
+        for (uint64_t c = c0; c < c1; c++) w->cand_coded[k] += w->chunk_bytes[c - c0];
+    }
+    return ECF8_OK;
+}
+
+int ecf8_wenc_choose(ecf8_window_encoder *w)
+{
+    if (!w->n_cand) return ECF8_OK; /* ecf8_wenc_plan chose */
+    ecf8_split pick = w->cand[0];
+    uint64_t best = payload_total(w, pick, w->cand_coded[0] + 8);
+    if (w->n_cand == 2 && payload_total(w, w->cand[1], w->cand_coded[1] + 8) < best)
+        pick = w->cand[1], best = payload_total(w, pick, w->cand_coded[1] + 8);
+    return choose(w, best < w->n * w->width ? pick : ECF8_SPLIT_STORED);
+}
+
+ecf8_split ecf8_wenc_split(const ecf8_window_encoder *w) { return w->s.split; }
+
+int ecf8_wenc_code(ecf8_window_encoder *w, const void *data, uint64_t c0, uint64_t c1,
+                   const uint8_t **coded, size_t *bytes)
+{
+    if (w->s.split == ECF8_SPLIT_STORED || c0 != w->next_chunk || c1 > w->s.n_chunks || c1 <= c0)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "encode: windows out of order");
+    int st = size_chunks(w, data, c0, c1);
+    if (st) return st;
+    uint64_t total = 0;
+    for (uint64_t c = c0; c < c1; c++) {
+        w->rel[c - c0] = total;
+        total += w->chunk_bytes[c - c0];
+    }
+    w->rel[c1 - c0] = total;
+    if (total + 1 > w->coded_cap) {
+        free(w->coded);
+        w->coded_cap = 0;
+        if (!(w->coded = malloc((size_t)total + 1))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        w->coded_cap = (size_t)total + 1;
+    }
+    memset(w->coded, 0, (size_t)total);
+    if (ecf8_test_hook_between_encode_passes)
+        ecf8_test_hook_between_encode_passes(
+            data, ((c1 == w->s.n_chunks ? w->n : ecf8_chunk_start(&w->s, c1)) - ecf8_chunk_start(&w->s, c0)) *
+                      w->width);
+    if (w->layout == ECF8_STREAM_LAYOUT_LANES) {
+        st = ecf8_stream_build_range(&w->s, data, c0, c1, w->threads, w->chunk_bytes, w->lane_bits,
+                                     w->rel, w->coded);
+    } else {
+        encode_job *j = &w->job;
+        j->offsets = w->rel, j->coded = w->coded;
+        st = ecf8_parallel_for(w->threads, ecf8_ceil_div(c1 - c0, ENCODE_GROUP), encode_task, j);
+    }
+    if (st) return st;
+    for (uint64_t c = c0; c < c1; c++) w->offsets[c + 1] = w->coded_so_far + w->rel[c + 1 - c0];
+    w->coded_so_far += total;
+    w->next_chunk = c1;
+    if (c1 == w->s.n_chunks) w->s.coded_bytes = w->coded_so_far + 8; /* and the zero pad */
+    *coded = w->coded, *bytes = (size_t)total;
+    return ECF8_OK;
+}
+
+const ecf8_stream *ecf8_wenc_stream(ecf8_window_encoder *w)
+{
+    w->s.chunk_offsets = w->offsets;
+    w->s.coded = NULL;
+    return &w->s;
 }

@@ -83,12 +83,15 @@ int ecf8_lane_chunk_parse(const ecf8_stream *s, const ecf8_split_layout *l, uint
 #define LANES_GROUP 8 /* chunks per task */
 
 typedef struct build_job {
-    const uint8_t *data;
+    const uint8_t *data;   /* the elements from chunk c0's first */
     ecf8_split_layout l;
     const ecf8_stream *s;
+    uint64_t c0, c1;       /* the chunks built: [c0, c1) */
+    uint64_t base;         /* element index of data[0]: chunk c0's start */
     uint32_t entries[256]; /* code word | length << 16; ENTRY_ABSENT: no word */
-    uint64_t *chunk_bytes; /* size pass */
-    uint32_t *lane_bits;   /* layout 1: 32 per chunk */
+    uint64_t *chunk_bytes; /* size pass; index c - c0 */
+    uint32_t *lane_bits;   /* layout 1: 32 per chunk, index (c - c0) * 32 */
+    const uint64_t *offsets; /* write pass: chunk c at coded + offsets[c - c0] */
     uint8_t *coded;        /* write pass, when set */
 } build_job;
 
@@ -118,12 +121,12 @@ static int build_chunk(build_job *j, uint64_t c)
     const ecf8_stream *s = j->s;
     const unsigned W = j->l.element_bits / 8, q = 4 / W, R = j->l.raw_bits;
     const unsigned SH = j->l.symbol_shift, S = j->l.symbol_bits;
-    const uint64_t n = ecf8_chunk_elements(s, c);
-    const uint8_t *d = j->data + ecf8_chunk_start(s, c) * W;
+    const uint64_t n = ecf8_chunk_elements(s, c), k0 = c - j->c0;
+    const uint8_t *d = j->data + (ecf8_chunk_start(s, c) - j->base) * W;
     uint32_t absent = 0;
     if (s->stream_layout == ECF8_STREAM_LAYOUT_SERIAL) {
         uint64_t pos = 0;
-        uint8_t *dst = j->coded ? j->coded + s->chunk_offsets[c] : NULL;
+        uint8_t *dst = j->coded ? j->coded + j->offsets[k0] : NULL;
         for (uint64_t i = 0; i < n; i++) {
             unsigned x = element_at(d, i, W);
             uint32_t e = j->entries[(x >> SH) & ((1u << S) - 1)];
@@ -132,16 +135,16 @@ static int build_chunk(build_job *j, uint64_t c)
                 pos += ((e >> 16) & 31) + R;
                 continue;
             }
-            if (ecf8_ceil_div(pos + ((e >> 16) & 31) + R, 8) > j->chunk_bytes[c]) return ECF8_ERR_IO;
+            if (ecf8_ceil_div(pos + ((e >> 16) & 31) + R, 8) > j->chunk_bytes[k0]) return ECF8_ERR_IO;
             put_bits(dst, &pos, e & 0xffff, (e >> 16) & 31);
             put_bits(dst, &pos, (x >> (SH + S)) << SH | (x & ((1u << SH) - 1)), R);
         }
         if (absent & ENTRY_ABSENT) return ECF8_ERR_IO;
-        if (!dst) j->chunk_bytes[c] = ecf8_ceil_div(pos, 8);
-        else if (ecf8_ceil_div(pos, 8) != j->chunk_bytes[c]) return ECF8_ERR_IO;
+        if (!dst) j->chunk_bytes[k0] = ecf8_ceil_div(pos, 8);
+        else if (ecf8_ceil_div(pos, 8) != j->chunk_bytes[k0]) return ECF8_ERR_IO;
         return ECF8_OK;
     }
-    uint32_t *lens = j->lane_bits + c * ECF8_LANES;
+    uint32_t *lens = j->lane_bits + k0 * ECF8_LANES;
     const uint64_t words = ecf8_ceil_div(n, q);
     if (!j->coded) {
         uint64_t total = 0;
@@ -162,10 +165,10 @@ static int build_chunk(build_job *j, uint64_t c)
             if (lens[k] < lo) lo = lens[k];
             if (lens[k] > hi) hi = lens[k];
         }
-        j->chunk_bytes[c] = (hi - lo > 255 ? 68 : 36) + align4_bits(total) + align4_bits(n * R);
+        j->chunk_bytes[k0] = (hi - lo > 255 ? 68 : 36) + align4_bits(total) + align4_bits(n * R);
         return ECF8_OK;
     }
-    uint8_t *dst = j->coded + s->chunk_offsets[c];
+    uint8_t *dst = j->coded + j->offsets[k0];
     unsigned lo = UINT32_MAX, hi = 0;
     uint64_t total = 0;
     for (unsigned k = 0; k < ECF8_LANES; k++) {
@@ -204,14 +207,39 @@ static int build_chunk(build_job *j, uint64_t c)
 static int build_task(void *ctx, uint64_t group)
 {
     build_job *j = ctx;
-    uint64_t c1 = (group + 1) * LANES_GROUP;
-    if (c1 > j->s->n_chunks) c1 = j->s->n_chunks;
-    for (uint64_t c = group * LANES_GROUP; c < c1; c++)
+    uint64_t c1 = j->c0 + (group + 1) * LANES_GROUP;
+    if (c1 > j->c1) c1 = j->c1;
+    for (uint64_t c = j->c0 + group * LANES_GROUP; c < c1; c++)
         if (build_chunk(j, c))
             return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: "
                              "not the size it had, or a symbol the code has no word for)",
                              (unsigned long long)c);
     return ECF8_OK;
+}
+
+/* The bit writer's table of the code in s (its lengths and code_bits). */
+static int build_entries(const ecf8_stream *s, uint32_t entries[256])
+{
+    uint16_t codes[256];
+    int st = ecf8_canonical_codes(s->lengths, s->n_symbols, codes);
+    if (st) return st;
+    for (unsigned i = 0; i < s->n_symbols; i++)
+        entries[i] = !s->lengths[i] ? ENTRY_ABSENT
+                   : s->code_bits ? codes[i] | (uint32_t)s->lengths[i] << 16 : 0;
+    return ECF8_OK;
+}
+
+int ecf8_stream_build_range(const ecf8_stream *s, const void *data, uint64_t c0, uint64_t c1,
+                            unsigned threads, uint64_t *chunk_bytes, uint32_t *lane_bits,
+                            const uint64_t *offsets, uint8_t *coded)
+{
+    build_job j = {.data = data, .s = s, .c0 = c0, .c1 = c1, .base = ecf8_chunk_start(s, c0),
+                   .chunk_bytes = chunk_bytes, .lane_bits = lane_bits, .offsets = offsets,
+                   .coded = coded};
+    int st = ecf8_split_layout_get(s->dtype, s->split, &j.l);
+    if (!st) st = build_entries(s, j.entries);
+    if (!st) st = ecf8_parallel_for(threads, ecf8_ceil_div(c1 - c0, LANES_GROUP), build_task, &j);
+    return st;
 }
 
 int ecf8_stream_build(const ecf8_stream *code, const void *data, unsigned threads,
@@ -224,11 +252,8 @@ int ecf8_stream_build(const ecf8_stream *code, const void *data, unsigned thread
     s.n_symbols = 1u << j.l.symbol_bits;
     s.n_elements = s.rows * s.cols;
     s.n_chunks = ecf8_ceil_div(s.rows, s.chunk_rows) * ecf8_ceil_div(s.cols, s.chunk_cols);
-    uint16_t codes[256];
-    if ((st = ecf8_canonical_codes(s.lengths, s.n_symbols, codes))) return st;
-    for (unsigned i = 0; i < s.n_symbols; i++)
-        j.entries[i] = !s.lengths[i] ? ENTRY_ABSENT
-                     : s.code_bits ? codes[i] | (uint32_t)s.lengths[i] << 16 : 0;
+    j.c1 = s.n_chunks;
+    if ((st = build_entries(&s, j.entries))) return st;
     j.chunk_bytes = malloc((s.n_chunks + 1) * sizeof *j.chunk_bytes);
     j.lane_bits = malloc((s.n_chunks + 1) * ECF8_LANES * sizeof *j.lane_bits);
     uint8_t *p = NULL;
@@ -258,7 +283,7 @@ int ecf8_stream_build(const ecf8_stream *code, const void *data, unsigned thread
         offsets[c] = off;
         if (c < s.n_chunks) off += j.chunk_bytes[c];
     }
-    s.chunk_offsets = offsets;
+    s.chunk_offsets = j.offsets = offsets;
     s.coded = j.coded = p + lay.coded_offset;
     if ((st = ecf8_parallel_for(threads, groups, build_task, &j))) goto done; /* bits */
     *payload = p, *payload_bytes = lay.total_bytes, *out = s;

@@ -856,6 +856,126 @@ static void test_directory_odd_members(void **state)
                         "empty original file: undefined behaviour, an abort under UBSan");
 }
 
+
+/* ---- tensors larger than the encode window ----------------------------------
+ * A tensor larger than the compressor's window is read, coded and written
+ * a window at a time (issue 14): the container must be byte for byte the
+ * one the whole-tensor path makes, in every layout, index format, split
+ * and thread count, for tensors coded, stored (incompressible), of a
+ * dtype not coded, of one symbol, nearly incompressible (where the choice
+ * needs exact sizes), of long rows cut into chunks and of 1-D shape. */
+static uint8_t *near_random_e4m3(size_t n, unsigned skew, uint64_t seed)
+{
+    uint8_t *p = malloc(n);
+    assert_non_null(p);
+    uint64_t rs = seed;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t r = tu_rand(&rs);
+        uint8_t b = (uint8_t)(r >> 8);
+        if (r % skew == 0) b &= 0x87; /* exponent field 0 a little more often */
+        p[i] = b;
+    }
+    return p;
+}
+
+static void test_windowed_encode_identical(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    const size_t rows = 384, cols = 4000, n = rows * cols; /* 1.5 MB of FP8: not a small tensor */
+    uint8_t *e4 = tu_make_weights(ECF8_DTYPE_F8_E4M3, n, 11);
+    uint8_t *e5 = tu_make_weights(ECF8_DTYPE_F8_E5M2, n, 12);
+    uint8_t *bf = tu_make_weights(ECF8_DTYPE_BF16, n, 13);
+    uint8_t *f16 = tu_make_weights(ECF8_DTYPE_F16, n, 14);
+    uint8_t *noise = malloc(n), *zeros = calloc(1, n);
+    assert_non_null(noise), assert_non_null(zeros);
+    uint64_t rs = 99;
+    for (size_t i = 0; i < n; i++) noise[i] = (uint8_t)(tu_rand(&rs) >> 16);
+    uint8_t *near8 = near_random_e4m3(n, 8, 5), *near16 = near_random_e4m3(n, 16, 6);
+    tu_tensor t[] = {
+        {"e4m3", "F8_E4M3", 2, {rows, cols}, e4, n},
+        {"e5m2.long_rows", "F8_E5M2", 2, {3, n / 3}, e5, n},
+        {"bf16", "BF16", 3, {rows, 20, cols / 20}, bf, 2 * n},
+        {"f16.flat", "F16", 1, {n}, f16, 2 * n},
+        {"noise", "F8_E4M3", 2, {rows, cols}, noise, n},
+        {"zeros", "F8_E4M3", 2, {rows, cols}, zeros, n},
+        {"near8", "F8_E4M3", 2, {rows, cols}, near8, n},
+        {"near16", "F8_E4M3", 2, {rows, cols}, near16, n},
+        {"f32", "F32", 2, {rows, cols / 4}, e4, n},
+        {"small", "F8_E4M3", 2, {10, 100}, e4, 1000},
+    };
+    size_t size;
+    uint8_t *img = tu_make_safetensors(t, sizeof t / sizeof t[0], METADATA, &size);
+    char *src = tu_strdup(tu_path(d, "big.safetensors"));
+    char *whole = tu_strdup(tu_path(d, "whole.ecf8")), *win = tu_strdup(tu_path(d, "win.ecf8"));
+    char *out = tu_strdup(tu_path(d, "out.safetensors"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    const uint64_t windows[] = {70000, 4096 * 3 + 2};
+    for (unsigned combo = 0; combo < 24; combo++) {
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.stream_layout = combo & 1;
+        o.plain_index = (combo >> 1) & 1;
+        o.split = (ecf8_split[]){ECF8_SPLIT_AUTO, ECF8_SPLIT_EXPONENT, ECF8_SPLIT_BYTE}[(combo >> 2) % 3];
+        o.threads = combo >= 12 ? 3 : 1;
+        if (combo == 23) o.chunk_elements = 1000; /* rows of 4000 cut in 4; 1-D in pieces */
+        ecf8_test_encode_window_bytes = 0;
+        tu_compress_ok(src, whole, &o);
+        ecf8_test_encode_window_bytes = windows[combo & 1];
+        tu_compress_ok(src, win, &o);
+        ecf8_test_encode_window_bytes = 0;
+        if (!tu_files_equal(whole, win)) fail_msg("combo %u: windowed output differs", combo);
+    }
+    /* What it wrote rebuilds the input. */
+    ecf8_test_encode_window_bytes = 50000;
+    roundtrip_file(src, d, NULL);
+    ecf8_test_encode_window_bytes = 0;
+    free(img);
+    free(e4), free(e5), free(bf), free(f16), free(noise), free(zeros), free(near8), free(near16);
+    tu_remove_tree(d);
+    free(src), free(whole), free(win), free(out), free(d);
+}
+
+/* The windowed path keeps the encoder's check: elements that are not
+ * those its size pass saw are "input changed during compression", and
+ * nothing is left behind. */
+static void flip_window(const void *data, uint64_t bytes)
+{
+    uint8_t *p = (uint8_t *)data;
+    for (uint64_t i = 0; i < bytes; i++) p[i] = 0x7e; /* one long code word, many times */
+}
+
+static void test_windowed_encode_input_changed(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    const size_t n = 2u << 20;
+    uint8_t *e4 = tu_make_weights(ECF8_DTYPE_F8_E4M3, n, 21);
+    tu_tensor t[] = {{"w", "F8_E4M3", 2, {512, n / 512}, e4, n}};
+    size_t size;
+    uint8_t *img = tu_make_safetensors(t, 1, NULL, &size);
+    char *src = tu_strdup(tu_path(d, "w.safetensors")), *ecf = tu_strdup(tu_path(d, "w.ecf8"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    for (unsigned layout = 0; layout < 2; layout++) {
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.stream_layout = layout;
+        ecf8_test_encode_window_bytes = 1u << 18;
+        ecf8_test_hook_between_encode_passes = flip_window;
+        int st = ecf8_compress_path(src, ecf, &o);
+        ecf8_test_hook_between_encode_passes = NULL;
+        ecf8_test_encode_window_bytes = 0;
+        assert_int_equal(st, ECF8_ERR_IO);
+        assert_non_null(strstr(ecf8_last_error(), "input changed during compression"));
+        assert_non_null(strstr(ecf8_last_error(), "tensor 'w'"));
+        assert_false(tu_exists(ecf));
+        assert_int_equal(tu_count_tmp_files(d), 0);
+    }
+    free(img), free(e4);
+    tu_remove_tree(d);
+    free(src), free(ecf), free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -873,6 +993,8 @@ int main(void)
         cmocka_unit_test(test_open_index),
         cmocka_unit_test(test_inspect_progress),
         cmocka_unit_test(test_directory_odd_members),
+        cmocka_unit_test(test_windowed_encode_identical),
+        cmocka_unit_test(test_windowed_encode_input_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
