@@ -24,11 +24,16 @@
  *                 engines (ecf8_cl.h: the engine itself only takes weights
  *                 from the host);
  *   fused         (default) the library's fused decode+matmul engine.
- * The three give bit-identical embeddings.  Embedding tables stay on the
- * host (a lookup gathers T rows, uploaded as the first activation); the
- * other non-Linear weights (LayerNorm, biases) are widened to F32 and
- * uploaded.  device_weight_bytes counts every weight byte the device holds
- * (for decoded: coded tensors, their scales and the scratch buffer).
+ * The three give bit-identical embeddings.  The word-embedding table is on
+ * the device too: raw as in the file (uncompressed), or (decoded, fused)
+ * kept coded, each forward pass decoding only the chunk-row bands that hold
+ * its tokens' rows (ecf8_cl_enqueue_decode_rows) into a 256 KiB scratch;
+ * the embedding sum runs on the device (embed_rows).  The position and
+ * token-type tables and the other non-Linear weights (LayerNorm, biases)
+ * are widened to F32 and uploaded.  device_weight_bytes counts every
+ * weight byte the device holds (for decoded: coded tensors, their scales,
+ * the Linear scratch buffer; decoded and fused: the coded word table and
+ * its band scratch).
  * --repeat N runs the batch N more times after a warm-up and reports the
  * mean (for benchmarks).  ECF8_PLATFORM / ECF8_DEVICE pick the device.
  */
