@@ -232,6 +232,44 @@ ECF8_API size_t ecf8_cl_tensor_device_bytes(const ecf8_cl_tensor *tensor);
 ECF8_API int ecf8_cl_enqueue_decode(ecf8_cl_tensor *tensor, cl_command_queue queue, cl_mem out,
                                     size_t out_offset, cl_uint num_wait_events,
                                     const cl_event *wait_events, cl_event *out_event);
+/* Row ranges, for a table whose rows are used a few at a time (an
+ * embedding lookup): the tensor stays coded on the device and a decode
+ * writes only the chunk-row bands that cover the rows asked for.  Rows are
+ * those of the tensor's 2-D view (shape[0], a row being the rest of the
+ * shape, row bytes = decoded_bytes / rows; a 0-D or 1-D tensor is one
+ * row); a band is chunk_rows rows
+ * (docs/FORMAT.md 4.2: chunks are row-aligned, a band is every chunk of
+ * its rows); a stored tensor's band is one row.
+ *
+ * ecf8_cl_tensor_rows: the rows of the 2-D view (0 for NULL).
+ * ecf8_cl_tensor_row_bands: the rows ecf8_cl_enqueue_decode_rows writes
+ * for rows [first_row, first_row + n_rows): rows [*band_first_row,
+ * *band_first_row + *band_n_rows) of the tensor, first_row rounded down
+ * and the end rounded up to bands (the end capped at the tensor's rows);
+ * stored tensors: the range itself.  ECF8_ERR_ARGUMENT for NULL, n_rows 0
+ * or a range past the tensor's rows. */
+ECF8_API uint64_t ecf8_cl_tensor_rows(const ecf8_cl_tensor *tensor);
+ECF8_API int ecf8_cl_tensor_row_bands(const ecf8_cl_tensor *tensor, uint64_t first_row,
+                                      uint64_t n_rows, uint64_t *band_first_row,
+                                      uint64_t *band_n_rows);
+/* Decodes the bands covering rows [first_row, first_row + n_rows) into out
+ * at out_offset: out_offset receives row *band_first_row of
+ * ecf8_cl_tensor_row_bands, and the *band_n_rows * row bytes from there
+ * are those rows' bytes exactly as ecf8_cl_enqueue_decode writes them
+ * (row first_row is at out_offset + (first_row - *band_first_row) * row
+ * bytes); nothing else of out is written.  A stored tensor: exactly the
+ * rows asked for, copied.  One command, queues, wait lists, out_event,
+ * kernels, alignment (any out_offset; a multiple of 4 keeps the fast
+ * kernel) and the error record as ecf8_cl_enqueue_decode: a failing chunk
+ * of the range shows in the next ecf8_cl_tensor_check (its message counts
+ * chunks of the whole tensor when every decode it checks began at the same
+ * band).  ECF8_ERR_ARGUMENT for NULL arguments, a wait list and count that
+ * disagree, a range as ecf8_cl_tensor_row_bands refuses it, or an output
+ * that cannot hold the bands at out_offset. */
+ECF8_API int ecf8_cl_enqueue_decode_rows(ecf8_cl_tensor *tensor, cl_command_queue queue,
+                                         uint64_t first_row, uint64_t n_rows, cl_mem out,
+                                         size_t out_offset, cl_uint num_wait_events,
+                                         const cl_event *wait_events, cl_event *out_event);
 /* Waits for the decodes of `tensor` enqueued so far (on every queue they
  * went to) and
  * returns ECF8_ERR_CORRUPT if a chunk failed its length check, then clears

@@ -24,11 +24,16 @@
  *                 engines (ecf8_cl.h: the engine itself only takes weights
  *                 from the host);
  *   fused         (default) the library's fused decode+matmul engine.
- * The three give bit-identical embeddings.  Embedding tables stay on the
- * host (a lookup gathers T rows, uploaded as the first activation); the
- * other non-Linear weights (LayerNorm, biases) are widened to F32 and
- * uploaded.  device_weight_bytes counts every weight byte the device holds
- * (for decoded: coded tensors, their scales and the scratch buffer).
+ * The three give bit-identical embeddings.  The word-embedding table is on
+ * the device too: raw as in the file (uncompressed), or (decoded, fused)
+ * kept coded, each forward pass decoding only the chunk-row bands that hold
+ * its tokens' rows (ecf8_cl_enqueue_decode_rows) into a 256 KiB scratch;
+ * the embedding sum runs on the device (embed_rows).  The position and
+ * token-type tables and the other non-Linear weights (LayerNorm, biases)
+ * are widened to F32 and uploaded.  device_weight_bytes counts every
+ * weight byte the device holds (for decoded: coded tensors, their scales,
+ * the Linear scratch buffer; decoded and fused: the coded word table and
+ * its band scratch).
  * --repeat N runs the batch N more times after a warm-up and reports the
  * mean (for benchmarks).  ECF8_PLATFORM / ECF8_DEVICE pick the device.
  */
@@ -90,7 +95,7 @@ typedef struct gpu {
     cl_device_id dev;
     cl_command_queue q;
     cl_program prog;
-    cl_kernel k_layernorm, k_bias_act, k_attention, k_pool, k_mm_f32, k_mm_raw;
+    cl_kernel k_layernorm, k_bias_act, k_attention, k_pool, k_mm_f32, k_mm_raw, k_embed;
     uint64_t weight_bytes; /* every weight byte held on the device */
 } gpu;
 
@@ -131,6 +136,7 @@ static void gpu_open(gpu *g)
     g->k_pool = kernel(g, "mean_pool");
     g->k_mm_f32 = kernel(g, "matmul_f32");
     g->k_mm_raw = kernel(g, "matmul_raw");
+    g->k_embed = kernel(g, "embed_rows");
 }
 
 /* Sets the kernel's arguments from (size, pointer) pairs and enqueues it
@@ -212,10 +218,23 @@ typedef struct linear {
     uint32_t wdt;         /* ... and its dtype for matmul_raw */
 } linear;
 
+/* Scratch for the word-embedding bands of one gather round (decoded and
+ * fused modes): as many whole bands as fit, at least one. */
+#define EMBED_SCRATCH_BYTES (256u << 10)
+
 typedef struct model {
     mode mode;
-    float *word, *pos, *type; /* host embedding tables */
     uint64_t vocab;
+    /* The word-embedding table on the device: raw as in the file
+     * (uncompressed), or kept coded (decoded, fused) with a scratch of
+     * word_slots bands of word_band_rows rows that a forward pass decodes
+     * the tokens' bands into, a round of word_slots bands at a time. */
+    cl_mem word_raw;
+    ecf8_cl_tensor *word_coded;
+    cl_mem word_scratch;
+    uint64_t word_band_rows, word_slots;
+    uint32_t word_dt;         /* embed_rows' wdt: 0 F32, 1 BF16, 2 F16 */
+    cl_mem pos, type;         /* F32 [MAX_POS, D], [2, D] */
     cl_mem emb_g, emb_b;
     struct layer {
         linear q, k, v, o, i, out;
@@ -286,19 +305,52 @@ static void load_linear(gpu *g, model *md, model_file *f, const char *prefix, ui
     }
 }
 
+/* The word-embedding table t [vocab, D] onto the device (see model). */
+static void load_word_table(gpu *g, model *md, model_file *f, const ecf8_tensor_info *t)
+{
+    if (!strcmp(t->dtype_name, "F32")) md->word_dt = 0;
+    else if (t->dtype == ECF8_DTYPE_BF16) md->word_dt = 1;
+    else if (t->dtype == ECF8_DTYPE_F16) md->word_dt = 2;
+    else die("%s: tensor '%s' is %s: want F32, BF16 or F16", g_model_path, t->name, t->dtype_name);
+    size_t bytes = (size_t)t->source_bytes;
+    if (md->mode == MODE_UNCOMPRESSED) {
+        void *raw = xmalloc(bytes);
+        check(model_file_read(f, t, raw, bytes), t->name);
+        md->word_raw = upload(g, raw, bytes, 1);
+        free(raw);
+        return;
+    }
+    /* decoded, fused: coded on the device (a stored tensor: raw), decoded
+     * once now into host memory to check its checksum. */
+    check(ecf8_cl_tensor_create(g->ctx, g->dev, g->q, t, &md->word_coded), t->name);
+    void *tmp = xmalloc(bytes);
+    check(ecf8_cl_decode_to_host(md->word_coded, g->q, tmp, bytes), t->name);
+    free(tmp);
+    g->weight_bytes += ecf8_cl_tensor_device_bytes(md->word_coded);
+    uint64_t b0, row_bytes = bytes / t->shape[0];
+    check(ecf8_cl_tensor_row_bands(md->word_coded, 0, 1, &b0, &md->word_band_rows), t->name);
+    uint64_t band_bytes = md->word_band_rows * row_bytes;
+    md->word_slots = EMBED_SCRATCH_BYTES / band_bytes ? EMBED_SCRATCH_BYTES / band_bytes : 1;
+    md->word_scratch = upload(g, NULL, (size_t)(md->word_slots * band_bytes), 1);
+}
+
 static void model_load(gpu *g, model *md, model_file *f, const wp_vocab *vocab)
 {
     ecf8_tensor_info t;
     uint64_t shape[2] = {wp_vocab_size(vocab), D};
     find_tensor(f, "embeddings.word_embeddings.weight", 2, shape, &t);
     md->vocab = shape[0];
-    md->word = read_f32(f, &t);
+    load_word_table(g, md, f, &t);
     shape[0] = MAX_POS;
     find_tensor(f, "embeddings.position_embeddings.weight", 2, shape, &t);
-    md->pos = read_f32(f, &t);
+    float *v = read_f32(f, &t);
+    md->pos = upload(g, v, MAX_POS * D * sizeof *v, 1);
+    free(v);
     shape[0] = 2;
     find_tensor(f, "embeddings.token_type_embeddings.weight", 2, shape, &t);
-    md->type = read_f32(f, &t);
+    v = read_f32(f, &t);
+    md->type = upload(g, v, 2 * D * sizeof *v, 1);
+    free(v);
     md->emb_g = load_vector(g, f, "embeddings.LayerNorm.weight", D);
     md->emb_b = load_vector(g, f, "embeddings.LayerNorm.bias", D);
     for (int l = 0; l < LAYERS; l++) {
@@ -337,9 +389,11 @@ static void linear_free(linear *L)
 
 static void model_free(model *md)
 {
-    free(md->word);
-    free(md->pos);
-    free(md->type);
+    if (md->word_raw) clReleaseMemObject(md->word_raw);
+    if (md->word_coded) ecf8_cl_tensor_free(md->word_coded);
+    if (md->word_scratch) clReleaseMemObject(md->word_scratch);
+    clReleaseMemObject(md->pos);
+    clReleaseMemObject(md->type);
     clReleaseMemObject(md->emb_g);
     clReleaseMemObject(md->emb_b);
     for (int l = 0; l < LAYERS; l++) {
@@ -381,6 +435,95 @@ static void layernorm(gpu *g, cl_mem a, cl_mem bias, cl_mem res, uint32_t flags,
            ARG(beta), ARG(out), ARG(d), ARG(eps));
 }
 
+/* A token's place in the gather: its word row's band (first row, rows),
+ * its row in the batch and its position. */
+typedef struct tok_ref {
+    uint64_t b0, bn, id;
+    uint32_t t, p;
+} tok_ref;
+
+static int tok_ref_cmp(const void *a, const void *b)
+{
+    const tok_ref *x = a, *y = b;
+    return x->b0 < y->b0 ? -1 : x->b0 > y->b0 ? 1 : (x->t > y->t) - (x->t < y->t);
+}
+
+/* X[T, D] = the embedding sums of the batch's tokens on the device.  With
+ * the table coded: the distinct bands holding the tokens' rows, in order,
+ * word_slots at a time: each round decodes its bands (runs of adjacent
+ * bands in one call) into the scratch, then embed_rows reads its tokens'
+ * rows from there (the queue is in order: a round's decodes wait for the
+ * previous round's reads). */
+static void embed_tokens(gpu *g, model *md, int *const *ids, const int *lens, size_t n_seq,
+                         size_t T, cl_mem X, cl_mem *bufs)
+{
+    tok_ref *r = xmalloc(T * sizeof *r);
+    size_t t = 0;
+    for (size_t s = 0; s < n_seq; s++)
+        for (int p = 0; p < lens[s]; p++, t++) {
+            r[t].id = (uint64_t)ids[s][p], r[t].t = (uint32_t)t, r[t].p = (uint32_t)p;
+            r[t].b0 = r[t].id, r[t].bn = 1;
+            if (md->word_coded)
+                check(ecf8_cl_tensor_row_bands(md->word_coded, r[t].id, 1, &r[t].b0, &r[t].bn),
+                      "word embedding rows");
+        }
+    if (md->word_coded) qsort(r, T, sizeof *r, tok_ref_cmp);
+    cl_ulong *row = xmalloc(T * sizeof *row);
+    cl_uint *tok = xmalloc(T * sizeof *tok), *pos = xmalloc(T * sizeof *pos);
+    /* Slot of each distinct band, counted over the whole batch. */
+    size_t *slot = xmalloc(T * sizeof *slot), n_bands = 0;
+    for (size_t i = 0; i < T; i++) {
+        if (i == 0 || r[i].b0 != r[i - 1].b0) n_bands++;
+        slot[i] = n_bands - 1;
+        uint64_t in_scratch = md->word_coded
+                                  ? (slot[i] % md->word_slots) * md->word_band_rows + (r[i].id - r[i].b0)
+                                  : r[i].id;
+        row[i] = in_scratch * D, tok[i] = r[i].t, pos[i] = r[i].p;
+    }
+    bufs[0] = upload(g, row, T * sizeof *row, 0);
+    bufs[1] = upload(g, tok, T * sizeof *tok, 0);
+    bufs[2] = upload(g, pos, T * sizeof *pos, 0);
+    const uint32_t d = D;
+    size_t row_bytes = (size_t)D * (md->word_dt == 0 ? 4 : 2);
+    cl_mem w = md->word_coded ? md->word_scratch : md->word_raw;
+    for (size_t first = 0; first < T;) {
+        size_t end = first;
+        if (md->word_coded) {
+            /* This round: the tokens of bands slot[first] .. + word_slots - 1. */
+            size_t round_end = (slot[first] / md->word_slots + 1) * md->word_slots;
+            while (end < T && slot[end] < round_end) end++;
+            for (size_t i = first; i < end;) {
+                /* A run of adjacent bands in adjacent slots: one decode. */
+                size_t j = i;
+                uint64_t run_end = r[i].b0 + r[i].bn;
+                while (j + 1 < end && (r[j + 1].b0 == r[j].b0 || r[j + 1].b0 == run_end)) {
+                    j++;
+                    run_end = r[j].b0 + r[j].bn;
+                }
+                size_t at = (size_t)((slot[i] % md->word_slots) * md->word_band_rows) * row_bytes;
+                cl_event ev;
+                check(ecf8_cl_enqueue_decode_rows(md->word_coded, g->q, r[i].b0, run_end - r[i].b0,
+                                                  md->word_scratch, at, 0, NULL, &ev),
+                      "word embedding rows");
+                md->decode_events[md->n_decode_events++] = ev;
+                i = j + 1;
+            }
+        } else {
+            end = T;
+        }
+        const uint32_t first32 = (uint32_t)first;
+        launch(g, g->k_embed, D, end - first, 10, ARG(w), ARG(md->word_dt), ARG(bufs[0]),
+               ARG(bufs[1]), ARG(bufs[2]), ARG(first32), ARG(md->type), ARG(md->pos), ARG(X),
+               ARG(d));
+        first = end;
+    }
+    free(r);
+    free(row);
+    free(tok);
+    free(pos);
+    free(slot);
+}
+
 /* Embeddings of n_seq token sequences (ids[s] of lens[s] tokens) into
  * out[n_seq, D], L2-normalised.  Returns the summed decode time (ms) of
  * the decoded mode's decodes, 0 otherwise. */
@@ -388,20 +531,14 @@ static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_
 {
     size_t T = 0;
     for (size_t s = 0; s < n_seq; s++) T += (size_t)lens[s];
-    /* Host: word + token type 0 + position, as BERT adds them. */
-    float *x0 = xmalloc(T * D * sizeof *x0);
     cl_int *seq = xmalloc(T * 2 * sizeof *seq), *starts = xmalloc(n_seq * sizeof *starts),
            *counts = xmalloc(n_seq * sizeof *counts);
     size_t t = 0;
     for (size_t s = 0; s < n_seq; s++) {
         starts[s] = (cl_int)t, counts[s] = lens[s];
-        for (int p = 0; p < lens[s]; p++, t++) {
-            const float *w = md->word + (size_t)ids[s][p] * D, *ps = md->pos + (size_t)p * D;
-            for (int d = 0; d < D; d++) x0[t * D + d] = (w[d] + md->type[d]) + ps[d];
-            seq[2 * t] = starts[s], seq[2 * t + 1] = lens[s];
-        }
+        for (int p = 0; p < lens[s]; p++, t++) seq[2 * t] = starts[s], seq[2 * t + 1] = lens[s];
     }
-    cl_mem X = upload(g, x0, T * D * 4, 0), SEQ = upload(g, seq, T * 8, 0),
+    cl_mem X = upload(g, NULL, T * D * 4, 0), SEQ = upload(g, seq, T * 8, 0),
            ST = upload(g, starts, n_seq * 4, 0), CN = upload(g, counts, n_seq * 4, 0);
     cl_mem Hb = upload(g, NULL, T * D * 4, 0), H2 = upload(g, NULL, T * D * 4, 0),
            Q = upload(g, NULL, T * D * 4, 0), K = upload(g, NULL, T * D * 4, 0),
@@ -409,8 +546,12 @@ static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_
            I = upload(g, NULL, T * FF * 4, 0), P = upload(g, NULL, n_seq * D * 4, 0);
     const uint32_t tt = (uint32_t)T, d = D, hd = HD, no = 0;
     const float scale = 1.0f / sqrtf((float)HD);
-    md->decode_events = realloc(md->decode_events, LAYERS * 6 * sizeof(cl_event));
+    /* The Linears' decodes and the word-embedding bands' (at most a run per token). */
+    md->decode_events = realloc(md->decode_events, (LAYERS * 6 + T) * sizeof(cl_event));
+    if (!md->decode_events) die("out of memory");
     md->n_decode_events = 0;
+    cl_mem EMB[3];
+    embed_tokens(g, md, ids, lens, n_seq, T, X, EMB);
 
     layernorm(g, X, md->emb_g, X, 0, md->emb_g, md->emb_b, Hb, tt);
     for (int l = 0; l < LAYERS; l++) {
@@ -437,15 +578,15 @@ static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_
         decode_ms += (double)(t1 - t0) * 1e-6;
         clReleaseEvent(md->decode_events[i]);
     }
+    if (md->word_coded) check(ecf8_cl_tensor_check(md->word_coded, g->q), "word embedding rows");
     if (md->mode == MODE_DECODED)
         for (int l = 0; l < LAYERS; l++) {
             struct layer *L = &md->layer[l];
             linear *lins[] = {&L->q, &L->k, &L->v, &L->o, &L->i, &L->out};
             for (int j = 0; j < 6; j++) check(ecf8_cl_tensor_check(lins[j]->coded, g->q), "decode");
         }
-    cl_mem bufs[] = {X, SEQ, ST, CN, Hb, H2, Q, K, V, A, I, P};
+    cl_mem bufs[] = {X, SEQ, ST, CN, Hb, H2, Q, K, V, A, I, P, EMB[0], EMB[1], EMB[2]};
     for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) clReleaseMemObject(bufs[i]);
-    free(x0);
     free(seq);
     free(starts);
     free(counts);
@@ -580,7 +721,8 @@ int main(int argc, char **argv)
     if (fflush(stdout) || ferror(stdout)) die("writing the output failed");
 
     model_free(&md);
-    cl_kernel ks[] = {g.k_layernorm, g.k_bias_act, g.k_attention, g.k_pool, g.k_mm_f32, g.k_mm_raw};
+    cl_kernel ks[] = {g.k_layernorm, g.k_bias_act, g.k_attention, g.k_pool, g.k_mm_f32, g.k_mm_raw,
+                      g.k_embed};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) clReleaseKernel(ks[i]);
     clReleaseProgram(g.prog);
     clReleaseCommandQueue(g.q);

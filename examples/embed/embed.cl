@@ -161,3 +161,27 @@ __kernel void matmul_raw(__global const float *x, __global const uchar *w,
     }
     y[(size_t)m * N + n] = acc;
 }
+
+/* The embedding sum, as BERT adds it: x[tok[i]] = (word + type[0]) + pos[
+ * position[i]] over D columns, for tokens i = first + get_global_id(1).
+ * The word row of token i is D elements of w from element row[i], of
+ * dtype wdt (0 F32, 1 BF16, 2 F16): the raw table, or the bands of the
+ * coded table that ecf8_cl_enqueue_decode_rows wrote into a scratch
+ * buffer.  Global size: D x tokens. */
+__kernel void embed_rows(__global const uchar *w, uint wdt, __global const ulong *row,
+                         __global const uint *tok, __global const uint *position, uint first,
+                         __global const float *type, __global const float *pos,
+                         __global float *x, uint D)
+{
+    uint d = get_global_id(0), i = first + get_global_id(1);
+    size_t e = (size_t)row[i] + d;
+    float wv;
+    if (wdt == 1u)
+        wv = as_float((uint)w[2 * e] << 16 | (uint)w[2 * e + 1] << 24);
+    else if (wdt == 2u)
+        wv = vload_half(e, (__global const half *)w);
+    else
+        wv = as_float((uint)w[4 * e] | (uint)w[4 * e + 1] << 8 | (uint)w[4 * e + 2] << 16 |
+                      (uint)w[4 * e + 3] << 24);
+    x[(size_t)tok[i] * D + d] = (wv + type[d]) + pos[(size_t)position[i] * D + d];
+}

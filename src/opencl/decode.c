@@ -58,6 +58,19 @@ struct ecf8_cl_tensor {
      * unread: the check waits for all of them. */
     cl_command_queue *pending;
     size_t n_pending;
+    /* The first chunk of the decodes pending (a row-range decode's kernels
+     * count chunks from its first band): pending_c0 while pending_c0_state
+     * is 1, 0 none pending, 2 decodes of different first chunks. */
+    uint64_t pending_c0;
+    int pending_c0_state;
+    /* Row ranges (ecf8_cl_enqueue_decode_rows): the 2-D view's rows and the
+     * bytes of one row; coded tensors: the lanes kernel's chunks per
+     * work-item and whether every run of that many chunks (not only the
+     * aligned groups the plan checked) fits its bit positions, the pairs
+     * kernel's chunks per work-item. */
+    uint64_t rows, row_bytes;
+    unsigned lanes_per_item, pairs_nl;
+    bool lanes_any_run;
     /* ecf8_cl_tensor_create_async: the upload (NULL once seen complete),
      * which the tensor's own commands wait for, and while creating, how the
      * upload is enqueued (NULL: blocking). */
@@ -78,7 +91,8 @@ static int ready_wait_list(ecf8_cl_tensor *t, cl_uint *n, const cl_event **list,
 
 /* The arguments every decode kernel takes (DECODE_KERNEL_ARGS in
  * cl/decode_common.cl); only the table differs by kernel. */
-static int set_args(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, cl_mem out, size_t out_offset)
+static int set_args(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, cl_mem out, size_t out_offset,
+                    uint64_t c0, uint64_t n_chunks, uint64_t rows)
 {
     cl_kernel k = t->kernel[which];
     /* The streams kernel: the 16-bit table, which CPUs gather from (half
@@ -87,8 +101,11 @@ static int set_args(ecf8_cl_tensor *t, ecf8_cl_decode_kernel which, cl_mem out, 
                         : which == ECF8_CL_DECODE_LANES ? t->table32_at
                         : which == ECF8_CL_DECODE_PAIRS ? t->pairs_at
                                                         : t->table16_at;
-    cl_ulong a[10] = {t->offsets_at, t->coded_at, t->geom.coded_bytes, table_at, out_offset,
-                      t->geom.n_chunks, t->geom.rows, t->geom.cols, t->geom.chunk_rows,
+    /* A range of chunks from c0 (whole bands): the offsets from c0's on
+     * (they stay relative to the coded stream) and the range's geometry,
+     * as ecf8_stream_band does on the host. */
+    cl_ulong a[10] = {t->offsets_at + 8 * c0, t->coded_at, t->geom.coded_bytes, table_at,
+                      out_offset, n_chunks, rows, t->geom.cols, t->geom.chunk_rows,
                       t->geom.chunk_cols};
     ECF8_CL_CHECK(clSetKernelArg(k, 0, sizeof(cl_mem), &t->data), "clSetKernelArg(decode)");
     ECF8_CL_CHECK(clSetKernelArg(k, 1, sizeof(cl_mem), &out), "clSetKernelArg(decode)");
@@ -255,6 +272,22 @@ static int prepare_coded(ecf8_cl_tensor *t, cl_command_queue queue, const ecf8_t
     t->geom = *s;
     t->geom.chunk_offsets = NULL;
     t->geom.coded = NULL;
+    t->rows = s->rows;
+    t->row_bytes = s->cols * t->width;
+    t->pairs_nl = plan.nl;
+    if (plan.lanes) {
+        /* The plan checked the groups from multiples of the lanes; a row
+         * range starts anywhere: every run of that many chunks. */
+        uint64_t lanes = (uint64_t)plan.vw * plan.nsets;
+        uint64_t runaway = (s->chunk_rows * s->chunk_cols * (s->code_bits + l.raw_bits) + 7) / 8 + 8;
+        t->lanes_per_item = (unsigned)lanes;
+        t->lanes_any_run = true;
+        for (uint64_t c = 0; c < s->n_chunks && t->lanes_any_run; c++) {
+            uint64_t end = c + lanes < s->n_chunks ? c + lanes : s->n_chunks;
+            if (s->chunk_offsets[end] - s->chunk_offsets[c] + runaway >= (1u << 28))
+                t->lanes_any_run = false;
+        }
+    }
     t->use[ECF8_CL_DECODE_LANES] = plan.lanes;
     t->use[ECF8_CL_DECODE_PAIRS] = plan.pairs;
     t->use[ECF8_CL_DECODE_COOP] = plan.coop;
@@ -347,6 +380,11 @@ static int tensor_create(cl_context context, cl_device_id device, cl_command_que
     if (info->split == ECF8_SPLIT_STORED) {
         t->decoded_bytes = (size_t)info->source_bytes;
         t->device_bytes = t->decoded_bytes;
+        /* Rows as the 2-D view of a coded stream counts them: shape[0],
+         * one row for 0-D and 1-D tensors. */
+        t->rows = info->ndim >= 2 ? info->shape[0] : 1;
+        t->row_bytes = t->rows ? t->decoded_bytes / t->rows : 0;
+        if (t->rows && t->row_bytes * t->rows != t->decoded_bytes) t->rows = t->row_bytes = 0;
         if (info->payload_bytes != info->source_bytes || (!info->payload && info->source_bytes))
             st = ecf8_fail(ECF8_ERR_CORRUPT, "stored payload of %llu bytes for %llu source bytes",
                            (unsigned long long)info->payload_bytes,
@@ -392,10 +430,17 @@ static void pending_release(ecf8_cl_tensor *t)
     free(t->pending);
     t->pending = NULL;
     t->n_pending = 0;
+    t->pending_c0_state = 0;
 }
 
-static int pending_add(ecf8_cl_tensor *t, cl_command_queue queue)
+static int pending_add(ecf8_cl_tensor *t, cl_command_queue queue, uint64_t c0)
 {
+    if (t->pending_c0_state == 0 || (t->pending_c0_state == 1 && t->pending_c0 == c0)) {
+        t->pending_c0 = c0;
+        t->pending_c0_state = 1;
+    } else {
+        t->pending_c0_state = 2;
+    }
     for (size_t i = 0; i < t->n_pending; i++)
         if (t->pending[i] == queue) return ECF8_OK;
     cl_command_queue *p = realloc(t->pending, (t->n_pending + 1) * sizeof *p);
@@ -468,6 +513,115 @@ int ecf8_cl_enqueue_decode(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out
     return st;
 }
 
+/* ---- row ranges ----------------------------------------------------------- */
+uint64_t ecf8_cl_tensor_rows(const ecf8_cl_tensor *t) { return t ? t->rows : 0; }
+
+/* Rows per band: a coded tensor's chunk_rows (chunks are row-aligned), one
+ * row for a stored tensor. */
+static uint64_t band_rows_of(const ecf8_cl_tensor *t)
+{
+    return t->split == ECF8_SPLIT_STORED ? 1 : t->geom.chunk_rows;
+}
+
+int ecf8_cl_tensor_row_bands(const ecf8_cl_tensor *t, uint64_t first_row, uint64_t n_rows,
+                             uint64_t *band_first_row, uint64_t *band_n_rows)
+{
+    if (!t || !band_first_row || !band_n_rows)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "row bands: NULL argument");
+    if (n_rows == 0 || first_row >= t->rows || n_rows > t->rows - first_row)
+        return ecf8_fail(ECF8_ERR_ARGUMENT,
+                         "tensor '%s': rows %llu + %llu out of its %llu rows", t->name,
+                         (unsigned long long)first_row, (unsigned long long)n_rows,
+                         (unsigned long long)t->rows);
+    uint64_t br = band_rows_of(t), r0 = first_row / br * br;
+    uint64_t r1 = ecf8_ceil_div(first_row + n_rows, br) * br;
+    if (r1 > t->rows) r1 = t->rows;
+    *band_first_row = r0;
+    *band_n_rows = r1 - r0;
+    return ECF8_OK;
+}
+
+/* Work-items of kernel k for n chunks, as make_kernel and prepare_coded
+ * size them for the whole tensor. */
+static size_t range_global(const ecf8_cl_tensor *t, ecf8_cl_decode_kernel k, uint64_t n)
+{
+    switch (k) {
+    case ECF8_CL_DECODE_PORTABLE:
+        return (size_t)ecf8_align_up(n, t->local[k]);
+    case ECF8_CL_DECODE_COOP: {
+        uint64_t groups = t->global[k] / ECF8_COOP_WG;
+        return (size_t)((groups < n ? groups : n) * ECF8_COOP_WG);
+    }
+    case ECF8_CL_DECODE_LANES:
+        return (size_t)ecf8_ceil_div(n, t->lanes_per_item);
+    case ECF8_CL_DECODE_PAIRS:
+        return (size_t)ecf8_ceil_div(n, t->pairs_nl);
+    case ECF8_CL_DECODE_STREAMS: {
+        uint64_t per_chunk = 32 / (t->streams_vw * t->streams_nsets);
+        if (t->streams_vw > 1) return (size_t)(n * per_chunk);
+        uint64_t most = (uint64_t)t->units * 16, groups = ecf8_ceil_div(n, ECF8_STREAMS_WG_CHUNKS);
+        return (size_t)((groups < most ? groups : most) * 32 * ECF8_STREAMS_WG_CHUNKS);
+    }
+    default:
+        return 0;
+    }
+}
+
+int ecf8_cl_enqueue_decode_rows(ecf8_cl_tensor *t, cl_command_queue queue, uint64_t first_row,
+                                uint64_t n_rows, cl_mem out, size_t out_offset,
+                                cl_uint num_wait_events, const cl_event *wait_events,
+                                cl_event *out_event)
+{
+    if (!t || !queue || !out) return ecf8_fail(ECF8_ERR_ARGUMENT, "decode rows: NULL argument");
+    if ((num_wait_events > 0) != (wait_events != NULL))
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "decode rows: wait list and its count disagree");
+    uint64_t r0, nr;
+    int st = ecf8_cl_tensor_row_bands(t, first_row, n_rows, &r0, &nr);
+    if (st) return st;
+    if (t->split == ECF8_SPLIT_STORED) r0 = first_row, nr = n_rows; /* exactly the rows */
+    size_t bytes = (size_t)(nr * t->row_bytes), out_size = 0;
+    ECF8_CL_CHECK(clGetMemObjectInfo(out, CL_MEM_SIZE, sizeof out_size, &out_size, NULL),
+                  "clGetMemObjectInfo(CL_MEM_SIZE)");
+    if (out_offset > out_size || out_size - out_offset < bytes)
+        return ecf8_fail(ECF8_ERR_ARGUMENT,
+                         "decode rows: output of %zu bytes at offset %zu cannot hold %zu bytes",
+                         out_size, out_offset, bytes);
+    cl_event *with_ready = NULL;
+    st = ready_wait_list(t, &num_wait_events, &wait_events, &with_ready);
+    if (st) return st;
+    cl_int err;
+    if (bytes == 0) { /* rows of no columns: nothing to write, still an ordered event */
+        err = clEnqueueMarkerWithWaitList(queue, num_wait_events, wait_events, out_event);
+        free(with_ready);
+        return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueMarkerWithWaitList");
+    }
+    if (t->split == ECF8_SPLIT_STORED) {
+        err = clEnqueueCopyBuffer(queue, t->data, out, (size_t)(r0 * t->row_bytes), out_offset,
+                                  bytes, num_wait_events, wait_events, out_event);
+        free(with_ready);
+        return err == CL_SUCCESS ? ECF8_OK : ecf8_cl_fail(err, "clEnqueueCopyBuffer(stored rows)");
+    }
+    /* Bands [b0, b1): chunks [b0 * segs, b1 * segs). */
+    uint64_t segs = ecf8_ceil_div(t->geom.cols, t->geom.chunk_cols);
+    uint64_t c0 = r0 / t->geom.chunk_rows * segs;
+    uint64_t n = ecf8_ceil_div(nr, t->geom.chunk_rows) * segs;
+    ecf8_cl_decode_kernel k = pick_kernel(t, out_offset);
+    /* A run of lanes-kernel chunks that may not fit its bit positions: the
+     * portable kernel (bit-identical). */
+    if (k == ECF8_CL_DECODE_LANES && !t->lanes_any_run) k = ECF8_CL_DECODE_PORTABLE;
+    st = t->kernel[k] ? ECF8_OK : make_kernel(t, k, t->portable_options);
+    if (!st) st = set_args(t, k, out, out_offset, c0, n, nr);
+    if (!st) st = pending_add(t, queue, c0); /* before the decode exists, so none goes unchecked */
+    if (!st) {
+        size_t global = range_global(t, k, n);
+        err = clEnqueueNDRangeKernel(queue, t->kernel[k], 1, NULL, &global, &t->local[k],
+                                     num_wait_events, wait_events, out_event);
+        if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clEnqueueNDRangeKernel(ecf8_decode rows)");
+    }
+    free(with_ready);
+    return st;
+}
+
 static int decode_enqueue(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
                           size_t out_offset, cl_uint num_wait_events,
                           const cl_event *wait_events, cl_event *out_event)
@@ -487,8 +641,8 @@ static int decode_enqueue(ecf8_cl_tensor *t, cl_command_queue queue, cl_mem out,
     /* The portable kernel of a tensor planned for another: built now, at
      * its first decode to an unaligned offset. */
     int st = t->kernel[k] ? ECF8_OK : make_kernel(t, k, t->portable_options);
-    if (!st) st = set_args(t, k, out, out_offset);
-    if (!st) st = pending_add(t, queue); /* before the decode exists, so none goes unchecked */
+    if (!st) st = set_args(t, k, out, out_offset, 0, t->geom.n_chunks, t->geom.rows);
+    if (!st) st = pending_add(t, queue, 0); /* before the decode exists, so none goes unchecked */
     if (st) return st;
     err = clEnqueueNDRangeKernel(queue, t->kernel[k], 1, NULL, &t->global[k], &t->local[k],
                                  num_wait_events, wait_events, out_event);
@@ -507,6 +661,11 @@ static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
      * wait for them first. */
     cl_int err = CL_SUCCESS;
     for (size_t i = 0; i < t->n_pending && err == CL_SUCCESS; i++) err = clFinish(t->pending[i]);
+    /* The kernels count chunks from their range's first: known when every
+     * decode checked here started at the same chunk. */
+    uint64_t c0 = t->pending_c0_state == 1 ? t->pending_c0 : 0;
+    const char *which =
+        t->pending_c0_state == 2 ? " (counted from the first chunk of a row-range decode)" : "";
     pending_release(t);
     if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clFinish(decode queue)");
     ECF8_CL_CHECK(clEnqueueReadBuffer(queue, t->error, CL_TRUE, 0, sizeof word, word, 0, NULL, NULL),
@@ -517,12 +676,13 @@ static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
     /* Worded like the CPU decoders' messages. */
     if (word[4])
         return ecf8_fail(ECF8_ERR_CORRUPT,
-                         "tensor '%s': chunk %u lane %u decodes to %u bits, its lane table says %u",
-                         t->name, word[0] - 1, word[4] - 1, word[1], word[3]);
+                         "tensor '%s': chunk %llu%s lane %u decodes to %u bits, its lane table says %u",
+                         t->name, (unsigned long long)(c0 + word[0] - 1), which, word[4] - 1, word[1],
+                         word[3]);
     return ecf8_fail(ECF8_ERR_CORRUPT,
-                     "tensor '%s': chunk %u decodes to %llu bits, its stream holds %u bytes", t->name,
-                     word[0] - 1, (unsigned long long)word[1] | (unsigned long long)word[2] << 32,
-                     word[3]);
+                     "tensor '%s': chunk %llu%s decodes to %llu bits, its stream holds %u bytes", t->name,
+                     (unsigned long long)(c0 + word[0] - 1), which,
+                     (unsigned long long)word[1] | (unsigned long long)word[2] << 32, word[3]);
 }
 
 int ecf8_cl_tensor_check(ecf8_cl_tensor *t, cl_command_queue queue)
