@@ -379,21 +379,24 @@ typedef struct ecf8_cl_matmul ecf8_cl_matmul;
 /* Validates W and its scales on the host and prepares W for `engines`.
  *
  * What is checked when: at create, every engine's input is checked in full
- * before anything is uploaded -- W's shape, dtype and coded stream (every
- * offset and code length), W decoded once on the host against its XXH3
- * checksum (as ecf8_file_read_tensor does), and the scale tensor's bytes
- * against its checksum.  A tensor that fails returns ECF8_ERR_CORRUPT or
- * ECF8_ERR_CHECKSUM (ecf8_last_error() names the tensor) and no object.
- * The host decode is a one-time cost at load, about what
- * ecf8_file_read_tensor takes for W, and n * k element bytes of host memory
- * while create runs; it is always done, because the fused kernel has no
- * check of its own: a flipped payload bit that keeps every code length
- * would decode on the device without an error and give a wrong Y.
+ * before it is used -- W's shape, dtype and coded stream (every offset and
+ * code length), W decoded once against its XXH3 checksum, and the scale
+ * tensor's bytes against its checksum.  W is decoded on the host (as
+ * ecf8_file_read_tensor does) where its raw elements are uploaded anyway
+ * (the uncompressed engine, a stored W, the fused engine's raw-weight
+ * fallback) or `queue` is NULL; otherwise on the device, on `queue`
+ * (ecf8_cl_tensor_verify: decoded into scratch, read back, hashed), so a
+ * fused-only load does no host decode.  A tensor that fails returns
+ * ECF8_ERR_CORRUPT or ECF8_ERR_CHECKSUM (ecf8_last_error() names the
+ * tensor) and no object.  The check is a one-time cost at load, always
+ * done, because the fused kernel has no check of its own: a flipped payload
+ * bit that keeps every code length would decode on the device without an
+ * error and give a wrong Y.
  * Callers that build ecf8_tensor_info themselves must fill in `checksum`
  * for W and for scale_inv (XXH3-64 of their original bytes).
  *
  * Then the fused engine uploads the compressed payload and a decode table;
- * the uncompressed engine uploads the raw elements of that host decode as
+ * the uncompressed engine uploads the raw elements of the host decode as
  * its baseline.  Shapes: W [n, k] with n, k >= 1 and every device buffer
  * under 2 GiB; scale_inv in one of the forms above for FP8 (another shape
  * or dtype: ECF8_ERR_SHAPE, the message naming the tensor and the shapes

@@ -1057,8 +1057,8 @@ static void test_errors(void **state)
     t.dtype = ECF8_DTYPE_F16;
     assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm), ECF8_ERR_UNSUPPORTED);
     /* A checksum that does not match, of W or of its scales: refused for
-     * every engine, the fused one included (it decodes only on the device,
-     * where nothing else would notice). */
+     * every engine, the fused one included (checked by a decode on the
+     * device when only the fused engine is asked for). */
     const unsigned masks[] = {0, ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED),
                               ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)};
     for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
@@ -1075,6 +1075,13 @@ static void test_errors(void **state)
         assert_null(mm);
         assert_non_null(strstr(ecf8_last_error(), "scale tensor 'test.weight_scale_inv'"));
     }
+    /* Without a queue the fused engine's content check runs on the host. */
+    t = w.info;
+    t.checksum ^= 1;
+    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, NULL, &t, &w.scale_info,
+                                           ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED), &mm),
+                     ECF8_ERR_CHECKSUM);
+    assert_null(mm);
     /* One flipped bit in the coded stream: whatever it does to the code
      * words, the fused engine refuses the tensor at create. */
     {

@@ -453,6 +453,20 @@ static int verify_weight(const ecf8_tensor_info *w, const uint8_t **raw, uint8_t
     return ECF8_OK;
 }
 
+/* W decoded on the device into scratch, read back and checked against its
+ * checksum (ecf8_cl_tensor_verify): the content check of a W whose raw
+ * elements are not needed, at device decode speed and without a host
+ * decode. */
+static int verify_on_device(const ecf8_cl_matmul *mm, cl_command_queue queue,
+                            const ecf8_tensor_info *w)
+{
+    ecf8_cl_tensor *t = NULL;
+    int st = ecf8_cl_tensor_create_ex(mm->context, mm->device, queue, w, &mm->tuning, &t);
+    if (!st) st = ecf8_cl_tensor_verify(t, queue);
+    ecf8_cl_tensor_free(t);
+    return st;
+}
+
 int ecf8_cl_matmul_create(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
                           unsigned engines, ecf8_cl_matmul **out)
@@ -464,7 +478,8 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
                              const ecf8_tensor_info *weight, const ecf8_tensor_info *scale_inv,
                              unsigned engines, const ecf8_cl_tuning *tuning, ecf8_cl_matmul **out)
 {
-    (void)queue; /* uploads go through host pointers at creation */
+    /* Uploads go through host pointers at creation; `queue` runs the
+     * device-side content check of a W only the fused engine reads. */
     if (!context || !device || !weight || !out)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "matmul create: NULL argument");
     *out = NULL;
@@ -481,7 +496,6 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
     if (!st) st = load_scale(weight, scale_inv, &sp);
     const uint8_t *raw = NULL;
     uint8_t *raw_owned = NULL;
-    if (!st) st = verify_weight(weight, &raw, &raw_owned);
     if (st) {
         free(sp.grid);
         return st;
@@ -539,6 +553,10 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
     int need_raw = (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)) ||
                    weight->split == ECF8_SPLIT_STORED ||
                    (mm->fused_raw && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED)));
+    /* W's content against its checksum: decoded on the host where the raw
+     * elements are uploaded anyway, else on the device (no host decode). */
+    if (!st) st = need_raw || !queue ? verify_weight(weight, &raw, &raw_owned)
+                                     : verify_on_device(mm, queue, weight);
     if (!st && need_raw) st = upload_raw(mm, raw);
     if (!st && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED))) {
         if (weight->split == ECF8_SPLIT_STORED || mm->fused_raw)
