@@ -121,10 +121,17 @@ def convert(tensors, variant):
     return out
 
 
-def emit(path, src, meta, variant, force):
-    """Convert `src` to `variant` and write it to `path` unless it exists (and not --force)."""
+def kept(path, force):
+    """True (and says so) when `path` exists and is not to be remade."""
     if path.exists() and not force:
         print(f"{path}  {path.stat().st_size} bytes (exists, kept)")
+        return True
+    return False
+
+
+def emit(path, src, meta, variant, force):
+    """Convert `src` to `variant` and write it to `path` unless it exists (and not --force)."""
+    if kept(path, force):
         return
     write_safetensors(path, convert(src, variant), {**meta, "format": "pt", "ecf8_fixture": variant})
     print(f"{path}  {path.stat().st_size} bytes")
@@ -170,8 +177,7 @@ def make_llm(out, force):
     matches that real weights would not have."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "llm-e4m3.safetensors"
-    if path.exists() and not force:
-        print(f"{path}  {path.stat().st_size} bytes (exists, kept)")
+    if kept(path, force):
         return
     src, meta = load(minilm_path())
     pool = np.concatenate([a.ravel() for n, a in sorted(src.items()) if is_fp8_target(n, a)])
@@ -191,8 +197,7 @@ def make_many(out, force):
     converts them (each Linear slice with its own block scales)."""
     out.mkdir(parents=True, exist_ok=True)
     path = out / "many-e4m3.safetensors"
-    if path.exists() and not force:
-        print(f"{path}  {path.stat().st_size} bytes (exists, kept)")
+    if kept(path, force):
         return
     src, meta = load(minilm_path())
     parts = {}

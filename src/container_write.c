@@ -157,6 +157,25 @@ static int entry_finish(writer *w, uint8_t *e, ecf8_split split, const void *pay
 static int write_tensor_windowed(writer *w, st_file *sf, const st_tensor *t, uint64_t window);
 static uint64_t encode_window_bytes(void);
 
+/* Tensor t's index entry and payload: `enc` its encoding (NULL: stored as
+ * `data`), `checksum` of its source bytes. */
+static int write_entry(writer *w, const st_tensor *t, uint64_t source_offset, const uint8_t *data,
+                       uint64_t checksum, const ecf8_encoded *enc)
+{
+    uint8_t e[TENSOR_ENTRY_BYTES] = {0};
+    int st = entry_start(w, e, t->name, t->dtype_name, t->dtype, t->ndim, t->shape, source_offset,
+                         t->bytes, checksum);
+    if (st) return st;
+    size_t payload_bytes = (size_t)t->bytes;
+    const void *payload = data;
+    if (enc) {
+        w->codable_tensors++;
+        payload = ecf8_encoded_payload(enc, &payload_bytes);
+    }
+    return entry_finish(w, e, enc ? ecf8_encoded_split(enc) : ECF8_SPLIT_STORED, payload,
+                        payload_bytes, enc ? ecf8_encoded_stream(enc) : NULL, t->bytes);
+}
+
 static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t source_base)
 {
     if (t->bytes > encode_window_bytes() && source_base == 0)
@@ -164,27 +183,14 @@ static int write_tensor(writer *w, st_file *sf, const st_tensor *t, uint64_t sou
     const uint8_t *data;
     int st = ecf8_st_read_tensor(sf, t, &data);
     if (st) return st;
-    uint8_t e[TENSOR_ENTRY_BYTES] = {0};
-    st = entry_start(w, e, t->name, t->dtype_name, t->dtype, t->ndim, t->shape,
-                     t->offset - source_base, t->bytes, ecf8_hash64(data, t->bytes));
-    if (st) return st;
-
     ecf8_encoded *enc = NULL;
-    ecf8_split split = ECF8_SPLIT_STORED;
-    const void *payload = data;
-    size_t payload_bytes = t->bytes;
-    const ecf8_stream *s = NULL;
     if (t->dtype != ECF8_DTYPE_OTHER && t->n_elements > 0) {
-        w->codable_tensors++;
         uint64_t rows, cols;
         ecf8_st_tensor_view(t, &rows, &cols);
         st = ecf8_tensor_encode(t->dtype, data, rows, cols, w->options, &enc);
         if (st) return ecf8_fail_context(st, "tensor '%s'", t->name);
-        split = ecf8_encoded_split(enc);
-        payload = ecf8_encoded_payload(enc, &payload_bytes);
-        s = ecf8_encoded_stream(enc);
     }
-    st = entry_finish(w, e, split, payload, payload_bytes, s, t->bytes);
+    st = write_entry(w, t, t->offset - source_base, data, ecf8_hash64(data, t->bytes), enc);
     ecf8_encoded_free(enc);
     return st;
 }
@@ -414,25 +420,9 @@ static int write_batch(writer *w, batch *b, st_file *sf, size_t first, size_t *n
         at += (size_t)b->item[k].t->bytes;
     }
     if (!st) st = ecf8_parallel_for(w->options->threads, b->n, batch_task, b);
-    for (size_t k = 0; k < b->n && !st; k++) {
-        batch_item *it = &b->item[k];
-        const st_tensor *t = it->t;
-        uint8_t e[TENSOR_ENTRY_BYTES] = {0};
-        st = entry_start(w, e, t->name, t->dtype_name, t->dtype, t->ndim, t->shape, t->offset,
-                         t->bytes, it->checksum);
-        if (st) break;
-        size_t payload_bytes = (size_t)t->bytes;
-        const void *payload = it->data;
-        ecf8_split split = ECF8_SPLIT_STORED;
-        const ecf8_stream *s = NULL;
-        if (it->enc) {
-            w->codable_tensors++;
-            split = ecf8_encoded_split(it->enc);
-            payload = ecf8_encoded_payload(it->enc, &payload_bytes);
-            s = ecf8_encoded_stream(it->enc);
-        }
-        st = entry_finish(w, e, split, payload, payload_bytes, s, t->bytes);
-    }
+    for (size_t k = 0; k < b->n && !st; k++)
+        st = write_entry(w, b->item[k].t, b->item[k].t->offset, b->item[k].data, b->item[k].checksum,
+                         b->item[k].enc);
     batch_clear(b);
     return st;
 }
