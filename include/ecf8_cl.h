@@ -143,7 +143,10 @@ typedef struct ecf8_cl_device_info {
     int has_subgroups;          /* cl_khr_subgroups, or OpenCL C 2.0 */
     int is_cpu;                 /* type includes CL_DEVICE_TYPE_CPU */
     unsigned vector_bits;       /* native int vector width x 32 (256 on AVX2,
-                                   512 on AVX-512): the decode kernels' lanes */
+                                   512 on AVX-512) */
+    unsigned decode_vector_lanes; /* lanes per vector of the CPU decode
+                                     kernels (8 or 16), 0 on GPUs and on CPUs
+                                     they do not vectorise (library 1.3) */
 } ecf8_cl_device_info;
 /* Fills info for `device`.  ECF8_ERR_ARGUMENT for NULL arguments or a
  * struct_size smaller than offsetof(ecf8_cl_device_info, type); an OpenCL
@@ -317,9 +320,8 @@ typedef int (*ecf8_cl_load_callback)(void *user, size_t index, ecf8_cl_tensor *t
  * the same length, a change in a chunk's padding bits, and any damage to a
  * stored (uncoded) tensor: those decode without error to wrong values.
  * ecf8_cl_tensor_verify (or ecf8_cl_decode_to_host) compares the checksum
- * and catches them all.  (ecf8_cl_matmul_create still decodes W on the host
- * to check it, because the fused kernel has no per-chunk check; a device
- * decode + ecf8_cl_tensor_verify could replace that host decode.) */
+ * and catches them all.  (ecf8_cl_matmul_create checks W in full the same
+ * way, because the fused kernel has no per-chunk check.) */
 ECF8_API int ecf8_cl_load(cl_context context, cl_device_id device, cl_command_queue queue,
                           const ecf8_file *file, const size_t *indices, size_t n,
                           const ecf8_cl_tuning *tuning, ecf8_cl_load_callback callback,

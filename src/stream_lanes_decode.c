@@ -237,25 +237,20 @@ check:
 /* All lanes of a chunk, compiled for the baseline and (x86-64) for CPUs
  * with BMI1/2 and LZCNT: shifts by a register without %cl, BZHI for the
  * table index, LZCNT for the sentinel.  Chosen at run time. */
-static int decode_lanes_base(const fast_job *j, uint64_t c, const uint8_t *lanes,
-                             const ecf8_lane_chunk *lc, unsigned q, uint8_t *rows)
-{
-    int st = ECF8_OK;
-    for (unsigned first = 0; first < ECF8_LANES && !st; first += WAYS)
-        st = decode_ways(j, c, lanes, lc, q, first, rows, false);
-    return st;
-}
+#define DECODE_LANES(NAME, BMI2)                                                                   \
+    static int NAME(const fast_job *j, uint64_t c, const uint8_t *lanes,                        \
+                    const ecf8_lane_chunk *lc, unsigned q, uint8_t *rows)                       \
+    {                                                                                              \
+        int st = ECF8_OK;                                                                          \
+        for (unsigned first = 0; first < ECF8_LANES && !st; first += WAYS)                         \
+            st = decode_ways(j, c, lanes, lc, q, first, rows, BMI2);                               \
+        return st;                                                                                 \
+    }
+DECODE_LANES(decode_lanes_base, false)
 #if defined(__x86_64__) && defined(__GNUC__)
-__attribute__((target("bmi,bmi2,lzcnt"))) static int
-decode_lanes_bmi2(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf8_lane_chunk *lc,
-                  unsigned q, uint8_t *rows)
-{
-    int st = ECF8_OK;
-    for (unsigned first = 0; first < ECF8_LANES && !st; first += WAYS)
-        st = decode_ways(j, c, lanes, lc, q, first, rows, true);
-    return st;
-}
+__attribute__((target("bmi,bmi2,lzcnt"))) DECODE_LANES(decode_lanes_bmi2, true)
 #endif
+#undef DECODE_LANES
 
 static int fast_chunk(const fast_job *j, uint64_t c, uint8_t *rows)
 {

@@ -3,6 +3,7 @@
  * honoured (nothing written past it), bad arguments refused. */
 #include "testutil_cl.h"
 
+#include "opencl/decode_plan.h"
 #include "opencl/runtime.h"
 
 #include <stddef.h>
@@ -30,6 +31,10 @@ static void test_matches_caps(void **state)
     assert_int_equal(info.has_subgroups, caps.has_subgroups);
     assert_int_equal(info.is_cpu, caps.is_cpu);
     assert_int_equal(info.vector_bits, caps.vector_bits);
+    assert_int_equal(info.decode_vector_lanes, ecf8_cl_decode_vector_lanes(&caps));
+    /* PoCL on x86-64 hosts: 256-bit vectors at least (AVX2) */
+    if (info.is_cpu && info.vector_bits >= 256)
+        assert_int_equal(info.decode_vector_lanes, info.vector_bits >= 512 ? 16 : 8);
 }
 
 /* A caller built against a shorter struct: only its fields are written. */

@@ -34,6 +34,21 @@ static int option(const ecf8_cl_decode_plan *p, ecf8_cl_decode_kernel k, const c
     return at ? atoi(at + strlen(name)) : -1;
 }
 
+/* The lanes per vector the CPU kernels use: from the device's reported
+ * width, 16 only with 512-bit vectors, none on GPUs. */
+static void decode_vector_lanes_follow_the_device(void **state)
+{
+    (void)state;
+    ecf8_cl_device_caps c = cpu(128);
+    assert_int_equal(ecf8_cl_decode_vector_lanes(&c), 0);
+    c = cpu(256);
+    assert_int_equal(ecf8_cl_decode_vector_lanes(&c), 8);
+    c = cpu(512);
+    assert_int_equal(ecf8_cl_decode_vector_lanes(&c), 16);
+    ecf8_cl_device_caps gpu = {.type = CL_DEVICE_TYPE_GPU, .compute_units = 132, .vector_bits = 512};
+    assert_int_equal(ecf8_cl_decode_vector_lanes(&gpu), 0);
+}
+
 /* Every chunk count on an AVX2 host: 8-lane vectors and the word reader
  * (16 lanes and ulong8 windows would be emulated there); on AVX-512 the
  * 16-lane shape where the lanes pack as tightly. */
@@ -172,6 +187,7 @@ static void layout_1_plans_the_streams_kernel(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(decode_vector_lanes_follow_the_device),
         cmocka_unit_test(vector_width_follows_the_device),
         cmocka_unit_test(tuning_cannot_exceed_the_device),
         cmocka_unit_test(narrow_cpus_and_gpus_have_no_lanes_kernel),

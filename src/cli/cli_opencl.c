@@ -149,18 +149,21 @@ int cli_devices(int argc, char **argv)
             ecf8_cl_device_info c = {.struct_size = sizeof c};
             if (ecf8_cl_device_describe(devs[i], &c)) continue;
             bool sel = have_sel && devs[i] == sel_d;
-            /* As decode_plan.c chooses: vector widths from the device. */
-            unsigned lanes = c.vector_bits >= 512 ? 16 : c.vector_bits >= 256 ? 8 : 0;
-            char kernel[160];
+            /* The library's choice (ecf8_cl_device_info.decode_vector_lanes). */
+            unsigned lanes = c.decode_vector_lanes;
+            char kernel[256];
             if (!c.is_cpu)
-                snprintf(kernel, sizeof kernel, "coop (a work-group per chunk, segments in parallel)");
+                snprintf(kernel, sizeof kernel, "coop (a work-group per chunk, segments in parallel); "
+                                                "streams (a work-item per lane) for layout 1");
             else if (lanes)
                 snprintf(kernel, sizeof kernel,
                          "lanes (gathers across chunks in %u-lane vectors); pairs (pair lookups) "
-                         "for FP8 tensors of under 16 chunks", lanes);
+                         "for FP8 tensors of under 16 chunks; streams (a chunk's lanes in %u-lane "
+                         "vectors) for layout 1", lanes, lanes);
             else
                 snprintf(kernel, sizeof kernel, "portable (a work-item per chunk); pairs (pair "
-                                                "lookups) for FP8 tensors of under 16 chunks");
+                                                "lookups) for FP8 tensors of under 16 chunks; "
+                                                "streams (a work-item per lane) for layout 1");
             if (json) {
                 printf("%s\n    {\"index\": %u, \"name\": ", i ? "," : "", flat);
                 cli_json_string(stdout, c.name);
@@ -184,7 +187,7 @@ int cli_devices(int argc, char **argv)
                        type_name(c.type), c.compute_units, (double)c.global_mem_bytes / (1 << 30),
                        (unsigned long long)c.local_mem_bytes / 1024, c.max_work_group);
                 printf("      %s, driver %s, vendor %s\n", c.version, c.driver, c.vendor);
-                printf("      fp16 arithmetic: %s, sub-groups: %s; decode kernel: %s\n",
+                printf("      fp16 arithmetic: %s, sub-groups: %s; decode kernels: %s\n",
                        c.has_fp16 ? "yes" : "no", c.has_subgroups ? "yes" : "no", kernel);
             }
         }

@@ -98,6 +98,12 @@ static bool tuned(const ecf8_cl_tuning *tuning, const char *kernel)
     return tuning->decode_kernel && !strcmp(tuning->decode_kernel, kernel);
 }
 
+unsigned ecf8_cl_decode_vector_lanes(const ecf8_cl_device_caps *caps)
+{
+    if (!caps->is_cpu) return 0;
+    return caps->vector_bits >= 512 ? 16 : caps->vector_bits >= 256 ? 8 : 0;
+}
+
 /* Stream layout 1: the streams kernel whatever the tuning's kernel (the
  * others decode layout 0 only), with the widest vectors the device has
  * (or decode_vw below that; decode_vw 1: the GPU shape) on CPUs, one chunk per work-item unless
@@ -110,9 +116,9 @@ static void plan_streams(const ecf8_cl_device_caps *caps, const ecf8_stream *s, 
                          const ecf8_split_layout *l, bool small, const ecf8_cl_tuning *tuning,
                          ecf8_cl_decode_plan *plan)
 {
-    unsigned max_vw = caps->vector_bits >= 512 ? 16 : caps->vector_bits >= 256 ? 8 : 0;
+    unsigned max_vw = ecf8_cl_decode_vector_lanes(caps);
     unsigned vw = 1;
-    if (caps->is_cpu && max_vw && tuning->decode_vw != 1) {
+    if (max_vw && tuning->decode_vw != 1) {
         vw = max_vw;
         if (tuning->decode_vw == 8 || tuning->decode_vw == 16)
             vw = tuning->decode_vw < max_vw ? tuning->decode_vw : max_vw;
@@ -162,8 +168,8 @@ int ecf8_cl_decode_plan_make(const ecf8_cl_device_caps *caps, const ecf8_stream 
                     !tuned(tuning, "lanes")));
     /* The lanes kernel is compiled only where it can run well: CPUs with
      * vector registers of 8 or 16 uint lanes. */
-    unsigned max_vw = caps->vector_bits >= 512 ? 16 : caps->vector_bits >= 256 ? 8 : 0;
-    if (caps->is_cpu && max_vw) {
+    unsigned max_vw = ecf8_cl_decode_vector_lanes(caps);
+    if (max_vw) {
         lanes_shape(s->n_chunks, caps->compute_units, max_vw, tuning, &plan->vw, &plan->nsets);
         /* 64-bit loads on the decode chain need 3 or more independent sets
          * to hide their latency (measured on PoCL: about 5% faster with 3

@@ -53,6 +53,12 @@ typedef struct ecf8_cl_decode_plan {
     char options[ECF8_CL_DECODE_KERNELS][192];
 } ecf8_cl_decode_plan;
 
+/* Lanes per vector of the CPU decode kernels on a device: 16 where its
+ * native int vectors are 512 bits wide, 8 where 256, and 0 on GPUs and on
+ * CPUs with narrower vectors (those get the one-lane shapes).  Never 16 on
+ * a host without AVX-512: the width comes from what the driver reports. */
+unsigned ecf8_cl_decode_vector_lanes(const ecf8_cl_device_caps *caps);
+
 /* Plans the decode of stream `s` (validated; chunk_offsets are read) with
  * elements of `width` bytes on a device with `caps` and the decode_*
  * fields of `tuning` (NULL: none; else a full struct, as

@@ -10,6 +10,7 @@
  * renamed into place, and carries its own checksum: a damaged or stale
  * entry is ignored and rebuilt from source. */
 #include "runtime.h"
+#include "decode_plan.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -650,6 +651,7 @@ int ecf8_cl_device_describe(cl_device_id device, ecf8_cl_device_info *info)
     full.has_subgroups = c.has_subgroups;
     full.is_cpu = c.is_cpu;
     full.vector_bits = c.vector_bits;
+    full.decode_vector_lanes = ecf8_cl_decode_vector_lanes(&c);
     size_t n = info->struct_size < sizeof full ? info->struct_size : sizeof full;
     memcpy(info, &full, n);
     return ECF8_OK;
