@@ -281,6 +281,58 @@ static int bench_batch(const batch_set *b, cl_command_queue queue, int dtype, un
     return st;
 }
 
+/* The same coded tensors (set b, all of stream layout 1) decoded by one
+ * ecf8_cl_enqueue_decode_batch per round (ecf8_cl_batch: one launch per
+ * build class) on `queue`: wall time from the enqueue to the finish, one
+ * unmeasured round, then `repeat`; then the error record and every
+ * output's checksum.  r->count stays 0 where a coded tensor has layout 0. */
+static int bench_one_enqueue(bench_device *d, ecf8_file *f, const batch_set *b, unsigned repeat,
+                             batch_result *r, size_t *launches)
+{
+    memset(r, 0, sizeof *r);
+    size_t nt = ecf8_file_tensor_count(f), n = 0;
+    ecf8_tensor_info *infos = calloc(nt ? nt : 1, sizeof *infos);
+    const ecf8_tensor_info **ptrs = calloc(nt ? nt : 1, sizeof *ptrs);
+    double *wall = calloc(repeat, sizeof *wall);
+    int st = infos && ptrs && wall ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    bool all_lanes = true;
+    for (size_t i = 0; i < nt && !st; i++) {
+        if ((st = ecf8_file_tensor(f, i, &infos[n])) || infos[n].split == ECF8_SPLIT_STORED) continue;
+        all_lanes = all_lanes && infos[n].stream.stream_layout == ECF8_STREAM_LAYOUT_LANES;
+        ptrs[n] = &infos[n], n++;
+    }
+    ecf8_cl_batch *batch = NULL;
+    if (!st && all_lanes && n && n == b->count) st = ecf8_cl_batch_create(d->ctx, d->dev, d->queue, ptrs, n, &d->tuning, &batch);
+    cl_int err;
+    for (unsigned rep = 0; batch && rep <= repeat && !st; rep++) {
+        double t0 = bench_now_seconds();
+        st = ecf8_cl_enqueue_decode_batch(batch, d->queue, b->out, b->at, 0, NULL, NULL);
+        if (!st && (err = clFinish(d->queue)) != CL_SUCCESS) st = ecf8_cl_fail(err, "clFinish");
+        if (!st && rep > 0) wall[rep - 1] = bench_now_seconds() - t0;
+    }
+    uint8_t *host = batch && !st ? malloc(b->total) : NULL;
+    if (batch && !st && !host) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (host) st = ecf8_cl_batch_check(batch, d->queue);
+    if (host && !st &&
+        (err = clEnqueueReadBuffer(d->queue, b->out, CL_TRUE, 0, b->total, host, 0, NULL, NULL)) != CL_SUCCESS)
+        st = ecf8_cl_fail(err, "clEnqueueReadBuffer(bench batch)");
+    for (size_t i = 0; host && i < b->count && !st; i++)
+        if (ecf8_checksum64(host + b->at[i], (size_t)b->bytes[i]) != b->checksum[i])
+            st = ecf8_fail(ECF8_ERR_MISMATCH, "one-enqueue device decode: coded tensor %zu differs from its checksum", i);
+    if (batch && !st) {
+        r->count = b->count;
+        for (size_t i = 0; i < b->count; i++) r->bytes += b->bytes[i];
+        r->wall_s = r->span_s = bench_median(wall, repeat);
+        *launches = ecf8_cl_batch_launches(batch);
+    }
+    ecf8_cl_batch_free(batch);
+    free(host);
+    free(infos);
+    free(ptrs);
+    free(wall);
+    return st;
+}
+
 /* Start-up in a fresh context: program (from the caches) + upload and first
  * decode of `t`, in milliseconds. */
 static int bench_startup(const bench_device *d, const ecf8_tensor_info *t, double *ms)
@@ -417,6 +469,9 @@ int main(int argc, char **argv)
         if (!st && have_ooo)
             st = bench_batch(&set, d.queue, dt, (unsigned)repeat, dt ? &inorder_dtype[dt] : &inorder_all);
     }
+    batch_result one = {0};
+    size_t one_launches = 0;
+    if (!st) st = bench_one_enqueue(&d, f, &set, (unsigned)repeat, &one, &one_launches);
     batch_set_close(&set);
     if (bq && bq != d.queue) clReleaseCommandQueue(bq);
     if (!have_ooo) {
@@ -448,6 +503,9 @@ int main(int argc, char **argv)
                (unsigned long long)stored_bytes);
         print_rates_json(stdout, &all);
         print_batch_json(stdout, &batch_all, &inorder_all);
+        if (one.count)
+            printf(", \"one_enqueue_wall_gbps\": %.3f, \"one_enqueue_launches\": %zu",
+                   bench_gbps((double)one.bytes, one.wall_s), one_launches);
         printf(", \"by_dtype\": {");
         bool first = true;
         for (int dt = 1; dt <= 4; dt++) {
@@ -516,6 +574,11 @@ int main(int argc, char **argv)
             if (have_ooo) printf(", in-order queue %.2f", bench_gbps((double)io->bytes, io->span_s));
             printf("\n");
         }
+        if (one.count)
+            printf("one enqueue (ecf8_cl_enqueue_decode_batch), all coded (%zu tensors, %llu bytes): "
+                   "%.2f GB/s wall, %zu launches\n",
+                   one.count, (unsigned long long)one.bytes, bench_gbps((double)one.bytes, one.wall_s),
+                   one_launches);
         printf("zstd: level %llu, one thread, ratio %.3f; cpu: ecf8 decoder on %u threads; "
                "%llu stored bytes not timed\n",
                level, all.bytes ? (double)all.zstd_bytes / (double)all.bytes : 0, threads,

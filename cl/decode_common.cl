@@ -50,6 +50,9 @@
  *                      side as in the lanes kernel).  Any output
  *                      alignment (byte stores where a chunk's output is
  *                      not 4-byte aligned).
+ *   ecf8_decode_streams_batch  the same chunk decode for many tensors in
+ *                      one launch (src/opencl/batch.c): a work-item finds
+ *                      its tensor by binary search over a job table.
  *
  * Built with -D options per tensor kind (decode_plan.c); every one has a
  * default so each program compiles on its own.  ECF8_CODE_BITS is the

@@ -241,6 +241,156 @@ inline vu raw_gather(uint w0, __global const uint *pw, uint lastp)
         }                                                                          \
     } while (0)
 
+#if ECF8_VW == 1
+#define TABLE_PARAM __local const ushort *table
+#else
+#define TABLE_PARAM __global const uchar *table
+#endif
+
+/* Lanes l0 .. l0 + LPI - 1 of chunk c of a tensor (its chunk offsets,
+ * coded stream and decode table; its chunk geometry), stored at
+ * out_offset + the chunk's start; a lane that ends off its length is
+ * reported as chunk report_c (the single-tensor kernel: c; a batch: the
+ * chunk's number in the batch). */
+inline void decode_streams_chunk(__global const ulong *offsets, __global const uchar *stream,
+                                 ulong coded_bytes, TABLE_PARAM, uint table_mask,
+                                 __global uchar *out, ulong out_offset, __global uint *error,
+                                 ulong c, ulong report_c, ulong rows, ulong cols, ulong chunk_rows,
+                                 ulong chunk_cols, uint l0)
+{
+    __global const uint *words = (__global const uint *)stream;
+    const ulong last_word = coded_bytes / 4 - 1;
+
+    uint count;
+    ulong start = chunk_geometry(c, rows, cols, chunk_rows, chunk_cols, &count);
+    ulong dst_at = out_offset + start * ECF8_WIDTH;
+    __global uchar *dst = out + dst_at;
+    bool aligned = dst_at % 4 == 0;
+    __global uint *o32 = (__global uint *)(out + (dst_at & ~(ulong)3));
+
+    /* The lane table: this item's lanes' starts and ends, and the
+     * total (where the raw plane begins). */
+    ulong off = min(offsets[c], coded_bytes - 8);
+    __global const uchar *t = stream + off;
+    uint base = t[0] | (uint)t[1] << 8;
+    bool escape = base == 0xffff;
+    uint st[LPI], en[LPI], total = 0;
+#if LPI == 1
+    st[0] = en[0] = 0;
+    for (uint k = 0; k < 32; k++) {
+        uint len = lane_length(t, escape, base, k);
+        st[0] = k == l0 ? total : st[0];
+        total += len;
+        en[0] = k == l0 ? total : en[0];
+    }
+#else
+    uint pre[33];
+    pre[0] = 0;
+    for (uint k = 0; k < 32; k++) pre[k + 1] = pre[k] + lane_length(t, escape, base, k);
+    total = pre[32];
+    for (uint i = 0; i < LPI; i++) {
+        st[i] = pre[l0 + i];
+        en[i] = pre[l0 + i + 1];
+    }
+#endif
+    ulong lane_at = min((off + (escape ? 68 : 36)) / 4, last_word);
+    __global const uint *lw = words + lane_at;
+    uint lastw = (uint)min(last_word - lane_at, (ulong)0xfffffff0u);
+#if ECF8_READER == 1
+    __global const uchar *lb = (__global const uchar *)lw;
+    uint last8 = lastw * 4 - 4; /* the stream is >= 8 bytes: lastw >= 1 */
+#endif
+#if ECF8_RAW_BITS
+    ulong plane_at = min(lane_at + ((ulong)total + 31) / 32, last_word);
+    __global const uint *pw = words + plane_at;
+    uint lastp = (uint)min(last_word - plane_at, (ulong)0xfffffff0u);
+#if WORD_RAW == 16
+    __global const ushort *p16 = (__global const ushort *)pw;
+    /* The last 16-bit unit of the stream: a vector load starting
+     * there reads at most 2 x (VW - 1) bytes past it, into the
+     * buffer's zero padding (a tighter bound would move the loads of
+     * the last chunk's last words). */
+    uint last16 = lastp * 2 + 1;
+#endif
+#endif
+
+    /* Words per lane: the whole ones (a lane's count falls with its
+     * index) and the one partial word of the chunk, if any. */
+    const uint full = count / Q, part = count % Q;
+    uint nf[LPI];
+    for (uint i = 0; i < LPI; i++) nf[i] = full > l0 + i ? (full - (l0 + i) + 31) / 32 : 0;
+    const uint most = nf[0], least = nf[LPI - 1];
+
+    vu p[ECF8_NSETS], cur[ECF8_NSETS], nxt[ECF8_NSETS], nn[ECF8_NSETS], wc[ECF8_NSETS];
+    vu win[ECF8_NSETS], acc[ECF8_NSETS], pend[ECF8_NSETS];
+#if ECF8_READER == 1
+    vl w64[ECF8_NSETS];
+    vu taken[ECF8_NSETS];
+#endif
+#pragma unroll
+    for (uint k = 0; k < ECF8_NSETS; k++) {
+        p[k] = VLOADU(k, st);
+        wc[k] = p[k] >> 5;
+        cur[k] = GATHER(LANE_AT, min(wc[k], (vu)lastw));
+        nxt[k] = GATHER(LANE_AT, min(wc[k] + 1, (vu)lastw));
+        nn[k] = nxt[k]; /* p has not moved: the first refill loads it */
+    }
+
+    /* Every lane of the item has word s: whole vector stores. */
+    for (uint s = 0; s < least; s++) {
+        DECODE_WORDS(s);
+#pragma unroll
+        for (uint k = 0; k < ECF8_NSETS; k++) {
+            uint w = s * 32 + l0 + k * ECF8_VW;
+            if (aligned) VSTOREU(acc[k], 0, o32 + w);
+            else STORE_BYTES(acc[k], 0, dst + 4 * w);
+        }
+    }
+    /* The last whole word of the lower lanes (their counts differ by
+     * one at most): stores and positions of those lanes only. */
+#pragma unroll
+    for (uint k = 0; k < ECF8_NSETS; k++) pend[k] = p[k];
+    for (uint s = least; s < most; s++) {
+        DECODE_WORDS(s);
+        uint a[LPI];
+#pragma unroll
+        for (uint k = 0; k < ECF8_NSETS; k++) {
+            VSTOREU(acc[k], k, a);
+            pend[k] = select(pend[k], p[k], (vu)s < VLOADU(k, nf));
+        }
+        for (uint i = 0; i < LPI; i++) {
+            uint w = s * 32 + l0 + i;
+            if (s >= nf[i]) continue;
+            if (aligned) o32[w] = a[i];
+            else vstore4(as_uchar4(a[i]), 0, dst + 4 * w);
+        }
+    }
+
+    /* Per lane: the chunk's partial word (its lane is the one after
+     * the last whole word), then the length check. */
+    uint pe[LPI];
+#pragma unroll
+    for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(pend[k], k, pe);
+    for (uint i = 0; i < LPI; i++) {
+        uint pos = pe[i];
+        if (part && l0 + i == full % 32) {
+#if ECF8_RAW_BITS
+            uint raw = window_at(pw, lastp, full * WORD_RAW) & WORD_RAW_MASK;
+#else
+            uint raw = 0;
+#endif
+            for (uint j = 0; j < part; j++) {
+                uint win1 = window_at(lw, lastw, pos);
+                uint e = TABLE_AT(win1 & TMASK);
+                pos += e & 15;
+                store_element(dst, full * Q + j,
+                              join(e >> 4, (raw >> (j * ECF8_RAW_BITS)) & RMASK));
+            }
+        }
+        if (pos != en[i]) report_lane(error, report_c, l0 + i, pos - st[i], en[i] - st[i]);
+    }
+}
+
 __kernel void ecf8_decode_streams(DECODE_KERNEL_ARGS)
 {
 #if ECF8_VW == 1
@@ -253,139 +403,89 @@ __kernel void ecf8_decode_streams(DECODE_KERNEL_ARGS)
 #endif
     __global const ulong *offsets = (__global const ulong *)(data + offsets_at);
     __global const uchar *stream = data + coded_at;
-    __global const uint *words = (__global const uint *)stream;
-    const ulong last_word = coded_bytes / 4 - 1;
     const ulong slots = get_global_size(0) / IPC;
     const uint l0 = (uint)(get_global_id(0) % IPC) * LPI;
+    for (ulong c = get_global_id(0) / IPC; c < n_chunks; c += slots)
+        decode_streams_chunk(offsets, stream, coded_bytes, table, table_mask, out, out_offset, error,
+                             c, c, rows, cols, chunk_rows, chunk_cols, l0);
+}
 
-    for (ulong c = get_global_id(0) / IPC; c < n_chunks; c += slots) {
-        uint count;
-        ulong start = chunk_geometry(c, rows, cols, chunk_rows, chunk_cols, &count);
-        ulong dst_at = out_offset + start * ECF8_WIDTH;
-        __global uchar *dst = out + dst_at;
-        bool aligned = dst_at % 4 == 0;
-        __global uint *o32 = (__global uint *)(out + (dst_at & ~(ulong)3));
+/* ---- batches: many tensors in one launch (src/opencl/batch.c) ---------------
+ * A job is one tensor, JOB_WORDS ulongs: byte offsets into `data` of its
+ * chunk offsets, coded stream and 16-bit decode table, its coded bytes,
+ * chunk count and geometry, code mask, and its first chunk in the batch's
+ * numbering.  The jobs of a launch (one per build of this program: the
+ * tensors of one split and code length class) are jobs[job0 ..
+ * job0 + n_jobs), in the order of their first chunks, which number units
+ * first_unit .. end_unit - 1 of the batch; each job's output offset is
+ * outs[its index].  On GPUs every job starts on a multiple of
+ * ECF8_STREAMS_WG_CHUNKS units (the host pads), so the work-items of a
+ * group, which take consecutive lanes, are one job's and copy its table to
+ * local memory together. */
+#define JOB_WORDS 11
+#define J_OFFSETS 0
+#define J_CODED 1
+#define J_CODED_BYTES 2
+#define J_TABLE 3
+#define J_CHUNKS 4
+#define J_ROWS 5
+#define J_COLS 6
+#define J_CHUNK_ROWS 7
+#define J_CHUNK_COLS 8
+#define J_MASK 9
+#define J_FIRST 10
 
-        /* The lane table: this item's lanes' starts and ends, and the
-         * total (where the raw plane begins). */
-        ulong off = min(offsets[c], coded_bytes - 8);
-        __global const uchar *t = stream + off;
-        uint base = t[0] | (uint)t[1] << 8;
-        bool escape = base == 0xffff;
-        uint st[LPI], en[LPI], total = 0;
-#if LPI == 1
-        st[0] = en[0] = 0;
-        for (uint k = 0; k < 32; k++) {
-            uint len = lane_length(t, escape, base, k);
-            st[0] = k == l0 ? total : st[0];
-            total += len;
-            en[0] = k == l0 ? total : en[0];
-        }
-#else
-        uint pre[33];
-        pre[0] = 0;
-        for (uint k = 0; k < 32; k++) pre[k + 1] = pre[k] + lane_length(t, escape, base, k);
-        total = pre[32];
-        for (uint i = 0; i < LPI; i++) {
-            st[i] = pre[l0 + i];
-            en[i] = pre[l0 + i + 1];
-        }
-#endif
-        ulong lane_at = min((off + (escape ? 68 : 36)) / 4, last_word);
-        __global const uint *lw = words + lane_at;
-        uint lastw = (uint)min(last_word - lane_at, (ulong)0xfffffff0u);
-#if ECF8_READER == 1
-        __global const uchar *lb = (__global const uchar *)lw;
-        uint last8 = lastw * 4 - 4; /* the stream is >= 8 bytes: lastw >= 1 */
-#endif
-#if ECF8_RAW_BITS
-        ulong plane_at = min(lane_at + ((ulong)total + 31) / 32, last_word);
-        __global const uint *pw = words + plane_at;
-        uint lastp = (uint)min(last_word - plane_at, (ulong)0xfffffff0u);
-#if WORD_RAW == 16
-        __global const ushort *p16 = (__global const ushort *)pw;
-        /* The last 16-bit unit of the stream: a vector load starting
-         * there reads at most 2 x (VW - 1) bytes past it, into the
-         * buffer's zero padding (a tighter bound would move the loads of
-         * the last chunk's last words). */
-        uint last16 = lastp * 2 + 1;
-#endif
-#endif
-
-        /* Words per lane: the whole ones (a lane's count falls with its
-         * index) and the one partial word of the chunk, if any. */
-        const uint full = count / Q, part = count % Q;
-        uint nf[LPI];
-        for (uint i = 0; i < LPI; i++) nf[i] = full > l0 + i ? (full - (l0 + i) + 31) / 32 : 0;
-        const uint most = nf[0], least = nf[LPI - 1];
-
-        vu p[ECF8_NSETS], cur[ECF8_NSETS], nxt[ECF8_NSETS], nn[ECF8_NSETS], wc[ECF8_NSETS];
-        vu win[ECF8_NSETS], acc[ECF8_NSETS], pend[ECF8_NSETS];
-#if ECF8_READER == 1
-        vl w64[ECF8_NSETS];
-        vu taken[ECF8_NSETS];
-#endif
-#pragma unroll
-        for (uint k = 0; k < ECF8_NSETS; k++) {
-            p[k] = VLOADU(k, st);
-            wc[k] = p[k] >> 5;
-            cur[k] = GATHER(LANE_AT, min(wc[k], (vu)lastw));
-            nxt[k] = GATHER(LANE_AT, min(wc[k] + 1, (vu)lastw));
-            nn[k] = nxt[k]; /* p has not moved: the first refill loads it */
-        }
-
-        /* Every lane of the item has word s: whole vector stores. */
-        for (uint s = 0; s < least; s++) {
-            DECODE_WORDS(s);
-#pragma unroll
-            for (uint k = 0; k < ECF8_NSETS; k++) {
-                uint w = s * 32 + l0 + k * ECF8_VW;
-                if (aligned) VSTOREU(acc[k], 0, o32 + w);
-                else STORE_BYTES(acc[k], 0, dst + 4 * w);
-            }
-        }
-        /* The last whole word of the lower lanes (their counts differ by
-         * one at most): stores and positions of those lanes only. */
-#pragma unroll
-        for (uint k = 0; k < ECF8_NSETS; k++) pend[k] = p[k];
-        for (uint s = least; s < most; s++) {
-            DECODE_WORDS(s);
-            uint a[LPI];
-#pragma unroll
-            for (uint k = 0; k < ECF8_NSETS; k++) {
-                VSTOREU(acc[k], k, a);
-                pend[k] = select(pend[k], p[k], (vu)s < VLOADU(k, nf));
-            }
-            for (uint i = 0; i < LPI; i++) {
-                uint w = s * 32 + l0 + i;
-                if (s >= nf[i]) continue;
-                if (aligned) o32[w] = a[i];
-                else vstore4(as_uchar4(a[i]), 0, dst + 4 * w);
-            }
-        }
-
-        /* Per lane: the chunk's partial word (its lane is the one after
-         * the last whole word), then the length check. */
-        uint pe[LPI];
-#pragma unroll
-        for (uint k = 0; k < ECF8_NSETS; k++) VSTOREU(pend[k], k, pe);
-        for (uint i = 0; i < LPI; i++) {
-            uint pos = pe[i];
-            if (part && l0 + i == full % 32) {
-#if ECF8_RAW_BITS
-                uint raw = window_at(pw, lastp, full * WORD_RAW) & WORD_RAW_MASK;
-#else
-                uint raw = 0;
-#endif
-                for (uint j = 0; j < part; j++) {
-                    uint win1 = window_at(lw, lastw, pos);
-                    uint e = TABLE_AT(win1 & TMASK);
-                    pos += e & 15;
-                    store_element(dst, full * Q + j,
-                                  join(e >> 4, (raw >> (j * ECF8_RAW_BITS)) & RMASK));
-                }
-            }
-            if (pos != en[i]) report_lane(error, c, l0 + i, pos - st[i], en[i] - st[i]);
-        }
+/* The last job whose first unit is <= u (the first job's is first_unit). */
+inline uint find_job(__global const ulong *jobs, uint job0, uint n_jobs, ulong u)
+{
+    uint lo = job0, hi = job0 + n_jobs;
+    while (hi - lo > 1) {
+        uint mid = lo + (hi - lo) / 2;
+        if (jobs[(ulong)mid * JOB_WORDS + J_FIRST] <= u) lo = mid;
+        else hi = mid;
     }
+    return lo;
+}
+
+#define DECODE_JOB_CHUNK(jb, j, u, TABLE, l0)                                                   \
+    do {                                                                                        \
+        ulong c_ = (u) - (jb)[J_FIRST];                                                         \
+        if (c_ < (jb)[J_CHUNKS])                                                                \
+            decode_streams_chunk((__global const ulong *)(data + (jb)[J_OFFSETS]),              \
+                                 data + (jb)[J_CODED], (jb)[J_CODED_BYTES], TABLE,              \
+                                 (uint)(jb)[J_MASK], out, outs[j], error, c_, (u), (jb)[J_ROWS], \
+                                 (jb)[J_COLS], (jb)[J_CHUNK_ROWS], (jb)[J_CHUNK_COLS], (l0));   \
+    } while (0)
+
+__kernel void ecf8_decode_streams_batch(__global const uchar *data, __global uchar *out,
+                                        __global uint *error, __global const ulong *jobs,
+                                        __global const ulong *outs, uint job0, uint n_jobs,
+                                        ulong first_unit, ulong end_unit)
+{
+#if ECF8_VW == 1
+    /* A group takes get_local_size(0) consecutive lanes (a power of two
+     * of at most 32 x ECF8_STREAMS_WG_CHUNKS), all of one job. */
+    __local ushort table[TABLE_SIZE];
+    const ulong size = get_local_size(0);
+    const ulong g_end = end_unit * 32 / size;
+    for (ulong g = first_unit * 32 / size + get_group_id(0); g < g_end; g += get_num_groups(0)) {
+        const ulong slot = g * size + get_local_id(0), u = slot / 32;
+        const uint j = find_job(jobs, job0, n_jobs, g * size / 32);
+        __global const ulong *jb = jobs + (ulong)j * JOB_WORDS;
+        __global const ushort *gtable = (__global const ushort *)(data + jb[J_TABLE]);
+        const uint table_mask = (uint)jb[J_MASK];
+        barrier(CLK_LOCAL_MEM_FENCE); /* the last job's readers are done */
+        for (uint i = get_local_id(0); i <= TMASK; i += get_local_size(0)) table[i] = gtable[i];
+        barrier(CLK_LOCAL_MEM_FENCE);
+        DECODE_JOB_CHUNK(jb, j, u, table, (uint)(slot % 32));
+    }
+#else
+    const ulong slots = get_global_size(0) / IPC;
+    const uint l0 = (uint)(get_global_id(0) % IPC) * LPI;
+    for (ulong u = first_unit + get_global_id(0) / IPC; u < end_unit; u += slots) {
+        const uint j = find_job(jobs, job0, n_jobs, u);
+        __global const ulong *jb = jobs + (ulong)j * JOB_WORDS;
+        DECODE_JOB_CHUNK(jb, j, u, data + jb[J_TABLE], l0);
+    }
+#endif
 }

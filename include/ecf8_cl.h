@@ -288,6 +288,51 @@ ECF8_API int ecf8_cl_tensor_check(ecf8_cl_tensor *tensor, cl_command_queue queue
  * the tensor. */
 ECF8_API int ecf8_cl_tensor_verify(ecf8_cl_tensor *tensor, cl_command_queue queue);
 
+/* ---- batches: many tensors, one enqueue ----------------------------------- */
+/* The coded tensors of a layer or a file region, decoded by one enqueue:
+ * their coded streams, chunk offsets and decode tables in one device
+ * buffer, and one kernel launch per build class (tensors of one split and
+ * code-length class share a build: a layer of one dtype takes one or two
+ * launches), where ecf8_cl_enqueue_decode takes a launch per tensor.  On
+ * small tensors a launch costs more than the decode; `ecf8-bench-decode`
+ * measures both.  Tensors of stream layout 1 (lane streams) only:
+ * ECF8_ERR_UNSUPPORTED names a tensor of layout 0 or a stored one (decode
+ * those with ecf8_cl_enqueue_decode).
+ *
+ * ecf8_cl_batch_create validates every tensor as ecf8_cl_tensor_create
+ * does (its stream structure: offsets, lane tables, code lengths) and
+ * uploads them, blocking; the infos need not outlive it.  `tuning` (NULL:
+ * none) as for ecf8_cl_tensor_create_ex.  ECF8_ERR_ARGUMENT for NULL
+ * arguments or n of 0; an invalid tensor: its error, the message naming
+ * it; no object then. */
+typedef struct ecf8_cl_batch ecf8_cl_batch;
+ECF8_API int ecf8_cl_batch_create(cl_context context, cl_device_id device, cl_command_queue queue,
+                                  const ecf8_tensor_info *const *tensors, size_t n,
+                                  const ecf8_cl_tuning *tuning, ecf8_cl_batch **out);
+ECF8_API void ecf8_cl_batch_free(ecf8_cl_batch *batch);
+/* Tensors of the batch; bytes tensor i decodes to; device bytes held;
+ * kernel launches one enqueue makes (its build classes). */
+ECF8_API size_t ecf8_cl_batch_count(const ecf8_cl_batch *batch);
+ECF8_API size_t ecf8_cl_batch_launches(const ecf8_cl_batch *batch);
+ECF8_API size_t ecf8_cl_batch_decoded_bytes(const ecf8_cl_batch *batch, size_t i);
+ECF8_API size_t ecf8_cl_batch_device_bytes(const ecf8_cl_batch *batch);
+/* Decodes tensor i of the batch (in the order given to create) into out
+ * at out_offsets[i], any byte offset, each range inside out (else
+ * ECF8_ERR_ARGUMENT; overlapping ranges are the caller's mistake and give
+ * unspecified bytes there).  Every launch waits for the wait list;
+ * out_event (may be NULL) completes when all have.  A chunk that fails
+ * its length check is recorded and reported by ecf8_cl_batch_check. */
+ECF8_API int ecf8_cl_enqueue_decode_batch(ecf8_cl_batch *batch, cl_command_queue queue, cl_mem out,
+                                          const size_t *out_offsets, cl_uint num_wait_events,
+                                          const cl_event *wait_events, cl_event *out_event);
+/* Waits for `queue` (clFinish: pass the queue the decodes ran on) and
+ * returns ECF8_ERR_CORRUPT, ecf8_last_error() naming the tensor, chunk
+ * and lane, if a chunk of a decode since the last check failed its length
+ * check, then clears the record; ECF8_OK otherwise.  As with
+ * ecf8_cl_tensor_check, damage that keeps every code length passes: the
+ * tensors' checksums catch it. */
+ECF8_API int ecf8_cl_batch_check(ecf8_cl_batch *batch, cl_command_queue queue);
+
 /* ---- loading a file onto a device ------------------------------------------ */
 /* Called once per tensor loaded, on the calling thread of ecf8_cl_load, in
  * the order of `indices`: `index` is the tensor's index in the file,

@@ -22,12 +22,8 @@ static void check_range(ecf8_cl_tensor *ct, const char *name, const uint8_t *ref
     assert_int_equal(ecf8_cl_tensor_row_bands(ct, r, n, &b0, &bn), ECF8_OK);
     assert_true(b0 <= r && b0 + bn >= r + n && b0 + bn <= rows);
     size_t bytes = (size_t)bn * row_bytes, total = out_offset + bytes + GUARD;
-    uint8_t *host = malloc(total);
-    assert_non_null(host);
-    memset(host, GUARD_BYTE, total);
-    cl_int err;
-    cl_mem buf = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total, host, &err);
-    assert_int_equal(err, CL_SUCCESS);
+    uint8_t *host = NULL;
+    cl_mem buf = guarded_buffer(total, &host);
     cl_event ev = NULL;
     int st = ecf8_cl_enqueue_decode_rows(ct, g_queue, r, n, buf, out_offset, 0, NULL, &ev);
     if (st) fail_msg("%s %s rows %llu+%llu: %s", what, name, (unsigned long long)r,

@@ -91,6 +91,19 @@ static inline ecf8_encoded *encode(ecf8_dtype d, const void *data, uint64_t rows
 #define GUARD 256
 #define GUARD_BYTE 0xA5
 
+/* A device buffer of `total` guard bytes, and *host (malloc'd, the same
+ * bytes) to read it back into. */
+static inline cl_mem guarded_buffer(size_t total, uint8_t **host)
+{
+    *host = malloc(total);
+    assert_non_null(*host);
+    memset(*host, GUARD_BYTE, total);
+    cl_int err;
+    cl_mem buf = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total, *host, &err);
+    assert_int_equal(err, CL_SUCCESS);
+    return buf;
+}
+
 /* Decodes `t` on the device into a guard-filled buffer at out_offset and
  * returns the status; *region gets the decoded bytes, and the guards are
  * checked to be untouched whatever the status. */
@@ -98,12 +111,8 @@ static inline int decode_guarded(ecf8_cl_tensor *ct, const ecf8_tensor_info *t, 
                                  uint8_t *region)
 {
     size_t n = (size_t)t->source_bytes, total = GUARD + misalign + n + GUARD;
-    uint8_t *host = malloc(total);
-    assert_non_null(host);
-    memset(host, GUARD_BYTE, total);
-    cl_int err;
-    cl_mem buf = clCreateBuffer(g_ctx, CL_MEM_READ_WRITE | CL_MEM_COPY_HOST_PTR, total, host, &err);
-    assert_int_equal(err, CL_SUCCESS);
+    uint8_t *host = NULL;
+    cl_mem buf = guarded_buffer(total, &host);
     cl_event ev = NULL;
     int st = ecf8_cl_enqueue_decode(ct, g_queue, buf, GUARD + misalign, 0, NULL, &ev);
     if (st == ECF8_OK) {
