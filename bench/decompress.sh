@@ -5,12 +5,13 @@
 # decode, checksums, the output file written), the two engines alternated
 # round by round so background load hits both alike.
 #
-#   bench/decompress.sh [ROUNDS]        (default 7; plus one warm-up round)
+#   bench/decompress.sh [ROUNDS] [LAYOUT]   (default 7 rounds plus one warm-up;
+#                                            stream layout 0 or 1, default 0)
 #
 # Builds a Release ecf8 in $BUILD_DIR (default build-matmul), compresses the
 # fixtures ($ECF8_FIXTURE_DIR, default ~/.cache/ecf8/fixtures; made by
 # scripts/make_fixtures.py), prints one JSON object per file on stdout:
-# {"file", "source_bytes", "rounds", "cpu_s", "opencl_s"} (medians) and
+# {"file", "layout", "source_bytes", "rounds", "cpu_s", "opencl_s"} (medians) and
 # "cpu_s_all"/"opencl_s_all" (every round), and checks every output
 # byte for byte.
 set -eu
@@ -18,6 +19,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FIXTURES=${ECF8_FIXTURE_DIR:-$HOME/.cache/ecf8/fixtures}
 ROUNDS=${1:-7}
+LAYOUT=${2:-0}
 
 say() { echo "decompress.sh: $*" >&2; }
 
@@ -27,11 +29,12 @@ say() { echo "decompress.sh: $*" >&2; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT INT TERM
 
-python3 - "$ECF8" "$FIXTURES" "$tmp" "$ROUNDS" <<'EOF'
+python3 - "$ECF8" "$FIXTURES" "$tmp" "$ROUNDS" "$LAYOUT" <<'EOF'
 import filecmp, json, os, statistics, subprocess, sys, time
 
-ecf8, fixtures, tmp, rounds = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
-names = ["minilm-e4m3", "minilm-e5m2", "minilm-bf16", "esrgan-e4m3", "esrgan-bf16"]
+ecf8, fixtures, tmp, rounds, layout = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+# many-e4m3: 11,595 small tensors (scripts/make_fixtures.py --many)
+names = ["minilm-e4m3", "minilm-e5m2", "minilm-bf16", "esrgan-e4m3", "esrgan-bf16", "many-e4m3"]
 
 def run(args):
     t = time.perf_counter()
@@ -45,7 +48,7 @@ for name in names:
         continue
     ecf = os.path.join(tmp, name + ".ecf8")
     out = os.path.join(tmp, name + ".out.safetensors")
-    subprocess.run([ecf8, "compress", src, ecf], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run([ecf8, "compress", "--layout", layout, src, ecf], check=True, stdout=subprocess.DEVNULL)
     times = {"cpu": [], "opencl": []}
     for r in range(rounds + 1):  # round 0 warms the caches
         for engine in ("cpu", "opencl") if r % 2 == 0 else ("opencl", "cpu"):
@@ -55,7 +58,7 @@ for name in names:
             os.remove(out)
             if r:
                 times[engine].append(round(t, 4))
-    res = {"file": name, "source_bytes": os.path.getsize(src), "rounds": rounds,
+    res = {"file": name, "layout": int(layout), "source_bytes": os.path.getsize(src), "rounds": rounds,
            "cpu_s": statistics.median(times["cpu"]), "opencl_s": statistics.median(times["opencl"]),
            "cpu_s_all": times["cpu"], "opencl_s_all": times["opencl"]}
     print(json.dumps(res), flush=True)

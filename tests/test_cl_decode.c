@@ -513,6 +513,16 @@ static void test_real_slices(void **state)
             fail_msg("device decompress %s: %s", dst, ecf8_last_error());
         assert_true(tu_files_equal(src, back));
         remove(back);
+        /* Layout 1: its small tensors decoded ahead by one batch. */
+        ecf8_compress_options co;
+        ecf8_compress_options_init(&co);
+        co.stream_layout = ECF8_STREAM_LAYOUT_LANES;
+        co.overwrite = 1;
+        if (ecf8_compress_path(src, dst, &co)) fail_msg("compress %s: %s", src, ecf8_last_error());
+        if (ecf8_cl_decompress_path(g_ctx, g_dev, g_queue, dst, back, NULL))
+            fail_msg("device decompress %s (layout 1): %s", dst, ecf8_last_error());
+        assert_true(tu_files_equal(src, back));
+        remove(back);
     }
 }
 

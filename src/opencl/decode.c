@@ -744,21 +744,112 @@ int ecf8_cl_decode_to_host(ecf8_cl_tensor *t, cl_command_queue queue, void *out,
 }
 
 /* ---- whole files ----------------------------------------------------------- */
+/* Tensors are decoded one at a time, in file order, each read back and
+ * checked against its checksum.  A run of small lane-stream tensors (the
+ * norms, biases and small projections of a model, or a file of thousands
+ * of them) is decoded ahead by one ecf8_cl_batch instead: one upload, one
+ * enqueue, one read-back, where a launch per tensor costs more than its
+ * decode (ecf8-bench-decode's "one enqueue" line measures the two). */
+#define AHEAD_TENSOR_BYTES (1u << 20) /* "small" */
+#define AHEAD_BYTES (32u << 20)       /* decoded bytes held at once */
+#define AHEAD_TENSORS 4096
+
 typedef struct device_decoder {
     cl_context context;
     cl_device_id device;
     cl_command_queue queue;
     const ecf8_cl_tuning *tuning;
+    /* The run decoded ahead: tensors first .. first + count - 1 of the
+     * file, tensor first + k at host + at[k] (SIZE_MAX: stored, not in it). */
+    size_t first, count;
+    size_t *at;
+    uint8_t *host;
 } device_decoder;
+
+static bool decodes_ahead(const ecf8_tensor_info *t)
+{
+    return t->split != ECF8_SPLIT_STORED && t->stream.stream_layout == ECF8_STREAM_LAYOUT_LANES &&
+           t->stream.coded && t->source_bytes <= AHEAD_TENSOR_BYTES;
+}
+
+static void ahead_clear(device_decoder *d)
+{
+    free(d->at);
+    free(d->host);
+    d->at = NULL, d->host = NULL, d->first = d->count = 0;
+}
+
+/* Decodes the run of small lane-stream tensors from `index` on (stored
+ * tensors between them are passed over) into d's host buffer; leaves
+ * count 0 where the run holds fewer than two. */
+static int decode_ahead(device_decoder *d, const ecf8_file *f, size_t index)
+{
+    ahead_clear(d);
+    size_t nt = ecf8_file_tensor_count(f), cap = nt - index < AHEAD_TENSORS ? nt - index : AHEAD_TENSORS;
+    ecf8_tensor_info *infos = malloc(cap * sizeof *infos);
+    const ecf8_tensor_info **ptrs = malloc(cap * sizeof *ptrs);
+    size_t *offs = malloc(cap * sizeof *offs);
+    d->at = malloc(cap * sizeof *d->at);
+    int st = infos && ptrs && offs && d->at ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    size_t n = 0, k = 0, total = 0;
+    for (; k < cap && !st; k++) {
+        ecf8_tensor_info *t = &infos[n];
+        if ((st = ecf8_file_tensor(f, index + k, t))) break;
+        if (t->split == ECF8_SPLIT_STORED) {
+            d->at[k] = SIZE_MAX;
+            continue;
+        }
+        if (!decodes_ahead(t) || total + t->source_bytes > AHEAD_BYTES) break;
+        d->at[k] = offs[n] = total;
+        total += (size_t)t->source_bytes;
+        ptrs[n] = t, n++;
+    }
+    ecf8_cl_batch *b = NULL;
+    cl_mem out = NULL;
+    cl_int err = CL_SUCCESS;
+    if (!st && n >= 2) {
+        st = ecf8_cl_batch_create(d->context, d->device, d->queue, ptrs, n, d->tuning, &b);
+        if (!st && !(d->host = malloc(total))) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        if (!st) {
+            out = clCreateBuffer(d->context, CL_MEM_WRITE_ONLY, total, NULL, &err);
+            if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(decode ahead)");
+        }
+        if (!st) st = ecf8_cl_enqueue_decode_batch(b, d->queue, out, offs, 0, NULL, NULL);
+        if (!st) st = ecf8_cl_batch_check(b, d->queue);
+        if (!st && (err = clEnqueueReadBuffer(d->queue, out, CL_TRUE, 0, total, d->host, 0, NULL, NULL)))
+            st = ecf8_cl_fail(err, "clEnqueueReadBuffer(decode ahead)");
+        if (!st) d->first = index, d->count = k;
+    }
+    if (out) clReleaseMemObject(out);
+    ecf8_cl_batch_free(b);
+    free(infos);
+    free(ptrs);
+    free(offs);
+    if (st || !d->count) ahead_clear(d);
+    return st;
+}
 
 /* Tensor `index` of f decoded on the device into out, checksum checked. */
 static int decode_on_device(void *ctx, const ecf8_file *f, size_t index, void *out, size_t out_bytes)
 {
-    const device_decoder *d = ctx;
+    device_decoder *d = ctx;
     ecf8_tensor_info t;
     int st = ecf8_file_tensor(f, index, &t);
+    if (st) return st;
+    if (!(d->count && index >= d->first && index - d->first < d->count) && decodes_ahead(&t))
+        st = decode_ahead(d, f, index);
+    if (st) return st;
+    if (d->count && index >= d->first && index - d->first < d->count && d->at[index - d->first] != SIZE_MAX) {
+        if (out_bytes < t.source_bytes)
+            return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor '%s': output of %zu bytes, need %llu", t.name,
+                             out_bytes, (unsigned long long)t.source_bytes);
+        memcpy(out, d->host + d->at[index - d->first], (size_t)t.source_bytes);
+        if (ecf8_hash64(out, (size_t)t.source_bytes) != t.checksum)
+            return ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", t.name);
+        return ECF8_OK;
+    }
     ecf8_cl_tensor *ct = NULL;
-    if (!st) st = ecf8_cl_tensor_create_ex(d->context, d->device, d->queue, &t, d->tuning, &ct);
+    st = ecf8_cl_tensor_create_ex(d->context, d->device, d->queue, &t, d->tuning, &ct);
     if (!st) st = ecf8_cl_decode_to_host(ct, d->queue, out, out_bytes);
     ecf8_cl_tensor_free(ct);
     return st;
@@ -780,8 +871,10 @@ int ecf8_cl_decompress_path_ex(cl_context context, cl_device_id device, cl_comma
     ecf8_cl_tuning tuning;
     int st = ecf8_cl_tuning_read(tuning_in, &tuning);
     if (st) return st;
-    device_decoder d = {context, device, queue, &tuning};
-    return ecf8_decompress_path_with(in_path, out_path, options, decode_on_device, &d);
+    device_decoder d = {context, device, queue, &tuning, 0, 0, NULL, NULL};
+    st = ecf8_decompress_path_with(in_path, out_path, options, decode_on_device, &d);
+    ahead_clear(&d);
+    return st;
 }
 
 /* ---- non-blocking create ----------------------------------------------------- */
