@@ -430,10 +430,17 @@ typedef struct ecf8_cl_matmul ecf8_cl_matmul;
  * code length), W decoded once against its XXH3 checksum, and the scale
  * tensor's bytes against its checksum.  W is decoded on the host (as
  * ecf8_file_read_tensor does) where its raw elements are uploaded anyway
- * (the uncompressed engine, a stored W, the fused engine's raw-weight
- * fallback) or `queue` is NULL; otherwise on the device, on `queue`
- * (ecf8_cl_tensor_verify: decoded into scratch, read back, hashed), so a
- * fused-only load does no host decode.  A tensor that fails returns
+ * (the uncompressed engine, a stored W) or `queue` is NULL; otherwise on
+ * the device, on `queue` (ecf8_cl_tensor_verify: decoded into scratch,
+ * read back, hashed), so a fused-only load does no host decode.
+ *
+ * Stream layout 1 (lane streams): the fused engine runs the lane-stream
+ * kernels on CPU devices where K and every chunk's row piece are multiples
+ * of 128 columns.  Elsewhere (GPUs, other shapes) it runs the uncompressed
+ * kernel: on the raw elements where the uncompressed engine is prepared
+ * too (or `queue` is NULL), else on W decoded per call into a scratch
+ * buffer of n * k elements that the call allocates and releases (W stays
+ * coded on the device between calls; the same Y, bit for bit).  A tensor that fails returns
  * ECF8_ERR_CORRUPT or ECF8_ERR_CHECKSUM (ecf8_last_error() names the
  * tensor) and no object.  The check is a one-time cost at load, always
  * done, because the fused kernel has no check of its own: a flipped payload
@@ -467,7 +474,9 @@ typedef struct ecf8_cl_matmul_info {
     ecf8_dtype dtype;
     ecf8_split split;            /* of W; STORED: the fused engine reads raw bytes */
     uint64_t fused_bytes;        /* weight bytes one fused call reads: stream, offsets,
-                                    table, scales (0 if not prepared) */
+                                    table, scales; with W decoded per call, the
+                                    coded tensor and the scratch too (0 if not
+                                    prepared) */
     uint64_t uncompressed_bytes; /* n * k * element size + scales (0 if not prepared) */
     unsigned lanes;              /* rows one work-item decodes side by side */
     unsigned interleave;         /* lane groups one work-item interleaves */

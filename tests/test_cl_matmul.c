@@ -325,6 +325,9 @@ static void fused_y(weight *w, const ecf8_compress_options *o, const float *x, s
     ecf8_cl_matmul_info info;
     assert_int_equal(ecf8_cl_matmul_get_info(mm, &info), ECF8_OK);
     if (lanes) *lanes = info.lanes;
+    /* Fused only: W stays coded on the device, also where the fused engine
+     * runs the uncompressed kernel (decoded per call into scratch). */
+    assert_int_equal(info.uncompressed_bytes, 0);
     ecf8_cl_matmul_free(mm);
 }
 

@@ -70,8 +70,11 @@ struct ecf8_cl_matmul {
     /* Stream layout 1: streams = the fused engine runs the lane-stream
      * kernels (CPU device, whole 128-column row pieces); fused_raw = it runs
      * the uncompressed kernel on the raw weights instead (any other layout-1
-     * case: GPUs, other shapes, matmul_lanes 1). */
+     * case: GPUs, other shapes, matmul_lanes 1): those of `raw` where the
+     * uncompressed engine holds them, else decoded per call into a scratch
+     * buffer from `wdec`, W kept coded on the device between calls. */
     int streams, fused_raw;
+    ecf8_cl_tensor *wdec;
     uint32_t n, k, cr, cc, segs, nkb;
     uint32_t srs, sk, sstride; /* the scale grid: row shift, block columns, row stride */
     uint32_t raw_stride; /* elements from one raw row to the next */
@@ -456,13 +459,14 @@ static int verify_weight(const ecf8_tensor_info *w, const uint8_t **raw, uint8_t
 /* W decoded on the device into scratch, read back and checked against its
  * checksum (ecf8_cl_tensor_verify): the content check of a W whose raw
  * elements are not needed, at device decode speed and without a host
- * decode. */
+ * decode.  *keep (if not NULL) receives the device tensor. */
 static int verify_on_device(const ecf8_cl_matmul *mm, cl_command_queue queue,
-                            const ecf8_tensor_info *w)
+                            const ecf8_tensor_info *w, ecf8_cl_tensor **keep)
 {
     ecf8_cl_tensor *t = NULL;
     int st = ecf8_cl_tensor_create_ex(mm->context, mm->device, queue, w, &mm->tuning, &t);
     if (!st) st = ecf8_cl_tensor_verify(t, queue);
+    if (!st && keep) *keep = t, t = NULL;
     ecf8_cl_tensor_free(t);
     return st;
 }
@@ -549,21 +553,31 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
         float one = 1.0f; /* BF16: never read, but the argument needs a buffer */
         st = make_buffer(mm, sizeof one, &one, &mm->scale, "scales");
     }
-    /* A stored W has no stream: the fused engine reads the raw buffer. */
-    int need_raw = (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)) ||
-                   weight->split == ECF8_SPLIT_STORED ||
-                   (mm->fused_raw && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED)));
+    /* A stored W has no stream: the fused engine reads the raw buffer.  A
+     * layout-1 W the lane-stream kernels do not take stays coded on the
+     * device (decoded per call into scratch) unless the uncompressed engine
+     * uploads its raw elements anyway or there is no queue to check it on. */
+    const bool fused = (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED)) != 0;
+    const bool uncompressed = (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_UNCOMPRESSED)) != 0;
+    const bool decode_per_call = mm->fused_raw && fused && !uncompressed && queue;
+    int need_raw = uncompressed || weight->split == ECF8_SPLIT_STORED ||
+                   (mm->fused_raw && fused && !decode_per_call);
     /* W's content against its checksum: decoded on the host where the raw
      * elements are uploaded anyway, else on the device (no host decode). */
     if (!st) st = need_raw || !queue ? verify_weight(weight, &raw, &raw_owned)
-                                     : verify_on_device(mm, queue, weight);
+                                     : verify_on_device(mm, queue, weight,
+                                                        decode_per_call ? &mm->wdec : NULL);
     if (!st && need_raw) st = upload_raw(mm, raw);
-    if (!st && (engines & ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED))) {
+    if (!st && fused) {
         if (weight->split == ECF8_SPLIT_STORED || mm->fused_raw)
             mm->fused_bytes = (uint64_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype) + mm->scale_bytes;
         else
             st = upload_fused(mm, weight);
     }
+    /* Per call: the decode reads the coded tensor and writes the scratch
+     * the raw kernel reads. */
+    if (!st && mm->wdec) mm->fused_bytes += ecf8_cl_tensor_device_bytes(mm->wdec) +
+                                             (uint64_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype);
     free(raw_owned);
     free(sp.grid);
     if (st) {
@@ -590,6 +604,7 @@ void ecf8_cl_matmul_free(ecf8_cl_matmul *mm)
     cl_mem bufs[] = {mm->coded, mm->offsets, mm->table, mm->scale, mm->raw};
     for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++)
         if (bufs[i]) clReleaseMemObject(bufs[i]);
+    ecf8_cl_tensor_free(mm->wdec);
     if (mm->context) clReleaseContext(mm->context);
     free(mm);
 }
@@ -769,6 +784,7 @@ typedef struct launch_args {
     cl_mem x, y;
     cl_ulong x_off, y_off;
     cl_uint m, bands;
+    cl_uint raw_stride; /* elements from one raw row of w to the next */
 } launch_args;
 
 static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
@@ -788,7 +804,7 @@ static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
     err |= clSetKernelArg(k, i++, sizeof(cl_mem), &a->y);
     err |= clSetKernelArg(k, i++, sizeof(cl_ulong), &a->y_off);
     const cl_uint dims[] = {a->m,    mm->n,   mm->k,    mm->cr,         mm->cc,
-                            mm->segs, mm->nkb, a->bands, mm->raw_stride, mm->srs};
+                            mm->segs, mm->nkb, a->bands, a->raw_stride, mm->srs};
     for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
         err |= clSetKernelArg(k, i++, sizeof(cl_uint), &dims[d]);
     if (err != CL_SUCCESS) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(matmul)");
@@ -827,7 +843,7 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
     if (engine_decodes(mm, engine) && mm->streams)
         which = m <= MM_MAX_GEMV_M ? MM_SGEMV1 + (int)m - 1 : MM_SGEMM;
     launch_args a = {engine_decodes(mm, engine) ? mm->coded : mm->raw, x, y, x_offset / xes,
-                     y_offset / 4, (cl_uint)m, (mm->n + mm->cr - 1) / mm->cr};
+                     y_offset / 4, (cl_uint)m, (mm->n + mm->cr - 1) / mm->cr, mm->raw_stride};
     /* A work-item takes lanes * interleave bands (CR whole rows each, or
      * one row in SEGS segments); the kernel clamps the lanes past the last
      * band.  Work-groups of one item on CPUs (PoCL runs each on a thread),
@@ -838,12 +854,30 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
     global = (global + local - 1) / local * local;
     cl_kernel k = NULL;
     st = get_kernel(v, which, &k);
-    if (!st) st = set_args(mm, k, &a);
     if (st) return st;
-    cl_int err = clEnqueueNDRangeKernel(queue, k, 1, NULL, &global, &local, num_wait_events,
-                                        wait_events, out_event);
-    if (err) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul)");
-    return ECF8_OK;
+    /* W kept coded (fused_raw without raw weights): decoded into a scratch
+     * buffer of this call, rows contiguous (+16: the raw kernel's 32-bit
+     * loads read up to 3 bytes past the last row), which the raw kernel
+     * then reads; the scratch is released here and freed by OpenCL once
+     * both commands are done. */
+    cl_mem scratch = NULL;
+    cl_event decoded = NULL;
+    cl_int err = CL_SUCCESS;
+    if (engine == ECF8_CL_ENGINE_FUSED && mm->wdec) {
+        size_t bytes = ecf8_cl_tensor_decoded_bytes(mm->wdec);
+        scratch = clCreateBuffer(mm->context, CL_MEM_READ_WRITE, bytes + 16, NULL, &err);
+        if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateBuffer(matmul scratch)");
+        st = ecf8_cl_enqueue_decode(mm->wdec, queue, scratch, 0, num_wait_events, wait_events, &decoded);
+        a.w = scratch, a.raw_stride = mm->k;
+        num_wait_events = decoded ? 1 : 0, wait_events = decoded ? &decoded : NULL;
+    }
+    if (!st) st = set_args(mm, k, &a);
+    if (!st && (err = clEnqueueNDRangeKernel(queue, k, 1, NULL, &global, &local, num_wait_events,
+                                            wait_events, out_event)) != CL_SUCCESS)
+        st = ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul)");
+    if (decoded) clReleaseEvent(decoded);
+    if (scratch) clReleaseMemObject(scratch);
+    return st;
 }
 
 int ecf8_cl_enqueue_dequantize(ecf8_cl_matmul *mm, cl_command_queue queue, cl_mem raw,
