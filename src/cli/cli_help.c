@@ -63,7 +63,10 @@ static const command_help g_commands[] = {
      "Names are printed in full, in the last column.  An .ecf8 file is described from its index:\n"
      "no tensor is decoded (no entropy figures; verify decodes).  Its --json also gives the\n"
      "format version, the source files and each coded tensor's stream (layout, longest code,\n"
-     "chunk rows and columns, chunks).\n"},
+     "chunk rows and columns, chunks).  Packed FP4, a U8 tensor whose name ends in weight_packed\n"
+     "(compressed-tensors NVFP4) or _blocks (gpt-oss MXFP4), holds two E2M1 weights a byte: the\n"
+     "table sums its bits per FP4 weight (coded bits / (2 x bytes)), --json gives it per tensor\n"
+     "(fp4_bits_per_weight, null for other tensors).\n"},
     {"ls", "FILE.ecf8|FILE.safetensors [options]",
      "list the tensors, one line each: dtype, shape, bytes, split and the name (last, in full)",
      {{"--json", "print a JSON array instead of lines (default: lines)"}, OPT_HELP},
