@@ -27,14 +27,16 @@ static const command_help g_commands[] = {
     {"compress", "IN.safetensors|DIR OUT.ecf8 [options]",
      "compress a .safetensors file or a checkpoint directory (*.safetensors + *.json) into a container",
      {{"--split auto|exponent|byte", "what is entropy-coded: auto (default) takes the smaller of the exponent "
-                                     "field and the whole (high) byte per tensor, or stores it when coding does not shrink it"},
+                                     "field and the whole (high) byte per tensor, or stores it when coding does not shrink it; "
+                                     "U8, I8 and F8_E8M0 have the byte split only, whatever is asked"},
       {"--max-code-bits B", "longest Huffman code, 1..13 (default 12)"},
       {"--chunk ELEMENTS", "elements per independently decodable chunk, 64..1048576 (default 4096; "
                            "8192 with --layout 1, which takes at most 65536)"},
       {"--layout 0|1", "stream layout: 0 serial chunks (default), 1 lane streams (32 per chunk, for "
                        "GPU decoders; a format 1.2 file that ecf8 1.0 and 1.1 refuse)"},
       OPT_THREADS("encoder"),
-      {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1)"},
+      {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1); "
+                        "a file that codes FNUZ, U8, I8 or F8_E8M0 tensors is format 1.3 either way"},
       OPT_FORCE, OPT_HELP},
      NULL},
     {"convert", "IN.ecf8 OUT.ecf8 --layout 0|1 [options]",
