@@ -244,7 +244,8 @@ ECF8_API int ecf8_stream_decode_reference(const ecf8_stream *s, void *out, size_
 /* ---- encoding ------------------------------------------------------------- */
 typedef struct ecf8_compress_options {
     size_t struct_size;       /* sizeof(ecf8_compress_options) */
-    ecf8_split split;         /* AUTO (default), EXPONENT or BYTE */
+    ecf8_split split;         /* AUTO (default), EXPONENT or BYTE; a dtype
+                               * without it (U8: no exponent split) gets AUTO */
     unsigned max_code_bits;   /* 1..13, default 12 */
     uint32_t chunk_elements;  /* target elements per chunk, default 4096 */
     unsigned threads;         /* 0 = one per core */
@@ -252,7 +253,8 @@ typedef struct ecf8_compress_options {
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
     /* Non-zero: write the index uncompressed, a format 1.0 file that
-     * version 1.0 readers open.  Default 0: the index is zstd-compressed
+     * version 1.0 readers open (1.3 when it codes a FNUZ, U8, I8 or
+     * F8_E8M0 tensor).  Default 0: the index is zstd-compressed
      * (format 1.1), which matters for checkpoints of many small tensors. */
     int plain_index;
     /* Non-zero: ecf8_compress_path may replace an existing regular file at
@@ -323,7 +325,7 @@ typedef struct ecf8_file ecf8_file;
 typedef struct ecf8_tensor_info {
     const char *name;
     const char *dtype_name;   /* as in the source safetensors */
-    ecf8_dtype dtype;
+    ecf8_dtype dtype;         /* the name's (a stored U8 too, whose code is 0 on disk) */
     ecf8_split split;
     unsigned ndim;
     uint64_t shape[ECF8_MAX_DIMS];
