@@ -244,11 +244,14 @@ bad:
 }
 
 /* ---- the ECF8 paper layout ---------------------------------------------- */
-/* Bytes of one tensor in the paper's layout with its exponent field coded. */
-static uint64_t paper_layout_bytes(ecf8_dtype dtype, const ecf8_tensor_analysis *an, uint64_t n)
+/* Bytes of one tensor (`bytes` as it is) in the paper's layout with its
+ * exponent field coded; a dtype with no exponent field (U8, I8, F8_E8M0)
+ * the paper does not code: its bytes. */
+static uint64_t paper_layout_bytes(ecf8_dtype dtype, const ecf8_tensor_analysis *an, uint64_t n,
+                                   uint64_t bytes)
 {
     ecf8_split_layout l;
-    if (ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &l) != ECF8_OK) return 0;
+    if (ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &l) != ECF8_OK) return bytes;
     unsigned nsym = 1u << l.symbol_bits;
     uint8_t lengths[256] = {0};
     if (ecf8_codebook_build(an->exponent_histogram, nsym, PAPER_CODE_BITS, lengths) != ECF8_OK)
@@ -467,7 +470,7 @@ static void bench_file(const char *path, const bench_opts *o, results *r)
             if (t->an->entropy_bound_bytes[s] && t->an->entropy_bound_bytes[s] < t->bound_bytes)
                 t->bound_bytes = t->an->entropy_bound_bytes[s];
         r->bound_bytes += t->bound_bytes;
-        t->paper_bytes = paper_layout_bytes(t->dtype, t->an, t->n);
+        t->paper_bytes = paper_layout_bytes(t->dtype, t->an, t->n, t->bytes);
         r->paper_all_bytes += t->paper_bytes;
         r->paper_e4m3_bytes += t->dtype == ECF8_DTYPE_F8_E4M3 ? t->paper_bytes : t->bytes;
         check(ecf8_tensor_encode(t->dtype, data, t->rows, t->cols, &opts, &t->enc), "encode", path);

@@ -118,20 +118,30 @@ typedef enum ecf8_dtype {
     ECF8_DTYPE_F8_E4M3 = 1,
     ECF8_DTYPE_F8_E5M2 = 2,
     ECF8_DTYPE_BF16 = 3,
-    ECF8_DTYPE_F16 = 4
+    ECF8_DTYPE_F16 = 4,
+    /* Format 1.3 (docs/FORMAT.md): the FNUZ variants (bias 8 / 16, 0x80 the
+     * only NaN, no infinities, no negative zero) are coded as their
+     * siblings are; U8, I8 and F8_E8M0 (MX scales; FP4 packed two to a
+     * byte) have the byte split only (the whole byte is the symbol). */
+    ECF8_DTYPE_F8_E4M3FNUZ = 5,
+    ECF8_DTYPE_F8_E5M2FNUZ = 6,
+    ECF8_DTYPE_U8 = 7,
+    ECF8_DTYPE_I8 = 8,
+    ECF8_DTYPE_F8_E8M0 = 9
 } ecf8_dtype;
 
 typedef enum ecf8_split {
     ECF8_SPLIT_STORED = 0,   /* bytes kept verbatim */
     ECF8_SPLIT_EXPONENT = 1, /* exponent field coded, sign+mantissa raw */
-    ECF8_SPLIT_BYTE = 2,     /* whole FP8 byte / high byte of 16-bit coded */
+    ECF8_SPLIT_BYTE = 2,     /* whole 8-bit element / high byte of 16-bit coded */
     ECF8_SPLIT_AUTO = 3      /* encoder option only: smallest measured */
 } ecf8_split;
 
 /* safetensors dtype string ("F8_E4M3", "BF16", ...) to ecf8_dtype. */
 ECF8_API ecf8_dtype ecf8_dtype_from_name(const char *name);
 /* The safetensors dtype string of a coded dtype ("F8_E4M3", "F8_E5M2",
- * "BF16", "F16"), "OTHER" for anything else; a static string, never NULL. */
+ * "BF16", "F16", "F8_E4M3FNUZ", "F8_E5M2FNUZ", "U8", "I8", "F8_E8M0"),
+ * "OTHER" for anything else; a static string, never NULL. */
 ECF8_API const char *ecf8_dtype_name(ecf8_dtype dtype);
 /* "stored", "exponent", "byte" or "auto"; "?" for a value outside
  * ecf8_split.  A static string, never NULL. */
@@ -150,7 +160,8 @@ typedef struct ecf8_split_layout {
 } ecf8_split_layout;
 /* Fills *out for a coded dtype and split EXPONENT or BYTE.  Fails, leaving
  * *out unwritten, with ECF8_ERR_UNSUPPORTED for ECF8_DTYPE_OTHER (or any
- * value outside ecf8_dtype) and ECF8_ERR_ARGUMENT for STORED or AUTO. */
+ * value outside ecf8_dtype) or a split the dtype does not have (U8, I8 and
+ * F8_E8M0 have BYTE only), and ECF8_ERR_ARGUMENT for STORED or AUTO. */
 ECF8_API int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out);
 
 /* ---- codebooks ----------------------------------------------------------- */
@@ -233,7 +244,8 @@ ECF8_API int ecf8_stream_decode_reference(const ecf8_stream *s, void *out, size_
 /* ---- encoding ------------------------------------------------------------- */
 typedef struct ecf8_compress_options {
     size_t struct_size;       /* sizeof(ecf8_compress_options) */
-    ecf8_split split;         /* AUTO (default), EXPONENT or BYTE */
+    ecf8_split split;         /* AUTO (default), EXPONENT or BYTE; a dtype
+                               * without it (U8: no exponent split) gets AUTO */
     unsigned max_code_bits;   /* 1..13, default 12 */
     uint32_t chunk_elements;  /* target elements per chunk, default 4096 */
     unsigned threads;         /* 0 = one per core */
@@ -241,7 +253,8 @@ typedef struct ecf8_compress_options {
     void (*progress)(void *user, uint64_t done, uint64_t total);
     void *progress_user;
     /* Non-zero: write the index uncompressed, a format 1.0 file that
-     * version 1.0 readers open.  Default 0: the index is zstd-compressed
+     * version 1.0 readers open (1.3 when it codes a FNUZ, U8, I8 or
+     * F8_E8M0 tensor).  Default 0: the index is zstd-compressed
      * (format 1.1), which matters for checkpoints of many small tensors. */
     int plain_index;
     /* Non-zero: ecf8_compress_path may replace an existing regular file at
@@ -274,6 +287,8 @@ typedef struct ecf8_tensor_analysis {
     uint64_t source_bytes;
     uint64_t payload_bytes[3];        /* by split: STORED, EXPONENT, BYTE (0 = n/a) */
     uint64_t entropy_bound_bytes[3];  /* order-0 entropy + raw bits, no metadata */
+    /* The exponent field; for U8, I8 and F8_E8M0 (no exponent split) the
+     * whole byte. */
     double exponent_entropy_bits;     /* entropy of the exponent field */
     uint64_t exponent_histogram[256]; /* counts of the exponent field values */
     unsigned exponent_symbols;        /* number of exponent field values */
@@ -310,7 +325,7 @@ typedef struct ecf8_file ecf8_file;
 typedef struct ecf8_tensor_info {
     const char *name;
     const char *dtype_name;   /* as in the source safetensors */
-    ecf8_dtype dtype;
+    ecf8_dtype dtype;         /* the name's (a stored U8 too, whose code is 0 on disk) */
     ecf8_split split;
     unsigned ndim;
     uint64_t shape[ECF8_MAX_DIMS];
@@ -469,10 +484,11 @@ ECF8_API int ecf8_encoded_tensor_info(const ecf8_encoded *enc, const char *name,
                                       ecf8_tensor_info *out);
 
 /* The exact value of element `index` of little-endian `data` of a coded
- * dtype as a float (every F8_E4M3, F8_E5M2, BF16 and F16 value is one):
- * subnormals exactly, signed zeros and E5M2/F16 infinities kept.  A NaN
- * keeps its sign; FP8 NaNs (E4M3 S.1111.111, E5M2 S.11111.xx) read as the
- * quiet NaN, BF16 and F16 NaNs keep their payload (BF16 bit for bit).
+ * dtype as a float (every value of every coded dtype is one): subnormals
+ * exactly, signed zeros and E5M2/F16 infinities kept.  A NaN keeps its
+ * sign; FP8 NaNs (E4M3 S.1111.111, E5M2 S.11111.xx, the FNUZ 0x80, E8M0
+ * 0xFF) read as the quiet NaN, BF16 and F16 NaNs keep their payload (BF16
+ * bit for bit).  F8_E8M0 is 2^(e-127); U8 and I8 their integer value.
  * NaN for ECF8_DTYPE_OTHER or NULL data. */
 ECF8_API float ecf8_element_to_float(ecf8_dtype dtype, const void *data, size_t index);
 /* The same for elements 0 .. n-1 into out[0 .. n-1].  ECF8_ERR_UNSUPPORTED

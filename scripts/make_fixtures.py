@@ -37,6 +37,7 @@ DTYPE_NAMES = {
     np.dtype(ml_dtypes.float8_e4m3fn): "F8_E4M3", np.dtype(ml_dtypes.float8_e5m2): "F8_E5M2",
     np.dtype(ml_dtypes.bfloat16): "BF16", np.dtype(np.float16): "F16",
     np.dtype(np.float32): "F32", np.dtype(np.int64): "I64",
+    np.dtype(np.uint8): "U8", np.dtype(ml_dtypes.float8_e8m0fnu): "F8_E8M0",
 }
 
 
@@ -190,6 +191,42 @@ def make_llm(out, force):
     print(f"{path}  {path.stat().st_size} bytes")
 
 
+def quantize_mxfp4(w):
+    """OCP MX FP4 of a 2-D weight: per 1x32 block the E8M0 scale 2^(floor(log2
+    amax) - 2) (E2M1's largest exponent is 2), q = w / scale cast to E2M1
+    (clipped to +-6, nearest even); two nibbles a byte, element 2i in the low
+    nibble.  Returns (U8 [N, K/2], E8M0 exponents as uint8 [N, K/32])."""
+    n, k = w.shape
+    blocks = w.reshape(n, k // 32, 32).astype(np.float32)
+    amax = np.abs(blocks).max(axis=2)
+    e = np.where(amax > 0, np.floor(np.log2(np.where(amax > 0, amax, 1))) - 2, -127)
+    e = np.clip(e, -127, 127).astype(np.int32)
+    q = np.clip(blocks / np.exp2(e.astype(np.float32))[..., None], -6, 6)
+    nib = q.astype(ml_dtypes.float4_e2m1fn).view(np.uint8).reshape(n, k) & 15
+    return (nib[:, 0::2] | nib[:, 1::2] << 4).astype(np.uint8), (e + 127).astype(np.uint8).view(ml_dtypes.float8_e8m0fnu)
+
+
+def make_mxfp4(out, force):
+    """An LLM-shaped MXFP4 checkpoint (mxfp4-llm.safetensors, 40 MB): the
+    weights of LLM_SHAPES drawn as make_llm draws them, quantised to MX FP4
+    (quantize_mxfp4) and stored as compressed-tensors names them: U8
+    `*.weight_packed` (two FP4 weights a byte) with F8_E8M0 `*.weight_scale`."""
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / "mxfp4-llm.safetensors"
+    if kept(path, force):
+        return
+    src, meta = load(minilm_path())
+    pool = np.concatenate([a.ravel() for n, a in sorted(src.items()) if is_fp8_target(n, a)])
+    rng = np.random.default_rng(20261207)
+    tensors = {}
+    for name, shape in LLM_SHAPES.items():
+        w = pool[rng.integers(0, pool.size, size=shape[0] * shape[1])].reshape(shape)
+        stem = name.rsplit(".", 1)[0]
+        tensors[stem + ".weight_packed"], tensors[stem + ".weight_scale"] = quantize_mxfp4(w)
+    write_safetensors(path, tensors, {"format": "pt", "ecf8_fixture": "mxfp4-llm"})
+    print(f"{path}  {path.stat().st_size} bytes")
+
+
 def make_many(out, force):
     """A checkpoint of many small real tensors (many-e4m3.safetensors, ~11 K
     tensors, 35 MB): MiniLM's weights cut into row slices (4 rows of each
@@ -227,6 +264,8 @@ def main():
                     help="also write llm-e4m3.safetensors (4096x4096 and 4096x14336 E4M3)")
     ap.add_argument("--many", action="store_true",
                     help="also write many-e4m3.safetensors (~11 K small real tensors)")
+    ap.add_argument("--mxfp4", action="store_true",
+                    help="also write mxfp4-llm.safetensors (LLM_SHAPES as MX FP4: U8 packed, F8_E8M0 scales)")
     ap.add_argument("--force", action="store_true", help="regenerate files that already exist")
     a = ap.parse_args()
     if a.slice:
@@ -237,6 +276,8 @@ def main():
             make_llm(Path(a.out), a.force)
         if a.many:
             make_many(Path(a.out), a.force)
+        if a.mxfp4:
+            make_mxfp4(Path(a.out), a.force)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,11 @@ ecf8_dtype ecf8_dtype_from_name(const char *name)
     if (!strcmp(name, "F8_E5M2")) return ECF8_DTYPE_F8_E5M2;
     if (!strcmp(name, "BF16")) return ECF8_DTYPE_BF16;
     if (!strcmp(name, "F16")) return ECF8_DTYPE_F16;
+    if (!strcmp(name, "F8_E4M3FNUZ")) return ECF8_DTYPE_F8_E4M3FNUZ;
+    if (!strcmp(name, "F8_E5M2FNUZ")) return ECF8_DTYPE_F8_E5M2FNUZ;
+    if (!strcmp(name, "U8")) return ECF8_DTYPE_U8;
+    if (!strcmp(name, "I8")) return ECF8_DTYPE_I8;
+    if (!strcmp(name, "F8_E8M0")) return ECF8_DTYPE_F8_E8M0;
     return ECF8_DTYPE_OTHER;
 }
 
@@ -23,6 +28,11 @@ const char *ecf8_dtype_name(ecf8_dtype dtype)
     case ECF8_DTYPE_F8_E5M2: return "F8_E5M2";
     case ECF8_DTYPE_BF16: return "BF16";
     case ECF8_DTYPE_F16: return "F16";
+    case ECF8_DTYPE_F8_E4M3FNUZ: return "F8_E4M3FNUZ";
+    case ECF8_DTYPE_F8_E5M2FNUZ: return "F8_E5M2FNUZ";
+    case ECF8_DTYPE_U8: return "U8";
+    case ECF8_DTYPE_I8: return "I8";
+    case ECF8_DTYPE_F8_E8M0: return "F8_E8M0";
     default: return "OTHER";
     }
 }
@@ -42,7 +52,12 @@ unsigned ecf8_dtype_size(ecf8_dtype dtype)
 {
     switch (dtype) {
     case ECF8_DTYPE_F8_E4M3:
-    case ECF8_DTYPE_F8_E5M2: return 1;
+    case ECF8_DTYPE_F8_E5M2:
+    case ECF8_DTYPE_F8_E4M3FNUZ:
+    case ECF8_DTYPE_F8_E5M2FNUZ:
+    case ECF8_DTYPE_U8:
+    case ECF8_DTYPE_I8:
+    case ECF8_DTYPE_F8_E8M0: return 1;
     case ECF8_DTYPE_BF16:
     case ECF8_DTYPE_F16: return 2;
     default: return 0;
@@ -73,8 +88,11 @@ int ecf8_split_layout_row(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout 
 int ecf8_split_layout_get(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out)
 {
     if (ecf8_split_layout_row(dtype, split, out) >= 0) return ECF8_OK;
-    if (ecf8_split_layout_row(dtype, ECF8_SPLIT_EXPONENT, NULL) < 0)
+    /* Every coded dtype has the byte split. */
+    if (ecf8_split_layout_row(dtype, ECF8_SPLIT_BYTE, NULL) < 0)
         return ecf8_fail(ECF8_ERR_UNSUPPORTED, "dtype cannot be coded");
+    if (split == ECF8_SPLIT_EXPONENT)
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "%s has no exponent split", ecf8_dtype_name(dtype));
     return ecf8_fail(ECF8_ERR_ARGUMENT, "split %d has no symbol layout", (int)split);
 }
 

@@ -28,7 +28,12 @@ static const uint8_t ECF8_MAGIC[8] = {0x89, 'E', 'C', 'F', '8', '\r', '\n', 0x1a
 #define FLAG_DIRECTORY 1u
 #define HEADER_FLAG_ZSTD_INDEX 1u /* format 1.1: the index is one zstd frame */
 #define HEADER_FLAG_LANES 2u      /* format 1.2: some tensor has stream layout 1 */
-#define HEADER_FLAGS_KNOWN (HEADER_FLAG_ZSTD_INDEX | HEADER_FLAG_LANES)
+#define HEADER_FLAG_DTYPES_1_3 4u /* format 1.3: some tensor has a dtype code >= 5 */
+#define HEADER_FLAGS_KNOWN (HEADER_FLAG_ZSTD_INDEX | HEADER_FLAG_LANES | HEADER_FLAG_DTYPES_1_3)
+/* The first dtype code of format 1.3.  A tensor of those dtypes that is
+ * stored verbatim keeps code 0, as format 1.0-1.2 writers gave it, so a
+ * file becomes 1.3 only when it codes one. */
+#define FIRST_DTYPE_1_3 ECF8_DTYPE_F8_E4M3FNUZ
 /* Format 1.1 tensor flags: code lengths and chunk offsets in the blob (both
  * or neither: the payload is then the coded stream alone). */
 #define TENSOR_FLAGS_PARTS_IN_INDEX 3u

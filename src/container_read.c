@@ -59,7 +59,7 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
     if (!st) st = blob_string(blob, blob_len, ecf8_load_le64(e + 16), ecf8_load_le32(e + 12),
                               "tensor name", (char **)&t->dtype_name);
     if (st) return st;
-    if (e[24] > ECF8_DTYPE_F16 || e[25] > ECF8_SPLIT_BYTE || e[26] > ECF8_MAX_DIMS)
+    if (e[24] > ECF8_DTYPE_F8_E8M0 || e[25] > ECF8_SPLIT_BYTE || e[26] > ECF8_MAX_DIMS)
         return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': bad dtype, split or rank", t->name);
     /* Tensor flags: format 1.1 and coded tensors only. */
     bool parts_in_index = e[28] == TENSOR_FLAGS_PARTS_IN_INDEX && format_1_1 && e[25] != ECF8_SPLIT_STORED;
@@ -74,12 +74,19 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
         if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
     for (size_t i = parts_in_index ? 192 : 176; i < TENSOR_ENTRY_BYTES; i++)
         if (e[i]) return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': reserved bytes set", t->name);
-    t->dtype = (ecf8_dtype)e[24];
+    if (e[24] >= FIRST_DTYPE_1_3 && !(f->header_flags & HEADER_FLAG_DTYPES_1_3))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': dtype code %u in a file whose header does "
+                         "not announce format 1.3 dtypes (flag bit 2)", t->name, e[24]);
+    /* The dtype is the name's.  A format 1.3 dtype stored verbatim may
+     * have code 0: what 1.0-1.2 writers (and this one, for stored
+     * tensors) give it. */
+    t->dtype = ecf8_dtype_from_name(t->dtype_name);
     t->split = (ecf8_split)e[25];
     t->ndim = e[26];
-    if (t->dtype != ecf8_dtype_from_name(t->dtype_name))
-        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': dtype code disagrees with '%s'", t->name,
-                         t->dtype_name);
+    if (e[24] != t->dtype &&
+        !(e[24] == 0 && t->dtype >= FIRST_DTYPE_1_3 && t->split == ECF8_SPLIT_STORED))
+        return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': dtype code %u disagrees with '%s'", t->name,
+                         e[24], t->dtype_name);
     t->n_elements = 1;
     for (unsigned d = 0; d < ECF8_MAX_DIMS; d++) {
         t->shape[d] = ecf8_load_le64(e + 32 + 8 * d);
@@ -139,7 +146,8 @@ static int open_tensor(ecf8_file *f, const uint8_t *e, const uint8_t *blob, uint
     } else {
         ecf8_split_layout l;
         if (ecf8_split_layout_get(t->dtype, t->split, &l))
-            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': split invalid for its dtype", t->name);
+            return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': %s split invalid for dtype %s", t->name,
+                             ecf8_split_name(t->split), t->dtype_name);
         uint64_t len_at = ecf8_load_le64(e + 176), off_at = ecf8_load_le64(e + 184);
         if (len_at > blob_len || (1u << l.symbol_bits) / 2 > blob_len - len_at)
             return ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s': code lengths out of bounds", t->name);
@@ -175,7 +183,8 @@ static int open_index(ecf8_file *f)
     f->format_minor = (unsigned)p[10] | (unsigned)p[11] << 8;
     if (header_flags & ~HEADER_FLAGS_KNOWN)
         return ecf8_fail(ECF8_ERR_VERSION, "unknown header flags 0x%x (feature bits 0x%x are newer than "
-                         "this library, which reads bit 0, zstd index, and bit 1, lane streams)",
+                         "this library, which reads bit 0, zstd index, bit 1, lane streams, and bit 2, format 1.3 "
+                         "dtypes)",
                          header_flags, header_flags & ~HEADER_FLAGS_KNOWN);
     if (!(header_flags & HEADER_FLAG_ZSTD_INDEX) && index_raw)
         return ecf8_fail(ECF8_ERR_VERSION, "unknown header flags");
@@ -238,12 +247,14 @@ static int open_index(ecf8_file *f)
     if (!f->sources || !f->tensors || !f->offsets) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
 
     const uint8_t *te = m + META_HEADER_BYTES + f->n_sources * SOURCE_ENTRY_BYTES;
+    uint64_t dtype_1_3_codes = 0;
     for (uint64_t i = 0; i < n_tensors; i++) {
         int st = open_tensor(f, te + i * TENSOR_ENTRY_BYTES, blob, blob_len, meta_off, f->index != NULL,
                              &f->tensors[i]);
         f->n_tensors = i + 1;
         if (st) return st;
         const uint8_t *e = te + i * TENSOR_ENTRY_BYTES;
+        dtype_1_3_codes += e[24] >= FIRST_DTYPE_1_3;
         if (!blob_share_ok(&blob_referenced, ecf8_load_le32(e + 8), blob_len) ||
             !blob_share_ok(&blob_referenced, ecf8_load_le32(e + 12), blob_len))
             return blob_shared_error(blob_len);
@@ -294,6 +305,9 @@ static int open_index(ecf8_file *f)
         if (!lanes)
             return ecf8_fail(ECF8_ERR_CORRUPT, "header flag bit 1 (lane streams) set, no tensor has stream layout 1");
     }
+    if ((f->header_flags & HEADER_FLAG_DTYPES_1_3) && !dtype_1_3_codes)
+        return ecf8_fail(ECF8_ERR_CORRUPT, "header flag bit 2 (format 1.3 dtypes) set, no tensor has a "
+                         "dtype code >= %d", FIRST_DTYPE_1_3);
     /* Distinct paths: two sources must never be written to one file. */
     char **paths = malloc(f->n_sources * sizeof *paths);
     if (!paths) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");

@@ -54,6 +54,7 @@ typedef struct writer {
     uint64_t n_tensors;
     uint64_t codable_tensors; /* of a dtype ecf8 codes, not empty */
     uint64_t lane_tensors;    /* coded with stream layout 1: header flag bit 1, format 1.2 */
+    uint64_t dtype_1_3_tensors; /* coded, with a dtype code >= 5: header flag bit 2, format 1.3 */
     const ecf8_compress_options *options;
     uint64_t done, total;
 } writer;
@@ -75,7 +76,7 @@ static int entry_start(writer *w, uint8_t *e, const char *name, const char *dtyp
     put_u32(e, 12, (uint32_t)strlen(dtype_name));
     if ((st = bb_append(&w->blob, dtype_name, strlen(dtype_name), &off))) return st;
     put_u64(e, 16, off);
-    e[24] = (uint8_t)dtype;
+    e[24] = dtype < FIRST_DTYPE_1_3 ? (uint8_t)dtype : 0; /* entry_code_fields: when coded */
     e[26] = (uint8_t)ndim;
     for (unsigned d = 0; d < ndim; d++) put_u64(e, 32 + 8 * d, shape[d]);
     put_u64(e, 96, source_offset);
@@ -109,6 +110,7 @@ static int entry_code_fields(writer *w, uint8_t *e, const ecf8_stream *s)
     e[27] = (uint8_t)s->code_bits;
     e[29] = (uint8_t)s->stream_layout;
     if (s->stream_layout) w->lane_tensors++;
+    if (s->dtype >= FIRST_DTYPE_1_3) e[24] = (uint8_t)s->dtype, w->dtype_1_3_tensors++;
     put_u64(e, 128, s->rows);
     put_u64(e, 136, s->cols);
     put_u64(e, 144, s->chunk_rows);
@@ -559,8 +561,9 @@ static int finish(writer *w, uint32_t flags)
         uint8_t h[HEADER_BYTES] = {0};
         memcpy(h, ECF8_MAGIC, 8);
         h[8] = ECF8_FORMAT_VERSION; /* u16 major */
-        h[10] = w->lane_tensors ? 2 : zstd_index ? 1 : 0;
-        put_u32(h, 12, (zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0) | (w->lane_tensors ? HEADER_FLAG_LANES : 0));
+        h[10] = w->dtype_1_3_tensors ? 3 : w->lane_tensors ? 2 : zstd_index ? 1 : 0;
+        put_u32(h, 12, (zstd_index ? HEADER_FLAG_ZSTD_INDEX : 0) | (w->lane_tensors ? HEADER_FLAG_LANES : 0) |
+                           (w->dtype_1_3_tensors ? HEADER_FLAG_DTYPES_1_3 : 0));
         put_u64(h, 16, w->out.pos);
         put_u64(h, 24, meta_offset);
         put_u64(h, 32, index_len);

@@ -1,5 +1,6 @@
 /* inspect.c - per-tensor "to compress or not?" reports for `ecf8 info`. */
 #include "internal.h"
+#include "stream.h"
 #include "io.h"
 #ifndef ECF8_DECODE_ONLY
 #include "safetensors.h"
@@ -76,7 +77,8 @@ static int analyze_into(ecf8_tensor_report *t, const void *data, uint64_t rows, 
     t->split = t->analysis.best_split;
     t->compressed_bytes = t->analysis.payload_bytes[t->split];
     for (int s = ECF8_SPLIT_EXPONENT; s <= ECF8_SPLIT_BYTE; s++)
-        if (t->analysis.entropy_bound_bytes[s] < t->entropy_bound_bytes)
+        if (ecf8_split_layout_row(t->dtype, (ecf8_split)s, NULL) >= 0 && /* U8: no exponent split */
+            t->analysis.entropy_bound_bytes[s] < t->entropy_bound_bytes)
             t->entropy_bound_bytes = t->analysis.entropy_bound_bytes[s];
     return ECF8_OK;
 }

@@ -183,6 +183,14 @@ int ecf8_stream_check(const ecf8_stream *s, bool lane_tables)
 }
 
 /* ---- opening a stream over a payload ------------------------------------------ */
+/* A (dtype, split) pair split_layouts.def has no row for (U8 claiming the
+ * exponent split). */
+static int split_invalid(const ecf8_stream_geometry *g)
+{
+    return ecf8_fail(ECF8_ERR_CORRUPT, "%s split invalid for dtype %s", ecf8_split_name(g->split),
+                     ecf8_dtype_name(g->dtype));
+}
+
 int ecf8_stream_open_parts(const ecf8_stream_geometry *g, const uint8_t *packed_lengths,
                            const void *offsets, uint64_t offsets_bytes, const void *coded,
                            uint64_t coded_avail, ecf8_stream *out)
@@ -192,9 +200,7 @@ int ecf8_stream_open_parts(const ecf8_stream_geometry *g, const uint8_t *packed_
                      .chunk_cols = g->chunk_cols, .coded_bytes = g->coded_bytes,
                      .stream_layout = g->stream_layout};
     ecf8_split_layout l;
-    if (ecf8_split_layout_row(g->dtype, g->split, &l) < 0)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "split %d invalid for dtype %d", (int)g->split,
-                         (int)g->dtype);
+    if (ecf8_split_layout_row(g->dtype, g->split, &l) < 0) return split_invalid(g);
     s.n_symbols = 1u << l.symbol_bits;
     if (!ecf8_mul_u64(g->rows, g->cols, &s.n_elements) || s.n_elements == 0 ||
         g->chunk_rows == 0 || g->chunk_cols == 0)
@@ -224,9 +230,7 @@ int ecf8_stream_open_payload(const ecf8_stream_geometry *g, const void *payload,
 {
     ecf8_split_layout l;
     uint64_t n_chunks;
-    if (ecf8_split_layout_row(g->dtype, g->split, &l) < 0)
-        return ecf8_fail(ECF8_ERR_CORRUPT, "split %d invalid for dtype %d", (int)g->split,
-                         (int)g->dtype);
+    if (ecf8_split_layout_row(g->dtype, g->split, &l) < 0) return split_invalid(g);
     if (g->chunk_rows == 0 || g->chunk_cols == 0 ||
         !ecf8_mul_u64(ecf8_ceil_div(g->rows, g->chunk_rows), ecf8_ceil_div(g->cols, g->chunk_cols),
                       &n_chunks))

@@ -23,6 +23,15 @@ enum ecf8_split_layout_row {
  * *out (may be NULL) gets its layout. */
 int ecf8_split_layout_row(ecf8_dtype dtype, ecf8_split split, ecf8_split_layout *out);
 
+/* The layout of the field ecf8_tensor_analysis counts as "exponent": the
+ * exponent split's, or the byte split's for a dtype that has no exponent
+ * split (U8, I8, F8_E8M0: the whole byte). */
+static inline int ecf8_field_layout(ecf8_dtype dtype, ecf8_split_layout *out)
+{
+    if (ecf8_split_layout_row(dtype, ECF8_SPLIT_EXPONENT, out) >= 0) return ECF8_OK;
+    return ecf8_split_layout_get(dtype, ECF8_SPLIT_BYTE, out);
+}
+
 /* The coded symbol of element x. */
 static inline unsigned ecf8_element_symbol(unsigned x, const ecf8_split_layout *l)
 {

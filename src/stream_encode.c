@@ -71,7 +71,7 @@ static int histograms(ecf8_dtype dtype, const void *data, uint64_t n, unsigned t
                       uint64_t exp_hist[256], uint64_t byte_hist[256])
 {
     hist_job j = {.data = data, .n = n, .width = ecf8_dtype_size(dtype)};
-    int st = ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &j.exp_layout);
+    int st = ecf8_field_layout(dtype, &j.exp_layout);
     if (st) return st;
     uint64_t blocks = (n + HIST_BLOCK - 1) / HIST_BLOCK;
     memset(exp_hist, 0, 256 * sizeof(uint64_t));
@@ -208,14 +208,19 @@ static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint6
                         &n_chunks);
 
     ecf8_split_layout el;
-    ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &el);
+    ecf8_field_layout(dtype, &el);
     out->exponent_symbols = 1u << el.symbol_bits;
     out->exponent_entropy_bits =
         entropy_bits(out->exponent_histogram, out->exponent_symbols, n) / (double)n;
 
+    /* A split the dtype does not have (the exponent split of U8) leaves
+     * the choice to the ones it has: one option serves a whole file. */
     ecf8_split want = options ? options->split : ECF8_SPLIT_AUTO;
+    if ((want == ECF8_SPLIT_EXPONENT || want == ECF8_SPLIT_BYTE) && ecf8_split_layout_row(dtype, want, NULL) < 0)
+        want = ECF8_SPLIT_AUTO;
     uint64_t best = n * width;
     for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
+        if (ecf8_split_layout_row(dtype, (ecf8_split)sp, NULL) < 0) continue; /* payload_bytes 0: n/a */
         const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
         st = plan_split((ecf8_split)sp, dtype, h, n, n_chunks, max_bits, options_layout(options),
                         &plans[sp]);

@@ -170,6 +170,20 @@ static float element_value(ecf8_dtype dtype, const uint8_t *p, size_t i)
         if (e == 31) return float_of_bits(sign | (m ? 0x7FC00000u : 0x7F800000u));
         if (e == 0) return float_of_bits(sign | 0x3F800000u) * ((float)m * 0x1p-16f);
         return float_of_bits(sign | (e + 112) << 23 | m << 21);
+    case ECF8_DTYPE_F8_E4M3FNUZ: /* bias 8: 0x80 is the one NaN, no infinities */
+        if (p[i] == 0x80) return float_of_bits(0x7FC00000u);
+        sign = (uint32_t)(p[i] >> 7) << 31, e = p[i] >> 3 & 15, m = p[i] & 7;
+        if (e == 0) return float_of_bits(sign | 0x3F800000u) * ((float)m * 0x1p-10f);
+        return float_of_bits(sign | (e + 119) << 23 | m << 20);
+    case ECF8_DTYPE_F8_E5M2FNUZ: /* bias 16: 0x80 is the one NaN, no infinities */
+        if (p[i] == 0x80) return float_of_bits(0x7FC00000u);
+        sign = (uint32_t)(p[i] >> 7) << 31, e = p[i] >> 2 & 31, m = p[i] & 3;
+        if (e == 0) return float_of_bits(sign | 0x3F800000u) * ((float)m * 0x1p-17f);
+        return float_of_bits(sign | (e + 111) << 23 | m << 21);
+    case ECF8_DTYPE_F8_E8M0: /* 2^(e - 127): e = 0 is the fp32 subnormal 2^-127, 255 NaN */
+        return float_of_bits(p[i] == 255 ? 0x7FC00000u : p[i] ? (uint32_t)p[i] << 23 : 0x00400000u);
+    case ECF8_DTYPE_U8: return (float)p[i];
+    case ECF8_DTYPE_I8: return (float)(int8_t)p[i];
     case ECF8_DTYPE_BF16:
         return float_of_bits((uint32_t)load_le16(p + 2 * i) << 16);
     default: { /* ECF8_DTYPE_F16 */
@@ -192,7 +206,7 @@ int ecf8_elements_to_float(ecf8_dtype dtype, const void *data, size_t n, float *
 {
     if ((!data || !out) && n) return ecf8_fail(ECF8_ERR_ARGUMENT, "elements to float: NULL argument");
     if (!ecf8_dtype_size(dtype))
-        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "elements to float: dtype %d is not F8_E4M3, F8_E5M2, BF16 or F16",
+        return ecf8_fail(ECF8_ERR_UNSUPPORTED, "elements to float: dtype %d is not one ecf8 codes",
                          (int)dtype);
     for (size_t i = 0; i < n; i++) out[i] = element_value(dtype, data, i);
     return ECF8_OK;

@@ -203,7 +203,7 @@ for f in minilm-slice-e4m3 minilm-slice-e5m2 minilm-slice-bf16; do
         if command -v python3 >/dev/null; then
             python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert {"file_bytes","source_bytes","tensors"} <= set(d); assert all({"name","dtype","shape","elements","split","source_bytes","compressed_bytes","entropy_bound_bytes","exponent_entropy_bits","stream"} <= set(t) for t in d["tensors"])
 if d["kind"] == "ecf8":
-    assert d["format_version"] in ("1.0", "1.1", "1.2") and sum(s["bytes"] for s in d["sources"]) == d["source_bytes"], d
+    assert d["format_version"] in ("1.0", "1.1", "1.2", "1.3") and sum(s["bytes"] for s in d["sources"]) == d["source_bytes"], d
     assert all((t["stream"] is None) == (t["split"] == "stored") for t in d["tensors"])
     assert all(t["stream"]["chunks"] >= 1 and t["stream"]["layout"] in (0, 1) for t in d["tensors"] if t["stream"])
 else:
@@ -229,6 +229,42 @@ for f in minilm-slice-e4m3 minilm-slice-bf16; do
     fi
     rm -f "$TMP/mcb.ecf8"
 done
+
+# Format 1.3 dtypes (FNUZ, U8, I8, F8_E8M0): byte for byte through the CLI in
+# both stream layouts and index formats, with every split asked for (a U8
+# tensor gets the byte split it has, --split exponent does not fail the
+# file); info --json gives a packed FP4 tensor's bits per FP4 weight.
+v13=$DATA/golden/dtypes.safetensors
+for layout in 0 1; do
+    for split in auto exponent byte; do
+        for index in "" --plain-index; do
+            what="dtypes --layout $layout --split $split $index"
+            expect 0 - "" - -- compress "$v13" "$TMP/v13.ecf8" --layout "$layout" --split "$split" $index --force
+            check "compress $what" ""
+            expect 0 - "" - -- decompress "$TMP/v13.ecf8" "$TMP/v13.out" --force
+            check "decompress $what" ""
+            cmp -s "$v13" "$TMP/v13.out" || fail "$what: decompressed file differs"
+            expect 0 - "" - -- verify "$TMP/v13.ecf8" "$v13"
+            check "verify $what" ""
+        done
+    done
+    expect 0 - "" - -- info "$TMP/v13.ecf8" --json
+    check "info --json dtypes --layout $layout" ""
+    if command -v python3 >/dev/null; then
+        python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); assert d["format_version"] == "1.3", d["format_version"]
+t = {x["name"]: x for x in d["tensors"]}
+assert t["mlp.weight_scale"]["split"] == "byte" and t["q.weight"]["split"] == "byte"
+fp4 = t["experts.down_blocks"]
+assert fp4["fp4_bits_per_weight"] == round(8 * fp4["compressed_bytes"] / (2 * fp4["source_bytes"]), 4), fp4
+assert all(x["fp4_bits_per_weight"] is None for x in d["tensors"] if not x["name"].endswith(("weight_packed", "_blocks")))' \
+            "$TMP/stdout" || fail "info --json dtypes --layout $layout: not the documented JSON"
+    fi
+done
+expect 0 - "" - -- info "$v13"
+check "info dtypes.safetensors" ""
+grep -q "^packed FP4 (U8 \*weight_packed, \*_blocks: two E2M1 weights a byte): 2 tensors, [0-9.]* bits per FP4 weight" \
+    "$TMP/stdout" || fail "info dtypes.safetensors: no packed FP4 line"
+rm -f "$TMP/v13.ecf8" "$TMP/v13.out"
 
 # info --histogram
 expect 0 - "" - -- info "$DATA/minilm-slice-e5m2.safetensors" --histogram encoder.layer.1.attention.self.key.weight

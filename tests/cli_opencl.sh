@@ -344,12 +344,17 @@ done
 
 # ---- decompress on the device -----------------------------------------------------------
 run "compress the BF16 slice" compress "$DATA/minilm-slice-bf16.safetensors" "$TMP/bf16.ecf8"
-# Stream layout 1 (lane streams): the streams kernel, every golden layout-1 file.
+# Stream layout 1 (lane streams): the streams kernel, every golden layout-1 file,
+# and the format 1.3 golden files.
 run "compress --layout 1 the E4M3 slice" compress --layout 1 "$DATA/minilm-slice-e4m3.safetensors" "$TMP/lanes.ecf8"
 golden_v12=()
 for g in "$DATA"/golden/*-v1.2.ecf8; do
     base=$(basename "$g" -v1.2.ecf8)
     golden_v12+=("$g:$DATA/golden/${base%%-*}.safetensors")
+done
+# Format 1.3 (FNUZ, U8, I8, F8_E8M0 coded) in both stream layouts.
+for g in "$DATA"/golden/dtypes-*-v1.3.ecf8; do
+    golden_v12+=("$g:$DATA/golden/dtypes.safetensors")
 done
 for pair in "$TMP/w.ecf8:$TMP/w.safetensors" "$TMP/bf16.ecf8:$DATA/minilm-slice-bf16.safetensors" \
     "$TMP/lanes.ecf8:$DATA/minilm-slice-e4m3.safetensors" "${golden_v12[@]}"; do

@@ -649,7 +649,7 @@ typedef struct scale_form {
     uint64_t shape[2];
     size_t count;
     uint8_t *bytes;      /* stored elements */
-    ecf8_encoded *enc;   /* BF16/F16 coded by ecf8 (coded = 1) */
+    ecf8_encoded *enc;   /* BF16/F16/E8M0/U8 coded by ecf8 (coded = 1) */
     ecf8_tensor_info info;
 } scale_form;
 
@@ -693,8 +693,8 @@ static double sf_at(const scale_form *f, size_t r, size_t c, size_t k)
 }
 
 /* A scale tensor of dtype sd and layout sl for W [n, k], values in
- * [2^-12, 2^-6) (finite, exact in every dtype); coded: BF16/F16 coded by
- * ecf8 where it compresses. */
+ * [2^-12, 2^-6) (finite, exact in every dtype); coded: BF16/F16/E8M0/U8
+ * coded by ecf8 where it compresses. */
 static void sf_make(scale_form *f, int sd, int sl, size_t n, size_t k, uint64_t seed, int coded)
 {
     memset(f, 0, sizeof *f);
@@ -734,12 +734,18 @@ static void sf_make(scale_form *f, int sd, int sl, size_t n, size_t k, uint64_t 
     t->name = "test.weight_scale";
     t->dtype_name = sd_names[sd];
     t->dtype = sd == SD_BF16 ? ECF8_DTYPE_BF16 : sd == SD_F16 ? ECF8_DTYPE_F16 : ECF8_DTYPE_OTHER;
-    if (coded && (sd == SD_BF16 || sd == SD_F16) && f->ndim == 2) {
+    /* Coded E8M0 / U8 scales (format 1.3, byte split) carry their dtype
+     * code; stored ones keep OTHER with the name, as before 1.3. */
+    if (coded && f->ndim == 2 && (sd == SD_E8M0 || sd == SD_U8))
+        t->dtype = sd == SD_E8M0 ? ECF8_DTYPE_F8_E8M0 : ECF8_DTYPE_U8;
+    if (coded && sd != SD_F32 && f->ndim == 2) {
         assert_int_equal(ecf8_tensor_encode(t->dtype, f->bytes, f->shape[0], f->shape[1], NULL, &f->enc),
                          ECF8_OK);
         assert_int_equal(ecf8_encoded_tensor_info(f->enc, t->name, t->dtype, f->bytes, f->shape[0],
                                                   f->shape[1], t), ECF8_OK);
         t->dtype_name = sd_names[sd];
+        /* the 1x32 E8M0 scales (six exponents) shrink: the decode path is taken */
+        if (sl == SL_MX && sd != SD_BF16 && sd != SD_F16) assert_int_equal(t->split, ECF8_SPLIT_BYTE);
     } else {
         t->split = ECF8_SPLIT_STORED;
         t->payload = f->bytes;
@@ -1059,6 +1065,21 @@ static void test_errors(void **state)
     t = w.info;
     t.dtype = ECF8_DTYPE_F16;
     assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm), ECF8_ERR_UNSUPPORTED);
+    /* FNUZ weights (bias 8 / 16, 0x80 NaN) are refused by name, never
+     * read as their siblings. */
+    const ecf8_dtype fnuz[] = {ECF8_DTYPE_F8_E4M3FNUZ, ECF8_DTYPE_F8_E5M2FNUZ};
+    for (size_t i = 0; i < 2; i++) {
+        t = w.info;
+        t.dtype = fnuz[i];
+        t.dtype_name = ecf8_dtype_name(fnuz[i]);
+        t.stream.dtype = fnuz[i];
+        assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info, 0, &mm),
+                         ECF8_ERR_UNSUPPORTED);
+        assert_null(mm);
+        char want[64];
+        snprintf(want, sizeof want, "dtype %s has no matmul", ecf8_dtype_name(fnuz[i]));
+        assert_non_null(strstr(ecf8_last_error(), want));
+    }
     /* A checksum that does not match, of W or of its scales: refused for
      * every engine, the fused one included (checked by a decode on the
      * device when only the fused engine is asked for). */

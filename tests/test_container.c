@@ -351,6 +351,112 @@ static void test_synthetic_every_dtype(void **state)
     free(src), free(ecf), free(d);
 }
 
+/* A byte drawn from a skewed law: the sum of four 2-bit draws (0..12, most
+ * near 6) shifted by `base`, as packed FP4 nibbles, E8M0 exponents and
+ * small integers are. */
+static uint8_t skewed(uint64_t *r, unsigned base)
+{
+    uint64_t x = tu_rand(r);
+    return (uint8_t)(base + (x >> 62) + (x >> 60 & 3) + (x >> 58 & 3) + (x >> 56 & 3) * 2);
+}
+
+/* The dtypes of format 1.3: FNUZ weights, FP4 packed two to a byte in U8,
+ * E8M0 scales, I8; a random U8 tensor that does not shrink (stored). */
+static void make_dtypes_1_3(synth *s)
+{
+    memset(s, 0, sizeof *s);
+    uint64_t r = 41;
+    uint8_t *e4 = malloc(48 * 256), *e5 = malloc(8 * 500), *fp4 = malloc(64 * 128), *e8 = malloc(64 * 8),
+            *i8 = malloc(3 * 7 * 33);
+    tu_fill_weights_e4m3(e4, 48 * 256, 23);
+    tu_fill_weights_e4m3(e5, 8 * 500, 24);
+    for (size_t i = 0; i < 8 * 500; i++) e5[i] = (uint8_t)((e5[i] & 0x80) | ((e5[i] >> 1) & 0x3C) | (e5[i] & 3));
+    for (size_t i = 0; i < 64 * 128; i++) fp4[i] = (uint8_t)(skewed(&r, 0) >> 1 | (skewed(&r, 0) >> 1) << 4);
+    for (size_t i = 0; i < 64 * 8; i++) e8[i] = skewed(&r, 116);
+    for (size_t i = 0; i < 3 * 7 * 33; i++) i8[i] = (uint8_t)(skewed(&r, 0) - 6);
+    synth_add(s, "a.weight", "F8_E4M3FNUZ", 2, (uint64_t[]){48, 256}, e4, 48 * 256);
+    synth_add(s, "b.weight", "F8_E5M2FNUZ", 1, (uint64_t[]){8 * 500}, e5, 8 * 500);
+    synth_add(s, "mlp.weight_packed", "U8", 2, (uint64_t[]){64, 128}, fp4, 64 * 128);
+    synth_add(s, "mlp.weight_scale", "F8_E8M0", 2, (uint64_t[]){64, 8}, e8, 64 * 8);
+    synth_add(s, "q.weight", "I8", 3, (uint64_t[]){3, 7, 33}, i8, 3 * 7 * 33);
+    synth_add(s, "noise", "U8", 1, (uint64_t[]){100}, rand_bytes(100, 12), 100);
+}
+
+/* Every format 1.3 dtype round-trips byte for byte in both stream layouts,
+ * both index formats and with each split asked for; the coded ones make a
+ * 1.3 file, a file whose U8 tensor is stored stays what it was before. */
+static void test_dtypes_1_3_roundtrip(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    synth s;
+    make_dtypes_1_3(&s);
+    size_t size;
+    uint8_t *img = tu_make_safetensors(s.t, s.n, NULL, &size);
+    char *src = tu_strdup(tu_path(d, "v13.safetensors")), *ecf = tu_strdup(tu_path(d, "v13.ecf8"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    free(img);
+    const ecf8_split splits[] = {ECF8_SPLIT_AUTO, ECF8_SPLIT_EXPONENT, ECF8_SPLIT_BYTE};
+    for (unsigned layout = 0; layout < 2; layout++)
+        for (size_t k = 0; k < 3; k++)
+            for (int plain = 0; plain < 2; plain++) {
+                ecf8_compress_options o;
+                ecf8_compress_options_init(&o);
+                o.split = splits[k], o.stream_layout = layout, o.plain_index = plain;
+                o.chunk_elements = 512;
+                roundtrip_file(src, d, &o);
+                tu_compress_ok(src, ecf, &o);
+                ecf8_file *f;
+                assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
+                unsigned major, minor;
+                ecf8_file_format_version(f, &major, &minor);
+                assert_int_equal(minor, 3);
+                for (size_t i = 0; i < s.n; i++) {
+                    ecf8_tensor_info t;
+                    assert_int_equal(ecf8_file_tensor(f, i, &t), ECF8_OK);
+                    assert_int_equal(t.dtype, ecf8_dtype_from_name(s.t[i].dtype));
+                    bool byte_only = t.dtype == ECF8_DTYPE_U8 || t.dtype == ECF8_DTYPE_I8 ||
+                                     t.dtype == ECF8_DTYPE_F8_E8M0;
+                    if (!strcmp(t.name, "noise")) {
+                        assert_int_equal(t.split, ECF8_SPLIT_STORED);
+                    } else if (byte_only) {
+                        /* whatever was asked; the small ones may not repay 36-byte lane tables */
+                        assert_int_not_equal(t.split, ECF8_SPLIT_EXPONENT);
+                        if (!layout || !strcmp(t.name, "mlp.weight_packed")) assert_int_equal(t.split, ECF8_SPLIT_BYTE);
+                    } else {
+                        assert_int_not_equal(t.split, ECF8_SPLIT_STORED);
+                        if (splits[k] != ECF8_SPLIT_AUTO) assert_int_equal(t.split, splits[k]);
+                    }
+                    if (t.split != ECF8_SPLIT_STORED) assert_int_equal(t.stream.stream_layout, layout);
+                }
+                ecf8_file_close(f);
+            }
+    /* Only the stored U8 tensor and an F8_E4M3 weight: format 1.1 as before. */
+    synth one;
+    memset(&one, 0, sizeof one);
+    synth_add(&one, "w", "F8_E4M3", 2, (uint64_t[]){48, 256}, malloc(48 * 256), 48 * 256);
+    tu_fill_weights_e4m3(one.bufs[0], 48 * 256, 23);
+    synth_add(&one, "noise", "U8", 1, (uint64_t[]){100}, rand_bytes(100, 12), 100);
+    img = tu_make_safetensors(one.t, one.n, NULL, &size);
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    free(img);
+    tu_compress_ok(src, ecf, NULL);
+    ecf8_file *f;
+    assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
+    unsigned major, minor;
+    ecf8_file_format_version(f, &major, &minor);
+    assert_int_equal(minor, 1);
+    ecf8_tensor_info t;
+    assert_int_equal(ecf8_file_tensor(f, 1, &t), ECF8_OK);
+    assert_int_equal(t.dtype, ECF8_DTYPE_U8); /* code 0 on disk, the name's dtype read */
+    assert_int_equal(t.split, ECF8_SPLIT_STORED);
+    ecf8_file_close(f);
+    synth_free(&one);
+    synth_free(&s);
+    tu_remove_tree(d);
+    free(src), free(ecf), free(d);
+}
+
 /* A hand-written header: keys out of data order, odd spacing, a metadata
  * object in the middle, trailing padding. */
 static void test_header_verbatim(void **state)
@@ -983,6 +1089,7 @@ int main(void)
         cmocka_unit_test(test_deterministic_output),
         cmocka_unit_test(test_plain_and_compressed_index),
         cmocka_unit_test(test_synthetic_every_dtype),
+        cmocka_unit_test(test_dtypes_1_3_roundtrip),
         cmocka_unit_test(test_header_verbatim),
         cmocka_unit_test(test_empty_tensor_shares_offset),
         cmocka_unit_test(test_long_tensor_name),

@@ -122,6 +122,69 @@ static void test_f16_codes(void **state)
     assert_true(ecf8_element_to_float(ECF8_DTYPE_F16, v, 2) == 65504.0f);
 }
 
+/* FNUZ (bias 2^(ebits-1), 0x80 the one NaN, no infinities, no -0), E8M0
+ * (2^(e-127), 0xFF NaN), U8 and I8: every code against its definition. */
+static double reference_1_3(ecf8_dtype dtype, unsigned c, int *is_nan)
+{
+    *is_nan = 0;
+    if (dtype == ECF8_DTYPE_U8) return c;
+    if (dtype == ECF8_DTYPE_I8) return (double)(int8_t)c;
+    if (dtype == ECF8_DTYPE_F8_E8M0) {
+        *is_nan = c == 255;
+        return ldexp(1.0, (int)c - 127);
+    }
+    unsigned ebits = dtype == ECF8_DTYPE_F8_E4M3FNUZ ? 4 : 5, mbits = 7 - ebits;
+    int bias = 1 << (ebits - 1);
+    *is_nan = c == 0x80;
+    unsigned e = c >> mbits & ((1u << ebits) - 1), m = c & ((1u << mbits) - 1);
+    double sign = c & 0x80 ? -1.0 : 1.0;
+    if (e == 0) return sign * ldexp((double)m, 1 - bias - (int)mbits);
+    return sign * ldexp((double)(m | 1u << mbits), (int)e - bias - (int)mbits);
+}
+
+static void test_format_1_3_codes(void **state)
+{
+    (void)state;
+    const ecf8_dtype dtypes[] = {ECF8_DTYPE_F8_E4M3FNUZ, ECF8_DTYPE_F8_E5M2FNUZ, ECF8_DTYPE_F8_E8M0,
+                                 ECF8_DTYPE_U8, ECF8_DTYPE_I8};
+    uint8_t data[256];
+    float bulk[256];
+    for (unsigned c = 0; c < 256; c++) data[c] = (uint8_t)c;
+    for (size_t k = 0; k < sizeof dtypes / sizeof *dtypes; k++) {
+        assert_int_equal(ecf8_dtype_size(dtypes[k]), 1);
+        assert_int_equal(ecf8_dtype_from_name(ecf8_dtype_name(dtypes[k])), dtypes[k]);
+        assert_int_equal(ecf8_elements_to_float(dtypes[k], data, 256, bulk), ECF8_OK);
+        for (unsigned c = 0; c < 256; c++) {
+            int is_nan;
+            double want = reference_1_3(dtypes[k], c, &is_nan);
+            float got = ecf8_element_to_float(dtypes[k], data, c);
+            if (bits_of(got) != bits_of(bulk[c])) fail_msg("%s code 0x%x: bulk and single differ", ecf8_dtype_name(dtypes[k]), c);
+            if (is_nan ? bits_of(got) != 0x7FC00000u : (double)got != want || !signbit(got) != !(want < 0))
+                fail_msg("%s code 0x%x: got %.9g (bits 0x%08x), want %.17g", ecf8_dtype_name(dtypes[k]), c,
+                         (double)got, bits_of(got), want);
+        }
+    }
+    /* hand-checked: FNUZ largest and smallest subnormal, E8M0 1.0 and 2^-127 */
+    const uint8_t v[] = {0x7F, 0x01, 0x80, 127, 0};
+    assert_true(ecf8_element_to_float(ECF8_DTYPE_F8_E4M3FNUZ, v, 0) == 240.0f);
+    assert_true(ecf8_element_to_float(ECF8_DTYPE_F8_E4M3FNUZ, v, 1) == 0x1p-10f);
+    assert_true(ecf8_element_to_float(ECF8_DTYPE_F8_E5M2FNUZ, v, 0) == 57344.0f);
+    assert_true(ecf8_element_to_float(ECF8_DTYPE_F8_E5M2FNUZ, v, 1) == 0x1p-17f);
+    assert_true(isnan(ecf8_element_to_float(ECF8_DTYPE_F8_E5M2FNUZ, v, 2)));
+    assert_true(ecf8_element_to_float(ECF8_DTYPE_F8_E8M0, v, 3) == 1.0f);
+    assert_true(ecf8_element_to_float(ECF8_DTYPE_F8_E8M0, v, 4) == 0x1p-127f);
+    assert_true(ecf8_element_to_float(ECF8_DTYPE_I8, v, 2) == -128.0f);
+    /* U8, I8 and F8_E8M0 have the byte split only. */
+    ecf8_split_layout l;
+    assert_int_equal(ecf8_split_layout_get(ECF8_DTYPE_U8, ECF8_SPLIT_EXPONENT, &l), ECF8_ERR_UNSUPPORTED);
+    assert_int_equal(ecf8_split_layout_get(ECF8_DTYPE_F8_E8M0, ECF8_SPLIT_BYTE, &l), ECF8_OK);
+    assert_int_equal(l.symbol_bits, 8);
+    assert_int_equal(l.raw_bits, 0);
+    assert_int_equal(ecf8_split_layout_get(ECF8_DTYPE_F8_E4M3FNUZ, ECF8_SPLIT_EXPONENT, &l), ECF8_OK);
+    assert_int_equal(l.symbol_shift, 3);
+    assert_int_equal(l.symbol_bits, 4);
+}
+
 static void test_element_errors(void **state)
 {
     (void)state;
@@ -408,6 +471,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_e4m3_codes),         cmocka_unit_test(test_e5m2_codes),
         cmocka_unit_test(test_bf16_codes),         cmocka_unit_test(test_f16_codes),
+        cmocka_unit_test(test_format_1_3_codes),
         cmocka_unit_test(test_element_errors),     cmocka_unit_test(test_scale_name),
         cmocka_unit_test(test_find_scale_real),    cmocka_unit_test(test_find_scale_conventions),
         cmocka_unit_test(test_encoded_tensor_info),

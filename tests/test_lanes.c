@@ -286,7 +286,7 @@ static void test_header_flag(void **state)
     tu_ecf8_rehash(img, size);
     assert_int_equal(ecf8_file_open_memory(img, size, &f), ECF8_ERR_CORRUPT);
     assert_non_null(strstr(ecf8_last_error(), "does not announce lane streams"));
-    img[12] |= 4; /* an unknown feature */
+    img[12] |= 8; /* an unknown feature (bit 2 is format 1.3) */
     tu_ecf8_rehash(img, size);
     assert_int_equal(ecf8_file_open_memory(img, size, &f), ECF8_ERR_VERSION);
     assert_non_null(strstr(ecf8_last_error(), "unknown header flags"));

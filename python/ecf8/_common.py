@@ -46,8 +46,10 @@ _NATIVE = {
     "U8": "u1", "U16": "<u2", "U32": "<u4", "U64": "<u8",
     "BOOL": "?",
 }
-_ML = {"F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "BF16": "bfloat16"}
-_RAW = {"F8_E4M3": "u1", "F8_E5M2": "u1", "BF16": "<u2"}
+_ML = {"F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2", "BF16": "bfloat16",
+       "F8_E4M3FNUZ": "float8_e4m3fnuz", "F8_E5M2FNUZ": "float8_e5m2fnuz", "F8_E8M0": "float8_e8m0fnu"}
+_RAW = {"F8_E4M3": "u1", "F8_E5M2": "u1", "BF16": "<u2",
+        "F8_E4M3FNUZ": "u1", "F8_E5M2FNUZ": "u1", "F8_E8M0": "u1"}
 
 
 def numpy_dtype(dtype_name):
@@ -56,7 +58,7 @@ def numpy_dtype(dtype_name):
     if dtype_name in _NATIVE:
         return np.dtype(_NATIVE[dtype_name])
     if dtype_name in _ML:
-        if _mld is not None:
+        if _mld is not None and hasattr(_mld, _ML[dtype_name]):  # float8_e8m0fnu: ml_dtypes >= 0.5
             return np.dtype(getattr(_mld, _ML[dtype_name]))
         return np.dtype(_RAW[dtype_name])
     return None

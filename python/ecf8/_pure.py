@@ -8,7 +8,8 @@ Optional packages:
       (`ecf8 compress --plain-index`) need nothing.
 Format 1.2 files (stream layout 1, lane streams, header flag bit 1) are read
   as well: every chunk's lane table is checked at open, and the 32 lanes of
-  all chunks of a tensor are decoded side by side.
+  all chunks of a tensor are decoded side by side.  So are format 1.3 files
+  (header flag bit 2: FNUZ, U8, I8 and F8_E8M0 tensors coded).
   xxhash: XXH3-64 checksums of the header, the index and every tensor.
       Without it the checksums are not verified (ChecksumsSkippedWarning,
       once); every structural rule, including that each chunk consumes
@@ -44,13 +45,19 @@ class ChecksumsSkippedWarning(UserWarning):
 
 
 MAGIC = b"\x89ECF8\r\n\x1a"
-_DTYPE_CODES = {"F8_E4M3": 1, "F8_E5M2": 2, "BF16": 3, "F16": 4}
+_DTYPE_CODES = {"F8_E4M3": 1, "F8_E5M2": 2, "BF16": 3, "F16": 4,
+                # format 1.3 (header flag bit 2)
+                "F8_E4M3FNUZ": 5, "F8_E5M2FNUZ": 6, "U8": 7, "I8": 8, "F8_E8M0": 9}
+_FIRST_1_3 = 5
 # (dtype code, split) -> (element bits, shift, symbol bits S, raw bits R)
 _SPLITS = {
     (1, 1): (8, 3, 4, 4), (1, 2): (8, 0, 8, 0),
     (2, 1): (8, 2, 5, 3), (2, 2): (8, 0, 8, 0),
     (3, 1): (16, 7, 8, 8), (3, 2): (16, 8, 8, 8),
     (4, 1): (16, 10, 5, 11), (4, 2): (16, 8, 8, 8),
+    (5, 1): (8, 3, 4, 4), (5, 2): (8, 0, 8, 0),
+    (6, 1): (8, 2, 5, 3), (6, 2): (8, 0, 8, 0),
+    (7, 2): (8, 0, 8, 0), (8, 2): (8, 0, 8, 0), (9, 2): (8, 0, 8, 0),  # byte split only
 }
 _warned = False
 
@@ -135,7 +142,7 @@ class PureFile(_Names):
         minor, flags, file_size, meta_off, meta_bytes, meta_sum, raw_bytes, hsum = \
             struct.unpack_from("<HIQQQQQQ", d, 10)
         _check_sum(d[:56], hsum, "header", p)
-        if flags & ~3 or (not flags & 1 and raw_bytes):
+        if flags & ~7 or (not flags & 1 and raw_bytes):
             raise VersionError("%s: unknown header flags (0x%x), a feature of a later format "
                                "version" % (p, flags))
         if file_size != len(d):
@@ -153,7 +160,12 @@ class PureFile(_Names):
         index = _decompress_index(stored, raw_bytes, p) if compressed else stored
         self.meta_offset = meta_off
         self.lanes_flag = bool(flags & 2)
+        self.dtypes_1_3_flag = bool(flags & 4)
+        self._codes_1_3 = 0
         self._parse_index(index, compressed, meta_bytes)
+        if self.dtypes_1_3_flag and not self._codes_1_3:
+            raise CorruptError("%s: header flag bit 2 (format 1.3 dtypes) set, no tensor has a "
+                               "dtype code >= 5" % p)
         if self.lanes_flag and not any(t.split and t.stream_layout == 1 for t in self.tensors):
             raise CorruptError("%s: header flag bit 1 (lane streams) set, no tensor has stream "
                                "layout 1" % p)
@@ -237,9 +249,16 @@ class PureFile(_Names):
         t.name = ref(no, nl, "tensor %d name" % j).decode("utf-8", "replace")
         t.dtype_name = ref(do, dl, "tensor %d dtype" % j).decode("utf-8", "replace")
         what = "%s: tensor %r" % (p, t.name)
-        if code != _DTYPE_CODES.get(t.dtype_name, 0) or split > 2 or ndim > 8 \
-                or code_bits > 13 or reserved != b"\0\0" or any(shape[ndim:]):
+        named = _DTYPE_CODES.get(t.dtype_name, 0)
+        # A format 1.3 dtype stored verbatim may keep code 0 (what 1.0-1.2 wrote).
+        if (code != named and not (code == 0 and named >= _FIRST_1_3 and split == 0)) or split > 2 \
+                or ndim > 8 or code_bits > 13 or reserved != b"\0\0" or any(shape[ndim:]):
             raise CorruptError("%s: bad dtype, split or shape fields" % what)
+        if code >= _FIRST_1_3:
+            if not self.dtypes_1_3_flag:
+                raise CorruptError("%s: dtype code %d in a file whose header does not announce "
+                                   "format 1.3 dtypes (flag bit 2)" % (what, code))
+            self._codes_1_3 += 1
         if stream_layout > 1 or (stream_layout and split == 0):
             raise CorruptError("%s: stream layout %d invalid" % (what, stream_layout))
         if stream_layout and not self.lanes_flag:
@@ -260,6 +279,8 @@ class PureFile(_Names):
             return t
         if code == 0:
             raise CorruptError("%s: coded tensor of dtype %s" % (what, t.dtype_name))
+        if (code, split) not in _SPLITS:
+            raise CorruptError("%s: split %d invalid for dtype %s" % (what, split, t.dtype_name))
         ebits, shift, S, R = _SPLITS[(code, split)]
         n = math.prod(t.shape)
         if n * (ebits // 8) != src_bytes:

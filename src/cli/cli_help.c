@@ -27,14 +27,16 @@ static const command_help g_commands[] = {
     {"compress", "IN.safetensors|DIR OUT.ecf8 [options]",
      "compress a .safetensors file or a checkpoint directory (*.safetensors + *.json) into a container",
      {{"--split auto|exponent|byte", "what is entropy-coded: auto (default) takes the smaller of the exponent "
-                                     "field and the whole (high) byte per tensor, or stores it when coding does not shrink it"},
+                                     "field and the whole (high) byte per tensor, or stores it when coding does not shrink it; "
+                                     "U8, I8 and F8_E8M0 have the byte split only, whatever is asked"},
       {"--max-code-bits B", "longest Huffman code, 1..13 (default 12)"},
       {"--chunk ELEMENTS", "elements per independently decodable chunk, 64..1048576 (default 4096; "
                            "8192 with --layout 1, which takes at most 65536)"},
       {"--layout 0|1", "stream layout: 0 serial chunks (default), 1 lane streams (32 per chunk, for "
                        "GPU decoders; a format 1.2 file that ecf8 1.0 and 1.1 refuse)"},
       OPT_THREADS("encoder"),
-      {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1)"},
+      {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1); "
+                        "a file that codes FNUZ, U8, I8 or F8_E8M0 tensors is format 1.3 either way"},
       OPT_FORCE, OPT_HELP},
      NULL},
     {"convert", "IN.ecf8 OUT.ecf8 --layout 0|1 [options]",
@@ -63,7 +65,10 @@ static const command_help g_commands[] = {
      "Names are printed in full, in the last column.  An .ecf8 file is described from its index:\n"
      "no tensor is decoded (no entropy figures; verify decodes).  Its --json also gives the\n"
      "format version, the source files and each coded tensor's stream (layout, longest code,\n"
-     "chunk rows and columns, chunks).\n"},
+     "chunk rows and columns, chunks).  Packed FP4, a U8 tensor whose name ends in weight_packed\n"
+     "(compressed-tensors NVFP4) or _blocks (gpt-oss MXFP4), holds two E2M1 weights a byte: the\n"
+     "table sums its bits per FP4 weight (coded bits / (2 x bytes)), --json gives it per tensor\n"
+     "(fp4_bits_per_weight, null for other tensors).\n"},
     {"ls", "FILE.ecf8|FILE.safetensors [options]",
      "list the tensors, one line each: dtype, shape, bytes, split and the name (last, in full)",
      {{"--json", "print a JSON array instead of lines (default: lines)"}, OPT_HELP},

@@ -44,6 +44,22 @@ static const char *text_cell(const char *s, char *out, size_t size, size_t max)
 
 static double bits_per_weight(uint64_t bytes, uint64_t n) { return n ? 8.0 * (double)bytes / (double)n : 0; }
 
+/* Packed FP4: a U8 tensor holding two E2M1 weights per byte, known by its
+ * name: compressed-tensors NVFP4 "...weight_packed", gpt-oss MXFP4
+ * "..._blocks" (ecf8 info --help and the README give this rule).  Its bits
+ * per logical weight are the coded bits over 2 x its bytes. */
+static bool packed_fp4(const ecf8_tensor_report *t)
+{
+    static const char *const suffixes[] = {"weight_packed", "_blocks"};
+    size_t n = strlen(t->name);
+    if (t->dtype != ECF8_DTYPE_U8) return false;
+    for (size_t i = 0; i < sizeof suffixes / sizeof *suffixes; i++) {
+        size_t k = strlen(suffixes[i]);
+        if (n >= k && !strcmp(t->name + n - k, suffixes[i])) return true;
+    }
+    return false;
+}
+
 /* Tensors and bytes of one dtype, for the summary under the table. */
 typedef struct dtype_sum {
     const char *name;
@@ -133,8 +149,11 @@ static void print_json(const char *path, const ecf8_report *r, const ecf8_file *
         if (r->is_container) printf("null");
         else printf("%llu", (unsigned long long)t->entropy_bound_bytes);
         printf(", \"exponent_entropy_bits\": ");
-        if (r->is_container || t->dtype == ECF8_DTYPE_OTHER || t->n_elements == 0) printf("null}");
-        else printf("%.4f}", t->analysis.exponent_entropy_bits);
+        if (r->is_container || t->dtype == ECF8_DTYPE_OTHER || t->n_elements == 0) printf("null");
+        else printf("%.4f", t->analysis.exponent_entropy_bits);
+        printf(", \"fp4_bits_per_weight\": ");
+        if (packed_fp4(t) && t->source_bytes) printf("%.4f}", bits_per_weight(t->compressed_bytes, 2 * t->source_bytes));
+        else printf("null}");
     }
     printf("\n], \"dtypes\": [");
     size_t nd;
@@ -160,12 +179,14 @@ static void print_table(const char *path, const ecf8_report *r, bool wide)
     printf("\ncolumns: exp H = exponent field entropy (bits); split = what is coded%s; bits/w = bits per "
            "weight: source, coded, bound (order-0 entropy)%s\n",
            r->is_container ? "" : " (as auto would)", r->is_container ? "; '-' = known only by decoding" : "");
-    printf("%-8s %-20s %8s %-8s %7s %7s %7s ", "dtype", "shape", "exp H", "split", "bits/w", "coded", "bound");
+    printf("%-11s %-20s %8s %-8s %7s %7s %7s ", "dtype", "shape", "exp H", "split", "bits/w", "coded", "bound");
     if (wide) printf("%14s %14s ", "bytes", "stored");
     printf("tensor\n");
-    uint64_t src = 0, comp = 0, bound = 0;
+    uint64_t src = 0, comp = 0, bound = 0, fp4_src = 0, fp4_comp = 0;
+    size_t fp4_tensors = 0;
     for (size_t i = 0; i < r->n_tensors; i++) {
         const ecf8_tensor_report *t = &r->tensors[i];
+        if (packed_fp4(t)) fp4_tensors++, fp4_src += t->source_bytes, fp4_comp += t->compressed_bytes;
         char shape[256];
         shape_text(t, shape, sizeof shape);
         /* A container's tensors are not decoded: no entropy figures. */
@@ -174,7 +195,7 @@ static void print_table(const char *path, const ecf8_report *r, bool wide)
         if (analysed) snprintf(ent, sizeof ent, "%.3f", t->analysis.exponent_entropy_bits);
         if (!r->is_container) snprintf(bnd, sizeof bnd, "%.3f", bits_per_weight(t->entropy_bound_bytes, t->n_elements));
         char dtype[64];
-        printf("%-8s %-20s %8s %-8s %7.3f %7.3f %7s ", text_cell(t->dtype_name, dtype, sizeof dtype, 32), shape,
+        printf("%-11s %-20s %8s %-8s %7.3f %7.3f %7s ", text_cell(t->dtype_name, dtype, sizeof dtype, 32), shape,
                ent, ecf8_split_name(t->split), bits_per_weight(t->source_bytes, t->n_elements),
                bits_per_weight(t->compressed_bytes, t->n_elements), bnd);
         if (wide) printf("%14llu %14llu ", (unsigned long long)t->source_bytes, (unsigned long long)t->compressed_bytes);
@@ -191,6 +212,9 @@ static void print_table(const char *path, const ecf8_report *r, bool wide)
                (unsigned long long)d[k].stored, percent(d[k].stored, d[k].source));
     }
     free(d);
+    if (fp4_tensors)
+        printf("packed FP4 (U8 *weight_packed, *_blocks: two E2M1 weights a byte): %zu tensors, %.3f bits "
+               "per FP4 weight (4 in the source)\n", fp4_tensors, bits_per_weight(fp4_comp, 2 * fp4_src));
     printf("total: %llu -> %llu tensor bytes (%.2f%% of source)", (unsigned long long)src,
            (unsigned long long)comp, percent(comp, src));
     if (!r->is_container)
@@ -331,7 +355,7 @@ int cli_ls(int argc, char **argv)
         }
         char dtype[64];
         char shape[256];
-        printf("%-8s %-20s %12llu %-8s ", text_cell(t->dtype_name, dtype, sizeof dtype, 32),
+        printf("%-11s %-20s %12llu %-8s ", text_cell(t->dtype_name, dtype, sizeof dtype, 32),
                shape_text(t, shape, sizeof shape), (unsigned long long)t->source_bytes, ecf8_split_name(t->split));
         cli_put_escaped(stdout, t->name, false);
         putchar('\n');

@@ -62,8 +62,8 @@ static int block_scaled(const ecf8_file *f, size_t i, const ecf8_tensor_info *w)
     if (ecf8_file_find_scale(f, i, &j) || ecf8_file_tensor(f, j, &s)) return 0;
     const char *dn = s.dtype_name ? s.dtype_name : "";
     int dtype_ok = s.dtype == ECF8_DTYPE_BF16 || s.dtype == ECF8_DTYPE_F16 ||
-                   (s.dtype == ECF8_DTYPE_OTHER &&
-                    (!strcmp(dn, "F32") || !strcmp(dn, "F8_E8M0") || !strcmp(dn, "U8")));
+                   s.dtype == ECF8_DTYPE_F8_E8M0 || s.dtype == ECF8_DTYPE_U8 ||
+                   (s.dtype == ECF8_DTYPE_OTHER && !strcmp(dn, "F32"));
     if (!dtype_ok) return 0;
     uint64_t n = w->shape[0], k = w->shape[1];
     if (s.ndim == 0) return 1;

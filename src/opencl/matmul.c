@@ -235,7 +235,8 @@ static int plan_scale(const ecf8_tensor_info *w, const ecf8_tensor_info *sc, sca
     const char *dn = sc->dtype_name ? sc->dtype_name : ecf8_dtype_name(sc->dtype);
     if (sc->dtype == ECF8_DTYPE_BF16 || sc->dtype == ECF8_DTYPE_F16) p->es = 2;
     else if (sc->dtype == ECF8_DTYPE_OTHER && dn && !strcmp(dn, "F32")) p->es = 4;
-    else if (sc->dtype == ECF8_DTYPE_OTHER && dn && (!strcmp(dn, "F8_E8M0") || !strcmp(dn, "U8")))
+    else if (sc->dtype == ECF8_DTYPE_F8_E8M0 || sc->dtype == ECF8_DTYPE_U8 ||
+             (sc->dtype == ECF8_DTYPE_OTHER && dn && (!strcmp(dn, "F8_E8M0") || !strcmp(dn, "U8"))))
         p->es = 1, p->e8m0 = 1;
     else
         return ecf8_fail(ECF8_ERR_SHAPE,

@@ -442,7 +442,7 @@ def main():
     ecf8_emit("ecf8-code-bits.ecf8", mod(lambda b: b.__setitem__(t0 + 27, 14)), C, "open", "code length 14")
     ecf8_emit("ecf8-name-bounds.ecf8", mod(lambda b: put64(b, t0, 1 << 40)), C, "open", "name out of bounds")
     ecf8_emit("ecf8-name-length.ecf8", mod(lambda b: put32(b, t0 + 8, 1 << 20)), C, "open", "name out of bounds")
-    ecf8_emit("ecf8-dtype-code.ecf8", mod(lambda b: b.__setitem__(t0 + 24, 9)), C, "open", "bad dtype")
+    ecf8_emit("ecf8-dtype-code.ecf8", mod(lambda b: b.__setitem__(t0 + 24, 10)), C, "open", "bad dtype")
     ecf8_emit("ecf8-dtype-mismatch.ecf8", mod(lambda b: b.__setitem__(t0 + 24, 1)), C, "open", "disagrees")
     ecf8_emit("ecf8-split-code.ecf8", mod(lambda b: b.__setitem__(t0 + 25, 3)), C, "open", "bad dtype, split or rank")
     ecf8_emit("ecf8-split-on-f32.ecf8", mod(lambda b: b.__setitem__(t1 + 25, 1)), C, "open", "cannot be coded")
@@ -550,6 +550,37 @@ def main():
     names = [(u64(good_dir, D.source(i)), u64(good_dir, D.source(i) + 8)) for i in range(D.n_sources)]
     off, ln = names[0]
     assert good_dir[D.blob + off : D.blob + off + ln] == b"model.safetensors"
+
+    # Format 1.3: a U8 tensor coded with the byte split (its only split),
+    # the copy of w's bytes (real FP8 bytes: they shrink), plain index.
+    h13 = json.loads(dump(header))
+    h13["q"] = {"dtype": "U8", "shape": [ROWS, header["w"]["shape"][1]],
+                "data_offsets": [len(data), len(data) + wbytes]}
+    src13 = os.path.join(tmp, "v13.safetensors")
+    with open(src13, "wb") as f:
+        f.write(safetensors_bytes(dump(h13), data + data[:wbytes]))
+    v13_path = os.path.join(tmp, "v13.ecf8")
+    # --split exponent: w gets it, the U8 tensor the byte split it has.
+    run([cli, "compress", src13, v13_path, "--split", "exponent", "--threads", "1", "--plain-index"])
+    v13 = open(v13_path, "rb").read()
+    V = Ecf8(v13)
+    qt = V.tensor(2)
+    assert v13[qt + 24] == 7 and v13[qt + 25] == 2 and u32(v13, 12) == 4, "q must be a coded U8 (format 1.3)"
+
+    def v13_mod(fn):
+        e = Ecf8(v13)
+        fn(e.img)
+        return e.rehash()
+    ecf8_emit("ecf8-v13-flag-missing.ecf8", v13_mod(lambda b: (put32(b, 12, 0), struct.pack_into("<H", b, 10, 0))),
+              C, "open", "does not announce format 1.3 dtypes")
+    ecf8_emit("ecf8-v13-flag-no-code.ecf8", mod(lambda b: put32(b, 12, 4)), C, "open",
+              "flag bit 2 (format 1.3 dtypes) set")
+    ecf8_emit("ecf8-v13-dtype-name.ecf8", v13_mod(lambda b: b.__setitem__(qt + 24, 8)), C, "open",
+              "dtype code 8 disagrees with 'U8'")
+    ecf8_emit("ecf8-v13-coded-code-0.ecf8", v13_mod(lambda b: b.__setitem__(qt + 24, 0)), C, "open",
+              "dtype code 0 disagrees with 'U8'")
+    ecf8_emit("ecf8-v13-u8-exponent.ecf8", v13_mod(lambda b: b.__setitem__(qt + 25, 1)), C, "open",
+              "exponent split invalid for dtype U8")
 
     def dir_mod(new):
         e = Ecf8(good_dir)

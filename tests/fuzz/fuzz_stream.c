@@ -10,7 +10,7 @@
  *   - neither may touch memory outside the coded bytes or the output (ASan).
  *
  * Input layout (little-endian, zeros past the end):
- *   u8 dtype (mod 5), u8 split (mod 4), u8 code_bits (mod 16), u8 flags
+ *   u8 dtype (mod 10), u8 split (mod 4), u8 code_bits (mod 16), u8 flags
  *   flags bit 0: code lengths as n_symbols raw bytes, else 4-bit nibbles
  *         bit 1: geometry as 4 x u64 (rows, cols, chunk_rows, chunk_cols),
  *                else 4 x u16
@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     fuzz_reader r = {data, size, 0};
     ecf8_stream s;
     memset(&s, 0, sizeof s);
-    s.dtype = (ecf8_dtype)(fuzz_take(&r, 1) % 5);
+    s.dtype = (ecf8_dtype)(fuzz_take(&r, 1) % 10);
     s.split = (ecf8_split)(fuzz_take(&r, 1) % 4);
     s.code_bits = (unsigned)(fuzz_take(&r, 1) % 16);
     unsigned flags = (unsigned)fuzz_take(&r, 1);

@@ -81,6 +81,14 @@ def good_safetensors():
                            {"k": "v"})
     out["long_rows"] = write_st([("w", "F8_E4M3", [2, 300], w8raw[:600]),
                                  ("v", "BF16", [1, 200], wbraw[:400])])
+    # Format 1.3 dtypes: real FP8 bytes as FNUZ and as packed U8, E8M0
+    # exponents and I8 high bytes from the same weights.
+    e8m0 = bytes(118 + ((b >> 3) & 7) for b in fp8[:128])
+    out["v13"] = write_st([("a.weight", "F8_E4M3FNUZ", [16, 64], fp8),
+                           ("b.weight", "F8_E5M2FNUZ", [8, 64], e5m2),
+                           ("p.weight_packed", "U8", [8, 64], e5m2),
+                           ("p.weight_scale", "F8_E8M0", [16, 8], e8m0),
+                           ("q.weight", "I8", [8, 48], bf16[1::2])])
     return out
 
 
@@ -131,7 +139,7 @@ def stream_seed(t):
     dtype, split, cbits, r, c, cr, cc, coded, p = t
     if max(r, c, cr, cc) >= 65536:
         return None
-    nsym = {1: 16, 2: 32, 3: 256, 4: 32}[dtype] if split == 1 else 256
+    nsym = {1: 16, 2: 32, 3: 256, 4: 32, 5: 16, 6: 32}[dtype] if split == 1 else 256
     nchunks = -(-r // cr) * -(-c // cc)
     off0 = (nsym // 2 + 7) // 8 * 8
     offs = struct.unpack_from("<%dQ" % (nchunks + 1), p, off0)
@@ -167,6 +175,8 @@ def main():
             for vn, args in variants.items():
                 if k in ("edge", "e5m2_f16") and vn not in ("auto", "chunk64"):
                     continue
+                if k == "v13" and vn not in ("auto", "exponent"):
+                    continue
                 dst = tmp / f"{k}_{vn}.ecf8"
                 subprocess.run([cli, "compress", str(src), str(dst)] + args, check=True)
                 containers[f"{k}_{vn}"] = dst.read_bytes()
@@ -198,7 +208,7 @@ def main():
 
     n = 0
     for k in ("mixed_auto", "mixed_exponent", "mixed_byte", "mixed_chunk64", "long_rows_chunk64",
-              "e5m2_f16_auto", "edge_auto", "mixed_bits9"):
+              "e5m2_f16_auto", "edge_auto", "mixed_bits9", "v13_auto"):
         for t in ecf8_parse(plain[k]):
             s = stream_seed(t)
             if s is not None:
