@@ -588,12 +588,14 @@ ECF8_API int ecf8_verify_path_ex(const char *in_path, const char *original_path,
  *    (a duplicate of the shards);
  *  - anything else taken that is not a regular file, and a file named
  *    *.ecf8 (decompress would take it for a shard), is an error.
- * Every *.safetensors.index.json taken is checked first: a malformed index
- * (not JSON, no "weight_map" object, a file name that is not a
- * *.safetensors in its directory) is ECF8_ERR_CORRUPT; a shard it names that
- * is missing or left out by the patterns, names PREFIX-NNNNN-of-MMMMM that
- * are not all MMMMM shards, and a shard of that PREFIX in its directory
- * that it does not name are ECF8_ERR_ARGUMENT.  Each output file must be
+ * Every *.safetensors.index.json taken is checked first (its "weight_map"
+ * only: the tensor names are not looked up in the shards).  A malformed
+ * index (not JSON, no "weight_map" object, a value that is not a
+ * *.safetensors path below the index's directory), a shard it names that is
+ * missing, names PREFIX-NNNNN-of-MMMMM that are not all MMMMM shards, and a
+ * shard of that PREFIX in its directory that it does not name are
+ * ECF8_ERR_CORRUPT; a shard it names that the patterns leave out is
+ * ECF8_ERR_ARGUMENT.  Each output file must be
  * at most max_file_bytes (a container is at most its shard plus a small
  * index; a copied file is its size): a larger one fails the call
  * (ECF8_ERR_ARGUMENT), nothing is split.

@@ -187,8 +187,7 @@ static int dir_list_classify(const char *in_dir, dir_list *l, bool compressing)
         dir_file *f = &l->v[i];
         const char *from = compressing ? SHARD_SUFFIX : CONTAINER_SUFFIX;
         const char *to = compressing ? CONTAINER_SUFFIX : SHARD_SUFFIX;
-        f->coded = has_suffix(f->rel, from) && strlen(f->rel) > strlen(from) &&
-                   f->rel[strlen(f->rel) - strlen(from) - 1] != '/';
+        f->coded = has_suffix(f->rel, from); /* never all suffix: hidden names are skipped */
         if (compressing && !f->coded && has_suffix(f->rel, CONTAINER_SUFFIX))
             return ecf8_fail(ECF8_ERR_ARGUMENT,
                              "%s/%s: a *.ecf8 file in a checkpoint (decompress would read it as a "
@@ -238,6 +237,18 @@ static bool shard_name_parts(const char *name, size_t *prefix_len, unsigned long
     return true;
 }
 
+/* Whether `name` is a path below its directory: not empty, not absolute,
+ * no "." or ".." component, no empty one. */
+static bool is_relative_below(const char *name)
+{
+    for (const char *c = name;; c++) {
+        size_t n = strcspn(c, "/");
+        if (n == 0 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.')) return false;
+        c += n;
+        if (!*c) return true;
+    }
+}
+
 static char *dir_part(const char *rel)
 {
     const char *slash = strrchr(rel, '/');
@@ -284,7 +295,7 @@ static int check_index(const char *in_dir, const dir_list *l, const dir_file *in
     }
     for (const cJSON *it = map->child; it && !st; it = it->next) {
         const char *file = cJSON_GetStringValue(it);
-        if (!file || !file[0] || file[0] == '/' || strstr(file, "..") || !has_suffix(file, SHARD_SUFFIX)) {
+        if (!file || !is_relative_below(file) || !has_suffix(file, SHARD_SUFFIX)) {
             st = ecf8_fail(ECF8_ERR_CORRUPT, "%s: malformed shard index (tensor '%s' maps to %s)", path,
                            it->string, file ? file : "no file name");
             break;
@@ -301,7 +312,7 @@ static int check_index(const char *in_dir, const dir_list *l, const dir_file *in
         else if (stat(want, &sb) == 0)
             st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: names %s, which --include/--exclude leave out", path, want);
         else
-            st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: names %s, which is missing", path, want);
+            st = ecf8_fail(ECF8_ERR_CORRUPT, "%s: names %s, which is missing", path, want);
         free(orig);
         free(want);
     }
@@ -317,7 +328,7 @@ static int check_index(const char *in_dir, const dir_list *l, const dir_file *in
                 count++;
         }
         if (count != m || n < 1 || n > m)
-            st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: names %zu of the %lu shards %.*s-*%s", path, count, m, (int)plen,
+            st = ecf8_fail(ECF8_ERR_CORRUPT, "%s: names %zu of the %lu shards %.*s-*%s", path, count, m, (int)plen,
                            named[k], strstr(named[k] + plen + 1, "-of-"));
         for (size_t i = 0; i < l->n && !st; i++) {
             const dir_file *f = &l->v[i];
@@ -329,7 +340,7 @@ static int check_index(const char *in_dir, const dir_list *l, const dir_file *in
                          !strncmp(base, named[k], plen);
             for (size_t j = 0; stray && j < n_named; j++)
                 if (!strcmp(named[j], base)) stray = false;
-            if (stray) st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s/%s: a shard that %s does not name", in_dir, f->rel, path);
+            if (stray) st = ecf8_fail(ECF8_ERR_CORRUPT, "%s/%s: a shard that %s does not name", in_dir, f->rel, path);
             if (!fdir) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
             free(fdir);
         }

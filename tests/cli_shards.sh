@@ -187,7 +187,8 @@ PY
 refused_clean "index names 2 of 3 shards" 1 "$d/model.safetensors.index.json" \
     "names 2 of the 3 shards model-*-of-00003.safetensors" "$X" -- compress "$d" "$X/"
 for bad in '{"weight_map": ' '[1, 2]' '{"metadata": {}}' '{"weight_map": {"a": 3}}' \
-    '{"weight_map": {"a": "../model-00001-of-00003.safetensors"}}' '{"weight_map": {"a": "config.json"}}'; do
+    '{"weight_map": {"a": "../model-00001-of-00003.safetensors"}}' '{"weight_map": {"a": "config.json"}}' \
+    '{"weight_map": {"a": "/model-00001-of-00003.safetensors"}}' '{"weight_map": {"a": "./model-00001-of-00003.safetensors"}}'; do
     d=$(case_dir malformed) && printf '%s' "$bad" >"$d/model.safetensors.index.json"
     refused_clean "malformed index $bad" 1 "$d/model.safetensors.index.json" "malformed shard index" "$X" -- compress "$d" "$X/"
 done
