@@ -19,10 +19,11 @@
  * A decode-only build of the library (CMake -DECF8_DECODE_ONLY=ON) defines
  * ECF8_DECODE_ONLY for its users (CMake targets, pkg-config cflags).  It
  * declares everything here, but the encoder's functions - ecf8_codebook_build,
- * ecf8_tensor_analyze, ecf8_tensor_encode, ecf8_compress_path(_counted) and
- * the checkpoint directory functions (ecf8_compress_dir, ..._decompress_dir, ..._verify_dir) -
- * fail there with ECF8_ERR_UNSUPPORTED (ecf8_encoded_* see NULL only), and
- * ecf8_inspect_path takes .ecf8 files only.
+ * ecf8_tensor_analyze, ecf8_tensor_encode, ecf8_compress_path(_counted),
+ * ecf8_compress_dir - fail there with ECF8_ERR_UNSUPPORTED (ecf8_encoded_*
+ * see NULL only), ecf8_inspect_path takes .ecf8 files only, and
+ * ecf8_decompress_dir and ecf8_verify_dir do not check shard indexes (no
+ * JSON reader).
  */
 #ifndef ECF8_H
 #define ECF8_H

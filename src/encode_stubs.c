@@ -75,29 +75,11 @@ int ecf8_convert_path(const char *in_path, const char *out_path, const ecf8_comp
     return decode_only("ecf8_convert_path");
 }
 
-/* Checkpoint directories (shards.c) need the shard index reader, cJSON. */
-void ecf8_dir_options_init(ecf8_dir_options *options)
-{
-    memset(options, 0, sizeof *options);
-    options->struct_size = sizeof *options;
-    options->max_file_bytes = ECF8_HUB_FILE_LIMIT;
-}
-
+/* Checkpoint directories (shards.c): decompress and verify work without
+ * the encoder. */
 int ecf8_compress_dir(const char *in_dir, const char *out_dir, const ecf8_compress_options *options,
                       const ecf8_dir_options *dir_options)
 {
     (void)in_dir, (void)out_dir, (void)options, (void)dir_options;
     return decode_only("ecf8_compress_dir");
-}
-
-int ecf8_decompress_dir(const char *in_dir, const char *out_dir, const ecf8_decode_options *options)
-{
-    (void)in_dir, (void)out_dir, (void)options;
-    return decode_only("ecf8_decompress_dir");
-}
-
-int ecf8_verify_dir(const char *in_dir, const char *original_dir, const ecf8_decode_options *options)
-{
-    (void)in_dir, (void)original_dir, (void)options;
-    return decode_only("ecf8_verify_dir");
 }

@@ -8,7 +8,9 @@
 #include "internal.h"
 #include "io.h"
 
+#ifndef ECF8_DECODE_ONLY
 #include <cjson/cJSON.h>
+#endif
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -207,14 +209,24 @@ static int dir_list_classify(const char *in_dir, dir_list *l, bool compressing)
     return ECF8_OK;
 }
 
+/* The directory part of a relative path ("" for none), malloc'ed. */
+static char *dir_part(const char *rel)
+{
+    const char *slash = strrchr(rel, '/');
+    return slash ? strndup(rel, (size_t)(slash - rel)) : strdup("");
+}
+
+/* ---- shard index files ------------------------------------------------------- */
+/* A decode-only library has no JSON reader (cJSON comes with the encoder):
+ * it decompresses and verifies directories without checking their
+ * indexes. */
+#ifndef ECF8_DECODE_ONLY
 static const dir_file *find_orig(const dir_list *l, const char *orig_rel)
 {
     for (size_t i = 0; i < l->n; i++)
         if (!strcmp(l->v[i].orig_rel, orig_rel)) return &l->v[i];
     return NULL;
 }
-
-/* ---- shard index files ------------------------------------------------------- */
 
 /* "PREFIX-NNNNN-of-MMMMM.safetensors": the shard's prefix length, its
  * number and the count; false for other names. */
@@ -249,11 +261,6 @@ static bool is_relative_below(const char *name)
     }
 }
 
-static char *dir_part(const char *rel)
-{
-    const char *slash = strrchr(rel, '/');
-    return slash ? strndup(rel, (size_t)(slash - rel)) : strdup("");
-}
 
 /* The file of input directory `in_dir` that holds original shard orig_rel:
  * itself, or its container when decompressing. */
@@ -354,13 +361,19 @@ done:
     return st;
 }
 
+#endif
+
 static int check_indexes(const char *in_dir, const dir_list *l, bool compressing)
 {
+#ifdef ECF8_DECODE_ONLY
+    (void)in_dir, (void)l, (void)compressing;
+#else
     for (size_t i = 0; i < l->n; i++) {
         if (l->v[i].coded || !has_suffix(l->v[i].orig_rel, INDEX_SUFFIX)) continue;
         int st = check_index(in_dir, l, &l->v[i], compressing);
         if (st) return st;
     }
+#endif
     return ECF8_OK;
 }
 
@@ -753,6 +766,7 @@ static void dir_progress_hook(dir_progress *p, void (**progress)(void *, uint64_
 
 /* ---- the public functions ---------------------------------------------------- */
 
+#ifndef ECF8_DECODE_ONLY /* encode_stubs.c has the decode-only one */
 int ecf8_compress_dir(const char *in_dir, const char *out_dir, const ecf8_compress_options *options,
                       const ecf8_dir_options *dir_options)
 {
@@ -803,6 +817,8 @@ int ecf8_compress_dir(const char *in_dir, const char *out_dir, const ecf8_compre
     dir_list_free(&l);
     return st;
 }
+
+#endif
 
 /* Checks that the container `src` holds one safetensors file. */
 static int check_single_source(const char *src)
