@@ -221,11 +221,15 @@ static char *dir_part(const char *rel)
  * it decompresses and verifies directories without checking their
  * indexes. */
 #ifndef ECF8_DECODE_ONLY
-static const dir_file *find_orig(const dir_list *l, const char *orig_rel)
+static int cmp_string_ptr(const void *a, const void *b)
 {
-    for (size_t i = 0; i < l->n; i++)
-        if (!strcmp(l->v[i].orig_rel, orig_rel)) return &l->v[i];
-    return NULL;
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Whether `name` is one of the n sorted strings. */
+static bool in_sorted(const char *const *sorted, size_t n, const char *name)
+{
+    return n && bsearch(&name, sorted, n, sizeof *sorted, cmp_string_ptr) != NULL;
 }
 
 /* "PREFIX-NNNNN-of-MMMMM.safetensors": the shard's prefix length, its
@@ -272,15 +276,20 @@ static char *input_name(const char *in_dir, const char *orig_rel, bool compressi
     return p;
 }
 
-/* Checks one index against the files listed: every shard it names is
- * there (and kept by the filters), the NNNNN-of-MMMMM names it gives are
- * all MMMMM of them, and no shard of the same prefix in its directory is
- * left out of it. */
-static int check_index(const char *in_dir, const dir_list *l, const dir_file *index, bool compressing)
+/* Checks one index against the files listed (`shards`: the sorted
+ * original names of the n_shards coded ones): every shard it names is there
+ * (and kept by the filters), the NNNNN-of-MMMMM names it gives are all
+ * MMMMM of them, and no shard of the same prefix in its directory is left
+ * out of it.  Sorting keeps a hostile index of a million names from taking
+ * quadratic time before the first missing one ends the check. */
+static int check_index(const char *in_dir, const dir_list *l, const char *const *shards, size_t n_shards,
+                       const dir_file *index, bool compressing)
 {
     char *path = path_join(in_dir, index->rel), *idx_dir = dir_part(index->orig_rel);
     ecf8_file_copy text = {0};
     cJSON *root = NULL;
+    const char **named = NULL;
+    size_t n_named = 0;
     int st = path && idx_dir ? ecf8_file_copy_read(path, &text) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     if (st) {
         if (path) st = ecf8_fail_context(st, "%s", path);
@@ -293,29 +302,29 @@ static int check_index(const char *in_dir, const dir_list *l, const dir_file *in
                        !root ? "not JSON" : !cJSON_IsObject(root) ? "not a JSON object" : "no \"weight_map\" object");
         goto done;
     }
-    /* The distinct shards named, in order of first mention. */
-    const char **named = calloc((size_t)cJSON_GetArraySize(map) + 1, sizeof *named);
-    size_t n_named = 0;
-    if (!named) {
+    if (!(named = calloc((size_t)cJSON_GetArraySize(map) + 1, sizeof *named))) {
         st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
         goto done;
     }
     for (const cJSON *it = map->child; it && !st; it = it->next) {
         const char *file = cJSON_GetStringValue(it);
-        if (!file || !is_relative_below(file) || !has_suffix(file, SHARD_SUFFIX)) {
+        if (!file || !is_relative_below(file) || !has_suffix(file, SHARD_SUFFIX))
             st = ecf8_fail(ECF8_ERR_CORRUPT, "%s: malformed shard index (tensor '%s' maps to %s)", path,
                            it->string, file ? file : "no file name");
-            break;
-        }
-        size_t k = 0;
-        while (k < n_named && strcmp(named[k], file)) k++;
-        if (k == n_named) named[n_named++] = file;
+        else
+            named[n_named++] = file;
     }
+    /* The distinct shards named, sorted. */
+    qsort(named, n_named, sizeof *named, cmp_string_ptr);
+    size_t distinct = 0;
+    for (size_t k = 0; k < n_named; k++)
+        if (!distinct || strcmp(named[distinct - 1], named[k])) named[distinct++] = named[k];
+    n_named = distinct;
     for (size_t k = 0; k < n_named && !st; k++) {
         char *orig = path_join(idx_dir, named[k]), *want = orig ? input_name(in_dir, orig, compressing) : NULL;
         struct stat sb;
         if (!want) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        else if (find_orig(l, orig)) {}
+        else if (in_sorted(shards, n_shards, orig)) {}
         else if (stat(want, &sb) == 0)
             st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: names %s, which --include/--exclude leave out", path, want);
         else
@@ -323,37 +332,40 @@ static int check_index(const char *in_dir, const dir_list *l, const dir_file *in
         free(orig);
         free(want);
     }
-    /* NNNNN-of-MMMMM: all MMMMM named, and no other shard of that prefix. */
+    /* NNNNN-of-MMMMM: all MMMMM named (each is a file now, so n_named is
+     * at most the number of files). */
     for (size_t k = 0; k < n_named && !st; k++) {
-        size_t plen, count = 0;
+        size_t plen, plen2, count = 0;
         unsigned long n, m, n2, m2;
         if (!shard_name_parts(named[k], &plen, &n, &m)) continue;
-        for (size_t j = 0; j < n_named; j++) {
-            size_t plen2;
+        for (size_t j = 0; j < n_named; j++)
             if (shard_name_parts(named[j], &plen2, &n2, &m2) && plen2 == plen &&
                 !strncmp(named[j], named[k], plen) && m2 == m && n2 >= 1 && n2 <= m)
                 count++;
-        }
         if (count != m || n < 1 || n > m)
             st = ecf8_fail(ECF8_ERR_CORRUPT, "%s: names %zu of the %lu shards %.*s-*%s", path, count, m, (int)plen,
                            named[k], strstr(named[k] + plen + 1, "-of-"));
-        for (size_t i = 0; i < l->n && !st; i++) {
-            const dir_file *f = &l->v[i];
-            char *fdir = dir_part(f->orig_rel);
-            const char *base = f->orig_rel + (fdir && fdir[0] ? strlen(fdir) + 1 : 0);
-            size_t plen2;
-            bool stray = fdir && f->coded && !strcmp(fdir, idx_dir) &&
-                         shard_name_parts(base, &plen2, &n2, &m2) && plen2 == plen &&
-                         !strncmp(base, named[k], plen);
-            for (size_t j = 0; stray && j < n_named; j++)
-                if (!strcmp(named[j], base)) stray = false;
-            if (stray) st = ecf8_fail(ECF8_ERR_CORRUPT, "%s/%s: a shard that %s does not name", in_dir, f->rel, path);
-            if (!fdir) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-            free(fdir);
-        }
     }
-    free(named);
+    /* No shard of a prefix it names, beside it, that it does not name. */
+    for (size_t i = 0; i < l->n && !st; i++) {
+        const dir_file *f = &l->v[i];
+        char *fdir = dir_part(f->orig_rel);
+        if (!fdir) {
+            st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+            break;
+        }
+        const char *base = f->orig_rel + (fdir[0] ? strlen(fdir) + 1 : 0);
+        size_t plen, plen2;
+        unsigned long n, m, n2, m2;
+        if (f->coded && !strcmp(fdir, idx_dir) && shard_name_parts(base, &plen, &n, &m) &&
+            !in_sorted(named, n_named, base))
+            for (size_t k = 0; k < n_named && !st; k++)
+                if (shard_name_parts(named[k], &plen2, &n2, &m2) && plen2 == plen && !strncmp(base, named[k], plen))
+                    st = ecf8_fail(ECF8_ERR_CORRUPT, "%s/%s: a shard that %s does not name", in_dir, f->rel, path);
+        free(fdir);
+    }
 done:
+    free(named);
     cJSON_Delete(root);
     ecf8_file_copy_free(&text);
     free(path);
@@ -367,14 +379,21 @@ static int check_indexes(const char *in_dir, const dir_list *l, bool compressing
 {
 #ifdef ECF8_DECODE_ONLY
     (void)in_dir, (void)l, (void)compressing;
-#else
-    for (size_t i = 0; i < l->n; i++) {
-        if (l->v[i].coded || !has_suffix(l->v[i].orig_rel, INDEX_SUFFIX)) continue;
-        int st = check_index(in_dir, l, &l->v[i], compressing);
-        if (st) return st;
-    }
-#endif
     return ECF8_OK;
+#else
+    const char **shards = malloc((l->n + 1) * sizeof *shards);
+    size_t n_shards = 0;
+    if (!shards) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < l->n; i++)
+        if (l->v[i].coded) shards[n_shards++] = l->v[i].orig_rel;
+    qsort(shards, n_shards, sizeof *shards, cmp_string_ptr);
+    int st = ECF8_OK;
+    for (size_t i = 0; i < l->n && !st; i++)
+        if (!l->v[i].coded && has_suffix(l->v[i].orig_rel, INDEX_SUFFIX))
+            st = check_index(in_dir, l, shards, n_shards, &l->v[i], compressing);
+    free(shards);
+    return st;
+#endif
 }
 
 /* The files of in_dir, sorted, their outputs named and the indexes checked. */
@@ -767,10 +786,9 @@ static void dir_progress_hook(dir_progress *p, void (**progress)(void *, uint64_
 /* ---- the public functions ---------------------------------------------------- */
 
 #ifndef ECF8_DECODE_ONLY /* encode_stubs.c has the decode-only one */
-int ecf8_compress_dir(const char *in_dir, const char *out_dir, const ecf8_compress_options *options,
-                      const ecf8_dir_options *dir_options)
+static int compress_dir(const char *in_dir, const char *out_dir, const ecf8_compress_options *options,
+                        const ecf8_dir_options *dir_options)
 {
-    if (!in_dir || !out_dir) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
     ecf8_compress_options co;
     ecf8_compress_options_init(&co);
     if (options) memcpy(&co, options, options->struct_size < sizeof co ? options->struct_size : sizeof co);
@@ -818,6 +836,16 @@ int ecf8_compress_dir(const char *in_dir, const char *out_dir, const ecf8_compre
     return st;
 }
 
+int ecf8_compress_dir(const char *in_dir, const char *out_dir, const ecf8_compress_options *options,
+                      const ecf8_dir_options *dir_options)
+{
+    if (!in_dir || !out_dir) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    /* "ckpt/" names files "ckpt/x" in messages, not "ckpt//x". */
+    char *in = strip_slashes(in_dir);
+    int st = in ? compress_dir(in, out_dir, options, dir_options) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    free(in);
+    return st;
+}
 #endif
 
 /* Checks that the container `src` holds one safetensors file. */
@@ -836,7 +864,6 @@ static int check_single_source(const char *src)
 static int decode_dir(const char *in_dir, const char *out_dir, const char *original,
                       const ecf8_decode_options *options)
 {
-    if (!in_dir) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
     ecf8_decode_options o;
     ecf8_decode_options_init(&o);
     if (options) memcpy(&o, options, options->struct_size < sizeof o ? options->struct_size : sizeof o);
@@ -870,13 +897,24 @@ static int decode_dir(const char *in_dir, const char *out_dir, const char *origi
     return st;
 }
 
+/* decode_dir with in_dir's trailing slashes dropped (for the messages). */
+static int decode_dir_stripped(const char *in_dir, const char *out_dir, const char *original,
+                               const ecf8_decode_options *options)
+{
+    if (!in_dir) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
+    char *in = strip_slashes(in_dir);
+    int st = in ? decode_dir(in, out_dir, original, options) : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    free(in);
+    return st;
+}
+
 int ecf8_decompress_dir(const char *in_dir, const char *out_dir, const ecf8_decode_options *options)
 {
     if (!out_dir) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
-    return decode_dir(in_dir, out_dir, NULL, options);
+    return decode_dir_stripped(in_dir, out_dir, NULL, options);
 }
 
 int ecf8_verify_dir(const char *in_dir, const char *original_dir, const ecf8_decode_options *options)
 {
-    return decode_dir(in_dir, NULL, original_dir, options);
+    return decode_dir_stripped(in_dir, NULL, original_dir, options);
 }

@@ -173,7 +173,7 @@ case_dir() { rm -rf "$TMP/cases/$1" && cp -r "$CK" "$TMP/cases/$1" && echo "$TMP
 X=$TMP/cases/x
 d=$(case_dir missing) && rm "$d/model-00003-of-00003.safetensors"
 refused_clean "index names a missing shard" 1 "$d/model.safetensors.index.json" \
-    "names $d/model-00003-of-00003.safetensors, which is missing" "$X" -- compress "$d" "$X/"
+    "names $d/model-00003-of-00003.safetensors, which is missing" "$X" -- compress "$d/" "$X/"
 d=$(case_dir stray) && cp "$CK/model-00001-of-00003.safetensors" "$d/model-00004-of-00003.safetensors"
 refused_clean "a shard the index does not name" 1 "$d/model-00004-of-00003.safetensors" \
     "a shard that $d/model.safetensors.index.json does not name" "$X" -- compress "$d" "$X/"
