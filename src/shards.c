@@ -514,7 +514,10 @@ static int check_output_dir(const char *out_path, const char *in_dir, bool overw
     free(parent);
     int st = ECF8_OK;
     struct stat sb;
-    if (inside) st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: inside the input directory %s", out, in_dir);
+    const char *base = strrchr(out, '/') ? strrchr(out, '/') + 1 : out;
+    if (!strcmp(base, "") || !strcmp(base, ".") || !strcmp(base, ".."))
+        st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: not a name a directory can be renamed to (give its path)", out);
+    else if (inside) st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: inside the input directory %s", out, in_dir);
     else if (lstat(out, &sb) != 0) {}
     else if (S_ISLNK(sb.st_mode)) st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: a symbolic link (ecf8 does not replace links)", out);
     else if (!S_ISDIR(sb.st_mode)) st = ecf8_fail(ECF8_ERR_ARGUMENT, "%s: not a directory", out);

@@ -230,6 +230,9 @@ refused_clean "output is the input" 1 "$CK" "the output would replace the input"
 refused_clean "output holds the input" 1 "$TMP" "the output would replace the input" - -- compress --force "$CK" "$TMP"
 checks=$((checks + 1))
 [ -f "$CK/model-00001-of-00003.safetensors" ] || fail "the input was touched"
+refused_clean "output ." 1 . "not a name a directory can be renamed to" - -- compress --force "$CK" .
+refused_clean "output .." 1 "$TMP/exists/.." "not a name a directory can be renamed to" - -- compress --force "$CK" "$TMP/exists/../"
+refused_clean "output /" 1 / "not a name a directory can be renamed to" - -- compress --force "$CK" /
 refused_clean "no parent directory" 1 "$TMP/none/out" "cannot create output" "$TMP/none" -- compress "$CK" "$TMP/none/out/"
 
 # ---- bad compressed directories ------------------------------------------------------------
