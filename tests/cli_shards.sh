@@ -137,6 +137,13 @@ checks=$((checks + 1))
 [ -f "$TMP/out-sub/transformer/model-00002-of-00003.ecf8" ] || fail "transformer/ shard: $(listing "$TMP/out-sub")"
 rm -rf "$TMP/ck-sub" "$TMP/out-sub" "$TMP/back-sub"
 
+# A Hugging Face cache snapshot: every file a symbolic link to a blob.
+mkdir -p "$TMP/snapshot/original"
+(cd "$CK" && find . -type f) | while read -r f; do ln -s "$CK/$f" "$TMP/snapshot/$f"; done
+ok "compress a snapshot of links" -- compress "$TMP/snapshot" "$TMP/out-links/"
+same "links are followed" "$TMP/out" "$TMP/out-links"
+rm -rf "$TMP/snapshot" "$TMP/out-links"
+
 # ---- --include / --exclude ---------------------------------------------------------------
 ok "exclude original/ and the duplicate" -- compress "$CK" "$TMP/ex/" --exclude original --exclude consolidated.safetensors
 checks=$((checks + 1))
