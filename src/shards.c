@@ -70,7 +70,7 @@ static char *path_join(const char *a, const char *b)
     if (!p) return NULL;
     if (na) {
         memcpy(p, a, na);
-        p[na++] = '/';
+        if (a[na - 1] != '/') p[na++] = '/';
     }
     memcpy(p + na, b, nb + 1);
     return p;
@@ -487,6 +487,22 @@ static char *strip_slashes(const char *out)
     return strndup(out, n);
 }
 
+/* The directory holding `path` (no trailing slash): "." for a bare name,
+ * "/" at the root; malloc'ed. */
+static char *parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    return !slash ? strdup(".") : slash == path ? strdup("/") : strndup(path, (size_t)(slash - path));
+}
+
+/* "DIR/.ecf8-XXXXXX" beside `path`, for mkdtemp; malloc'ed. */
+static char *temp_beside(const char *path)
+{
+    char *parent = parent_dir(path), *t = parent ? path_join(parent, ".ecf8-XXXXXX") : NULL;
+    free(parent);
+    return t;
+}
+
 /* Whether `inner` is `outer` or inside it (both existing), by real path. */
 static bool path_within(const char *inner, const char *outer)
 {
@@ -505,12 +521,12 @@ static bool path_within(const char *inner, const char *outer)
 static int check_output_dir(const char *out_path, const char *in_dir, bool overwrite)
 {
     if (!out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
-    char *out = strip_slashes(out_path), *parent = out ? dir_part(out) : NULL;
+    char *out = strip_slashes(out_path), *parent = out ? parent_dir(out) : NULL;
     if (!parent) {
         free(out);
         return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     }
-    bool inside = path_within(parent[0] ? parent : (out[0] == '/' ? "/" : "."), in_dir);
+    bool inside = path_within(parent, in_dir);
     free(parent);
     int st = ECF8_OK;
     struct stat sb;
@@ -532,8 +548,7 @@ static int stage_open(stage *s, const char *out)
 {
     memset(s, 0, sizeof *s);
     if (!(s->out = strip_slashes(out))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-    char *parent = dir_part(s->out), *tmpl = parent ? path_join(parent, ".ecf8-XXXXXX") : NULL;
-    free(parent);
+    char *tmpl = temp_beside(s->out);
     _Atomic(ecf8_temp *) *slot = NULL;
     if (!tmpl) {
         stage_discard(s);
@@ -625,8 +640,7 @@ static int stage_commit(stage *s, bool overwrite)
 #endif
         if (!st && replacing) {
             /* No exchange: move the old one aside, then the new one in. */
-            char *parent = dir_part(s->out), *aside = parent ? path_join(parent, ".ecf8-XXXXXX") : NULL;
-            free(parent);
+            char *aside = temp_beside(s->out);
             if (!aside || !mkdtemp(aside) || rename(s->out, aside) != 0)
                 st = ecf8_fail(ECF8_ERR_IO, "%s: cannot move the old directory aside: %s", s->out, strerror(errno));
             else if (rename(s->path, s->out) != 0)
@@ -654,8 +668,8 @@ static int stage_commit(stage *s, bool overwrite)
         stage_discard(s);
         return st;
     }
-    char *parent = dir_part(s->out);
-    sync_dir(parent && parent[0] ? parent : ".");
+    char *parent = parent_dir(s->out);
+    if (parent) sync_dir(parent);
     free(parent);
     stage_release(s); /* renamed: nothing to remove any more */
     return ECF8_OK;
