@@ -5,22 +5,31 @@
 # made from the real fixtures (scripts/make_fixtures.py: llm-e4m3,
 # minilm-bf16, minilm-e4m3, tensors renamed per shard), their
 # model.safetensors.index.json and a config.json.  The round trip is checked
-# with diff -r.  Prints one JSON object per command:
+# with diff -r.  With --many, DeepSeek-V3's layout instead: 163 shards (each
+# the E5M2 slice of tests/data) and an index of 91,991 tensor names.
+# Prints one JSON object per command:
 # {"command", "input_bytes", "output_bytes", "max_rss_kib", "wall_s"}.
 #
-#   bench/shards.sh [THREADS...]      (default: 1 2)
+#   bench/shards.sh [--many] [THREADS...]      (default: 1 2)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 FIXTURES=${ECF8_FIXTURE_DIR:-$HOME/.cache/ecf8/fixtures}
 say() { echo "shards.sh: $*" >&2; }
+many=0
+if [ "${1:-}" = --many ]; then
+    many=1
+    shift
+fi
 . "$ROOT/bench/build_ecf8.sh"
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/ecf8-shards.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT INT TERM
 mkdir "$tmp/ck"
-python3 - "$FIXTURES" "$tmp/ck" <<'PY'
+python3 - "$FIXTURES" "$tmp/ck" "$many" "$ROOT/tests/data" <<'PY'
 import json, os, struct, sys
-fixtures, out = sys.argv[1], sys.argv[2]
+fixtures, out, many = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 names = ["llm-e4m3", "minilm-bf16", "minilm-e4m3"]
+if many:  # 163 shards, 91,991 names in the index (DeepSeek-V3)
+    fixtures, names = sys.argv[4], ["minilm-slice-e5m2"] * 163
 weight_map = {}
 for i, name in enumerate(names):
     shard = "model-%05d-of-%05d.safetensors" % (i + 1, len(names))
@@ -34,6 +43,8 @@ for i, name in enumerate(names):
         renamed[key] = v
         if k != "__metadata__":
             weight_map[key] = shard
+    for j in range(len(weight_map), 91991 * (i + 1) // len(names) if many else 0):
+        weight_map["model.layers.%d.extra%d" % (i, j)] = shard
     text = json.dumps(renamed).encode()
     text += b" " * (-len(text) % 8)
     with open(os.path.join(out, shard), "wb") as f:
@@ -56,10 +67,11 @@ for t in ${*:-1 2}; do
     measure "compress DIR OUT.ecf8 --threads $t" "$tmp/one.ecf8" compress --threads "$t" "$tmp/ck" "$tmp/one.ecf8"
     rm -f "$tmp/one.ecf8"
     measure "compress DIR OUTDIR/ --threads $t" "$tmp/out" compress --threads "$t" "$tmp/ck" "$tmp/out/"
-    [ -z "${keep:-}" ] || cmp -s "$tmp/out/model-00001-of-00003.ecf8" "$tmp/keep.ecf8" ||
+    first=$(cd "$tmp/out" && ls model-00001-of-*.ecf8)
+    [ -z "${keep:-}" ] || cmp -s "$tmp/out/$first" "$tmp/keep.ecf8" ||
         { say "containers differ between thread counts"; exit 1; }
     keep=1
-    cp "$tmp/out/model-00001-of-00003.ecf8" "$tmp/keep.ecf8"
+    cp "$tmp/out/$first" "$tmp/keep.ecf8"
     measure "decompress OUTDIR/ DIR --threads $t" "$tmp/back" decompress --threads "$t" "$tmp/out" "$tmp/back"
     diff -r "$tmp/ck" "$tmp/back" >/dev/null || { say "the rebuilt directory differs"; exit 1; }
     measure "verify OUTDIR/ DIR --threads $t" "$tmp/out" verify --threads "$t" "$tmp/out" "$tmp/ck"
