@@ -209,6 +209,11 @@ static int dir_list_classify(const char *in_dir, dir_list *l, bool compressing)
     return ECF8_OK;
 }
 
+/* ---- shard index files ------------------------------------------------------- */
+/* A decode-only library has no JSON reader (cJSON comes with the encoder):
+ * it decompresses and verifies directories without checking their
+ * indexes. */
+#ifndef ECF8_DECODE_ONLY
 /* The directory part of a relative path ("" for none), malloc'ed. */
 static char *dir_part(const char *rel)
 {
@@ -216,11 +221,6 @@ static char *dir_part(const char *rel)
     return slash ? strndup(rel, (size_t)(slash - rel)) : strdup("");
 }
 
-/* ---- shard index files ------------------------------------------------------- */
-/* A decode-only library has no JSON reader (cJSON comes with the encoder):
- * it decompresses and verifies directories without checking their
- * indexes. */
-#ifndef ECF8_DECODE_ONLY
 static int cmp_string_ptr(const void *a, const void *b)
 {
     return strcmp(*(const char *const *)a, *(const char *const *)b);
