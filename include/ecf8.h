@@ -19,9 +19,11 @@
  * A decode-only build of the library (CMake -DECF8_DECODE_ONLY=ON) defines
  * ECF8_DECODE_ONLY for its users (CMake targets, pkg-config cflags).  It
  * declares everything here, but the encoder's functions - ecf8_codebook_build,
- * ecf8_tensor_analyze, ecf8_tensor_encode, ecf8_compress_path(_counted) -
- * fail there with ECF8_ERR_UNSUPPORTED (ecf8_encoded_* see NULL only), and
- * ecf8_inspect_path takes .ecf8 files only.
+ * ecf8_tensor_analyze, ecf8_tensor_encode, ecf8_compress_path(_counted),
+ * ecf8_compress_dir - fail there with ECF8_ERR_UNSUPPORTED (ecf8_encoded_*
+ * see NULL only), ecf8_inspect_path takes .ecf8 files only, and
+ * ecf8_decompress_dir and ecf8_verify_dir do not check shard indexes (no
+ * JSON reader).
  */
 #ifndef ECF8_H
 #define ECF8_H
@@ -579,6 +581,89 @@ ECF8_API int ecf8_decompress_path_ex(const char *in_path, const char *out_path,
                                      const ecf8_decode_options *options);
 ECF8_API int ecf8_verify_path_ex(const char *in_path, const char *original_path,
                                  const ecf8_decode_options *options);
+
+/* ---- checkpoint directories: one container per shard -------------------- */
+/* A checkpoint as it is published (Hugging Face Hub): a directory of
+ * shards (model-00001-of-00003.safetensors ...), their index
+ * (model.safetensors.index.json: which shard holds which tensor), config
+ * and tokenizer files, sometimes original/ or a consolidated.safetensors.
+ * ecf8_compress_dir writes a directory of the same layout in which every
+ * *.safetensors file is replaced by its container, NAME.safetensors ->
+ * NAME.ecf8 (made as ecf8_compress_path makes one, a single-file
+ * container), and every other file is copied verbatim, so each output file
+ * stays below the Hub's size limit and decompress rebuilds the directory
+ * byte for byte.  Which files:
+ *  - regular files at any depth below in_dir, symbolic links followed (a
+ *    Hugging Face cache snapshot is made of them); entries whose name starts
+ *    with '.' (.git, .cache, temporaries) are skipped, with all below them;
+ *  - include/exclude: shell patterns (fnmatch(3), no flags: '*' also
+ *    matches '/') on the path relative to in_dir.  A file is taken when it
+ *    matches no exclude pattern and, if any include pattern is given, one
+ *    of those; a directory that matches an exclude pattern is skipped whole.
+ *    Default: everything.  Usual exclusions: "original" (a directory of
+ *    the same weights in another format) and "consolidated.safetensors"
+ *    (a duplicate of the shards);
+ *  - anything else taken that is not a regular file, and a file named
+ *    *.ecf8 (decompress would take it for a shard), is an error.
+ * Every *.safetensors.index.json taken is checked first (its "weight_map"
+ * only: the tensor names are not looked up in the shards).  A malformed
+ * index (not JSON, no "weight_map" object, a value that is not a
+ * *.safetensors path below the index's directory), a shard it names that is
+ * missing, names PREFIX-NNNNN-of-MMMMM that are not all MMMMM shards, and a
+ * shard of that PREFIX in its directory that it does not name are
+ * ECF8_ERR_CORRUPT; a shard it names that the patterns leave out is
+ * ECF8_ERR_ARGUMENT.  Each output file must be
+ * at most max_file_bytes (a container is at most its shard plus a small
+ * index; a copied file is its size): a larger one fails the call
+ * (ECF8_ERR_ARGUMENT), nothing is split.
+ *
+ * The output directory is written all or nothing: it is built under a
+ * hidden temporary name beside out_dir (".ecf8-XXXXXX"), every file synced,
+ * then renamed into place.  An existing out_dir is ECF8_ERR_EXISTS unless
+ * options->overwrite, which replaces it only once the new one is complete
+ * (swapped in one rename where the file system can, the old one removed
+ * after).  Refused whatever overwrite says: an out_dir that is a symbolic
+ * link or not a directory, the input or a directory holding it, and one
+ * inside the input.  On failure, and when ecf8_remove_temporary_files runs
+ * from a signal handler, the staged tree is removed: nothing partial is
+ * left.  A trailing '/' on out_dir is allowed. */
+#define ECF8_HUB_FILE_LIMIT 50000000000ull /* 50 GB, the Hub's limit per file */
+typedef struct ecf8_dir_options {
+    size_t struct_size;          /* sizeof(ecf8_dir_options); a smaller one is refused */
+    const char *const *include;  /* n_include patterns (see above) */
+    size_t n_include;
+    const char *const *exclude;  /* n_exclude patterns */
+    size_t n_exclude;
+    uint64_t max_file_bytes;     /* largest output file; 0 = ECF8_HUB_FILE_LIMIT */
+} ecf8_dir_options;
+/* struct_size, no patterns, max_file_bytes ECF8_HUB_FILE_LIMIT. */
+ECF8_API void ecf8_dir_options_init(ecf8_dir_options *options);
+/* Compresses the checkpoint directory in_dir into out_dir as above, one
+ * shard after the other, each with options->threads (split, chunk,
+ * max_code_bits and layout as ecf8_compress_path reads them; progress
+ * counts the bytes of the files of in_dir).  options or dir_options NULL:
+ * the defaults.  Failures name the file at fault. */
+ECF8_API int ecf8_compress_dir(const char *in_dir, const char *out_dir,
+                               const ecf8_compress_options *options,
+                               const ecf8_dir_options *dir_options);
+/* Rebuilds the checkpoint directory from one written by
+ * ecf8_compress_dir: every *.ecf8 file below in_dir (a single-file
+ * container; a directory container is refused) is decompressed to
+ * *.safetensors, every other file copied, names starting with '.' skipped,
+ * the shard indexes checked as above against the containers present
+ * (NAME.safetensors is there when NAME.ecf8 is).  All or nothing, with
+ * out_dir's rules and options->overwrite as in ecf8_compress_dir; decoded
+ * on the CPU with options->threads. */
+ECF8_API int ecf8_decompress_dir(const char *in_dir, const char *out_dir,
+                                 const ecf8_decode_options *options);
+/* Checks a directory written by ecf8_compress_dir without writing
+ * anything: the indexes, and every container's checksums; with
+ * original_dir also that each file it covers (NAME.safetensors for
+ * NAME.ecf8, the copied files themselves) is there and identical
+ * (ECF8_ERR_MISMATCH).  Files of original_dir that in_dir does not cover
+ * are not looked at. */
+ECF8_API int ecf8_verify_dir(const char *in_dir, const char *original_dir,
+                             const ecf8_decode_options *options);
 
 /* Removes every temporary output file (and every output directory it made)
  * that ecf8 calls of this process have created and not yet renamed into

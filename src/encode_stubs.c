@@ -74,3 +74,12 @@ int ecf8_convert_path(const char *in_path, const char *out_path, const ecf8_comp
     (void)in_path, (void)out_path, (void)options;
     return decode_only("ecf8_convert_path");
 }
+
+/* Checkpoint directories (shards.c): decompress and verify work without
+ * the encoder. */
+int ecf8_compress_dir(const char *in_dir, const char *out_dir, const ecf8_compress_options *options,
+                      const ecf8_dir_options *dir_options)
+{
+    (void)in_dir, (void)out_dir, (void)options, (void)dir_options;
+    return decode_only("ecf8_compress_dir");
+}

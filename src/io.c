@@ -108,7 +108,7 @@ void ecf8_file_copy_free(ecf8_file_copy *copy)
 /* The process's umask, read without changing it (umask(2) can only set it,
  * which would race with files other threads create); 022 where the kernel
  * does not report it. */
-static mode_t process_umask(void)
+mode_t ecf8_process_umask(void)
 {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
@@ -173,7 +173,7 @@ int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input, bool
         return ecf8_fail(ECF8_ERR_IO, "%s: cannot create output: %s", path,
                          e == EINTR ? "interrupted" : strerror(e));
     }
-    fchmod(fd, 0666 & ~process_umask()); /* mkstemp made it 0600 */
+    fchmod(fd, 0666 & ~ecf8_process_umask()); /* mkstemp made it 0600 */
     o->fp = fdopen(fd, "w+b");
     if (!o->fp) {
         close(fd);

@@ -42,6 +42,10 @@ bool ecf8_same_file_version(const struct stat *a, const struct stat *b);
  * that point instead of racing a writer. */
 extern void (*ecf8_test_hook_before_read)(int fd, const char *path);
 
+/* The process's umask, read without changing it (umask(2) can only set
+ * it, which would race with files other threads create). */
+mode_t ecf8_process_umask(void);
+
 /* Output written under a temporary name in the destination directory and
  * renamed over `path` by commit; abort (or any failure) removes it, so a
  * failed run never leaves a partial file behind.  The temporary is
@@ -92,6 +96,11 @@ void ecf8_outfile_abort(ecf8_outfile *o);
  * is a no-op. */
 int ecf8_temp_create_file(char *path_template, _Atomic(ecf8_temp *) **slot);
 int ecf8_temp_create_dir(const char *path, _Atomic(ecf8_temp *) **slot);
+/* mkdtemp of a template ending in XXXXXX, registered (returns 0). */
+int ecf8_temp_create_temp_dir(char *path_template, _Atomic(ecf8_temp *) **slot);
+/* Registers a file path without creating it: a file that will appear there
+ * (renamed into a staged directory) is removed with the temporaries. */
+int ecf8_temp_register_file(const char *path, _Atomic(ecf8_temp *) **slot);
 void ecf8_temp_release(_Atomic(ecf8_temp *) *slot);
 
 #endif

@@ -77,9 +77,11 @@ static void block_async_signals(sigset_t *saved)
 }
 
 /* Runs create(path) (it makes the file or directory and returns an fd, 0
- * for a directory, or -1 with errno set) and registers `path` in one step.
- * On success *slot is the entry for ecf8_temp_release. */
-static int create_registered(char *path, bool is_dir, int (*create)(char *path),
+ * for a directory or a path only registered, or -1 with errno set) and
+ * registers `path` in one step.  On success *slot is the entry for
+ * ecf8_temp_release.  `has_fd`: create returned a descriptor to close
+ * when registering fails. */
+static int create_registered(char *path, bool is_dir, bool has_fd, int (*create)(char *path),
                              _Atomic(ecf8_temp *) **slot)
 {
     size_t n = strlen(path) + 1;
@@ -99,7 +101,7 @@ static int create_registered(char *path, bool is_dir, int (*create)(char *path),
         memcpy(e->path, path, n);
         if (!(*slot = slot_claim(e))) {
             is_dir ? rmdir(path) : unlink(path);
-            if (!is_dir) close(fd);
+            if (has_fd) close(fd);
             fd = -1;
             errno = ENOMEM;
         }
@@ -112,22 +114,42 @@ static int create_registered(char *path, bool is_dir, int (*create)(char *path),
 
 static int create_temp_file(char *path) { return mkostemp(path, O_CLOEXEC); }
 static int create_dir(char *path) { return mkdir(path, 0777) == 0 ? 0 : -1; }
+static int create_temp_dir(char *path) { return mkdtemp(path) ? 0 : -1; }
+static int create_nothing(char *path) { return path ? 0 : -1; }
 
 int ecf8_temp_create_file(char *path_template, _Atomic(ecf8_temp *) **slot)
 {
-    return create_registered(path_template, false, create_temp_file, slot);
+    return create_registered(path_template, false, true, create_temp_file, slot);
 }
 
-int ecf8_temp_create_dir(const char *path, _Atomic(ecf8_temp *) **slot)
+int ecf8_temp_create_temp_dir(char *path_template, _Atomic(ecf8_temp *) **slot)
+{
+    return create_registered(path_template, true, false, create_temp_dir, slot);
+}
+
+/* create_registered on a copy of `path` (it writes into the path it is
+ * given only for templates). */
+static int register_copy(const char *path, bool is_dir, int (*create)(char *path),
+                         _Atomic(ecf8_temp *) **slot)
 {
     char *copy = strdup(path);
     if (!copy) {
         errno = ENOMEM;
         return -1;
     }
-    int rc = create_registered(copy, true, create_dir, slot);
+    int rc = create_registered(copy, is_dir, false, create, slot);
     free(copy);
     return rc;
+}
+
+int ecf8_temp_create_dir(const char *path, _Atomic(ecf8_temp *) **slot)
+{
+    return register_copy(path, true, create_dir, slot);
+}
+
+int ecf8_temp_register_file(const char *path, _Atomic(ecf8_temp *) **slot)
+{
+    return register_copy(path, false, create_nothing, slot);
 }
 
 void ecf8_temp_release(_Atomic(ecf8_temp *) *slot)
@@ -139,14 +161,17 @@ void ecf8_temp_release(_Atomic(ecf8_temp *) *slot)
     if (!atomic_load(&g_removing)) free(e);
 }
 
-/* Removes files (is_dir false) or directories (true) of the registry. */
-static void remove_entries(bool dirs)
+/* Removes files (is_dir false) or directories (true) of the registry;
+ * the number removed. */
+static int remove_entries(bool dirs)
 {
+    int removed = 0;
     for (temp_block *b = atomic_load(&g_blocks); b; b = b->next)
         for (int i = 0; i < SLOTS_PER_BLOCK; i++) {
             ecf8_temp *e = atomic_load(&b->slot[i]);
-            if (e && e->is_dir == dirs) dirs ? rmdir(e->path) : unlink(e->path);
+            if (e && e->is_dir == dirs && (dirs ? rmdir(e->path) : unlink(e->path)) == 0) removed++;
         }
+    return removed;
 }
 
 void ecf8_remove_temporary_files(void)
@@ -160,6 +185,9 @@ void ecf8_remove_temporary_files(void)
         nanosleep(&ms, NULL);
     }
     remove_entries(false);
-    remove_entries(true); /* emptied by the line above */
+    /* Emptied by the line above; a staged directory tree (ecf8_compress_dir)
+     * has directories inside registered ones, in no particular order in the
+     * registry: each pass removes at least the deepest that are left. */
+    for (int pass = 0; pass < 64 && remove_entries(true) > 0; pass++) {}
     errno = saved_errno;
 }

@@ -137,7 +137,9 @@ expect 1 "$TMP/no/such/dir/x.ecf8" "" - -- compress "$BAD/good.safetensors" "$TM
 check "compress into a missing directory" ""
 expect 1 "$TMP/no/such/dir/x.st" "" - -- decompress "$BAD/good.ecf8" "$TMP/no/such/dir/x.st"
 check "decompress into a missing directory" ""
-expect 1 "$TMP" "" - -- decompress "$TMP" "$TMP/x.st"
+# A directory input is a compressed checkpoint directory (compress DIR OUTDIR/):
+# here the output would be inside it.
+expect 1 "$TMP/x.st" "inside the input directory" - -- decompress "$TMP" "$TMP/x.st"
 check "decompress a directory" ""
 expect 1 "$BAD/good.safetensors" "bad magic" "$TMP/x.st" -- decompress "$BAD/good.safetensors" "$TMP/x.st"
 check "decompress a safetensors file" ""

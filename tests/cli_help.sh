@@ -31,7 +31,7 @@ check() { # check WHAT COMMAND...: the command succeeds
 # ---- help ---------------------------------------------------------------------
 # The options each command parses (keep in step with src/cli/*.c).
 declare -A OPTIONS=(
-    [compress]="--split --max-code-bits --chunk --threads --plain-index --layout --force -f"
+    [compress]="--split --max-code-bits --chunk --threads --plain-index --layout --include --exclude --max-file-size --force -f"
     [convert]="--layout --chunk --threads --force -f"
     [decompress]="--engine --threads --force -f"
     [verify]="--threads"

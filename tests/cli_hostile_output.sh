@@ -22,28 +22,9 @@ checks=0 fails=0
 fail() { echo "FAIL: $*"; fails=$((fails + 1)); }
 SRC=$DATA/minilm-slice-e4m3.safetensors
 
-# temporaries DIR...: the temporaries ecf8 left in the directories.
-temporaries() { for d in "$@"; do [ -d "$d" ] && ls -A "$d" | grep '^\.ecf8-' | sed "s|^|$d/|"; done; }
-
-# refused WHAT RC NAMED NEEDLE -- ARGS...: ecf8 ARGS fails with status RC,
-# one stderr line "ecf8: NAMED: ...NEEDLE..." (RC 2: "ecf8: ...NEEDLE...").
-refused() {
-    local what=$1 rc=$2 named=$3 needle=$4
-    shift 5
-    checks=$((checks + 1))
-    timeout 30 "$ECF8" "$@" >"$TMP/stdout" 2>"$TMP/stderr" </dev/null
-    local got=$? msg
-    msg=$(head -n 1 "$TMP/stderr")
-    if [ "$got" != "$rc" ]; then
-        fail "$what: exit status $got, want $rc (stderr: $msg)"
-    elif [ "$rc" = 1 ] && [ "$(wc -l <"$TMP/stderr")" != 1 ]; then
-        fail "$what: stderr is not one line: $(tr '\n' '|' <"$TMP/stderr")"
-    elif [ "$rc" = 1 ] && [ "${msg#"ecf8: $named: "}" = "$msg" ]; then
-        fail "$what: '$msg' does not start with 'ecf8: $named: '"
-    elif [ "${msg#*"$needle"}" = "$msg" ]; then
-        fail "$what: '$msg' lacks '$needle'"
-    fi
-}
+# temporaries DIR... and refused WHAT RC NAMED NEEDLE -- ARGS...
+# shellcheck source=refused.sh
+. "$(dirname "$0")/refused.sh"
 
 # id PATH: what must not change about PATH (not following a link).
 id_of() { stat -c '%d:%i:%F:%s:%Y' "$1"; }
@@ -231,34 +212,7 @@ fi
 interrupt() {
     local sig=$1 watch=$2 out=$3
     shift 4
-    checks=$((checks + 1))
-    local rc
-    rc=$(python3 - "$sig" "$watch" "$out" "$ECF8" "$@" <<'PY'
-import os, signal, subprocess, sys, time
-sig, watch, out, cmd = getattr(signal, "SIG" + sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
-p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-deadline = time.time() + 60
-def temps(d):
-    try:
-        return [n for n in os.listdir(d) if n.startswith(".ecf8-")]
-    except OSError:
-        return []
-while p.poll() is None and time.time() < deadline and not (temps(watch) or temps(out)):
-    time.sleep(0.001)
-if p.poll() is not None:
-    print("finished-first %d" % p.returncode)
-    sys.exit(0)
-time.sleep(0.05)  # well into the work
-p.send_signal(sig)
-print(p.wait())
-PY
-)
-    local num
-    num=$(kill -l "$sig")
-    case $rc in
-        "-$num" | 1) ;;
-        *) fail "$sig during ecf8 $*: exit status '$rc', want -$num (128+$num) or 1" ;;
-    esac
+    interrupted "$sig" "temps('$watch') or temps('$out')" -- "$@"
     [ -z "$(temporaries "$watch" "$out")" ] || fail "$sig during ecf8 $*: temporaries left: $(temporaries "$watch" "$out")"
     [ ! -e "$out" ] || fail "$sig during ecf8 $*: $out left behind"
 }

@@ -15,7 +15,7 @@ typedef struct command_help {
     const char *name;
     const char *args;    /* the synopsis after "ecf8 NAME" */
     const char *summary; /* one line */
-    help_option options[10];
+    help_option options[12];
     const char *notes; /* NULL or lines ending in '\n' */
 } command_help;
 
@@ -24,8 +24,8 @@ typedef struct command_help {
 #define OPT_HELP {"--help, -h", "print this help and exit"}
 
 static const command_help g_commands[] = {
-    {"compress", "IN.safetensors|DIR OUT.ecf8 [options]",
-     "compress a .safetensors file or a checkpoint directory (*.safetensors + *.json) into a container",
+    {"compress", "IN.safetensors|DIR OUT.ecf8|OUTDIR/ [options]",
+     "compress a .safetensors file or a checkpoint directory into a container (OUTDIR/: one per shard)",
      {{"--split auto|exponent|byte", "what is entropy-coded: auto (default) takes the smaller of the exponent "
                                      "field and the whole (high) byte per tensor, or stores it when coding does not shrink it; "
                                      "U8, I8 and F8_E8M0 have the byte split only, whatever is asked"},
@@ -37,8 +37,23 @@ static const command_help g_commands[] = {
       OPT_THREADS("encoder"),
       {"--plain-index", "write the index uncompressed: format 1.0, readable by ecf8 1.0 (default: zstd index, format 1.1); "
                         "a file that codes FNUZ, U8, I8 or F8_E8M0 tensors is format 1.3 either way"},
-      OPT_FORCE, OPT_HELP},
-     NULL},
+      {"--exclude GLOB", "OUTDIR/ only: leave out the files (or directories) whose path relative to DIR matches "
+                         "GLOB ('*' also matches '/'); repeatable (default: leave out nothing)"},
+      {"--include GLOB", "OUTDIR/ only: take only the files that match a GLOB; repeatable (default: every file)"},
+      {"--max-file-size BYTES", "OUTDIR/ only: refuse (nothing split) when an output file would be larger "
+                                "(default 50000000000, the Hugging Face Hub's 50 GB limit)"},
+      {"--force, -f", "replace an existing output file or directory (default: refuse; a link, device or FIFO "
+                      "is never replaced)"},
+      OPT_HELP},
+     "DIR OUT.ecf8: one container holding every *.safetensors and *.json file of DIR.\n"
+     "DIR OUTDIR/ (a trailing '/' or an existing directory): the checkpoint as published, one\n"
+     "OUTDIR/NAME.ecf8 per DIR/NAME.safetensors at any depth and every other file copied as it\n"
+     "is (config, tokenizer, the shard index *.safetensors.index.json); names starting with '.'\n"
+     "are skipped.  Each index is checked first: a shard it names that is missing or left out,\n"
+     "a stray shard of its NAME-NNNNN-of-MMMMM series, or a malformed index is an error.  Usually\n"
+     "left out: --exclude original (the same weights for another runtime) and\n"
+     "--exclude consolidated.safetensors (a duplicate of the shards).  OUTDIR is staged under a\n"
+     "temporary name beside it and renamed into place when every file is complete.\n"},
     {"convert", "IN.ecf8 OUT.ecf8 --layout 0|1 [options]",
      "re-lay a container's coded tensors in another stream layout, with the same code lengths",
      {{"--layout 0|1", "the stream layout to write: 0 serial chunks, 1 lane streams (format 1.2)"},
@@ -47,15 +62,22 @@ static const command_help g_commands[] = {
       OPT_THREADS("decoder and encoder"), OPT_FORCE, OPT_HELP},
      "Names, sources, splits and code lengths are kept and the index stays plain or compressed\n"
      "as it was; converting a default file to layout 1 and back gives it byte for byte.\n"},
-    {"decompress", "IN.ecf8 OUT.safetensors|DIR [options]",
+    {"decompress", "IN.ecf8|INDIR/ OUT.safetensors|DIR [options]",
      "rebuild the original file (or directory) byte for byte, every checksum checked",
      {{"--engine auto|opencl|cpu", "decoder: auto (default) uses an OpenCL device that is not a CPU, else the CPU decoder"},
-      OPT_THREADS("CPU decoder"), OPT_FORCE, OPT_HELP},
-     "All or nothing: outputs are written under temporary names and renamed when all are complete.\n"},
-    {"verify", "IN.ecf8 [ORIGINAL.safetensors|DIR] [options]",
+      OPT_THREADS("CPU decoder"),
+      {"--force, -f", "replace an existing output file, or the output directory of an INDIR/ (default: refuse; "
+                      "a link, device or FIFO is never replaced)"},
+      OPT_HELP},
+     "All or nothing: outputs are written under temporary names and renamed when all are complete.\n"
+     "INDIR/ (made by compress DIR OUTDIR/): every NAME.ecf8 becomes NAME.safetensors, the other\n"
+     "files are copied, the shard indexes are checked; DIR is staged and renamed into place, and\n"
+     "an existing DIR is an error without --force.  Decoded on the CPU.\n"},
+    {"verify", "IN.ecf8|INDIR/ [ORIGINAL.safetensors|DIR] [options]",
      "decode every tensor and check its checksum; with ORIGINAL, compare the rebuild with it byte for byte",
      {OPT_THREADS("decoder"), OPT_HELP},
-     NULL},
+     "INDIR/ (made by compress DIR OUTDIR/): its shard indexes and every container; with DIR, also\n"
+     "every file INDIR/ covers (NAME.safetensors for NAME.ecf8, the copied files) byte for byte.\n"},
     {"info", "FILE.safetensors|FILE.ecf8 [options]",
      "per tensor, to compress or not: dtype, shape, split, bits per weight coded and bound",
      {{"--json", "print JSON instead of the table (default: a table)"},
@@ -124,7 +146,7 @@ int cli_help(const char *command)
     const command_help *c = find_command(command);
     if (!c) return cli_usage_error("unknown command '%s'", command);
     printf("usage: ecf8 %s%s%s\n\n%s.\n\noptions:\n", c->name, c->args[0] ? " " : "", c->args, c->summary);
-    for (const help_option *o = c->options; o < c->options + 10 && o->flag; o++)
+    for (const help_option *o = c->options; o < c->options + sizeof c->options / sizeof *c->options && o->flag; o++)
         printf("  %-28s %s\n", o->flag, o->text);
     if (c->notes) printf("\n%s", c->notes);
     return 0;

@@ -257,15 +257,50 @@ static int cmd_convert(int argc, char **argv)
     return 0;
 }
 
-static int cmd_compress(int argc, char **argv)
+/* Whether `path` names a directory: it ends with '/' or is one. */
+static bool names_directory(const char *path)
+{
+    struct stat sb;
+    size_t n = strlen(path);
+    return (n && path[n - 1] == '/') || (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode));
+}
+
+/* compress DIR OUTDIR/: one container per shard (ecf8_compress_dir). */
+static int compress_dir(const char *in, const char *out, ecf8_compress_options *o, const ecf8_dir_options *d)
+{
+    cli_install_progress(o, "compressing");
+    int st = ecf8_compress_dir(in, out, o, d);
+    if (st) return cli_fail(st, "compression failed");
+    cli_progress_clear();
+    return 0;
+}
+
+/* compress with room for argc --include and --exclude patterns. */
+static int compress_with(int argc, char **argv, const char **include, const char **exclude)
 {
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
+    ecf8_dir_options d;
+    ecf8_dir_options_init(&d);
+    d.include = include;
+    d.exclude = exclude;
+    const char *dir_option = NULL; /* an option that only an output directory takes */
     const char *paths[2];
     int np = 0;
     for (int i = 0; i < argc; i++) {
         unsigned long long v;
-        if (!strcmp(argv[i], "--split") && i + 1 < argc) {
+        if (!strcmp(argv[i], "--include") && i + 1 < argc) {
+            dir_option = argv[i];
+            include[d.n_include++] = argv[++i];
+        } else if (!strcmp(argv[i], "--exclude") && i + 1 < argc) {
+            dir_option = argv[i];
+            exclude[d.n_exclude++] = argv[++i];
+        } else if (!strcmp(argv[i], "--max-file-size") && i + 1 < argc) {
+            dir_option = argv[i];
+            if (!cli_parse_uint(argv[++i], UINT64_MAX, &v) || v < 1)
+                return cli_usage_error("bad --max-file-size '%s' (bytes, at least 1)", argv[i]);
+            d.max_file_bytes = v;
+        } else if (!strcmp(argv[i], "--split") && i + 1 < argc) {
             const char *s = argv[++i];
             if (!strcmp(s, "auto")) o.split = ECF8_SPLIT_AUTO;
             else if (!strcmp(s, "exponent")) o.split = ECF8_SPLIT_EXPONENT;
@@ -291,16 +326,24 @@ static int cmd_compress(int argc, char **argv)
             o.overwrite = 1;
         } else if (argv[i][0] == '-' && argv[i][1]) {
             return cli_unknown_option("compress", argv[i], i + 1 == argc,
-                                      "--split --threads --max-code-bits --chunk --layout");
+                                      "--split --threads --max-code-bits --chunk --layout --include --exclude "
+                                      "--max-file-size");
         } else if (np < 2) {
             paths[np++] = argv[i];
         } else {
             return cli_usage_error("unexpected argument '%s'", argv[i]);
         }
     }
-    if (np != 2) return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8 [--split auto|exponent|byte] [--threads N] [--force]");
+    if (np != 2)
+        return cli_usage_error("%s", "usage: ecf8 compress IN.safetensors|DIR OUT.ecf8|OUTDIR/ [--split auto|exponent|byte] [--threads N] [--force]");
     int rc = cli_bad_path(paths[0], false);
     if (rc || (rc = cli_bad_path(paths[1], true))) return rc;
+    struct stat in_sb;
+    bool in_is_dir = stat(paths[0], &in_sb) == 0 && S_ISDIR(in_sb.st_mode);
+    if (in_is_dir && names_directory(paths[1])) return compress_dir(paths[0], paths[1], &o, &d);
+    if (dir_option)
+        return cli_usage_error("compress: %s needs a directory to compress into a directory (ecf8 compress DIR OUTDIR/)",
+                               dir_option);
     cli_install_progress(&o, "compressing");
     uint64_t codable_tensors;
     int st = ecf8_compress_path_counted(paths[0], paths[1], &o, &codable_tensors);
@@ -312,6 +355,16 @@ static int cmd_compress(int argc, char **argv)
     if (codable_tensors == 0)
         cli_error("%s: warning: no FP8/BF16/FP16 tensors, nothing to compress", paths[0]);
     return 0;
+}
+
+static int cmd_compress(int argc, char **argv)
+{
+    const char **include = calloc((size_t)argc + 1, sizeof *include);
+    const char **exclude = calloc((size_t)argc + 1, sizeof *exclude);
+    int rc = include && exclude ? compress_with(argc, argv, include, exclude) : cli_error("out of memory");
+    free(include);
+    free(exclude);
+    return rc;
 }
 
 /* --threads N, --force/-f where `force` is not NULL, and up to max_paths
@@ -347,7 +400,7 @@ static int cmd_decompress(int argc, char **argv)
     int np;
     unsigned threads = 0;
     bool force = false;
-    const char *usage = "usage: ecf8 decompress IN.ecf8 OUT.safetensors|DIR [--threads N] [--force]";
+    const char *usage = "usage: ecf8 decompress IN.ecf8|INDIR/ OUT.safetensors|DIR [--threads N] [--force]";
     int rc = cli_decompress_engine_args(&argc, argv);
     if (rc >= 0) return rc;
     rc = parse_threads_and_paths("decompress", argc, argv, paths, 2, &np, &threads, &force, usage);
@@ -358,7 +411,15 @@ static int cmd_decompress(int argc, char **argv)
     o.threads = threads;
     o.overwrite = force;
     cli_install_decode_progress(&o, "decompressing");
-    rc = cli_decompress(paths[0], paths[1], &o);
+    struct stat sb;
+    if (stat(paths[0], &sb) == 0 && S_ISDIR(sb.st_mode)) {
+        /* A directory of containers (compress DIR OUTDIR/), decoded on the CPU. */
+        int st = ecf8_decompress_dir(paths[0], paths[1], &o);
+        if (st) return cli_fail(st, "decompression failed");
+        rc = 0;
+    } else {
+        rc = cli_decompress(paths[0], paths[1], &o);
+    }
     cli_progress_clear();
     return rc;
 }
@@ -368,7 +429,7 @@ static int cmd_verify(int argc, char **argv)
     const char *paths[2];
     int np;
     unsigned threads = 0;
-    const char *usage = "usage: ecf8 verify IN.ecf8 [ORIGINAL.safetensors|DIR] [--threads N]";
+    const char *usage = "usage: ecf8 verify IN.ecf8|INDIR/ [ORIGINAL.safetensors|DIR] [--threads N]";
     int rc = parse_threads_and_paths("verify", argc, argv, paths, 2, &np, &threads, NULL, usage);
     if (rc >= 0) return rc;
     if (np < 1) return cli_usage_error("%s", usage);
@@ -376,10 +437,13 @@ static int cmd_verify(int argc, char **argv)
     ecf8_decode_options_init(&o);
     o.threads = threads;
     cli_install_decode_progress(&o, "verifying");
-    int st = ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o);
+    struct stat sb;
+    bool dir = stat(paths[0], &sb) == 0 && S_ISDIR(sb.st_mode);
+    int st = dir ? ecf8_verify_dir(paths[0], np > 1 ? paths[1] : NULL, &o)
+                 : ecf8_verify_path_ex(paths[0], np > 1 ? paths[1] : NULL, &o);
     if (st) return cli_fail(st, "verification failed");
     cli_progress_clear();
-    if (np > 1) note_files_left_out(paths[1]);
+    if (np > 1 && !dir) note_files_left_out(paths[1]);
     cli_put_escaped(stdout, paths[0], false);
     printf(": OK%s\n", np > 1 ? " (identical to the original)" : " (all checksums match)");
     return 0;
