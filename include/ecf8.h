@@ -61,15 +61,16 @@ extern "C" {
 #endif
 
 #define ECF8_VERSION_MAJOR 1
-#define ECF8_VERSION_MINOR 2
+#define ECF8_VERSION_MINOR 3
 #define ECF8_VERSION_PATCH 0
-#define ECF8_VERSION_STRING "1.2.0"
+#define ECF8_VERSION_STRING "1.3.0"
 
 /* Container format version written by this library (see docs/FORMAT.md):
- * major 1; minor 2 with layout-1 tensors, else 1 when the index is
+ * major 1; minor 3 when it codes a tensor of a format 1.3 dtype (FNUZ, U8,
+ * I8, F8_E8M0), else 2 with layout-1 tensors, else 1 when the index is
  * compressed, 0 otherwise (the highest this library writes). */
 #define ECF8_FORMAT_VERSION 1
-#define ECF8_FORMAT_MINOR 2
+#define ECF8_FORMAT_MINOR 3
 
 /* Longest code the decoder accepts: a 2^13-entry table of uint16 is 16 KiB,
  * small enough for the local memory of every OpenCL device. */
