@@ -110,20 +110,49 @@ typedef struct split_plan {
     uint64_t bits;           /* exact: code words and raw bits of all the elements */
 } split_plan;
 
-static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
-                      uint64_t n_chunks, unsigned max_bits, unsigned layout, split_plan *p)
+/* Per-chunk bytes plan_split's estimate adds beyond the code's bits.
+ * Layout 1: a 36-byte lane table and two 4-byte pads (half full) per chunk. */
+static double estimate_per_chunk(unsigned layout, const ecf8_split_layout *l)
+{
+    return layout == ECF8_STREAM_LAYOUT_LANES ? 36 + 1.5 + (l->raw_bits ? 1.5 : 0) : 0.5;
+}
+
+/* plan_split's payload estimate for `bits` of code words and raw bits
+ * (0 when the layout overflows). */
+static uint64_t estimate_payload(const split_plan *p, double bits, uint64_t n_chunks, unsigned layout)
+{
+    ecf8_payload_layout lay;
+    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * estimate_per_chunk(layout, &p->layout)) + 8;
+    return ecf8_payload_layout_compute(1u << p->layout.symbol_bits, n_chunks, coded, &lay) ? lay.total_bytes : 0;
+}
+
+/* The first half of plan_split: the split's layout and entropy bound, and
+ * in *lower a bound that its payload estimate never goes below.  No prefix
+ * code spends fewer bits than the entropy; the bound gives the computed
+ * entropy a relative 1e-9 and a byte of slack for its rounding. */
+static int plan_bound(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
+                      uint64_t n_chunks, unsigned layout, split_plan *p, uint64_t *lower)
 {
     p->split = split;
     int st = ecf8_split_layout_get(dtype, split, &p->layout);
     if (st) return st;
-    unsigned nsym = 1u << p->layout.symbol_bits;
-    p->entropy_bytes =
-        (uint64_t)ceil((entropy_bits(hist, nsym, n) + (double)n * p->layout.raw_bits) / 8);
+    double h = entropy_bits(hist, 1u << p->layout.symbol_bits, n);
+    p->entropy_bytes = (uint64_t)ceil((h + (double)n * p->layout.raw_bits) / 8);
     p->payload_bytes = 0; /* 0: this split is unavailable */
+    uint64_t est = estimate_payload(p, h * (1 - 1e-9) + (double)n * p->layout.raw_bits, n_chunks, layout);
+    *lower = est > 1 ? est - 1 : 0;
+    return ECF8_OK;
+}
+
+/* The second half: the code and its payload estimate. */
+static int plan_code(const uint64_t *hist, uint64_t n, uint64_t n_chunks, unsigned max_bits,
+                     unsigned layout, split_plan *p)
+{
+    unsigned nsym = 1u << p->layout.symbol_bits;
     unsigned present = 0;
     for (unsigned s = 0; s < nsym; s++) present += hist[s] != 0;
     if (present > (1u << max_bits)) return ECF8_OK; /* no code that short exists */
-    st = ecf8_codebook_build(hist, nsym, max_bits, p->lengths);
+    int st = ecf8_codebook_build(hist, nsym, max_bits, p->lengths);
     if (st) return st;
     unsigned used = 0, maxlen = 0;
     double bits = 0;
@@ -139,13 +168,8 @@ static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     if (used <= 1) bits = 0, exact = 0;
     bits += (double)n * p->layout.raw_bits;
     p->bits = exact + n * p->layout.raw_bits;
-    ecf8_payload_layout lay;
-    /* Layout 1: a 36-byte lane table and two 4-byte pads (half full) per chunk. */
-    double per_chunk = layout == ECF8_STREAM_LAYOUT_LANES ? 36 + 1.5 + (p->layout.raw_bits ? 1.5 : 0) : 0.5;
-    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * per_chunk) + 8;
-    if (!ecf8_payload_layout_compute(nsym, n_chunks, coded, &lay))
-        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
-    p->payload_bytes = lay.total_bytes;
+    p->payload_bytes = estimate_payload(p, bits, n_chunks, layout);
+    if (!p->payload_bytes) return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
     return ECF8_OK;
 }
 
@@ -171,10 +195,10 @@ static unsigned options_code_bits(const ecf8_compress_options *o)
 
 static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
                               const ecf8_compress_options *options, const uint64_t byte_hist[256],
-                              ecf8_tensor_analysis *out, split_plan plans[3]);
+                              bool prune, ecf8_tensor_analysis *out, split_plan plans[3]);
 
 static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows, uint64_t cols,
-                   const ecf8_compress_options *options, ecf8_tensor_analysis *out,
+                   const ecf8_compress_options *options, bool prune, ecf8_tensor_analysis *out,
                    split_plan plans[3])
 {
     memset(out, 0, sizeof *out);
@@ -192,14 +216,14 @@ static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows
     int st = histograms(dtype, data, n, options ? options->threads : 0, out->exponent_histogram,
                         byte_hist);
     if (st) return st;
-    return analyze_histograms(dtype, n, rows, cols, options, byte_hist, out, plans);
+    return analyze_histograms(dtype, n, rows, cols, options, byte_hist, prune, out, plans);
 }
 
 /* analyze's choice from the histograms (out->exponent_histogram, set, and
  * byte_hist) of the tensor's n elements. */
 static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
                               const ecf8_compress_options *options, const uint64_t byte_hist[256],
-                              ecf8_tensor_analysis *out, split_plan plans[3])
+                              bool prune, ecf8_tensor_analysis *out, split_plan plans[3])
 {
     unsigned width = ecf8_dtype_size(dtype), max_bits = options_code_bits(options);
     int st;
@@ -214,14 +238,35 @@ static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint6
         entropy_bits(out->exponent_histogram, out->exponent_symbols, n) / (double)n;
 
     ecf8_split want = options ? options->split : ECF8_SPLIT_AUTO;
-    uint64_t best = n * width;
+    const unsigned layout = options_layout(options);
+    uint64_t lower[3];
     for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
         const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
-        st = plan_split((ecf8_split)sp, dtype, h, n, n_chunks, max_bits, options_layout(options),
-                        &plans[sp]);
-        if (st) return st;
-        out->payload_bytes[sp] = plans[sp].payload_bytes;
+        if ((st = plan_bound((ecf8_split)sp, dtype, h, n, n_chunks, layout, &plans[sp], &lower[sp])))
+            return st;
         out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
+    }
+    /* The code of the split with the lower bound first; with `prune`, the
+     * other's code (package-merge: most of a small tensor's encode time)
+     * only when its bound leaves it a chance of being chosen or measured
+     * (ecf8_tensor_encode measures a split within nc + 1 bytes of the
+     * best), and not at all when the options name the other split.  A split
+     * skipped stays at payload 0, as one without a code. */
+    ecf8_split order[2] = {ECF8_SPLIT_EXPONENT, ECF8_SPLIT_BYTE};
+    if (lower[ECF8_SPLIT_BYTE] < lower[ECF8_SPLIT_EXPONENT])
+        order[0] = ECF8_SPLIT_BYTE, order[1] = ECF8_SPLIT_EXPONENT;
+    for (int k = 0; k < 2; k++) {
+        ecf8_split sp = order[k], first = order[0];
+        const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
+        if (prune && want != ECF8_SPLIT_AUTO && want != sp) continue;
+        if (k == 1 && prune && want == ECF8_SPLIT_AUTO && plans[first].payload_bytes &&
+            lower[sp] > plans[first].payload_bytes + n_chunks + 1)
+            continue;
+        if ((st = plan_code(h, n, n_chunks, max_bits, layout, &plans[sp]))) return st;
+    }
+    uint64_t best = n * width;
+    for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
+        out->payload_bytes[sp] = plans[sp].payload_bytes;
         bool allowed = want == ECF8_SPLIT_AUTO || want == (ecf8_split)sp;
         if (allowed && plans[sp].payload_bytes && plans[sp].payload_bytes < best) {
             best = plans[sp].payload_bytes;
@@ -238,7 +283,7 @@ int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     if (!out || !ecf8_mul_u64(rows, cols, &n) || (!data && n))
         return ecf8_fail(ECF8_ERR_ARGUMENT, "analyze: bad arguments");
     split_plan plans[3];
-    return analyze(dtype, data, n, rows, cols, options, out, plans);
+    return analyze(dtype, data, n, rows, cols, options, false, out, plans);
 }
 
 /* ---- encoder ---------------------------------------------------------------- */
@@ -497,7 +542,7 @@ int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64
 
     ecf8_tensor_analysis an;
     split_plan plans[3];
-    int st = analyze(dtype, data, n, rows, cols, options, &an, plans);
+    int st = analyze(dtype, data, n, rows, cols, options, true, &an, plans);
     if (st) goto fail;
     if (an.best_split != ECF8_SPLIT_STORED) {
         st = encode_coded(dtype, data, rows, cols, options, &plans[an.best_split], enc);
@@ -701,7 +746,8 @@ int ecf8_wenc_plan(ecf8_window_encoder *w, bool *need_sizes)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", options_code_bits(w->options),
                          ECF8_MAX_CODE_BITS);
     memcpy(an->exponent_histogram, w->exp_hist, sizeof w->exp_hist);
-    int st = analyze_histograms(w->dtype, w->n, w->rows, w->cols, w->options, w->byte_hist, an, w->plans);
+    int st = analyze_histograms(w->dtype, w->n, w->rows, w->cols, w->options, w->byte_hist, true, an,
+                                w->plans);
     if (st || an->best_split == ECF8_SPLIT_STORED) return st ? st : choose(w, ECF8_SPLIT_STORED);
     /* As ecf8_tensor_encode: the other split when its estimate is close. */
     ecf8_split best = an->best_split;
