@@ -24,45 +24,75 @@ typedef struct hist_job {
     uint64_t (*hists)[2][256]; /* per block: exponent field, coded byte */
 } hist_job;
 
+/* Elements [begin, end) of j into the histograms he (exponent field) and
+ * hb (coded byte), added to what they hold. */
+static void hist_range(const hist_job *j, uint64_t begin, uint64_t end, uint64_t *he, uint64_t *hb)
+{
+    const unsigned sh = j->exp_layout.symbol_shift, m = (1u << j->exp_layout.symbol_bits) - 1;
+    if (j->width == 1) {
+        /* Four sub-histograms break the store-to-load chain on runs of one
+         * value; a small range takes two, less to clear and to add up. */
+        uint32_t h[4][256];
+        const unsigned subs = end - begin >= 16384 ? 4 : 2;
+        memset(h, 0, subs * sizeof h[0]);
+        uint64_t i = begin;
+        if (subs == 4)
+            for (; i + 4 <= end; i += 4) {
+                h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
+                h[2][j->data[i + 2]]++, h[3][j->data[i + 3]]++;
+            }
+        for (; i + 2 <= end; i += 2) h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
+        for (; i < end; i++) h[0][j->data[i]]++;
+        for (unsigned v = 0; v < 256; v++) {
+            uint64_t c = (uint64_t)h[0][v] + h[1][v];
+            if (subs == 4) c += (uint64_t)h[2][v] + h[3][v];
+            hb[v] += c;
+            he[(v >> sh) & m] += c;
+        }
+        return;
+    }
+    /* 16-bit elements: the high byte (byte split) and the exponent field
+     * both lie in the bits from f = min(sh, 8) up, one histogram of those
+     * (512 bins for BF16, 256 for F16) gives both. */
+    const unsigned f = sh < 8 ? sh : 8, bins = 1u << (16 - f);
+    if (bins <= 1024) {
+        uint32_t h[2][1024];
+        memset(h[0], 0, bins * sizeof h[0][0]);
+        memset(h[1], 0, bins * sizeof h[1][0]);
+        uint64_t i = begin;
+        for (; i + 2 <= end; i += 2)
+            h[0][load_element(j->data, i, 2) >> f]++, h[1][load_element(j->data, i + 1, 2) >> f]++;
+        for (; i < end; i++) h[0][load_element(j->data, i, 2) >> f]++;
+        for (unsigned v = 0; v < bins; v++) {
+            uint64_t c = (uint64_t)h[0][v] + h[1][v];
+            hb[(v << f) >> 8] += c;
+            he[((v << f) >> sh) & m] += c;
+        }
+        return;
+    }
+    uint32_t hh[2][256] = {{0}}, hx[2][256] = {{0}};
+    uint64_t i = begin;
+    for (; i + 2 <= end; i += 2) {
+        unsigned a = load_element(j->data, i, 2), b = load_element(j->data, i + 1, 2);
+        hh[0][a >> 8]++, hh[1][b >> 8]++;
+        hx[0][(a >> sh) & m]++, hx[1][(b >> sh) & m]++;
+    }
+    for (; i < end; i++) {
+        unsigned a = load_element(j->data, i, 2);
+        hh[0][a >> 8]++, hx[0][(a >> sh) & m]++;
+    }
+    for (unsigned v = 0; v < 256; v++) {
+        hb[v] += (uint64_t)hh[0][v] + hh[1][v];
+        he[v] += (uint64_t)hx[0][v] + hx[1][v];
+    }
+}
+
 static int hist_task(void *ctx, uint64_t block)
 {
     hist_job *j = ctx;
     uint64_t begin = block * HIST_BLOCK, end = begin + HIST_BLOCK;
     if (end > j->n) end = j->n;
-    uint64_t *he = j->hists[block][0], *hb = j->hists[block][1];
-    if (j->width == 1) {
-        /* Four sub-histograms break the store-to-load chain on runs of one value. */
-        uint32_t h[4][256] = {{0}};
-        uint64_t i = begin;
-        for (; i + 4 <= end; i += 4) {
-            h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
-            h[2][j->data[i + 2]]++, h[3][j->data[i + 3]]++;
-        }
-        for (; i < end; i++) h[0][j->data[i]]++;
-        for (unsigned v = 0; v < 256; v++) {
-            uint64_t c = (uint64_t)h[0][v] + h[1][v] + h[2][v] + h[3][v];
-            hb[v] += c;
-            he[ecf8_element_symbol(v, &j->exp_layout)] += c;
-        }
-    } else {
-        /* 16-bit elements: the high byte (byte split) and the exponent field. */
-        uint32_t hh[2][256] = {{0}}, hx[2][256] = {{0}};
-        const unsigned sh = j->exp_layout.symbol_shift, m = (1u << j->exp_layout.symbol_bits) - 1;
-        uint64_t i = begin;
-        for (; i + 2 <= end; i += 2) {
-            unsigned a = load_element(j->data, i, 2), b = load_element(j->data, i + 1, 2);
-            hh[0][a >> 8]++, hh[1][b >> 8]++;
-            hx[0][(a >> sh) & m]++, hx[1][(b >> sh) & m]++;
-        }
-        for (; i < end; i++) {
-            unsigned a = load_element(j->data, i, 2);
-            hh[0][a >> 8]++, hx[0][(a >> sh) & m]++;
-        }
-        for (unsigned v = 0; v < 256; v++) {
-            hb[v] += (uint64_t)hh[0][v] + hh[1][v];
-            he[v] += (uint64_t)hx[0][v] + hx[1][v];
-        }
-    }
+    hist_range(j, begin, end, j->hists[block][0], j->hists[block][1]);
     return ECF8_OK;
 }
 
@@ -76,7 +106,10 @@ static int histograms(ecf8_dtype dtype, const void *data, uint64_t n, unsigned t
     uint64_t blocks = (n + HIST_BLOCK - 1) / HIST_BLOCK;
     memset(exp_hist, 0, 256 * sizeof(uint64_t));
     memset(byte_hist, 0, 256 * sizeof(uint64_t));
-    if (blocks == 0) return ECF8_OK;
+    if (blocks <= 1) { /* a small tensor: no per-block histograms */
+        hist_range(&j, 0, n, exp_hist, byte_hist);
+        return ECF8_OK;
+    }
     j.hists = calloc(blocks, sizeof *j.hists);
     if (!j.hists) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for histograms");
     st = ecf8_parallel_for(threads, blocks, hist_task, &j);
@@ -107,6 +140,7 @@ typedef struct split_plan {
     unsigned code_bits;      /* 0 for a one-symbol code */
     uint64_t payload_bytes;  /* estimate: exact bits, half a pad byte per chunk */
     uint64_t entropy_bytes;
+    double entropy_bits;     /* of the symbols */
     uint64_t bits;           /* exact: code words and raw bits of all the elements */
 } split_plan;
 
@@ -136,7 +170,7 @@ static int plan_bound(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     p->split = split;
     int st = ecf8_split_layout_get(dtype, split, &p->layout);
     if (st) return st;
-    double h = entropy_bits(hist, 1u << p->layout.symbol_bits, n);
+    double h = p->entropy_bits = entropy_bits(hist, 1u << p->layout.symbol_bits, n);
     p->entropy_bytes = (uint64_t)ceil((h + (double)n * p->layout.raw_bits) / 8);
     p->payload_bytes = 0; /* 0: this split is unavailable */
     uint64_t est = estimate_payload(p, h * (1 - 1e-9) + (double)n * p->layout.raw_bits, n_chunks, layout);
@@ -231,12 +265,6 @@ static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint6
     ecf8_chunk_geometry(rows, cols, options_chunk_target(options), &chunk_rows, &chunk_cols,
                         &n_chunks);
 
-    ecf8_split_layout el;
-    ecf8_split_layout_get(dtype, ECF8_SPLIT_EXPONENT, &el);
-    out->exponent_symbols = 1u << el.symbol_bits;
-    out->exponent_entropy_bits =
-        entropy_bits(out->exponent_histogram, out->exponent_symbols, n) / (double)n;
-
     ecf8_split want = options ? options->split : ECF8_SPLIT_AUTO;
     const unsigned layout = options_layout(options);
     uint64_t lower[3];
@@ -246,6 +274,8 @@ static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint6
             return st;
         out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
     }
+    out->exponent_symbols = 1u << plans[ECF8_SPLIT_EXPONENT].layout.symbol_bits;
+    out->exponent_entropy_bits = plans[ECF8_SPLIT_EXPONENT].entropy_bits / (double)n;
     /* The code of the split with the lower bound first; with `prune`, the
      * other's code (package-merge: most of a small tensor's encode time)
      * only when its bound leaves it a chance of being chosen or measured
@@ -302,12 +332,17 @@ struct ecf8_encoded {
  * pass (or the histogram the code was built from) saw. */
 #define ENC_OVERFLOW UINT64_MAX       /* they need more bytes than were sized */
 #define ENC_NO_CODE (UINT64_MAX - 1)  /* a symbol the code has no word for */
-/* Write-pass table entry of a symbol: code word | length << 16, and
- * ENC_ABSENT for a symbol the code has no word for. */
-#define ENC_ABSENT (1u << 31)
+/* A write-pass word (encode_job.words): bits 0-31 what goes out,
+ * WORD_BITS_SHIFT its length, WORD_CODE_SHIFT the code word's length, and
+ * WORD_ABSENT for a symbol the code has no word for. */
+#define WORD_BITS_SHIFT 32
+#define WORD_CODE_SHIFT 40
+#define WORD_ABSENT (1ull << 63)
+/* The table covers the element's bits from word_shift() up: at most 10. */
+#define WORD_INDEX_BITS 10
 
 typedef uint64_t (*enc_bits_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths);
-typedef uint64_t (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint32_t *entries,
+typedef uint64_t (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint64_t *words,
                                  uint8_t *dst, uint64_t capacity);
 
 typedef struct encode_job {
@@ -316,7 +351,12 @@ typedef struct encode_job {
     ecf8_split_layout layout;
     ecf8_stream stream;
     uint8_t lengths[256]; /* emitted lengths: 0 everywhere for a one-symbol code */
-    uint32_t entries[256]; /* the same with the code words, for the write pass */
+    /* The write pass's table, by element >> word_shift (0 for bytes, the
+     * symbol's shift for 16-bit elements): the element's code word and raw
+     * bits above word_shift as they go out, their length and the code
+     * word's (WORD_* below); the caller's storage, 8 KiB that a job's
+     * zero initialisation would otherwise clear for every tensor. */
+    uint64_t *words;
     uint64_t *chunk_bytes; /* index c - c0 */
     uint8_t *coded;
     uint64_t *offsets;     /* index c - c0: chunk c at coded + offsets[c - c0] */
@@ -350,27 +390,35 @@ enc_bits(const unsigned W, const unsigned SH, const unsigned S, const unsigned R
     return bits;
 }
 
+/* The write table's index is the element >> word_shift(): a byte whole,
+ * a 16-bit element from its symbol up (the bits below go out as they are). */
+static inline __attribute__((always_inline)) unsigned word_shift(const unsigned W, const unsigned SH)
+{
+    return W == 1 ? 0 : SH;
+}
+
 /* Writes the chunk into the `capacity` bytes the size pass gave it, and
  * never past them: the elements may not be the ones that pass saw (a
  * caller's buffer changing under the encoder), which is reported, not
- * written out of bounds or coded with a word another symbol owns. */
+ * written out of bounds or coded with a word another symbol owns.  An
+ * element goes out as the code word of its symbol, then its raw bits (the
+ * bits below the symbol first, then those above): one table look-up by the
+ * element's bits from L up gives all but the L lowest raw bits. */
 static inline __attribute__((always_inline)) uint64_t
-enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned R,
-          const uint8_t *data, uint64_t count, const uint32_t *entries, uint8_t *dst,
-          uint64_t capacity)
+enc_write(const unsigned W, const unsigned SH, const uint8_t *data, uint64_t count,
+          const uint64_t *words, uint8_t *dst, uint64_t capacity)
 {
+    const unsigned L = word_shift(W, SH);
     uint8_t *const begin = dst, *const end = dst + capacity;
-    uint64_t acc = 0;
+    uint64_t acc = 0, absent = 0;
     unsigned nbits = 0;
-    uint32_t absent = 0;
     for (uint64_t i = 0; i < count; i++) {
         unsigned x = enc_element(data, i, W);
-        uint32_t e = entries[(x >> SH) & ((1u << S) - 1)];
-        unsigned len = (e >> 16) & 31;
-        unsigned raw = (x >> (SH + S)) << SH | (x & ((1u << SH) - 1));
+        uint64_t e = words[x >> L];
         absent |= e;
-        acc |= ((uint64_t)(e & 0xffff) | (uint64_t)raw << len) << nbits;
-        nbits += len + R;
+        uint64_t low = (uint64_t)(x & ((1u << L) - 1)) << ((e >> WORD_CODE_SHIFT) & 31);
+        acc |= ((uint64_t)(uint32_t)e | low) << nbits;
+        nbits += (unsigned)(e >> WORD_BITS_SHIFT) & 63;
         if (nbits >= 32) {
             if (ECF8_UNLIKELY(end - dst < 4)) return ENC_OVERFLOW;
             ecf8_store_le32(dst, (uint32_t)acc);
@@ -381,7 +429,7 @@ enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned 
         if (ECF8_UNLIKELY(dst == end)) return ENC_OVERFLOW;
         *dst++ = (uint8_t)acc, acc >>= 8;
     }
-    if (absent & ENC_ABSENT) return ENC_NO_CODE;
+    if (absent & WORD_ABSENT) return ENC_NO_CODE;
     return (uint64_t)(dst - begin);
 }
 
@@ -392,11 +440,12 @@ enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned 
         return enc_bits((ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS, (ELEMENT_BITS) - (SYMBOL_BITS), \
                         data, count, lengths);                                                 \
     }                                                                                          \
-    static uint64_t NAME##_write(const uint8_t *data, uint64_t count, const uint32_t *entries, \
+    static uint64_t NAME##_write(const uint8_t *data, uint64_t count, const uint64_t *words,   \
                                  uint8_t *dst, uint64_t capacity)                              \
     {                                                                                          \
-        return enc_write((ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS,                               \
-                         (ELEMENT_BITS) - (SYMBOL_BITS), data, count, entries, dst, capacity); \
+        _Static_assert((ELEMENT_BITS) - ((ELEMENT_BITS) == 8 ? 0 : (SHIFT)) <= WORD_INDEX_BITS, \
+                       #NAME ": the write table would need more than 2^10 entries");           \
+        return enc_write((ELEMENT_BITS) / 8, SHIFT, data, count, words, dst, capacity);        \
     }
 #include "split_layouts.def"
 
@@ -425,7 +474,7 @@ static int encode_task(void *ctx, uint64_t group)
             continue;
         }
         uint64_t sized = j->offsets[k + 1] - j->offsets[k];
-        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[k], sized);
+        uint64_t wrote = j->write(data, count, j->words, j->coded + j->offsets[k], sized);
         if (wrote != sized)
             return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
                              (unsigned long long)c,
@@ -445,10 +494,17 @@ static int serial_tables(ecf8_dtype dtype, const split_plan *plan, encode_job *j
     const unsigned n_symbols = 1u << plan->layout.symbol_bits;
     int st = ecf8_canonical_codes(plan->lengths, n_symbols, codes);
     if (st) return st;
-    for (unsigned i = 0; i < n_symbols; i++) {
-        j->lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
-        j->entries[i] = !plan->lengths[i] ? ENC_ABSENT
-                      : plan->code_bits ? codes[i] | (uint32_t)j->lengths[i] << 16 : 0;
+    for (unsigned i = 0; i < n_symbols; i++) j->lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+    const ecf8_split_layout *l = &plan->layout;
+    const unsigned width_bits = 8 * ecf8_dtype_size(dtype);
+    const unsigned L = width_bits == 8 ? 0 : l->symbol_shift;
+    for (unsigned i = 0; i < 1u << (width_bits - L); i++) {
+        unsigned x = i << L, sym = ecf8_element_symbol(x, l), len = j->lengths[sym];
+        uint64_t raw = (uint64_t)(x >> (l->symbol_shift + l->symbol_bits)) << l->symbol_shift |
+                       (x & ((1u << l->symbol_shift) - 1));
+        uint64_t word = plan->code_bits && plan->lengths[sym] ? codes[sym] : 0;
+        j->words[i] = (word | raw << len) | (uint64_t)(len + l->raw_bits) << WORD_BITS_SHIFT |
+                      (uint64_t)len << WORD_CODE_SHIFT | (plan->lengths[sym] ? 0 : WORD_ABSENT);
     }
     return ECF8_OK;
 }
@@ -457,7 +513,8 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
                         const ecf8_compress_options *options, const split_plan *plan,
                         ecf8_encoded *enc)
 {
-    encode_job j = {.data = data, .width = ecf8_dtype_size(dtype), .layout = plan->layout};
+    uint64_t words[1u << WORD_INDEX_BITS];
+    encode_job j = {.data = data, .width = ecf8_dtype_size(dtype), .layout = plan->layout, .words = words};
     ecf8_stream *s = &j.stream;
     s->dtype = dtype;
     s->split = plan->split;
@@ -483,8 +540,13 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
     if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     uint64_t groups = (s->n_chunks + ENCODE_GROUP - 1) / ENCODE_GROUP;
-    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* sizes */
-    if (st) goto done;
+    /* One chunk (a small tensor) holds all the bits the plan counted from
+     * the histogram: no size pass.  Elements changed since then are still
+     * caught by the write pass, which must fill the space exactly. */
+    if (s->n_chunks == 1)
+        j.chunk_bytes[0] = (plan->bits + 7) / 8;
+    else if ((st = ecf8_parallel_for(threads, groups, encode_task, &j))) /* sizes */
+        goto done;
 
     uint64_t total = 0;
     for (uint64_t c = 0; c < s->n_chunks; c++) total += j.chunk_bytes[c];
@@ -625,6 +687,7 @@ struct ecf8_window_encoder {
     uint64_t cand_coded[2]; /* their coded bytes after the size pass */
     ecf8_stream s;         /* geometry; once chosen the code, and offsets as coded */
     encode_job job;        /* layout 0: loops and tables of the chosen code */
+    uint64_t words[1u << WORD_INDEX_BITS]; /* job.words */
     uint64_t *offsets;     /* n_chunks + 1 */
     uint64_t coded_so_far, next_chunk;
     uint64_t *chunk_bytes, *rel; /* per window */
@@ -716,7 +779,7 @@ static int use_code(ecf8_window_encoder *w, ecf8_split split)
     w->s.code_bits = p->code_bits;
     w->s.n_symbols = 1u << p->layout.symbol_bits;
     memcpy(w->s.lengths, p->lengths, w->s.n_symbols);
-    w->job = (encode_job){.width = w->width, .layout = p->layout, .stream = w->s};
+    w->job = (encode_job){.width = w->width, .layout = p->layout, .stream = w->s, .words = w->words};
     return w->layout == ECF8_STREAM_LAYOUT_LANES ? ECF8_OK : serial_tables(w->dtype, p, &w->job);
 }
 
