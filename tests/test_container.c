@@ -976,6 +976,80 @@ static void test_windowed_encode_input_changed(void **state)
     free(src), free(ecf), free(d);
 }
 
+/* ---- many small tensors ------------------------------------------------------ */
+/* Small tensors are coded and rebuilt side by side, a batch at a time: a
+ * checkpoint of more of them than a batch holds gives the same container
+ * with 1 and 2 threads and rebuilds with 1, 2 and all threads; with two of
+ * its tensors damaged, every thread count fails naming the first of them,
+ * with the message one thread gives. */
+static void test_many_small_tensors(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    enum { N = 1100 };
+    static tu_tensor t[N];
+    static char names[N][32];
+    void *data[N];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "layer.%zu.weight", i);
+        ecf8_dtype dt = i % 3 == 0 ? ECF8_DTYPE_F8_E4M3 : ECF8_DTYPE_BF16;
+        const uint64_t rows = 4 + i % 13, cols = i % 3 == 2 ? 3 : 96;
+        data[i] = tu_make_weights(dt, rows * cols, 11 + i);
+        t[i] = (tu_tensor){names[i], i % 3 == 0 ? "F8_E4M3" : i % 3 == 1 ? "BF16" : "F16", 2, {rows, cols},
+                           data[i], rows * cols * (i % 3 == 0 ? 1 : 2)};
+    }
+    size_t size;
+    uint8_t *img = tu_make_safetensors(t, N, NULL, &size);
+    char *src = tu_strdup(tu_path(d, "many.safetensors")), *a = tu_strdup(tu_path(d, "a.ecf8"));
+    char *b = tu_strdup(tu_path(d, "b.ecf8")), *out = tu_strdup(tu_path(d, "out.safetensors"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.threads = 1;
+    tu_compress_ok(src, a, &o);
+    o.threads = 2;
+    tu_compress_ok(src, b, &o);
+    assert_true(tu_files_equal(a, b));
+    const unsigned threads[] = {1, 2, 0};
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(tu_decompress_over(a, out, threads[k]), ECF8_OK);
+        assert_true(tu_files_equal(src, out));
+        assert_int_equal(ecf8_verify_path(a, src, threads[k]), ECF8_OK);
+    }
+    /* Damage the coded payloads of tensors 699 and 6 (in that order, the
+     * later one first: a parallel run may meet either first). */
+    size_t csize;
+    uint8_t *c = tu_read_file(a, &csize);
+    ecf8_file *f;
+    assert_int_equal(ecf8_file_open_memory(c, csize, &f), ECF8_OK);
+    const size_t bad[] = {699, 6};
+    size_t at[2];
+    for (size_t k = 0; k < 2; k++) {
+        ecf8_tensor_info info;
+        assert_int_equal(ecf8_file_tensor(f, bad[k], &info), ECF8_OK);
+        if (info.split == ECF8_SPLIT_STORED) fail_msg("%zu %s %u %llu", bad[k], info.name, info.split, (unsigned long long)info.payload_bytes);
+        at[k] = (size_t)((const uint8_t *)info.payload - c) + info.payload_bytes / 2;
+    }
+    ecf8_file_close(f);
+    for (size_t k = 0; k < 2; k++) c[at[k]] ^= 0x5a;
+    assert_int_equal(tu_write_file(b, c, csize), 0);
+    char first[1024] = "";
+    for (size_t k = 0; k < 3; k++) {
+        int st = tu_decompress_over(b, out, threads[k]);
+        assert_int_not_equal(st, ECF8_OK);
+        assert_non_null(strstr(ecf8_last_error(), "'layer.6.weight'"));
+        if (k == 0) snprintf(first, sizeof first, "%s", ecf8_last_error());
+        else assert_string_equal(ecf8_last_error(), first);
+        assert_int_not_equal(ecf8_verify_path(b, NULL, threads[k]), ECF8_OK);
+        assert_non_null(strstr(ecf8_last_error(), "'layer.6.weight'"));
+    }
+    assert_int_equal(tu_count_tmp_files(d), 0);
+    for (size_t i = 0; i < N; i++) free(data[i]);
+    free(img), free(c), free(src), free(a), free(b), free(out);
+    tu_remove_tree(d);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -995,6 +1069,7 @@ int main(void)
         cmocka_unit_test(test_directory_odd_members),
         cmocka_unit_test(test_windowed_encode_identical),
         cmocka_unit_test(test_windowed_encode_input_changed),
+        cmocka_unit_test(test_many_small_tensors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
