@@ -4,6 +4,7 @@
  * and without the original, the ecf8_file_* accessors and the progress
  * callbacks.  Output rules: test_outputs.c; ecf8_inspect_path and
  * containers in memory: test_container_open.c. */
+#define _GNU_SOURCE /* memmem */
 #include "testutil.h"
 
 #include "internal.h"
@@ -1050,6 +1051,70 @@ static void test_many_small_tensors(void **state)
     free(d);
 }
 
+/* A header of many tensors (over 256 KiB) is parsed in two halves with
+ * more threads: the same container as with one, and whatever is wrong with
+ * it, in either half or both, the message one thread gives. */
+static void test_large_header_threads(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    enum { N = 4000 };
+    static tu_tensor t[N];
+    static char names[N][32];
+    static const uint8_t twelve[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "block.%zu.scale", i);
+        t[i] = (tu_tensor){names[i], "F32", 1, {3}, twelve, 12};
+    }
+    size_t size;
+    uint8_t *img = tu_make_safetensors(t, N, "{\"format\":\"pt\"}", &size);
+    assert_true(ecf8_load_le64(img) > (256u << 10));
+    char *src = tu_strdup(tu_path(d, "h.safetensors")), *a = tu_strdup(tu_path(d, "a.ecf8"));
+    char *b = tu_strdup(tu_path(d, "b.ecf8"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.overwrite = 1;
+    o.threads = 1;
+    tu_compress_ok(src, a, &o);
+    o.threads = 2;
+    tu_compress_ok(src, b, &o);
+    assert_true(tu_files_equal(a, b));
+    /* Damage (same length): shapes that do not fit the bytes, in the
+     * first half, the second or both, and a syntax error in the second. */
+    static const struct { const char *at[2], *from, *to, *want; } cases[] = {
+        {{"\"block.3500.scale\"", NULL}, "[3]", "[4]", "'block.3500.scale'"},
+        {{"\"block.100.scale\"", "\"block.3500.scale\""}, "[3]", "[4]", "'block.100.scale'"},
+        {{"\"block.3500.scale\"", NULL}, "\":{", "\";{", "not a JSON object"},
+        {{"\"block.3999.scale\"", NULL}, "[3]", "[4]", "'block.3999.scale'"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint8_t *bad = malloc(size);
+        assert_non_null(bad);
+        memcpy(bad, img, size);
+        for (size_t k = 0; k < 2 && cases[c].at[k]; k++) {
+            char *name = memmem(bad, size, cases[c].at[k], strlen(cases[c].at[k]));
+            assert_non_null(name);
+            char *from = memmem(name, (size_t)(bad + size - (uint8_t *)name), cases[c].from, strlen(cases[c].from));
+            assert_non_null(from);
+            memcpy(from, cases[c].to, strlen(cases[c].to));
+        }
+        assert_int_equal(tu_write_file(src, bad, size), 0);
+        char first[1024] = "";
+        for (unsigned threads = 1; threads <= 2; threads++) {
+            o.threads = threads;
+            assert_int_not_equal(ecf8_compress_path(src, a, &o), ECF8_OK);
+            if (!strstr(ecf8_last_error(), cases[c].want)) fail_msg("case %zu: %s", c, ecf8_last_error());
+            if (threads == 1) snprintf(first, sizeof first, "%s", ecf8_last_error());
+            else assert_string_equal(ecf8_last_error(), first);
+        }
+        free(bad);
+    }
+    free(img), free(src), free(a), free(b);
+    tu_remove_tree(d);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1070,6 +1135,7 @@ int main(void)
         cmocka_unit_test(test_windowed_encode_identical),
         cmocka_unit_test(test_windowed_encode_input_changed),
         cmocka_unit_test(test_many_small_tensors),
+        cmocka_unit_test(test_large_header_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
