@@ -7,10 +7,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* One load of a 16-bit element (a little-endian host, as enc_element). */
 static inline unsigned load_element(const uint8_t *data, uint64_t i, unsigned width)
 {
     if (width == 1) return data[i];
-    return (unsigned)data[2 * i] | (unsigned)data[2 * i + 1] << 8;
+    uint16_t v;
+    memcpy(&v, data + 2 * i, 2);
+    return v;
 }
 
 /* ---- analysis --------------------------------------------------------------- */
@@ -343,7 +346,7 @@ struct ecf8_encoded {
 
 typedef uint64_t (*enc_bits_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths);
 typedef uint64_t (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint64_t *words,
-                                 uint8_t *dst, uint64_t capacity);
+                                 uint8_t *dst, uint64_t capacity, uint64_t *bits);
 
 typedef struct encode_job {
     const uint8_t *data;
@@ -403,10 +406,11 @@ static inline __attribute__((always_inline)) unsigned word_shift(const unsigned 
  * written out of bounds or coded with a word another symbol owns.  An
  * element goes out as the code word of its symbol, then its raw bits (the
  * bits below the symbol first, then those above): one table look-up by the
- * element's bits from L up gives all but the L lowest raw bits. */
+ * element's bits from L up gives all but the L lowest raw bits.  *bits
+ * (unless NULL): the bits written. */
 static inline __attribute__((always_inline)) uint64_t
 enc_write(const unsigned W, const unsigned SH, const uint8_t *data, uint64_t count,
-          const uint64_t *words, uint8_t *dst, uint64_t capacity)
+          const uint64_t *words, uint8_t *dst, uint64_t capacity, uint64_t *bits)
 {
     const unsigned L = word_shift(W, SH);
     uint8_t *const begin = dst, *const end = dst + capacity;
@@ -425,6 +429,7 @@ enc_write(const unsigned W, const unsigned SH, const uint8_t *data, uint64_t cou
             dst += 4, acc >>= 32, nbits -= 32;
         }
     }
+    if (bits) *bits = (uint64_t)(dst - begin) * 8 + nbits;
     for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) {
         if (ECF8_UNLIKELY(dst == end)) return ENC_OVERFLOW;
         *dst++ = (uint8_t)acc, acc >>= 8;
@@ -441,11 +446,11 @@ enc_write(const unsigned W, const unsigned SH, const uint8_t *data, uint64_t cou
                         data, count, lengths);                                                 \
     }                                                                                          \
     static uint64_t NAME##_write(const uint8_t *data, uint64_t count, const uint64_t *words,   \
-                                 uint8_t *dst, uint64_t capacity)                              \
+                                 uint8_t *dst, uint64_t capacity, uint64_t *bits)              \
     {                                                                                          \
         _Static_assert((ELEMENT_BITS) - ((ELEMENT_BITS) == 8 ? 0 : (SHIFT)) <= WORD_INDEX_BITS, \
                        #NAME ": the write table would need more than 2^10 entries");           \
-        return enc_write((ELEMENT_BITS) / 8, SHIFT, data, count, words, dst, capacity);        \
+        return enc_write((ELEMENT_BITS) / 8, SHIFT, data, count, words, dst, capacity, bits);  \
     }
 #include "split_layouts.def"
 
@@ -456,6 +461,12 @@ static const struct {
 #define ECF8_SPLIT_LAYOUT(NAME, ...) {NAME##_bits, NAME##_write},
 #include "split_layouts.def"
 };
+
+static int input_changed(uint64_t c, uint64_t wrote)
+{
+    return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)", (unsigned long long)c,
+                     wrote == ENC_NO_CODE ? "a symbol the code has no word for" : "not the size it had");
+}
 
 /* Chunks [group * ENCODE_GROUP, ...) through one pass: the size pass
  * while j->offsets is NULL (bytes per chunk into j->chunk_bytes), then the
@@ -474,14 +485,37 @@ static int encode_task(void *ctx, uint64_t group)
             continue;
         }
         uint64_t sized = j->offsets[k + 1] - j->offsets[k];
-        uint64_t wrote = j->write(data, count, j->words, j->coded + j->offsets[k], sized);
-        if (wrote != sized)
-            return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
-                             (unsigned long long)c,
-                             wrote == ENC_NO_CODE ? "a symbol the code has no word for"
-                                                  : "not the size it had");
+        uint64_t wrote = j->write(data, count, j->words, j->coded + j->offsets[k], sized, NULL);
+        if (wrote != sized) return input_changed(c, wrote);
     }
     return ECF8_OK;
+}
+
+/* A small tensor of several chunks is coded in one pass instead of two:
+ * each chunk into scratch space its worst case fits (the longest word and
+ * the raw bits, every element), back to back, then copied into place.
+ * The elements are checked against the plan instead of against a size
+ * pass: every symbol has a word, and the bits add up to those the
+ * histogram counted. */
+#define ONE_PASS_BYTES (1u << 20)
+
+static int encode_one_pass(encode_job *j, const split_plan *plan, uint8_t **scratch)
+{
+    const ecf8_stream *s = &j->stream;
+    const uint64_t per = plan->code_bits + plan->layout.raw_bits; /* bits per element, at most */
+    uint64_t cap = 0, at = 0, bits = 0;
+    for (uint64_t c = 0; c < s->n_chunks; c++) cap += (ecf8_chunk_elements(s, c) * per + 7) / 8;
+    if (!(*scratch = malloc(cap + 1))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    for (uint64_t c = 0; c < s->n_chunks; c++) {
+        const uint64_t count = ecf8_chunk_elements(s, c);
+        const uint8_t *data = j->data + ecf8_chunk_start(s, c) * j->width;
+        uint64_t chunk_bits = 0;
+        uint64_t wrote = j->write(data, count, j->words, *scratch + at, (count * per + 7) / 8, &chunk_bits);
+        if (wrote == ENC_NO_CODE || wrote == ENC_OVERFLOW) return input_changed(c, wrote);
+        j->chunk_bytes[c] = wrote;
+        at += wrote, bits += chunk_bits;
+    }
+    return bits == plan->bits ? ECF8_OK : input_changed(s->n_chunks - 1, ENC_OVERFLOW);
 }
 
 /* The layout-0 loops and tables of plan's code into j. */
@@ -543,10 +577,16 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     /* One chunk (a small tensor) holds all the bits the plan counted from
      * the histogram: no size pass.  Elements changed since then are still
      * caught by the write pass, which must fill the space exactly. */
-    if (s->n_chunks == 1)
+    uint8_t *scratch = NULL;
+    if (s->n_chunks == 1) {
         j.chunk_bytes[0] = (plan->bits + 7) / 8;
-    else if ((st = ecf8_parallel_for(threads, groups, encode_task, &j))) /* sizes */
+    } else if (rows * cols * j.width <= ONE_PASS_BYTES) {
+        if (ecf8_test_hook_between_encode_passes)
+            ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
+        if ((st = encode_one_pass(&j, plan, &scratch))) goto done;
+    } else if ((st = ecf8_parallel_for(threads, groups, encode_task, &j))) { /* sizes */
         goto done;
+    }
 
     uint64_t total = 0;
     for (uint64_t c = 0; c < s->n_chunks; c++) total += j.chunk_bytes[c];
@@ -574,15 +614,19 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
         off += j.chunk_bytes[c];
     }
     j.offsets[s->n_chunks] = off;
-    if (ecf8_test_hook_between_encode_passes) ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
-    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* code words */
-    if (st) goto done;
+    if (scratch) {
+        memcpy(j.coded, scratch, (size_t)total);
+    } else {
+        if (ecf8_test_hook_between_encode_passes) ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
+        if ((st = ecf8_parallel_for(threads, groups, encode_task, &j))) goto done; /* code words */
+    }
     memcpy(s->lengths, plan->lengths, s->n_symbols);
     s->chunk_offsets = j.offsets;
     s->coded = j.coded;
     enc->stream = *s;
     enc->split = plan->split;
 done:
+    free(scratch);
     free(j.chunk_bytes);
     return st;
 }
