@@ -532,14 +532,24 @@ static int serial_tables(ecf8_dtype dtype, const split_plan *plan, encode_job *j
     const ecf8_split_layout *l = &plan->layout;
     const unsigned width_bits = 8 * ecf8_dtype_size(dtype);
     const unsigned L = width_bits == 8 ? 0 : l->symbol_shift;
-    for (unsigned i = 0; i < 1u << (width_bits - L); i++) {
-        unsigned x = i << L, sym = ecf8_element_symbol(x, l), len = j->lengths[sym];
-        uint64_t raw = (uint64_t)(x >> (l->symbol_shift + l->symbol_bits)) << l->symbol_shift |
-                       (x & ((1u << l->symbol_shift) - 1));
-        uint64_t word = plan->code_bits && plan->lengths[sym] ? codes[sym] : 0;
-        j->words[i] = (word | raw << len) | (uint64_t)(len + l->raw_bits) << WORD_BITS_SHIFT |
-                      (uint64_t)len << WORD_CODE_SHIFT | (plan->lengths[sym] ? 0 : WORD_ABSENT);
+    /* Per symbol: its word, lengths and flag; then every table index as
+     * (bits above the symbol, symbol, bits below it down to L): the raw
+     * bits are those above, then those below, under the symbol's word. */
+    uint64_t head[256];
+    for (unsigned sym = 0; sym < n_symbols; sym++) {
+        const unsigned len = j->lengths[sym];
+        const uint64_t word = plan->code_bits && plan->lengths[sym] ? codes[sym] : 0;
+        head[sym] = word | (uint64_t)(len + l->raw_bits) << WORD_BITS_SHIFT | (uint64_t)len << WORD_CODE_SHIFT |
+                    (plan->lengths[sym] ? 0 : WORD_ABSENT);
     }
+    const unsigned below = l->symbol_shift - L, above = width_bits - l->symbol_shift - l->symbol_bits;
+    for (unsigned hi = 0; hi < 1u << above; hi++)
+        for (unsigned sym = 0; sym < n_symbols; sym++) {
+            const unsigned len = j->lengths[sym];
+            uint64_t *w = j->words + (((uint64_t)hi << l->symbol_bits | sym) << below);
+            for (unsigned lo = 0; lo < 1u << below; lo++)
+                w[lo] = head[sym] | ((uint64_t)hi << l->symbol_shift | (uint64_t)lo << L) << len;
+        }
     return ECF8_OK;
 }
 
