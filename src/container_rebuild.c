@@ -182,9 +182,9 @@ static int rebuild_tensor_windowed(const ecf8_file *f, const ecf8_tensor_info *t
 /* ---- many small tensors at once ------------------------------------------- */
 /* A tensor decodes in parallel over its chunks, which a small one has too
  * few of (and waking the pool for each costs more than its decode): runs
- * of small tensors are rebuilt side by side, one tensor per thread, each
- * as rebuild_tensor_windowed does alone, into one buffer, then passed to
- * the sink in order.  A batch holds at most BATCH_BYTES of output and
+ * of small tensors are rebuilt side by side, BATCH_GROUP tensors per task,
+ * each as rebuild_tensor_windowed does alone, into one buffer, then passed
+ * to the sink in order.  A batch holds at most BATCH_BYTES of output and
  * BATCH_TENSORS.  The error reported is that of the first tensor in file
  * order that fails, as one thread reports it: items are claimed in order
  * and a failure stops the claiming, so every earlier tensor has run. */
@@ -219,9 +219,8 @@ static int sink_memory(void *ctx, const void *data, size_t n)
     return ECF8_OK;
 }
 
-static int rebuild_group_task(void *ctx, uint64_t g)
+static int rebuild_group(rebuild_batch *b, uint64_t g)
 {
-    rebuild_batch *b = ctx;
     window w = {.hash = XXH3_createState(), .span = b->span, .span_at = b->span_at, .span_bytes = b->span_bytes};
     int st = w.hash ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     for (size_t i = g * BATCH_GROUP; i < b->n && i < (g + 1) * BATCH_GROUP; i++) {
@@ -268,10 +267,9 @@ static void read_span(rebuild_batch *b)
     b->span = b->span_buf, b->span_at = lo, b->span_bytes = n;
 }
 
-/* Rebuilds tensors first..(*next - 1) of f, as many small ones from
- * `first` on (up to `end`) as a batch takes. */
-static int rebuild_batch_run(rebuild_batch *b, size_t first, size_t end, unsigned threads, sink_fn sink,
-                             void *ctx, progress_state *progress, size_t *next)
+/* Plans batch b as the small tensors of f from `first` on (up to `end`;
+ * none when tensor `first` is large); *next: the index after them. */
+static int batch_plan(rebuild_batch *b, size_t first, size_t end, size_t *next)
 {
     uint64_t bytes = 0;
     size_t i = first;
@@ -282,6 +280,7 @@ static int rebuild_batch_run(rebuild_batch *b, size_t first, size_t end, unsigne
     }
     *next = i;
     b->n = i - first;
+    b->span = NULL;
     if (bytes > b->cap) {
         free(b->buf);
         b->cap = 0;
@@ -293,14 +292,84 @@ static int rebuild_batch_run(rebuild_batch *b, size_t first, size_t end, unsigne
         b->item[k] = (rebuild_item){.t = t, .out = b->buf + at};
         at += (size_t)t->source_bytes;
     }
-    read_span(b);
+    return ECF8_OK;
+}
+
+/* The batches of a run of small tensors go through a pipeline, as the
+ * compressor's do: one parallel job passes the batch rebuilt before to the
+ * sink (one item, the only one that touches it, so the output stays in
+ * order), reads the next batch's payloads (one item) and rebuilds this one
+ * (an item per BATCH_GROUP tensors). */
+typedef struct rebuild_pipeline {
+    rebuild_batch slot[3];
+    rebuild_batch *out, *read, *code; /* in this job: to the sink, read, rebuilt */
+    sink_fn sink;
+    void *ctx;
+    int sink_status;
+    char sink_error[512];
+} rebuild_pipeline;
+
+enum { ITEM_SINK, ITEM_READ, ITEM_GROUPS };
+
+/* Batch b's first n tensors to the sink, in order. */
+static int batch_sink(rebuild_pipeline *p, const rebuild_batch *b, size_t n)
+{
     int st = ECF8_OK;
-    ecf8_parallel_for(threads, ecf8_ceil_div(b->n, BATCH_GROUP), rebuild_group_task, b);
-    for (size_t k = 0; k < b->n && !st; k++) {
-        const rebuild_item *it = &b->item[k];
-        if (it->status) st = ecf8_fail(it->status, "%s", it->error);
-        else if (!(st = sink(ctx, it->out, (size_t)it->t->source_bytes))) progress_add(progress, it->t->source_bytes);
+    for (size_t k = 0; k < n && !st; k++) st = p->sink(p->ctx, b->item[k].out, (size_t)b->item[k].t->source_bytes);
+    return st;
+}
+
+static void batch_progress(progress_state *progress, const rebuild_batch *b, size_t n)
+{
+    for (size_t k = 0; k < n; k++) progress_add(progress, b->item[k].t->source_bytes);
+}
+
+static int pipeline_task(void *ctx, uint64_t i)
+{
+    rebuild_pipeline *p = ctx;
+    if (i == ITEM_SINK) {
+        int st = batch_sink(p, p->out, p->out->n);
+        if (st) snprintf(p->sink_error, sizeof p->sink_error, "%s", ecf8_last_error());
+        return p->sink_status = st;
     }
+    if (i == ITEM_READ) {
+        read_span(p->read);
+        return ECF8_OK;
+    }
+    return rebuild_group(p->code, i - ITEM_GROUPS);
+}
+
+/* Rebuilds the run of small tensors of f from `first` on (up to `end`);
+ * *next: the index after it.  The first error in file order is the one
+ * reported: the sink's on an earlier batch, else a tensor's, after the
+ * tensors before it went to the sink (as one thread does it). */
+static int rebuild_small_run(rebuild_pipeline *p, size_t first, size_t end, unsigned threads,
+                             progress_state *progress, size_t *next)
+{
+    p->code = &p->slot[0], p->read = &p->slot[1], p->out = &p->slot[2];
+    p->out->n = 0;
+    size_t i;
+    int st = batch_plan(p->code, first, end, &i);
+    if (!st) read_span(p->code);
+    while (!st && p->code->n) {
+        if ((st = batch_plan(p->read, i, end, &i))) break;
+        p->sink_status = ECF8_OK;
+        ecf8_parallel_for(threads, ITEM_GROUPS + ecf8_ceil_div(p->code->n, BATCH_GROUP), pipeline_task, p);
+        if (p->sink_status) {
+            st = ecf8_fail(p->sink_status, "%s", p->sink_error);
+            break;
+        }
+        batch_progress(progress, p->out, p->out->n);
+        for (size_t k = 0; k < p->code->n && !st; k++) {
+            const rebuild_item *it = &p->code->item[k];
+            if (!it->status) continue;
+            if (!(st = batch_sink(p, p->code, k))) st = ecf8_fail(it->status, "%s", it->error);
+        }
+        rebuild_batch *done = p->out;
+        p->out = p->code, p->code = p->read, p->read = done;
+    }
+    if (!st && !(st = batch_sink(p, p->out, p->out->n))) batch_progress(progress, p->out, p->out->n);
+    *next = i;
     return st;
 }
 
@@ -312,7 +381,7 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
     if (!st) progress_add(progress, s->prefix_bytes);
     if (f->payloads_on_disk && !decode) {
         window w = {.hash = XXH3_createState()};
-        rebuild_batch *b = NULL;
+        rebuild_pipeline *p = NULL;
         if (!w.hash && !st) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
         const size_t end = (size_t)s->first_tensor + s->n_tensors;
         for (size_t k = s->first_tensor; k < end && !st;) {
@@ -322,15 +391,17 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
                 k++;
                 continue;
             }
-            if (!b && !(b = calloc(1, sizeof *b))) {
+            if (!p && !(p = calloc(1, sizeof *p))) {
                 st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
                 break;
             }
-            b->f = f;
-            st = rebuild_batch_run(b, k, end, threads, sink, ctx, progress, &k);
+            for (int s3 = 0; s3 < 3; s3++) p->slot[s3].f = f;
+            p->sink = sink, p->ctx = ctx;
+            st = rebuild_small_run(p, k, end, threads, progress, &k);
         }
-        if (b) free(b->buf), free(b->span_buf);
-        free(b);
+        if (p)
+            for (int s3 = 0; s3 < 3; s3++) free(p->slot[s3].buf), free(p->slot[s3].span_buf);
+        free(p);
         XXH3_freeState(w.hash);
         free(w.coded), free(w.out), free(w.offsets);
         return st;
