@@ -6,6 +6,7 @@
 #include "container.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -189,7 +190,7 @@ static int rebuild_tensor_windowed(const ecf8_file *f, const ecf8_tensor_info *t
  * order that fails, as one thread reports it: items are claimed in order
  * and a failure stops the claiming, so every earlier tensor has run. */
 #define SMALL_TENSOR_BYTES (1u << 20)
-#define BATCH_BYTES (32u << 20)
+#define BATCH_BYTES (1u << 20)
 #define BATCH_TENSORS 512
 
 #define BATCH_GROUP 8 /* tensors per task, rebuilt in order through one window */
@@ -219,22 +220,62 @@ static int sink_memory(void *ctx, const void *data, size_t n)
     return ECF8_OK;
 }
 
-static int rebuild_group(rebuild_batch *b, uint64_t g)
+/* Windows for the group tasks, kept from one to the next: made and freed
+ * for every group, their buffers were pages the allocator gave back and
+ * faulted in again (three times the page faults of one thread). */
+#define SPARE_WINDOWS 64
+
+typedef struct window_pool {
+    pthread_mutex_t lock;
+    window *spare[SPARE_WINDOWS];
+    size_t n;
+} window_pool;
+
+static void window_free(window *w)
 {
-    window w = {.hash = XXH3_createState(), .span = b->span, .span_at = b->span_at, .span_bytes = b->span_bytes};
-    int st = w.hash ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (!w) return;
+    XXH3_freeState(w->hash);
+    free(w->coded), free(w->out), free(w->offsets);
+    free(w);
+}
+
+static window *window_take(window_pool *wp)
+{
+    pthread_mutex_lock(&wp->lock);
+    window *w = wp->n ? wp->spare[--wp->n] : NULL;
+    pthread_mutex_unlock(&wp->lock);
+    if (w) return w;
+    if ((w = calloc(1, sizeof *w)) && !(w->hash = XXH3_createState())) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+
+static void window_give(window_pool *wp, window *w)
+{
+    pthread_mutex_lock(&wp->lock);
+    if (wp->n < SPARE_WINDOWS) wp->spare[wp->n++] = w, w = NULL;
+    pthread_mutex_unlock(&wp->lock);
+    window_free(w);
+}
+
+static int rebuild_group(window_pool *wp, rebuild_batch *b, uint64_t g)
+{
+    window *w = window_take(wp);
+    int st = w ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (w) w->span = b->span, w->span_at = b->span_at, w->span_bytes = b->span_bytes;
     for (size_t i = g * BATCH_GROUP; i < b->n && i < (g + 1) * BATCH_GROUP; i++) {
         rebuild_item *it = &b->item[i];
         uint8_t *at = it->out;
-        if (!st) st = rebuild_tensor_windowed(b->f, it->t, 1, sink_memory, &at, NULL, &w);
+        if (!st) st = rebuild_tensor_windowed(b->f, it->t, 1, sink_memory, &at, NULL, w);
         if (st) {
             snprintf(it->error, sizeof it->error, "%s", ecf8_last_error());
             it->status = st;
             break;
         }
     }
-    XXH3_freeState(w.hash);
-    free(w.coded), free(w.out), free(w.offsets);
+    if (w) window_give(wp, w);
     return st;
 }
 
@@ -303,6 +344,7 @@ static int batch_plan(rebuild_batch *b, size_t first, size_t end, size_t *next)
 typedef struct rebuild_pipeline {
     rebuild_batch slot[3];
     rebuild_batch *out, *read, *code; /* in this job: to the sink, read, rebuilt */
+    window_pool windows;
     sink_fn sink;
     void *ctx;
     int sink_status;
@@ -336,7 +378,7 @@ static int pipeline_task(void *ctx, uint64_t i)
         read_span(p->read);
         return ECF8_OK;
     }
-    return rebuild_group(p->code, i - ITEM_GROUPS);
+    return rebuild_group(&p->windows, p->code, i - ITEM_GROUPS);
 }
 
 /* Rebuilds the run of small tensors of f from `first` on (up to `end`);
@@ -391,16 +433,22 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
                 k++;
                 continue;
             }
-            if (!p && !(p = calloc(1, sizeof *p))) {
-                st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-                break;
+            if (!p) {
+                if (!(p = calloc(1, sizeof *p))) {
+                    st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                pthread_mutex_init(&p->windows.lock, NULL);
             }
             for (int s3 = 0; s3 < 3; s3++) p->slot[s3].f = f;
             p->sink = sink, p->ctx = ctx;
             st = rebuild_small_run(p, k, end, threads, progress, &k);
         }
-        if (p)
+        if (p) {
             for (int s3 = 0; s3 < 3; s3++) free(p->slot[s3].buf), free(p->slot[s3].span_buf);
+            while (p->windows.n) window_free(p->windows.spare[--p->windows.n]);
+            pthread_mutex_destroy(&p->windows.lock);
+        }
         free(p);
         XXH3_freeState(w.hash);
         free(w.coded), free(w.out), free(w.offsets);

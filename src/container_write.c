@@ -363,7 +363,7 @@ static int write_tensor_windowed(writer *w, st_file *sf, const st_tensor *t, uin
  * job k + 1, before any of batch k + 1's.  With one thread the items run
  * in that order, one after the other. */
 #define SMALL_TENSOR_BYTES (1u << 20)
-#define BATCH_BYTES (32u << 20)
+#define BATCH_BYTES (1u << 20)
 #define BATCH_TENSORS 512
 
 typedef struct batch_item {
