@@ -197,10 +197,24 @@ static int write_failed(ecf8_outfile *o, const char *what, int error)
     return ecf8_fail(ECF8_ERR_IO, "%s: %s failed: %s", o->path, what, strerror(error));
 }
 
+/* Every WRITEBACK_BYTES written, the disk is asked to start writing them
+ * (Linux sync_file_range, which does not wait): the fsync before the rename
+ * then waits for the last few MiB, not for the whole file (a 30 MB
+ * container: 29 ms of a 0.25 s compress). */
+#define WRITEBACK_BYTES (8u << 20)
+
 int ecf8_outfile_write(ecf8_outfile *o, const void *data, size_t n)
 {
     if (n && fwrite(data, 1, n, o->fp) != n) return write_failed(o, "write", errno);
     o->pos += n;
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (o->pos - o->written_back >= WRITEBACK_BYTES) {
+        if (fflush(o->fp) != 0) return write_failed(o, "write", errno);
+        (void)sync_file_range(fileno(o->fp), (off_t)o->written_back, (off_t)(o->pos - o->written_back),
+                              SYNC_FILE_RANGE_WRITE); /* a hint: the fsync still checks */
+        o->written_back = o->pos;
+    }
+#endif
     return ECF8_OK;
 }
 
