@@ -6,6 +6,7 @@
 #include "container.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -51,6 +52,7 @@ static void progress_start(progress_state *p, const ecf8_decode_options *o, cons
 
 static void progress_add(progress_state *p, uint64_t bytes)
 {
+    if (!p) return; /* a tensor of a batch: reported when it is written */
     p->done += bytes;
     if (p->options->progress) p->options->progress(p->options->progress_user, p->done, p->total);
 }
@@ -102,6 +104,8 @@ typedef struct window {
     uint64_t *offsets;
     size_t coded_cap, out_cap, offsets_cap;
     XXH3_state_t *hash;
+    const uint8_t *span; /* bytes span_at.. of the file, read at once (a batch), or NULL */
+    uint64_t span_at, span_bytes;
 } window;
 
 static int grow(void **p, size_t *cap, size_t need)
@@ -113,11 +117,17 @@ static int grow(void **p, size_t *cap, size_t need)
     return ECF8_OK;
 }
 
-/* Reads n bytes of f at `at` (an address in its reserved range) into dst. */
-static int read_payload(const ecf8_file *f, const void *at, void *dst, size_t n)
+/* Reads n bytes of f at `at` (an address in its reserved range) into dst:
+ * from w's span where it holds them. */
+static int read_payload(const ecf8_file *f, const window *w, const void *at, void *dst, size_t n)
 {
     size_t got;
-    int st = ecf8_read_at(f->fd, dst, n, (uint64_t)((const uint8_t *)at - f->bytes.data), &got);
+    const uint64_t pos = (uint64_t)((const uint8_t *)at - f->bytes.data);
+    if (w->span && pos >= w->span_at && pos - w->span_at <= w->span_bytes && n <= w->span_bytes - (pos - w->span_at)) {
+        memcpy(dst, w->span + (pos - w->span_at), n);
+        return ECF8_OK;
+    }
+    int st = ecf8_read_at(f->fd, dst, n, pos, &got);
     if (!st && got < n) st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
     return st;
 }
@@ -132,7 +142,7 @@ static int rebuild_tensor_windowed(const ecf8_file *f, const ecf8_tensor_info *t
         for (uint64_t at = 0; at < t->source_bytes && !st; at += WINDOW_BYTES) {
             size_t n = (size_t)(t->source_bytes - at < WINDOW_BYTES ? t->source_bytes - at : WINDOW_BYTES);
             if (!(st = grow((void **)&w->out, &w->out_cap, n)) &&
-                !(st = read_payload(f, (const uint8_t *)t->payload + at, w->out, n))) {
+                !(st = read_payload(f, w, (const uint8_t *)t->payload + at, w->out, n))) {
                 XXH3_64bits_update(w->hash, w->out, n);
                 if (!(st = sink(ctx, w->out, n))) progress_add(progress, n);
             }
@@ -151,7 +161,7 @@ static int rebuild_tensor_windowed(const ecf8_file *f, const ecf8_tensor_info *t
             if ((st = grow((void **)&w->coded, &w->coded_cap, (size_t)coded + 8)) ||
                 (st = grow((void **)&w->offsets, &w->offsets_cap, (size_t)(c1 - c0 + 1) * sizeof *w->offsets)) ||
                 (st = grow((void **)&w->out, &w->out_cap, bytes ? bytes : 1)) ||
-                (st = read_payload(f, s->coded + from, w->coded, (size_t)coded)))
+                (st = read_payload(f, w, s->coded + from, w->coded, (size_t)coded)))
                 break;
             memset(w->coded + coded, 0, 8); /* the stream's zero pad, as after its last chunk */
             for (uint64_t c = c0; c <= c1; c++) w->offsets[c - c0] = s->chunk_offsets[c] - from;
@@ -170,6 +180,241 @@ static int rebuild_tensor_windowed(const ecf8_file *f, const ecf8_tensor_info *t
     return st;
 }
 
+/* ---- many small tensors at once ------------------------------------------- */
+/* A tensor decodes in parallel over its chunks, which a small one has too
+ * few of (and waking the pool for each costs more than its decode): runs
+ * of small tensors are rebuilt side by side, BATCH_GROUP tensors per task,
+ * each as rebuild_tensor_windowed does alone, into one buffer, then passed
+ * to the sink in order.  A batch holds at most BATCH_BYTES of output and
+ * BATCH_TENSORS.  The error reported is that of the first tensor in file
+ * order that fails, as one thread reports it: items are claimed in order
+ * and a failure stops the claiming, so every earlier tensor has run. */
+#define SMALL_TENSOR_BYTES (1u << 20)
+#define BATCH_BYTES (1u << 20)
+#define BATCH_TENSORS 512
+
+#define BATCH_GROUP 8 /* tensors per task, rebuilt in order through one window */
+
+typedef struct rebuild_item {
+    const ecf8_tensor_info *t;
+    uint8_t *out; /* in the batch's buffer */
+    int status;
+    char error[512];
+} rebuild_item;
+
+typedef struct rebuild_batch {
+    const ecf8_file *f;
+    rebuild_item item[BATCH_TENSORS];
+    size_t n;
+    uint8_t *buf, *span_buf; /* the output; the payloads read at once */
+    size_t cap, span_cap;
+    const uint8_t *span;      /* span_buf when it holds them, else NULL */
+    uint64_t span_at, span_bytes;
+} rebuild_batch;
+
+static int sink_memory(void *ctx, const void *data, size_t n)
+{
+    uint8_t **at = ctx;
+    memcpy(*at, data, n);
+    *at += n;
+    return ECF8_OK;
+}
+
+/* Windows for the group tasks, kept from one to the next: made and freed
+ * for every group, their buffers were pages the allocator gave back and
+ * faulted in again (three times the page faults of one thread). */
+#define SPARE_WINDOWS 64
+
+typedef struct window_pool {
+    pthread_mutex_t lock;
+    window *spare[SPARE_WINDOWS];
+    size_t n;
+} window_pool;
+
+static void window_free(window *w)
+{
+    if (!w) return;
+    XXH3_freeState(w->hash);
+    free(w->coded), free(w->out), free(w->offsets);
+    free(w);
+}
+
+static window *window_take(window_pool *wp)
+{
+    pthread_mutex_lock(&wp->lock);
+    window *w = wp->n ? wp->spare[--wp->n] : NULL;
+    pthread_mutex_unlock(&wp->lock);
+    if (w) return w;
+    if ((w = calloc(1, sizeof *w)) && !(w->hash = XXH3_createState())) {
+        free(w);
+        w = NULL;
+    }
+    return w;
+}
+
+static void window_give(window_pool *wp, window *w)
+{
+    pthread_mutex_lock(&wp->lock);
+    if (wp->n < SPARE_WINDOWS) wp->spare[wp->n++] = w, w = NULL;
+    pthread_mutex_unlock(&wp->lock);
+    window_free(w);
+}
+
+static int rebuild_group(window_pool *wp, rebuild_batch *b, uint64_t g)
+{
+    window *w = window_take(wp);
+    int st = w ? ECF8_OK : ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    if (w) w->span = b->span, w->span_at = b->span_at, w->span_bytes = b->span_bytes;
+    for (size_t i = g * BATCH_GROUP; i < b->n && i < (g + 1) * BATCH_GROUP; i++) {
+        rebuild_item *it = &b->item[i];
+        uint8_t *at = it->out;
+        if (!st) st = rebuild_tensor_windowed(b->f, it->t, 1, sink_memory, &at, NULL, w);
+        if (st) {
+            snprintf(it->error, sizeof it->error, "%s", ecf8_last_error());
+            it->status = st;
+            break;
+        }
+    }
+    if (w) window_give(wp, w);
+    return st;
+}
+
+/* The payloads of the batch's tensors, read in one piece when that piece
+ * is not much more than they are (the index could place them anywhere);
+ * else, or when the read falls short, each tensor reads its own (and
+ * reports what is wrong with it, as one thread would). */
+static void read_span(rebuild_batch *b)
+{
+    uint64_t lo = UINT64_MAX, hi = 0, sum = 0;
+    b->span = NULL;
+    for (size_t k = 0; k < b->n; k++) {
+        const ecf8_tensor_info *t = b->item[k].t;
+        if (!t->payload_bytes) continue;
+        uint64_t at = (uint64_t)((const uint8_t *)t->payload - b->f->bytes.data);
+        if (at < lo) lo = at;
+        if (at + t->payload_bytes > hi) hi = at + t->payload_bytes;
+        sum += t->payload_bytes;
+    }
+    if (hi <= lo || hi - lo > 2 * sum + b->n * 64 || hi - lo > 2 * (uint64_t)BATCH_BYTES) return;
+    const size_t n = (size_t)(hi - lo);
+    if (n > b->span_cap) {
+        free(b->span_buf);
+        b->span_cap = 0;
+        if (!(b->span_buf = malloc(n))) return;
+        b->span_cap = n;
+    }
+    size_t got;
+    if (ecf8_read_at(b->f->fd, b->span_buf, n, lo, &got) || got < n) return;
+    b->span = b->span_buf, b->span_at = lo, b->span_bytes = n;
+}
+
+/* Plans batch b as the small tensors of f from `first` on (up to `end`;
+ * none when tensor `first` is large); *next: the index after them. */
+static int batch_plan(rebuild_batch *b, size_t first, size_t end, size_t *next)
+{
+    uint64_t bytes = 0;
+    size_t i = first;
+    for (; i < end && i - first < BATCH_TENSORS; i++) {
+        const ecf8_tensor_info *t = &b->f->tensors[i];
+        if (t->source_bytes >= SMALL_TENSOR_BYTES || bytes + t->source_bytes > BATCH_BYTES) break;
+        bytes += t->source_bytes;
+    }
+    *next = i;
+    b->n = i - first;
+    b->span = NULL;
+    if (bytes > b->cap) {
+        free(b->buf);
+        b->cap = 0;
+        if (!(b->buf = malloc((size_t)bytes))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        b->cap = (size_t)bytes;
+    }
+    for (size_t k = 0, at = 0; k < b->n; k++) {
+        const ecf8_tensor_info *t = &b->f->tensors[first + k];
+        b->item[k] = (rebuild_item){.t = t, .out = b->buf + at};
+        at += (size_t)t->source_bytes;
+    }
+    return ECF8_OK;
+}
+
+/* The batches of a run of small tensors go through a pipeline, as the
+ * compressor's do: one parallel job passes the batch rebuilt before to the
+ * sink (one item, the only one that touches it, so the output stays in
+ * order), reads the next batch's payloads (one item) and rebuilds this one
+ * (an item per BATCH_GROUP tensors). */
+typedef struct rebuild_pipeline {
+    rebuild_batch slot[3];
+    rebuild_batch *out, *read, *code; /* in this job: to the sink, read, rebuilt */
+    window_pool windows;
+    sink_fn sink;
+    void *ctx;
+    int sink_status;
+    char sink_error[512];
+} rebuild_pipeline;
+
+enum { ITEM_SINK, ITEM_READ, ITEM_GROUPS };
+
+/* Batch b's first n tensors to the sink, in order. */
+static int batch_sink(rebuild_pipeline *p, const rebuild_batch *b, size_t n)
+{
+    int st = ECF8_OK;
+    for (size_t k = 0; k < n && !st; k++) st = p->sink(p->ctx, b->item[k].out, (size_t)b->item[k].t->source_bytes);
+    return st;
+}
+
+static void batch_progress(progress_state *progress, const rebuild_batch *b, size_t n)
+{
+    for (size_t k = 0; k < n; k++) progress_add(progress, b->item[k].t->source_bytes);
+}
+
+static int pipeline_task(void *ctx, uint64_t i)
+{
+    rebuild_pipeline *p = ctx;
+    if (i == ITEM_SINK) {
+        int st = batch_sink(p, p->out, p->out->n);
+        if (st) snprintf(p->sink_error, sizeof p->sink_error, "%s", ecf8_last_error());
+        return p->sink_status = st;
+    }
+    if (i == ITEM_READ) {
+        read_span(p->read);
+        return ECF8_OK;
+    }
+    return rebuild_group(&p->windows, p->code, i - ITEM_GROUPS);
+}
+
+/* Rebuilds the run of small tensors of f from `first` on (up to `end`);
+ * *next: the index after it.  The first error in file order is the one
+ * reported: the sink's on an earlier batch, else a tensor's, after the
+ * tensors before it went to the sink (as one thread does it). */
+static int rebuild_small_run(rebuild_pipeline *p, size_t first, size_t end, unsigned threads,
+                             progress_state *progress, size_t *next)
+{
+    p->code = &p->slot[0], p->read = &p->slot[1], p->out = &p->slot[2];
+    p->out->n = 0;
+    size_t i;
+    int st = batch_plan(p->code, first, end, &i);
+    if (!st) read_span(p->code);
+    while (!st && p->code->n) {
+        if ((st = batch_plan(p->read, i, end, &i))) break;
+        p->sink_status = ECF8_OK;
+        ecf8_parallel_for(threads, ITEM_GROUPS + ecf8_ceil_div(p->code->n, BATCH_GROUP), pipeline_task, p);
+        if (p->sink_status) {
+            st = ecf8_fail(p->sink_status, "%s", p->sink_error);
+            break;
+        }
+        batch_progress(progress, p->out, p->out->n);
+        for (size_t k = 0; k < p->code->n && !st; k++) {
+            const rebuild_item *it = &p->code->item[k];
+            if (!it->status) continue;
+            if (!(st = batch_sink(p, p->code, k))) st = ecf8_fail(it->status, "%s", it->error);
+        }
+        rebuild_batch *done = p->out;
+        p->out = p->code, p->code = p->read, p->read = done;
+    }
+    if (!st && !(st = batch_sink(p, p->out, p->out->n))) batch_progress(progress, p->out, p->out->n);
+    *next = i;
+    return st;
+}
+
 static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_fn sink, void *ctx,
                           progress_state *progress, ecf8_tensor_decode_fn decode, void *decode_ctx)
 {
@@ -178,9 +423,33 @@ static int rebuild_source(const ecf8_file *f, size_t i, unsigned threads, sink_f
     if (!st) progress_add(progress, s->prefix_bytes);
     if (f->payloads_on_disk && !decode) {
         window w = {.hash = XXH3_createState()};
+        rebuild_pipeline *p = NULL;
         if (!w.hash && !st) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        for (uint32_t k = 0; k < s->n_tensors && !st; k++)
-            st = rebuild_tensor_windowed(f, &f->tensors[s->first_tensor + k], threads, sink, ctx, progress, &w);
+        const size_t end = (size_t)s->first_tensor + s->n_tensors;
+        for (size_t k = s->first_tensor; k < end && !st;) {
+            const ecf8_tensor_info *t = &f->tensors[k];
+            if (threads == 1 || t->source_bytes >= SMALL_TENSOR_BYTES) { /* one thread: the oracle */
+                st = rebuild_tensor_windowed(f, t, threads, sink, ctx, progress, &w);
+                k++;
+                continue;
+            }
+            if (!p) {
+                if (!(p = calloc(1, sizeof *p))) {
+                    st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                pthread_mutex_init(&p->windows.lock, NULL);
+            }
+            for (int s3 = 0; s3 < 3; s3++) p->slot[s3].f = f;
+            p->sink = sink, p->ctx = ctx;
+            st = rebuild_small_run(p, k, end, threads, progress, &k);
+        }
+        if (p) {
+            for (int s3 = 0; s3 < 3; s3++) free(p->slot[s3].buf), free(p->slot[s3].span_buf);
+            while (p->windows.n) window_free(p->windows.spare[--p->windows.n]);
+            pthread_mutex_destroy(&p->windows.lock);
+        }
+        free(p);
         XXH3_freeState(w.hash);
         free(w.coded), free(w.out), free(w.offsets);
         return st;

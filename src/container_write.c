@@ -57,6 +57,7 @@ typedef struct writer {
     uint64_t dtype_1_3_tensors; /* coded, with a dtype code >= 5: header flag bit 2, format 1.3 */
     const ecf8_compress_options *options;
     uint64_t done, total;
+    bool quiet; /* entries written off the caller's thread: it reports progress */
 } writer;
 
 static void put_u64(uint8_t *p, size_t at, uint64_t v) { ecf8_store_le64(p + at, v); }
@@ -130,7 +131,7 @@ static int entry_add(writer *w, uint8_t *e, ecf8_split split, uint64_t payload_p
     int st = bb_append(&w->tensors, e, TENSOR_ENTRY_BYTES, NULL);
     w->n_tensors++;
     w->done += source_bytes;
-    if (w->options && w->options->progress)
+    if (w->options && w->options->progress && !w->quiet)
         w->options->progress(w->options->progress_user, w->done, w->total);
     return st;
 }
@@ -354,9 +355,17 @@ static int write_tensor_windowed(writer *w, st_file *sf, const st_tensor *t, uin
 /* A tensor codes in parallel over its chunks, which a small one has too few
  * of: runs of small tensors are read together (in file order, one read
  * each), then coded side by side, one tensor per thread, and written in
- * order.  A batch holds at most BATCH_BYTES of input and BATCH_TENSORS. */
+ * order.  A batch holds at most BATCH_BYTES of input and BATCH_TENSORS.
+ *
+ * The batches of a run go through a pipeline, so that no thread waits on
+ * the file or on the writes while there is coding to do: one parallel job
+ * writes the batch coded before (one item, which alone touches the
+ * writer), reads the next (one item) and codes this one (an item a
+ * tensor).  The writes stay in file order: batch k's entries go out in
+ * job k + 1, before any of batch k + 1's.  With one thread the items run
+ * in that order, one after the other. */
 #define SMALL_TENSOR_BYTES (1u << 20)
-#define BATCH_BYTES (32u << 20)
+#define BATCH_BYTES (1u << 20)
 #define BATCH_TENSORS 512
 
 typedef struct batch_item {
@@ -369,21 +378,63 @@ typedef struct batch_item {
 typedef struct batch {
     batch_item item[BATCH_TENSORS];
     size_t n;
+    uint64_t bytes;
     uint8_t *span; /* the batch's tensors, read at once: they tile the file */
     size_t span_cap;
-    ecf8_compress_options one_thread;
 } batch;
 
-static int batch_task(void *ctx, uint64_t i)
+typedef struct pipeline {
+    writer *w;
+    st_file *sf;
+    batch slot[3];
+    batch *write, *read, *code; /* in this job: written, read, coded (n == 0: none) */
+    ecf8_compress_options one_thread;
+} pipeline;
+
+/* Plans batch b as the small tensors of sf from `first` on (none when
+ * tensor `first` is large or past the end); returns the index after them. */
+static size_t batch_plan(batch *b, const st_file *sf, size_t first)
 {
-    batch *b = ctx;
-    batch_item *it = &b->item[i];
-    it->checksum = ecf8_hash64(it->data, it->t->bytes);
-    if (it->t->dtype == ECF8_DTYPE_OTHER || it->t->n_elements == 0) return ECF8_OK;
-    uint64_t rows, cols;
-    ecf8_st_tensor_view(it->t, &rows, &cols);
-    int st = ecf8_tensor_encode(it->t->dtype, it->data, rows, cols, &b->one_thread, &it->enc);
-    return st ? ecf8_fail_context(st, "tensor '%s'", it->t->name) : ECF8_OK;
+    b->bytes = 0;
+    size_t i = first;
+    for (; i < sf->n_tensors && i - first < BATCH_TENSORS; i++) {
+        const st_tensor *t = &sf->tensors[i];
+        if (t->bytes >= SMALL_TENSOR_BYTES || b->bytes + t->bytes > BATCH_BYTES) break;
+        b->item[i - first] = (batch_item){.t = t};
+        b->bytes += t->bytes;
+    }
+    b->n = i - first;
+    return i;
+}
+
+static int batch_read(batch *b, st_file *sf)
+{
+    if (!b->n) return ECF8_OK;
+    if (b->bytes > b->span_cap) {
+        free(b->span);
+        b->span_cap = 0;
+        if (!(b->span = malloc((size_t)b->bytes))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        b->span_cap = (size_t)b->bytes;
+    }
+    size_t got = 0;
+    int st = ECF8_OK;
+    if (b->bytes && !(st = ecf8_read_at(sf->fd, b->span, (size_t)b->bytes, b->item[0].t->offset, &got)) &&
+        got < b->bytes)
+        st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
+    for (size_t k = 0, at = 0; k < b->n; k++) {
+        b->item[k].data = b->span + at;
+        at += (size_t)b->item[k].t->bytes;
+    }
+    return st;
+}
+
+static int batch_write(writer *w, const batch *b)
+{
+    int st = ECF8_OK;
+    for (size_t k = 0; k < b->n && !st; k++)
+        st = write_entry(w, b->item[k].t, b->item[k].t->offset, b->item[k].data, b->item[k].checksum,
+                         b->item[k].enc);
+    return st;
 }
 
 static void batch_clear(batch *b)
@@ -392,40 +443,45 @@ static void batch_clear(batch *b)
     b->n = 0;
 }
 
-/* Reads, codes and writes tensors first..(*next - 1) of sf, as many small
- * ones from `first` on as a batch takes. */
-static int write_batch(writer *w, batch *b, st_file *sf, size_t first, size_t *next)
+enum { ITEM_WRITE, ITEM_READ, ITEM_CODE };
+
+static int pipeline_task(void *ctx, uint64_t i)
 {
-    uint64_t bytes = 0;
-    size_t i = first;
-    for (; i < sf->n_tensors && i - first < BATCH_TENSORS; i++) {
-        const st_tensor *t = &sf->tensors[i];
-        if (t->bytes >= SMALL_TENSOR_BYTES || bytes + t->bytes > BATCH_BYTES) break;
-        b->item[i - first] = (batch_item){.t = t, .data = NULL};
-        bytes += t->bytes;
+    pipeline *p = ctx;
+    if (i == ITEM_WRITE) return batch_write(p->w, p->write);
+    if (i == ITEM_READ) return batch_read(p->read, p->sf);
+    batch_item *it = &p->code->item[i - ITEM_CODE];
+    it->checksum = ecf8_hash64(it->data, it->t->bytes);
+    if (it->t->dtype == ECF8_DTYPE_OTHER || it->t->n_elements == 0) return ECF8_OK;
+    uint64_t rows, cols;
+    ecf8_st_tensor_view(it->t, &rows, &cols);
+    int st = ecf8_tensor_encode(it->t->dtype, it->data, rows, cols, &p->one_thread, &it->enc);
+    return st ? ecf8_fail_context(st, "tensor '%s'", it->t->name) : ECF8_OK;
+}
+
+/* Reads, codes and writes the run of small tensors of sf from `first` on;
+ * *next is the index after it. */
+static int write_small_run(writer *w, pipeline *p, st_file *sf, size_t first, size_t *next)
+{
+    p->w = w, p->sf = sf;
+    p->code = &p->slot[0], p->read = &p->slot[1], p->write = &p->slot[2];
+    size_t i = batch_plan(p->code, sf, first);
+    int st = batch_read(p->code, sf);
+    /* The writer reports progress from the caller's thread, once a job. */
+    w->quiet = true;
+    while (!st && p->code->n) {
+        i = batch_plan(p->read, sf, i);
+        st = ecf8_parallel_for(w->options->threads, ITEM_CODE + p->code->n, pipeline_task, p);
+        if (!st && w->options->progress) w->options->progress(w->options->progress_user, w->done, w->total);
+        batch_clear(p->write);
+        batch *written = p->write;
+        p->write = p->code, p->code = p->read, p->read = written;
     }
+    if (!st) st = batch_write(w, p->write);
+    w->quiet = false;
+    if (!st && w->options->progress) w->options->progress(w->options->progress_user, w->done, w->total);
+    for (int k = 0; k < 3; k++) batch_clear(&p->slot[k]);
     *next = i;
-    b->n = i - first;
-    int st = ECF8_OK;
-    if (bytes > b->span_cap) {
-        free(b->span);
-        b->span_cap = 0;
-        if (!(b->span = malloc((size_t)bytes))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        b->span_cap = (size_t)bytes;
-    }
-    size_t got = 0;
-    if (bytes && !(st = ecf8_read_at(sf->fd, b->span, (size_t)bytes, sf->tensors[first].offset, &got)) &&
-        got < bytes)
-        st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
-    for (size_t k = 0, at = 0; k < b->n; k++) {
-        b->item[k].data = b->span + at;
-        at += (size_t)b->item[k].t->bytes;
-    }
-    if (!st) st = ecf8_parallel_for(w->options->threads, b->n, batch_task, b);
-    for (size_t k = 0; k < b->n && !st; k++)
-        st = write_entry(w, b->item[k].t, b->item[k].t->offset, b->item[k].data, b->item[k].checksum,
-                         b->item[k].enc);
-    batch_clear(b);
     return st;
 }
 
@@ -453,7 +509,7 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
         return st;
     }
     st_file sf;
-    if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
+    if ((st = ecf8_st_open_threads(full_path, w->options->threads, &sf))) return ecf8_fail_context(st, "%s", full_path);
     r->source_bytes = sf.size;
     r->prefix_len = sf.data_start;
     st = bb_append(&w->blob, sf.prefix, sf.data_start, &r->prefix_off);
@@ -461,25 +517,26 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
     w->done += sf.data_start;
     if (w->options && w->options->progress)
         w->options->progress(w->options->progress_user, w->done, w->total);
-    batch *b = NULL;
+    pipeline *p = NULL;
     for (size_t i = 0; i < sf.n_tensors && !st;) {
         if (sf.tensors[i].bytes >= SMALL_TENSOR_BYTES) {
             st = write_tensor(w, &sf, &sf.tensors[i], 0);
             i++;
             continue;
         }
-        if (!b) {
-            if (!(b = calloc(1, sizeof *b))) {
+        if (!p) {
+            if (!(p = calloc(1, sizeof *p))) {
                 st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
                 break;
             }
-            b->one_thread = *w->options;
-            b->one_thread.threads = 1, b->one_thread.progress = NULL;
+            p->one_thread = *w->options;
+            p->one_thread.threads = 1, p->one_thread.progress = NULL;
         }
-        st = write_batch(w, b, &sf, i, &i);
+        st = write_small_run(w, p, &sf, i, &i);
     }
-    if (b) free(b->span);
-    free(b);
+    if (p)
+        for (int k = 0; k < 3; k++) free(p->slot[k].span);
+    free(p);
     /* The tensors were read one at a time: all from the version opened. */
     if (!st) st = ecf8_st_check_unchanged(&sf);
     if (!st && w->done != done_before + sf.size) {

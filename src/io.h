@@ -57,9 +57,11 @@ mode_t ecf8_process_umask(void);
 typedef struct ecf8_temp ecf8_temp;
 typedef struct ecf8_outfile {
     FILE *fp;
+    char *buf;                   /* fp's buffer (freed once fp is closed) */
     char *path;
     char *tmp_path;
     uint64_t pos;
+    uint64_t written_back;       /* bytes before it handed to the disk early (sync_file_range) */
     bool overwrite;              /* an existing regular file at path may be replaced */
     bool failed;                 /* a write failed: the message names path, not the input */
     _Atomic(ecf8_temp *) *temp;  /* the registry entry of tmp_path */

@@ -7,10 +7,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+/* One load of a 16-bit element (a little-endian host, as enc_element). */
 static inline unsigned load_element(const uint8_t *data, uint64_t i, unsigned width)
 {
     if (width == 1) return data[i];
-    return (unsigned)data[2 * i] | (unsigned)data[2 * i + 1] << 8;
+    uint16_t v;
+    memcpy(&v, data + 2 * i, 2);
+    return v;
 }
 
 /* ---- analysis --------------------------------------------------------------- */
@@ -24,45 +27,75 @@ typedef struct hist_job {
     uint64_t (*hists)[2][256]; /* per block: exponent field, coded byte */
 } hist_job;
 
+/* Elements [begin, end) of j into the histograms he (exponent field) and
+ * hb (coded byte), added to what they hold. */
+static void hist_range(const hist_job *j, uint64_t begin, uint64_t end, uint64_t *he, uint64_t *hb)
+{
+    const unsigned sh = j->exp_layout.symbol_shift, m = (1u << j->exp_layout.symbol_bits) - 1;
+    if (j->width == 1) {
+        /* Four sub-histograms break the store-to-load chain on runs of one
+         * value; a small range takes two, less to clear and to add up. */
+        uint32_t h[4][256];
+        const unsigned subs = end - begin >= 16384 ? 4 : 2;
+        memset(h, 0, subs * sizeof h[0]);
+        uint64_t i = begin;
+        if (subs == 4)
+            for (; i + 4 <= end; i += 4) {
+                h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
+                h[2][j->data[i + 2]]++, h[3][j->data[i + 3]]++;
+            }
+        for (; i + 2 <= end; i += 2) h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
+        for (; i < end; i++) h[0][j->data[i]]++;
+        for (unsigned v = 0; v < 256; v++) {
+            uint64_t c = (uint64_t)h[0][v] + h[1][v];
+            if (subs == 4) c += (uint64_t)h[2][v] + h[3][v];
+            hb[v] += c;
+            he[(v >> sh) & m] += c;
+        }
+        return;
+    }
+    /* 16-bit elements: the high byte (byte split) and the exponent field
+     * both lie in the bits from f = min(sh, 8) up, one histogram of those
+     * (512 bins for BF16, 256 for F16) gives both. */
+    const unsigned f = sh < 8 ? sh : 8, bins = 1u << (16 - f);
+    if (bins <= 1024) {
+        uint32_t h[2][1024];
+        memset(h[0], 0, bins * sizeof h[0][0]);
+        memset(h[1], 0, bins * sizeof h[1][0]);
+        uint64_t i = begin;
+        for (; i + 2 <= end; i += 2)
+            h[0][load_element(j->data, i, 2) >> f]++, h[1][load_element(j->data, i + 1, 2) >> f]++;
+        for (; i < end; i++) h[0][load_element(j->data, i, 2) >> f]++;
+        for (unsigned v = 0; v < bins; v++) {
+            uint64_t c = (uint64_t)h[0][v] + h[1][v];
+            hb[(v << f) >> 8] += c;
+            he[((v << f) >> sh) & m] += c;
+        }
+        return;
+    }
+    uint32_t hh[2][256] = {{0}}, hx[2][256] = {{0}};
+    uint64_t i = begin;
+    for (; i + 2 <= end; i += 2) {
+        unsigned a = load_element(j->data, i, 2), b = load_element(j->data, i + 1, 2);
+        hh[0][a >> 8]++, hh[1][b >> 8]++;
+        hx[0][(a >> sh) & m]++, hx[1][(b >> sh) & m]++;
+    }
+    for (; i < end; i++) {
+        unsigned a = load_element(j->data, i, 2);
+        hh[0][a >> 8]++, hx[0][(a >> sh) & m]++;
+    }
+    for (unsigned v = 0; v < 256; v++) {
+        hb[v] += (uint64_t)hh[0][v] + hh[1][v];
+        he[v] += (uint64_t)hx[0][v] + hx[1][v];
+    }
+}
+
 static int hist_task(void *ctx, uint64_t block)
 {
     hist_job *j = ctx;
     uint64_t begin = block * HIST_BLOCK, end = begin + HIST_BLOCK;
     if (end > j->n) end = j->n;
-    uint64_t *he = j->hists[block][0], *hb = j->hists[block][1];
-    if (j->width == 1) {
-        /* Four sub-histograms break the store-to-load chain on runs of one value. */
-        uint32_t h[4][256] = {{0}};
-        uint64_t i = begin;
-        for (; i + 4 <= end; i += 4) {
-            h[0][j->data[i]]++, h[1][j->data[i + 1]]++;
-            h[2][j->data[i + 2]]++, h[3][j->data[i + 3]]++;
-        }
-        for (; i < end; i++) h[0][j->data[i]]++;
-        for (unsigned v = 0; v < 256; v++) {
-            uint64_t c = (uint64_t)h[0][v] + h[1][v] + h[2][v] + h[3][v];
-            hb[v] += c;
-            he[ecf8_element_symbol(v, &j->exp_layout)] += c;
-        }
-    } else {
-        /* 16-bit elements: the high byte (byte split) and the exponent field. */
-        uint32_t hh[2][256] = {{0}}, hx[2][256] = {{0}};
-        const unsigned sh = j->exp_layout.symbol_shift, m = (1u << j->exp_layout.symbol_bits) - 1;
-        uint64_t i = begin;
-        for (; i + 2 <= end; i += 2) {
-            unsigned a = load_element(j->data, i, 2), b = load_element(j->data, i + 1, 2);
-            hh[0][a >> 8]++, hh[1][b >> 8]++;
-            hx[0][(a >> sh) & m]++, hx[1][(b >> sh) & m]++;
-        }
-        for (; i < end; i++) {
-            unsigned a = load_element(j->data, i, 2);
-            hh[0][a >> 8]++, hx[0][(a >> sh) & m]++;
-        }
-        for (unsigned v = 0; v < 256; v++) {
-            hb[v] += (uint64_t)hh[0][v] + hh[1][v];
-            he[v] += (uint64_t)hx[0][v] + hx[1][v];
-        }
-    }
+    hist_range(j, begin, end, j->hists[block][0], j->hists[block][1]);
     return ECF8_OK;
 }
 
@@ -76,7 +109,10 @@ static int histograms(ecf8_dtype dtype, const void *data, uint64_t n, unsigned t
     uint64_t blocks = (n + HIST_BLOCK - 1) / HIST_BLOCK;
     memset(exp_hist, 0, 256 * sizeof(uint64_t));
     memset(byte_hist, 0, 256 * sizeof(uint64_t));
-    if (blocks == 0) return ECF8_OK;
+    if (blocks <= 1) { /* a small tensor: no per-block histograms */
+        hist_range(&j, 0, n, exp_hist, byte_hist);
+        return ECF8_OK;
+    }
     j.hists = calloc(blocks, sizeof *j.hists);
     if (!j.hists) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for histograms");
     st = ecf8_parallel_for(threads, blocks, hist_task, &j);
@@ -107,23 +143,53 @@ typedef struct split_plan {
     unsigned code_bits;      /* 0 for a one-symbol code */
     uint64_t payload_bytes;  /* estimate: exact bits, half a pad byte per chunk */
     uint64_t entropy_bytes;
+    double entropy_bits;     /* of the symbols */
     uint64_t bits;           /* exact: code words and raw bits of all the elements */
 } split_plan;
 
-static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
-                      uint64_t n_chunks, unsigned max_bits, unsigned layout, split_plan *p)
+/* Per-chunk bytes plan_split's estimate adds beyond the code's bits.
+ * Layout 1: a 36-byte lane table and two 4-byte pads (half full) per chunk. */
+static double estimate_per_chunk(unsigned layout, const ecf8_split_layout *l)
+{
+    return layout == ECF8_STREAM_LAYOUT_LANES ? 36 + 1.5 + (l->raw_bits ? 1.5 : 0) : 0.5;
+}
+
+/* plan_split's payload estimate for `bits` of code words and raw bits
+ * (0 when the layout overflows). */
+static uint64_t estimate_payload(const split_plan *p, double bits, uint64_t n_chunks, unsigned layout)
+{
+    ecf8_payload_layout lay;
+    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * estimate_per_chunk(layout, &p->layout)) + 8;
+    return ecf8_payload_layout_compute(1u << p->layout.symbol_bits, n_chunks, coded, &lay) ? lay.total_bytes : 0;
+}
+
+/* The first half of plan_split: the split's layout and entropy bound, and
+ * in *lower a bound that its payload estimate never goes below.  No prefix
+ * code spends fewer bits than the entropy; the bound gives the computed
+ * entropy a relative 1e-9 and a byte of slack for its rounding. */
+static int plan_bound(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, uint64_t n,
+                      uint64_t n_chunks, unsigned layout, split_plan *p, uint64_t *lower)
 {
     p->split = split;
     int st = ecf8_split_layout_get(dtype, split, &p->layout);
     if (st) return st;
-    unsigned nsym = 1u << p->layout.symbol_bits;
-    p->entropy_bytes =
-        (uint64_t)ceil((entropy_bits(hist, nsym, n) + (double)n * p->layout.raw_bits) / 8);
+    double h = p->entropy_bits = entropy_bits(hist, 1u << p->layout.symbol_bits, n);
+    p->entropy_bytes = (uint64_t)ceil((h + (double)n * p->layout.raw_bits) / 8);
     p->payload_bytes = 0; /* 0: this split is unavailable */
+    uint64_t est = estimate_payload(p, h * (1 - 1e-9) + (double)n * p->layout.raw_bits, n_chunks, layout);
+    *lower = est > 1 ? est - 1 : 0;
+    return ECF8_OK;
+}
+
+/* The second half: the code and its payload estimate. */
+static int plan_code(const uint64_t *hist, uint64_t n, uint64_t n_chunks, unsigned max_bits,
+                     unsigned layout, split_plan *p)
+{
+    unsigned nsym = 1u << p->layout.symbol_bits;
     unsigned present = 0;
     for (unsigned s = 0; s < nsym; s++) present += hist[s] != 0;
     if (present > (1u << max_bits)) return ECF8_OK; /* no code that short exists */
-    st = ecf8_codebook_build(hist, nsym, max_bits, p->lengths);
+    int st = ecf8_codebook_build(hist, nsym, max_bits, p->lengths);
     if (st) return st;
     unsigned used = 0, maxlen = 0;
     double bits = 0;
@@ -139,13 +205,8 @@ static int plan_split(ecf8_split split, ecf8_dtype dtype, const uint64_t *hist, 
     if (used <= 1) bits = 0, exact = 0;
     bits += (double)n * p->layout.raw_bits;
     p->bits = exact + n * p->layout.raw_bits;
-    ecf8_payload_layout lay;
-    /* Layout 1: a 36-byte lane table and two 4-byte pads (half full) per chunk. */
-    double per_chunk = layout == ECF8_STREAM_LAYOUT_LANES ? 36 + 1.5 + (p->layout.raw_bits ? 1.5 : 0) : 0.5;
-    uint64_t coded = (uint64_t)ceil(bits / 8 + (double)n_chunks * per_chunk) + 8;
-    if (!ecf8_payload_layout_compute(nsym, n_chunks, coded, &lay))
-        return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
-    p->payload_bytes = lay.total_bytes;
+    p->payload_bytes = estimate_payload(p, bits, n_chunks, layout);
+    if (!p->payload_bytes) return ecf8_fail(ECF8_ERR_ARGUMENT, "tensor too large");
     return ECF8_OK;
 }
 
@@ -171,10 +232,10 @@ static unsigned options_code_bits(const ecf8_compress_options *o)
 
 static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
                               const ecf8_compress_options *options, const uint64_t byte_hist[256],
-                              ecf8_tensor_analysis *out, split_plan plans[3]);
+                              bool prune, ecf8_tensor_analysis *out, split_plan plans[3]);
 
 static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows, uint64_t cols,
-                   const ecf8_compress_options *options, ecf8_tensor_analysis *out,
+                   const ecf8_compress_options *options, bool prune, ecf8_tensor_analysis *out,
                    split_plan plans[3])
 {
     memset(out, 0, sizeof *out);
@@ -192,14 +253,14 @@ static int analyze(ecf8_dtype dtype, const void *data, uint64_t n, uint64_t rows
     int st = histograms(dtype, data, n, options ? options->threads : 0, out->exponent_histogram,
                         byte_hist);
     if (st) return st;
-    return analyze_histograms(dtype, n, rows, cols, options, byte_hist, out, plans);
+    return analyze_histograms(dtype, n, rows, cols, options, byte_hist, prune, out, plans);
 }
 
 /* analyze's choice from the histograms (out->exponent_histogram, set, and
  * byte_hist) of the tensor's n elements. */
 static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint64_t cols,
                               const ecf8_compress_options *options, const uint64_t byte_hist[256],
-                              ecf8_tensor_analysis *out, split_plan plans[3])
+                              bool prune, ecf8_tensor_analysis *out, split_plan plans[3])
 {
     unsigned width = ecf8_dtype_size(dtype), max_bits = options_code_bits(options);
     int st;
@@ -218,15 +279,43 @@ static int analyze_histograms(ecf8_dtype dtype, uint64_t n, uint64_t rows, uint6
     ecf8_split want = options ? options->split : ECF8_SPLIT_AUTO;
     if ((want == ECF8_SPLIT_EXPONENT || want == ECF8_SPLIT_BYTE) && ecf8_split_layout_row(dtype, want, NULL) < 0)
         want = ECF8_SPLIT_AUTO;
+    const unsigned layout = options_layout(options);
+    uint64_t lower[3] = {0, UINT64_MAX, UINT64_MAX};
+    bool has[3] = {false, false, false};
+    for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
+        if (ecf8_split_layout_row(dtype, (ecf8_split)sp, NULL) < 0) { /* payload_bytes 0: n/a */
+            memset(&plans[sp], 0, sizeof plans[sp]);
+            plans[sp].split = (ecf8_split)sp;
+            continue;
+        }
+        has[sp] = true;
+        const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
+        if ((st = plan_bound((ecf8_split)sp, dtype, h, n, n_chunks, layout, &plans[sp], &lower[sp])))
+            return st;
+        out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
+    }
+    /* The code of the split with the lower bound first; with `prune`, the
+     * other's code (package-merge: most of a small tensor's encode time)
+     * only when its bound leaves it a chance of being chosen or measured
+     * (ecf8_tensor_encode measures a split within nc + 1 bytes of the
+     * best), and not at all when the options name the other split.  A split
+     * skipped stays at payload 0, as one without a code. */
+    ecf8_split order[2] = {ECF8_SPLIT_EXPONENT, ECF8_SPLIT_BYTE};
+    if (lower[ECF8_SPLIT_BYTE] < lower[ECF8_SPLIT_EXPONENT])
+        order[0] = ECF8_SPLIT_BYTE, order[1] = ECF8_SPLIT_EXPONENT;
+    for (int k = 0; k < 2; k++) {
+        ecf8_split sp = order[k], first = order[0];
+        if (!has[sp]) continue;
+        const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
+        if (prune && want != ECF8_SPLIT_AUTO && want != sp) continue;
+        if (k == 1 && prune && want == ECF8_SPLIT_AUTO && plans[first].payload_bytes &&
+            lower[sp] > plans[first].payload_bytes + n_chunks + 1)
+            continue;
+        if ((st = plan_code(h, n, n_chunks, max_bits, layout, &plans[sp]))) return st;
+    }
     uint64_t best = n * width;
     for (int sp = ECF8_SPLIT_EXPONENT; sp <= ECF8_SPLIT_BYTE; sp++) {
-        if (ecf8_split_layout_row(dtype, (ecf8_split)sp, NULL) < 0) continue; /* payload_bytes 0: n/a */
-        const uint64_t *h = sp == ECF8_SPLIT_EXPONENT ? out->exponent_histogram : byte_hist;
-        st = plan_split((ecf8_split)sp, dtype, h, n, n_chunks, max_bits, options_layout(options),
-                        &plans[sp]);
-        if (st) return st;
         out->payload_bytes[sp] = plans[sp].payload_bytes;
-        out->entropy_bound_bytes[sp] = plans[sp].entropy_bytes;
         bool allowed = want == ECF8_SPLIT_AUTO || want == (ecf8_split)sp;
         if (allowed && plans[sp].payload_bytes && plans[sp].payload_bytes < best) {
             best = plans[sp].payload_bytes;
@@ -243,7 +332,7 @@ int ecf8_tensor_analyze(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     if (!out || !ecf8_mul_u64(rows, cols, &n) || (!data && n))
         return ecf8_fail(ECF8_ERR_ARGUMENT, "analyze: bad arguments");
     split_plan plans[3];
-    return analyze(dtype, data, n, rows, cols, options, out, plans);
+    return analyze(dtype, data, n, rows, cols, options, false, out, plans);
 }
 
 /* ---- encoder ---------------------------------------------------------------- */
@@ -262,13 +351,18 @@ struct ecf8_encoded {
  * pass (or the histogram the code was built from) saw. */
 #define ENC_OVERFLOW UINT64_MAX       /* they need more bytes than were sized */
 #define ENC_NO_CODE (UINT64_MAX - 1)  /* a symbol the code has no word for */
-/* Write-pass table entry of a symbol: code word | length << 16, and
- * ENC_ABSENT for a symbol the code has no word for. */
-#define ENC_ABSENT (1u << 31)
+/* A write-pass word (encode_job.words): bits 0-31 what goes out,
+ * WORD_BITS_SHIFT its length, WORD_CODE_SHIFT the code word's length, and
+ * WORD_ABSENT for a symbol the code has no word for. */
+#define WORD_BITS_SHIFT 32
+#define WORD_CODE_SHIFT 40
+#define WORD_ABSENT (1ull << 63)
+/* The table covers the element's bits from word_shift() up: at most 10. */
+#define WORD_INDEX_BITS 10
 
 typedef uint64_t (*enc_bits_fn)(const uint8_t *data, uint64_t count, const uint8_t *lengths);
-typedef uint64_t (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint32_t *entries,
-                                 uint8_t *dst, uint64_t capacity);
+typedef uint64_t (*enc_write_fn)(const uint8_t *data, uint64_t count, const uint64_t *words,
+                                 uint8_t *dst, uint64_t capacity, uint64_t *bits);
 
 typedef struct encode_job {
     const uint8_t *data;
@@ -276,7 +370,12 @@ typedef struct encode_job {
     ecf8_split_layout layout;
     ecf8_stream stream;
     uint8_t lengths[256]; /* emitted lengths: 0 everywhere for a one-symbol code */
-    uint32_t entries[256]; /* the same with the code words, for the write pass */
+    /* The write pass's table, by element >> word_shift (0 for bytes, the
+     * symbol's shift for 16-bit elements): the element's code word and raw
+     * bits above word_shift as they go out, their length and the code
+     * word's (WORD_* below); the caller's storage, 8 KiB that a job's
+     * zero initialisation would otherwise clear for every tensor. */
+    uint64_t *words;
     uint64_t *chunk_bytes; /* index c - c0 */
     uint8_t *coded;
     uint64_t *offsets;     /* index c - c0: chunk c at coded + offsets[c - c0] */
@@ -310,38 +409,48 @@ enc_bits(const unsigned W, const unsigned SH, const unsigned S, const unsigned R
     return bits;
 }
 
+/* The write table's index is the element >> word_shift(): a byte whole,
+ * a 16-bit element from its symbol up (the bits below go out as they are). */
+static inline __attribute__((always_inline)) unsigned word_shift(const unsigned W, const unsigned SH)
+{
+    return W == 1 ? 0 : SH;
+}
+
 /* Writes the chunk into the `capacity` bytes the size pass gave it, and
  * never past them: the elements may not be the ones that pass saw (a
  * caller's buffer changing under the encoder), which is reported, not
- * written out of bounds or coded with a word another symbol owns. */
+ * written out of bounds or coded with a word another symbol owns.  An
+ * element goes out as the code word of its symbol, then its raw bits (the
+ * bits below the symbol first, then those above): one table look-up by the
+ * element's bits from L up gives all but the L lowest raw bits.  *bits
+ * (unless NULL): the bits written. */
 static inline __attribute__((always_inline)) uint64_t
-enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned R,
-          const uint8_t *data, uint64_t count, const uint32_t *entries, uint8_t *dst,
-          uint64_t capacity)
+enc_write(const unsigned W, const unsigned SH, const uint8_t *data, uint64_t count,
+          const uint64_t *words, uint8_t *dst, uint64_t capacity, uint64_t *bits)
 {
+    const unsigned L = word_shift(W, SH);
     uint8_t *const begin = dst, *const end = dst + capacity;
-    uint64_t acc = 0;
+    uint64_t acc = 0, absent = 0;
     unsigned nbits = 0;
-    uint32_t absent = 0;
     for (uint64_t i = 0; i < count; i++) {
         unsigned x = enc_element(data, i, W);
-        uint32_t e = entries[(x >> SH) & ((1u << S) - 1)];
-        unsigned len = (e >> 16) & 31;
-        unsigned raw = (x >> (SH + S)) << SH | (x & ((1u << SH) - 1));
+        uint64_t e = words[x >> L];
         absent |= e;
-        acc |= ((uint64_t)(e & 0xffff) | (uint64_t)raw << len) << nbits;
-        nbits += len + R;
+        uint64_t low = (uint64_t)(x & ((1u << L) - 1)) << ((e >> WORD_CODE_SHIFT) & 31);
+        acc |= ((uint64_t)(uint32_t)e | low) << nbits;
+        nbits += (unsigned)(e >> WORD_BITS_SHIFT) & 63;
         if (nbits >= 32) {
             if (ECF8_UNLIKELY(end - dst < 4)) return ENC_OVERFLOW;
             ecf8_store_le32(dst, (uint32_t)acc);
             dst += 4, acc >>= 32, nbits -= 32;
         }
     }
+    if (bits) *bits = (uint64_t)(dst - begin) * 8 + nbits;
     for (; nbits > 0; nbits = nbits > 8 ? nbits - 8 : 0) {
         if (ECF8_UNLIKELY(dst == end)) return ENC_OVERFLOW;
         *dst++ = (uint8_t)acc, acc >>= 8;
     }
-    if (absent & ENC_ABSENT) return ENC_NO_CODE;
+    if (absent & WORD_ABSENT) return ENC_NO_CODE;
     return (uint64_t)(dst - begin);
 }
 
@@ -352,11 +461,12 @@ enc_write(const unsigned W, const unsigned SH, const unsigned S, const unsigned 
         return enc_bits((ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS, (ELEMENT_BITS) - (SYMBOL_BITS), \
                         data, count, lengths);                                                 \
     }                                                                                          \
-    static uint64_t NAME##_write(const uint8_t *data, uint64_t count, const uint32_t *entries, \
-                                 uint8_t *dst, uint64_t capacity)                              \
+    static uint64_t NAME##_write(const uint8_t *data, uint64_t count, const uint64_t *words,   \
+                                 uint8_t *dst, uint64_t capacity, uint64_t *bits)              \
     {                                                                                          \
-        return enc_write((ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS,                               \
-                         (ELEMENT_BITS) - (SYMBOL_BITS), data, count, entries, dst, capacity); \
+        _Static_assert((ELEMENT_BITS) - ((ELEMENT_BITS) == 8 ? 0 : (SHIFT)) <= WORD_INDEX_BITS, \
+                       #NAME ": the write table would need more than 2^10 entries");           \
+        return enc_write((ELEMENT_BITS) / 8, SHIFT, data, count, words, dst, capacity, bits);  \
     }
 #include "split_layouts.def"
 
@@ -367,6 +477,12 @@ static const struct {
 #define ECF8_SPLIT_LAYOUT(NAME, ...) {NAME##_bits, NAME##_write},
 #include "split_layouts.def"
 };
+
+static int input_changed(uint64_t c, uint64_t wrote)
+{
+    return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)", (unsigned long long)c,
+                     wrote == ENC_NO_CODE ? "a symbol the code has no word for" : "not the size it had");
+}
 
 /* Chunks [group * ENCODE_GROUP, ...) through one pass: the size pass
  * while j->offsets is NULL (bytes per chunk into j->chunk_bytes), then the
@@ -385,14 +501,37 @@ static int encode_task(void *ctx, uint64_t group)
             continue;
         }
         uint64_t sized = j->offsets[k + 1] - j->offsets[k];
-        uint64_t wrote = j->write(data, count, j->entries, j->coded + j->offsets[k], sized);
-        if (wrote != sized)
-            return ecf8_fail(ECF8_ERR_IO, "input changed during compression (chunk %llu: %s)",
-                             (unsigned long long)c,
-                             wrote == ENC_NO_CODE ? "a symbol the code has no word for"
-                                                  : "not the size it had");
+        uint64_t wrote = j->write(data, count, j->words, j->coded + j->offsets[k], sized, NULL);
+        if (wrote != sized) return input_changed(c, wrote);
     }
     return ECF8_OK;
+}
+
+/* A small tensor of several chunks is coded in one pass instead of two:
+ * each chunk into scratch space its worst case fits (the longest word and
+ * the raw bits, every element), back to back, then copied into place.
+ * The elements are checked against the plan instead of against a size
+ * pass: every symbol has a word, and the bits add up to those the
+ * histogram counted. */
+#define ONE_PASS_BYTES (1u << 20)
+
+static int encode_one_pass(encode_job *j, const split_plan *plan, uint8_t **scratch)
+{
+    const ecf8_stream *s = &j->stream;
+    const uint64_t per = plan->code_bits + plan->layout.raw_bits; /* bits per element, at most */
+    uint64_t cap = 0, at = 0, bits = 0;
+    for (uint64_t c = 0; c < s->n_chunks; c++) cap += (ecf8_chunk_elements(s, c) * per + 7) / 8;
+    if (!(*scratch = malloc(cap + 1))) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    for (uint64_t c = 0; c < s->n_chunks; c++) {
+        const uint64_t count = ecf8_chunk_elements(s, c);
+        const uint8_t *data = j->data + ecf8_chunk_start(s, c) * j->width;
+        uint64_t chunk_bits = 0;
+        uint64_t wrote = j->write(data, count, j->words, *scratch + at, (count * per + 7) / 8, &chunk_bits);
+        if (wrote == ENC_NO_CODE || wrote == ENC_OVERFLOW) return input_changed(c, wrote);
+        j->chunk_bytes[c] = wrote;
+        at += wrote, bits += chunk_bits;
+    }
+    return bits == plan->bits ? ECF8_OK : input_changed(s->n_chunks - 1, ENC_OVERFLOW);
 }
 
 /* The layout-0 loops and tables of plan's code into j. */
@@ -405,11 +544,28 @@ static int serial_tables(ecf8_dtype dtype, const split_plan *plan, encode_job *j
     const unsigned n_symbols = 1u << plan->layout.symbol_bits;
     int st = ecf8_canonical_codes(plan->lengths, n_symbols, codes);
     if (st) return st;
-    for (unsigned i = 0; i < n_symbols; i++) {
-        j->lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
-        j->entries[i] = !plan->lengths[i] ? ENC_ABSENT
-                      : plan->code_bits ? codes[i] | (uint32_t)j->lengths[i] << 16 : 0;
+    for (unsigned i = 0; i < n_symbols; i++) j->lengths[i] = plan->code_bits ? plan->lengths[i] : 0;
+    const ecf8_split_layout *l = &plan->layout;
+    const unsigned width_bits = 8 * ecf8_dtype_size(dtype);
+    const unsigned L = width_bits == 8 ? 0 : l->symbol_shift;
+    /* Per symbol: its word, lengths and flag; then every table index as
+     * (bits above the symbol, symbol, bits below it down to L): the raw
+     * bits are those above, then those below, under the symbol's word. */
+    uint64_t head[256];
+    for (unsigned sym = 0; sym < n_symbols; sym++) {
+        const unsigned len = j->lengths[sym];
+        const uint64_t word = plan->code_bits && plan->lengths[sym] ? codes[sym] : 0;
+        head[sym] = word | (uint64_t)(len + l->raw_bits) << WORD_BITS_SHIFT | (uint64_t)len << WORD_CODE_SHIFT |
+                    (plan->lengths[sym] ? 0 : WORD_ABSENT);
     }
+    const unsigned below = l->symbol_shift - L, above = width_bits - l->symbol_shift - l->symbol_bits;
+    for (unsigned hi = 0; hi < 1u << above; hi++)
+        for (unsigned sym = 0; sym < n_symbols; sym++) {
+            const unsigned len = j->lengths[sym];
+            uint64_t *w = j->words + (((uint64_t)hi << l->symbol_bits | sym) << below);
+            for (unsigned lo = 0; lo < 1u << below; lo++)
+                w[lo] = head[sym] | ((uint64_t)hi << l->symbol_shift | (uint64_t)lo << L) << len;
+        }
     return ECF8_OK;
 }
 
@@ -417,7 +573,8 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
                         const ecf8_compress_options *options, const split_plan *plan,
                         ecf8_encoded *enc)
 {
-    encode_job j = {.data = data, .width = ecf8_dtype_size(dtype), .layout = plan->layout};
+    uint64_t words[1u << WORD_INDEX_BITS];
+    encode_job j = {.data = data, .width = ecf8_dtype_size(dtype), .layout = plan->layout, .words = words};
     ecf8_stream *s = &j.stream;
     s->dtype = dtype;
     s->split = plan->split;
@@ -443,8 +600,19 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
     j.chunk_bytes = malloc((s->n_chunks + 1) * sizeof(uint64_t));
     if (!j.chunk_bytes) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     uint64_t groups = (s->n_chunks + ENCODE_GROUP - 1) / ENCODE_GROUP;
-    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* sizes */
-    if (st) goto done;
+    /* One chunk (a small tensor) holds all the bits the plan counted from
+     * the histogram: no size pass.  Elements changed since then are still
+     * caught by the write pass, which must fill the space exactly. */
+    uint8_t *scratch = NULL;
+    if (s->n_chunks == 1) {
+        j.chunk_bytes[0] = (plan->bits + 7) / 8;
+    } else if (rows * cols * j.width <= ONE_PASS_BYTES) {
+        if (ecf8_test_hook_between_encode_passes)
+            ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
+        if ((st = encode_one_pass(&j, plan, &scratch))) goto done;
+    } else if ((st = ecf8_parallel_for(threads, groups, encode_task, &j))) { /* sizes */
+        goto done;
+    }
 
     uint64_t total = 0;
     for (uint64_t c = 0; c < s->n_chunks; c++) total += j.chunk_bytes[c];
@@ -472,15 +640,19 @@ static int encode_coded(ecf8_dtype dtype, const void *data, uint64_t rows, uint6
         off += j.chunk_bytes[c];
     }
     j.offsets[s->n_chunks] = off;
-    if (ecf8_test_hook_between_encode_passes) ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
-    st = ecf8_parallel_for(threads, groups, encode_task, &j); /* code words */
-    if (st) goto done;
+    if (scratch) {
+        memcpy(j.coded, scratch, (size_t)total);
+    } else {
+        if (ecf8_test_hook_between_encode_passes) ecf8_test_hook_between_encode_passes(data, rows * cols * j.width);
+        if ((st = ecf8_parallel_for(threads, groups, encode_task, &j))) goto done; /* code words */
+    }
     memcpy(s->lengths, plan->lengths, s->n_symbols);
     s->chunk_offsets = j.offsets;
     s->coded = j.coded;
     enc->stream = *s;
     enc->split = plan->split;
 done:
+    free(scratch);
     free(j.chunk_bytes);
     return st;
 }
@@ -502,7 +674,7 @@ int ecf8_tensor_encode(ecf8_dtype dtype, const void *data, uint64_t rows, uint64
 
     ecf8_tensor_analysis an;
     split_plan plans[3];
-    int st = analyze(dtype, data, n, rows, cols, options, &an, plans);
+    int st = analyze(dtype, data, n, rows, cols, options, true, &an, plans);
     if (st) goto fail;
     if (an.best_split != ECF8_SPLIT_STORED) {
         st = encode_coded(dtype, data, rows, cols, options, &plans[an.best_split], enc);
@@ -585,6 +757,7 @@ struct ecf8_window_encoder {
     uint64_t cand_coded[2]; /* their coded bytes after the size pass */
     ecf8_stream s;         /* geometry; once chosen the code, and offsets as coded */
     encode_job job;        /* layout 0: loops and tables of the chosen code */
+    uint64_t words[1u << WORD_INDEX_BITS]; /* job.words */
     uint64_t *offsets;     /* n_chunks + 1 */
     uint64_t coded_so_far, next_chunk;
     uint64_t *chunk_bytes, *rel; /* per window */
@@ -676,7 +849,7 @@ static int use_code(ecf8_window_encoder *w, ecf8_split split)
     w->s.code_bits = p->code_bits;
     w->s.n_symbols = 1u << p->layout.symbol_bits;
     memcpy(w->s.lengths, p->lengths, w->s.n_symbols);
-    w->job = (encode_job){.width = w->width, .layout = p->layout, .stream = w->s};
+    w->job = (encode_job){.width = w->width, .layout = p->layout, .stream = w->s, .words = w->words};
     return w->layout == ECF8_STREAM_LAYOUT_LANES ? ECF8_OK : serial_tables(w->dtype, p, &w->job);
 }
 
@@ -706,7 +879,8 @@ int ecf8_wenc_plan(ecf8_window_encoder *w, bool *need_sizes)
         return ecf8_fail(ECF8_ERR_ARGUMENT, "max code length %u > %d", options_code_bits(w->options),
                          ECF8_MAX_CODE_BITS);
     memcpy(an->exponent_histogram, w->exp_hist, sizeof w->exp_hist);
-    int st = analyze_histograms(w->dtype, w->n, w->rows, w->cols, w->options, w->byte_hist, an, w->plans);
+    int st = analyze_histograms(w->dtype, w->n, w->rows, w->cols, w->options, w->byte_hist, true, an,
+                                w->plans);
     if (st || an->best_split == ECF8_SPLIT_STORED) return st ? st : choose(w, ECF8_SPLIT_STORED);
     /* As ecf8_tensor_encode: the other split when its estimate is close. */
     ecf8_split best = an->best_split;

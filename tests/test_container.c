@@ -4,6 +4,7 @@
  * and without the original, the ecf8_file_* accessors and the progress
  * callbacks.  Output rules: test_outputs.c; ecf8_inspect_path and
  * containers in memory: test_container_open.c. */
+#define _GNU_SOURCE /* memmem */
 #include "testutil.h"
 
 #include "internal.h"
@@ -1082,6 +1083,144 @@ static void test_windowed_encode_input_changed(void **state)
     free(src), free(ecf), free(d);
 }
 
+/* ---- many small tensors ------------------------------------------------------ */
+/* Small tensors are coded and rebuilt side by side, a batch at a time: a
+ * checkpoint of more of them than a batch holds gives the same container
+ * with 1 and 2 threads and rebuilds with 1, 2 and all threads; with two of
+ * its tensors damaged, every thread count fails naming the first of them,
+ * with the message one thread gives. */
+static void test_many_small_tensors(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    enum { N = 1100 };
+    static tu_tensor t[N];
+    static char names[N][32];
+    void *data[N];
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "layer.%zu.weight", i);
+        ecf8_dtype dt = i % 3 == 0 ? ECF8_DTYPE_F8_E4M3 : ECF8_DTYPE_BF16;
+        const uint64_t rows = 4 + i % 13, cols = i % 3 == 2 ? 3 : 96;
+        data[i] = tu_make_weights(dt, rows * cols, 11 + i);
+        t[i] = (tu_tensor){names[i], i % 3 == 0 ? "F8_E4M3" : i % 3 == 1 ? "BF16" : "F16", 2, {rows, cols},
+                           data[i], rows * cols * (i % 3 == 0 ? 1 : 2)};
+    }
+    size_t size;
+    uint8_t *img = tu_make_safetensors(t, N, NULL, &size);
+    char *src = tu_strdup(tu_path(d, "many.safetensors")), *a = tu_strdup(tu_path(d, "a.ecf8"));
+    char *b = tu_strdup(tu_path(d, "b.ecf8")), *out = tu_strdup(tu_path(d, "out.safetensors"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.threads = 1;
+    tu_compress_ok(src, a, &o);
+    o.threads = 2;
+    tu_compress_ok(src, b, &o);
+    assert_true(tu_files_equal(a, b));
+    const unsigned threads[] = {1, 2, 0};
+    for (size_t k = 0; k < 3; k++) {
+        assert_int_equal(tu_decompress_over(a, out, threads[k]), ECF8_OK);
+        assert_true(tu_files_equal(src, out));
+        assert_int_equal(ecf8_verify_path(a, src, threads[k]), ECF8_OK);
+    }
+    /* Damage the coded payloads of tensors 699 and 6 (in that order, the
+     * later one first: a parallel run may meet either first). */
+    size_t csize;
+    uint8_t *c = tu_read_file(a, &csize);
+    ecf8_file *f;
+    assert_int_equal(ecf8_file_open_memory(c, csize, &f), ECF8_OK);
+    const size_t bad[] = {699, 6};
+    size_t at[2];
+    for (size_t k = 0; k < 2; k++) {
+        ecf8_tensor_info info;
+        assert_int_equal(ecf8_file_tensor(f, bad[k], &info), ECF8_OK);
+        if (info.split == ECF8_SPLIT_STORED) fail_msg("%zu %s %u %llu", bad[k], info.name, info.split, (unsigned long long)info.payload_bytes);
+        at[k] = (size_t)((const uint8_t *)info.payload - c) + info.payload_bytes / 2;
+    }
+    ecf8_file_close(f);
+    for (size_t k = 0; k < 2; k++) c[at[k]] ^= 0x5a;
+    assert_int_equal(tu_write_file(b, c, csize), 0);
+    char first[1024] = "";
+    for (size_t k = 0; k < 3; k++) {
+        int st = tu_decompress_over(b, out, threads[k]);
+        assert_int_not_equal(st, ECF8_OK);
+        assert_non_null(strstr(ecf8_last_error(), "'layer.6.weight'"));
+        if (k == 0) snprintf(first, sizeof first, "%s", ecf8_last_error());
+        else assert_string_equal(ecf8_last_error(), first);
+        assert_int_not_equal(ecf8_verify_path(b, NULL, threads[k]), ECF8_OK);
+        assert_non_null(strstr(ecf8_last_error(), "'layer.6.weight'"));
+    }
+    assert_int_equal(tu_count_tmp_files(d), 0);
+    for (size_t i = 0; i < N; i++) free(data[i]);
+    free(img), free(c), free(src), free(a), free(b), free(out);
+    tu_remove_tree(d);
+    free(d);
+}
+
+/* A header of many tensors (over 256 KiB) is parsed in two halves with
+ * more threads: the same container as with one, and whatever is wrong with
+ * it, in either half or both, the message one thread gives. */
+static void test_large_header_threads(void **state)
+{
+    (void)state;
+    char *d = tu_strdup(tu_temp_dir());
+    enum { N = 4000 };
+    static tu_tensor t[N];
+    static char names[N][32];
+    static const uint8_t twelve[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12};
+    for (size_t i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "block.%zu.scale", i);
+        t[i] = (tu_tensor){names[i], "F32", 1, {3}, twelve, 12};
+    }
+    size_t size;
+    uint8_t *img = tu_make_safetensors(t, N, "{\"format\":\"pt\"}", &size);
+    assert_true(ecf8_load_le64(img) > (256u << 10));
+    char *src = tu_strdup(tu_path(d, "h.safetensors")), *a = tu_strdup(tu_path(d, "a.ecf8"));
+    char *b = tu_strdup(tu_path(d, "b.ecf8"));
+    assert_int_equal(tu_write_file(src, img, size), 0);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.overwrite = 1;
+    o.threads = 1;
+    tu_compress_ok(src, a, &o);
+    o.threads = 2;
+    tu_compress_ok(src, b, &o);
+    assert_true(tu_files_equal(a, b));
+    /* Damage (same length): shapes that do not fit the bytes, in the
+     * first half, the second or both, and a syntax error in the second. */
+    static const struct { const char *at[2], *from, *to, *want; } cases[] = {
+        {{"\"block.3500.scale\"", NULL}, "[3]", "[4]", "'block.3500.scale'"},
+        {{"\"block.100.scale\"", "\"block.3500.scale\""}, "[3]", "[4]", "'block.100.scale'"},
+        {{"\"block.3500.scale\"", NULL}, "\":{", "\";{", "not a JSON object"},
+        {{"\"block.3999.scale\"", NULL}, "[3]", "[4]", "'block.3999.scale'"},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        uint8_t *bad = malloc(size);
+        assert_non_null(bad);
+        memcpy(bad, img, size);
+        for (size_t k = 0; k < 2 && cases[c].at[k]; k++) {
+            char *name = memmem(bad, size, cases[c].at[k], strlen(cases[c].at[k]));
+            assert_non_null(name);
+            char *from = memmem(name, (size_t)(bad + size - (uint8_t *)name), cases[c].from, strlen(cases[c].from));
+            assert_non_null(from);
+            memcpy(from, cases[c].to, strlen(cases[c].to));
+        }
+        assert_int_equal(tu_write_file(src, bad, size), 0);
+        char first[1024] = "";
+        for (unsigned threads = 1; threads <= 2; threads++) {
+            o.threads = threads;
+            assert_int_not_equal(ecf8_compress_path(src, a, &o), ECF8_OK);
+            if (!strstr(ecf8_last_error(), cases[c].want)) fail_msg("case %zu: %s", c, ecf8_last_error());
+            if (threads == 1) snprintf(first, sizeof first, "%s", ecf8_last_error());
+            else assert_string_equal(ecf8_last_error(), first);
+        }
+        free(bad);
+    }
+    free(img), free(src), free(a), free(b);
+    tu_remove_tree(d);
+    free(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1102,6 +1241,8 @@ int main(void)
         cmocka_unit_test(test_directory_odd_members),
         cmocka_unit_test(test_windowed_encode_identical),
         cmocka_unit_test(test_windowed_encode_input_changed),
+        cmocka_unit_test(test_many_small_tensors),
+        cmocka_unit_test(test_large_header_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

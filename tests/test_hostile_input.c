@@ -206,10 +206,20 @@ static void hook_change_elements(const void *data, uint64_t bytes)
     memset((void *)data, g_new_value, n); /* the test owns the buffer */
 }
 
+/* A tensor of up to 1 MiB is coded in one pass (checked against its
+ * histogram's bits), a larger one in a size pass and a write pass: both. */
+static void elements_change(size_t rows);
+
 static void test_encoder_elements_change_between_passes(void **state)
 {
     (void)state;
-    const size_t rows = 64, cols = 4096, n = rows * cols;
+    elements_change(64);  /* 256 KiB: one pass */
+    elements_change(512); /* 2 MiB: two passes */
+}
+
+static void elements_change(size_t rows)
+{
+    const size_t cols = 4096, n = rows * cols;
     uint8_t *w = malloc(n);
     assert_non_null(w);
     ecf8_compress_options o;
