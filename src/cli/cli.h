@@ -66,6 +66,8 @@ int cli_matmul(int argc, char **argv);
 /* Removes "--engine X" from argv; returns an exit status on a usage
  * error, else -1. */
 int cli_decompress_engine_args(int *argc, char **argv);
+/* Whether that "--engine" asked for the device (opencl). */
+bool cli_engine_is_device(void);
 /* `ecf8 decompress`: o carries the CPU decoder's threads and the progress
  * callback (bytes of the original file(s) written / total), which the
  * device engine reports too. */

@@ -64,7 +64,7 @@ static const command_help g_commands[] = {
      "as it was; converting a default file to layout 1 and back gives it byte for byte.\n"},
     {"decompress", "IN.ecf8|INDIR/ OUT.safetensors|DIR [options]",
      "rebuild the original file (or directory) byte for byte, every checksum checked",
-     {{"--engine auto|opencl|cpu", "decoder: auto (default) uses an OpenCL device that is not a CPU, else the CPU decoder"},
+     {{"--engine auto|opencl|cpu", "decoder: auto (default) uses an OpenCL device that is not a CPU, else the CPU decoder; a directory of containers (INDIR/) is decoded on the CPU"},
       OPT_THREADS("CPU decoder"),
       {"--force, -f", "replace an existing output file, or the output directory of an INDIR/ (default: refuse; "
                       "a link, device or FIFO is never replaced)"},

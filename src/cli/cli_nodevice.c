@@ -25,6 +25,8 @@ int cli_decompress_engine_args(int *argc, char **argv)
     return -1;
 }
 
+bool cli_engine_is_device(void) { return false; } /* only --engine cpu is accepted */
+
 int cli_decompress(const char *in, const char *out, const ecf8_decode_options *o)
 {
     int st = ecf8_decompress_path_ex(in, out, o);

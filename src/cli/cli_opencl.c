@@ -37,6 +37,8 @@ int cli_decompress_engine_args(int *argc, char **argv)
     return -1;
 }
 
+bool cli_engine_is_device(void) { return g_engine == ENGINE_OPENCL; }
+
 /* ---- decompress on the device ----------------------------------------------------- */
 typedef struct device {
     cl_context context;

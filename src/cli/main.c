@@ -413,7 +413,11 @@ static int cmd_decompress(int argc, char **argv)
     cli_install_decode_progress(&o, "decompressing");
     struct stat sb;
     if (stat(paths[0], &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        /* A directory of containers (compress DIR OUTDIR/), decoded on the CPU. */
+        /* A directory of containers (compress DIR OUTDIR/), decoded on the
+         * CPU: a device asked for by name is refused, not ignored. */
+        if (cli_engine_is_device())
+            return cli_usage_error("%s: a directory of containers is decoded on the CPU (--engine opencl "
+                                   "decodes one container)", paths[0]);
         int st = ecf8_decompress_dir(paths[0], paths[1], &o);
         if (st) return cli_fail(st, "decompression failed");
         rc = 0;
