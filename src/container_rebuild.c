@@ -22,7 +22,7 @@ void ecf8_decode_options_init(ecf8_decode_options *o)
 
 /* NULL options are the defaults; a struct smaller than the first version's
  * is refused rather than read past its end. */
-static int decode_options_get(const ecf8_decode_options *options, ecf8_decode_options *out)
+int ecf8_decode_options_read(const ecf8_decode_options *options, ecf8_decode_options *out)
 {
     ecf8_decode_options_init(out);
     if (!options) return ECF8_OK;
@@ -561,7 +561,7 @@ int ecf8_decompress_path_with(const char *in_path, const char *out_path,
     ecf8_decode_options o;
     if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
     if (!in_path[0] || !out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
-    int st = decode_options_get(options, &o);
+    int st = ecf8_decode_options_read(options, &o);
     if (st) return st;
     unsigned threads = o.threads;
     ecf8_file *f;
@@ -699,7 +699,7 @@ int ecf8_verify_path_ex(const char *in_path, const char *original_path, const ec
 {
     ecf8_clear_error();
     ecf8_decode_options o;
-    int st = decode_options_get(options, &o);
+    int st = ecf8_decode_options_read(options, &o);
     if (st) return st;
     unsigned threads = o.threads;
     ecf8_file *f;

@@ -806,14 +806,8 @@ int ecf8_convert_path(const char *in_path, const char *out_path, const ecf8_comp
 {
     ecf8_clear_error();
     ecf8_compress_options o;
-    ecf8_compress_options_init(&o);
-    if (options) {
-        if (options->struct_size && options->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
-            return ecf8_fail(ECF8_ERR_ARGUMENT, "convert: options struct too small");
-        size_t n = options->struct_size && options->struct_size < sizeof o ? options->struct_size : sizeof o;
-        memcpy(&o, options, n);
-        o.struct_size = sizeof o;
-    }
+    int rst = ecf8_compress_options_read(options, &o, "convert");
+    if (rst) return rst;
     if (!in_path || !out_path) return ecf8_fail(ECF8_ERR_ARGUMENT, "NULL path");
     if (!in_path[0] || !out_path[0]) return ecf8_fail(ECF8_ERR_ARGUMENT, "empty file name");
     if (o.stream_layout > ECF8_STREAM_LAYOUT_LANES)

@@ -30,6 +30,15 @@ void ecf8_clear_error(void);
  * pass this much; later fields read as their defaults. */
 #define ECF8_COMPRESS_OPTIONS_V1_BYTES (offsetof(ecf8_compress_options, plain_index) + sizeof(int))
 
+/* The caller's options (NULL: the defaults) as this library's struct:
+ * fields past the caller's struct_size keep their defaults, and a
+ * struct_size under the first version's is ECF8_ERR_ARGUMENT ("WHAT:
+ * options struct too small").  A compress struct_size of 0 reads as the
+ * whole struct (as every reader of it always has). */
+int ecf8_compress_options_read(const ecf8_compress_options *in, ecf8_compress_options *out,
+                               const char *what);
+int ecf8_decode_options_read(const ecf8_decode_options *in, ecf8_decode_options *out);
+
 static inline uint64_t ecf8_load_le64(const void *p)
 {
     uint64_t v;

@@ -807,9 +807,8 @@ static int compress_dir(const char *in_dir, const char *out_dir, const ecf8_comp
                         const ecf8_dir_options *dir_options)
 {
     ecf8_compress_options co;
-    ecf8_compress_options_init(&co);
-    if (options) memcpy(&co, options, options->struct_size < sizeof co ? options->struct_size : sizeof co);
-    co.struct_size = sizeof co;
+    int st = ecf8_compress_options_read(options, &co, "compress");
+    if (st) return st;
     ecf8_dir_options dopt;
     ecf8_dir_options_init(&dopt);
     if (dir_options) {
@@ -819,7 +818,7 @@ static int compress_dir(const char *in_dir, const char *out_dir, const ecf8_comp
         dopt = *dir_options;
         if (!dopt.max_file_bytes) dopt.max_file_bytes = ECF8_HUB_FILE_LIMIT;
     }
-    int st = check_output_dir(out_dir, in_dir, co.overwrite != 0);
+    st = check_output_dir(out_dir, in_dir, co.overwrite != 0);
     dir_list l;
     if (st || (st = list_dir(in_dir, &dopt, true, &l))) return st;
     for (size_t i = 0; i < l.n && !st; i++)
@@ -882,9 +881,8 @@ static int decode_dir(const char *in_dir, const char *out_dir, const char *origi
                       const ecf8_decode_options *options)
 {
     ecf8_decode_options o;
-    ecf8_decode_options_init(&o);
-    if (options) memcpy(&o, options, options->struct_size < sizeof o ? options->struct_size : sizeof o);
-    o.struct_size = sizeof o;
+    int rst = ecf8_decode_options_read(options, &o);
+    if (rst) return rst;
     bool overwrite = o.overwrite != 0;
     int st = out_dir ? check_output_dir(out_dir, in_dir, overwrite) : ECF8_OK;
     dir_list l;

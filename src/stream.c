@@ -267,3 +267,15 @@ void ecf8_compress_options_init(ecf8_compress_options *o)
     o->max_code_bits = ECF8_DEFAULT_CODE_BITS;
     o->chunk_elements = ECF8_DEFAULT_CHUNK_ELEMENTS;
 }
+
+int ecf8_compress_options_read(const ecf8_compress_options *in, ecf8_compress_options *out,
+                               const char *what)
+{
+    ecf8_compress_options_init(out);
+    if (!in) return ECF8_OK;
+    if (in->struct_size && in->struct_size < ECF8_COMPRESS_OPTIONS_V1_BYTES)
+        return ecf8_fail(ECF8_ERR_ARGUMENT, "%s: options struct too small", what);
+    memcpy(out, in, in->struct_size && in->struct_size < sizeof *out ? in->struct_size : sizeof *out);
+    out->struct_size = sizeof *out;
+    return ECF8_OK;
+}

@@ -117,6 +117,15 @@ static void test_arguments(void **state)
     assert_int_equal(ecf8_decompress_dir(ck, NULL, NULL), ECF8_ERR_ARGUMENT);
     assert_int_equal(ecf8_verify_dir(NULL, NULL, NULL), ECF8_ERR_ARGUMENT);
     assert_int_equal(ecf8_compress_dir(ck, "", NULL, NULL), ECF8_ERR_ARGUMENT);
+    /* options structs older than any version are refused, not read past */
+    ecf8_compress_options tiny_c;
+    ecf8_compress_options_init(&tiny_c);
+    tiny_c.struct_size = sizeof(size_t);
+    assert_int_equal(ecf8_compress_dir(ck, out, &tiny_c, NULL), ECF8_ERR_ARGUMENT);
+    ecf8_decode_options tiny_d;
+    ecf8_decode_options_init(&tiny_d);
+    tiny_d.struct_size = sizeof(size_t);
+    assert_int_equal(ecf8_decompress_dir(out, out, &tiny_d), ECF8_ERR_ARGUMENT);
     ecf8_dir_options o;
     ecf8_dir_options_init(&o);
     assert_int_equal(o.max_file_bytes, ECF8_HUB_FILE_LIMIT);
