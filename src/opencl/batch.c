@@ -21,10 +21,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* As decode.c's: zero bytes after each stream for the lane table reads and
- * vector loads near its end, and the error record's words. */
-#define STREAM_PAD 64
-#define ERROR_WORDS 5
+#define STREAM_PAD ECF8_CL_STREAM_PAD
+#define ERROR_WORDS ECF8_CL_ERROR_WORDS
 /* cl/decode_streams.cl's job record. */
 #define JOB_WORDS 11
 enum { J_OFFSETS, J_CODED, J_CODED_BYTES, J_TABLE, J_CHUNKS, J_ROWS, J_COLS, J_CHUNK_ROWS,
@@ -380,10 +378,7 @@ int ecf8_cl_batch_check(ecf8_cl_batch *b, cl_command_queue queue)
     uint64_t u = word[0] - 1;
     for (size_t i = 0; i < b->n; i++)
         if (u >= b->t[i].first && u - b->t[i].first < b->t[i].n_chunks)
-            return ecf8_fail(ECF8_ERR_CORRUPT,
-                             "tensor '%s': chunk %llu lane %u decodes to %u bits, its lane table says %u",
-                             b->t[i].name, (unsigned long long)(u - b->t[i].first),
-                             word[4] ? word[4] - 1 : 0, word[1], word[3]);
+            return ecf8_cl_error_record_fail(b->t[i].name, u - b->t[i].first, "", word);
     return ecf8_fail(ECF8_ERR_CORRUPT, "batch: a chunk failed its length check (chunk %llu of the batch)",
                      (unsigned long long)u);
 }

@@ -21,14 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Zero bytes after the payload, so 8-byte loads near the end stay inside
- * the buffer even before the kernel clamps them (and a layout-1 lane
- * table, up to 68 bytes from a chunk's start, lies inside it). */
-#define PAYLOAD_PAD 64
-/* The error record: first failing chunk + 1 (0: none), its bits (low,
- * high), its stored bytes (layout 1: the lane's bits), and layout 1's
- * failing lane + 1. */
-#define ERROR_WORDS 5
+#define PAYLOAD_PAD ECF8_CL_STREAM_PAD
+#define ERROR_WORDS ECF8_CL_ERROR_WORDS
 
 struct ecf8_cl_tensor {
     cl_context context;
@@ -673,15 +667,19 @@ static int check_error_word(ecf8_cl_tensor *t, cl_command_queue queue)
     if (word[0] == 0) return ECF8_OK;
     ECF8_CL_CHECK(clEnqueueWriteBuffer(queue, t->error, CL_TRUE, 0, sizeof zero, zero, 0, NULL, NULL),
                   "clEnqueueWriteBuffer(error word)");
-    /* Worded like the CPU decoders' messages. */
+    return ecf8_cl_error_record_fail(t->name, c0 + word[0] - 1, which, word);
+}
+
+int ecf8_cl_error_record_fail(const char *name, uint64_t chunk, const char *which,
+                              const cl_uint word[ECF8_CL_ERROR_WORDS])
+{
     if (word[4])
         return ecf8_fail(ECF8_ERR_CORRUPT,
                          "tensor '%s': chunk %llu%s lane %u decodes to %u bits, its lane table says %u",
-                         t->name, (unsigned long long)(c0 + word[0] - 1), which, word[4] - 1, word[1],
-                         word[3]);
+                         name, (unsigned long long)chunk, which, word[4] - 1, word[1], word[3]);
     return ecf8_fail(ECF8_ERR_CORRUPT,
-                     "tensor '%s': chunk %llu%s decodes to %llu bits, its stream holds %u bytes", t->name,
-                     (unsigned long long)(c0 + word[0] - 1), which,
+                     "tensor '%s': chunk %llu%s decodes to %llu bits, its stream holds %u bytes", name,
+                     (unsigned long long)chunk, which,
                      (unsigned long long)word[1] | (unsigned long long)word[2] << 32, word[3]);
 }
 

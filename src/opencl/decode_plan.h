@@ -12,6 +12,21 @@
 
 /* Work-items per chunk of the cooperative GPU kernel (cl/decode_coop.cl). */
 #define ECF8_COOP_WG 64
+/* Zero bytes after a coded stream in a device buffer, so that 8-byte loads
+ * near its end and a layout-1 lane table (up to 68 bytes from a chunk's
+ * start) stay inside the buffer before any clamp. */
+#define ECF8_CL_STREAM_PAD 64
+/* The decode kernels' error record: first failing chunk + 1 (0: none),
+ * its bits (low, high), its stored bytes (layout 1: the lane's length),
+ * layout 1's failing lane + 1. */
+#define ECF8_CL_ERROR_WORDS 5
+
+/* ECF8_ERR_CORRUPT worded like the CPU decoders' messages, from an error
+ * record naming chunk `chunk` of tensor `name` (`which`: a note after the
+ * chunk number, or ""). */
+int ecf8_cl_error_record_fail(const char *name, uint64_t chunk, const char *which,
+                              const cl_uint word[ECF8_CL_ERROR_WORDS]);
+
 /* Chunks per work-group of the streams kernel with one lane per work-item
  * (cl/decode_streams.cl on GPUs): 32 work-items each. */
 #define ECF8_STREAMS_WG_CHUNKS 4
