@@ -363,10 +363,12 @@ static int write_tensor_windowed(writer *w, st_file *sf, const st_tensor *t, uin
  * writer), reads the next (one item) and codes this one (an item a
  * tensor).  The writes stay in file order: batch k's entries go out in
  * job k + 1, before any of batch k + 1's.  With one thread the items run
- * in that order, one after the other. */
+ * in that order, one after the other.  Each job ends in a wait for the
+ * slower thread and starts with a wake-up (~0.1 ms each in a VM): batches
+ * of 2 MiB make 17 jobs of the 11.6 K tensors of many-e4m3, not 44. */
 #define SMALL_TENSOR_BYTES (1u << 20)
-#define BATCH_BYTES (1u << 20)
-#define BATCH_TENSORS 512
+#define BATCH_BYTES (2u << 20)
+#define BATCH_TENSORS 2048
 
 typedef struct batch_item {
     const st_tensor *t;
@@ -448,7 +450,11 @@ enum { ITEM_WRITE, ITEM_READ, ITEM_CODE };
 static int pipeline_task(void *ctx, uint64_t i)
 {
     pipeline *p = ctx;
-    if (i == ITEM_WRITE) return batch_write(p->w, p->write);
+    if (i == ITEM_WRITE) { /* then the batch is freed here, not between jobs */
+        int st = batch_write(p->w, p->write);
+        batch_clear(p->write);
+        return st;
+    }
     if (i == ITEM_READ) return batch_read(p->read, p->sf);
     batch_item *it = &p->code->item[i - ITEM_CODE];
     it->checksum = ecf8_hash64(it->data, it->t->bytes);
@@ -473,8 +479,7 @@ static int write_small_run(writer *w, pipeline *p, st_file *sf, size_t first, si
         i = batch_plan(p->read, sf, i);
         st = ecf8_parallel_for(w->options->threads, ITEM_CODE + p->code->n, pipeline_task, p);
         if (!st && w->options->progress) w->options->progress(w->options->progress_user, w->done, w->total);
-        batch_clear(p->write);
-        batch *written = p->write;
+        batch *written = p->write; /* written and cleared by the job */
         p->write = p->code, p->code = p->read, p->read = written;
     }
     if (!st) st = batch_write(w, p->write);
@@ -509,7 +514,7 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
         return st;
     }
     st_file sf;
-    if ((st = ecf8_st_open_threads(full_path, w->options->threads, &sf))) return ecf8_fail_context(st, "%s", full_path);
+    if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
     r->source_bytes = sf.size;
     r->prefix_len = sf.data_start;
     st = bb_append(&w->blob, sf.prefix, sf.data_start, &r->prefix_off);
@@ -554,12 +559,52 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
 
 static int index_level(size_t index_bytes, uint64_t input_bytes)
 {
-    return index_bytes <= (256u << 10) || (uint64_t)index_bytes * 256 <= input_bytes ? 19 : 3;
+    return index_bytes <= (256u << 10) || (uint64_t)index_bytes * 256 <= input_bytes ? 19 : 1;
+}
+
+/* The index: the meta header and source entries, the tensor table, the
+ * blob (docs/FORMAT.md 3). */
+#define INDEX_PARTS 3
+typedef struct index_parts {
+    const void *data[INDEX_PARTS];
+    size_t len[INDEX_PARTS];
+} index_parts;
+
+/* The parts as one zstd frame, streamed part after part with their total
+ * pledged, without joining them.  With libzstd 1.5 this is byte for byte
+ * the frame ZSTD_compress made of them joined: scripts/make_golden.py
+ * rewrites every golden file unchanged. */
+static int index_compress(const index_parts *parts, size_t raw_len, int level, uint8_t **out, size_t *out_len)
+{
+    size_t cap = ZSTD_compressBound(raw_len);
+    ZSTD_CCtx *cc = ZSTD_createCCtx();
+    uint8_t *packed = malloc(cap);
+    size_t r = !cc || !packed ? 0 : ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, level);
+    if (cc && packed && !ZSTD_isError(r)) r = ZSTD_CCtx_setPledgedSrcSize(cc, raw_len);
+    ZSTD_outBuffer ob = {packed, cap, 0};
+    for (size_t i = 0; i < INDEX_PARTS && cc && packed && !ZSTD_isError(r); i++) {
+        ZSTD_inBuffer ib = {parts->data[i], parts->len[i], 0};
+        ZSTD_EndDirective end = i + 1 == INDEX_PARTS ? ZSTD_e_end : ZSTD_e_continue;
+        /* The output has room for the whole frame: each call makes progress. */
+        do r = ZSTD_compressStream2(cc, &ob, &ib, end);
+        while (!ZSTD_isError(r) && (end == ZSTD_e_end ? r != 0 : ib.pos < ib.size));
+    }
+    ZSTD_freeCCtx(cc);
+    if (!cc || !packed || ZSTD_isError(r)) {
+        free(packed);
+        return ecf8_fail(ECF8_ERR_NOMEM, "compressing the index: %s",
+                         !cc || !packed ? "out of memory" : ZSTD_getErrorName(r));
+    }
+    *out = packed, *out_len = ob.pos;
+    return ECF8_OK;
 }
 
 static int finish(writer *w, uint32_t flags)
 {
     int st = ecf8_outfile_pad_to(&w->out, PAYLOAD_ALIGN);
+    /* The payloads go to the disk while the index is built and compressed
+     * (7-12 ms for 11.6 K tensors): the fsync then waits for the index. */
+    if (!st) st = ecf8_outfile_writeback(&w->out);
     if (st) return st;
     uint64_t meta_offset = w->out.pos;
     uint8_t mh[META_HEADER_BYTES] = {0};
@@ -569,8 +614,8 @@ static int finish(writer *w, uint32_t flags)
     uint64_t blob_offset = META_HEADER_BYTES + w->n_sources * SOURCE_ENTRY_BYTES + w->tensors.len;
     put_u64(mh, 16, blob_offset);
     put_u64(mh, 24, w->blob.len);
-    bytebuf meta = {0};
-    st = bb_append(&meta, mh, sizeof mh, NULL);
+    bytebuf head = {0}; /* the index's first part: the meta header and the source entries */
+    st = bb_append(&head, mh, sizeof mh, NULL);
     for (size_t i = 0; i < w->n_sources && !st; i++) {
         const source_rec *r = &w->sources[i];
         uint8_t e[SOURCE_ENTRY_BYTES];
@@ -581,39 +626,44 @@ static int finish(writer *w, uint32_t flags)
         put_u64(e, 32, r->source_bytes);
         put_u32(e, 40, r->first_tensor);
         put_u32(e, 44, r->n_tensors);
-        st = bb_append(&meta, e, sizeof e, NULL);
+        st = bb_append(&head, e, sizeof e, NULL);
     }
-    if (!st) st = bb_append(&meta, w->tensors.data, w->tensors.len, NULL);
-    if (!st) st = bb_append(&meta, w->blob.data, w->blob.len, NULL);
+    /* The index is its three parts in a row, never joined in memory (for
+     * 11.6 K tensors that was 4.7 MB of fresh pages, 4 ms). */
+    const index_parts parts = {{head.data, w->tensors.data, w->blob.data}, {head.len, w->tensors.len, w->blob.len}};
+    const size_t raw_len = head.len + w->tensors.len + w->blob.len;
     /* The index is mostly fixed-size entries with zero fields, names and the
      * JSON headers: zstd shrinks it 3-10x, which is 1-2% of a checkpoint made
      * of many small tensors.  Level 19 takes 30-60 ms per 100 KB of index:
      * it is kept for an index small in itself or beside the data it
      * describes (< 1/256 of the input); a larger one (many small tensors)
-     * gets level 3, 1/300 of the time for an index 24% larger (11.6 K
-     * MiniLM slices: 2.9 s -> 0.01 s, 0.41 -> 0.50 MB in a 25.8 MB file),
+     * gets level 1, 1/500 of the time for an index 12% larger (many-e4m3,
+     * 11.6 K tensors, 4.7 MB of index: 3.4 s -> 6.3 ms, 0.43 -> 0.48 MB;
+     * level 3 takes 9.3 ms for 0.50 MB; `zstd -b` of the index),
      * so that such a checkpoint is not coded at the speed of its index. */
     uint8_t *packed = NULL;
     size_t packed_len = 0;
+    uint64_t index_hash = 0;
     bool zstd_index = !st && !w->options->plain_index;
     if (zstd_index) {
-        size_t cap = ZSTD_compressBound(meta.len);
-        packed = malloc(cap);
-        if (!packed) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
-        if (!st) {
-            packed_len = ZSTD_compress(packed, cap, meta.data, meta.len, index_level(meta.len, w->total));
-            if (ZSTD_isError(packed_len))
-                st = ecf8_fail(ECF8_ERR_NOMEM, "compressing the index: %s", ZSTD_getErrorName(packed_len));
-            else if (!index_expansion_ok(meta.len, packed_len) ||
-                     !tensor_table_expansion_ok(w->n_tensors, packed_len))
-                st = ecf8_fail(ECF8_ERR_ARGUMENT,
-                               "the index (%zu bytes) compresses to %zu, more than readers accept; "
-                               "write it uncompressed (--plain-index)", meta.len, packed_len);
+        st = index_compress(&parts, raw_len, index_level(raw_len, w->total), &packed, &packed_len);
+        if (!st && (!index_expansion_ok(raw_len, packed_len) || !tensor_table_expansion_ok(w->n_tensors, packed_len)))
+            st = ecf8_fail(ECF8_ERR_ARGUMENT,
+                           "the index (%zu bytes) compresses to %zu, more than readers accept; "
+                           "write it uncompressed (--plain-index)", raw_len, packed_len);
+        if (!st) st = ecf8_outfile_write(&w->out, packed, packed_len);
+        index_hash = ecf8_hash64(packed, packed_len);
+    } else if (!st) {
+        XXH3_state_t *hash = XXH3_createState();
+        if (!hash || XXH3_64bits_reset(hash) != XXH_OK) st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; i < INDEX_PARTS && !st; i++) {
+            st = ecf8_outfile_write(&w->out, parts.data[i], parts.len[i]);
+            if (parts.len[i]) XXH3_64bits_update(hash, parts.data[i], parts.len[i]);
         }
+        if (!st) index_hash = XXH3_64bits_digest(hash);
+        XXH3_freeState(hash);
     }
-    const uint8_t *index = zstd_index ? packed : meta.data;
-    size_t index_len = zstd_index ? packed_len : meta.len;
-    if (!st) st = ecf8_outfile_write(&w->out, index, index_len);
+    size_t index_len = zstd_index ? packed_len : raw_len;
     if (!st) {
         uint8_t h[HEADER_BYTES] = {0};
         memcpy(h, ECF8_MAGIC, 8);
@@ -624,13 +674,13 @@ static int finish(writer *w, uint32_t flags)
         put_u64(h, 16, w->out.pos);
         put_u64(h, 24, meta_offset);
         put_u64(h, 32, index_len);
-        put_u64(h, 40, ecf8_hash64(index, index_len));
-        put_u64(h, 48, zstd_index ? meta.len : 0);
+        put_u64(h, 40, index_hash);
+        put_u64(h, 48, zstd_index ? raw_len : 0);
         put_u64(h, 56, ecf8_hash64(h, 56));
         st = ecf8_outfile_pwrite(&w->out, h, sizeof h, 0);
     }
     free(packed);
-    free(meta.data);
+    free(head.data);
     return st;
 }
 

@@ -203,19 +203,23 @@ static int write_failed(ecf8_outfile *o, const char *what, int error)
  * container: 29 ms of a 0.25 s compress). */
 #define WRITEBACK_BYTES (8u << 20)
 
+int ecf8_outfile_writeback(ecf8_outfile *o)
+{
+    if (fflush(o->fp) != 0) return write_failed(o, "write", errno);
+#ifdef SYNC_FILE_RANGE_WRITE
+    if (o->pos > o->written_back)
+        (void)sync_file_range(fileno(o->fp), (off_t)o->written_back, (off_t)(o->pos - o->written_back),
+                              SYNC_FILE_RANGE_WRITE); /* a hint: the fsync still checks */
+#endif
+    o->written_back = o->pos;
+    return ECF8_OK;
+}
+
 int ecf8_outfile_write(ecf8_outfile *o, const void *data, size_t n)
 {
     if (n && fwrite(data, 1, n, o->fp) != n) return write_failed(o, "write", errno);
     o->pos += n;
-#ifdef SYNC_FILE_RANGE_WRITE
-    if (o->pos - o->written_back >= WRITEBACK_BYTES) {
-        if (fflush(o->fp) != 0) return write_failed(o, "write", errno);
-        (void)sync_file_range(fileno(o->fp), (off_t)o->written_back, (off_t)(o->pos - o->written_back),
-                              SYNC_FILE_RANGE_WRITE); /* a hint: the fsync still checks */
-        o->written_back = o->pos;
-    }
-#endif
-    return ECF8_OK;
+    return o->pos - o->written_back >= WRITEBACK_BYTES ? ecf8_outfile_writeback(o) : ECF8_OK;
 }
 
 int ecf8_outfile_pad_to(ecf8_outfile *o, uint64_t alignment)

@@ -78,6 +78,10 @@ int ecf8_output_check(const char *path, const char *input, bool overwrite);
 /* ecf8_output_check, then creates the temporary. */
 int ecf8_outfile_open(ecf8_outfile *o, const char *path, const char *input, bool overwrite);
 int ecf8_outfile_write(ecf8_outfile *o, const void *data, size_t n);
+/* Asks the disk to start writing what was written so far, without waiting
+ * (done every 8 MiB anyway): the fsync before the rename then waits only
+ * for what comes after. */
+int ecf8_outfile_writeback(ecf8_outfile *o);
 int ecf8_outfile_pad_to(ecf8_outfile *o, uint64_t alignment);
 int ecf8_outfile_pwrite(ecf8_outfile *o, const void *data, size_t n, uint64_t offset);
 /* Flushes and closes the temporary file without renaming it (commit or

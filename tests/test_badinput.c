@@ -473,6 +473,114 @@ static void test_safetensors_header_sweep(void **state)
     free(dir), free(path), free(ecf), free(out);
 }
 
+/* The safetensors header reader against JSON's grammar: each header below
+ * (one 4-byte F8 tensor, data_offsets [0,4], unless it says otherwise) is
+ * either read, the tensor's name and shape as given, or refused with the
+ * message given.  The reader keeps what cJSON, which it replaced, took:
+ * whole numbers written "4.0", "4e0" or "-0", any member order, unknown and
+ * repeated members (the first counts), escapes decoded, bytes after the
+ * object ignored. */
+typedef struct header_case {
+    const char *json;
+    const char *error;  /* NULL: read */
+    const char *name;   /* the tensor's, when read */
+    unsigned ndim;
+    uint64_t shape0;
+} header_case;
+
+#define T4(name_json, body) "{" name_json ":{" body "}}"
+/* Tensor w with these shape and data_offsets; a tensor with this name. */
+#define W_WITH(shape, offsets) T4("\"w\"", "\"dtype\":\"F8_E4M3\",\"shape\":" shape ",\"data_offsets\":" offsets)
+#define NAMED(name_json) T4(name_json, "\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]")
+#define REFUSED(json, why) {json, why, NULL, 0, 0}
+static const header_case header_cases[] = {
+    {NAMED("\"w\""), NULL, "w", 1, 4},
+    {T4("\"w\"", "\"data_offsets\":[0,4],\"shape\":[2,2],\"dtype\":\"F8_E4M3\""), NULL, "w", 2, 2},
+    {" \t\r\n{ \"w\" : { \"dtype\" : \"F8_E4M3\" , \"shape\" : [ 4 ] , \"data_offsets\" : [ 0 , 4 ] } }  ", NULL, "w", 1, 4},
+    {"\xef\xbb\xbf" NAMED("\"w\""), NULL, "w", 1, 4},
+    {NAMED("\"a\\\"b\\\\c\\/d\\u00e9\\ud83d\\ude00\\n\""), NULL,
+     "a\"b\\c/d\xc3\xa9\xf0\x9f\x98\x80\n", 1, 4},
+    {T4("\"w\"", "\"dt\\u0079pe\":\"F8\\u005fE4M3\",\"shape\":[4.0],\"data_offsets\":[-0,4e0]"), NULL, "w", 1, 4},
+    {T4("\"w\"", "\"shape\":[40E-1],\"dtype\":\"F8_E4M3\",\"data_offsets\":[0.0e5,0.4e1]"), NULL, "w", 1, 4},
+    {T4("\"w\"", "\"x\":{\"y\":[1,{\"z\":null}]},\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4],\"b\":true"), NULL, "w", 1, 4},
+    {T4("\"w\"", "\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4],\"dtype\":7,\"shape\":\"x\""), NULL, "w", 1, 4},
+    {"{\"__metadata__\":{\"format\":\"pt\",\"n\":[1,2.5e-3,-7]}," "\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]}}"
+     "garbage after the object", NULL, "w", 1, 4},
+    /* The syntax: any error anywhere, before any error in a tensor. */
+    REFUSED("", "not a JSON object"),
+    REFUSED("[]", "not a JSON object"),
+    REFUSED(W_WITH("[04]", "[0,4]"), "not a JSON object"),
+    REFUSED(W_WITH("[4.]", "[0,4]"), "not a JSON object"),
+    REFUSED(W_WITH("[+4]", "[0,4]"), "not a JSON object"),
+    REFUSED(W_WITH("[4e]", "[0,4]"), "not a JSON object"),
+    REFUSED(W_WITH("[4]", "[0,4],}"), "not a JSON object"),
+    REFUSED(NAMED("\"w\\ud800\""), "not a JSON object"),
+    REFUSED(NAMED("\"w\\udc00\""), "not a JSON object"),
+    REFUSED(NAMED("\"w\\x\""), "not a JSON object"),
+    REFUSED(NAMED("\"w\\u12g4\""), "not a JSON object"),
+    REFUSED("{\"v\":[1,2],\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]},\"x\":tru}", "not a JSON object"),
+    REFUSED("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[4],\"data_offsets\":[0,4]}", "not a JSON object"),
+    /* A tensor's members. */
+    REFUSED(W_WITH("[4]", "[0,4.5]"), "bad data_offsets"),
+    REFUSED(W_WITH("[4]", "[0,9007199254740993]"), "bad data_offsets"),
+    REFUSED(W_WITH("[4]", "[0,1e400]"), "bad data_offsets"),
+    REFUSED(W_WITH("[4]", "[0,\"4\"]"), "bad data_offsets"),
+    REFUSED(W_WITH("[-4]", "[0,4]"), "bad shape"),
+    REFUSED(W_WITH("[[4]]", "[0,4]"), "bad shape"),
+    REFUSED(W_WITH("{}", "[0,4]"), "lacks dtype"),
+    REFUSED(W_WITH("[4]", "[0,4,4]"), "lacks dtype"),
+    REFUSED(T4("\"w\"", "\"dtype\":\"F8_E4M3\\u0000\",\"shape\":[4],\"data_offsets\":[0,4]"), "unknown dtype"),
+    REFUSED(NAMED("\"w\\u0000x\""), "NUL character"),
+    REFUSED("{\"w\":[1]}", "tensor 'w' is not an object"),
+    REFUSED("{\"__metadata__\":[]}", "__metadata__ is not an object"),
+    /* The first error in the header's order is told. */
+    REFUSED("{\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[-1],\"data_offsets\":[0,4]},\"__metadata__\":7}", "bad shape"),
+    REFUSED("{\"__metadata__\":7,\"w\":{\"dtype\":\"F8_E4M3\",\"shape\":[-1],\"data_offsets\":[0,4]}}", "__metadata__ is not"),
+};
+
+static void test_safetensors_header_grammar(void **state)
+{
+    (void)state;
+    char *dir = strdup(tu_temp_dir());
+    char *path = strdup(tu_path(dir, "g.safetensors")), *ecf = strdup(tu_path(dir, "g.ecf8"));
+    for (size_t i = 0; i < sizeof header_cases / sizeof header_cases[0]; i++) {
+        const header_case *c = &header_cases[i];
+        size_t len = strlen(c->json), padded = (len + 7) / 8 * 8;
+        uint8_t *img = malloc(8 + padded + 4);
+        assert_non_null(img);
+        ecf8_store_le64(img, padded);
+        memcpy(img + 8, c->json, len);
+        memset(img + 8 + len, ' ', padded - len);
+        memcpy(img + 8 + padded, "\x38\x40\xb8\x01", 4);
+        remove(path);
+        assert_int_equal(tu_write_file(path, img, 8 + padded + 4), 0);
+        free(img);
+        int st = ecf8_compress_path(path, ecf, NULL);
+        if (c->error) {
+            if (st == ECF8_OK) fail_msg("header %zu (%s): read, expected '%s'", i, c->json, c->error);
+            if (!strstr(ecf8_last_error(), c->error))
+                fail_msg("header %zu (%s): '%s', expected '%s'", i, c->json, ecf8_last_error(), c->error);
+            assert_false(tu_exists(ecf));
+            continue;
+        }
+        if (st) fail_msg("header %zu (%s): %s", i, c->json, ecf8_last_error());
+        ecf8_file *f;
+        assert_int_equal(ecf8_file_open(ecf, &f), ECF8_OK);
+        assert_int_equal(ecf8_file_tensor_count(f), 1);
+        ecf8_tensor_info ti;
+        assert_int_equal(ecf8_file_tensor(f, 0, &ti), ECF8_OK);
+        assert_string_equal(ti.name, c->name);
+        assert_int_equal(ti.dtype, ECF8_DTYPE_F8_E4M3);
+        assert_int_equal(ti.ndim, c->ndim);
+        assert_int_equal(ti.shape[0], c->shape0);
+        assert_int_equal(ti.n_elements, 4);
+        ecf8_file_close(f);
+        remove(ecf);
+    }
+    tu_remove_tree(dir);
+    free(dir), free(path), free(ecf);
+}
+
 /* A directory whose second shard is broken: no container at all. */
 static void test_bad_shard_in_directory(void **state)
 {
@@ -565,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_truncation_sweep),
         cmocka_unit_test(test_index_mutation_sweep),
         cmocka_unit_test(test_safetensors_header_sweep),
+        cmocka_unit_test(test_safetensors_header_grammar),
         cmocka_unit_test(test_bad_shard_in_directory),
         cmocka_unit_test(test_compress_message_names_file_once),
         cmocka_unit_test(test_error_detail_from_worker_threads),
