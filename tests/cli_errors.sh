@@ -271,6 +271,16 @@ rm -f "$TMP/v13.ecf8" "$TMP/v13.out"
 # info --histogram
 expect 0 - "" - -- info "$DATA/minilm-slice-e5m2.safetensors" --histogram encoder.layer.1.attention.self.key.weight
 check "info --histogram" ""
+grep -q "exponent field histogram" "$TMP/stdout" && grep -q "^  e=" "$TMP/stdout" ||
+    fail "info --histogram of an E5M2 tensor: not titled as its exponent field"
+# A U8 or I8 tensor has no exponent: its histogram is of its bytes.
+expect 0 - "" - -- info "$v13" --histogram q.weight
+check "info --histogram of an I8 tensor" ""
+grep -q "^q.weight (I8): byte histogram" "$TMP/stdout" && grep -q "^  v=" "$TMP/stdout" ||
+    fail "info --histogram of an I8 tensor: not titled as a byte histogram"
+expect 0 - "" - -- info "$v13" --histogram q.weight --json
+check "info --histogram --json of an I8 tensor" ""
+grep -q '"field": "byte"' "$TMP/stdout" || fail "info --histogram --json of an I8 tensor: field is not \"byte\""
 expect 1 "$DATA/minilm-slice-e5m2.safetensors" "no tensor named" - -- info "$DATA/minilm-slice-e5m2.safetensors" --histogram nope
 check "info --histogram of a missing tensor" ""
 expect 1 "$DATA/minilm-slice-e5m2.safetensors" "no coded exponent" - -- info "$DATA/minilm-slice-e5m2.safetensors" --histogram encoder.layer.1.attention.self.key.weight_scale_inv

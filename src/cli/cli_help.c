@@ -81,7 +81,7 @@ static const command_help g_commands[] = {
     {"info", "FILE.safetensors|FILE.ecf8 [options]",
      "per tensor, to compress or not: dtype, shape, split, bits per weight coded and bound",
      {{"--json", "print JSON instead of the table (default: a table)"},
-      {"--histogram TENSOR", "the exponent histogram of one tensor of a .safetensors file (text, or JSON with --json)"},
+      {"--histogram TENSOR", "the exponent histogram of one tensor of a .safetensors file (U8, I8: its bytes'; text, or JSON with --json)"},
       {"--wide", "add each tensor's byte counts, source and coded, to the table (default: bits per weight only)"},
       OPT_HELP},
      "Names are printed in full, in the last column.  An .ecf8 file is described from its index:\n"

@@ -226,6 +226,8 @@ static void print_histogram(const char *path, const ecf8_tensor_report *t, bool 
 {
     const ecf8_tensor_analysis *a = &t->analysis;
     unsigned field_bits = (unsigned)round(log2(a->exponent_symbols));
+    /* U8 and I8 have no exponent: the library's histogram is of their bytes. */
+    const bool bytes = t->dtype == ECF8_DTYPE_U8 || t->dtype == ECF8_DTYPE_I8;
     if (json) {
         printf("{\"file\": ");
         cli_json_string(stdout, path);
@@ -233,8 +235,9 @@ static void print_histogram(const char *path, const ecf8_tensor_report *t, bool 
         cli_json_string(stdout, t->name);
         printf(", \"dtype\": ");
         cli_json_string(stdout, t->dtype_name);
-        printf(", \"elements\": %llu, \"exponent_bits\": %u, \"exponent_entropy_bits\": %.4f, \"counts\": [",
-               (unsigned long long)t->n_elements, field_bits, a->exponent_entropy_bits);
+        printf(", \"elements\": %llu, \"field\": \"%s\", \"exponent_bits\": %u, \"exponent_entropy_bits\": %.4f, "
+               "\"counts\": [",
+               (unsigned long long)t->n_elements, bytes ? "byte" : "exponent", field_bits, a->exponent_entropy_bits);
         for (unsigned v = 0; v < a->exponent_symbols; v++)
             printf("%s%llu", v ? ", " : "", (unsigned long long)a->exponent_histogram[v]);
         printf("]}\n");
@@ -245,12 +248,13 @@ static void print_histogram(const char *path, const ecf8_tensor_report *t, bool 
     cli_put_escaped(stdout, t->name, false);
     fputs(" (", stdout);
     cli_put_escaped(stdout, t->dtype_name, false);
-    printf("): exponent field histogram, entropy %.3f bits of %u\n", a->exponent_entropy_bits, field_bits);
+    printf("): %s histogram, entropy %.3f bits of %u\n", bytes ? "byte" : "exponent field", a->exponent_entropy_bits,
+           field_bits);
     for (unsigned v = 0; v < a->exponent_symbols; v++) {
         uint64_t c = a->exponent_histogram[v];
         if (!c) continue;
         int bar = max ? (int)((double)c / (double)max * 50 + 0.5) : 0;
-        printf("  e=%3u %6.2f%% |%.*s\n", v, 100.0 * (double)c / (double)t->n_elements, bar,
+        printf("  %s=%3u %6.2f%% |%.*s\n", bytes ? "v" : "e", v, 100.0 * (double)c / (double)t->n_elements, bar,
                "##################################################");
     }
 }
