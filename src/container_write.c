@@ -514,7 +514,7 @@ static int add_source(writer *w, const char *rel_path, const char *full_path, bo
         return st;
     }
     st_file sf;
-    if ((st = ecf8_st_open(full_path, &sf))) return ecf8_fail_context(st, "%s", full_path);
+    if ((st = ecf8_st_open_threads(full_path, w->options->threads, &sf))) return ecf8_fail_context(st, "%s", full_path);
     r->source_bytes = sf.size;
     r->prefix_len = sf.data_start;
     st = bb_append(&w->blob, sf.prefix, sf.data_start, &r->prefix_off);

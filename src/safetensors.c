@@ -420,84 +420,208 @@ static int tensor_from_fields(const tensor_fields *f, uint64_t data_start, uint6
     return ECF8_OK;
 }
 
-/* Adds a tensor named by key to out, its name decoded (*name_len bytes);
+/* A run of the top-level object's members, parsed into a tensor array of
+ * its own: the whole object, or one of its two halves (below). */
+typedef struct member_run {
+    json_cursor c;             /* at its first member's key */
+    const unsigned char *stop; /* the first half: the comma after its last member */
+    uint64_t data_start, size;
+    st_tensor *tensors;
+    size_t n_tensors, capacity;
+    bool syntax_ok, nomem;
+    int first_error; /* the first tensor's error in the run's order */
+    char error[512];
+} member_run;
+
+/* Adds a tensor named by key to r, its name decoded (*name_len bytes);
  * NULL when memory ran out. */
-static st_tensor *tensor_add(st_file *out, size_t *capacity, const json_str *key, size_t *name_len)
+static st_tensor *tensor_add(member_run *r, const json_str *key, size_t *name_len)
 {
-    if (out->n_tensors == *capacity) {
-        size_t cap = *capacity ? *capacity * 2 : 256;
-        st_tensor *grown = cap <= SIZE_MAX / sizeof *grown ? realloc(out->tensors, cap * sizeof *grown) : NULL;
+    if (r->n_tensors == r->capacity) {
+        size_t cap = r->capacity ? r->capacity * 2 : 256;
+        st_tensor *grown = cap <= SIZE_MAX / sizeof *grown ? realloc(r->tensors, cap * sizeof *grown) : NULL;
         if (!grown) return NULL;
-        out->tensors = grown, *capacity = cap;
+        r->tensors = grown, r->capacity = cap;
     }
-    st_tensor *t = &out->tensors[out->n_tensors];
+    st_tensor *t = &r->tensors[r->n_tensors];
     memset(t, 0, sizeof *t);
     if (!(t->name = malloc(key->raw_len + 1))) return NULL;
-    out->n_tensors++; /* ecf8_st_close frees its name from here on */
+    r->n_tensors++; /* its name is freed with the run's from here on */
     *name_len = json_string_decode(key, t->name);
     return t;
 }
 
-/* Parses the header text into out->tensors (on failure, the error). */
-static int parse_header(st_file *out, const char *text, size_t len, uint64_t size)
+static void member_run_free(member_run *r)
 {
-    json_cursor c = {(const unsigned char *)text, (const unsigned char *)text + len};
-    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) c.p += 3; /* a UTF-8 byte order mark, as cJSON skips it */
-    int first_error = ECF8_OK; /* the first tensor's error: told once the syntax is known good */
-    char error[512] = "";
-    size_t capacity = 0;
+    for (size_t i = 0; i < r->n_tensors; i++) free(r->tensors[i].name);
+    free(r->tensors);
+    r->tensors = NULL, r->n_tensors = r->capacity = 0;
+}
+
+/* Parses r's members: to the object's closing brace, or to r->stop.  After
+ * a tensor's error the rest is only checked for syntax, which the whole
+ * parse would reject first. */
+static void parse_members(member_run *r)
+{
+    json_cursor *c = &r->c;
     dtype_memo memo = {.name = ""};
-    json_skip_space(&c);
-    bool ok = c.p < c.end && *c.p++ == '{';
-    json_skip_space(&c);
-    if (ok && c.p < c.end && *c.p == '}') {
-        c.p++;
-    } else {
-        while (ok) {
-            json_str key;
-            json_skip_space(&c);
-            ok = json_string_scan(&c, &key);
-            json_skip_space(&c);
-            ok = ok && c.p < c.end && *c.p++ == ':';
-            if (!ok) break;
-            json_skip_space(&c);
-            if (first_error || json_str_is(&key, "__metadata__")) {
-                if (!first_error && (c.p >= c.end || *c.p != '{')) {
-                    first_error = ecf8_fail(ECF8_ERR_CORRUPT, "__metadata__ is not an object");
-                    snprintf(error, sizeof error, "%s", ecf8_last_error());
-                }
-                ok = json_skip_value(&c, 1);
-            } else {
-                tensor_fields f;
-                if (!(ok = json_tensor_fields(&c, &f))) break;
-                size_t name_len;
-                st_tensor *t = tensor_add(out, &capacity, &key, &name_len);
-                if (!t)
-                    return ecf8_fail(ECF8_ERR_NOMEM, "out of memory parsing the %llu-byte header",
-                                     (unsigned long long)len);
-                if (strlen(t->name) != name_len)
-                    first_error = ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' has a NUL character in its name", t->name);
-                else
-                    first_error = tensor_from_fields(&f, out->data_start, size, &memo, t);
-                if (first_error) snprintf(error, sizeof error, "%s", ecf8_last_error());
+    bool ok = true;
+    for (;;) {
+        json_str key;
+        json_skip_space(c);
+        ok = json_string_scan(c, &key);
+        json_skip_space(c);
+        ok = ok && c->p < c->end && *c->p++ == ':';
+        if (!ok) break;
+        json_skip_space(c);
+        if (r->first_error || json_str_is(&key, "__metadata__")) {
+            if (!r->first_error && (c->p >= c->end || *c->p != '{')) {
+                r->first_error = ecf8_fail(ECF8_ERR_CORRUPT, "__metadata__ is not an object");
+                snprintf(r->error, sizeof r->error, "%s", ecf8_last_error());
             }
-            json_skip_space(&c);
-            if (!ok || c.p >= c.end) {
-                ok = false;
-                break;
+            ok = json_skip_value(c, 1);
+        } else {
+            tensor_fields f;
+            if (!(ok = json_tensor_fields(c, &f))) break;
+            size_t name_len;
+            st_tensor *t = tensor_add(r, &key, &name_len);
+            if (!t) {
+                r->nomem = true;
+                return;
             }
-            unsigned char next = *c.p++;
-            if (next == '}') break;
-            ok = next == ',';
+            if (strlen(t->name) != name_len)
+                r->first_error = ecf8_fail(ECF8_ERR_CORRUPT, "tensor '%s' has a NUL character in its name", t->name);
+            else
+                r->first_error = tensor_from_fields(&f, r->data_start, r->size, &memo, t);
+            if (r->first_error) snprintf(r->error, sizeof r->error, "%s", ecf8_last_error());
         }
+        json_skip_space(c);
+        if (!ok || c->p >= c->end || (r->stop && c->p > r->stop)) {
+            ok = false;
+            break;
+        }
+        if (c->p == r->stop) break; /* the first half ends at its comma */
+        unsigned char next = *c->p++;
+        if (next == '}') {
+            ok = !r->stop; /* the first half's object cannot end before its comma */
+            break;
+        }
+        ok = next == ',';
     }
-    /* Bytes after the object are ignored: writers pad the header. */
-    if (!ok) return ecf8_fail(ECF8_ERR_CORRUPT, "header is not a JSON object");
-    if (first_error) return ecf8_fail(first_error, "%s", error);
+    r->syntax_ok = ok;
+}
+
+static int parse_members_task(void *ctx, uint64_t i)
+{
+    parse_members(&((member_run *)ctx)[i]);
     return ECF8_OK;
 }
 
-int ecf8_st_open(const char *path, st_file *out)
+/* ---- a large header in two halves at once ------------------------------------
+ * With threads, a header of 256 KiB or more is cut at the comma after the
+ * member spanning its middle, and each half is parsed on a thread of its
+ * own: 11.6 K tensors' 1.4 MB take 4 ms on one.  The cut follows strings
+ * and nesting from the start, so in valid JSON it is a member boundary;
+ * where the text before it is not valid JSON, the first half fails and the
+ * whole is parsed as one.  The halves' results join as the whole's: the
+ * tensors in order, a syntax error in either first, then the first
+ * tensor's error in order. */
+#define SPLIT_HEADER_BYTES (256u << 10)
+
+/* Whether the quote at q, in a string opened at p, is escaped: an odd
+ * number of backslashes before it. */
+static bool escaped_quote(const unsigned char *p, const unsigned char *q)
+{
+    size_t n = 0;
+    while (q - n - 1 > p && q[-(ptrdiff_t)n - 1] == '\\') n++;
+    return n % 2;
+}
+
+/* The comma after the member spanning the middle of text, whose object
+ * opens at `open` (NULL: none, or the object ends first). */
+static const unsigned char *header_split_point(const unsigned char *open, const unsigned char *end)
+{
+    const unsigned char *middle = open + (end - open) / 2;
+    unsigned depth = 0;
+    for (const unsigned char *p = open; p < end; p++) {
+        unsigned char ch = *p;
+        if (ch == '"') { /* to its closing quote: one not escaped by an odd run of backslashes */
+            const unsigned char *q = p;
+            do {
+                q = memchr(q + 1, '"', (size_t)(end - q - 1));
+                if (!q) return NULL;
+            } while (escaped_quote(p, q));
+            p = q;
+        } else if (ch == '{' || ch == '[') {
+            depth++;
+        } else if (ch == '}' || ch == ']') {
+            if (depth-- <= 1) return NULL; /* the top-level object ended */
+        } else if (ch == ',' && depth == 1 && p >= middle) {
+            return p;
+        }
+    }
+    return NULL;
+}
+
+/* Parses the header text into out->tensors (on failure, the error). */
+static int parse_header(st_file *out, const char *text, size_t len, uint64_t size, unsigned threads)
+{
+    json_cursor c = {(const unsigned char *)text, (const unsigned char *)text + len};
+    if (len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) c.p += 3; /* a UTF-8 byte order mark, as cJSON skips it */
+    json_skip_space(&c);
+    if (c.p >= c.end || *c.p != '{') return ecf8_fail(ECF8_ERR_CORRUPT, "header is not a JSON object");
+    const unsigned char *open = c.p++;
+    json_skip_space(&c);
+    if (c.p < c.end && *c.p == '}') return ECF8_OK; /* no tensors; bytes after the object are ignored */
+    member_run run[2] = {{.c = c, .data_start = out->data_start, .size = size},
+                         {.data_start = out->data_start, .size = size}};
+    size_t n_runs = 1;
+    const unsigned char *comma = NULL;
+    if (len >= SPLIT_HEADER_BYTES && threads != 1 && (threads || ecf8_default_threads() > 1) &&
+        (comma = header_split_point(open, c.end))) {
+        run[0].stop = comma;
+        run[1].c = (json_cursor){comma + 1, c.end};
+        n_runs = 2;
+    }
+    int st = ecf8_parallel_for(threads, n_runs, parse_members_task, run);
+    if (!st && n_runs == 2 && !run[0].nomem && !run[0].syntax_ok) {
+        /* The text before the cut is not JSON: the whole tells what is wrong. */
+        member_run_free(&run[0]), member_run_free(&run[1]);
+        run[0] = (member_run){.c = c, .data_start = out->data_start, .size = size};
+        n_runs = 1;
+        parse_members(&run[0]);
+    }
+    for (size_t i = 0; i < n_runs && !st; i++)
+        if (run[i].nomem)
+            st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory parsing the %llu-byte header", (unsigned long long)len);
+    /* Bytes after the object are ignored: writers pad the header. */
+    for (size_t i = 0; i < n_runs && !st; i++)
+        if (!run[i].syntax_ok) st = ecf8_fail(ECF8_ERR_CORRUPT, "header is not a JSON object");
+    for (size_t i = 0; i < n_runs && !st; i++)
+        if (run[i].first_error) st = ecf8_fail(run[i].first_error, "%s", run[i].error);
+    if (!st && n_runs == 2) { /* the second half's tensors after the first's */
+        size_t n = run[0].n_tensors + run[1].n_tensors;
+        st_tensor *all = n <= SIZE_MAX / sizeof *all ? realloc(run[0].tensors, n * sizeof *all) : NULL;
+        if (!all) {
+            st = ecf8_fail(ECF8_ERR_NOMEM, "out of memory parsing the %llu-byte header", (unsigned long long)len);
+        } else {
+            if (run[1].n_tensors) memcpy(all + run[0].n_tensors, run[1].tensors, run[1].n_tensors * sizeof *all);
+            run[0].tensors = all, run[0].n_tensors = n;
+            free(run[1].tensors); /* its names now belong to run 0 */
+            run[1].tensors = NULL, run[1].n_tensors = 0;
+        }
+    }
+    if (st) {
+        member_run_free(&run[0]), member_run_free(&run[1]);
+        return st;
+    }
+    out->tensors = run[0].tensors, out->n_tensors = run[0].n_tensors;
+    return ECF8_OK;
+}
+
+int ecf8_st_open(const char *path, st_file *out) { return ecf8_st_open_threads(path, 1, out); }
+
+int ecf8_st_open_threads(const char *path, unsigned threads, st_file *out)
 {
     memset(out, 0, sizeof *out);
     out->fd = -1;
@@ -537,7 +661,7 @@ int ecf8_st_open(const char *path, st_file *out)
         st = ecf8_fail(ECF8_ERR_IO, "file shrank while being read");
         goto fail;
     }
-    if ((st = parse_header(out, (const char *)out->prefix + 8, (size_t)hlen, size))) goto fail;
+    if ((st = parse_header(out, (const char *)out->prefix + 8, (size_t)hlen, size, threads))) goto fail;
     /* Writers usually list the tensors in file order: then there is nothing to sort. */
     bool sorted = true;
     for (size_t i = 1; i < out->n_tensors && sorted; i++)

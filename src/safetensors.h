@@ -35,6 +35,9 @@ typedef struct st_file {
 
 /* Opens and validates path; on failure the detail is in ecf8_last_error(). */
 int ecf8_st_open(const char *path, st_file *out);
+/* The same, a header of 256 KiB or more parsed in two halves on two of
+ * `threads` (0: one per core) when there are two. */
+int ecf8_st_open_threads(const char *path, unsigned threads, st_file *out);
 /* Reads tensor t's bytes; *data stays valid until the next read or close. */
 int ecf8_st_read_tensor(st_file *f, const st_tensor *t, const uint8_t **data);
 /* After the tensors were read: ECF8_ERR_IO "input changed while being

@@ -581,6 +581,96 @@ static void test_safetensors_header_grammar(void **state)
     free(dir), free(path), free(ecf);
 }
 
+/* A header of 256 KiB or more is parsed in two halves when there are
+ * threads: with 1 and 2 threads a large header gives the same container or
+ * the same error, wherever the error is and whatever strings lie around the
+ * cut (names holding quotes, braces, commas and backslashes). */
+typedef struct split_case {
+    const char *what;
+    size_t bad_shape_at, bad_syntax_at, n; /* tensor indices (n: none) */
+    bool metadata_last_bad;
+    const char *error; /* NULL: compresses */
+} split_case;
+
+static char *big_header_file(const char *dir, const split_case *c, size_t n)
+{
+    size_t cap = n * 160 + 256, len = 0;
+    char *json = malloc(cap);
+    assert_non_null(json);
+    len += (size_t)snprintf(json + len, cap - len, "{");
+    for (size_t i = 0; i < n; i++) {
+        /* Every third name holds JSON's structural characters, escaped quotes and backslashes. */
+        const char *odd = i % 3 == 0 ? "\\\"},{\\\"x\\\":[1,\\\\" : i % 3 == 1 ? "\\\\\\\\" : "";
+        len += (size_t)snprintf(json + len, cap - len, "%s\"t%05zu%s\":{\"dtype\":\"F8_E4M3\",\"shape\":[%s]%s,"
+                                "\"data_offsets\":[%zu,%zu]}", i ? "," : "", i, odd,
+                                i == c->bad_shape_at ? "-1" : "1", i == c->bad_syntax_at ? "," : "", i, i + 1);
+    }
+    len += (size_t)snprintf(json + len, cap - len, "%s}", c->metadata_last_bad ? ",\"__metadata__\":[]" : "");
+    size_t padded = (len + 7) / 8 * 8;
+    uint8_t *img = malloc(8 + padded + n);
+    assert_non_null(img);
+    ecf8_store_le64(img, padded);
+    memcpy(img + 8, json, len);
+    memset(img + 8 + len, ' ', padded - len);
+    for (size_t i = 0; i < n; i++) img[8 + padded + i] = (uint8_t)(0x30 + i % 17);
+    char *path = strdup(tu_path(dir, "big.safetensors"));
+    remove(path);
+    assert_int_equal(tu_write_file(path, img, 8 + padded + n), 0);
+    free(img), free(json);
+    return path;
+}
+
+static void test_safetensors_header_halves(void **state)
+{
+    (void)state;
+    const size_t n = 6000; /* ~450 KB of header */
+    const split_case cases[] = {
+        {"valid", n, n, n, false, NULL},
+        {"bad shape in the second half", 4500, n, n, false, "bad shape"},
+        {"bad shape in the first half", 700, n, n, false, "bad shape"},
+        {"bad shape, then a syntax error", 700, 5500, n, false, "not a JSON object"},
+        {"syntax error in the first half", n, 1000, n, false, "not a JSON object"},
+        {"__metadata__ last, not an object", n, n, n, true, "__metadata__ is not an object"},
+        {"bad shape in the first half, __metadata__ last", 700, n, n, true, "bad shape"},
+    };
+    char *dir = strdup(tu_temp_dir());
+    char *out[2] = {strdup(tu_path(dir, "t1.ecf8")), strdup(tu_path(dir, "t2.ecf8"))};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        const split_case *c = &cases[k];
+        char *path = big_header_file(dir, c, n);
+        char error[2][1024];
+        int st[2];
+        for (unsigned th = 1; th <= 2; th++) {
+            ecf8_compress_options o;
+            ecf8_compress_options_init(&o);
+            o.threads = th;
+            remove(out[th - 1]);
+            st[th - 1] = ecf8_compress_path(path, out[th - 1], &o);
+            snprintf(error[th - 1], sizeof error[0], "%s", ecf8_last_error());
+        }
+        if (st[0] != st[1] || strcmp(error[0], error[1]))
+            fail_msg("%s: 1 thread %d '%s', 2 threads %d '%s'", c->what, st[0], error[0], st[1], error[1]);
+        if (!c->error) {
+            if (st[0]) fail_msg("%s: %s", c->what, error[0]);
+            assert_true(tu_files_equal(out[0], out[1]));
+            ecf8_file *f;
+            assert_int_equal(ecf8_file_open(out[1], &f), ECF8_OK);
+            assert_int_equal(ecf8_file_tensor_count(f), n);
+            ecf8_tensor_info ti;
+            assert_int_equal(ecf8_file_tensor(f, 3, &ti), ECF8_OK);
+            assert_string_equal(ti.name, "t00003\"},{\"x\":[1,\\");
+            assert_int_equal(ecf8_file_tensor(f, 4, &ti), ECF8_OK);
+            assert_string_equal(ti.name, "t00004\\\\");
+            ecf8_file_close(f);
+        } else if (!strstr(error[0], c->error)) {
+            fail_msg("%s: '%s', expected '%s'", c->what, error[0], c->error);
+        }
+        free(path);
+    }
+    tu_remove_tree(dir);
+    free(dir), free(out[0]), free(out[1]);
+}
+
 /* A directory whose second shard is broken: no container at all. */
 static void test_bad_shard_in_directory(void **state)
 {
@@ -674,6 +764,7 @@ int main(void)
         cmocka_unit_test(test_index_mutation_sweep),
         cmocka_unit_test(test_safetensors_header_sweep),
         cmocka_unit_test(test_safetensors_header_grammar),
+        cmocka_unit_test(test_safetensors_header_halves),
         cmocka_unit_test(test_bad_shard_in_directory),
         cmocka_unit_test(test_compress_message_names_file_once),
         cmocka_unit_test(test_error_detail_from_worker_threads),
