@@ -38,6 +38,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MULTI_MAX_BITS 13 /* >= ECF8_MAX_CODE_BITS: every code decodes in one lookup */
 #define MULTI_MIN_BITS 11 /* fewer bits leave short codes one symbol per lookup */
@@ -102,8 +105,31 @@ combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t 
         memcpy(out + 4 * (w), &x, 4);                                                         \
     } while (0)
     /* Row by row, lane by lane: the words in output order. */
-    uint64_t w = 0;
-    for (uint64_t k = 0; k < full / ECF8_LANES; k++)
+    uint64_t w = 0, k = 0;
+#if defined(__SSE2__)
+    /* Where the symbol is the element (the byte splits of 8-bit dtypes),
+     * the pass is a transpose: four words of four lanes at a time, 4 x 4
+     * in SSE2 (a fifth of the instructions of a word at a time). */
+    if (W == 1 && R == 0) {
+        for (; k + 4 <= full / ECF8_LANES; k += 4)
+            for (unsigned l = 0; l < ECF8_LANES; l += 4) {
+                const uint8_t *src = rows + l * ROW_BYTES + k * 4;
+                __m128i a = _mm_loadu_si128((const __m128i *)src);
+                __m128i b = _mm_loadu_si128((const __m128i *)(src + ROW_BYTES));
+                __m128i c = _mm_loadu_si128((const __m128i *)(src + 2 * ROW_BYTES));
+                __m128i d = _mm_loadu_si128((const __m128i *)(src + 3 * ROW_BYTES));
+                __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+                __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
+                uint8_t *dst = out + 4 * (k * ECF8_LANES + l);
+                _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi64(ab0, cd0));
+                _mm_storeu_si128((__m128i *)(dst + 4 * ECF8_LANES), _mm_unpackhi_epi64(ab0, cd0));
+                _mm_storeu_si128((__m128i *)(dst + 8 * ECF8_LANES), _mm_unpacklo_epi64(ab1, cd1));
+                _mm_storeu_si128((__m128i *)(dst + 12 * ECF8_LANES), _mm_unpackhi_epi64(ab1, cd1));
+            }
+        w = k * ECF8_LANES;
+    }
+#endif
+    for (; k < full / ECF8_LANES; k++)
         for (unsigned l = 0; l < ECF8_LANES; l++, w++) COMBINE_WORD(w, rows + l * ROW_BYTES + k * q);
     for (; w < full; w++) COMBINE_WORD(w, rows + (w & 31) * ROW_BYTES + (w >> 5) * q);
 #undef COMBINE_WORD
