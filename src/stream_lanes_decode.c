@@ -54,6 +54,15 @@
 #define ROW_CAP(q_max) ((ECF8_MAX_LANE_CHUNK_ELEMENTS / 4 / ECF8_LANES) * (q_max) + 16)
 #define ROW_BYTES ROW_CAP(4)
 
+/* A task's scratch rows, and the symbols of each lane for chunks of
+ * `count` elements (the same for all but a tensor's edge chunks, so
+ * worked out once per size instead of per lane). */
+typedef struct lane_rows {
+    uint8_t *rows;
+    uint64_t count;
+    uint32_t n[ECF8_LANES];
+} lane_rows;
+
 typedef void (*combine_fn)(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count);
 
 typedef struct fast_job {
@@ -62,7 +71,7 @@ typedef struct fast_job {
     uint8_t *out;
     combine_fn combine;
     int (*lanes)(const struct fast_job *j, uint64_t c, const uint8_t *lanes,
-                 const struct ecf8_lane_chunk *lc, uint32_t limit, unsigned q, uint8_t *rows);
+                 const struct ecf8_lane_chunk *lc, uint32_t limit, const struct lane_rows *lr);
     unsigned multi_bits;
     uint32_t multi[1u << MULTI_MAX_BITS];   /* symbols | consumed << 24 | count << 30 */
     uint16_t single[1u << ECF8_MAX_CODE_BITS]; /* length | symbol << 4 */
@@ -193,6 +202,31 @@ static inline __attribute__((always_inline)) uint64_t low_bits(uint64_t b, unsig
     return b & mask;
 }
 
+/* After a lookup: the bits of entry e consumed from the buffer, its
+ * symbols from the row.  With BMI2 in four instructions (RORX into a new
+ * register, SHRX, SHR, ADD); compilers rotate in place and copy the entry
+ * first, a fifth instruction on every lookup. */
+static inline __attribute__((always_inline)) void consume(uint64_t *b, uint8_t **o, uint32_t e,
+                                                          bool bmi2)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (bmi2) {
+        uint64_t n = e, t;
+        __asm__("rorx $24, %k[n], %k[t]\n\t"
+                "shrx %[t], %[b], %[b]\n\t"
+                "shr $30, %k[n]\n\t"
+                "add %[n], %[o]"
+                : [b] "+r"(*b), [o] "+r"(*o), [n] "+r"(n), [t] "=&r"(t)
+                :
+                : "cc");
+        return;
+    }
+#endif
+    (void)bmi2;
+    *o += e >> 30;
+    *b >>= (e >> 24 | e << 8) & 63; /* one RORX with BMI2 */
+}
+
 /* Rounds of ROUND_LOOKUPS lookups on each of `ways` lanes side by side,
  * until a lane has all its symbols or after `n` rounds.  Only the bit
  * buffer and row pointer of each way live in registers through a round
@@ -216,8 +250,7 @@ lane_rounds(const unsigned ways, uint64_t n, const uint8_t *lanes, const uint32_
             _Pragma("GCC unroll 8") for (unsigned k = 0; k < ways; k++) {
                 uint32_t e = multi[low_bits(b[k], mbits, mmask, bmi2)];
                 memcpy(o[k], &e, 4);
-                o[k] += e >> 30;
-                b[k] >>= (e >> 24 | e << 8) & 63; /* one RORX with BMI2 */
+                consume(&b[k], &o[k], e, bmi2);
             }
         /* Negative while every lane has symbols left: one test, no
          * branch per way. */
@@ -243,14 +276,13 @@ typedef struct lane_queue {
 /* Way k takes the next lane that has symbols (a lane without any must have
  * no bits); false when none is left. */
 static inline __attribute__((always_inline)) bool
-take_lane(lane_queue *lq, unsigned k, const ecf8_lane_chunk *lc, unsigned q, uint8_t *rows)
+take_lane(lane_queue *lq, unsigned k, const ecf8_lane_chunk *lc, const lane_rows *lr)
 {
     while (lq->next < ECF8_LANES) {
         unsigned l = lq->next++;
-        uint64_t n = ecf8_lane_elements(lc->count, q, l);
-        if (n) {
+        if (lr->n[l]) {
             lq->lane[k] = l, lq->pos[k] = lc->start[l];
-            lq->o[k] = rows + l * ROW_BYTES, lq->stop[k] = lq->o[k] + n;
+            lq->o[k] = lr->rows + l * ROW_BYTES, lq->stop[k] = lq->o[k] + lr->n[l];
             return true;
         }
         if (lc->start[l] != lc->start[l + 1]) lq->bad |= 1u << l, lq->got[l] = lc->start[l];
@@ -269,14 +301,14 @@ take_lane(lane_queue *lq, unsigned k, const ecf8_lane_chunk *lc, unsigned q, uin
  * last lane bit from which an 8-byte load ends inside the chunk. */
 static inline __attribute__((always_inline)) int
 decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf8_lane_chunk *lc,
-                   uint32_t limit, const unsigned q, uint8_t *rows, const bool bmi2)
+                   uint32_t limit, const lane_rows *lr, const bool bmi2)
 {
     const uint32_t *multi = j->multi;
     const unsigned mbits = j->multi_bits; /* a local: the stores below may alias *j */
     const uint8_t *lengths = j->s->lengths;
     lane_queue lq;
     lq.next = 0, lq.active = 0, lq.bad = 0, lq.cut = 0;
-    while (lq.active < WAYS && take_lane(&lq, lq.active, lc, q, rows)) lq.active++;
+    while (lq.active < WAYS && take_lane(&lq, lq.active, lc, lr)) lq.active++;
     while (lq.active) {
         /* Rounds until a lane is done, at most as many as keep every load
          * inside the chunk (a round consumes at most ROUND_LOOKUPS *
@@ -307,7 +339,7 @@ decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ec
                 k++;
                 continue;
             }
-            if (!take_lane(&lq, k, lc, q, rows)) {
+            if (!take_lane(&lq, k, lc, lr)) {
                 unsigned last = --lq.active;
                 lq.lane[k] = lq.lane[last], lq.pos[k] = lq.pos[last];
                 lq.o[k] = lq.o[last], lq.stop[k] = lq.stop[last];
@@ -326,9 +358,9 @@ decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ec
  * table index, LZCNT for the sentinel.  Chosen at run time. */
 #define DECODE_LANES(NAME, BMI2)                                                                   \
     static int NAME(const fast_job *j, uint64_t c, const uint8_t *lanes,                        \
-                    const ecf8_lane_chunk *lc, uint32_t limit, unsigned q, uint8_t *rows)       \
+                    const ecf8_lane_chunk *lc, uint32_t limit, const lane_rows *lr)             \
     {                                                                                              \
-        return decode_chunk_lanes(j, c, lanes, lc, limit, q, rows, BMI2);                          \
+        return decode_chunk_lanes(j, c, lanes, lc, limit, lr, BMI2);                               \
     }
 DECODE_LANES(decode_lanes_base, false)
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -336,38 +368,41 @@ __attribute__((target("bmi,bmi2,lzcnt"))) DECODE_LANES(decode_lanes_bmi2, true)
 #endif
 #undef DECODE_LANES
 
-static int fast_chunk(const fast_job *j, uint64_t c, uint8_t *rows)
+static int fast_chunk(const fast_job *j, uint64_t c, lane_rows *lr)
 {
     const ecf8_stream *s = j->s;
     const unsigned W = j->l.element_bits / 8, q = 4 / W;
     ecf8_lane_chunk lc;
     int st = ecf8_lane_chunk_parse(s, &j->l, c, &lc);
     if (st) return st;
+    if (lr->count != lc.count) {
+        lr->count = lc.count;
+        for (unsigned k = 0; k < ECF8_LANES; k++) lr->n[k] = (uint32_t)ecf8_lane_elements(lc.count, q, k);
+    }
     const uint8_t *chunk = s->coded + s->chunk_offsets[c];
     if (s->code_bits == 0) { /* one symbol: no lane has bits (the parse checked) */
         unsigned sym = 0;
         while (!s->lengths[sym]) sym++;
-        for (unsigned k = 0; k < ECF8_LANES; k++)
-            memset(rows + k * ROW_BYTES, (int)sym, ecf8_lane_elements(lc.count, q, k));
+        for (unsigned k = 0; k < ECF8_LANES; k++) memset(lr->rows + k * ROW_BYTES, (int)sym, lr->n[k]);
     } else {
         /* Loads from lane bit `limit` on still end inside the chunk. */
         uint32_t limit = (uint32_t)(s->chunk_offsets[c + 1] - s->chunk_offsets[c] - lc.table_bytes) * 8;
-        if ((st = j->lanes(j, c, chunk + lc.table_bytes, &lc, limit, q, rows))) return st;
+        if ((st = j->lanes(j, c, chunk + lc.table_bytes, &lc, limit, lr))) return st;
     }
-    j->combine(rows, chunk + lc.raw_offset, j->out + ecf8_chunk_start(s, c) * W, lc.count);
+    j->combine(lr->rows, chunk + lc.raw_offset, j->out + ecf8_chunk_start(s, c) * W, lc.count);
     return ECF8_OK;
 }
 
 static int fast_task(void *ctx, uint64_t group)
 {
     const fast_job *j = ctx;
-    uint8_t *rows = malloc((size_t)ECF8_LANES * ROW_BYTES);
-    if (!rows) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    lane_rows lr = {.rows = malloc((size_t)ECF8_LANES * ROW_BYTES), .count = UINT64_MAX};
+    if (!lr.rows) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     uint64_t c1 = (group + 1) * LANES_GROUP;
     if (c1 > j->s->n_chunks) c1 = j->s->n_chunks;
     int st = ECF8_OK;
-    for (uint64_t c = group * LANES_GROUP; c < c1 && !st; c++) st = fast_chunk(j, c, rows);
-    free(rows);
+    for (uint64_t c = group * LANES_GROUP; c < c1 && !st; c++) st = fast_chunk(j, c, &lr);
+    free(lr.rows);
     return st;
 }
 
