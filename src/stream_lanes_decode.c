@@ -48,6 +48,13 @@
 #define ROUND_LOOKUPS 4   /* lookups per refill: 4 x 13 bits fit the 56 a refill gives */
 #define ROUND_MOST (ROUND_LOOKUPS * 3) /* symbols a round may write */
 #define LANES_GROUP 8     /* chunks per task */
+/* Outputs of at least this size (twice Zen 1's 8 MB L3 of four cores) are
+ * written with non-temporal stores where the join pass is a transpose:
+ * what a consumer reads first was evicted by the time the output is done,
+ * and the stores skip reading every line before writing it (+4-5%, paired
+ * A/B on llm-e4m3, one thread).  glibc's memcpy does the same past a size
+ * its L3 sets. */
+#define STREAM_OUT_BYTES (16u << 20)
 /* Scratch row per lane: a lane's symbols, plus room for the symbols its
  * last round decodes too many (< ROUND_MOST) and the word a lookup stores
  * whole. */
@@ -63,7 +70,8 @@ typedef struct lane_rows {
     uint32_t n[ECF8_LANES];
 } lane_rows;
 
-typedef void (*combine_fn)(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count);
+typedef void (*combine_fn)(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count,
+                           bool stream);
 
 typedef struct fast_job {
     const ecf8_stream *s;
@@ -73,6 +81,7 @@ typedef struct fast_job {
     int (*lanes)(const struct fast_job *j, uint64_t c, const uint8_t *lanes,
                  const struct ecf8_lane_chunk *lc, uint32_t limit, const struct lane_rows *lr);
     unsigned multi_bits;
+    bool stream; /* output past the caches: written with non-temporal stores where it can be */
     uint32_t multi[1u << MULTI_MAX_BITS];   /* symbols | consumed << 24 | count << 30 */
     uint16_t single[1u << ECF8_MAX_CODE_BITS]; /* length | symbol << 4 */
 } fast_job;
@@ -85,11 +94,41 @@ static inline uint32_t load_u32(const void *p)
 }
 
 /* ---- joining symbols and raw bits into words --------------------------------- */
+#if defined(__SSE2__)
+/* Rows 0..rows4 - 1 (a multiple of 4 of them: the number returned) of the
+ * scratch rows into output words, four words of four lanes at a time,
+ * 4 x 4 in SSE2 (a fifth of the instructions of a word at a time).  With
+ * `stream`, non-temporal stores (out 16-byte aligned). */
+static inline __attribute__((always_inline)) uint64_t
+transpose_words(const uint8_t *rows, uint8_t *out, uint64_t n_rows, const bool stream)
+{
+    uint64_t k = 0;
+    for (; k + 4 <= n_rows; k += 4)
+        for (unsigned l = 0; l < ECF8_LANES; l += 4) {
+            const uint8_t *src = rows + l * ROW_BYTES + k * 4;
+            __m128i a = _mm_loadu_si128((const __m128i *)src);
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + ROW_BYTES));
+            __m128i c = _mm_loadu_si128((const __m128i *)(src + 2 * ROW_BYTES));
+            __m128i d = _mm_loadu_si128((const __m128i *)(src + 3 * ROW_BYTES));
+            __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+            __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
+            __m128i v[4] = {_mm_unpacklo_epi64(ab0, cd0), _mm_unpackhi_epi64(ab0, cd0),
+                            _mm_unpacklo_epi64(ab1, cd1), _mm_unpackhi_epi64(ab1, cd1)};
+            __m128i *dst = (__m128i *)(out + 4 * (k * ECF8_LANES + l));
+            for (unsigned r = 0; r < 4; r++) {
+                if (stream) _mm_stream_si128(dst + r * ECF8_LANES / 4, v[r]);
+                else _mm_storeu_si128(dst + r * ECF8_LANES / 4, v[r]);
+            }
+        }
+    return k;
+}
+#endif
+
 /* Element i of the chunk is rows[lane * ROW_BYTES + row * q + j] for word
  * w = i / q = 32 row + lane, j = i % q, joined with raw bits i*R.. of the
  * plane.  One instance per split layout, its fields constants. */
 static inline __attribute__((always_inline)) void
-combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count,
+combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count, bool stream,
               const unsigned W, const unsigned SH, const unsigned S, const unsigned R)
 {
     const unsigned q = 4 / W, EB = 8 * W;
@@ -117,26 +156,18 @@ combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t 
     uint64_t w = 0, k = 0;
 #if defined(__SSE2__)
     /* Where the symbol is the element (the byte splits of 8-bit dtypes),
-     * the pass is a transpose: four words of four lanes at a time, 4 x 4
-     * in SSE2 (a fifth of the instructions of a word at a time). */
+     * the pass is a transpose in SSE2. */
     if (W == 1 && R == 0) {
-        for (; k + 4 <= full / ECF8_LANES; k += 4)
-            for (unsigned l = 0; l < ECF8_LANES; l += 4) {
-                const uint8_t *src = rows + l * ROW_BYTES + k * 4;
-                __m128i a = _mm_loadu_si128((const __m128i *)src);
-                __m128i b = _mm_loadu_si128((const __m128i *)(src + ROW_BYTES));
-                __m128i c = _mm_loadu_si128((const __m128i *)(src + 2 * ROW_BYTES));
-                __m128i d = _mm_loadu_si128((const __m128i *)(src + 3 * ROW_BYTES));
-                __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
-                __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
-                uint8_t *dst = out + 4 * (k * ECF8_LANES + l);
-                _mm_storeu_si128((__m128i *)dst, _mm_unpacklo_epi64(ab0, cd0));
-                _mm_storeu_si128((__m128i *)(dst + 4 * ECF8_LANES), _mm_unpackhi_epi64(ab0, cd0));
-                _mm_storeu_si128((__m128i *)(dst + 8 * ECF8_LANES), _mm_unpacklo_epi64(ab1, cd1));
-                _mm_storeu_si128((__m128i *)(dst + 12 * ECF8_LANES), _mm_unpackhi_epi64(ab1, cd1));
-            }
+        if (stream && !((uintptr_t)out & 15)) {
+            k = transpose_words(rows, out, full / ECF8_LANES, true);
+            _mm_sfence(); /* the streamed stores ordered before whatever follows */
+        } else {
+            k = transpose_words(rows, out, full / ECF8_LANES, false);
+        }
         w = k * ECF8_LANES;
     }
+#else
+    (void)stream;
 #endif
     for (; k < full / ECF8_LANES; k++)
         for (unsigned l = 0; l < ECF8_LANES; l++, w++) COMBINE_WORD(w, rows + l * ROW_BYTES + k * q);
@@ -154,9 +185,9 @@ combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t 
 
 #define ECF8_SPLIT_LAYOUT(NAME, DTYPE, SPLIT, ELEMENT_BITS, SHIFT, SYMBOL_BITS)                \
     static void combine_##NAME(const uint8_t *rows, const uint8_t *plane, uint8_t *out,       \
-                               uint64_t count)                                                 \
+                               uint64_t count, bool stream)                                    \
     {                                                                                          \
-        combine_words(rows, plane, out, count, (ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS,         \
+        combine_words(rows, plane, out, count, stream, (ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS, \
                       (ELEMENT_BITS) - (SYMBOL_BITS));                                         \
     }
 #include "split_layouts.def"
@@ -389,7 +420,7 @@ static int fast_chunk(const fast_job *j, uint64_t c, lane_rows *lr)
         uint32_t limit = (uint32_t)(s->chunk_offsets[c + 1] - s->chunk_offsets[c] - lc.table_bytes) * 8;
         if ((st = j->lanes(j, c, chunk + lc.table_bytes, &lc, limit, lr))) return st;
     }
-    j->combine(lr->rows, chunk + lc.raw_offset, j->out + ecf8_chunk_start(s, c) * W, lc.count);
+    j->combine(lr->rows, chunk + lc.raw_offset, j->out + ecf8_chunk_start(s, c) * W, lc.count, j->stream);
     return ECF8_OK;
 }
 
@@ -461,6 +492,7 @@ int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, int row,
     fast_job *j = malloc(sizeof *j);
     if (!j) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     j->s = s, j->l = *l, j->out = out, j->combine = combiners[row];
+    j->stream = s->n_elements * (l->element_bits / 8) >= STREAM_OUT_BYTES;
     j->lanes = decode_lanes_base;
 #if defined(__x86_64__) && defined(__GNUC__)
     const unsigned need = ECF8_CPU_BMI2 | ECF8_CPU_LZCNT;
