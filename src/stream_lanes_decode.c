@@ -468,10 +468,11 @@ static void build_multi(fast_job *j)
  * lookup, for a tensor large enough to pay for building the bigger
  * table.  Each bit doubles the table (13 bits: 32 KB, all of Zen 1's L1),
  * and short codes already yield three symbols in 11 bits: on the exponent
- * splits of the minilm and esrgan fixtures a 13-bit table decoded 5-14%
+ * splits of the minilm and esrgan fixtures a 13-bit table decoded 6-12%
  * slower than an 11-bit one, while the byte split of LLM-shaped E4M3
  * (codes of 6-12 bits) gets 1.64 symbols per 13-bit lookup against 1.39
- * per 12-bit one and decoded 8% faster.  Symbols per lookup, for random
+ * per 12-bit one (by this model) and decoded 5-13% faster (paired A/B,
+ * one thread, CPU time).  Symbols per lookup, for random
  * bits (which a Huffman code's bits are): the chance that the first one,
  * two, three codes fit in the width, from the distribution of code lengths
  * convolved with itself. */
