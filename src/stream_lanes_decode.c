@@ -18,7 +18,8 @@
  * two or three elements.  The symbols go to a per-lane scratch row; a
  * second pass joins them with the raw plane into output words (lane l,
  * row k -> word 32k + l), four FP8 elements at a time in SWAR where the
- * split allows.
+ * split allows; for the byte splits of 8-bit dtypes it is a transpose, in
+ * SSE2.
  *
  * Measured and not kept (ecf8-bench-codec --layout 1 --clock cpu --stat
  * min, LLM-shaped E4M3, one thread, Zen 1): an AVX2 path (eight lanes per
@@ -52,14 +53,15 @@
 /* Outputs of at least this size (twice Zen 1's 8 MB L3 of four cores) are
  * written with non-temporal stores where the join pass is a transpose:
  * what a consumer reads first was evicted by the time the output is done,
- * and the stores skip reading every line before writing it (+4-5%, paired
- * A/B on llm-e4m3, one thread).  glibc's memcpy does the same past a size
- * its L3 sets. */
+ * and the stores skip reading every line before writing it (+3.5-4.5%,
+ * paired A/B on llm-e4m3, one thread).  glibc's memcpy does the same
+ * past a size its L3 sets. */
 #define STREAM_OUT_BYTES (16u << 20)
 /* Scratch row per lane: a lane's symbols, plus room for the symbols its
  * last rounds decode too many (< CHECK_ROUNDS * ROUND_MOST) and the word
  * a lookup stores whole. */
-#define ROW_CAP(q_max) ((ECF8_MAX_LANE_CHUNK_ELEMENTS / 4 / ECF8_LANES) * (q_max) + CHECK_ROUNDS * ROUND_MOST + 8)
+#define ROW_CAP(q_max) \
+    ((ECF8_MAX_LANE_CHUNK_ELEMENTS / 4 / ECF8_LANES) * (q_max) + CHECK_ROUNDS * ROUND_MOST + 8)
 #define ROW_BYTES ROW_CAP(4)
 
 /* A task's scratch rows, and the symbols of each lane for chunks of
@@ -268,9 +270,9 @@ static inline __attribute__((always_inline)) void consume(uint64_t *b, uint8_t *
  * entry whole: the symbol bytes it holds, then junk that the next store
  * or the row's slack takes. */
 static inline __attribute__((always_inline)) void
-lane_rounds(const unsigned ways, const unsigned per_check, uint64_t n, const uint8_t *lanes, const uint32_t *multi,
-            const unsigned mbits, uint32_t *pos_io, uint8_t **o_io, uint8_t *const *stop,
-            const bool bmi2)
+lane_rounds(const unsigned ways, const unsigned per_check, uint64_t n, const uint8_t *lanes,
+            const uint32_t *multi, const unsigned mbits, uint32_t *pos_io, uint8_t **o_io,
+            uint8_t *const *stop, const bool bmi2)
 {
     const uint64_t mmask = (1u << mbits) - 1;
     uint32_t pos[WAYS];
@@ -357,7 +359,8 @@ decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ec
             switch (lq.active) {
             case 4:
                 if (n >= CHECK_ROUNDS)
-                    lane_rounds(4, CHECK_ROUNDS, n / CHECK_ROUNDS, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2);
+                    lane_rounds(4, CHECK_ROUNDS, n / CHECK_ROUNDS, lanes, multi, mbits, lq.pos, lq.o,
+                                lq.stop, bmi2);
                 else
                     lane_rounds(4, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2);
                 break;
@@ -481,7 +484,8 @@ static unsigned multi_bits_choose(const ecf8_stream *s)
 {
     double f1[MULTI_MAX_BITS + 1] = {0}, f2[MULTI_MAX_BITS + 1] = {0}, f3[MULTI_MAX_BITS + 1] = {0};
     for (unsigned i = 0; i < s->n_symbols; i++)
-        if (s->lengths[i] && s->lengths[i] <= MULTI_MAX_BITS) f1[s->lengths[i]] += 1.0 / (1u << s->lengths[i]);
+        if (s->lengths[i] && s->lengths[i] <= MULTI_MAX_BITS)
+            f1[s->lengths[i]] += 1.0 / (1u << s->lengths[i]);
     for (unsigned a = 1; a <= MULTI_MAX_BITS; a++)
         for (unsigned b = 1; a + b <= MULTI_MAX_BITS; b++) f2[a + b] += f1[a] * f1[b];
     for (unsigned a = 2; a <= MULTI_MAX_BITS; a++)
