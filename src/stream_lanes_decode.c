@@ -6,42 +6,75 @@
  * four of them side by side in scalar code: four dependency chains
  * (load entry -> shift the bit buffer) in flight hide each other's
  * latency, which a single chain cannot (the same reason layout 0 decodes
- * several chunks at once).  A lookup of the next multi_bits bits (>= the
- * longest code) yields up to three symbols (entry: symbols in bytes 0-2, stored as
- * a word; bits consumed in 24-29; count in 30-31), so short codes such as
- * the exponents of trained weights cost one lookup per two or three
- * elements.  The symbols go to a per-lane scratch row; a second pass joins
- * them with the raw plane into output words (lane l, row k -> word
- * 32k + l), four FP8 elements at a time in SWAR where the split allows.
+ * several chunks at once).  The lanes wait in a queue and a lane that is
+ * done hands its way to the next one, so the ways stay busy however
+ * unequal the lanes' code lengths are; a lane runs whole rounds to its
+ * end (where it really stopped is worked out from the code lengths of the
+ * symbols it decoded too many), with no tail of single lookups.  A lookup
+ * of the next multi_bits bits (>= the longest code; the width chosen per
+ * stream, multi_bits_choose) yields up to three symbols (entry: symbols in
+ * bytes 0-2, stored as a word; bits consumed in 24-29; count in 30-31), so
+ * short codes such as the exponents of trained weights cost one lookup per
+ * two or three elements.  The symbols go to a per-lane scratch row; a
+ * second pass joins them with the raw plane into output words (lane l,
+ * row k -> word 32k + l), four FP8 elements at a time in SWAR where the
+ * split allows; for the byte splits of 8-bit dtypes it is a transpose, in
+ * SSE2.
  *
- * No AVX2 path: one was built and measured on Zen 1 (eight lanes per
+ * Measured and not kept (ecf8-bench-codec --layout 1 --clock cpu --stat
+ * min, LLM-shaped E4M3, one thread, Zen 1): an AVX2 path (eight lanes per
  * vector, one symbol per lane per step, the stream dword and the table
  * entry gathered): 0.34 GB/s with VPGATHERDD and 0.41 with the gathers as
- * eight scalar loads, against 0.79 for this code (ecf8-bench-codec
- * --layout 1 --clock cpu --stat min, LLM-shaped E4M3, one thread): a
- * lookup here yields up to three symbols and costs no gather.  An AVX-512
- * host (cheaper gathers, 16 lanes) may differ; it is not measured yet.
- * Four ways, not eight: eight spill their pointers and measured no
- * faster; two leave the chains exposed. */
+ * eight scalar loads, against 0.79 for the four ways of scalar code then:
+ * a lookup here yields up to three symbols and costs no gather.  An
+ * AVX-512 host (cheaper gathers, 16 lanes) may differ; it is not measured
+ * yet.  Four ways, not eight: eight spill their pointers and measured no
+ * faster; two leave the chains exposed.  Four lanes that started together
+ * and ran to the end of the shortest, then finished in single lookups
+ * (the decoder before the queue): a fifth of the instructions went to
+ * those tails. */
 #include "stream.h"
 #include "cpu_features.h"
 #include "stream_decode.h"
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #define MULTI_MAX_BITS 13 /* >= ECF8_MAX_CODE_BITS: every code decodes in one lookup */
 #define MULTI_MIN_BITS 11 /* fewer bits leave short codes one symbol per lookup */
 #define WAYS 4            /* lanes decoded side by side */
 #define ROUND_LOOKUPS 4   /* lookups per refill: 4 x 13 bits fit the 56 a refill gives */
 #define ROUND_MOST (ROUND_LOOKUPS * 3) /* symbols a round may write */
+#define CHECK_ROUNDS 2    /* rounds of four ways between two looks at the lanes' ends */
 #define LANES_GROUP 8     /* chunks per task */
-/* Scratch row per lane: a lane's symbols, plus room for the last word a
- * lookup stores whole. */
-#define ROW_CAP(q_max) ((ECF8_MAX_LANE_CHUNK_ELEMENTS / 4 / ECF8_LANES) * (q_max) + 8)
+/* Outputs of at least this size (twice Zen 1's 8 MB L3 of four cores) are
+ * written with non-temporal stores where the join pass is a transpose:
+ * what a consumer reads first was evicted by the time the output is done,
+ * and the stores skip reading every line before writing it (+3.5-4.5%,
+ * paired A/B on llm-e4m3, one thread).  glibc's memcpy does the same
+ * past a size its L3 sets. */
+#define STREAM_OUT_BYTES (16u << 20)
+/* Scratch row per lane: a lane's symbols, plus room for the symbols its
+ * last rounds decode too many (< CHECK_ROUNDS * ROUND_MOST) and the word
+ * a lookup stores whole. */
+#define ROW_CAP(q_max) \
+    ((ECF8_MAX_LANE_CHUNK_ELEMENTS / 4 / ECF8_LANES) * (q_max) + CHECK_ROUNDS * ROUND_MOST + 8)
 #define ROW_BYTES ROW_CAP(4)
 
-typedef void (*combine_fn)(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count);
+/* A task's scratch rows, and the symbols of each lane for chunks of
+ * `count` elements (the same for all but a tensor's edge chunks, so
+ * worked out once per size instead of per lane). */
+typedef struct lane_rows {
+    uint8_t *rows;
+    uint64_t count;
+    uint32_t n[ECF8_LANES];
+} lane_rows;
+
+typedef void (*combine_fn)(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count,
+                           bool stream);
 
 typedef struct fast_job {
     const ecf8_stream *s;
@@ -49,8 +82,9 @@ typedef struct fast_job {
     uint8_t *out;
     combine_fn combine;
     int (*lanes)(const struct fast_job *j, uint64_t c, const uint8_t *lanes,
-                 const struct ecf8_lane_chunk *lc, unsigned q, uint8_t *rows);
+                 const struct ecf8_lane_chunk *lc, uint32_t limit, const struct lane_rows *lr);
     unsigned multi_bits;
+    bool stream; /* output past the caches: written with non-temporal stores where it can be */
     uint32_t multi[1u << MULTI_MAX_BITS];   /* symbols | consumed << 24 | count << 30 */
     uint16_t single[1u << ECF8_MAX_CODE_BITS]; /* length | symbol << 4 */
 } fast_job;
@@ -63,11 +97,41 @@ static inline uint32_t load_u32(const void *p)
 }
 
 /* ---- joining symbols and raw bits into words --------------------------------- */
+#if defined(__SSE2__)
+/* Rows 0..rows4 - 1 (a multiple of 4 of them: the number returned) of the
+ * scratch rows into output words, four words of four lanes at a time,
+ * 4 x 4 in SSE2 (a fifth of the instructions of a word at a time).  With
+ * `stream`, non-temporal stores (out 16-byte aligned). */
+static inline __attribute__((always_inline)) uint64_t
+transpose_words(const uint8_t *rows, uint8_t *out, uint64_t n_rows, const bool stream)
+{
+    uint64_t k = 0;
+    for (; k + 4 <= n_rows; k += 4)
+        for (unsigned l = 0; l < ECF8_LANES; l += 4) {
+            const uint8_t *src = rows + l * ROW_BYTES + k * 4;
+            __m128i a = _mm_loadu_si128((const __m128i *)src);
+            __m128i b = _mm_loadu_si128((const __m128i *)(src + ROW_BYTES));
+            __m128i c = _mm_loadu_si128((const __m128i *)(src + 2 * ROW_BYTES));
+            __m128i d = _mm_loadu_si128((const __m128i *)(src + 3 * ROW_BYTES));
+            __m128i ab0 = _mm_unpacklo_epi32(a, b), ab1 = _mm_unpackhi_epi32(a, b);
+            __m128i cd0 = _mm_unpacklo_epi32(c, d), cd1 = _mm_unpackhi_epi32(c, d);
+            __m128i v[4] = {_mm_unpacklo_epi64(ab0, cd0), _mm_unpackhi_epi64(ab0, cd0),
+                            _mm_unpacklo_epi64(ab1, cd1), _mm_unpackhi_epi64(ab1, cd1)};
+            __m128i *dst = (__m128i *)(out + 4 * (k * ECF8_LANES + l));
+            for (unsigned r = 0; r < 4; r++) {
+                if (stream) _mm_stream_si128(dst + r * ECF8_LANES / 4, v[r]);
+                else _mm_storeu_si128(dst + r * ECF8_LANES / 4, v[r]);
+            }
+        }
+    return k;
+}
+#endif
+
 /* Element i of the chunk is rows[lane * ROW_BYTES + row * q + j] for word
  * w = i / q = 32 row + lane, j = i % q, joined with raw bits i*R.. of the
  * plane.  One instance per split layout, its fields constants. */
 static inline __attribute__((always_inline)) void
-combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count,
+combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count, bool stream,
               const unsigned W, const unsigned SH, const unsigned S, const unsigned R)
 {
     const unsigned q = 4 / W, EB = 8 * W;
@@ -92,8 +156,23 @@ combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t 
         memcpy(out + 4 * (w), &x, 4);                                                         \
     } while (0)
     /* Row by row, lane by lane: the words in output order. */
-    uint64_t w = 0;
-    for (uint64_t k = 0; k < full / ECF8_LANES; k++)
+    uint64_t w = 0, k = 0;
+#if defined(__SSE2__)
+    /* Where the symbol is the element (the byte splits of 8-bit dtypes),
+     * the pass is a transpose in SSE2. */
+    if (W == 1 && R == 0) {
+        if (stream && !((uintptr_t)out & 15)) {
+            k = transpose_words(rows, out, full / ECF8_LANES, true);
+            _mm_sfence(); /* the streamed stores ordered before whatever follows */
+        } else {
+            k = transpose_words(rows, out, full / ECF8_LANES, false);
+        }
+        w = k * ECF8_LANES;
+    }
+#else
+    (void)stream;
+#endif
+    for (; k < full / ECF8_LANES; k++)
         for (unsigned l = 0; l < ECF8_LANES; l++, w++) COMBINE_WORD(w, rows + l * ROW_BYTES + k * q);
     for (; w < full; w++) COMBINE_WORD(w, rows + (w & 31) * ROW_BYTES + (w >> 5) * q);
 #undef COMBINE_WORD
@@ -109,9 +188,9 @@ combine_words(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t 
 
 #define ECF8_SPLIT_LAYOUT(NAME, DTYPE, SPLIT, ELEMENT_BITS, SHIFT, SYMBOL_BITS)                \
     static void combine_##NAME(const uint8_t *rows, const uint8_t *plane, uint8_t *out,       \
-                               uint64_t count)                                                 \
+                               uint64_t count, bool stream)                                    \
     {                                                                                          \
-        combine_words(rows, plane, out, count, (ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS,         \
+        combine_words(rows, plane, out, count, stream, (ELEMENT_BITS) / 8, SHIFT, SYMBOL_BITS, \
                       (ELEMENT_BITS) - (SYMBOL_BITS));                                         \
     }
 #include "split_layouts.def"
@@ -122,21 +201,22 @@ static const combine_fn combiners[ECF8_LAYOUT_COUNT] = {
 };
 
 /* ---- the lanes ------------------------------------------------------------------ */
-static int lane_error(uint64_t c, unsigned lane, uint64_t bits, uint64_t want)
+/* `cut`: the lane ran to the end of its chunk and was stopped there, so
+ * `bits` is a lower bound. */
+static int lane_error(uint64_t c, unsigned lane, uint64_t bits, uint64_t want, bool cut)
 {
     return ecf8_fail(ECF8_ERR_CORRUPT, "chunk %llu lane %u decodes to %s%llu bits, its lane table says %llu",
-                     (unsigned long long)c, lane, bits > want ? "more than " : "",
+                     (unsigned long long)c, lane, cut ? "more than " : "",
                      (unsigned long long)bits, (unsigned long long)want);
 }
 
-/* Refill: the 56 bits from lane bit `pos` on, and a sentinel bit above
- * them, so that the bits a round consumed are counted from where the
- * sentinel went (leading zeros - 7) instead of adding up every lookup. */
-#define SENTINEL_BITS 56
+/* Refill: the 64 bits from byte pos / 8 on, bit 63 replaced by a sentinel
+ * and shifted to `pos`, so that the bits a round consumed are counted from
+ * where the sentinel went (pos = pos / 8 * 8 + leading zeros) instead of
+ * adding up every lookup.  At least 56 bits lie below the sentinel. */
 static inline __attribute__((always_inline)) uint64_t refill(const uint8_t *lanes, uint32_t pos)
 {
-    uint64_t b = ecf8_load_le64(lanes + pos / 8) >> (pos & 7);
-    return (b & ((1ull << SENTINEL_BITS) - 1)) | 1ull << SENTINEL_BITS;
+    return (ecf8_load_le64(lanes + pos / 8) | 1ull << 63) >> (pos & 7);
 }
 
 /* The low `bits` bits of b (mask: the same as a mask): one BZHI where the
@@ -156,81 +236,163 @@ static inline __attribute__((always_inline)) uint64_t low_bits(uint64_t b, unsig
     return b & mask;
 }
 
-/* Decodes lanes first..first+WAYS-1 of a chunk into their scratch rows.
- * Only the bit buffer and output pointer of each way live in registers
- * through a round (four ways: eight of them; eight ways spilled). */
+/* After a lookup: the bits of entry e consumed from the buffer, its
+ * symbols from the row.  With BMI2 in four instructions (RORX into a new
+ * register, SHRX, SHR, ADD); compilers rotate in place and copy the entry
+ * first, a fifth instruction on every lookup. */
+static inline __attribute__((always_inline)) void consume(uint64_t *b, uint8_t **o, uint32_t e,
+                                                          bool bmi2)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (bmi2) {
+        uint64_t n = e, t;
+        __asm__("rorx $24, %k[n], %k[t]\n\t"
+                "shrx %[t], %[b], %[b]\n\t"
+                "shr $30, %k[n]\n\t"
+                "add %[n], %[o]"
+                : [b] "+r"(*b), [o] "+r"(*o), [n] "+r"(n), [t] "=&r"(t)
+                :
+                : "cc");
+        return;
+    }
+#endif
+    (void)bmi2;
+    *o += e >> 30;
+    *b >>= (e >> 24 | e << 8) & 63; /* one RORX with BMI2 */
+}
+
+/* Rounds of ROUND_LOOKUPS lookups on each of `ways` lanes side by side,
+ * `per_check` at a time, until a lane has all its symbols or after `n`
+ * times per_check rounds (two rounds between looks at the ends save the
+ * look's 14 instructions on every other round of 193).  Only the bit
+ * buffer and row pointer of each way live in registers through a round
+ * (four ways: eight of them; eight ways spilled).  A lookup stores its
+ * entry whole: the symbol bytes it holds, then junk that the next store
+ * or the row's slack takes. */
+static inline __attribute__((always_inline)) void
+lane_rounds(const unsigned ways, const unsigned per_check, uint64_t n, const uint8_t *lanes,
+            const uint32_t *multi, const unsigned mbits, uint32_t *pos_io, uint8_t **o_io,
+            uint8_t *const *stop, const bool bmi2)
+{
+    const uint64_t mmask = (1u << mbits) - 1;
+    uint32_t pos[WAYS];
+    uint8_t *o[WAYS];
+    for (unsigned k = 0; k < ways; k++) pos[k] = pos_io[k], o[k] = o_io[k];
+    intptr_t left;
+    do {
+        _Pragma("GCC unroll 2") for (unsigned r = 0; r < per_check; r++) {
+            uint64_t b[WAYS];
+            for (unsigned k = 0; k < ways; k++) b[k] = refill(lanes, pos[k]);
+            _Pragma("GCC unroll 4") for (unsigned u = 0; u < ROUND_LOOKUPS; u++)
+                _Pragma("GCC unroll 8") for (unsigned k = 0; k < ways; k++) {
+                    uint32_t e = multi[low_bits(b[k], mbits, mmask, bmi2)];
+                    memcpy(o[k], &e, 4);
+                    consume(&b[k], &o[k], e, bmi2);
+                }
+            for (unsigned k = 0; k < ways; k++) pos[k] = (pos[k] & ~7u) + (uint32_t)__builtin_clzll(b[k]);
+        }
+        /* Negative while every lane has symbols left: one test, no
+         * branch per way. */
+        left = -1;
+        for (unsigned k = 0; k < ways; k++) left &= o[k] - stop[k];
+    } while (left < 0 && --n);
+    for (unsigned k = 0; k < ways; k++) pos_io[k] = pos[k], o_io[k] = o[k];
+}
+
+/* The lanes of a chunk in flight: ways 0..active-1 decode lanes lane[],
+ * lanes next.. wait; bad (cut) marks the lanes found corrupt (stopped at
+ * the chunk's end), got[] where they stopped. */
+typedef struct lane_queue {
+    uint32_t pos[WAYS];
+    uint8_t *o[WAYS], *stop[WAYS];
+    unsigned lane[WAYS], next, active;
+    uint32_t bad, cut, got[ECF8_LANES];
+} lane_queue;
+
+/* Way k takes the next lane that has symbols (a lane without any must have
+ * no bits); false when none is left. */
+static inline __attribute__((always_inline)) bool
+take_lane(lane_queue *lq, unsigned k, const ecf8_lane_chunk *lc, const lane_rows *lr)
+{
+    while (lq->next < ECF8_LANES) {
+        unsigned l = lq->next++;
+        if (lr->n[l]) {
+            lq->lane[k] = l, lq->pos[k] = lc->start[l];
+            lq->o[k] = lr->rows + l * ROW_BYTES, lq->stop[k] = lq->o[k] + lr->n[l];
+            return true;
+        }
+        if (lc->start[l] != lc->start[l + 1]) lq->bad |= 1u << l, lq->got[l] = lc->start[l];
+    }
+    return false;
+}
+
+/* Decodes the 32 lanes of a chunk into their scratch rows, WAYS at a time
+ * from a queue: a lane that is done hands its way to the next lane, so the
+ * ways stay busy until the last lanes of the chunk (fewer ways then).
+ * Lanes decode whole rounds past their last symbol (four ways look at
+ * their ends every CHECK_ROUNDS rounds: at most CHECK_ROUNDS * ROUND_MOST
+ * - 1 symbols into the row's slack): where a lane stops is its position less
+ * the code lengths of the symbols it decoded too many, so no lane needs a
+ * tail of single lookups.  Errors wait until every lane is done and name
+ * the lowest lane that did not consume exactly its length.  `limit`: the
+ * last lane bit from which an 8-byte load ends inside the chunk. */
 static inline __attribute__((always_inline)) int
-decode_ways(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf8_lane_chunk *lc,
-            const unsigned q, unsigned first, uint8_t *rows, const bool bmi2)
+decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ecf8_lane_chunk *lc,
+                   uint32_t limit, const lane_rows *lr, const bool bmi2)
 {
     const uint32_t *multi = j->multi;
     const unsigned mbits = j->multi_bits; /* a local: the stores below may alias *j */
-    const uint64_t mmask = (1u << mbits) - 1;
-    uint32_t pos[WAYS], end[WAYS];
-    uint8_t *o[WAYS], *stop[WAYS];
-    for (unsigned k = 0; k < WAYS; k++) {
-        pos[k] = lc->start[first + k], end[k] = lc->start[first + k + 1];
-        o[k] = rows + (first + k) * ROW_BYTES;
-        stop[k] = o[k] + ecf8_lane_elements(lc->count, q, first + k);
-    }
-    /* Rounds while every lane has room for the most a round writes: the
-     * lanes of a chunk differ by at most a word, so this is nearly all. */
-    for (;;) {
-        uint64_t room = UINT64_MAX;
-        for (unsigned k = 0; k < WAYS; k++) {
-            uint64_t r = (uint64_t)(stop[k] - o[k]);
-            if (r < room) room = r;
+    const uint8_t *lengths = j->s->lengths;
+    lane_queue lq;
+    lq.next = 0, lq.active = 0, lq.bad = 0, lq.cut = 0;
+    while (lq.active < WAYS && take_lane(&lq, lq.active, lc, lr)) lq.active++;
+    while (lq.active) {
+        /* Rounds until a lane is done, at most as many as keep every load
+         * inside the chunk (a round consumes at most ROUND_LOOKUPS *
+         * mbits <= 64 bits): only a corrupt lane runs past its length,
+         * and one past the limit is stopped. */
+        uint32_t far = 0;
+        for (unsigned k = 0; k < lq.active; k++)
+            if (lq.pos[k] > far) far = lq.pos[k];
+        if (ECF8_LIKELY(far <= limit)) {
+            uint64_t n = (limit - far) / 64 + 1;
+            switch (lq.active) {
+            case 4:
+                if (n >= CHECK_ROUNDS)
+                    lane_rounds(4, CHECK_ROUNDS, n / CHECK_ROUNDS, lanes, multi, mbits, lq.pos, lq.o,
+                                lq.stop, bmi2);
+                else
+                    lane_rounds(4, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2);
+                break;
+            case 3: lane_rounds(3, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2); break;
+            case 2: lane_rounds(2, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2); break;
+            default: lane_rounds(1, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2); break;
+            }
         }
-        if (room < ROUND_MOST) break;
-        for (uint64_t rounds = room / ROUND_MOST; rounds; rounds--) {
-            uint64_t b[WAYS];
-            unsigned past = 0;
-            for (unsigned k = 0; k < WAYS; k++) past |= pos[k] > end[k];
-            if (ECF8_UNLIKELY(past)) goto check; /* keeps the loads inside the chunk */
-            for (unsigned k = 0; k < WAYS; k++) b[k] = refill(lanes, pos[k]);
-            _Pragma("GCC unroll 4") for (unsigned u = 0; u < ROUND_LOOKUPS; u++)
-                _Pragma("GCC unroll 8") for (unsigned k = 0; k < WAYS; k++) {
-                    uint32_t e = multi[low_bits(b[k], mbits, mmask, bmi2)];
-                    memcpy(o[k], &e, 4);
-                    o[k] += e >> 30;
-                    b[k] >>= (e >> 24 | e << 8) & 63; /* one RORX with BMI2 */
-                }
-            for (unsigned k = 0; k < WAYS; k++)
-                pos[k] += (uint32_t)__builtin_clzll(b[k]) - (63 - SENTINEL_BITS);
-        }
-    }
-    /* Then the last symbols of every lane, still side by side, one lookup
-     * per refill: a whole lookup where three symbols fit, a single symbol
-     * (in the same entry form) where fewer do, nothing where the lane is
-     * done, chosen without branches, so that each lane stops exactly at
-     * its last symbol. */
-    const uint16_t *single = j->single;
-    const uint64_t smask = (1u << j->s->code_bits) - 1;
-    for (;;) {
-        unsigned live = 0, past = 0;
-        for (unsigned k = 0; k < WAYS; k++) live |= o[k] < stop[k], past |= pos[k] > end[k];
-        if (!live || past) break;
-        _Pragma("GCC unroll 8") for (unsigned k = 0; k < WAYS; k++) {
-            uint64_t b = ecf8_load_le64(lanes + pos[k] / 8) >> (pos[k] & 7);
-            uint64_t room = (uint64_t)(stop[k] - o[k]);
-            uint32_t t = single[b & smask];
-            uint32_t e = room >= 3 ? multi[b & mmask] : (t >> 4) | (t & 15) << 24 | 1u << 30;
-            e = room ? e : 0;
-            memcpy(o[k], &e, 4);
-            o[k] += e >> 30;
-            pos[k] += (e >> 24) & 63;
+        for (unsigned k = 0; k < lq.active;) {
+            const uint8_t *e = lq.o[k];
+            unsigned l = lq.lane[k];
+            if (e >= lq.stop[k]) { /* done: where it stopped, less the symbols too many */
+                uint32_t at = lq.pos[k];
+                for (const uint8_t *p = lq.stop[k]; p < e; p++) at -= lengths[*p];
+                if (at != lc->start[l + 1]) lq.bad |= 1u << l, lq.got[l] = at;
+            } else if (lq.pos[k] > limit) { /* corrupt: stopped where it got to */
+                lq.bad |= 1u << l, lq.cut |= 1u << l, lq.got[l] = lq.pos[k];
+            } else {
+                k++;
+                continue;
+            }
+            if (!take_lane(&lq, k, lc, lr)) {
+                unsigned last = --lq.active;
+                lq.lane[k] = lq.lane[last], lq.pos[k] = lq.pos[last];
+                lq.o[k] = lq.o[last], lq.stop[k] = lq.stop[last];
+            }
         }
     }
-check:
-    /* A lane past its end stopped the others where they were: name it. */
-    for (unsigned k = 0; k < WAYS; k++)
-        if (pos[k] > end[k])
-            return lane_error(c, first + k, pos[k] - lc->start[first + k],
-                              end[k] - lc->start[first + k]);
-    for (unsigned k = 0; k < WAYS; k++)
-        if (pos[k] != end[k] || o[k] != stop[k])
-            return lane_error(c, first + k, pos[k] - lc->start[first + k],
-                              end[k] - lc->start[first + k]);
+    if (lq.bad) {
+        unsigned l = (unsigned)__builtin_ctz(lq.bad);
+        return lane_error(c, l, lq.got[l] - lc->start[l], lc->start[l + 1] - lc->start[l], lq.cut >> l & 1);
+    }
     return ECF8_OK;
 }
 
@@ -239,12 +401,9 @@ check:
  * table index, LZCNT for the sentinel.  Chosen at run time. */
 #define DECODE_LANES(NAME, BMI2)                                                                   \
     static int NAME(const fast_job *j, uint64_t c, const uint8_t *lanes,                        \
-                    const ecf8_lane_chunk *lc, unsigned q, uint8_t *rows)                       \
+                    const ecf8_lane_chunk *lc, uint32_t limit, const lane_rows *lr)             \
     {                                                                                              \
-        int st = ECF8_OK;                                                                          \
-        for (unsigned first = 0; first < ECF8_LANES && !st; first += WAYS)                         \
-            st = decode_ways(j, c, lanes, lc, q, first, rows, BMI2);                               \
-        return st;                                                                                 \
+        return decode_chunk_lanes(j, c, lanes, lc, limit, lr, BMI2);                               \
     }
 DECODE_LANES(decode_lanes_base, false)
 #if defined(__x86_64__) && defined(__GNUC__)
@@ -252,36 +411,41 @@ __attribute__((target("bmi,bmi2,lzcnt"))) DECODE_LANES(decode_lanes_bmi2, true)
 #endif
 #undef DECODE_LANES
 
-static int fast_chunk(const fast_job *j, uint64_t c, uint8_t *rows)
+static int fast_chunk(const fast_job *j, uint64_t c, lane_rows *lr)
 {
     const ecf8_stream *s = j->s;
     const unsigned W = j->l.element_bits / 8, q = 4 / W;
     ecf8_lane_chunk lc;
     int st = ecf8_lane_chunk_parse(s, &j->l, c, &lc);
     if (st) return st;
+    if (lr->count != lc.count) {
+        lr->count = lc.count;
+        for (unsigned k = 0; k < ECF8_LANES; k++) lr->n[k] = (uint32_t)ecf8_lane_elements(lc.count, q, k);
+    }
     const uint8_t *chunk = s->coded + s->chunk_offsets[c];
     if (s->code_bits == 0) { /* one symbol: no lane has bits (the parse checked) */
         unsigned sym = 0;
         while (!s->lengths[sym]) sym++;
-        for (unsigned k = 0; k < ECF8_LANES; k++)
-            memset(rows + k * ROW_BYTES, (int)sym, ecf8_lane_elements(lc.count, q, k));
+        for (unsigned k = 0; k < ECF8_LANES; k++) memset(lr->rows + k * ROW_BYTES, (int)sym, lr->n[k]);
     } else {
-        if ((st = j->lanes(j, c, chunk + lc.table_bytes, &lc, q, rows))) return st;
+        /* Loads from lane bit `limit` on still end inside the chunk. */
+        uint32_t limit = (uint32_t)(s->chunk_offsets[c + 1] - s->chunk_offsets[c] - lc.table_bytes) * 8;
+        if ((st = j->lanes(j, c, chunk + lc.table_bytes, &lc, limit, lr))) return st;
     }
-    j->combine(rows, chunk + lc.raw_offset, j->out + ecf8_chunk_start(s, c) * W, lc.count);
+    j->combine(lr->rows, chunk + lc.raw_offset, j->out + ecf8_chunk_start(s, c) * W, lc.count, j->stream);
     return ECF8_OK;
 }
 
 static int fast_task(void *ctx, uint64_t group)
 {
     const fast_job *j = ctx;
-    uint8_t *rows = malloc((size_t)ECF8_LANES * ROW_BYTES);
-    if (!rows) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
+    lane_rows lr = {.rows = malloc((size_t)ECF8_LANES * ROW_BYTES), .count = UINT64_MAX};
+    if (!lr.rows) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     uint64_t c1 = (group + 1) * LANES_GROUP;
     if (c1 > j->s->n_chunks) c1 = j->s->n_chunks;
     int st = ECF8_OK;
-    for (uint64_t c = group * LANES_GROUP; c < c1 && !st; c++) st = fast_chunk(j, c, rows);
-    free(rows);
+    for (uint64_t c = group * LANES_GROUP; c < c1 && !st; c++) st = fast_chunk(j, c, &lr);
+    free(lr.rows);
     return st;
 }
 
@@ -302,12 +466,47 @@ static void build_multi(fast_job *j)
     }
 }
 
+/* The table width: from max(code_bits, MULTI_MIN_BITS) one bit more
+ * while that decodes at least MULTI_STEP_GAIN times as many symbols per
+ * lookup, for a tensor large enough to pay for building the bigger
+ * table.  Each bit doubles the table (13 bits: 32 KB, all of Zen 1's L1),
+ * and short codes already yield three symbols in 11 bits: on the exponent
+ * splits of the minilm and esrgan fixtures a 13-bit table decoded 6-12%
+ * slower than an 11-bit one, while the byte split of LLM-shaped E4M3
+ * (codes of 6-12 bits) gets 1.64 symbols per 13-bit lookup against 1.39
+ * per 12-bit one (by this model) and decoded 5-13% faster (paired A/B,
+ * one thread, CPU time).  Symbols per lookup, for random
+ * bits (which a Huffman code's bits are): the chance that the first one,
+ * two, three codes fit in the width, from the distribution of code lengths
+ * convolved with itself. */
+#define MULTI_STEP_GAIN 1.08
+static unsigned multi_bits_choose(const ecf8_stream *s)
+{
+    double f1[MULTI_MAX_BITS + 1] = {0}, f2[MULTI_MAX_BITS + 1] = {0}, f3[MULTI_MAX_BITS + 1] = {0};
+    for (unsigned i = 0; i < s->n_symbols; i++)
+        if (s->lengths[i] && s->lengths[i] <= MULTI_MAX_BITS)
+            f1[s->lengths[i]] += 1.0 / (1u << s->lengths[i]);
+    for (unsigned a = 1; a <= MULTI_MAX_BITS; a++)
+        for (unsigned b = 1; a + b <= MULTI_MAX_BITS; b++) f2[a + b] += f1[a] * f1[b];
+    for (unsigned a = 2; a <= MULTI_MAX_BITS; a++)
+        for (unsigned b = 1; a + b <= MULTI_MAX_BITS; b++) f3[a + b] += f2[a] * f1[b];
+    unsigned bits = s->code_bits < MULTI_MIN_BITS ? MULTI_MIN_BITS : s->code_bits;
+    double fit = 0, next;
+    for (unsigned w = 1; w <= bits; w++) fit += f1[w] + f2[w] + f3[w];
+    for (; bits < MULTI_MAX_BITS && s->n_elements >= (16ull << bits); bits++, fit = next) {
+        next = fit + f1[bits + 1] + f2[bits + 1] + f3[bits + 1];
+        if (next < fit * MULTI_STEP_GAIN) break;
+    }
+    return bits;
+}
+
 int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, int row, void *out,
                       unsigned threads, bool portable)
 {
     fast_job *j = malloc(sizeof *j);
     if (!j) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory");
     j->s = s, j->l = *l, j->out = out, j->combine = combiners[row];
+    j->stream = s->n_elements * (l->element_bits / 8) >= STREAM_OUT_BYTES;
     j->lanes = decode_lanes_base;
 #if defined(__x86_64__) && defined(__GNUC__)
     const unsigned need = ECF8_CPU_BMI2 | ECF8_CPU_LZCNT;
@@ -315,7 +514,7 @@ int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, int row,
 #else
     (void)portable;
 #endif
-    j->multi_bits = s->code_bits < MULTI_MIN_BITS ? MULTI_MIN_BITS : s->code_bits;
+    j->multi_bits = multi_bits_choose(s);
     int st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->single);
     if (!st && s->code_bits) build_multi(j);
     if (!st) st = ecf8_parallel_for(threads, ecf8_ceil_div(s->n_chunks, LANES_GROUP), fast_task, j);

@@ -151,6 +151,7 @@ typedef struct mut_stream {
     ecf8_encoded *enc;
     ecf8_stream s;
     uint8_t *coded;
+    const uint8_t *original; /* the encoder's coded bytes */
     uint64_t *offsets;
 } mut_stream;
 
@@ -171,6 +172,7 @@ static void mut_make(mut_stream *m)
     memcpy(m->coded, m->s.coded, m->s.coded_bytes);
     m->offsets = malloc((m->s.n_chunks + 1) * 8);
     memcpy(m->offsets, m->s.chunk_offsets, (m->s.n_chunks + 1) * 8);
+    m->original = m->s.coded;
     m->s.coded = m->coded;
     m->s.chunk_offsets = m->offsets;
 }
@@ -180,6 +182,18 @@ static void mut_free(mut_stream *m)
     ecf8_encoded_free(m->enc);
     free(m->coded);
     free(m->offsets);
+}
+
+/* Sets the bytes wholly inside lane `lane` of chunk c (36-byte table) to
+ * 0xff. */
+static void lane_fill_ones(mut_stream *m, uint64_t c, unsigned lane)
+{
+    uint8_t *rec = m->coded + m->offsets[c];
+    unsigned base = rec[0] | rec[1] << 8, start = 0;
+    assert_true(base != 0xffff);
+    for (unsigned k = 0; k < lane; k++) start += base + rec[2 + k];
+    unsigned end = start + base + rec[2 + lane];
+    memset(rec + 36 + (start + 7) / 8, 0xff, end / 8 - (start + 7) / 8);
 }
 
 /* Validation passes and both decoders answer CORRUPT with `what`. */
@@ -215,6 +229,16 @@ static void test_lane_corruption(void **state)
     expect_decode_corrupt(&m.s, "chunk 1 lane 3");
     rec[2 + 3] += 1, rec[2 + 4] -= 1;
     assert_int_equal(ecf8_stream_validate(&m.s), ECF8_OK);
+    /* A lane of all ones decodes its symbols from the longest code and
+     * runs on past its length: lane 0 into lane 1's bits, lane 31 of the
+     * last chunk past the chunk's end, where the fast decoder stops it
+     * before its loads leave the stream (ASan builds check). */
+    lane_fill_ones(&m, 3, 31);
+    expect_decode_corrupt(&m.s, "chunk 3 lane 31 ");
+    memcpy(m.coded, m.original, m.s.coded_bytes);
+    lane_fill_ones(&m, 2, 0);
+    expect_decode_corrupt(&m.s, "chunk 2 lane 0 ");
+    memcpy(m.coded, m.original, m.s.coded_bytes);
     /* Lengths that do not add up to the chunk. */
     rec[2 + 7] += 64;
     expect_invalid(&m.s, "chunk 1: lane table gives");
@@ -268,6 +292,35 @@ static void test_escape_table(void **state)
     free(out);
 }
 
+/* An output of 16 MiB or more (the byte split's transposes then write
+ * with non-temporal stores where the output is 16-byte aligned): rows of
+ * 4097 elements leave chunks that start off that alignment, and the whole
+ * output is decoded once more one byte off it. */
+static void test_large_output(void **state)
+{
+    (void)state;
+    const uint64_t rows = 4096, cols = 4097, n = rows * cols;
+    uint8_t *data = malloc(n), *a = malloc(n + 1);
+    tu_fill_weights_e4m3(data, n, 5);
+    ecf8_compress_options o;
+    ecf8_compress_options_init(&o);
+    o.stream_layout = 1, o.split = ECF8_SPLIT_BYTE;
+    ecf8_encoded *enc;
+    assert_int_equal(ecf8_tensor_encode(ECF8_DTYPE_F8_E4M3, data, rows, cols, &o, &enc), ECF8_OK);
+    const ecf8_stream *s = ecf8_encoded_stream(enc);
+    assert_non_null(s);
+    assert_int_equal(s->stream_layout, 1);
+    for (int portable = 0; portable <= 1; portable++)
+        for (size_t off = 0; off <= 1; off++) {
+            memset(a, 0, n + 1);
+            assert_int_equal(ecf8_stream_decode_isa(s, a + off, n, 2, portable), ECF8_OK);
+            assert_memory_equal(a + off, data, n);
+        }
+    ecf8_encoded_free(enc);
+    free(data);
+    free(a);
+}
+
 /* Header flag bit 1 and entry byte 29 must agree. */
 static void test_header_flag(void **state)
 {
@@ -308,6 +361,7 @@ int main(void)
         cmocka_unit_test(test_fixture_round_trips), cmocka_unit_test(test_all_dtypes_odd_shapes),
         cmocka_unit_test(test_convert_0_1_0),       cmocka_unit_test(test_lane_corruption),
         cmocka_unit_test(test_escape_table),        cmocka_unit_test(test_header_flag),
+        cmocka_unit_test(test_large_output),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
