@@ -573,8 +573,8 @@ static int parse_header(st_file *out, const char *text, size_t len, uint64_t siz
     const unsigned char *open = c.p++;
     json_skip_space(&c);
     if (c.p < c.end && *c.p == '}') return ECF8_OK; /* no tensors; bytes after the object are ignored */
-    member_run run[2] = {{.c = c, .data_start = out->data_start, .size = size},
-                         {.data_start = out->data_start, .size = size}};
+    const member_run whole = {.c = c, .data_start = out->data_start, .size = size};
+    member_run run[2] = {whole, whole};
     size_t n_runs = 1;
     const unsigned char *comma = NULL;
     if (len >= SPLIT_HEADER_BYTES && threads != 1 && (threads || ecf8_default_threads() > 1) &&
@@ -587,7 +587,7 @@ static int parse_header(st_file *out, const char *text, size_t len, uint64_t siz
     if (!st && n_runs == 2 && !run[0].nomem && !run[0].syntax_ok) {
         /* The text before the cut is not JSON: the whole tells what is wrong. */
         member_run_free(&run[0]), member_run_free(&run[1]);
-        run[0] = (member_run){.c = c, .data_start = out->data_start, .size = size};
+        run[0] = whole;
         n_runs = 1;
         parse_members(&run[0]);
     }
