@@ -57,11 +57,12 @@
  * same reduction order, so Y is bit-identical to the uncompressed kernel
  * and to layout 0.  The host runs them on CPU devices where every chunk
  * row piece is a multiple of 128 columns (K % 128 == 0; row segments of a
- * multiple of 128).  Everywhere else -- GPUs, matmul_lanes 1, other
- * shapes -- a layout-1 weight's fused engine runs this file's
- * uncompressed kernels (ECF8_MM_FUSED=0) on the raw weights the host
- * decoded and checked at create: the same Y, without the compression in
- * device memory (src/opencl/matmul.c).
+ * multiple of 128).  On GPUs (and with matmul_lanes 1) such a weight runs
+ * the GPU-shaped lane-order kernels (ECF8_MM_LORDER, the section "the
+ * lane order" below: a second reduction-order contract, which the
+ * uncompressed engine then follows too).  Other shapes run this file's
+ * uncompressed kernels (ECF8_MM_FUSED=0) on the raw weights, decoded on
+ * the host at create or on the device per call (src/opencl/matmul.c).
  *   ecf8_mm_probe    reports ECF8_MM_LANES and ECF8_MM_IL through its
  *                    reqd_work_group_size.
  *
@@ -75,7 +76,9 @@
  * ECF8_MM_PREFETCH; ECF8_MM_SK (scale block columns, 128 or 32: the
  * contract above); ECF8_MM_STREAMS (the layout-1 kernels: ECF8_MM_IL is then
  * their sets of SVW chunks per work-item, default 1) and ECF8_MM_SRELOAD (a
- * second 64-bit load per word, for 15-bit FP8 codes).
+ * second 64-bit load per word, for 15-bit FP8 codes); ECF8_MM_LORDER (the
+ * lane-order kernels, fused or raw) with ECF8_MM_LG (bands per work-group)
+ * and ECF8_MM_LSPW (codes per 32-bit window).
  * Index arithmetic is 32-bit: the host keeps every buffer under 2 GiB. */
 #pragma OPENCL FP_CONTRACT OFF
 
@@ -127,6 +130,17 @@
 #if __has_builtin(__builtin_ia32_gathersiv16si) && __has_builtin(__builtin_ia32_gathersiv16sf)
 #define HAVE_GATHER16 1
 #endif
+#endif
+
+#ifndef ECF8_MM_LORDER
+#define ECF8_MM_LORDER 0
+#endif
+#if ECF8_MM_LORDER && ECF8_MM_STREAMS
+#error "ECF8_MM_LORDER and ECF8_MM_STREAMS are different programs"
+#endif
+#if ECF8_MM_LORDER /* one work-item per lane stream: no lane vectors */
+#undef ECF8_MM_LANES
+#define ECF8_MM_LANES 1
 #endif
 
 #if ECF8_MM_LANES == 0
@@ -494,7 +508,7 @@ inline void store_lanes(__global float *y, vu n, vf v, vu live, uint N)
 #endif
 }
 
-#if !ECF8_MM_STREAMS
+#if !ECF8_MM_STREAMS && !ECF8_MM_LORDER
 /* ---- GEMV: M = 1..4 rows of X, multiply-add as elements are decoded --------- */
 /* Multiply-adds one decoded element into the MD partial sums of its lanes. */
 #define GEMV_CONSUME(i, kk, value)                                                \
@@ -634,7 +648,7 @@ __kernel void ecf8_mm_gemm(MM_ARGS)
     }
 }
 
-#endif /* !ECF8_MM_STREAMS */
+#endif /* !ECF8_MM_STREAMS && !ECF8_MM_LORDER */
 
 #if ECF8_MM_STREAMS
 /* ---- stream layout 1 (lane streams, docs/FORMAT.md 4.4) on CPU devices -------
@@ -987,6 +1001,184 @@ __kernel void ecf8_mm_sgemm(MM_ARGS)
 }
 #endif
 
+#if ECF8_MM_LORDER
+/* ---- the lane order (GPUs; docs in include/ecf8_cl.h) ------------------------
+ * A second reduction-order contract, shaped like a lane-streams chunk on a
+ * GPU: with K a multiple of 128, lane l (0..31) of row n owns the 32-bit
+ * words l, l + 32, ... of the row (LQ = 4 FP8 or 2 BF16 elements each:
+ * columns c = LSTEP * j + LQ * l .. + LQ - 1), exactly the words lane l of
+ * a row-aligned layout-1 chunk codes.  Per row and lane, words ascending:
+ *     p = 0;  p = fma(x[c + t], w[c + t], p) for t = 0 .. LQ - 1
+ *     a[l] = fma(p, scale[n >> SRS, c / SK], a[l])        (BF16: a[l] + p)
+ * then y = a fixed tree over the 32 lanes: a[l] += a[l + h] for h = 16, 8,
+ * 4, 2, 1 (l < h), y = a[0].  The fused kernel (FUSED=1: work-item = one
+ * lane of one chunk, decoding its lane stream, no barrier in the decode
+ * loop) and the uncompressed one (FUSED=0: the same work-item reads its
+ * words of the raw row, 32 lanes = 128 contiguous bytes per load) share it,
+ * so their Y is bit-identical; it differs from the serial contract above.
+ * A work-group is ECF8_MM_LG bands x 32 lanes; x is read as one float4
+ * (two floats for BF16) per word, coalesced across the lanes; the scale
+ * is one FMA per word, i.e. per 128 columns for FP8.  The lane sums meet
+ * in local memory once per row (two barriers per row, outside the decode
+ * loop).  Bands past the last decode the last band again and store
+ * nothing; rows past N in a partial last band decode the stream's zero
+ * padding (the host pads as for the streams kernels) and are not stored.
+ *   ecf8_mm_lgemv  M = 1.
+ *   ecf8_mm_lgemm  any M, LMT rows of X per pass (the chunk decoded again
+ *                  per pass). */
+#ifndef ECF8_MM_LG
+#define ECF8_MM_LG 4
+#endif
+#define LMT 4                    /* rows of X per pass of ecf8_mm_lgemm */
+#define LQ (4u / ES)             /* elements per 32-bit word */
+#define LSTEP (32u * LQ)         /* columns per step of the 32 lanes */
+
+#if ECF8_MM_FUSED
+#define LWR (LQ * ECF8_MM_RAW_BITS) /* raw bits per word: 0, 12 or 16 */
+#ifndef ECF8_MM_LSPW
+#define ECF8_MM_LSPW 1 /* codes one 32-bit window serves: 32 / code bits, at most LQ */
+#endif
+/* 32 stream bits from bit pos of the 4-byte aligned words at w. */
+inline uint lane_window(__global const uint *w, uint pos)
+{
+    uint i = pos >> 5, s = pos & 31u;
+    return (w[i] >> s) | ((w[i + 1] << 1) << (31u - s));
+}
+
+/* A lane's reader: its stream (words and bit position), the chunk's raw
+ * plane and the chunk word it decodes next. */
+typedef struct lane_reader {
+    __global const uint *lw, *pw;
+    uint pos, word;
+} lane_reader;
+
+/* Lane l at the start of chunk c (the lane table of docs/FORMAT.md 4.4,
+ * which create validated: offsets are multiples of 4). */
+inline void lane_seek(lane_reader *r, __global const uchar *coded, __global const uint *offs,
+                      uint c, uint l)
+{
+    __global const uchar *t = coded + offs[c];
+    uint base = (uint)t[0] | (uint)t[1] << 8, start = 0, total = 0;
+    bool esc = base == 0xFFFFu;
+    for (uint k = 0; k < 32u; k++) {
+        start = k == l ? total : start;
+        total += esc ? (uint)t[2 + 2 * k] | (uint)t[3 + 2 * k] << 8 : base + t[2 + k];
+    }
+    r->lw = (__global const uint *)(t + (esc ? 68 : 36));
+    r->pw = r->lw + (total + 31u) / 32u;
+    r->pos = start;
+    r->word = l;
+}
+
+/* The LQ values of the lane's next word. */
+inline void lane_word(lane_reader *r, float *v, __global const uint *table, uint tmask)
+{
+#if LWR
+    uint raw = lane_window(r->pw, r->word * LWR);
+#else
+    uint raw = 0;
+#endif
+    uint win = lane_window(r->lw, r->pos), taken = 0;
+#pragma unroll
+    for (uint t = 0; t < LQ; t++) {
+        if (t > 0 && t % ECF8_MM_LSPW == 0) win = lane_window(r->lw, r->pos + taken);
+        uint e = table[win & tmask], len = e & 15u;
+        win >>= len;
+        taken += len;
+        v[t] = coded_value(e, (raw >> (t * ECF8_MM_RAW_BITS)) & RMASK);
+    }
+    r->pos += taken;
+    r->word += 32u;
+}
+#define LANE_SEEK(c) lane_seek(&lr, coded, offs, (c), l)
+#define LANE_WORD(v, n, wr) lane_word(&lr, v, table, tmask)
+#else
+typedef int lane_reader; /* raw rows need no state */
+#define LANE_SEEK(c) ((void)0)
+/* Word wr of row n (clamped to the last row) of the raw weights; rows
+ * start on 4-byte boundaries (K * ES is a multiple of 128). */
+#define LANE_WORD(v, n, wr)                                                       \
+    do {                                                                          \
+        uint u_ = ((__global const uint *)(coded + (size_t)min(n, N - 1u) * RS * ES))[wr]; \
+        _Pragma("unroll") for (uint t_ = 0; t_ < LQ; t_++)                        \
+            (v)[t_] = element_value((u_ >> (8u * ES * t_)) & RAW_MASK);           \
+    } while (0)
+#endif
+
+/* The contract's tree over a row's 32 lane sums. */
+inline float lane_tree(__local const float *a)
+{
+    /* a[l] + a[l + 16] for l = 0..7 and 8..15 (vectors of 8: a 16-wide one
+     * changes the ABI on AVX2 hosts, and PoCL warns), then l + 8, ... */
+    float8 u = (vload8(0, a) + vload8(2, a)) + (vload8(1, a) + vload8(3, a));
+    float4 v = u.lo + u.hi;
+    float2 w = v.lo + v.hi;
+    return w.lo + w.hi;
+}
+
+/* The LQ elements of x from column c, one vector load. */
+#if LQ == 4
+#if ECF8_MM_XBF16
+#define LANE_X(p, c) as_float4(convert_uint4(vload4(0, (p) + (c))) << 16)
+#else
+#define LANE_X(p, c) vload4(0, (p) + (c))
+#endif
+#define LANE_DOT(xv, w) fma((xv).s3, (w)[3], fma((xv).s2, (w)[2], fma((xv).s1, (w)[1], fma((xv).s0, (w)[0], 0.0f))))
+#else
+#if ECF8_MM_XBF16
+#define LANE_X(p, c) as_float2(convert_uint2(vload2(0, (p) + (c))) << 16)
+#else
+#define LANE_X(p, c) vload2(0, (p) + (c))
+#endif
+#define LANE_DOT(xv, w) fma((xv).s1, (w)[1], fma((xv).s0, (w)[0], 0.0f))
+#endif
+
+#define DEFINE_LANE_KERNEL(NAME, MT)                                              \
+    __kernel __attribute__((reqd_work_group_size(32, ECF8_MM_LG, 1))) void NAME(MM_ARGS) \
+    {                                                                             \
+        const uint l = (uint)get_local_id(0), g = (uint)get_local_id(1);          \
+        const uint band = min((uint)get_global_id(1), NB - 1u);                   \
+        const bool live = get_global_id(1) < NB;                                  \
+        __local float sums[ECF8_MM_LG][MT][32];                                   \
+        x += x_off;                                                               \
+        y += y_off;                                                               \
+        lane_reader lr;                                                           \
+        (void)lr;                                                                 \
+        for (uint m0 = 0; m0 < M; m0 += MT) {                                     \
+            const uint mn = min((uint)MT, M - m0);                                \
+            for (uint row = 0; row < CR; row++) {                                 \
+                const uint n = band * CR + row;                                   \
+                float a[MT];                                                      \
+                for (uint m = 0; m < MT; m++) a[m] = 0.0f;                        \
+                for (uint seg = 0; seg < SEGS; seg++) {                           \
+                    if (SEGS > 1 || row == 0) LANE_SEEK(band * SEGS + seg);       \
+                    const uint k_end = SEGS > 1 ? min(K, (seg + 1u) * CC) : K;    \
+                    for (uint k0 = seg * CC; k0 < k_end; k0 += LSTEP) {           \
+                        const uint c = k0 + l * LQ;                               \
+                        float w[LQ];                                              \
+                        LANE_WORD(w, n, c / LQ);                                  \
+                        vf s = scale_of(scale, n, c / ECF8_MM_SK, SSTRIDE, N, SRS); \
+                        _Pragma("unroll") for (uint m = 0; m < MT; m++)           \
+                        {                                                         \
+                            if (m < mn) {                                         \
+                                float p = LANE_DOT(LANE_X(x + (m0 + m) * K, c), w); \
+                                a[m] = block_accumulate(a[m], p, s);              \
+                            }                                                     \
+                        }                                                         \
+                    }                                                             \
+                }                                                                 \
+                for (uint m = 0; m < MT; m++) sums[g][m][l] = a[m];               \
+                barrier(CLK_LOCAL_MEM_FENCE);                                     \
+                if (l < mn && live && n < N) y[(m0 + l) * N + n] = lane_tree(sums[g][l]); \
+                barrier(CLK_LOCAL_MEM_FENCE);                                     \
+            }                                                                     \
+        }                                                                         \
+    }
+
+DEFINE_LANE_KERNEL(ecf8_mm_lgemv, 1)
+DEFINE_LANE_KERNEL(ecf8_mm_lgemm, LMT)
+#endif /* ECF8_MM_LORDER */
+
 #if !ECF8_MM_FUSED
 /* The dequantising work-item's vectors: 16 columns as one vector where the
  * device has 512-bit registers or is not an x86 CPU, as two of 8 on x86
@@ -1053,6 +1245,8 @@ __kernel void ecf8_mm_dequant(__global const uchar *raw, __global const float *s
 /* ECF8_MM_LANES and ECF8_MM_IL, read by the host through CL_KERNEL_COMPILE_WORK_GROUP_SIZE. */
 #if ECF8_MM_STREAMS
 #define PROBE_LANES SVW
+#elif ECF8_MM_LORDER
+#define PROBE_LANES 1 /* the host sizes lane-order launches itself */
 #else
 #define PROBE_LANES ECF8_MM_LANES
 #endif

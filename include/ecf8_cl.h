@@ -411,6 +411,25 @@ ECF8_API int ecf8_cl_decode_to_host(ecf8_cl_tensor *tensor, cl_command_queue que
  * of the 128x128 grid holding its values), 32 for 32x32 and 1x32 blocks.
  * FP8 NaN codes read as a quiet NaN, E5M2 +-Inf as +-Inf, subnormals
  * exactly; NaN, Inf and zero scales enter the fma as they are. */
+/* The lane order (ECF8_CL_REDUCTION_LANES), a second contract, is taken
+ * where lane streams meet a GPU: a stream-layout-1 W whose K is a multiple
+ * of 128 (and whose row segments, if any, are too) on a device that is not
+ * a CPU (or any device with the matmul_lanes 1 tuning).  Lane l (0..31) of
+ * row n owns the 32-bit words l, l + 32, ... of the row, q = 4 FP8 or 2
+ * BF16 elements each (columns c = 32 q j + q l .. + q - 1), the words lane
+ * l of a layout-1 chunk codes; per lane, words ascending: p = 0, p =
+ * fma(x, w, p) over the word's columns ascending, then a[l] = fma(p,
+ * s(n, c), a[l]) (BF16: a[l] + p), with s the scale of row n at column c
+ * of the same widened grid; then y = a fixed tree: a[l] = a[l] + a[l + h]
+ * for h = 16, 8, 4, 2, 1 and l < h, y = a[0].  Both engines of such an
+ * object use it (ecf8_cl_matmul_reduction says which order an object
+ * uses), so fused and uncompressed Y stay bit-identical; against the
+ * serial order Y differs by rounding only. */
+typedef enum ecf8_cl_reduction {
+    ECF8_CL_REDUCTION_SERIAL = 0, /* the order above (every other case) */
+    ECF8_CL_REDUCTION_LANES = 1   /* the lane order */
+} ecf8_cl_reduction;
+
 typedef enum ecf8_cl_engine {
     ECF8_CL_ENGINE_FUSED = 0,
     ECF8_CL_ENGINE_UNCOMPRESSED = 1
@@ -434,13 +453,16 @@ typedef struct ecf8_cl_matmul ecf8_cl_matmul;
  * the device, on `queue` (ecf8_cl_tensor_verify: decoded into scratch,
  * read back, hashed), so a fused-only load does no host decode.
  *
- * Stream layout 1 (lane streams): the fused engine runs the lane-stream
- * kernels on CPU devices where K and every chunk's row piece are multiples
- * of 128 columns.  Elsewhere (GPUs, other shapes) it runs the uncompressed
- * kernel: on the raw elements where the uncompressed engine is prepared
- * too (or `queue` is NULL), else on W decoded per call into a scratch
- * buffer of n * k elements that the call allocates and releases (W stays
- * coded on the device between calls; the same Y, bit for bit).  A tensor that fails returns
+ * Stream layout 1 (lane streams): where K and every chunk's row piece are
+ * multiples of 128 columns the fused engine decodes the lane streams as it
+ * multiplies: the CPU-shaped kernels on CPU devices (serial order), the
+ * GPU-shaped lane-order kernels elsewhere (one work-item per lane, see
+ * ECF8_CL_REDUCTION_LANES; the uncompressed engine then runs in the lane
+ * order too).  Other shapes run the uncompressed kernel: on the raw
+ * elements where the uncompressed engine is prepared too (or `queue` is
+ * NULL), else on W decoded per call into a scratch buffer of n * k
+ * elements that the call allocates and releases (W stays coded on the
+ * device between calls; the same Y, bit for bit).  A tensor that fails returns
  * ECF8_ERR_CORRUPT or ECF8_ERR_CHECKSUM (ecf8_last_error() names the
  * tensor) and no object.  The check is a one-time cost at load, always
  * done, because the fused kernel has no check of its own: a flipped payload
@@ -482,6 +504,8 @@ typedef struct ecf8_cl_matmul_info {
     unsigned interleave;         /* lane groups one work-item interleaves */
 } ecf8_cl_matmul_info;
 ECF8_API int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info);
+/* The reduction order both engines of mm use (NULL: SERIAL). */
+ECF8_API ecf8_cl_reduction ecf8_cl_matmul_reduction(const ecf8_cl_matmul *mm);
 
 /* Y = X W^T on `engine` for m >= 1 rows of X: x holds m * k elements (fp32,
  * or BF16 with ECF8_CL_INPUT_BF16) from x_offset bytes, y receives m * n

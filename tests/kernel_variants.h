@@ -80,26 +80,34 @@ static void decode_variants(const ecf8_cl_device_caps *caps, variants *v)
         }
 }
 
-static void matmul_variants(variants *v)
+/* The matmul programs of every dtype, split, code length, X type and scale
+ * block width, as `options` gives them (the serial order's or the lane
+ * order's). */
+typedef void (*matmul_options_fn)(ecf8_dtype, const ecf8_split_layout *, unsigned, int, int,
+                                  unsigned, const ecf8_cl_tuning *, char *, size_t);
+static void matmul_variants_of(variants *v, matmul_options_fn options)
 {
     static const ecf8_dtype mm_dtypes[] = {ECF8_DTYPE_F8_E4M3, ECF8_DTYPE_F8_E5M2, ECF8_DTYPE_BF16};
     char opts[400];
     for (size_t d = 0; d < sizeof mm_dtypes / sizeof mm_dtypes[0]; d++)
         for (int xbf16 = 0; xbf16 <= 1; xbf16++)
             for (unsigned sk = 128; sk >= 32; sk /= 4) { /* scale blocks of 128 or 32 columns */
-                ecf8_cl_matmul_program_options(mm_dtypes[d], NULL, 0, 0, xbf16, sk, NULL, opts,
-                                               sizeof opts);
+                options(mm_dtypes[d], NULL, 0, 0, xbf16, sk, NULL, opts, sizeof opts);
                 add_variant(v, "matmul", opts);
                 for (size_t p = 0; p < sizeof splits / sizeof splits[0]; p++) {
                     ecf8_split_layout l;
                     if (ecf8_split_layout_get(mm_dtypes[d], splits[p], &l)) continue;
                     for (unsigned code_bits = 1; code_bits <= ECF8_MAX_CODE_BITS; code_bits++) {
-                        ecf8_cl_matmul_program_options(mm_dtypes[d], &l, code_bits, 1, xbf16, sk,
-                                                       NULL, opts, sizeof opts);
+                        options(mm_dtypes[d], &l, code_bits, 1, xbf16, sk, NULL, opts, sizeof opts);
                         add_variant(v, "matmul", opts);
                     }
                 }
             }
+}
+
+static void matmul_variants(variants *v)
+{
+    matmul_variants_of(v, ecf8_cl_matmul_program_options);
 }
 
 /* The layout-1 (lane streams) fused matmul programs: CPU devices only. */
@@ -119,6 +127,13 @@ static void matmul_streams_variants(variants *v)
                         add_variant(v, "matmul", opts);
                     }
             }
+}
+
+/* The lane-order matmul programs (GPUs; CPUs with matmul_lanes 1): fused
+ * on lane streams of every code length class, and raw. */
+static void matmul_lane_order_variants(variants *v)
+{
+    matmul_variants_of(v, ecf8_cl_matmul_lane_order_options);
 }
 
 /* The decode options with the code length class cut out: the shape. */

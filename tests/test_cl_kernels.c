@@ -33,6 +33,7 @@ static void every_variant_builds_quietly(void **state)
     decode_variants(&caps, &all);
     matmul_variants(&all);
     if (caps.is_cpu) matmul_streams_variants(&all);
+    matmul_lane_order_variants(&all); /* GPUs; CPUs with matmul_lanes 1 */
     one_per_shape(&all, &built);
     print_message("%zu option sets, %zu builds on %s\n", all.n, built.n, caps.name);
 

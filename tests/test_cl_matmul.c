@@ -5,7 +5,9 @@
  * segments, partial last band), zero and NaN/Inf weights, a real
  * checkpoint's Linear weights, and the validation errors; weights in stream
  * layout 1 (lane streams) against the uncompressed kernel and layout 0,
- * through the lane-stream kernels and the raw-weight fallback; every scale
+ * through the lane-stream kernels and the raw-weight fallback; the lane
+ * order (the GPU-shaped kernels, matmul_lanes 1) against a host
+ * computation of that order, bit for bit; every scale
  * form of the FP8 families (F32/BF16/F16/E8M0/U8 scalars, per-row scales,
  * 128x128, 32x32 and 1x32 blocks) on real and synthetic weights, and the
  * scale shapes and dtypes refused.  Skips when no OpenCL device exists. */
@@ -44,6 +46,36 @@ static void check_reference(ecf8_dtype dt, const uint8_t *w, const float *scale,
             if (!(err <= bound)) {
                 print_error("y[%zu,%zu] = %.9g, reference %.17g, error %.3g > bound %.3g\n", i, j,
                             (double)y[i * n + j], ref, err, bound);
+                fail();
+            }
+        }
+}
+
+/* The lane order (ecf8_cl.h, ECF8_CL_REDUCTION_LANES) computed on the
+ * host with the same fp32 operations: y must equal it bit for bit.
+ * scale_at(ctx, r, c) is the scale of element (r, c) (ignored for BF16). */
+typedef double (*scale_fn)(const void *ctx, size_t r, size_t c);
+static void check_lane_order(ecf8_dtype dt, const uint8_t *w, scale_fn scale_at, const void *ctx,
+                             const float *x, const float *y, size_t m, size_t n, size_t k)
+{
+    const size_t q = 4 / ecf8_dtype_size(dt);
+    assert_int_equal(k % 128, 0);
+    for (size_t i = 0; i < m; i++)
+        for (size_t j = 0; j < n; j++) {
+            float a[32] = {0};
+            for (size_t k0 = 0; k0 < k; k0 += 32 * q)
+                for (size_t l = 0; l < 32; l++) {
+                    size_t c = k0 + l * q;
+                    float p = 0.0f;
+                    for (size_t t = 0; t < q; t++)
+                        p = fmaf(x[i * k + c + t], ecf8_element_to_float(dt, w, j * k + c + t), p);
+                    a[l] = dt == ECF8_DTYPE_BF16 ? a[l] + p : fmaf(p, (float)scale_at(ctx, j, c), a[l]);
+                }
+            for (size_t h = 16; h > 0; h /= 2)
+                for (size_t l = 0; l < h; l++) a[l] = a[l] + a[l + h];
+            if (memcmp(&a[0], &y[i * n + j], 4)) {
+                print_error("%s %zux%zu m=%zu: y[%zu,%zu] = %.9g, the lane order gives %.9g\n",
+                            ecf8_dtype_name(dt), n, k, m, i, j, (double)y[i * n + j], (double)a[0]);
                 fail();
             }
         }
@@ -125,6 +157,13 @@ static const ecf8_tensor_info *scale_of(const weight *w)
     return w->dtype == ECF8_DTYPE_BF16 ? NULL : &w->scale_info;
 }
 
+/* The weight's own F32 128x128 scale of element (r, c). */
+static double weight_scale_at(const void *ctx, size_t r, size_t c)
+{
+    const weight *w = ctx;
+    return w->scale[(r / 128) * ((w->k + 127) / 128) + c / 128];
+}
+
 /* ---- running ----------------------------------------------------------------------- */
 static cl_mem buffer(size_t bytes, const void *data)
 {
@@ -189,6 +228,8 @@ static void check_weight(weight *w, const size_t *ms, size_t n_ms, int reference
             fail();
         }
         if (reference) check_reference(w->dtype, w->data, scale_of(w) ? w->scale : NULL, x, yf, m, w->n, w->k);
+        if (ecf8_cl_matmul_reduction(mm) == ECF8_CL_REDUCTION_LANES)
+            check_lane_order(w->dtype, w->data, weight_scale_at, w, x, yf, m, w->n, w->k);
         free(x);
         free(yf);
         free(yu);
@@ -331,6 +372,29 @@ static void fused_y(weight *w, const ecf8_compress_options *o, const float *x, s
     ecf8_cl_matmul_free(mm);
 }
 
+/* The weights of the layout-1 tests: each FP8 dtype in both splits, BF16. */
+static const struct { ecf8_dtype dt; ecf8_split split; } lane_kinds[] = {
+    {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE},  {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT},
+    {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_BYTE},  {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_EXPONENT},
+    {ECF8_DTYPE_BF16, ECF8_SPLIT_EXPONENT}, {ECF8_DTYPE_BF16, ECF8_SPLIT_BYTE},
+};
+#define N_LANE_KINDS (sizeof lane_kinds / sizeof lane_kinds[0])
+
+/* w (n x k, drawn from seed) coded in stream layout 1 with kind d's split
+ * and chunks of `chunk` elements (0: the default); o receives the options. */
+static void lane_weight(weight *w, size_t d, size_t n, size_t k, uint32_t chunk, uint64_t seed,
+                        ecf8_compress_options *o)
+{
+    weight_init(w, lane_kinds[d].dt, n, k, seed);
+    ecf8_compress_options_init(o);
+    o->split = lane_kinds[d].split;
+    if (chunk) o->chunk_elements = chunk;
+    o->stream_layout = ECF8_STREAM_LAYOUT_LANES;
+    weight_encode(w, o);
+    assert_int_equal(w->info.split, lane_kinds[d].split);
+    assert_int_equal(w->info.stream.stream_layout, 1);
+}
+
 /* Stream layout 1 (lane streams): the fused engine gives Y bit-identical to
  * the uncompressed kernel and to the layout-0 fused kernel, for M = 1, 2, 4
  * and 64, both FP8 dtypes and both splits, BF16, bands of rows (a partial
@@ -352,24 +416,12 @@ static void test_lane_streams(void **state)
         {33, 300, 0, 0},      /* K % 128 != 0: fallback */
         {3, 20000, 4096, 0},  /* segments of 4032: fallback */
     };
-    static const struct { ecf8_dtype dt; ecf8_split split; } kinds[] = {
-        {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_BYTE},     {ECF8_DTYPE_F8_E4M3, ECF8_SPLIT_EXPONENT},
-        {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_BYTE},     {ECF8_DTYPE_F8_E5M2, ECF8_SPLIT_EXPONENT},
-        {ECF8_DTYPE_BF16, ECF8_SPLIT_EXPONENT},    {ECF8_DTYPE_BF16, ECF8_SPLIT_BYTE},
-    };
     static const size_t ms[] = {1, 2, 4, 64};
-    for (size_t d = 0; d < sizeof kinds / sizeof kinds[0]; d++)
+    for (size_t d = 0; d < N_LANE_KINDS; d++)
         for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
             weight w;
-            weight_init(&w, kinds[d].dt, cases[c].n, cases[c].k, 41 + c);
             ecf8_compress_options o;
-            ecf8_compress_options_init(&o);
-            o.split = kinds[d].split;
-            if (cases[c].chunk) o.chunk_elements = cases[c].chunk;
-            o.stream_layout = ECF8_STREAM_LAYOUT_LANES;
-            weight_encode(&w, &o);
-            assert_int_equal(w.info.split, kinds[d].split);
-            assert_int_equal(w.info.stream.stream_layout, 1);
+            lane_weight(&w, d, cases[c].n, cases[c].k, cases[c].chunk, 41 + c, &o);
             int whole = w.info.stream.cols % 128 == 0 &&
                         (w.info.stream.chunk_cols == w.info.stream.cols ||
                          w.info.stream.chunk_cols % 128 == 0);
@@ -452,32 +504,84 @@ static void test_bf16_input(void **state)
 {
     (void)state;
     NEED_DEVICE();
-    weight w;
-    weight_init(&w, ECF8_DTYPE_F8_E4M3, 96, 260, 5);
-    weight_encode(&w, NULL);
-    ecf8_cl_matmul *mm;
-    assert_int_equal(ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &w.info, &w.scale_info, 0, &mm), ECF8_OK);
-    for (size_t t = 0; t < 4; t++) {
-        size_t m = all_ms[t];
-        float *x = make_x(m, w.k, 77);
-        uint16_t *xh = malloc(m * w.k * 2);
-        for (size_t i = 0; i < m * w.k; i++) {
-            uint32_t b;
-            memcpy(&b, &x[i], 4);
-            xh[i] = (uint16_t)(b >> 16);
-            b &= 0xFFFF0000u;
-            memcpy(&x[i], &b, 4);
+    /* the serial order (layout 0, K not a multiple of 128), and the lane
+     * order (layout 1, GPU-shaped kernels) */
+    for (int lanes = 0; lanes <= 1; lanes++) {
+        weight w;
+        weight_init(&w, ECF8_DTYPE_F8_E4M3, 96, lanes ? 256 : 260, 5);
+        ecf8_compress_options o;
+        ecf8_compress_options_init(&o);
+        o.stream_layout = lanes ? ECF8_STREAM_LAYOUT_LANES : ECF8_STREAM_LAYOUT_SERIAL;
+        weight_encode(&w, &o);
+        g_tuning.matmul_lanes = lanes ? 1 : 0;
+        ecf8_cl_matmul *mm;
+        assert_int_equal(ecf8_cl_matmul_create_ex(g_ctx, g_dev, g_queue, &w.info, &w.scale_info, 0,
+                                                  &g_tuning, &mm),
+                         ECF8_OK);
+        assert_int_equal(ecf8_cl_matmul_reduction(mm),
+                         lanes ? ECF8_CL_REDUCTION_LANES : ECF8_CL_REDUCTION_SERIAL);
+        for (size_t t = 0; t < 4; t++) {
+            size_t m = all_ms[t];
+            float *x = make_x(m, w.k, 77);
+            uint16_t *xh = malloc(m * w.k * 2);
+            for (size_t i = 0; i < m * w.k; i++) {
+                uint32_t b;
+                memcpy(&b, &x[i], 4);
+                xh[i] = (uint16_t)(b >> 16);
+                b &= 0xFFFF0000u;
+                memcpy(&x[i], &b, 4);
+            }
+            float *y1 = malloc(m * w.n * 4), *y2 = malloc(m * w.n * 4), *y3 = malloc(m * w.n * 4);
+            run(mm, ECF8_CL_ENGINE_FUSED, xh, m * w.k * 2, 1, m, w.n, y1);
+            run(mm, ECF8_CL_ENGINE_FUSED, x, m * w.k * 4, 0, m, w.n, y2);
+            run(mm, ECF8_CL_ENGINE_UNCOMPRESSED, xh, m * w.k * 2, 1, m, w.n, y3);
+            assert_memory_equal(y1, y2, m * w.n * 4);
+            assert_memory_equal(y1, y3, m * w.n * 4);
+            if (lanes) check_lane_order(w.dtype, w.data, weight_scale_at, &w, x, y1, m, w.n, w.k);
+            free(x), free(xh), free(y1), free(y2), free(y3);
         }
-        float *y1 = malloc(m * w.n * 4), *y2 = malloc(m * w.n * 4), *y3 = malloc(m * w.n * 4);
-        run(mm, ECF8_CL_ENGINE_FUSED, xh, m * w.k * 2, 1, m, w.n, y1);
-        run(mm, ECF8_CL_ENGINE_FUSED, x, m * w.k * 4, 0, m, w.n, y2);
-        run(mm, ECF8_CL_ENGINE_UNCOMPRESSED, xh, m * w.k * 2, 1, m, w.n, y3);
-        assert_memory_equal(y1, y2, m * w.n * 4);
-        assert_memory_equal(y1, y3, m * w.n * 4);
-        free(x), free(xh), free(y1), free(y2), free(y3);
+        ecf8_cl_matmul_free(mm);
+        weight_free(&w);
     }
-    ecf8_cl_matmul_free(mm);
-    weight_free(&w);
+    g_tuning.matmul_lanes = 0;
+}
+
+/* The lane order: the GPU-shaped kernels, forced on this device by the
+ * matmul_lanes 1 tuning.  Both engines equal the host computation of the
+ * order bit for bit (check_weight), for both FP8 dtypes in both splits and
+ * BF16, bands of rows (a partial last band), one-row chunks and row
+ * segments of 128-column multiples, M = 1, 2, 5 and 64 (passes of 4 rows
+ * of X); a fused-only object keeps W coded and gives the same Y. */
+static void test_lane_order(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const struct { size_t n, k; uint32_t chunk; } cases[] = {
+        {200, 256, 0},    /* 32-row bands, partial last band */
+        {131, 4096, 0},   /* 2-row bands, odd N */
+        {70, 1024, 1000}, /* one-row chunks */
+        {9, 16384, 0},    /* row segments of 8192 */
+        {5, 640, 256},    /* segments of 256, the last of 128 */
+    };
+    static const size_t ms[] = {1, 2, 5, 64};
+    g_tuning.matmul_lanes = 1;
+    for (size_t d = 0; d < N_LANE_KINDS; d++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            weight w;
+            ecf8_compress_options o;
+            lane_weight(&w, d, cases[c].n, cases[c].k, cases[c].chunk, 141 + c, &o);
+            size_t n_ms = cases[c].n * cases[c].k > 200000 ? 3 : 4;
+            check_weight(&w, ms, n_ms, 1);
+            for (size_t t = 0; t < n_ms; t += 2) { /* fused only: M = 1 and 5 */
+                size_t m = ms[t];
+                float *x = make_x(m, w.k, 1000 + m), *y = malloc(m * w.n * 4);
+                fused_y(&w, &o, x, m, y, NULL);
+                check_lane_order(w.dtype, w.data, weight_scale_at, &w, x, y, m, w.n, w.k);
+                free(x), free(y);
+            }
+            weight_free(&w);
+        }
+    g_tuning.matmul_lanes = 0;
 }
 
 /* All-zero weights (a one-symbol code: no bits per element) give exact 0. */
@@ -645,6 +749,7 @@ static const char *const sl_names[SL_COUNT] = {"[]", "[1]", "[N]", "[N,1]", "128
 
 typedef struct scale_form {
     int sd, sl;
+    size_t k; /* columns of the W it scales */
     unsigned ndim;
     uint64_t shape[2];
     size_t count;
@@ -692,13 +797,20 @@ static double sf_at(const scale_form *f, size_t r, size_t c, size_t k)
     }
 }
 
+/* sf_at for check_lane_order (ctx: the form; k fixed by the form's W). */
+static double form_scale_at(const void *ctx, size_t r, size_t c)
+{
+    const scale_form *f = ctx;
+    return sf_at(f, r, c, f->k);
+}
+
 /* A scale tensor of dtype sd and layout sl for W [n, k], values in
  * [2^-12, 2^-6) (finite, exact in every dtype); coded: BF16/F16/E8M0/U8
  * coded by ecf8 where it compresses. */
 static void sf_make(scale_form *f, int sd, int sl, size_t n, size_t k, uint64_t seed, int coded)
 {
     memset(f, 0, sizeof *f);
-    f->sd = sd, f->sl = sl;
+    f->sd = sd, f->sl = sl, f->k = k;
     switch (sl) {
     case SL_SCALAR0: f->ndim = 0; break;
     case SL_SCALAR1: f->ndim = 1, f->shape[0] = 1; break;
@@ -825,6 +937,8 @@ static void check_form(weight *w, const scale_form *f, const size_t *ms, size_t 
             fail();
         }
         if (reference) check_reference_form(w->dtype, w->data, f, x, yf, m, w->n, w->k);
+        if (ecf8_cl_matmul_reduction(mm) == ECF8_CL_REDUCTION_LANES)
+            check_lane_order(w->dtype, w->data, form_scale_at, f, x, yf, m, w->n, w->k);
         if (y_out && t == 0) memcpy(y_out, yf, m * w->n * 4);
         free(x), free(yf), free(yu);
     }
@@ -1168,6 +1282,7 @@ int main(void)
         cmocka_unit_test(test_lane_streams),
         cmocka_unit_test(test_lane_streams_long_codes),
         cmocka_unit_test(test_lane_streams_one_lane),
+        cmocka_unit_test(test_lane_order),
         cmocka_unit_test(test_zero_weights),
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_dequantize),

@@ -10,9 +10,10 @@
  * most 64 registers (full occupancy headroom, GPU-DESIGN.md), and each
  * decode kernel's static SASS instruction count is printed (cubin .text
  * size / 16, read with readelf), so a change can be compared; the matmul
- * kernels' figures are printed (the GEMM keeps its accumulator tile in a
- * stack frame on GPUs today; layout-1 weights run the raw-weight fallback
- * on GPUs, see cl/matmul.cl).  Also the CPU programs for AVX2 and AVX-512 hosts alike, so a
+ * kernels' figures are printed (the serial-order GEMM keeps its
+ * accumulator tile in a stack frame on GPUs today), except the lane-order
+ * kernels (the GPU-shaped fused kernel on layout-1 weights and its
+ * uncompressed twin), which are held to the decode kernels' limits.  Also the CPU programs for AVX2 and AVX-512 hosts alike, so a
  * warning only one kind of host would print is caught on either.  Skipped
  * where no clang with these targets is installed (scripts/install-deps.sh
  * installs clang-15 and libclc-15). */
@@ -142,6 +143,7 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
     static variants all, built;
     decode_variants(&gpu, &all);
     matmul_variants(&all);
+    matmul_lane_order_variants(&all);
     one_per_shape(&all, &built);
 
     const char *dir = tu_temp_dir();
@@ -159,7 +161,10 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
     for (size_t i = 0; i < built.n; i++) {
         const char *src = ecf8_cl_source(built.program[i]);
         assert_int_equal(tu_write_file(src_path, src, strlen(src)), 0);
-        bool decode = !strncmp(built.program[i], "decode_", 7);
+        /* decode kernels, and the lane-order matmul (the GPU-shaped fused
+         * kernel and its uncompressed twin), are held to the limits */
+        bool lane_order = strstr(built.opts[i], "-DECF8_MM_LORDER=1") != NULL;
+        bool decode = !strncmp(built.program[i], "decode_", 7) || lane_order;
         /* AMD: compile with warnings as errors. */
         snprintf(cmd, sizeof cmd,
                  "%s -x cl -cl-std=CL1.2 -target amdgcn-amd-amdhsa -mcpu=gfx90a -nogpulib -O2 "
@@ -187,7 +192,9 @@ static void gpu_programs_compile_without_stack_or_spills(void **state)
             failed++;
             continue;
         }
-        if (decode) n_sass = sass_add(cubin_path, built.program[i], sass, n_sass, 32);
+        if (decode)
+            n_sass = sass_add(cubin_path, lane_order ? "matmul (lane order)" : built.program[i], sass,
+                              n_sass, 32);
         size_t n = 0;
         uint8_t *log = tu_read_file(log_path, &n);
         assert_non_null(log);
@@ -261,6 +268,7 @@ static void cpu_programs_compile_quietly_for_avx2_and_avx512(void **state)
         decode_variants(&cpu, &all);
         matmul_variants(&all);
         matmul_streams_variants(&all);
+        matmul_lane_order_variants(&all);
         one_per_shape(&all, &built);
         for (size_t i = 0; i < built.n; i++) {
             if (strcmp(built.program[i], "decode_lanes") && strcmp(built.program[i], "decode_streams") &&

@@ -25,13 +25,14 @@
  * row segments), the fused engine runs the lane-stream kernels
  * (ECF8_MM_STREAMS, ecf8_mm_sgemv1..4 / ecf8_mm_sgemm: 8 or 16 chunks per
  * vector, reported as the lane count), on the stream padded for a whole
- * band's worth of over-decoding.  Everywhere else (GPU devices, the
- * matmul_lanes 1 tuning, other shapes) it falls back to the uncompressed
- * kernel on the raw weights that the create-time host decode produced and
- * checked: bit-identical Y, but the weight is held raw in device memory
- * (fused_bytes says so).  A GPU-shaped lane-stream kernel, or a device
- * decode (decode_streams) into a scratch buffer per call, would keep it
- * compressed there. */
+ * band's worth of over-decoding.  On other devices (and with the
+ * matmul_lanes 1 tuning) the same shapes take the lane order
+ * (ECF8_CL_REDUCTION_LANES): the GPU-shaped kernels ecf8_mm_lgemv/lgemm,
+ * one work-item per lane stream, on the same padded stream, and the
+ * uncompressed engine runs their raw twin, so both engines keep one
+ * contract.  Other layout-1 shapes fall back to the uncompressed kernel on
+ * the raw weights, from the create-time host decode or decoded on the
+ * device per call into scratch (fused_bytes says which). */
 #include "runtime.h"
 
 #include <math.h>
@@ -43,11 +44,13 @@
 #define MM_LIMIT (1u << 31) /* kernels index with 32-bit arithmetic */
 
 enum { MM_GEMV1, MM_GEMV2, MM_GEMV3, MM_GEMV4, MM_GEMM, MM_DEQUANT,
-       MM_SGEMV1, MM_SGEMV2, MM_SGEMV3, MM_SGEMV4, MM_SGEMM, MM_N_KERNELS };
+       MM_SGEMV1, MM_SGEMV2, MM_SGEMV3, MM_SGEMV4, MM_SGEMM, MM_LGEMV, MM_LGEMM, MM_N_KERNELS };
 static const char *const kernel_names[MM_N_KERNELS] = {
     "ecf8_mm_gemv1", "ecf8_mm_gemv2", "ecf8_mm_gemv3", "ecf8_mm_gemv4", "ecf8_mm_gemm",
     "ecf8_mm_dequant", "ecf8_mm_sgemv1", "ecf8_mm_sgemv2", "ecf8_mm_sgemv3", "ecf8_mm_sgemv4",
-    "ecf8_mm_sgemm"};
+    "ecf8_mm_sgemm", "ecf8_mm_lgemv", "ecf8_mm_lgemm"};
+
+#define MM_LANE_GROUP 4 /* bands per work-group of the lane-order kernels (x 32 lanes) */
 
 /* One built variant: its program (lanes chosen by the kernel source) and
  * the kernels, created on first use. */
@@ -74,6 +77,10 @@ struct ecf8_cl_matmul {
      * uncompressed engine holds them, else decoded per call into a scratch
      * buffer from `wdec`, W kept coded on the device between calls. */
     int streams, fused_raw;
+    /* lane_order: both engines run the lane-order kernels (the GPU shape of
+     * a layout-1 W whose rows are whole 128-column steps), so fused and
+     * uncompressed share the lane-order contract. */
+    int lane_order;
     ecf8_cl_tensor *wdec;
     uint32_t n, k, cr, cc, segs, nkb;
     uint32_t srs, sk, sstride; /* the scale grid: row shift, block columns, row stride */
@@ -380,7 +387,7 @@ static int upload_fused(ecf8_cl_matmul *mm, const ecf8_tensor_info *w)
      * stored): from the chunk's lane area, up to the band's element count
      * times 15 bits (the longest code), and raw plane loads up to count *
      * raw bits past it, plus an 8-byte load. */
-    if (mm->streams)
+    if (mm->streams || mm->lane_order)
         pad = ((uint64_t)mm->cr * (mm->segs > 1 ? mm->cc : mm->k) *
                    (ECF8_MAX_CODE_BITS + mm->layout.raw_bits) + 7) / 8 + 128;
     uint64_t total = s->coded_bytes + pad;
@@ -541,8 +548,10 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
          * 64-bit loads) and walk whole 32-lane steps: 128 columns of a row
          * per step (FP8; two steps for BF16). */
         int whole = mm->k % MM_BLOCK == 0 && (mm->segs == 1 || mm->cc % MM_BLOCK == 0);
-        mm->streams = mm->caps.is_cpu && mm->tuning.matmul_lanes != 1 && whole;
-        mm->fused_raw = !mm->streams;
+        int gpu_shape = !mm->caps.is_cpu || mm->tuning.matmul_lanes == 1;
+        mm->streams = !gpu_shape && whole;
+        mm->lane_order = gpu_shape && whole;
+        mm->fused_raw = !mm->streams && !mm->lane_order;
     }
     if (!st && sp.grid) {
         mm->scale_bytes = sp.grid_rows * sp.grid_cols * sizeof(float);
@@ -626,6 +635,11 @@ int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info)
     return ECF8_OK;
 }
 
+ecf8_cl_reduction ecf8_cl_matmul_reduction(const ecf8_cl_matmul *mm)
+{
+    return mm && mm->lane_order ? ECF8_CL_REDUCTION_LANES : ECF8_CL_REDUCTION_SERIAL;
+}
+
 /* ---- programs ----------------------------------------------------------------------- */
 /* Whether `engine` decodes (the fused engine on a coded W). */
 static int engine_decodes(const ecf8_cl_matmul *mm, ecf8_cl_engine engine)
@@ -689,10 +703,31 @@ void ecf8_cl_matmul_streams_options(ecf8_dtype dtype, const ecf8_split_layout *l
     snprintf(opts + used, size - used, " -DECF8_MM_STREAMS=1 -DECF8_MM_SRELOAD=%d", reload);
 }
 
+void ecf8_cl_matmul_lane_order_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
+                                       unsigned code_bits, int fused, int xbf16, unsigned scale_k,
+                                       const ecf8_cl_tuning *tuning, char *opts, size_t size)
+{
+    ecf8_cl_matmul_program_options(dtype, layout, code_bits, fused, xbf16, scale_k, tuning, opts,
+                                   size);
+    /* The code length sets how many codes one 32-bit window of a lane's
+     * reader serves, as far as a word's 4 or 2 codes need (one program per
+     * class, not per length). */
+    size_t used = strlen(opts);
+    unsigned per_word = 4 / ecf8_dtype_size(dtype), spw = 32 / (code_bits ? code_bits : 1);
+    snprintf(opts + used, size - used, " -DECF8_MM_LORDER=1 -DECF8_MM_LG=%d", MM_LANE_GROUP);
+    used = strlen(opts);
+    if (fused)
+        snprintf(opts + used, size - used, " -DECF8_MM_LSPW=%u", spw < per_word ? spw : per_word);
+}
+
 static int build_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant *v)
 {
     char opts[400];
-    if (engine_decodes(mm, engine) && mm->streams)
+    if (mm->lane_order)
+        ecf8_cl_matmul_lane_order_options(mm->dtype, &mm->layout, mm->code_bits,
+                                          engine_decodes(mm, engine), xbf16, mm->sk, &mm->tuning,
+                                          opts, sizeof opts);
+    else if (engine_decodes(mm, engine) && mm->streams)
         ecf8_cl_matmul_streams_options(mm->dtype, &mm->layout, mm->code_bits, xbf16, mm->sk,
                                        &mm->tuning, opts, sizeof opts);
     else
@@ -843,6 +878,7 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
     int which = m <= MM_MAX_GEMV_M ? MM_GEMV1 + (int)m - 1 : MM_GEMM;
     if (engine_decodes(mm, engine) && mm->streams)
         which = m <= MM_MAX_GEMV_M ? MM_SGEMV1 + (int)m - 1 : MM_SGEMM;
+    if (mm->lane_order) which = m == 1 ? MM_LGEMV : MM_LGEMM;
     launch_args a = {engine_decodes(mm, engine) ? mm->coded : mm->raw, x, y, x_offset / xes,
                      y_offset / 4, (cl_uint)m, (mm->n + mm->cr - 1) / mm->cr, mm->raw_stride};
     /* A work-item takes lanes * interleave bands (CR whole rows each, or
@@ -850,9 +886,15 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
      * band.  Work-groups of one item on CPUs (PoCL runs each on a thread),
      * 64 elsewhere; fixed local sizes compile one kernel per shape. */
     size_t per_item = (size_t)v->lanes * v->interleave;
-    size_t local = v->lanes > 1 || mm->caps.is_cpu ? 1 : 64;
-    size_t global = (a.bands + per_item - 1) / per_item;
-    global = (global + local - 1) / local * local;
+    size_t local[2] = {v->lanes > 1 || mm->caps.is_cpu ? 1 : 64, 1};
+    size_t global[2] = {(a.bands + per_item - 1) / per_item, 1};
+    global[0] = (global[0] + local[0] - 1) / local[0] * local[0];
+    cl_uint dims = 1;
+    if (mm->lane_order) { /* 32 lanes x MM_LANE_GROUP bands per group */
+        local[0] = 32, local[1] = MM_LANE_GROUP;
+        global[0] = 32, global[1] = (a.bands + MM_LANE_GROUP - 1) / MM_LANE_GROUP * MM_LANE_GROUP;
+        dims = 2;
+    }
     cl_kernel k = NULL;
     st = get_kernel(v, which, &k);
     if (st) return st;
@@ -873,7 +915,7 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
         num_wait_events = decoded ? 1 : 0, wait_events = decoded ? &decoded : NULL;
     }
     if (!st) st = set_args(mm, k, &a);
-    if (!st && (err = clEnqueueNDRangeKernel(queue, k, 1, NULL, &global, &local, num_wait_events,
+    if (!st && (err = clEnqueueNDRangeKernel(queue, k, dims, NULL, global, local, num_wait_events,
                                             wait_events, out_event)) != CL_SUCCESS)
         st = ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul)");
     if (decoded) clReleaseEvent(decoded);

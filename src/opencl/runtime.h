@@ -79,6 +79,13 @@ void ecf8_cl_matmul_streams_options(ecf8_dtype dtype, const ecf8_split_layout *l
                                     unsigned code_bits, int xbf16, unsigned scale_k,
                                     const ecf8_cl_tuning *tuning, char *opts, size_t size);
 
+/* The same for the lane-order kernels, ecf8_mm_lgemv and ecf8_mm_lgemm,
+ * fused (lane streams) or raw: the GPU shape of a layout-1 W whose rows
+ * are whole 128-column steps (matmul_lanes 1 builds them on any device). */
+void ecf8_cl_matmul_lane_order_options(ecf8_dtype dtype, const ecf8_split_layout *layout,
+                                       unsigned code_bits, int fused, int xbf16, unsigned scale_k,
+                                       const ecf8_cl_tuning *tuning, char *opts, size_t size);
+
 /* The kernel a decode of t to out_offset runs: "pairs", "lanes", "coop",
  * "portable", or "copy" for a stored tensor (for the tests). */
 const char *ecf8_cl_tensor_kernel(const ecf8_cl_tensor *t, size_t out_offset);
