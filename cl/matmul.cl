@@ -176,6 +176,7 @@
 #endif
 
 #define ES (ECF8_MM_WDT == 3 ? 2u : 1u) /* bytes per weight element */
+#define FP8_VALUE_BITS 0xFFF00000u        /* of an FP8 byte-split table entry */
 
 /* ---- lane vectors -------------------------------------------------------- */
 #if ECF8_MM_LANES == 16
@@ -283,20 +284,37 @@ typedef struct reader {
 } reader;
 
 /* Host-built table entry: bits 0-3 code length, bits 4-31 a value part:
- *   FP8 byte split: the element's fp32 bits (their low 20 bits are zero);
+ *   FP8 byte split: the element's fp32 bits (FP8_VALUE_BITS: an FP8 value
+ *     has at most 4 significant bits, so the low 20 are zero) and the
+ *     element byte in bits 4-11 (for the lane-order decode kernel);
  *   FP8 exponent split: the symbol << 4;
  *   BF16: the symbol placed where it sits in the fp32 bits. */
+/* The element's own bits (8 or 16) from its table entry and raw bits. */
+inline vu coded_element(vu e, vu raw)
+{
+#if ECF8_MM_RAW_BITS == 0 && ECF8_MM_WDT != 3
+    (void)raw;
+    return (e >> 4) & 0xFFu;
+#else
+    vu low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
+#if ECF8_MM_WDT == 3
+    vu sym = e >> 16; /* the symbol << ECF8_MM_SYM_SHIFT */
+#else
+    vu sym = (e >> 4) << ECF8_MM_SYM_SHIFT;
+#endif
+    return high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) | sym | low;
+#endif
+}
+
 inline vf coded_value(vu e, vu raw)
 {
 #if ECF8_MM_WDT == 3
-    vu low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
-    return AS_VF((e & ~15u) | ((high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) | low) << 16));
+    return AS_VF(coded_element(e, raw) << 16);
 #elif ECF8_MM_RAW_BITS == 0
-    return AS_VF(e & ~15u);
+    (void)raw;
+    return AS_VF(e & FP8_VALUE_BITS);
 #else
-    vu low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
-    return element_value(high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) |
-                         (e >> 4) << ECF8_MM_SYM_SHIFT | low);
+    return element_value(coded_element(e, raw));
 #endif
 }
 
@@ -734,7 +752,7 @@ inline sf s_value(su e, su raw)
     return AS_SF((e & ~15u) | ((high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) | low) << 16));
 #elif ECF8_MM_RAW_BITS == 0
     (void)raw;
-    return AS_SF(e & ~15u);
+    return AS_SF(e & FP8_VALUE_BITS);
 #else
     su low = raw & ((1u << ECF8_MM_SYM_SHIFT) - 1u), high = raw >> ECF8_MM_SYM_SHIFT;
     su b = high << (ECF8_MM_SYM_SHIFT + ECF8_MM_SYM_BITS) | (e >> 4) << ECF8_MM_SYM_SHIFT | low;
@@ -1070,8 +1088,9 @@ inline void lane_seek(lane_reader *r, __global const uchar *coded, __global cons
     r->word = l;
 }
 
-/* The LQ values of the lane's next word. */
-inline void lane_word(lane_reader *r, float *v, __global const uint *table, uint tmask)
+/* The LQ table entries of the lane's next word into e; returns the word's
+ * raw bits. */
+inline uint lane_codes(lane_reader *r, uint *e, __global const uint *table, uint tmask)
 {
 #if LWR
     uint raw = lane_window(r->pw, r->word * LWR);
@@ -1082,14 +1101,26 @@ inline void lane_word(lane_reader *r, float *v, __global const uint *table, uint
 #pragma unroll
     for (uint t = 0; t < LQ; t++) {
         if (t > 0 && t % ECF8_MM_LSPW == 0) win = lane_window(r->lw, r->pos + taken);
-        uint e = table[win & tmask], len = e & 15u;
+        e[t] = table[win & tmask];
+        uint len = e[t] & 15u;
         win >>= len;
         taken += len;
-        v[t] = coded_value(e, (raw >> (t * ECF8_MM_RAW_BITS)) & RMASK);
     }
     r->pos += taken;
     r->word += 32u;
+    return raw;
 }
+
+#define LANE_RAW(raw, t) (((raw) >> ((t) * ECF8_MM_RAW_BITS)) & RMASK)
+
+/* The LQ values of the lane's next word. */
+inline void lane_word(lane_reader *r, float *v, __global const uint *table, uint tmask)
+{
+    uint e[LQ], raw = lane_codes(r, e, table, tmask);
+#pragma unroll
+    for (uint t = 0; t < LQ; t++) v[t] = coded_value(e[t], LANE_RAW(raw, t));
+}
+
 #define LANE_SEEK(c) lane_seek(&lr, coded, offs, (c), l)
 #define LANE_WORD(v, n, wr) lane_word(&lr, v, table, tmask)
 #else
@@ -1177,6 +1208,37 @@ inline float lane_tree(__local const float *a)
 
 DEFINE_LANE_KERNEL(ecf8_mm_lgemv, 1)
 DEFINE_LANE_KERNEL(ecf8_mm_lgemm, LMT)
+
+#if ECF8_MM_FUSED
+/* The lane order's other path, decode to a buffer then the raw twin:
+ * W's raw elements into out, rows of K contiguous (as the raw twin reads
+ * them with RS = K), the 32 lanes of a band storing 128 contiguous bytes
+ * per step.  Global size (32, bands rounded up to ECF8_MM_LG), no
+ * barriers. */
+__kernel __attribute__((reqd_work_group_size(32, ECF8_MM_LG, 1))) void
+ecf8_mm_ldecode(READER_ARGS, __global uint *out, uint N, uint K, uint CR, uint CC, uint SEGS,
+                uint NB)
+{
+    const uint l = (uint)get_local_id(0);
+    if (get_global_id(1) >= NB) return;
+    const uint band = (uint)get_global_id(1);
+    lane_reader lr;
+    for (uint row = 0; row < CR && band * CR + row < N; row++) {
+        __global uint *o = out + (size_t)(band * CR + row) * (K / LQ);
+        for (uint seg = 0; seg < SEGS; seg++) {
+            if (SEGS > 1 || row == 0) LANE_SEEK(band * SEGS + seg);
+            const uint k_end = SEGS > 1 ? min(K, (seg + 1u) * CC) : K;
+            for (uint k0 = seg * CC; k0 < k_end; k0 += LSTEP) {
+                uint e[LQ], raw = lane_codes(&lr, e, table, tmask), word = 0;
+#pragma unroll
+                for (uint t = 0; t < LQ; t++)
+                    word |= coded_element(e[t], LANE_RAW(raw, t)) << (8u * ES * t);
+                o[k0 / LQ + l] = word;
+            }
+        }
+    }
+}
+#endif
 #endif /* ECF8_MM_LORDER */
 
 #if !ECF8_MM_FUSED

@@ -61,9 +61,9 @@ extern "C" {
 #endif
 
 #define ECF8_VERSION_MAJOR 1
-#define ECF8_VERSION_MINOR 3
+#define ECF8_VERSION_MINOR 4
 #define ECF8_VERSION_PATCH 0
-#define ECF8_VERSION_STRING "1.3.0"
+#define ECF8_VERSION_STRING "1.4.0"
 
 /* Container format version written by this library (see docs/FORMAT.md):
  * major 1; minor 3 when it codes a tensor of a format 1.3 dtype (FNUZ, U8,

@@ -92,6 +92,9 @@ typedef struct ecf8_cl_tuning {
     unsigned matmul_interleave; /* lane groups one work-item interleaves, 1-16 */
     unsigned matmul_rows;      /* rows of X per GEMM pass, 1-32 */
     unsigned matmul_prefetch;  /* stream prefetch distance in bytes, 1-4096 */
+    unsigned matmul_path;      /* lane order's fused engine (library 1.4): 0 the
+                                  predicted one, 1 the fused kernel, 2 decode to a
+                                  buffer then the uncompressed kernel */
 } ecf8_cl_tuning;
 /* Every field zero (the library's choices) and struct_size set. */
 ECF8_API void ecf8_cl_tuning_init(ecf8_cl_tuning *tuning);
@@ -506,6 +509,24 @@ typedef struct ecf8_cl_matmul_info {
 ECF8_API int ecf8_cl_matmul_get_info(const ecf8_cl_matmul *mm, ecf8_cl_matmul_info *info);
 /* The reduction order both engines of mm use (NULL: SERIAL). */
 ECF8_API ecf8_cl_reduction ecf8_cl_matmul_reduction(const ecf8_cl_matmul *mm);
+
+/* The two ways the fused engine of a lane-order object computes Y, which
+ * give the same Y bit for bit: the fused kernel, which decodes W once per
+ * 4 rows of X (once for m = 1), or a decode of W into a buffer of n * k
+ * elements (allocated and released by the call) followed by the
+ * uncompressed kernel.  Unless the matmul_path tuning says otherwise the
+ * call takes the one this predicts for m rows: the one that issues fewer
+ * instructions, by the per-word instruction counts of the kernels' inner
+ * loops (sm_90, docs/BENCHMARKS.md), since on GPUs both are bound by
+ * instruction issue rather than memory.  Predicted: the fused kernel for
+ * m <= 4, and for FP8 byte splits at any m; the decode path for m > 4
+ * otherwise.  Objects in the serial order always run the fused kernels
+ * (on CPU devices they beat decode + GEMM at every m, as measured). */
+typedef enum ecf8_cl_matmul_path {
+    ECF8_CL_PATH_FUSED = 1,
+    ECF8_CL_PATH_DECODE_GEMM = 2
+} ecf8_cl_matmul_path;
+ECF8_API ecf8_cl_matmul_path ecf8_cl_matmul_predict(const ecf8_cl_matmul *mm, size_t m);
 
 /* Y = X W^T on `engine` for m >= 1 rows of X: x holds m * k elements (fp32,
  * or BF16 with ECF8_CL_INPUT_BF16) from x_offset bytes, y receives m * n

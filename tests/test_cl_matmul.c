@@ -546,12 +546,45 @@ static void test_bf16_input(void **state)
     g_tuning.matmul_lanes = 0;
 }
 
+/* The path prediction: the fused kernel for M <= 4, and for FP8 byte
+ * splits at any M; decode + GEMM for M > 4 otherwise; serial-order objects
+ * always fused. */
+static void test_path_prediction(void **state)
+{
+    (void)state;
+    NEED_DEVICE();
+    static const struct { size_t kind; int decode_at_5; } cases[] = {
+        {0, 0}, {1, 1}, {2, 0}, {3, 1}, {4, 1}, {5, 1}}; /* lane_kinds */
+    for (int lanes = 0; lanes <= 1; lanes++)
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            weight w;
+            ecf8_compress_options o;
+            lane_weight(&w, cases[c].kind, 64, 256, 0, 7, &o);
+            g_tuning.matmul_lanes = lanes ? 1 : 0;
+            ecf8_cl_matmul *mm = NULL;
+            assert_int_equal(ecf8_cl_matmul_create_ex(g_ctx, g_dev, g_queue, &w.info, scale_of(&w),
+                                                      0, &g_tuning, &mm),
+                             ECF8_OK);
+            ecf8_cl_matmul_path decode_at_5 =
+                lanes && cases[c].decode_at_5 ? ECF8_CL_PATH_DECODE_GEMM : ECF8_CL_PATH_FUSED;
+            assert_int_equal(ecf8_cl_matmul_predict(mm, 1), ECF8_CL_PATH_FUSED);
+            assert_int_equal(ecf8_cl_matmul_predict(mm, 4), ECF8_CL_PATH_FUSED);
+            assert_int_equal(ecf8_cl_matmul_predict(mm, 5), decode_at_5);
+            assert_int_equal(ecf8_cl_matmul_predict(mm, 64), decode_at_5);
+            ecf8_cl_matmul_free(mm);
+            weight_free(&w);
+        }
+    g_tuning.matmul_lanes = 0;
+    assert_int_equal(ecf8_cl_matmul_predict(NULL, 64), ECF8_CL_PATH_FUSED);
+}
+
 /* The lane order: the GPU-shaped kernels, forced on this device by the
  * matmul_lanes 1 tuning.  Both engines equal the host computation of the
  * order bit for bit (check_weight), for both FP8 dtypes in both splits and
  * BF16, bands of rows (a partial last band), one-row chunks and row
  * segments of 128-column multiples, M = 1, 2, 5 and 64 (passes of 4 rows
- * of X); a fused-only object keeps W coded and gives the same Y. */
+ * of X; the predicted path); a fused-only object keeps W coded and gives
+ * the same Y on either path (fused kernel, or decode + the raw twin). */
 static void test_lane_order(void **state)
 {
     (void)state;
@@ -572,13 +605,17 @@ static void test_lane_order(void **state)
             lane_weight(&w, d, cases[c].n, cases[c].k, cases[c].chunk, 141 + c, &o);
             size_t n_ms = cases[c].n * cases[c].k > 200000 ? 3 : 4;
             check_weight(&w, ms, n_ms, 1);
-            for (size_t t = 0; t < n_ms; t += 2) { /* fused only: M = 1 and 5 */
-                size_t m = ms[t];
-                float *x = make_x(m, w.k, 1000 + m), *y = malloc(m * w.n * 4);
-                fused_y(&w, &o, x, m, y, NULL);
-                check_lane_order(w.dtype, w.data, weight_scale_at, &w, x, y, m, w.n, w.k);
-                free(x), free(y);
-            }
+            /* fused only, M = 1 and 5, each path forced */
+            for (size_t t = 0; t < n_ms; t += 2)
+                for (unsigned path = ECF8_CL_PATH_FUSED; path <= ECF8_CL_PATH_DECODE_GEMM; path++) {
+                    size_t m = ms[t];
+                    float *x = make_x(m, w.k, 1000 + m), *y = malloc(m * w.n * 4);
+                    g_tuning.matmul_path = path;
+                    fused_y(&w, &o, x, m, y, NULL);
+                    g_tuning.matmul_path = 0;
+                    check_lane_order(w.dtype, w.data, weight_scale_at, &w, x, y, m, w.n, w.k);
+                    free(x), free(y);
+                }
             weight_free(&w);
         }
     g_tuning.matmul_lanes = 0;
@@ -1283,6 +1320,7 @@ int main(void)
         cmocka_unit_test(test_lane_streams_long_codes),
         cmocka_unit_test(test_lane_streams_one_lane),
         cmocka_unit_test(test_lane_order),
+        cmocka_unit_test(test_path_prediction),
         cmocka_unit_test(test_zero_weights),
         cmocka_unit_test(test_special_values),
         cmocka_unit_test(test_dequantize),

@@ -31,6 +31,9 @@ void cli_env_tuning(ecf8_cl_tuning *t)
     t->matmul_interleave = env_unsigned("ECF8_MATMUL_IL");
     t->matmul_rows = env_unsigned("ECF8_MATMUL_MB");
     t->matmul_prefetch = env_unsigned("ECF8_MATMUL_PREFETCH");
+    const char *path = getenv("ECF8_MATMUL_PATH");
+    if (path && !strcmp(path, "fused")) t->matmul_path = ECF8_CL_PATH_FUSED;
+    if (path && !strcmp(path, "decode")) t->matmul_path = ECF8_CL_PATH_DECODE_GEMM;
 }
 
 void cli_env_device(const char **platform, const char **device)

@@ -44,13 +44,15 @@
 #define MM_LIMIT (1u << 31) /* kernels index with 32-bit arithmetic */
 
 enum { MM_GEMV1, MM_GEMV2, MM_GEMV3, MM_GEMV4, MM_GEMM, MM_DEQUANT,
-       MM_SGEMV1, MM_SGEMV2, MM_SGEMV3, MM_SGEMV4, MM_SGEMM, MM_LGEMV, MM_LGEMM, MM_N_KERNELS };
+       MM_SGEMV1, MM_SGEMV2, MM_SGEMV3, MM_SGEMV4, MM_SGEMM, MM_LGEMV, MM_LGEMM, MM_LDECODE,
+       MM_N_KERNELS };
 static const char *const kernel_names[MM_N_KERNELS] = {
     "ecf8_mm_gemv1", "ecf8_mm_gemv2", "ecf8_mm_gemv3", "ecf8_mm_gemv4", "ecf8_mm_gemm",
     "ecf8_mm_dequant", "ecf8_mm_sgemv1", "ecf8_mm_sgemv2", "ecf8_mm_sgemv3", "ecf8_mm_sgemv4",
-    "ecf8_mm_sgemm", "ecf8_mm_lgemv", "ecf8_mm_lgemm"};
+    "ecf8_mm_sgemm", "ecf8_mm_lgemv", "ecf8_mm_lgemm", "ecf8_mm_ldecode"};
 
 #define MM_LANE_GROUP 4 /* bands per work-group of the lane-order kernels (x 32 lanes) */
+#define MM_LANE_ROWS 4  /* rows of X per pass of ecf8_mm_lgemm (cl/matmul.cl LMT) */
 
 /* One built variant: its program (lanes chosen by the kernel source) and
  * the kernels, created on first use. */
@@ -108,8 +110,9 @@ static uint32_t fp8_bits(ecf8_dtype dtype, unsigned b)
 }
 
 /* The kernel's decode table: bits 0-3 the code length, above them a value
- * part (FP8 byte split: the element's fp32 bits; FP8 exponent split: symbol
- * << 4; BF16: the symbol where it sits in the fp32 bits). */
+ * part (FP8 byte split: the element's fp32 bits, whose low 20 are zero,
+ * with the byte itself in bits 4-11; FP8 exponent split: symbol << 4;
+ * BF16: the symbol where it sits in the fp32 bits). */
 static int build_table(const ecf8_stream *s, const ecf8_split_layout *l, uint32_t **out,
                        size_t *entries)
 {
@@ -122,7 +125,7 @@ static int build_table(const ecf8_stream *s, const ecf8_split_layout *l, uint32_
         unsigned sym = t16[i] >> 4, len = t16[i] & 15u;
         uint32_t v;
         if (s->dtype == ECF8_DTYPE_BF16) v = (uint32_t)sym << (16 + l->symbol_shift);
-        else if (l->raw_bits == 0) v = fp8_bits(s->dtype, sym);
+        else if (l->raw_bits == 0) v = fp8_bits(s->dtype, sym) | (uint32_t)sym << 4;
         else v = (uint32_t)sym << 4;
         t[i] = v | len;
     }
@@ -640,6 +643,33 @@ ecf8_cl_reduction ecf8_cl_matmul_reduction(const ecf8_cl_matmul *mm)
     return mm && mm->lane_order ? ECF8_CL_REDUCTION_LANES : ECF8_CL_REDUCTION_SERIAL;
 }
 
+/* sm_90 SASS instructions per 32-bit word of W in the inner loops of the
+ * lane-order kernels (clang-15 + libclc -> ptxas, counted with nvdisasm,
+ * docs/BENCHMARKS.md "lane order"): the fused GEMV (m = 1) and GEMM (per
+ * pass of 4 rows of X), the uncompressed GEMV and GEMM on raw weights,
+ * and the decode to a buffer; FP8 rows are the worst code-length class
+ * (and the mean of E4M3 and E5M2). */
+static const struct lane_costs {
+    unsigned fused1, fused4, raw1, raw4, decode;
+} lane_costs_fp8_raw_plane = {135, 168, 62, 106, 78}, /* exponent splits */
+  lane_costs_fp8_byte = {63, 104, 62, 106, 54},
+  lane_costs_bf16_exponent = {48, 76, 14, 39, 43},
+  lane_costs_bf16_byte = {44, 72, 14, 39, 37};
+
+ecf8_cl_matmul_path ecf8_cl_matmul_predict(const ecf8_cl_matmul *mm, size_t m)
+{
+    if (!mm || !mm->lane_order || mm->split == ECF8_SPLIT_STORED || m == 0)
+        return ECF8_CL_PATH_FUSED;
+    const struct lane_costs *c =
+        mm->dtype == ECF8_DTYPE_BF16
+            ? (mm->split == ECF8_SPLIT_BYTE ? &lane_costs_bf16_byte : &lane_costs_bf16_exponent)
+            : (mm->layout.raw_bits ? &lane_costs_fp8_raw_plane : &lane_costs_fp8_byte);
+    uint64_t passes = m == 1 ? 1 : (m + MM_LANE_ROWS - 1) / MM_LANE_ROWS;
+    uint64_t fused = m == 1 ? c->fused1 : passes * c->fused4;
+    uint64_t decode = c->decode + (m == 1 ? c->raw1 : passes * c->raw4);
+    return decode < fused ? ECF8_CL_PATH_DECODE_GEMM : ECF8_CL_PATH_FUSED;
+}
+
 /* ---- programs ----------------------------------------------------------------------- */
 /* Whether `engine` decodes (the fused engine on a coded W). */
 static int engine_decodes(const ecf8_cl_matmul *mm, ecf8_cl_engine engine)
@@ -847,6 +877,39 @@ static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
     return ECF8_OK;
 }
 
+/* The fused engine's path for m rows: the tuning's, else the prediction. */
+static ecf8_cl_matmul_path lane_path(const ecf8_cl_matmul *mm, size_t m)
+{
+    if (mm->tuning.matmul_path == ECF8_CL_PATH_FUSED ||
+        mm->tuning.matmul_path == ECF8_CL_PATH_DECODE_GEMM)
+        return (ecf8_cl_matmul_path)mm->tuning.matmul_path;
+    return ecf8_cl_matmul_predict(mm, m);
+}
+
+/* ecf8_mm_ldecode (kernel dk) of W into raw, over the lane kernels'
+ * launch shape. */
+static int enqueue_lane_decode(const ecf8_cl_matmul *mm, cl_kernel dk, cl_command_queue queue,
+                               cl_mem raw, const size_t *global, const size_t *local,
+                               cl_uint num_wait_events, const cl_event *wait_events,
+                               cl_event *event)
+{
+    cl_uint tmask = (1u << mm->code_bits) - 1u, bands = (mm->n + mm->cr - 1) / mm->cr;
+    const cl_uint dims[] = {mm->n, mm->k, mm->cr, mm->cc, mm->segs, bands};
+    cl_uint i = 0;
+    cl_int err = clSetKernelArg(dk, i++, sizeof(cl_mem), &mm->coded);
+    err |= clSetKernelArg(dk, i++, sizeof(cl_mem), &mm->offsets);
+    err |= clSetKernelArg(dk, i++, sizeof(cl_mem), &mm->table);
+    err |= clSetKernelArg(dk, i++, sizeof tmask, &tmask);
+    err |= clSetKernelArg(dk, i++, sizeof(cl_mem), &raw);
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        err |= clSetKernelArg(dk, i++, sizeof(cl_uint), &dims[d]);
+    if (err != CL_SUCCESS) return ecf8_cl_fail(CL_INVALID_KERNEL_ARGS, "clSetKernelArg(matmul decode)");
+    err = clEnqueueNDRangeKernel(queue, dk, 2, NULL, global, local, num_wait_events, wait_events,
+                                 event);
+    if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clEnqueueNDRangeKernel(matmul decode)");
+    return ECF8_OK;
+}
+
 int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command_queue queue,
                            size_t m, cl_mem x, size_t x_offset, unsigned x_flags, cl_mem y,
                            size_t y_offset, cl_uint num_wait_events, const cl_event *wait_events,
@@ -906,7 +969,24 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
     cl_mem scratch = NULL;
     cl_event decoded = NULL;
     cl_int err = CL_SUCCESS;
-    if (engine == ECF8_CL_ENGINE_FUSED && mm->wdec) {
+    if (engine == ECF8_CL_ENGINE_FUSED && mm->lane_order && mm->split != ECF8_SPLIT_STORED &&
+        lane_path(mm, m) == ECF8_CL_PATH_DECODE_GEMM) {
+        /* Decode into scratch with the fused program's ecf8_mm_ldecode, then
+         * the raw twin over it (the same contract, so the same Y). */
+        mm_variant *raw_v = NULL;
+        cl_kernel dk = NULL;
+        st = get_variant(mm, ECF8_CL_ENGINE_UNCOMPRESSED, xbf16, &raw_v);
+        if (!st) st = get_kernel(raw_v, which, &k);
+        if (!st) st = get_kernel(v, MM_LDECODE, &dk);
+        if (st) return st;
+        size_t bytes = (size_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype);
+        scratch = clCreateBuffer(mm->context, CL_MEM_READ_WRITE, bytes + 16, NULL, &err);
+        if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateBuffer(matmul scratch)");
+        st = enqueue_lane_decode(mm, dk, queue, scratch, global, local, num_wait_events,
+                                 wait_events, &decoded);
+        a.w = scratch, a.raw_stride = mm->k;
+        num_wait_events = decoded ? 1 : 0, wait_events = decoded ? &decoded : NULL;
+    } else if (engine == ECF8_CL_ENGINE_FUSED && mm->wdec) {
         size_t bytes = ecf8_cl_tensor_decoded_bytes(mm->wdec);
         scratch = clCreateBuffer(mm->context, CL_MEM_READ_WRITE, bytes + 16, NULL, &err);
         if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateBuffer(matmul scratch)");
