@@ -454,7 +454,8 @@ typedef struct ecf8_cl_matmul ecf8_cl_matmul;
  * ecf8_file_read_tensor does) where its raw elements are uploaded anyway
  * (the uncompressed engine, a stored W) or `queue` is NULL; otherwise on
  * the device, on `queue` (ecf8_cl_tensor_verify: decoded into scratch,
- * read back, hashed), so a fused-only load does no host decode.
+ * read back, hashed; a lane-order object decodes its own upload instead,
+ * so W goes to the device once), so a fused-only load does no host decode.
  *
  * Stream layout 1 (lane streams): where K and every chunk's row piece are
  * multiples of 128 columns the fused engine decodes the lane streams as it

@@ -164,6 +164,24 @@ static double weight_scale_at(const void *ctx, size_t r, size_t c)
     return w->scale[(r / 128) * ((w->k + 127) / 128) + c / 128];
 }
 
+/* t = w's info with one bit of its coded stream flipped, in a copy of the
+ * payload that the caller frees (the return value). */
+static uint8_t *flip_coded_bit(const weight *w, ecf8_tensor_info *t)
+{
+    size_t pb;
+    const uint8_t *payload = ecf8_encoded_payload(w->enc, &pb);
+    uint8_t *copy = malloc(pb);
+    assert_non_null(copy);
+    memcpy(copy, payload, pb);
+    *t = w->info;
+    const uint8_t *coded = t->stream.coded;
+    assert_true(coded >= payload && coded + t->stream.coded_bytes <= payload + pb);
+    t->payload = copy;
+    t->stream.coded = copy + (coded - payload);
+    ((uint8_t *)t->stream.coded)[t->stream.coded_bytes / 2] ^= 0x10;
+    return copy;
+}
+
 /* ---- running ----------------------------------------------------------------------- */
 static cl_mem buffer(size_t bytes, const void *data)
 {
@@ -618,6 +636,27 @@ static void test_lane_order(void **state)
                 }
             weight_free(&w);
         }
+    /* A fused-only object checks W through its own decode kernel: a wrong
+     * checksum, or a flipped bit in the lane streams, is refused at create. */
+    weight w;
+    ecf8_compress_options o;
+    lane_weight(&w, 0, 64, 256, 0, 5, &o);
+    const unsigned fused = ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED);
+    ecf8_cl_matmul *mm = NULL;
+    ecf8_tensor_info t = w.info;
+    t.checksum ^= 1;
+    assert_int_equal(ecf8_cl_matmul_create_ex(g_ctx, g_dev, g_queue, &t, &w.scale_info, fused,
+                                              &g_tuning, &mm),
+                     ECF8_ERR_CHECKSUM);
+    assert_null(mm);
+    assert_non_null(strstr(ecf8_last_error(), "'test.weight': checksum mismatch"));
+    uint8_t *copy = flip_coded_bit(&w, &t);
+    int st = ecf8_cl_matmul_create_ex(g_ctx, g_dev, g_queue, &t, &w.scale_info, fused, &g_tuning,
+                                      &mm);
+    assert_true(st == ECF8_ERR_CHECKSUM || st == ECF8_ERR_CORRUPT);
+    assert_null(mm);
+    free(copy);
+    weight_free(&w);
     g_tuning.matmul_lanes = 0;
 }
 
@@ -1260,17 +1299,7 @@ static void test_errors(void **state)
     /* One flipped bit in the coded stream: whatever it does to the code
      * words, the fused engine refuses the tensor at create. */
     {
-        size_t pb;
-        const uint8_t *payload = ecf8_encoded_payload(w.enc, &pb);
-        uint8_t *copy = malloc(pb);
-        assert_non_null(copy);
-        memcpy(copy, payload, pb);
-        t = w.info;
-        const uint8_t *coded = t.stream.coded;
-        assert_true(coded >= payload && coded + t.stream.coded_bytes <= payload + pb);
-        t.payload = copy;
-        t.stream.coded = copy + (coded - payload);
-        ((uint8_t *)t.stream.coded)[t.stream.coded_bytes / 2] ^= 0x10;
+        uint8_t *copy = flip_coded_bit(&w, &t);
         int st = ecf8_cl_matmul_create(g_ctx, g_dev, g_queue, &t, &w.scale_info,
                                        ECF8_CL_ENGINE_BIT(ECF8_CL_ENGINE_FUSED), &mm);
         assert_true(st == ECF8_ERR_CHECKSUM || st == ECF8_ERR_CORRUPT);

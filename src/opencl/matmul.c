@@ -467,6 +467,41 @@ static int verify_weight(const ecf8_tensor_info *w, const uint8_t **raw, uint8_t
     return ECF8_OK;
 }
 
+static int get_variant(ecf8_cl_matmul *mm, ecf8_cl_engine engine, int xbf16, mm_variant **out);
+static int get_kernel(mm_variant *v, int which, cl_kernel *out);
+static int enqueue_lane_decode(const ecf8_cl_matmul *mm, cl_kernel dk, cl_command_queue queue,
+                               cl_mem raw, cl_uint num_wait_events, const cl_event *wait_events,
+                               cl_event *event);
+
+/* W's content through the lane-order program itself, for a fused-only
+ * lane-order object: its uploaded stream decoded by ecf8_mm_ldecode into
+ * scratch, read back and hashed.  So W is uploaded once, and no decode
+ * program is built for the check. */
+static int verify_lane_streams(ecf8_cl_matmul *mm, cl_command_queue queue,
+                               const ecf8_tensor_info *w)
+{
+    mm_variant *v = NULL;
+    cl_kernel dk = NULL;
+    int st = get_variant(mm, ECF8_CL_ENGINE_FUSED, 0, &v);
+    if (!st) st = get_kernel(v, MM_LDECODE, &dk);
+    if (st) return st;
+    size_t bytes = (size_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype);
+    uint8_t *host = malloc(bytes);
+    if (!host) return ecf8_fail(ECF8_ERR_NOMEM, "out of memory for %zu decoded weight bytes", bytes);
+    cl_int err;
+    cl_mem scratch = clCreateBuffer(mm->context, CL_MEM_READ_WRITE, bytes, NULL, &err);
+    if (err != CL_SUCCESS) st = ecf8_cl_fail(err, "clCreateBuffer(matmul check)");
+    if (!st) st = enqueue_lane_decode(mm, dk, queue, scratch, 0, NULL, NULL);
+    if (!st && (err = clEnqueueReadBuffer(queue, scratch, CL_TRUE, 0, bytes, host, 0, NULL,
+                                          NULL)) != CL_SUCCESS)
+        st = ecf8_cl_fail(err, "clEnqueueReadBuffer(matmul check)");
+    if (!st && ecf8_hash64(host, bytes) != w->checksum)
+        st = ecf8_fail(ECF8_ERR_CHECKSUM, "tensor '%s': checksum mismatch", tensor_name(w));
+    if (scratch) clReleaseMemObject(scratch);
+    free(host);
+    return st;
+}
+
 /* W decoded on the device into scratch, read back and checked against its
  * checksum (ecf8_cl_tensor_verify): the content check of a W whose raw
  * elements are not needed, at device decode speed and without a host
@@ -577,9 +612,11 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
                    (mm->fused_raw && fused && !decode_per_call);
     /* W's content against its checksum: decoded on the host where the raw
      * elements are uploaded anyway, else on the device (no host decode). */
-    if (!st) st = need_raw || !queue ? verify_weight(weight, &raw, &raw_owned)
-                                     : verify_on_device(mm, queue, weight,
-                                                        decode_per_call ? &mm->wdec : NULL);
+    /* A fused-only lane-order W is checked after its one upload. */
+    const bool check_lanes = mm->lane_order && !need_raw && queue;
+    if (!st && (need_raw || !queue)) st = verify_weight(weight, &raw, &raw_owned);
+    else if (!st && !check_lanes)
+        st = verify_on_device(mm, queue, weight, decode_per_call ? &mm->wdec : NULL);
     if (!st && need_raw) st = upload_raw(mm, raw);
     if (!st && fused) {
         if (weight->split == ECF8_SPLIT_STORED || mm->fused_raw)
@@ -587,6 +624,7 @@ int ecf8_cl_matmul_create_ex(cl_context context, cl_device_id device, cl_command
         else
             st = upload_fused(mm, weight);
     }
+    if (!st && check_lanes) st = verify_lane_streams(mm, queue, weight);
     /* Per call: the decode reads the coded tensor and writes the scratch
      * the raw kernel reads. */
     if (!st && mm->wdec) mm->fused_bytes += ecf8_cl_tensor_device_bytes(mm->wdec) +
@@ -886,13 +924,22 @@ static ecf8_cl_matmul_path lane_path(const ecf8_cl_matmul *mm, size_t m)
     return ecf8_cl_matmul_predict(mm, m);
 }
 
-/* ecf8_mm_ldecode (kernel dk) of W into raw, over the lane kernels'
- * launch shape. */
+/* The lane-order kernels' launch: 32 lanes x MM_LANE_GROUP bands per
+ * work-group, the bands rounded up to whole groups. */
+static void lane_shape(const ecf8_cl_matmul *mm, size_t *global, size_t *local)
+{
+    size_t bands = (mm->n + mm->cr - 1) / mm->cr;
+    local[0] = 32, local[1] = MM_LANE_GROUP;
+    global[0] = 32, global[1] = (bands + MM_LANE_GROUP - 1) / MM_LANE_GROUP * MM_LANE_GROUP;
+}
+
+/* ecf8_mm_ldecode (kernel dk) of W into raw. */
 static int enqueue_lane_decode(const ecf8_cl_matmul *mm, cl_kernel dk, cl_command_queue queue,
-                               cl_mem raw, const size_t *global, const size_t *local,
-                               cl_uint num_wait_events, const cl_event *wait_events,
+                               cl_mem raw, cl_uint num_wait_events, const cl_event *wait_events,
                                cl_event *event)
 {
+    size_t global[2], local[2];
+    lane_shape(mm, global, local);
     cl_uint tmask = (1u << mm->code_bits) - 1u, bands = (mm->n + mm->cr - 1) / mm->cr;
     const cl_uint dims[] = {mm->n, mm->k, mm->cr, mm->cc, mm->segs, bands};
     cl_uint i = 0;
@@ -953,9 +1000,8 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
     size_t global[2] = {(a.bands + per_item - 1) / per_item, 1};
     global[0] = (global[0] + local[0] - 1) / local[0] * local[0];
     cl_uint dims = 1;
-    if (mm->lane_order) { /* 32 lanes x MM_LANE_GROUP bands per group */
-        local[0] = 32, local[1] = MM_LANE_GROUP;
-        global[0] = 32, global[1] = (a.bands + MM_LANE_GROUP - 1) / MM_LANE_GROUP * MM_LANE_GROUP;
+    if (mm->lane_order) {
+        lane_shape(mm, global, local);
         dims = 2;
     }
     cl_kernel k = NULL;
@@ -982,8 +1028,7 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
         size_t bytes = (size_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype);
         scratch = clCreateBuffer(mm->context, CL_MEM_READ_WRITE, bytes + 16, NULL, &err);
         if (err != CL_SUCCESS) return ecf8_cl_fail(err, "clCreateBuffer(matmul scratch)");
-        st = enqueue_lane_decode(mm, dk, queue, scratch, global, local, num_wait_events,
-                                 wait_events, &decoded);
+        st = enqueue_lane_decode(mm, dk, queue, scratch, num_wait_events, wait_events, &decoded);
         a.w = scratch, a.raw_stride = mm->k;
         num_wait_events = decoded ? 1 : 0, wait_events = decoded ? &decoded : NULL;
     } else if (engine == ECF8_CL_ENGINE_FUSED && mm->wdec) {
