@@ -527,6 +527,9 @@ static int parse_members_task(void *ctx, uint64_t i)
  * tensors in order, a syntax error in either first, then the first
  * tensor's error in order. */
 #define SPLIT_HEADER_BYTES (256u << 10)
+static size_t split_header_bytes = SPLIT_HEADER_BYTES;
+
+void ecf8_st_set_split_bytes(size_t bytes) { split_header_bytes = bytes ? bytes : SPLIT_HEADER_BYTES; }
 
 /* Whether the quote at q, in a string opened at p, is escaped: an odd
  * number of backslashes before it. */
@@ -577,7 +580,7 @@ static int parse_header(st_file *out, const char *text, size_t len, uint64_t siz
     member_run run[2] = {whole, whole};
     size_t n_runs = 1;
     const unsigned char *comma = NULL;
-    if (len >= SPLIT_HEADER_BYTES && threads != 1 && (threads || ecf8_default_threads() > 1) &&
+    if (len >= split_header_bytes && threads != 1 && (threads || ecf8_default_threads() > 1) &&
         (comma = header_split_point(open, c.end))) {
         run[0].stop = comma;
         run[1].c = (json_cursor){comma + 1, c.end};

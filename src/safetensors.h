@@ -38,6 +38,10 @@ int ecf8_st_open(const char *path, st_file *out);
 /* The same, a header of 256 KiB or more parsed in two halves on two of
  * `threads` (0: one per core) when there are two. */
 int ecf8_st_open_threads(const char *path, unsigned threads, st_file *out);
+/* The header size from which ecf8_st_open_threads parses in halves (0: the
+ * default, 256 KiB): fuzzers and tests lower it to reach that path with
+ * small inputs.  Process-wide; not for use while a file is being opened. */
+void ecf8_st_set_split_bytes(size_t bytes);
 /* Reads tensor t's bytes; *data stays valid until the next read or close. */
 int ecf8_st_read_tensor(st_file *f, const st_tensor *t, const uint8_t **data);
 /* After the tensors were read: ECF8_ERR_IO "input changed while being

@@ -18,6 +18,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *in = fuzz_write("in.safetensors", data, size);
     st_file sf;
     int st_read = ecf8_st_open(in, &sf);
+    char read_error[512];
+    snprintf(read_error, sizeof read_error, "%s", st_read ? ecf8_last_error() : "");
+    /* The header parsed in two halves on two threads (the split threshold
+     * lowered to 1 byte, so small inputs reach it) must give the one-pass
+     * parse's result exactly: the same tensors, or the same error. */
+    {
+        st_file halves;
+        ecf8_st_set_split_bytes(1);
+        int st_halves = ecf8_st_open_threads(in, 2, &halves);
+        ecf8_st_set_split_bytes(0);
+        FUZZ_CHECK(st_halves == st_read, "halves: status %d, one pass %d", st_halves, st_read);
+        if (st_read)
+            FUZZ_CHECK(!strcmp(ecf8_last_error(), read_error), "halves: '%s', one pass '%s'",
+                       ecf8_last_error(), read_error);
+        else {
+            FUZZ_CHECK(halves.n_tensors == sf.n_tensors, "halves: %zu tensors, one pass %zu",
+                       halves.n_tensors, sf.n_tensors);
+            for (size_t i = 0; i < sf.n_tensors; i++) {
+                const st_tensor *a = &sf.tensors[i], *b = &halves.tensors[i];
+                FUZZ_CHECK(!strcmp(a->name, b->name) && a->offset == b->offset &&
+                               a->bytes == b->bytes && a->dtype == b->dtype && a->ndim == b->ndim &&
+                               !strcmp(a->dtype_name, b->dtype_name) &&
+                               !memcmp(a->shape, b->shape, sizeof a->shape),
+                           "halves: tensor %zu ('%s') differs", i, a->name);
+            }
+            ecf8_st_close(&halves);
+        }
+    }
     if (st_read == ECF8_OK) {
         uint64_t pos = sf.data_start;
         for (size_t i = 0; i < sf.n_tensors; i++) {
