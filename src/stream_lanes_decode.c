@@ -89,6 +89,12 @@ typedef struct lane_rows {
     uint32_t n[ECF8_LANES];
 } lane_rows;
 
+/* Two symbols of each entry, then byte 3 of it (consumed | count << 6). */
+typedef struct lane_pairs {
+    uint16_t symbols[1u << MULTI_MAX_BITS];
+    uint8_t meta[1u << MULTI_MAX_BITS];
+} lane_pairs;
+
 typedef void (*combine_fn)(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count,
                            bool stream);
 
@@ -102,6 +108,8 @@ typedef struct fast_job {
     unsigned multi_bits;
     bool stream; /* output past the caches: written with non-temporal stores where it can be */
     uint32_t multi[1u << MULTI_MAX_BITS];   /* symbols | consumed << 24 | count << 30 */
+    bool pairs; /* no entry has three symbols: pair holds them all */
+    lane_pairs pair;
     uint16_t single[1u << ECF8_MAX_CODE_BITS]; /* length | symbol << 4 */
 } fast_job;
 
@@ -323,7 +331,7 @@ typedef struct lane_queue {
     uint64_t p[WAYS];
     uint8_t *o[WAYS], *stop[WAYS];
     uint64_t lane[WAYS];
-    const uint32_t *multi;
+    const void *table; /* fast_job's multi, or its pair */
     uint64_t mask;
     uint64_t n; /* pairs of rounds the ways may run before one loads past limit */
     uint64_t next, queued;
@@ -364,7 +372,7 @@ static inline __attribute__((always_inline)) bool take_lane(lane_queue *lq, unsi
  * the queue is empty and a lane done, or after n pairs (loads stay before
  * limit), the state in *lq; the lanes done inside are in lq->end. */
 _Static_assert(offsetof(lane_queue, o) == 32 && offsetof(lane_queue, stop) == 64 &&
-                   offsetof(lane_queue, lane) == 96 && offsetof(lane_queue, multi) == 128 &&
+                   offsetof(lane_queue, lane) == 96 && offsetof(lane_queue, table) == 128 &&
                    offsetof(lane_queue, mask) == 136 && offsetof(lane_queue, n) == 144 &&
                    offsetof(lane_queue, next) == 152 && offsetof(lane_queue, queued) == 160 &&
                    offsetof(lane_queue, limit) == 168 && offsetof(lane_queue, q) == 176 &&
@@ -372,101 +380,119 @@ _Static_assert(offsetof(lane_queue, o) == 32 && offsetof(lane_queue, stop) == 64
                    sizeof(struct lane_end) == 16 && WAYS == 4 && CHECK_ROUNDS == 2,
                "ecf8_lanes4_bmi2 reads the queue at these offsets and runs pairs of rounds of four ways");
 __attribute__((visibility("hidden"))) void ecf8_lanes4_bmi2(lane_queue *lq);
+/* The same with the entries in two tables (lq->table a lane_pairs), for
+ * streams where none has three symbols: 24 KB at 13 bits instead of 32,
+ * so fewer of the table's lines are evicted (+1.5%, 2 MB of llm-e4m3). */
+__attribute__((visibility("hidden"))) void ecf8_lanes4_pairs_bmi2(lane_queue *lq);
 
 /* Registers: B %r8-%r11, O %r12-%r15, P %rbx %rbp %rsi %rdi, the table
  * %rdx, temporaries %rax %rcx.  Frame: lq at 0(%rsp), the mask at 8, the
  * sentinel at 16, way k's end at 24 + 8k and lane at 64 + 8k, the pairs
- * left at 56, next at 96, queued at 104, limit at 112. */
-#define LA_EACH(M)                                                                          \
-    M("%r8", "%r12", "%rbx", "0") M("%r9", "%r13", "%rbp", "8") M("%r10", "%r14", "%rsi", "16") \
-    M("%r11", "%r15", "%rdi", "24")
-#define LA_IN(B, O, P, K)                                                                   \
+ * left at 56, next at 96, queued at 104, limit at 112.  X: the function's
+ * name (its labels) or lookup. */
+#define LA_EACH(M, X)                                                                       \
+    M(X, "%r8", "%r12", "%rbx", "0") M(X, "%r9", "%r13", "%rbp", "8")                       \
+    M(X, "%r10", "%r14", "%rsi", "16") M(X, "%r11", "%r15", "%rdi", "24")
+#define LA_IN(X, B, O, P, K)                                                                \
     "mov 64+" K "(%rdi), %rax\n\tmov %rax, 24+" K "(%rsp)\n\t"                              \
     "mov 96+" K "(%rdi), %rax\n\tmov %rax, 64+" K "(%rsp)\n\tmov 32+" K "(%rdi), " O "\n\t"
-#define LA_IN_P(B, O, P, K) "mov " K "(%rdi), " P "\n\t"
-#define LA_OUT(B, O, P, K)                                                                  \
+#define LA_IN_P(X, B, O, P, K) "mov " K "(%rdi), " P "\n\t"
+#define LA_OUT(X, B, O, P, K)                                                               \
     "mov " P ", " K "(%rax)\n\tmov " O ", 32+" K "(%rax)\n\t"                              \
     "mov 24+" K "(%rsp), %rcx\n\tmov %rcx, 64+" K "(%rax)\n\t"                             \
     "mov 64+" K "(%rsp), %rcx\n\tmov %rcx, 96+" K "(%rax)\n\t"
-#define LA_REFILL(B, O, P, K)                                                               \
+#define LA_REFILL(X, B, O, P, K)                                                            \
     "mov " P ", %rax\n\tshr $3, %rax\n\tmov (%rax), " B "\n\tmov " P ", %rcx\n\t"          \
     "and $7, %ecx\n\tshrx %rcx, " B ", " B "\n\tor 16(%rsp), " B "\n\t"
 /* index, entry, its consumed bits (byte 3's low 6) by a second load
  * instead of a rotate (shifts run on two ALUs only), symbols stored
  * whole, count (bits 30-31) added */
-#define LA_LOOKUP(B, O, P, K)                                                               \
+#define LA_LOOKUP(X, B, O, P, K)                                                            \
     "mov " B ", %rax\n\tand 8(%rsp), %rax\n\tmov (%rdx,%rax,4), %ecx\n\t"                  \
     "movzbl 3(%rdx,%rax,4), %eax\n\tmov %ecx, (" O ")\n\tshrx %rax, " B ", " B "\n\t"       \
     "shr $30, %ecx\n\tadd %rcx, " O "\n\t"
-#define LA_ADVANCE(B, O, P, K) "lzcnt " B ", %rax\n\tadd %rax, " P "\n\t"
-#define LA_ROUND                                                                            \
-    LA_EACH(LA_REFILL)                                                                      \
-    LA_EACH(LA_LOOKUP) LA_EACH(LA_LOOKUP) LA_EACH(LA_LOOKUP) LA_EACH(LA_LOOKUP)             \
-    LA_EACH(LA_ADVANCE)
-#define LA_CHECK(B, O, P, K)                                                                \
-    "cmp 24+" K "(%rsp), " O "\n\tjae .Llanes4_done" K "\n.Llanes4_back" K ":\n\t"
+/* the same from lane_pairs: two symbols, then consumed | count << 6 */
+#define LA_LOOKUP_PAIRS(X, B, O, P, K)                                                      \
+    "mov " B ", %rax\n\tand 8(%rsp), %rax\n\tmovzwl (%rdx,%rax,2), %ecx\n\t"               \
+    "movzbl 16384(%rdx,%rax), %eax\n\tmov %ecx, (" O ")\n\tshrx %rax, " B ", " B "\n\t"     \
+    "shr $6, %eax\n\tadd %rax, " O "\n\t"
+#define LA_ADVANCE(X, B, O, P, K) "lzcnt " B ", %rax\n\tadd %rax, " P "\n\t"
+#define LA_ROUND(LOOKUP)                                                                    \
+    LA_EACH(LA_REFILL, ) LA_EACH(LOOKUP, ) LA_EACH(LOOKUP, ) LA_EACH(LOOKUP, )              \
+    LA_EACH(LOOKUP, ) LA_EACH(LA_ADVANCE, )
+#define LA_CHECK(X, B, O, P, K)                                                             \
+    "cmp 24+" K "(%rsp), " O "\n\tjae .L" X "_done" K "\n.L" X "_back" K ":\n\t"
 /* Way K is done: where it stopped to end[lane], the next lane of the
  * queue in (none: return), the pairs left cut to what its start allows
  * ((limit - P + 64) / 128 from here; the B registers are free here). */
-#define LA_DONE(B, O, P, K)                                                                 \
-    ".Llanes4_done" K ":\n\t"                                                               \
+#define LA_DONE(X, B, O, P, K)                                                              \
+    ".L" X "_done" K ":\n\t"                                                                \
     "mov 0(%rsp), %rax\n\tmov 64+" K "(%rsp), %rcx\n\tshl $4, %rcx\n\t"                     \
     "mov " P ", 1200(%rax,%rcx)\n\tmov " O ", 1208(%rax,%rcx)\n\t"                          \
-    "mov 96(%rsp), %rcx\n\tcmp 104(%rsp), %rcx\n\tjae .Llanes4_exit\n\t"                    \
+    "mov 96(%rsp), %rcx\n\tcmp 104(%rsp), %rcx\n\tjae .L" X "_exit\n\t"                     \
     "lea 1(%rcx), %r8\n\tmov %r8, 96(%rsp)\n\tshl $5, %rcx\n\tlea 176(%rax,%rcx), %rax\n\t" \
     "mov 0(%rax), " P "\n\tmov 8(%rax), " O "\n\tmov 16(%rax), %r8\n\tmov %r8, 24+" K "(%rsp)\n\t" \
     "mov 24(%rax), %r8\n\tmov %r8, 64+" K "(%rsp)\n\t"                                    \
-    "mov 112(%rsp), %r8\n\tsub " P ", %r8\n\tjb .Llanes4_exit\n\t"                          \
-    "add $64, %r8\n\tshr $7, %r8\n\tinc %r8\n\tcmp 56(%rsp), %r8\n\tjae .Llanes4_back" K "\n\t" \
-    "mov %r8, 56(%rsp)\n\tjmp .Llanes4_back" K "\n\t"
+    "mov 112(%rsp), %r8\n\tsub " P ", %r8\n\tjb .L" X "_exit\n\t"                           \
+    "add $64, %r8\n\tshr $7, %r8\n\tinc %r8\n\tcmp 56(%rsp), %r8\n\tjae .L" X "_back" K "\n\t" \
+    "mov %r8, 56(%rsp)\n\tjmp .L" X "_back" K "\n\t"
 #define LA_PUSH(R) "push " R "\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_rel_offset " R ", 0\n\t"
 #define LA_POP(R) "pop " R "\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore " R "\n\t"
-__asm__(".pushsection .text\n"
-        ".p2align 5\n"
-        ".globl ecf8_lanes4_bmi2\n"
-        ".hidden ecf8_lanes4_bmi2\n"
-        ".type ecf8_lanes4_bmi2, @function\n"
-        "ecf8_lanes4_bmi2:\n\t"
-        ".cfi_startproc\n\t"
-        LA_PUSH("%rbx") LA_PUSH("%rbp") LA_PUSH("%r12") LA_PUSH("%r13") LA_PUSH("%r14") LA_PUSH("%r15")
-        "sub $120, %rsp\n\t.cfi_adjust_cfa_offset 120\n\t"
-        "mov %rdi, 0(%rsp)\n\tmov 136(%rdi), %rax\n\tmov %rax, 8(%rsp)\n\t"
-        "movabs $0x8000000000000000, %rax\n\tmov %rax, 16(%rsp)\n\t"
-        "mov 144(%rdi), %rax\n\tmov %rax, 56(%rsp)\n\tmov 152(%rdi), %rax\n\tmov %rax, 96(%rsp)\n\t"
-        "mov 160(%rdi), %rax\n\tmov %rax, 104(%rsp)\n\tmov 168(%rdi), %rax\n\tmov %rax, 112(%rsp)\n\t"
-        "mov 128(%rdi), %rdx\n\t"
-        LA_EACH(LA_IN) LA_EACH(LA_IN_P) /* %rdi last */
-        ".p2align 4\n"
-        ".Llanes4_pair:\n\t"
-        LA_ROUND LA_ROUND
-        LA_EACH(LA_CHECK)
-        "decq 56(%rsp)\n\tjnz .Llanes4_pair\n"
-        ".Llanes4_exit:\n\t"
-        "mov 0(%rsp), %rax\n\t"
-        LA_EACH(LA_OUT)
-        "mov 96(%rsp), %rcx\n\tmov %rcx, 152(%rax)\n\t"
-        "add $120, %rsp\n\t.cfi_adjust_cfa_offset -120\n\t"
-        LA_POP("%r15") LA_POP("%r14") LA_POP("%r13") LA_POP("%r12") LA_POP("%rbp") LA_POP("%rbx")
-        "ret\n\t"
-        ".cfi_adjust_cfa_offset 168\n\t" /* the done blocks run inside the frame */
-        ".cfi_offset %rbx, -16\n\t.cfi_offset %rbp, -24\n\t.cfi_offset %r12, -32\n\t"
-        ".cfi_offset %r13, -40\n\t.cfi_offset %r14, -48\n\t.cfi_offset %r15, -56\n\t"
-        LA_EACH(LA_DONE)
-        ".cfi_endproc\n"
-        ".size ecf8_lanes4_bmi2, .-ecf8_lanes4_bmi2\n"
-        ".popsection\n");
+#define LA_FUNCTION(NAME, LOOKUP)                                                           \
+    __asm__(".pushsection .text\n"                                                          \
+            ".p2align 5\n"                                                                  \
+            ".globl " NAME "\n"                                                             \
+            ".hidden " NAME "\n"                                                            \
+            ".type " NAME ", @function\n" NAME ":\n\t"                                      \
+            ".cfi_startproc\n\t"                                                            \
+            LA_PUSH("%rbx") LA_PUSH("%rbp") LA_PUSH("%r12") LA_PUSH("%r13") LA_PUSH("%r14") \
+            LA_PUSH("%r15")                                                                 \
+            "sub $120, %rsp\n\t.cfi_adjust_cfa_offset 120\n\t"                              \
+            "mov %rdi, 0(%rsp)\n\tmov 136(%rdi), %rax\n\tmov %rax, 8(%rsp)\n\t"             \
+            "movabs $0x8000000000000000, %rax\n\tmov %rax, 16(%rsp)\n\t"                    \
+            "mov 144(%rdi), %rax\n\tmov %rax, 56(%rsp)\n\t"                                 \
+            "mov 152(%rdi), %rax\n\tmov %rax, 96(%rsp)\n\t"                                 \
+            "mov 160(%rdi), %rax\n\tmov %rax, 104(%rsp)\n\t"                                \
+            "mov 168(%rdi), %rax\n\tmov %rax, 112(%rsp)\n\t"                                \
+            "mov 128(%rdi), %rdx\n\t"                                                       \
+            LA_EACH(LA_IN, ) LA_EACH(LA_IN_P, ) /* %rdi last */                             \
+            ".p2align 4\n"                                                                  \
+            ".L" NAME "_pair:\n\t"                                                          \
+            LA_ROUND(LOOKUP) LA_ROUND(LOOKUP)                                               \
+            LA_EACH(LA_CHECK, NAME)                                                         \
+            "decq 56(%rsp)\n\tjnz .L" NAME "_pair\n"                                        \
+            ".L" NAME "_exit:\n\t"                                                          \
+            "mov 0(%rsp), %rax\n\t"                                                         \
+            LA_EACH(LA_OUT, )                                                               \
+            "mov 96(%rsp), %rcx\n\tmov %rcx, 152(%rax)\n\t"                                 \
+            "add $120, %rsp\n\t.cfi_adjust_cfa_offset -120\n\t"                             \
+            LA_POP("%r15") LA_POP("%r14") LA_POP("%r13") LA_POP("%r12") LA_POP("%rbp")     \
+            LA_POP("%rbx")                                                                  \
+            "ret\n\t"                                                                       \
+            ".cfi_adjust_cfa_offset 168\n\t" /* the done blocks run inside the frame */     \
+            ".cfi_offset %rbx, -16\n\t.cfi_offset %rbp, -24\n\t.cfi_offset %r12, -32\n\t"  \
+            ".cfi_offset %r13, -40\n\t.cfi_offset %r14, -48\n\t.cfi_offset %r15, -56\n\t"  \
+            LA_EACH(LA_DONE, NAME)                                                          \
+            ".cfi_endproc\n"                                                                \
+            ".size " NAME ", .-" NAME "\n"                                                  \
+            ".popsection\n");
+LA_FUNCTION("ecf8_lanes4_bmi2", LA_LOOKUP)
+LA_FUNCTION("ecf8_lanes4_pairs_bmi2", LA_LOOKUP_PAIRS)
+_Static_assert(offsetof(lane_pairs, meta) == 16384, "LA_LOOKUP_PAIRS reads meta at 16384");
 #undef LA_EACH
 #undef LA_IN
 #undef LA_IN_P
 #undef LA_OUT
 #undef LA_REFILL
 #undef LA_LOOKUP
+#undef LA_LOOKUP_PAIRS
 #undef LA_ADVANCE
 #undef LA_ROUND
 #undef LA_CHECK
 #undef LA_DONE
 #undef LA_PUSH
 #undef LA_POP
+#undef LA_FUNCTION
 #else
 #define LANES_ASM 0
 #endif
@@ -490,7 +516,8 @@ decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ec
     const uint8_t *lengths = j->s->lengths;
     const uint64_t base = (uint64_t)(uintptr_t)lanes * 8;
     lane_queue lq;
-    lq.multi = multi, lq.mask = (1u << mbits) - 1, lq.limit = base + limit;
+    lq.table = LANES_ASM && bmi2 && j->pairs ? (const void *)&j->pair : multi;
+    lq.mask = (1u << mbits) - 1, lq.limit = base + limit;
     lq.next = 0, lq.queued = 0, lq.active = 0, lq.bad = 0, lq.cut = 0;
     for (unsigned l = 0; l < ECF8_LANES; l++) {
         if (lr->n[l]) { /* a lane without symbols must have no bits */
@@ -514,7 +541,8 @@ decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ec
             if (LANES_ASM && bmi2 && lq.active == WAYS && n >= CHECK_ROUNDS) {
 #if LANES_ASM
                 lq.n = n / CHECK_ROUNDS;
-                ecf8_lanes4_bmi2(&lq);
+                if (j->pairs) ecf8_lanes4_pairs_bmi2(&lq);
+                else ecf8_lanes4_bmi2(&lq);
 #endif
             } else {
                 uint32_t pos[WAYS];
@@ -625,6 +653,7 @@ static int fast_task(void *ctx, uint64_t group)
 static void build_multi(fast_job *j)
 {
     const unsigned cb = j->s->code_bits, P = j->multi_bits;
+    j->pairs = true;
     for (uint32_t i = 0; i < (1u << P); i++) {
         uint32_t e = 0, used = 0, n = 0;
         while (n < 3) {
@@ -634,6 +663,8 @@ static void build_multi(fast_job *j)
             used += t & 15u, n++;
         }
         j->multi[i] = e | used << 24 | n << 30;
+        j->pairs &= n < 3;
+        j->pair.symbols[i] = (uint16_t)e, j->pair.meta[i] = (uint8_t)(used | n << 6);
     }
 }
 
@@ -686,6 +717,7 @@ int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, int row,
     (void)portable;
 #endif
     j->multi_bits = multi_bits_choose(s);
+    j->pairs = false;
     int st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->single);
     if (!st && s->code_bits) build_multi(j);
     if (!st) st = ecf8_parallel_for(threads, ecf8_ceil_div(s->n_chunks, LANES_GROUP), fast_task, j);
