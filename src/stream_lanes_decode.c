@@ -34,7 +34,10 @@
  * four in assembly with 9% fewer instructions than the C loop no faster:
  * neither the chains' latency nor the instruction count bounds it.  A
  * 12-bit table (16 KB, fits) still decodes 3-5% slower than the 13-bit
- * one.
+ * one, and a queue running across chunks (the next chunk's lanes on the
+ * ways a chunk's last lanes leave idle, two chunks' rows in flight) 2.6%
+ * slower on all of llm-e4m3: the second chunk's rows cost more L1 than
+ * the idle ways did.
  *
  * Measured and not kept (ecf8-bench-codec --layout 1 --clock cpu --stat
  * min, LLM-shaped E4M3, one thread, Zen 1): an AVX2 path (eight lanes per
