@@ -19,7 +19,25 @@
  * second pass joins them with the raw plane into output words (lane l,
  * row k -> word 32k + l), four FP8 elements at a time in SWAR where the
  * split allows; for the byte splits of 8-bit dtypes it is a transpose, in
- * SSE2.
+ * SSE2.  On x86-64 CPUs with BMI2 the four ways run in an assembly loop
+ * (ecf8_lanes4_bmi2) that keeps their state in registers and refills a
+ * done lane's way from the queue itself.
+ *
+ * Where the time goes (this machine's EPYC, family 25, one thread, 2 MB of
+ * llm-e4m3 decoded in L2/L3; variants timed, not kept): the loop writing
+ * its symbols to one stack slot instead of the rows ran 13% faster, and
+ * lookups confined to 1 KB of the table also 13%: the 13-bit table (32
+ * KB) is all of L1, so each line of rows and lane bits the loop brings in
+ * evicts a table line (cachegrind's model of a 32 KB 8-way L1: 18% of
+ * the table loads miss).  Six ways in assembly (idle ones doubling an
+ * active lane at a chunk's end) ran slower, 0.91 GB/s against 1.06, and
+ * four in assembly with 9% fewer instructions than the C loop no faster:
+ * neither the chains' latency nor the instruction count bounds it.  A
+ * 12-bit table (16 KB, fits) still decodes 3-5% slower than the 13-bit
+ * one, and a queue running across chunks (the next chunk's lanes on the
+ * ways a chunk's last lanes leave idle, two chunks' rows in flight) 2.6%
+ * slower on all of llm-e4m3: the second chunk's rows cost more L1 than
+ * the idle ways did.
  *
  * Measured and not kept (ecf8-bench-codec --layout 1 --clock cpu --stat
  * min, LLM-shaped E4M3, one thread, Zen 1): an AVX2 path (eight lanes per
@@ -37,6 +55,7 @@
 #include "cpu_features.h"
 #include "stream_decode.h"
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__SSE2__)
@@ -73,6 +92,12 @@ typedef struct lane_rows {
     uint32_t n[ECF8_LANES];
 } lane_rows;
 
+/* Two symbols of each entry, then byte 3 of it (consumed | count << 6). */
+typedef struct lane_pairs {
+    uint16_t symbols[1u << MULTI_MAX_BITS];
+    uint8_t meta[1u << MULTI_MAX_BITS];
+} lane_pairs;
+
 typedef void (*combine_fn)(const uint8_t *rows, const uint8_t *plane, uint8_t *out, uint64_t count,
                            bool stream);
 
@@ -86,6 +111,8 @@ typedef struct fast_job {
     unsigned multi_bits;
     bool stream; /* output past the caches: written with non-temporal stores where it can be */
     uint32_t multi[1u << MULTI_MAX_BITS];   /* symbols | consumed << 24 | count << 30 */
+    bool pairs; /* no entry has three symbols: pair holds them all */
+    lane_pairs pair;
     uint16_t single[1u << ECF8_MAX_CODE_BITS]; /* length | symbol << 4 */
 } fast_job;
 
@@ -219,46 +246,41 @@ static inline __attribute__((always_inline)) uint64_t refill(const uint8_t *lane
     return (ecf8_load_le64(lanes + pos / 8) | 1ull << 63) >> (pos & 7);
 }
 
-/* The low `bits` bits of b (mask: the same as a mask): one BZHI where the
- * caller is compiled for BMI2 (compilers do not form it from a mask kept in
- * a register), a copy and an AND otherwise. */
-static inline __attribute__((always_inline)) uint64_t low_bits(uint64_t b, unsigned bits,
-                                                               uint64_t mask, bool bmi2)
+/* One lookup: the entry of the low bits of the buffer b (mask: those
+ * bits set), its symbols stored whole to the row, its bits consumed from
+ * b, its count added to the row pointer.  With BMI2 two of its
+ * instructions are shifts instead of four: this machine's EPYC (family
+ * 25) runs SHR, SHRX, RORX and BZHI 1.3-2 a cycle against 3 or more for
+ * ADD and ANDN (independent ones, a loop of twelve), so the index is an
+ * ANDN and the consumed bits come from a byte load of the entry (a load
+ * port) instead of a rotate.  +2% (ecf8-bench-codec --layout 1 --clock cpu
+ * --stat min, 2 MB of llm-e4m3, five alternated runs). */
+static inline __attribute__((always_inline)) void lookup(uint64_t *b, uint8_t **o, const uint32_t *multi,
+                                                         uint64_t mask, bool bmi2)
 {
 #if defined(__x86_64__) && defined(__GNUC__)
     if (bmi2) {
-        uint64_t r;
-        __asm__("bzhi %2, %1, %0" : "=r"(r) : "r"(b), "r"((uint64_t)bits));
-        return r;
-    }
-#endif
-    (void)bits, (void)bmi2;
-    return b & mask;
-}
-
-/* After a lookup: the bits of entry e consumed from the buffer, its
- * symbols from the row.  With BMI2 in four instructions (RORX into a new
- * register, SHRX, SHR, ADD); compilers rotate in place and copy the entry
- * first, a fifth instruction on every lookup. */
-static inline __attribute__((always_inline)) void consume(uint64_t *b, uint8_t **o, uint32_t e,
-                                                          bool bmi2)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-    if (bmi2) {
-        uint64_t n = e, t;
-        __asm__("rorx $24, %k[n], %k[t]\n\t"
-                "shrx %[t], %[b], %[b]\n\t"
-                "shr $30, %k[n]\n\t"
-                "add %[n], %[o]"
-                : [b] "+r"(*b), [o] "+r"(*o), [n] "+r"(n), [t] "=&r"(t)
-                :
+        uint64_t i, e;
+        __asm__("andn %[b], %[not_mask], %[i]\n\t"
+                "movl (%[multi],%[i],4), %k[e]\n\t"
+                "movzbl 3(%[multi],%[i],4), %k[i]\n\t"
+                "movl %k[e], %[row]\n\t"
+                "shrx %[i], %[b], %[b]\n\t"
+                "shr $30, %k[e]\n\t"
+                "add %[e], %[o]"
+                : [b] "+r"(*b), [o] "+r"(*o), [i] "=&r"(i), [e] "=&r"(e),
+                  [row] "=m"(*(uint8_t(*)[4]) * o)
+                : [multi] "r"(multi), [not_mask] "r"(~mask),
+                  "m"(*(const uint32_t(*)[1u << MULTI_MAX_BITS])multi)
                 : "cc");
         return;
     }
 #endif
     (void)bmi2;
+    uint32_t e = multi[*b & mask];
+    memcpy(*o, &e, 4);
     *o += e >> 30;
-    *b >>= (e >> 24 | e << 8) & 63; /* one RORX with BMI2 */
+    *b >>= (e >> 24) & 63;
 }
 
 /* Rounds of ROUND_LOOKUPS lookups on each of `ways` lanes side by side,
@@ -285,9 +307,7 @@ lane_rounds(const unsigned ways, const unsigned per_check, uint64_t n, const uin
             for (unsigned k = 0; k < ways; k++) b[k] = refill(lanes, pos[k]);
             _Pragma("GCC unroll 4") for (unsigned u = 0; u < ROUND_LOOKUPS; u++)
                 _Pragma("GCC unroll 8") for (unsigned k = 0; k < ways; k++) {
-                    uint32_t e = multi[low_bits(b[k], mbits, mmask, bmi2)];
-                    memcpy(o[k], &e, 4);
-                    consume(&b[k], &o[k], e, bmi2);
+                    lookup(&b[k], &o[k], multi, mmask, bmi2);
                 }
             for (unsigned k = 0; k < ways; k++) pos[k] = (pos[k] & ~7u) + (uint32_t)__builtin_clzll(b[k]);
         }
@@ -300,31 +320,190 @@ lane_rounds(const unsigned ways, const unsigned per_check, uint64_t n, const uin
 }
 
 /* The lanes of a chunk in flight: ways 0..active-1 decode lanes lane[],
- * lanes next.. wait; bad (cut) marks the lanes found corrupt (stopped at
- * the chunk's end), got[] where they stopped. */
+ * queue slots next.. wait (the lanes with symbols, in order); end[] is
+ * where each lane stopped, bad (cut) the lanes found corrupt (stopped at
+ * the chunk's end), got[] where they stopped.  Positions are bit
+ * addresses (lanes * 8 + bit position).  The fields up to end[] are
+ * ecf8_lanes4_bmi2's, at the offsets it reads them. */
+typedef struct lane_slot {
+    uint64_t p;
+    uint8_t *o, *stop;
+    uint64_t lane;
+} lane_slot;
 typedef struct lane_queue {
-    uint32_t pos[WAYS];
+    uint64_t p[WAYS];
     uint8_t *o[WAYS], *stop[WAYS];
-    unsigned lane[WAYS], next, active;
+    uint64_t lane[WAYS];
+    const void *table; /* fast_job's multi, or its pair */
+    uint64_t mask;
+    uint64_t n; /* pairs of rounds the ways may run before one loads past limit */
+    uint64_t next, queued;
+    uint64_t limit; /* the last bit address a load may start from */
+    lane_slot q[ECF8_LANES];
+    struct lane_end {
+        uint64_t p;
+        const uint8_t *o;
+    } end[ECF8_LANES];
+    unsigned active;
     uint32_t bad, cut, got[ECF8_LANES];
 } lane_queue;
 
-/* Way k takes the next lane that has symbols (a lane without any must have
- * no bits); false when none is left. */
-static inline __attribute__((always_inline)) bool
-take_lane(lane_queue *lq, unsigned k, const ecf8_lane_chunk *lc, const lane_rows *lr)
+/* Way k takes the next lane of the queue; false when none is left. */
+static inline __attribute__((always_inline)) bool take_lane(lane_queue *lq, unsigned k)
 {
-    while (lq->next < ECF8_LANES) {
-        unsigned l = lq->next++;
-        if (lr->n[l]) {
-            lq->lane[k] = l, lq->pos[k] = lc->start[l];
-            lq->o[k] = lr->rows + l * ROW_BYTES, lq->stop[k] = lq->o[k] + lr->n[l];
-            return true;
-        }
-        if (lc->start[l] != lc->start[l + 1]) lq->bad |= 1u << l, lq->got[l] = lc->start[l];
-    }
-    return false;
+    if (lq->next == lq->queued) return false;
+    const lane_slot *t = &lq->q[lq->next++];
+    lq->p[k] = t->p, lq->o[k] = t->o, lq->stop[k] = t->stop, lq->lane[k] = t->lane;
+    return true;
 }
+
+#if defined(__x86_64__) && defined(__LP64__) && defined(__GNUC__) && defined(__ELF__)
+#define LANES_ASM 1
+/* Four ways' pairs of rounds for BMI2 CPUs (lane_rounds(4, CHECK_ROUNDS,
+ * ...)), a lane that is done handing its way to the next lane of the
+ * queue without leaving the loop, as one assembly function.  In C a done
+ * lane left the loop every four or five pairs (a chunk's lanes are a few
+ * hundred bits), and the way back in (state to the stack and back, the
+ * look at every way, the queue) was 12% of the decoder's instructions;
+ * C also kept a fifth of the loop's instructions moving ways' state
+ * between registers and the stack.  5.5% fewer instructions in all
+ * (callgrind, llm-e4m3), 3% faster (ecf8-bench-codec, one thread).  Here each way's bit buffer, row
+ * pointer and position stay in registers (B, O, P: 12 of the 15, with the
+ * table and two temporaries); the table mask, the ends and the round
+ * count live in the frame.  The sentinel goes in after the shift, so the
+ * leading zeros at a round's end are the bits it consumed.  Returns when
+ * the queue is empty and a lane done, or after n pairs (loads stay before
+ * limit), the state in *lq; the lanes done inside are in lq->end. */
+_Static_assert(offsetof(lane_queue, o) == 32 && offsetof(lane_queue, stop) == 64 &&
+                   offsetof(lane_queue, lane) == 96 && offsetof(lane_queue, table) == 128 &&
+                   offsetof(lane_queue, mask) == 136 && offsetof(lane_queue, n) == 144 &&
+                   offsetof(lane_queue, next) == 152 && offsetof(lane_queue, queued) == 160 &&
+                   offsetof(lane_queue, limit) == 168 && offsetof(lane_queue, q) == 176 &&
+                   sizeof(lane_slot) == 32 && offsetof(lane_queue, end) == 1200 &&
+                   sizeof(struct lane_end) == 16 && WAYS == 4 && CHECK_ROUNDS == 2,
+               "ecf8_lanes4_bmi2 reads the queue at these offsets and runs pairs of rounds of four ways");
+__attribute__((visibility("hidden"))) void ecf8_lanes4_bmi2(lane_queue *lq);
+/* The same with the entries in two tables (lq->table a lane_pairs), for
+ * streams where none has three symbols: 24 KB at 13 bits instead of 32,
+ * so fewer of the table's lines are evicted (+1.5%, 2 MB of llm-e4m3). */
+__attribute__((visibility("hidden"))) void ecf8_lanes4_pairs_bmi2(lane_queue *lq);
+
+/* Registers: B %r8-%r11, O %r12-%r15, P %rbx %rbp %rsi %rdi, the table
+ * %rdx, temporaries %rax %rcx.  Frame: lq at 0(%rsp), the mask at 8, the
+ * sentinel at 16, way k's end at 24 + 8k and lane at 64 + 8k, the pairs
+ * left at 56, next at 96, queued at 104, limit at 112.  X: the function's
+ * name (its labels) or lookup. */
+#define LA_EACH(M, X)                                                                       \
+    M(X, "%r8", "%r12", "%rbx", "0") M(X, "%r9", "%r13", "%rbp", "8")                       \
+    M(X, "%r10", "%r14", "%rsi", "16") M(X, "%r11", "%r15", "%rdi", "24")
+#define LA_IN(X, B, O, P, K)                                                                \
+    "mov 64+" K "(%rdi), %rax\n\tmov %rax, 24+" K "(%rsp)\n\t"                              \
+    "mov 96+" K "(%rdi), %rax\n\tmov %rax, 64+" K "(%rsp)\n\tmov 32+" K "(%rdi), " O "\n\t"
+#define LA_IN_P(X, B, O, P, K) "mov " K "(%rdi), " P "\n\t"
+#define LA_OUT(X, B, O, P, K)                                                               \
+    "mov " P ", " K "(%rax)\n\tmov " O ", 32+" K "(%rax)\n\t"                              \
+    "mov 24+" K "(%rsp), %rcx\n\tmov %rcx, 64+" K "(%rax)\n\t"                             \
+    "mov 64+" K "(%rsp), %rcx\n\tmov %rcx, 96+" K "(%rax)\n\t"
+#define LA_REFILL(X, B, O, P, K)                                                            \
+    "mov " P ", %rax\n\tshr $3, %rax\n\tmov (%rax), " B "\n\tmov " P ", %rcx\n\t"          \
+    "and $7, %ecx\n\tshrx %rcx, " B ", " B "\n\tor 16(%rsp), " B "\n\t"
+/* index, entry, its consumed bits (byte 3's low 6) by a second load
+ * instead of a rotate (shifts run on two ALUs only), symbols stored
+ * whole, count (bits 30-31) added */
+#define LA_LOOKUP(X, B, O, P, K)                                                            \
+    "mov " B ", %rax\n\tand 8(%rsp), %rax\n\tmov (%rdx,%rax,4), %ecx\n\t"                  \
+    "movzbl 3(%rdx,%rax,4), %eax\n\tmov %ecx, (" O ")\n\tshrx %rax, " B ", " B "\n\t"       \
+    "shr $30, %ecx\n\tadd %rcx, " O "\n\t"
+/* the same from lane_pairs: two symbols, then consumed | count << 6 */
+#define LA_LOOKUP_PAIRS(X, B, O, P, K)                                                      \
+    "mov " B ", %rax\n\tand 8(%rsp), %rax\n\tmovzwl (%rdx,%rax,2), %ecx\n\t"               \
+    "movzbl 16384(%rdx,%rax), %eax\n\tmov %ecx, (" O ")\n\tshrx %rax, " B ", " B "\n\t"     \
+    "shr $6, %eax\n\tadd %rax, " O "\n\t"
+#define LA_ADVANCE(X, B, O, P, K) "lzcnt " B ", %rax\n\tadd %rax, " P "\n\t"
+#define LA_ROUND(LOOKUP)                                                                    \
+    LA_EACH(LA_REFILL, ) LA_EACH(LOOKUP, ) LA_EACH(LOOKUP, ) LA_EACH(LOOKUP, )              \
+    LA_EACH(LOOKUP, ) LA_EACH(LA_ADVANCE, )
+#define LA_CHECK(X, B, O, P, K)                                                             \
+    "cmp 24+" K "(%rsp), " O "\n\tjae .L" X "_done" K "\n.L" X "_back" K ":\n\t"
+/* Way K is done: where it stopped to end[lane], the next lane of the
+ * queue in (none: return), the pairs left cut to what its start allows
+ * ((limit - P + 64) / 128 from here; the B registers are free here). */
+#define LA_DONE(X, B, O, P, K)                                                              \
+    ".L" X "_done" K ":\n\t"                                                                \
+    "mov 0(%rsp), %rax\n\tmov 64+" K "(%rsp), %rcx\n\tshl $4, %rcx\n\t"                     \
+    "mov " P ", 1200(%rax,%rcx)\n\tmov " O ", 1208(%rax,%rcx)\n\t"                          \
+    "mov 96(%rsp), %rcx\n\tcmp 104(%rsp), %rcx\n\tjae .L" X "_exit\n\t"                     \
+    "lea 1(%rcx), %r8\n\tmov %r8, 96(%rsp)\n\tshl $5, %rcx\n\tlea 176(%rax,%rcx), %rax\n\t" \
+    "mov 0(%rax), " P "\n\tmov 8(%rax), " O "\n\tmov 16(%rax), %r8\n\tmov %r8, 24+" K "(%rsp)\n\t" \
+    "mov 24(%rax), %r8\n\tmov %r8, 64+" K "(%rsp)\n\t"                                    \
+    "mov 112(%rsp), %r8\n\tsub " P ", %r8\n\tjb .L" X "_exit\n\t"                           \
+    "add $64, %r8\n\tshr $7, %r8\n\tinc %r8\n\tcmp 56(%rsp), %r8\n\tjae .L" X "_back" K "\n\t" \
+    "mov %r8, 56(%rsp)\n\tjmp .L" X "_back" K "\n\t"
+#define LA_PUSH(R) "push " R "\n\t.cfi_adjust_cfa_offset 8\n\t.cfi_rel_offset " R ", 0\n\t"
+#define LA_POP(R) "pop " R "\n\t.cfi_adjust_cfa_offset -8\n\t.cfi_restore " R "\n\t"
+#define LA_FUNCTION(NAME, LOOKUP)                                                           \
+    __asm__(".pushsection .text\n"                                                          \
+            ".p2align 5\n"                                                                  \
+            ".globl " NAME "\n"                                                             \
+            ".hidden " NAME "\n"                                                            \
+            ".type " NAME ", @function\n" NAME ":\n\t"                                      \
+            ".cfi_startproc\n\t"                                                            \
+            LA_PUSH("%rbx") LA_PUSH("%rbp") LA_PUSH("%r12") LA_PUSH("%r13") LA_PUSH("%r14") \
+            LA_PUSH("%r15")                                                                 \
+            "sub $120, %rsp\n\t.cfi_adjust_cfa_offset 120\n\t"                              \
+            "mov %rdi, 0(%rsp)\n\tmov 136(%rdi), %rax\n\tmov %rax, 8(%rsp)\n\t"             \
+            "movabs $0x8000000000000000, %rax\n\tmov %rax, 16(%rsp)\n\t"                    \
+            "mov 144(%rdi), %rax\n\tmov %rax, 56(%rsp)\n\t"                                 \
+            "mov 152(%rdi), %rax\n\tmov %rax, 96(%rsp)\n\t"                                 \
+            "mov 160(%rdi), %rax\n\tmov %rax, 104(%rsp)\n\t"                                \
+            "mov 168(%rdi), %rax\n\tmov %rax, 112(%rsp)\n\t"                                \
+            "mov 128(%rdi), %rdx\n\t"                                                       \
+            LA_EACH(LA_IN, ) LA_EACH(LA_IN_P, ) /* %rdi last */                             \
+            ".p2align 4\n"                                                                  \
+            ".L" NAME "_pair:\n\t"                                                          \
+            LA_ROUND(LOOKUP) LA_ROUND(LOOKUP)                                               \
+            LA_EACH(LA_CHECK, NAME)                                                         \
+            "decq 56(%rsp)\n\tjnz .L" NAME "_pair\n"                                        \
+            ".L" NAME "_exit:\n\t"                                                          \
+            "mov 0(%rsp), %rax\n\t"                                                         \
+            LA_EACH(LA_OUT, )                                                               \
+            "mov 96(%rsp), %rcx\n\tmov %rcx, 152(%rax)\n\t"                                 \
+            "add $120, %rsp\n\t.cfi_adjust_cfa_offset -120\n\t"                             \
+            LA_POP("%r15") LA_POP("%r14") LA_POP("%r13") LA_POP("%r12") LA_POP("%rbp")     \
+            LA_POP("%rbx")                                                                  \
+            "ret\n\t"                                                                       \
+            ".cfi_adjust_cfa_offset 168\n\t" /* the done blocks run inside the frame */     \
+            ".cfi_offset %rbx, -16\n\t.cfi_offset %rbp, -24\n\t.cfi_offset %r12, -32\n\t"  \
+            ".cfi_offset %r13, -40\n\t.cfi_offset %r14, -48\n\t.cfi_offset %r15, -56\n\t"  \
+            LA_EACH(LA_DONE, NAME)                                                          \
+            ".cfi_endproc\n"                                                                \
+            ".size " NAME ", .-" NAME "\n"                                                  \
+            ".popsection\n");
+/* Each function is one string literal, past the 4095 characters ISO C
+ * promises (clang warns under -Wpedantic); GCC and clang take it. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverlength-strings"
+LA_FUNCTION("ecf8_lanes4_bmi2", LA_LOOKUP)
+LA_FUNCTION("ecf8_lanes4_pairs_bmi2", LA_LOOKUP_PAIRS)
+#pragma GCC diagnostic pop
+_Static_assert(offsetof(lane_pairs, meta) == 16384, "LA_LOOKUP_PAIRS reads meta at 16384");
+#undef LA_EACH
+#undef LA_IN
+#undef LA_IN_P
+#undef LA_OUT
+#undef LA_REFILL
+#undef LA_LOOKUP
+#undef LA_LOOKUP_PAIRS
+#undef LA_ADVANCE
+#undef LA_ROUND
+#undef LA_CHECK
+#undef LA_DONE
+#undef LA_PUSH
+#undef LA_POP
+#undef LA_FUNCTION
+#else
+#define LANES_ASM 0
+#endif
 
 /* Decodes the 32 lanes of a chunk into their scratch rows, WAYS at a time
  * from a queue: a lane that is done hands its way to the next lane, so the
@@ -343,51 +522,79 @@ decode_chunk_lanes(const fast_job *j, uint64_t c, const uint8_t *lanes, const ec
     const uint32_t *multi = j->multi;
     const unsigned mbits = j->multi_bits; /* a local: the stores below may alias *j */
     const uint8_t *lengths = j->s->lengths;
+    const uint64_t base = (uint64_t)(uintptr_t)lanes * 8;
     lane_queue lq;
-    lq.next = 0, lq.active = 0, lq.bad = 0, lq.cut = 0;
-    while (lq.active < WAYS && take_lane(&lq, lq.active, lc, lr)) lq.active++;
+    lq.table = LANES_ASM && bmi2 && j->pairs ? (const void *)&j->pair : multi;
+    lq.mask = (1u << mbits) - 1, lq.limit = base + limit;
+    lq.next = 0, lq.queued = 0, lq.active = 0, lq.bad = 0, lq.cut = 0;
+    for (unsigned l = 0; l < ECF8_LANES; l++) {
+        if (lr->n[l]) { /* a lane without symbols must have no bits */
+            uint8_t *row = lr->rows + l * ROW_BYTES;
+            lq.q[lq.queued++] = (lane_slot){base + lc->start[l], row, row + lr->n[l], l};
+        } else if (lc->start[l] != lc->start[l + 1]) {
+            lq.bad |= 1u << l, lq.got[l] = lc->start[l];
+        }
+    }
+    while (lq.active < WAYS && take_lane(&lq, lq.active)) lq.active++;
     while (lq.active) {
         /* Rounds until a lane is done, at most as many as keep every load
          * inside the chunk (a round consumes at most ROUND_LOOKUPS *
          * mbits <= 64 bits): only a corrupt lane runs past its length,
          * and one past the limit is stopped. */
-        uint32_t far = 0;
+        uint64_t far = 0;
         for (unsigned k = 0; k < lq.active; k++)
-            if (lq.pos[k] > far) far = lq.pos[k];
-        if (ECF8_LIKELY(far <= limit)) {
-            uint64_t n = (limit - far) / 64 + 1;
-            switch (lq.active) {
-            case 4:
-                if (n >= CHECK_ROUNDS)
-                    lane_rounds(4, CHECK_ROUNDS, n / CHECK_ROUNDS, lanes, multi, mbits, lq.pos, lq.o,
-                                lq.stop, bmi2);
-                else
-                    lane_rounds(4, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2);
-                break;
-            case 3: lane_rounds(3, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2); break;
-            case 2: lane_rounds(2, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2); break;
-            default: lane_rounds(1, 1, n, lanes, multi, mbits, lq.pos, lq.o, lq.stop, bmi2); break;
+            if (lq.p[k] > far) far = lq.p[k];
+        if (ECF8_LIKELY(far <= lq.limit)) {
+            uint64_t n = (lq.limit - far) / 64 + 1;
+            if (LANES_ASM && bmi2 && lq.active == WAYS && n >= CHECK_ROUNDS) {
+#if LANES_ASM
+                lq.n = n / CHECK_ROUNDS;
+                if (j->pairs) ecf8_lanes4_pairs_bmi2(&lq);
+                else ecf8_lanes4_bmi2(&lq);
+#endif
+            } else {
+                uint32_t pos[WAYS];
+                for (unsigned k = 0; k < lq.active; k++) pos[k] = (uint32_t)(lq.p[k] - base);
+                switch (lq.active) {
+                case 4:
+                    if (n >= CHECK_ROUNDS)
+                        lane_rounds(4, CHECK_ROUNDS, n / CHECK_ROUNDS, lanes, multi, mbits, pos, lq.o,
+                                    lq.stop, bmi2);
+                    else
+                        lane_rounds(4, 1, n, lanes, multi, mbits, pos, lq.o, lq.stop, bmi2);
+                    break;
+                case 3: lane_rounds(3, 1, n, lanes, multi, mbits, pos, lq.o, lq.stop, bmi2); break;
+                case 2: lane_rounds(2, 1, n, lanes, multi, mbits, pos, lq.o, lq.stop, bmi2); break;
+                default: lane_rounds(1, 1, n, lanes, multi, mbits, pos, lq.o, lq.stop, bmi2); break;
+                }
+                for (unsigned k = 0; k < lq.active; k++) lq.p[k] = base + pos[k];
             }
         }
         for (unsigned k = 0; k < lq.active;) {
-            const uint8_t *e = lq.o[k];
-            unsigned l = lq.lane[k];
-            if (e >= lq.stop[k]) { /* done: where it stopped, less the symbols too many */
-                uint32_t at = lq.pos[k];
-                for (const uint8_t *p = lq.stop[k]; p < e; p++) at -= lengths[*p];
-                if (at != lc->start[l + 1]) lq.bad |= 1u << l, lq.got[l] = at;
-            } else if (lq.pos[k] > limit) { /* corrupt: stopped where it got to */
-                lq.bad |= 1u << l, lq.cut |= 1u << l, lq.got[l] = lq.pos[k];
+            unsigned l = (unsigned)lq.lane[k];
+            if (lq.o[k] >= lq.stop[k]) { /* done */
+                lq.end[l].p = lq.p[k], lq.end[l].o = lq.o[k];
+            } else if (lq.p[k] > lq.limit) { /* corrupt: stopped where it got to */
+                lq.bad |= 1u << l, lq.cut |= 1u << l, lq.got[l] = (uint32_t)(lq.p[k] - base);
             } else {
                 k++;
                 continue;
             }
-            if (!take_lane(&lq, k, lc, lr)) {
+            if (!take_lane(&lq, k)) {
                 unsigned last = --lq.active;
-                lq.lane[k] = lq.lane[last], lq.pos[k] = lq.pos[last];
+                lq.lane[k] = lq.lane[last], lq.p[k] = lq.p[last];
                 lq.o[k] = lq.o[last], lq.stop[k] = lq.stop[last];
             }
         }
+    }
+    /* Where each lane that ran to its end stopped: its position less the
+     * symbols it decoded too many. */
+    for (unsigned t = 0; t < lq.queued; t++) {
+        unsigned l = (unsigned)lq.q[t].lane;
+        if (lq.cut >> l & 1) continue;
+        uint32_t at = (uint32_t)(lq.end[l].p - base);
+        for (const uint8_t *p = lq.q[t].stop; p < lq.end[l].o; p++) at -= lengths[*p];
+        if (at != lc->start[l + 1]) lq.bad |= 1u << l, lq.got[l] = at;
     }
     if (lq.bad) {
         unsigned l = (unsigned)__builtin_ctz(lq.bad);
@@ -454,6 +661,7 @@ static int fast_task(void *ctx, uint64_t group)
 static void build_multi(fast_job *j)
 {
     const unsigned cb = j->s->code_bits, P = j->multi_bits;
+    j->pairs = true;
     for (uint32_t i = 0; i < (1u << P); i++) {
         uint32_t e = 0, used = 0, n = 0;
         while (n < 3) {
@@ -463,6 +671,8 @@ static void build_multi(fast_job *j)
             used += t & 15u, n++;
         }
         j->multi[i] = e | used << 24 | n << 30;
+        j->pairs &= n < 3;
+        j->pair.symbols[i] = (uint16_t)e, j->pair.meta[i] = (uint8_t)(used | n << 6);
     }
 }
 
@@ -515,6 +725,7 @@ int ecf8_lanes_decode(const ecf8_stream *s, const ecf8_split_layout *l, int row,
     (void)portable;
 #endif
     j->multi_bits = multi_bits_choose(s);
+    j->pairs = false;
     int st = ecf8_decode_table_build(s->lengths, s->n_symbols, s->code_bits, j->single);
     if (!st && s->code_bits) build_multi(j);
     if (!st) st = ecf8_parallel_for(threads, ecf8_ceil_div(s->n_chunks, LANES_GROUP), fast_task, j);

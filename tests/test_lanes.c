@@ -155,12 +155,28 @@ typedef struct mut_stream {
     uint64_t *offsets;
 } mut_stream;
 
-/* A layout-1 FP8 byte-split stream of 4 chunks in writable memory. */
-static void mut_make(mut_stream *m)
+/* Bytes 0-127, the smaller of two equally likely: none more likely than
+ * 1/64, so codes of 6 bits or more and no lookup of the fast decoder
+ * yields three symbols (its BMI2 instance then reads the symbols and the
+ * bits consumed from two tables, ecf8_lanes4_pairs_bmi2). */
+static void fill_long_codes(uint8_t *out, size_t n)
+{
+    uint64_t x = 7;
+    for (size_t i = 0; i < n; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned a = (unsigned)(x >> 57), b = (unsigned)(x >> 50) & 127;
+        out[i] = (uint8_t)(a < b ? a : b);
+    }
+}
+
+/* A layout-1 FP8 byte-split stream of 4 chunks in writable memory: trained
+ * weights, or with long_codes the bytes of fill_long_codes. */
+static void mut_make(mut_stream *m, bool long_codes)
 {
     uint64_t n = 4 * 8192;
     uint8_t *data = malloc(n);
-    tu_fill_weights_e4m3(data, n, 99);
+    if (long_codes) fill_long_codes(data, n);
+    else tu_fill_weights_e4m3(data, n, 99);
     ecf8_compress_options o;
     ecf8_compress_options_init(&o);
     o.stream_layout = 1, o.split = ECF8_SPLIT_BYTE;
@@ -218,7 +234,7 @@ static void test_lane_corruption(void **state)
 {
     (void)state;
     mut_stream m;
-    mut_make(&m);
+    mut_make(&m, false);
     uint8_t *rec = m.coded + m.offsets[1]; /* chunk 1's lane table */
     assert_true(rec[0] != 0xff || rec[1] != 0xff);
     /* Bits moved from lane 4 to lane 3 (sizes still add up): lane 3 stops
@@ -292,6 +308,35 @@ static void test_escape_table(void **state)
     free(out);
 }
 
+/* Codes of 6 bits or more (fill_long_codes): both decoders' instances
+ * agree with the data, and a lane that stops short or runs over is found
+ * as with three symbols a lookup. */
+static void test_pair_entries(void **state)
+{
+    (void)state;
+    mut_stream m;
+    mut_make(&m, true);
+    uint64_t n = m.s.n_elements;
+    uint8_t *data = malloc(n), *a = malloc(n);
+    fill_long_codes(data, n);
+    for (int portable = 0; portable <= 1; portable++) {
+        memset(a, 0, n);
+        assert_int_equal(ecf8_stream_decode_isa(&m.s, a, n, 2, portable), ECF8_OK);
+        assert_memory_equal(a, data, n);
+    }
+    uint8_t *rec = m.coded + m.offsets[2]; /* chunk 2's lane table */
+    rec[2 + 5] += 1, rec[2 + 6] -= 1;
+    expect_decode_corrupt(&m.s, "chunk 2 lane 5");
+    rec[2 + 5] -= 2, rec[2 + 6] += 2;
+    expect_decode_corrupt(&m.s, "chunk 2 lane 5");
+    rec[2 + 5] += 1, rec[2 + 6] -= 1;
+    lane_fill_ones(&m, 3, 31);
+    expect_decode_corrupt(&m.s, "chunk 3 lane 31 ");
+    mut_free(&m);
+    free(data);
+    free(a);
+}
+
 /* An output of 16 MiB or more (the byte split's transposes then write
  * with non-temporal stores where the output is 16-byte aligned): rows of
  * 4097 elements leave chunks that start off that alignment, and the whole
@@ -361,7 +406,7 @@ int main(void)
         cmocka_unit_test(test_fixture_round_trips), cmocka_unit_test(test_all_dtypes_odd_shapes),
         cmocka_unit_test(test_convert_0_1_0),       cmocka_unit_test(test_lane_corruption),
         cmocka_unit_test(test_escape_table),        cmocka_unit_test(test_header_flag),
-        cmocka_unit_test(test_large_output),
+        cmocka_unit_test(test_large_output),        cmocka_unit_test(test_pair_entries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
