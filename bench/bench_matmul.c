@@ -255,6 +255,7 @@ static int bench_tile(const char *path, const mm_weight *src, const uint8_t *raw
     if (src->w.split == ECF8_SPLIT_EXPONENT || src->w.split == ECF8_SPLIT_BYTE) {
         o.split = src->w.split;
         if (src->w.stream.code_bits > 0) o.max_code_bits = src->w.stream.code_bits;
+        o.stream_layout = src->w.stream.stream_layout; /* lane streams stay lane streams */
     }
     if (ecf8_tensor_encode(dt, b->raw, n, k, &o, &b->enc)) return bench_lib_error(path, "encoding the tiled weight failed");
     snprintf(b->name, sizeof b->name, "%s (tiled to %llux%llu)", src->w.name, (unsigned long long)n,
@@ -511,8 +512,9 @@ static void bench_usage(FILE *f)
             "The engines alternate within each round; fused_speedup_paired is the median\n"
             "over rounds of (baseline ms / fused ms), robust to drifting background load.\n"
             "--shape tiles the tensor to NxK (real byte statistics) and compresses it in\n"
-            "memory with the tensor's split and no longer codes than the tensor's.  Default\n"
-            "tensor: the file's largest 2-D FP8 (with scales) or BF16 weight.\n");
+            "memory with the tensor's split and stream layout and no longer codes than the\n"
+            "tensor's.  Default tensor: the file's largest 2-D FP8 (with scales) or BF16\n"
+            "weight.\n");
     if (!HAVE_CLBLAST) fprintf(f, "This build has no CLBlast: the clblast engine is left out.\n");
 }
 
