@@ -915,6 +915,9 @@ static int set_args(const ecf8_cl_matmul *mm, cl_kernel k, const launch_args *a)
     return ECF8_OK;
 }
 
+/* W's bands: CR whole rows each (or one row in SEGS segments). */
+static uint32_t mm_bands(const ecf8_cl_matmul *mm) { return (mm->n + mm->cr - 1) / mm->cr; }
+
 /* The fused engine's path for m rows: the tuning's, else the prediction. */
 static ecf8_cl_matmul_path lane_path(const ecf8_cl_matmul *mm, size_t m)
 {
@@ -928,7 +931,7 @@ static ecf8_cl_matmul_path lane_path(const ecf8_cl_matmul *mm, size_t m)
  * work-group, the bands rounded up to whole groups. */
 static void lane_shape(const ecf8_cl_matmul *mm, size_t *global, size_t *local)
 {
-    size_t bands = (mm->n + mm->cr - 1) / mm->cr;
+    size_t bands = mm_bands(mm);
     local[0] = 32, local[1] = MM_LANE_GROUP;
     global[0] = 32, global[1] = (bands + MM_LANE_GROUP - 1) / MM_LANE_GROUP * MM_LANE_GROUP;
 }
@@ -940,7 +943,7 @@ static int enqueue_lane_decode(const ecf8_cl_matmul *mm, cl_kernel dk, cl_comman
 {
     size_t global[2], local[2];
     lane_shape(mm, global, local);
-    cl_uint tmask = (1u << mm->code_bits) - 1u, bands = (mm->n + mm->cr - 1) / mm->cr;
+    cl_uint tmask = (1u << mm->code_bits) - 1u, bands = mm_bands(mm);
     const cl_uint dims[] = {mm->n, mm->k, mm->cr, mm->cc, mm->segs, bands};
     cl_uint i = 0;
     cl_int err = clSetKernelArg(dk, i++, sizeof(cl_mem), &mm->coded);
@@ -990,7 +993,7 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
         which = m <= MM_MAX_GEMV_M ? MM_SGEMV1 + (int)m - 1 : MM_SGEMM;
     if (mm->lane_order) which = m == 1 ? MM_LGEMV : MM_LGEMM;
     launch_args a = {engine_decodes(mm, engine) ? mm->coded : mm->raw, x, y, x_offset / xes,
-                     y_offset / 4, (cl_uint)m, (mm->n + mm->cr - 1) / mm->cr, mm->raw_stride};
+                     y_offset / 4, (cl_uint)m, mm_bands(mm), mm->raw_stride};
     /* A work-item takes lanes * interleave bands (CR whole rows each, or
      * one row in SEGS segments); the kernel clamps the lanes past the last
      * band.  Work-groups of one item on CPUs (PoCL runs each on a thread),
@@ -1004,8 +1007,15 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
         lane_shape(mm, global, local);
         dims = 2;
     }
+    /* The lane order's decode path runs the raw twin: its kernel, not the
+     * fused one, is the one to launch. */
+    const bool lane_decode = engine == ECF8_CL_ENGINE_FUSED && mm->lane_order &&
+                             mm->split != ECF8_SPLIT_STORED &&
+                             lane_path(mm, m) == ECF8_CL_PATH_DECODE_GEMM;
+    mm_variant *kv = v;
+    if (lane_decode) st = get_variant(mm, ECF8_CL_ENGINE_UNCOMPRESSED, xbf16, &kv);
     cl_kernel k = NULL;
-    st = get_kernel(v, which, &k);
+    if (!st) st = get_kernel(kv, which, &k);
     if (st) return st;
     /* W kept coded (fused_raw without raw weights): decoded into a scratch
      * buffer of this call, rows contiguous (+16: the raw kernel's 32-bit
@@ -1015,15 +1025,11 @@ int ecf8_cl_enqueue_matmul(ecf8_cl_matmul *mm, ecf8_cl_engine engine, cl_command
     cl_mem scratch = NULL;
     cl_event decoded = NULL;
     cl_int err = CL_SUCCESS;
-    if (engine == ECF8_CL_ENGINE_FUSED && mm->lane_order && mm->split != ECF8_SPLIT_STORED &&
-        lane_path(mm, m) == ECF8_CL_PATH_DECODE_GEMM) {
+    if (lane_decode) {
         /* Decode into scratch with the fused program's ecf8_mm_ldecode, then
          * the raw twin over it (the same contract, so the same Y). */
-        mm_variant *raw_v = NULL;
         cl_kernel dk = NULL;
-        st = get_variant(mm, ECF8_CL_ENGINE_UNCOMPRESSED, xbf16, &raw_v);
-        if (!st) st = get_kernel(raw_v, which, &k);
-        if (!st) st = get_kernel(v, MM_LDECODE, &dk);
+        st = get_kernel(v, MM_LDECODE, &dk);
         if (st) return st;
         size_t bytes = (size_t)mm->n * mm->k * ecf8_dtype_size(mm->dtype);
         scratch = clCreateBuffer(mm->context, CL_MEM_READ_WRITE, bytes + 16, NULL, &err);
